@@ -175,6 +175,81 @@ absl::Status CheckNotNestedArchive(std::string_view name, std::string_view head)
   return absl::OkStatus();
 }
 
+uint64_t LittleEndian(std::string_view bytes, size_t at, size_t width) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < width; ++i) value |= uint64_t{static_cast<unsigned char>(bytes[at + i])} << (8 * i);
+  return value;
+}
+
+absl::StatusOr<std::string> ReadAt(std::FILE* file, uint64_t offset, uint64_t size) {
+  std::string out(size, '\0');
+  if (::fseeko(file, static_cast<off_t>(offset), SEEK_SET) != 0 || std::fread(out.data(), 1, size, file) != size) {
+    return absl::InvalidArgumentError("not a valid zip archive: cannot read its central directory");
+  }
+  return out;
+}
+
+// libzip shows a NUL in an entry name as a space, so the raw central directory is scanned for
+// names holding a NUL. Runs after libzip opened the archive with ZIP_CHECKCONS, which guarantees
+// the central directory ends where the (zip64) end-of-central-directory record starts.
+absl::Status CheckRawNamesHaveNoNul(const std::string& zip_path, uint64_t num_entries) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(zip_path.c_str(), "rbe"), &std::fclose);
+  if (file == nullptr)
+    return absl::InternalError(fmt::format("cannot reopen \"{}\": {}", zip_path, std::strerror(errno)));
+  if (::fseeko(file.get(), 0, SEEK_END) != 0) return absl::InternalError("cannot seek in the zip file");
+  const auto file_size = static_cast<uint64_t>(::ftello(file.get()));
+  constexpr uint64_t kEocdBytes = 22;
+  constexpr uint64_t kLocatorBytes = 20;
+  const uint64_t tail_size = std::min<uint64_t>(file_size, kEocdBytes + 0xffff + kLocatorBytes);
+  auto tail = ReadAt(file.get(), file_size - tail_size, tail_size);
+  if (!tail.ok()) return tail.status();
+  // The last end-of-central-directory signature whose comment runs exactly to the end of the file.
+  size_t eocd = std::string::npos;
+  for (size_t at = tail->size() >= kEocdBytes ? tail->size() - kEocdBytes + 1 : 0; at-- > 0;) {
+    if (tail->compare(at, 4, "PK\x05\x06") == 0 && at + kEocdBytes + LittleEndian(*tail, at + 20, 2) == tail->size()) {
+      eocd = at;
+      break;
+    }
+  }
+  if (eocd == std::string::npos)
+    return absl::InvalidArgumentError("not a valid zip archive: no end of central directory");
+  uint64_t cd_offset = LittleEndian(*tail, eocd + 16, 4);
+  uint64_t cd_size = LittleEndian(*tail, eocd + 12, 4);
+  if ((cd_offset == 0xffffffff || cd_size == 0xffffffff || LittleEndian(*tail, eocd + 10, 2) == 0xffff) &&
+      eocd >= kLocatorBytes && tail->compare(eocd - kLocatorBytes, 4, "PK\x06\x07") == 0) {
+    auto zip64 = ReadAt(file.get(), LittleEndian(*tail, eocd - kLocatorBytes + 8, 8), 56);
+    if (!zip64.ok()) return zip64.status();
+    if (zip64->compare(0, 4, "PK\x06\x06") != 0) {
+      return absl::InvalidArgumentError("not a valid zip archive: bad zip64 end of central directory");
+    }
+    cd_size = LittleEndian(*zip64, 40, 8);
+    cd_offset = LittleEndian(*zip64, 48, 8);
+  }
+  // Each entry takes at most 46 fixed bytes plus three 16-bit-length fields.
+  if (cd_offset > file_size || cd_size > file_size - cd_offset || cd_size > num_entries * (46 + 3 * 0xffff)) {
+    return absl::InvalidArgumentError("not a valid zip archive: central directory out of bounds");
+  }
+  auto cd = ReadAt(file.get(), cd_offset, cd_size);
+  if (!cd.ok()) return cd.status();
+  size_t at = 0;
+  for (uint64_t i = 0; i < num_entries; ++i) {
+    if (at + 46 > cd->size() || cd->compare(at, 4, "PK\x01\x02") != 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("not a valid zip archive: central directory entry #{} is corrupt", i));
+    }
+    const size_t name_size = LittleEndian(*cd, at + 28, 2);
+    const size_t record_size = 46 + name_size + LittleEndian(*cd, at + 30, 2) + LittleEndian(*cd, at + 32, 2);
+    if (at + record_size > cd->size()) {
+      return absl::InvalidArgumentError(
+          fmt::format("not a valid zip archive: central directory entry #{} is corrupt", i));
+    }
+    const std::string_view name(cd->data() + at + 46, name_size);
+    if (name.find('\0') != std::string_view::npos) return EntryError(name, "name contains a NUL byte");
+    at += record_size;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ZipPtr> OpenArchive(const std::string& zip_path) {
   struct stat st;
   if (::stat(zip_path.c_str(), &st) != 0) {
@@ -313,6 +388,8 @@ absl::StatusOr<ExtractedEntry> ExtractSingleDataFile(const std::string& zip_path
     return absl::InvalidArgumentError(
         fmt::format("zip archive has {} entries, more than the limit of {}", num_entries, limits.max_entries));
   }
+
+  if (absl::Status s = CheckRawNamesHaveNoNul(zip_path, static_cast<uint64_t>(num_entries)); !s.ok()) return s;
 
   std::vector<DataEntry> data_entries;
   std::vector<DataEntry> junk_entries;

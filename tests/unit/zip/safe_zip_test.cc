@@ -213,6 +213,19 @@ TEST_F(SafeZipTest, RefusesBackslashInName) {
   ExpectRefused(Extract(), "name contains a backslash");
 }
 
+TEST_F(SafeZipTest, RefusesNulInName) {
+  // libzip cannot write a NUL in a name, so write a placeholder and patch both of its headers.
+  WriteZip(zip_path_, {{.name = "evil.csv?x.txt", .data = kCsv}});
+  std::string bytes = ReadFile(zip_path_);
+  int patched = 0;
+  for (size_t at = bytes.find("evil.csv?"); at != std::string::npos; at = bytes.find("evil.csv?", at + 1), ++patched) {
+    bytes[at + 8] = '\0';
+  }
+  ASSERT_EQ(patched, 2);  // local header and central directory
+  WriteFile(zip_path_, bytes);
+  ExpectRefused(Extract(), "\"evil.csv\\x00x.txt\": name contains a NUL byte");
+}
+
 TEST_F(SafeZipTest, AcceptsDoubleDotInsideAFileName) {
   WriteZip(zip_path_, {{.name = "report..final.csv", .data = kCsv}});
   auto result = Extract();
