@@ -254,6 +254,17 @@ TEST_F(SafeZipTest, RefusesCorruptEntryData) {
   ExpectRefused(Extract(), "\"contacts.csv\": cannot be inflated: CRC error");
 }
 
+TEST_F(SafeZipTest, RefusesCorruptDeflateStream) {
+  std::string csv;
+  for (int i = 0; i < 1000; ++i) csv += std::to_string(i * 7919) + "," + kCsv;
+  WriteZip(zip_path_, {{.name = "contacts.csv", .data = csv}});
+  std::string bytes = ReadFile(zip_path_);
+  const size_t data_start = 30 + std::string("contacts.csv").size();  // after the local header
+  for (size_t i = 0; i < 64; ++i) bytes[data_start + 100 + i] = static_cast<char>(0xff);
+  WriteFile(zip_path_, bytes);
+  ExpectRefused(Extract(), "\"contacts.csv\": cannot be inflated: Zlib error");
+}
+
 TEST_F(SafeZipTest, RefusesEncryptedEntry) {
   if (!zip_encryption_method_supported(ZIP_EM_AES_256, 1)) {
     GTEST_SKIP() << "this libzip was built without crypto, so it cannot write an AES-256 entry";
