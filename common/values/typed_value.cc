@@ -1,0 +1,765 @@
+#include "common/values/typed_value.h"
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "common/values/text_case.h"
+#include "common/values/utf8.h"
+
+namespace contacts {
+namespace {
+
+// ----- Small helpers. -----
+
+constexpr bool IsAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+std::string_view TrimAsciiSpace(std::string_view s) {
+  size_t begin = 0;
+  size_t end = s.size();
+  while (begin < end && IsAsciiSpace(s[begin])) ++begin;
+  while (end > begin && IsAsciiSpace(s[end - 1])) --end;
+  return s.substr(begin, end - begin);
+}
+
+int Sign(int c) { return (c > 0) - (c < 0); }
+
+// Parses exactly `count` decimal digits at s[pos]; false when short or not digits.
+bool ParseFixedDigits(std::string_view s, size_t pos, size_t count, int* out) {
+  if (pos + count > s.size()) return false;
+  int value = 0;
+  for (size_t i = pos; i < pos + count; ++i) {
+    if (!IsDigit(s[i])) return false;
+    value = value * 10 + (s[i] - '0');
+  }
+  *out = value;
+  return true;
+}
+
+// Parses 1..max_count digits at s[*pos], advancing *pos; false when there is none.
+bool ParseDigitsUpTo(std::string_view s, size_t* pos, size_t max_count, int* out) {
+  size_t i = *pos;
+  int value = 0;
+  while (i < s.size() && i - *pos < max_count && IsDigit(s[i])) value = value * 10 + (s[i++] - '0');
+  if (i == *pos) return false;
+  *pos = i;
+  *out = value;
+  return true;
+}
+
+// The value as it appears in messages: quoted, escaped, cut to 64 bytes (at a UTF-8 boundary).
+std::string QuoteForMessage(std::string_view value) {
+  constexpr size_t kMaxQuoted = 64;
+  const bool utf8 = IsValidUtf8(value);
+  size_t n = value.size();
+  const bool cut = n > kMaxQuoted;
+  if (cut) {
+    n = kMaxQuoted;
+    while (utf8 && n > 0 && (static_cast<unsigned char>(value[n]) & 0xC0) == 0x80) --n;
+  }
+  std::string out = "\"";
+  for (size_t i = 0; i < n; ++i) {
+    const char c = value[i];
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7F || (u >= 0x80 && !utf8)) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  if (cut) out += "...";
+  out += '"';
+  return out;
+}
+
+// `"<value>" <what>` or `"<value>" <what>: <reason>`.
+absl::Status InvalidValue(std::string_view value, std::string_view what, std::string_view reason = {}) {
+  if (reason.empty()) return absl::InvalidArgumentError(fmt::format("{} {}", QuoteForMessage(value), what));
+  return absl::InvalidArgumentError(fmt::format("{} {}: {}", QuoteForMessage(value), what, reason));
+}
+
+constexpr std::string_view kNotInteger = "is not an INTEGER";
+constexpr std::string_view kNotDecimal = "is not a DECIMAL";
+constexpr std::string_view kNotBoolean = "is not a BOOLEAN (true/false, yes/no, y/n, t/f, 1/0)";
+constexpr std::string_view kNotDate = "is not a valid DATE (YYYY-MM-DD)";
+constexpr std::string_view kNotDateTime = "is not a valid DATETIME (YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH:MM])";
+constexpr std::string_view kNotEmail = "is not a valid EMAIL";
+constexpr std::string_view kNotMobile = "is not a valid MOBILE number";
+constexpr std::string_view kNotText = "is not a valid TEXT";
+
+// ----- INTEGER -----
+
+// Parses [+-]digits into an int64. Returns nullptr on success, else the reason ("" = generic).
+const char* ParseInteger(std::string_view s, int64_t* out) {
+  size_t i = 0;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+  if (i == s.size()) return "";
+  const uint64_t limit = negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1;
+  uint64_t value = 0;
+  bool overflow = false;
+  for (size_t j = i; j < s.size(); ++j) {
+    const char c = s[j];
+    if (!IsDigit(c)) {
+      if (j == i) return "";
+      if (c == ',') return "thousands separators are not allowed";
+      if (c == '.') return "a fractional part is not allowed";
+      if (c == 'e' || c == 'E') return "exponents are not allowed";
+      return "";
+    }
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (limit - digit) / 10) overflow = true;  // keep scanning: a later bad char wins
+    if (!overflow) value = value * 10 + digit;
+  }
+  if (overflow) return "out of range (-9223372036854775808 to 9223372036854775807)";
+  *out = negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
+  return nullptr;
+}
+
+absl::StatusOr<std::string> NormalizeInteger(std::string_view s) {
+  int64_t value = 0;
+  if (const char* reason = ParseInteger(s, &value)) return InvalidValue(s, kNotInteger, reason);
+  char buf[24];
+  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  return std::string(buf, result.ptr);
+}
+
+// ----- DECIMAL -----
+
+struct DecimalParts {
+  bool negative = false;       // never true for zero
+  std::string_view int_part;   // no leading zeros; empty for |x| < 1
+  std::string_view frac_part;  // no trailing zeros; empty for whole numbers
+  bool IsZero() const { return int_part.empty() && frac_part.empty(); }
+};
+
+// Syntax only: [+-](digits[.digits*] | .digits). nullptr on success, else a reason ("" = generic).
+const char* ParseDecimalSyntax(std::string_view s, DecimalParts* out) {
+  size_t i = 0;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+  const size_t int_begin = i;
+  while (i < s.size() && IsDigit(s[i])) ++i;
+  const size_t int_end = i;
+  size_t frac_begin = i;
+  size_t frac_end = i;
+  if (i < s.size() && s[i] == '.') {
+    frac_begin = ++i;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    frac_end = i;
+  }
+  if (i < s.size()) {
+    const char c = s[i];
+    if (c == ',') return "use '.' as the decimal point and no thousands separators";
+    if ((c == 'e' || c == 'E') && i > int_begin) return "exponents are not allowed";
+    return "";
+  }
+  if (int_end == int_begin && frac_end == frac_begin) return "";  // no digits at all
+  std::string_view int_part = s.substr(int_begin, int_end - int_begin);
+  std::string_view frac_part = s.substr(frac_begin, frac_end - frac_begin);
+  while (!int_part.empty() && int_part.front() == '0') int_part.remove_prefix(1);
+  while (!frac_part.empty() && frac_part.back() == '0') frac_part.remove_suffix(1);
+  out->int_part = int_part;
+  out->frac_part = frac_part;
+  out->negative = negative && !out->IsZero();
+  return nullptr;
+}
+
+// Syntax and precision limits.
+const char* ParseDecimal(std::string_view s, DecimalParts* out) {
+  if (const char* reason = ParseDecimalSyntax(s, out)) return reason;
+  if (out->frac_part.size() > static_cast<size_t>(kMaxDecimalFractionDigits)) {
+    return "more than 9 digits after the decimal point";
+  }
+  if (out->int_part.size() + out->frac_part.size() > static_cast<size_t>(kMaxDecimalDigits)) {
+    return "more than 18 significant digits";
+  }
+  return nullptr;
+}
+
+std::string FormatDecimalParts(const DecimalParts& parts) {
+  std::string out;
+  out.reserve(parts.int_part.size() + parts.frac_part.size() + 3);
+  if (parts.negative) out += '-';
+  if (parts.int_part.empty()) {
+    out += '0';
+  } else {
+    out += parts.int_part;
+  }
+  if (!parts.frac_part.empty()) {
+    out += '.';
+    out += parts.frac_part;
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> NormalizeDecimal(std::string_view s) {
+  DecimalParts parts;
+  if (const char* reason = ParseDecimal(s, &parts)) return InvalidValue(s, kNotDecimal, reason);
+  return FormatDecimalParts(parts);
+}
+
+// Three-way comparison of |a| and |b|.
+int CompareMagnitude(const DecimalParts& a, const DecimalParts& b) {
+  if (a.int_part.size() != b.int_part.size()) return a.int_part.size() < b.int_part.size() ? -1 : 1;
+  if (int c = a.int_part.compare(b.int_part); c != 0) return Sign(c);
+  // Without trailing zeros, lexicographic order of fraction digits is numeric order.
+  return Sign(a.frac_part.compare(b.frac_part));
+}
+
+// ----- BOOLEAN -----
+
+// 1 for true, 0 for false, -1 for neither.
+int ParseBoolean(std::string_view s) {
+  if (s.size() > 5) return -1;
+  char lower[5];
+  for (size_t i = 0; i < s.size(); ++i) lower[i] = AsciiLowerChar(s[i]);
+  const std::string_view v(lower, s.size());
+  if (v == "true" || v == "yes" || v == "1" || v == "y" || v == "t") return 1;
+  if (v == "false" || v == "no" || v == "0" || v == "n" || v == "f") return 0;
+  return -1;
+}
+
+// ----- DATE -----
+
+constexpr bool IsLeapYear(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+constexpr int DaysInMonth(int64_t y, int m) {
+  constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeapYear(y) ? 29 : kDays[m - 1];
+}
+
+// Howard Hinnant's days_from_civil (proleptic Gregorian), valid for any int32 day count.
+constexpr int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+struct CivilDate {
+  int64_t year;
+  int month;
+  int day;
+};
+
+constexpr CivilDate CivilFromDays(int64_t z) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  const int m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  return CivilDate{yoe + era * 400 + (m <= 2), m, d};
+}
+
+static_assert(DaysFromCivil(1970, 1, 1) == 0);
+static_assert(DaysFromCivil(1, 1, 1) == kMinDateDays);
+static_assert(DaysFromCivil(9999, 12, 31) == kMaxDateDays);
+
+// Parses YYYY-MM-DD or YYYY/MM/DD (1- or 2-digit month and day) spanning all of `s` into days
+// since the epoch. nullptr on success, else a reason ("" = generic). `reason_buf` holds
+// formatted reasons.
+const char* ParseDate(std::string_view s, int32_t* days, std::string* reason_buf) {
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  if (!ParseFixedDigits(s, 0, 4, &year)) return "";
+  if (s.size() < 5 || (s[4] != '-' && s[4] != '/')) return "";
+  const char separator = s[4];
+  size_t pos = 5;
+  if (!ParseDigitsUpTo(s, &pos, 2, &month)) return "";
+  if (pos >= s.size() || s[pos] != separator) return "";
+  ++pos;
+  if (!ParseDigitsUpTo(s, &pos, 2, &day)) return "";
+  if (pos != s.size()) return "";
+  if (year == 0) return "year 0000 is before 0001";
+  if (month < 1 || month > 12) {
+    *reason_buf = fmt::format("month {:02d} does not exist", month);
+    return reason_buf->c_str();
+  }
+  if (day < 1 || day > DaysInMonth(year, month)) {
+    *reason_buf = fmt::format("{:04d}-{:02d} has {} days", year, month, DaysInMonth(year, month));
+    return reason_buf->c_str();
+  }
+  *days = static_cast<int32_t>(DaysFromCivil(year, month, day));
+  return nullptr;
+}
+
+void AppendTwoDigits(std::string& out, int v) {
+  out += static_cast<char>('0' + v / 10);
+  out += static_cast<char>('0' + v % 10);
+}
+
+void AppendDate(std::string& out, int32_t days) {
+  const CivilDate date = CivilFromDays(days);
+  if (date.year < 0 || date.year > 9999) {
+    out += fmt::format("{:04d}-{:02d}-{:02d}", date.year, date.month, date.day);
+    return;
+  }
+  const int y = static_cast<int>(date.year);
+  AppendTwoDigits(out, y / 100);
+  AppendTwoDigits(out, y % 100);
+  out += '-';
+  AppendTwoDigits(out, date.month);
+  out += '-';
+  AppendTwoDigits(out, date.day);
+}
+
+// ----- DATETIME -----
+
+// Parses the DATETIME grammar of the header into micros since the epoch.
+const char* ParseDateTime(std::string_view s, int64_t* micros, std::string* reason_buf) {
+  size_t sep = 0;
+  while (sep < s.size() && s[sep] != 'T' && s[sep] != 't' && s[sep] != ' ') ++sep;
+  int32_t days = 0;
+  if (const char* reason = ParseDate(s.substr(0, sep), &days, reason_buf)) return reason;
+  if (sep == s.size()) {  // a plain date: midnight UTC
+    *micros = int64_t{days} * kMicrosPerDay;
+    return nullptr;
+  }
+  size_t pos = sep + 1;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  int64_t fraction = 0;  // microseconds
+  if (!ParseDigitsUpTo(s, &pos, 2, &hour)) return "";
+  if (pos >= s.size() || s[pos] != ':') return "";
+  if (!ParseFixedDigits(s, pos + 1, 2, &minute)) return "";
+  pos += 3;
+  if (pos < s.size() && s[pos] == ':') {
+    if (!ParseFixedDigits(s, pos + 1, 2, &second)) return "";
+    pos += 3;
+    if (pos < s.size() && s[pos] == '.') {
+      const size_t begin = ++pos;
+      while (pos < s.size() && IsDigit(s[pos])) {
+        if (pos - begin >= 9) return "more than 9 fraction digits";
+        if (pos - begin < 6) fraction = fraction * 10 + (s[pos] - '0');
+        ++pos;
+      }
+      if (pos == begin) return "";
+      for (size_t n = pos - begin; n < 6; ++n) fraction *= 10;
+    }
+  }
+  if (hour > 23) return "hour out of range (00 to 23)";
+  if (minute > 59) return "minute out of range (00 to 59)";
+  if (second > 59) return "second out of range (00 to 59, no leap seconds)";
+  int offset_minutes = 0;
+  if (pos < s.size() && s[pos] == ' ') ++pos;
+  if (pos < s.size()) {
+    const char z = s[pos];
+    if ((z == 'Z' || z == 'z') && pos + 1 == s.size()) {
+      pos = s.size();
+    } else if (z == '+' || z == '-') {
+      int offset_hours = 0;
+      int offset_mins = 0;
+      if (!ParseFixedDigits(s, pos + 1, 2, &offset_hours)) return "bad zone offset";
+      pos += 3;
+      if (pos < s.size() && s[pos] == ':') ++pos;
+      if (pos < s.size()) {
+        if (!ParseFixedDigits(s, pos, 2, &offset_mins)) return "bad zone offset";
+        pos += 2;
+      }
+      if (pos != s.size()) return "";
+      if (offset_hours > 23 || offset_mins > 59) return "zone offset out of range";
+      offset_minutes = (offset_hours * 60 + offset_mins) * (z == '-' ? -1 : 1);
+    } else {
+      return "";
+    }
+  }
+  const int64_t seconds_of_day = (int64_t{hour} * 60 + minute) * 60 + second;
+  const int64_t value =
+      int64_t{days} * kMicrosPerDay + seconds_of_day * 1'000'000 + fraction - int64_t{offset_minutes} * 60'000'000;
+  if (value < kMinDateTimeMicros || value > kMaxDateTimeMicros) {
+    return "outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z";
+  }
+  *micros = value;
+  return nullptr;
+}
+
+// ----- EMAIL -----
+
+constexpr std::array<bool, 256> MakeAtextTable() {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (char c : std::string_view("!#$%&'*+-/=?^_`{|}~")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}
+constexpr std::array<bool, 256> kAtext = MakeAtextTable();
+
+const char* CheckEmail(std::string_view s) {
+  const size_t at = s.find('@');
+  if (at == std::string_view::npos) return "missing @";
+  if (s.find('@', at + 1) != std::string_view::npos) return "more than one @";
+  const std::string_view local = s.substr(0, at);
+  const std::string_view domain = s.substr(at + 1);
+  if (local.empty()) return "empty local part";
+  if (local.size() > 64) return "local part longer than 64 characters";
+  for (size_t i = 0; i < local.size(); ++i) {
+    const auto c = static_cast<unsigned char>(local[i]);
+    if (c == '.') {
+      if (i == 0 || i + 1 == local.size()) return "local part starts or ends with a dot";
+      if (local[i - 1] == '.') return "two dots in a row in the local part";
+    } else if (c >= 0x80) {
+      return "non-ASCII characters are not supported";
+    } else if (!kAtext[c]) {
+      return "invalid character in the local part";
+    }
+  }
+  if (domain.empty()) return "missing domain";
+  if (domain.size() > 253) return "domain longer than 253 characters";
+  size_t label_begin = 0;
+  int labels = 0;
+  while (true) {
+    size_t label_end = domain.find('.', label_begin);
+    if (label_end == std::string_view::npos) label_end = domain.size();
+    const std::string_view label = domain.substr(label_begin, label_end - label_begin);
+    if (label.empty()) return "bad domain: empty label";
+    if (label.size() > 63) return "bad domain: label longer than 63 characters";
+    bool all_letters = true;
+    for (char c : label) {
+      if (static_cast<unsigned char>(c) >= 0x80) return "non-ASCII characters are not supported";
+      if (!IsAlpha(c) && !IsDigit(c) && c != '-') return "bad domain: invalid character";
+      all_letters = all_letters && IsAlpha(c);
+    }
+    if (label.front() == '-' || label.back() == '-') return "bad domain: label starts or ends with a hyphen";
+    ++labels;
+    if (label_end == domain.size()) {
+      if (labels < 2) return "bad domain: no dot";
+      if (!all_letters || label.size() < 2) return "bad domain: top-level domain must be 2 or more letters";
+      return nullptr;
+    }
+    label_begin = label_end + 1;
+  }
+}
+
+absl::StatusOr<std::string> NormalizeEmail(std::string_view s) {
+  if (const char* reason = CheckEmail(s)) return InvalidValue(s, kNotEmail, reason);
+  // RFC 5321 caps a forward path at 256 octets including the angle brackets.
+  if (s.size() > 254) return InvalidValue(s, kNotEmail, "longer than 254 characters");
+  std::string out(s);
+  AsciiLowerInPlace(out);
+  return out;
+}
+
+// ----- MOBILE -----
+
+absl::StatusOr<std::string> NormalizeMobile(std::string_view s, std::string_view country_code) {
+  if (!country_code.empty() && country_code.front() == '+') country_code.remove_prefix(1);
+  if (country_code.empty() || country_code.size() > 3 || country_code.front() == '0' ||
+      country_code.find_first_not_of("0123456789") != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("default country code {} is not 1 to 3 digits", QuoteForMessage(country_code)));
+  }
+  constexpr size_t kMaxE164Digits = 15;
+  char digits[kMaxE164Digits + 3];  // room for "00" and one trunk '0' beyond E.164
+  size_t count = 0;                 // digits seen; only the first sizeof(digits) are stored
+  size_t i = 0;
+  bool international = false;
+  if (s[0] == '+') {
+    international = true;
+    i = 1;
+  }
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (IsDigit(c)) {
+      if (count < sizeof(digits)) digits[count] = c;
+      ++count;
+    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+      continue;
+    } else if (IsAlpha(c)) {
+      return InvalidValue(s, kNotMobile, "letters are not allowed");
+    } else if (c == '+') {
+      return InvalidValue(s, kNotMobile, "'+' is only allowed at the start");
+    } else {
+      return InvalidValue(s, kNotMobile, "invalid character");
+    }
+  }
+  if (count == 0) return InvalidValue(s, kNotMobile, "no digits");
+  std::string_view national(digits, std::min(count, sizeof(digits)));
+  size_t total = count;
+  if (!international && count >= 2 && digits[0] == '0' && digits[1] == '0') {
+    international = true;
+    national.remove_prefix(2);
+    total -= 2;
+  }
+  if (international) {
+    if (total > 0 && national[0] == '0') return InvalidValue(s, kNotMobile, "country code cannot start with 0");
+    country_code = {};
+  } else {
+    if (national[0] == '0') {
+      national.remove_prefix(1);
+      --total;
+    }
+    total += country_code.size();
+  }
+  if (total < 8 || total > kMaxE164Digits) {
+    return InvalidValue(s, kNotMobile, fmt::format("{} digits with the country code, E.164 allows 8 to 15", total));
+  }
+  std::string out;
+  out.reserve(total + 1);
+  out += '+';
+  out += country_code;
+  out += national;
+  return out;
+}
+
+// ----- TEXT -----
+
+absl::StatusOr<std::string> NormalizeText(std::string_view s) {
+  if (s.size() > kMaxTextBytes) {
+    return InvalidValue(s, kNotText, fmt::format("{} bytes, more than the limit of {}", s.size(), kMaxTextBytes));
+  }
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7F) {
+      return InvalidValue(s, kNotText, fmt::format("control character U+{:04X} is not allowed", u));
+    }
+  }
+  if (!IsValidUtf8(s)) return InvalidValue(s, kNotText, "not valid UTF-8");
+  return std::string(s);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view raw, const ValueOptions& options) {
+  const std::string_view s = TrimAsciiSpace(raw);
+  if (s.empty()) return std::string();
+  switch (type) {
+    case AttributeType::kText:
+      return NormalizeText(s);
+    case AttributeType::kInteger:
+      return NormalizeInteger(s);
+    case AttributeType::kDecimal:
+      return NormalizeDecimal(s);
+    case AttributeType::kBoolean: {
+      const int value = ParseBoolean(s);
+      if (value < 0) return InvalidValue(s, kNotBoolean);
+      return std::string(value ? "true" : "false");
+    }
+    case AttributeType::kDate: {
+      int32_t days = 0;
+      std::string reason_buf;
+      if (const char* reason = ParseDate(s, &days, &reason_buf)) return InvalidValue(s, kNotDate, reason);
+      return FormatDate(days);
+    }
+    case AttributeType::kDateTime: {
+      int64_t micros = 0;
+      std::string reason_buf;
+      if (const char* reason = ParseDateTime(s, &micros, &reason_buf)) return InvalidValue(s, kNotDateTime, reason);
+      return FormatDateTime(micros);
+    }
+    case AttributeType::kEmail:
+      return NormalizeEmail(s);
+    case AttributeType::kMobile:
+      return NormalizeMobile(s, options.default_country_code);
+  }
+  return absl::InvalidArgumentError(fmt::format("unknown attribute type {}", static_cast<int>(type)));
+}
+
+absl::StatusOr<int64_t> IntegerOf(std::string_view canonical) {
+  int64_t value = 0;
+  if (const char* reason = ParseInteger(canonical, &value)) return InvalidValue(canonical, kNotInteger, reason);
+  return value;
+}
+
+absl::StatusOr<double> DecimalOf(std::string_view canonical) {
+  DecimalParts parts;
+  if (const char* reason = ParseDecimal(canonical, &parts)) return InvalidValue(canonical, kNotDecimal, reason);
+  // from_chars wants no '+' and at least one integer digit; the canonical text always qualifies.
+  const std::string text = FormatDecimalParts(parts);
+  double value = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (result.ec != std::errc() || result.ptr != text.data() + text.size()) {
+    return InvalidValue(canonical, kNotDecimal);
+  }
+  return value;
+}
+
+absl::StatusOr<absl::int128> DecimalScaledOf(std::string_view canonical) {
+  DecimalParts parts;
+  if (const char* reason = ParseDecimal(canonical, &parts)) return InvalidValue(canonical, kNotDecimal, reason);
+  absl::int128 value = 0;
+  for (char c : parts.int_part) value = value * 10 + (c - '0');
+  for (int i = 0; i < kMaxDecimalFractionDigits; ++i) {
+    value = value * 10 + (static_cast<size_t>(i) < parts.frac_part.size() ? parts.frac_part[i] - '0' : 0);
+  }
+  return parts.negative ? -value : value;
+}
+
+std::string FormatDecimalScaled(absl::int128 scaled) {
+  const bool negative = scaled < 0;
+  // Unsigned negation is well-defined even for the minimum int128.
+  absl::uint128 magnitude = negative ? -static_cast<absl::uint128>(scaled) : static_cast<absl::uint128>(scaled);
+  constexpr uint64_t kScale = 1'000'000'000;
+  auto frac = static_cast<uint64_t>(magnitude % kScale);
+  magnitude /= kScale;
+  char buf[64];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + static_cast<int>(magnitude % 10));
+    magnitude /= 10;
+  } while (magnitude != 0);
+  std::string out;
+  if (negative) out += '-';
+  out.append(p, buf + sizeof(buf));
+  if (frac != 0) {
+    char digits[9];
+    for (int i = 8; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    size_t n = 9;
+    while (digits[n - 1] == '0') --n;
+    out += '.';
+    out.append(digits, n);
+  }
+  return out;
+}
+
+int CompareDecimal(std::string_view a, std::string_view b) {
+  DecimalParts pa;
+  DecimalParts pb;
+  const bool a_ok = ParseDecimalSyntax(a, &pa) == nullptr;
+  const bool b_ok = ParseDecimalSyntax(b, &pb) == nullptr;
+  if (!a_ok || !b_ok) {
+    if (a_ok != b_ok) return a_ok ? 1 : -1;
+    return Sign(a.compare(b));
+  }
+  const int sign_a = pa.IsZero() ? 0 : (pa.negative ? -1 : 1);
+  const int sign_b = pb.IsZero() ? 0 : (pb.negative ? -1 : 1);
+  if (sign_a != sign_b) return sign_a < sign_b ? -1 : 1;
+  if (sign_a == 0) return 0;
+  const int magnitude = CompareMagnitude(pa, pb);
+  return sign_a < 0 ? -magnitude : magnitude;
+}
+
+absl::StatusOr<int32_t> DateDaysOf(std::string_view canonical) {
+  int32_t days = 0;
+  std::string reason_buf;
+  if (const char* reason = ParseDate(canonical, &days, &reason_buf)) return InvalidValue(canonical, kNotDate, reason);
+  return days;
+}
+
+std::string FormatDate(int32_t days) {
+  std::string out;
+  out.reserve(10);
+  AppendDate(out, days);
+  return out;
+}
+
+absl::StatusOr<int64_t> DateTimeMicrosOf(std::string_view canonical) {
+  int64_t micros = 0;
+  std::string reason_buf;
+  if (const char* reason = ParseDateTime(canonical, &micros, &reason_buf)) {
+    return InvalidValue(canonical, kNotDateTime, reason);
+  }
+  return micros;
+}
+
+std::string FormatDateTime(int64_t micros) {
+  // Floor division so that instants before the epoch land on the right day.
+  int64_t days = micros / kMicrosPerDay;
+  int64_t rest = micros % kMicrosPerDay;
+  if (rest < 0) {
+    rest += kMicrosPerDay;
+    --days;
+  }
+  const int64_t seconds = rest / 1'000'000;
+  const auto fraction = static_cast<int>(rest % 1'000'000);
+  std::string out;
+  out.reserve(27);
+  AppendDate(out, static_cast<int32_t>(days));
+  out += 'T';
+  AppendTwoDigits(out, static_cast<int>(seconds / 3600));
+  out += ':';
+  AppendTwoDigits(out, static_cast<int>(seconds / 60 % 60));
+  out += ':';
+  AppendTwoDigits(out, static_cast<int>(seconds % 60));
+  if (fraction != 0) {
+    char digits[6];
+    int f = fraction;
+    for (int i = 5; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + f % 10);
+      f /= 10;
+    }
+    out += '.';
+    out.append(digits, 6);
+  }
+  out += 'Z';
+  return out;
+}
+
+bool BooleanOf(std::string_view canonical) { return canonical == "true"; }
+
+namespace {
+
+// Orders two parse results: failures first (bytewise among themselves), then by value.
+template <typename T>
+int CompareParsed(bool a_ok, T a_value, bool b_ok, T b_value, std::string_view a, std::string_view b) {
+  if (!a_ok || !b_ok) {
+    if (a_ok != b_ok) return a_ok ? 1 : -1;
+    return Sign(a.compare(b));
+  }
+  return (a_value > b_value) - (a_value < b_value);
+}
+
+}  // namespace
+
+int CompareValues(AttributeType type, std::string_view a, std::string_view b) {
+  switch (type) {
+    case AttributeType::kInteger: {
+      int64_t va = 0;
+      int64_t vb = 0;
+      const bool a_ok = ParseInteger(a, &va) == nullptr;
+      const bool b_ok = ParseInteger(b, &vb) == nullptr;
+      return CompareParsed(a_ok, va, b_ok, vb, a, b);
+    }
+    case AttributeType::kDecimal:
+      return CompareDecimal(a, b);
+    case AttributeType::kBoolean: {
+      const int va = a == "true" ? 1 : (a == "false" ? 0 : -1);
+      const int vb = b == "true" ? 1 : (b == "false" ? 0 : -1);
+      return CompareParsed(va >= 0, va, vb >= 0, vb, a, b);
+    }
+    case AttributeType::kDate: {
+      int32_t va = 0;
+      int32_t vb = 0;
+      std::string reason_buf;
+      const bool a_ok = ParseDate(a, &va, &reason_buf) == nullptr;
+      const bool b_ok = ParseDate(b, &vb, &reason_buf) == nullptr;
+      return CompareParsed(a_ok, va, b_ok, vb, a, b);
+    }
+    case AttributeType::kDateTime: {
+      int64_t va = 0;
+      int64_t vb = 0;
+      std::string reason_buf;
+      const bool a_ok = ParseDateTime(a, &va, &reason_buf) == nullptr;
+      const bool b_ok = ParseDateTime(b, &vb, &reason_buf) == nullptr;
+      return CompareParsed(a_ok, va, b_ok, vb, a, b);
+    }
+    case AttributeType::kText:
+    case AttributeType::kEmail:
+    case AttributeType::kMobile:
+      break;
+  }
+  return Sign(a.compare(b));
+}
+
+}  // namespace contacts
