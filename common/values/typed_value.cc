@@ -274,7 +274,7 @@ static_assert(DaysFromCivil(9999, 12, 31) == kMaxDateDays);
 // Parses YYYY-MM-DD or YYYY/MM/DD (1- or 2-digit month and day) spanning all of `s` into days
 // since the epoch. nullptr on success, else a reason ("" = generic). `reason_buf` holds
 // formatted reasons.
-const char* ParseDate(std::string_view s, int32_t* days, std::string* reason_buf) {
+const char* ParseDateFields(std::string_view s, int* year_out, int* month_out, int* day_out, std::string* reason_buf) {
   int year = 0;
   int month = 0;
   int day = 0;
@@ -296,28 +296,42 @@ const char* ParseDate(std::string_view s, int32_t* days, std::string* reason_buf
     *reason_buf = fmt::format("{:04d}-{:02d} has {} days", year, month, DaysInMonth(year, month));
     return reason_buf->c_str();
   }
+  *year_out = year;
+  *month_out = month;
+  *day_out = day;
+  return nullptr;
+}
+
+const char* ParseDate(std::string_view s, int32_t* days, std::string* reason_buf) {
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  if (const char* reason = ParseDateFields(s, &year, &month, &day, reason_buf)) return reason;
   *days = static_cast<int32_t>(DaysFromCivil(year, month, day));
   return nullptr;
 }
 
-void AppendTwoDigits(std::string& out, int v) {
-  out += static_cast<char>('0' + v / 10);
-  out += static_cast<char>('0' + v % 10);
+// Writers into a caller's buffer, so each canonical date or datetime is built with one allocation
+// at most. kDateBufferSize holds any date of an int32 day count (years up to 7 digits, a sign).
+constexpr size_t kDateBufferSize = 24;
+
+char* WriteTwoDigits(char* p, int v) {
+  *p++ = static_cast<char>('0' + v / 10);
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
 }
 
-void AppendDate(std::string& out, int32_t days) {
-  const CivilDate date = CivilFromDays(days);
+char* WriteDate(char* p, const CivilDate& date) {
   if (date.year < 0 || date.year > 9999) {
-    out += fmt::format("{:04d}-{:02d}-{:02d}", date.year, date.month, date.day);
-    return;
+    return fmt::format_to_n(p, kDateBufferSize, "{:04d}-{:02d}-{:02d}", date.year, date.month, date.day).out;
   }
   const int y = static_cast<int>(date.year);
-  AppendTwoDigits(out, y / 100);
-  AppendTwoDigits(out, y % 100);
-  out += '-';
-  AppendTwoDigits(out, date.month);
-  out += '-';
-  AppendTwoDigits(out, date.day);
+  p = WriteTwoDigits(p, y / 100);
+  p = WriteTwoDigits(p, y % 100);
+  *p++ = '-';
+  p = WriteTwoDigits(p, date.month);
+  *p++ = '-';
+  return WriteTwoDigits(p, date.day);
 }
 
 // ----- DATETIME -----
@@ -522,17 +536,33 @@ absl::StatusOr<std::string> NormalizeMobile(std::string_view s, std::string_view
 
 // ----- TEXT -----
 
+// Byte classes for TEXT: one table lookup per byte, UTF-8 decoding only when a non-ASCII byte shows.
+enum class TextByte : uint8_t { kPlain, kForbiddenControl, kNonAscii };
+
+constexpr std::array<TextByte, 256> MakeTextByteTable() {
+  std::array<TextByte, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = TextByte::kForbiddenControl;
+  table['\t'] = table['\n'] = table['\r'] = TextByte::kPlain;
+  table[0x7F] = TextByte::kForbiddenControl;
+  for (int c = 0x80; c < 0x100; ++c) table[c] = TextByte::kNonAscii;
+  return table;
+}
+constexpr std::array<TextByte, 256> kTextByte = MakeTextByteTable();
+
 absl::StatusOr<std::string> NormalizeText(std::string_view s) {
   if (s.size() > kMaxTextBytes) {
     return InvalidValue(s, kNotText, fmt::format("{} bytes, more than the limit of {}", s.size(), kMaxTextBytes));
   }
+  bool non_ascii = false;
   for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7F) {
-      return InvalidValue(s, kNotText, fmt::format("control character U+{:04X} is not allowed", u));
+    const TextByte kind = kTextByte[static_cast<unsigned char>(c)];
+    if (kind == TextByte::kForbiddenControl) {
+      return InvalidValue(s, kNotText,
+                          fmt::format("control character U+{:04X} is not allowed", static_cast<unsigned char>(c)));
     }
+    non_ascii |= kind == TextByte::kNonAscii;
   }
-  if (!IsValidUtf8(s)) return InvalidValue(s, kNotText, "not valid UTF-8");
+  if (non_ascii && !IsValidUtf8(s)) return InvalidValue(s, kNotText, "not valid UTF-8");
   return std::string(s);
 }
 
@@ -554,10 +584,15 @@ absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view 
       return std::string(value ? "true" : "false");
     }
     case AttributeType::kDate: {
-      int32_t days = 0;
+      int year = 0;
+      int month = 0;
+      int day = 0;
       std::string reason_buf;
-      if (const char* reason = ParseDate(s, &days, &reason_buf)) return InvalidValue(s, kNotDate, reason);
-      return FormatDate(days);
+      if (const char* reason = ParseDateFields(s, &year, &month, &day, &reason_buf)) {
+        return InvalidValue(s, kNotDate, reason);
+      }
+      char buf[kDateBufferSize];
+      return std::string(buf, WriteDate(buf, CivilDate{year, month, day}));
     }
     case AttributeType::kDateTime: {
       int64_t micros = 0;
@@ -658,10 +693,8 @@ absl::StatusOr<int32_t> DateDaysOf(std::string_view canonical) {
 }
 
 std::string FormatDate(int32_t days) {
-  std::string out;
-  out.reserve(10);
-  AppendDate(out, days);
-  return out;
+  char buf[kDateBufferSize];
+  return std::string(buf, WriteDate(buf, CivilFromDays(days)));
 }
 
 absl::StatusOr<int64_t> DateTimeMicrosOf(std::string_view canonical) {
@@ -683,27 +716,25 @@ std::string FormatDateTime(int64_t micros) {
   }
   const int64_t seconds = rest / 1'000'000;
   const auto fraction = static_cast<int>(rest % 1'000'000);
-  std::string out;
-  out.reserve(27);
-  AppendDate(out, static_cast<int32_t>(days));
-  out += 'T';
-  AppendTwoDigits(out, static_cast<int>(seconds / 3600));
-  out += ':';
-  AppendTwoDigits(out, static_cast<int>(seconds / 60 % 60));
-  out += ':';
-  AppendTwoDigits(out, static_cast<int>(seconds % 60));
+  char buf[kDateBufferSize + 17];  // date, "THH:MM:SS", ".ffffff", "Z"
+  char* p = WriteDate(buf, CivilFromDays(days));
+  *p++ = 'T';
+  p = WriteTwoDigits(p, static_cast<int>(seconds / 3600));
+  *p++ = ':';
+  p = WriteTwoDigits(p, static_cast<int>(seconds / 60 % 60));
+  *p++ = ':';
+  p = WriteTwoDigits(p, static_cast<int>(seconds % 60));
   if (fraction != 0) {
-    char digits[6];
+    *p++ = '.';
     int f = fraction;
     for (int i = 5; i >= 0; --i) {
-      digits[i] = static_cast<char>('0' + f % 10);
+      p[i] = static_cast<char>('0' + f % 10);
       f /= 10;
     }
-    out += '.';
-    out.append(digits, 6);
+    p += 6;
   }
-  out += 'Z';
-  return out;
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 bool BooleanOf(std::string_view canonical) { return canonical == "true"; }

@@ -483,6 +483,13 @@ TEST(TypedAccessorTest, FormatDateTimeKnownInstants) {
   EXPECT_EQ(FormatDateTime(kMaxDateTimeMicros), "9999-12-31T23:59:59.999999Z");
 }
 
+TEST(TypedAccessorTest, FormatDateTimeOutsideTheRangeDoesNotCrash) {
+  EXPECT_EQ(FormatDateTime(kMaxDateTimeMicros + 1), "10000-01-01T00:00:00Z");
+  EXPECT_FALSE(FormatDateTime(kMinDateTimeMicros - 1).empty());
+  EXPECT_FALSE(FormatDateTime(std::numeric_limits<int64_t>::min()).empty());
+  EXPECT_FALSE(FormatDateTime(std::numeric_limits<int64_t>::max()).empty());
+}
+
 TEST(TypedAccessorTest, DateTimeRoundTripsRandomInstants) {
   std::mt19937_64 rng(20240229);
   std::uniform_int_distribution<int64_t> any(kMinDateTimeMicros, kMaxDateTimeMicros);
