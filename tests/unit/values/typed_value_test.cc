@@ -86,6 +86,53 @@ TEST(NormalizeValueTest, MessagesEscapeAndShortenTheQuotedValue) {
   EXPECT_THAT(std::string(NormalizeValue(AttributeType::kText, "ab\xFF").status().message()), HasSubstr("ab\\xff"));
 }
 
+// Random strings built from the characters the parsers care about (plus arbitrary bytes): every
+// value either fails cleanly or normalises to a fixed point that the accessors accept.
+TEST(NormalizeValueTest, RandomInputEitherFailsOrGivesAFixedPoint) {
+  std::mt19937 rng(12345);
+  const std::string alphabet = "0123456789000099+-.:,/@ ()eETtZz\tabcxyz\x80\xC3\xA9";
+  std::uniform_int_distribution<int> length(0, 24);
+  std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
+  std::uniform_int_distribution<int> any_byte(0, 255);
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string raw;
+    for (int n = length(rng); n > 0; --n) {
+      raw += (n % 11 == 0) ? static_cast<char>(any_byte(rng)) : alphabet[pick(rng)];
+    }
+    for (AttributeType type : kAllAttributeTypes) {
+      absl::StatusOr<std::string> got = NormalizeValue(type, raw);
+      if (!got.ok()) {
+        ASSERT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+        continue;
+      }
+      if (got->empty()) continue;
+      ++accepted;
+      absl::StatusOr<std::string> again = NormalizeValue(type, *got);
+      ASSERT_TRUE(again.ok()) << AttributeTypeName(type) << " " << testing::PrintToString(raw);
+      ASSERT_EQ(*again, *got) << AttributeTypeName(type) << " " << testing::PrintToString(raw);
+      ASSERT_EQ(CompareValues(type, *got, *got), 0);
+      switch (type) {
+        case AttributeType::kInteger:
+          ASSERT_TRUE(IntegerOf(*got).ok());
+          break;
+        case AttributeType::kDecimal:
+          ASSERT_EQ(FormatDecimalScaled(*DecimalScaledOf(*got)), *got);
+          break;
+        case AttributeType::kDate:
+          ASSERT_EQ(FormatDate(*DateDaysOf(*got)), *got);
+          break;
+        case AttributeType::kDateTime:
+          ASSERT_EQ(FormatDateTime(*DateTimeMicrosOf(*got)), *got);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 1000);  // the generator must exercise the success paths too
+}
+
 // ----- TEXT -----
 
 TEST(NormalizeValueTest, TextKeepsValidTextTrimmed) {
