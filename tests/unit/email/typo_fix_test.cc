@@ -1,0 +1,143 @@
+#include "common/email/typo_fix.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace contacts {
+namespace {
+
+TEST(DamerauLevenshteinTest, CountsTranspositionsAsOneEdit) {
+  EXPECT_EQ(DamerauLevenshtein("gmail.com", "gmail.com", 2), 0);
+  EXPECT_EQ(DamerauLevenshtein("gmial.com", "gmail.com", 2), 1);
+  EXPECT_EQ(DamerauLevenshtein("gmai.com", "gmail.com", 2), 1);
+  EXPECT_EQ(DamerauLevenshtein("gmaill.com", "gmail.com", 2), 1);
+  EXPECT_EQ(DamerauLevenshtein("gnail.com", "gmail.com", 2), 1);
+  EXPECT_EQ(DamerauLevenshtein("gmial.con", "gmail.com", 2), 2);
+  EXPECT_EQ(DamerauLevenshtein("", "abc", 5), 3);
+  EXPECT_EQ(DamerauLevenshtein("yahoo.com", "outlook.com", 2), 3);  // capped at limit + 1
+}
+
+struct TypoCase {
+  const char* input;
+  const char* fixed;
+};
+
+TEST(FixEmailTypoTest, FixesCommonDomainMisspellings) {
+  const std::vector<TypoCase> cases = {
+      {"john@gmial.com", "john@gmail.com"},
+      {"john@gmai.com", "john@gmail.com"},
+      {"john@gamil.com", "john@gmail.com"},
+      {"john@gnail.com", "john@gmail.com"},
+      {"john@gmaill.com", "john@gmail.com"},
+      {"john@gmailcom", "john@gmail.com"},
+      {"john@gmail.con", "john@gmail.com"},
+      {"john@gmail.cm", "john@gmail.com"},
+      {"john@gmail.co", "john@gmail.com"},
+      {"john@gmail.comm", "john@gmail.com"},
+      {"john@gmail.cpm", "john@gmail.com"},
+      {"john@gmail.ocm", "john@gmail.com"},
+      {"john@gmail.om", "john@gmail.com"},
+      {"john@gmial.con", "john@gmail.com"},
+      {"john@gmail.com.", "john@gmail.com"},
+      {"a.b+c@hotmial.com", "a.b+c@hotmail.com"},
+      {"x@hotmal.com", "x@hotmail.com"},
+      {"x@hotmail.con", "x@hotmail.com"},
+      {"x@yaho.com", "x@yahoo.com"},
+      {"x@yahooo.com", "x@yahoo.com"},
+      {"x@yahoo.con", "x@yahoo.com"},
+      {"x@yahoo.cm", "x@yahoo.com"},
+      {"x@yahoo.co.inn", "x@yahoo.co.in"},
+      {"x@yaho.co.in", "x@yahoo.co.in"},
+      {"x@outlok.com", "x@outlook.com"},
+      {"x@outlook.cmo", "x@outlook.com"},
+      {"x@iclod.com", "x@icloud.com"},
+      {"x@rediffmial.com", "x@rediffmail.com"},
+      {"x@protonmial.com", "x@protonmail.com"},
+      {"x@aol.con", "x@aol.com"},
+      {"x@live.cmo", "x@live.com"},
+      {"x@msn.cm", "x@msn.com"},
+      {"x@gmx.con", "x@gmx.com"},
+      {"x@mail.con", "x@mail.com"},
+      {"x@GMIAL.COM", "x@gmail.com"},
+  };
+  for (const TypoCase& c : cases) {
+    std::optional<std::string> fixed = FixEmailTypo(c.input);
+    ASSERT_TRUE(fixed.has_value()) << c.input;
+    EXPECT_EQ(*fixed, c.fixed) << c.input;
+  }
+}
+
+TEST(FixEmailTypoTest, LeavesRealDomainsAlone) {
+  for (const char* email : {
+           "a@gmail.com",      "a@mail.com",
+           "a@email.com",      "a@ymail.com",
+           "a@googlemail.com", "a@yahoo.com",
+           "a@yahoo.co.in",    "a@yahoo.co.uk",
+           "a@yahoo.co.id",    "a@yahoo.co.jp",
+           "a@yahoo.fr",       "a@yahoo.ca",
+           "a@yahoo.in",       "a@hotmail.co.uk",
+           "a@hotmail.fr",     "a@hotmail.cl",
+           "a@live.ca",        "a@outlook.in",
+           "a@outlook.es",     "a@aol.com",
+           "a@aon.com",        "a@gmc.com",
+           "a@gm.com",         "a@gmx.de",
+           "a@gmx.net",        "a@me.com",
+           "a@mac.com",        "a@cloud.com",
+           "a@icloud.com",     "a@love.com",
+           "a@yandex.ru",      "a@mail.ru",
+           "a@protonmail.ch",  "a@proton.me",
+           "a@example.com",    "a@company.co.in",
+           "a@acme.io",        "a@gmail.company.com",
+       }) {
+    EXPECT_EQ(FixEmailTypo(email), std::nullopt) << email;
+  }
+}
+
+TEST(FixEmailTypoTest, LeavesShortNamesThatAreOneEditFromAShortProviderAlone) {
+  // One edit inside the name of a short provider lands on real company domains.
+  for (const char* email : {"a@aoo.com", "a@msc.com", "a@gmz.com", "a@live.org", "a@line.com"}) {
+    EXPECT_EQ(FixEmailTypo(email), std::nullopt) << email;
+  }
+}
+
+TEST(FixEmailTypoTest, LeavesAmbiguousDomainsAlone) {
+  // hmail.com is one edit from both gmail.com and mail.com.
+  EXPECT_EQ(FixEmailTypo("a@hmail.com"), std::nullopt);
+  // yahoo.co.un is one edit from both yahoo.co.uk and yahoo.co.in.
+  EXPECT_EQ(FixEmailTypo("a@yahoo.co.un"), std::nullopt);
+}
+
+TEST(FixEmailTypoTest, RejectsMalformedInput) {
+  EXPECT_EQ(FixEmailTypo(""), std::nullopt);
+  EXPECT_EQ(FixEmailTypo("gmial.com"), std::nullopt);
+  EXPECT_EQ(FixEmailTypo("@gmial.com"), std::nullopt);
+  EXPECT_EQ(FixEmailTypo("john@"), std::nullopt);
+}
+
+TEST(FixEmailTypoTest, UsesTheLastAtSign) { EXPECT_EQ(FixEmailTypo("\"a@b\"@gmial.com"), "\"a@b\"@gmail.com"); }
+
+TEST(FixEmailTypoTest, MemoisedAnswersMatchAcrossThreads) {
+  const std::vector<std::string> inputs = {"a@gmial.com", "b@gmail.com", "c@yahooo.com", "d@example.com"};
+  std::vector<std::optional<std::string>> expected;
+  for (const auto& in : inputs) expected.push_back(FixEmailTypo(in));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const size_t k = static_cast<size_t>(i + t) % inputs.size();
+        if (FixEmailTypo(inputs[k]) != expected[k]) ++mismatches[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+  EXPECT_EQ(expected[0], "a@gmail.com");
+  EXPECT_EQ(expected[1], std::nullopt);
+}
+
+}  // namespace
+}  // namespace contacts
