@@ -1,0 +1,41 @@
+// Checks on contacts.v1.Filter trees, whether they came from a caller as a tree, from the text
+// parser, or from segment expansion: every node set, operators with the right number of values,
+// names present, and a bounded depth and size so that the tree stays within protobuf's nesting
+// limit (100 messages) when it is sent on to contact-store. Pure: no I/O, no gRPC.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "contacts/v1/types.pb.h"
+
+#include "absl/status/status.h"
+
+namespace contacts {
+
+// Deepest tree accepted: a term has depth 1, NOT and AND/OR lists add 1. Default: 32, which keeps
+// a store request well under protobuf's 100-message recursion limit.
+inline constexpr int kMaxFilterDepth = 32;
+
+// Most terms (leaves) in one tree, after segment expansion. Default: 10000.
+inline constexpr size_t kMaxFilterTerms = 10000;
+
+// Depth as defined above; 0 for an empty node. REQUIRES: the tree is no deeper than protobuf lets
+// a message be parsed (it recurses).
+int FilterDepth(const v1::Filter& filter);
+
+// Number of terms (leaves).
+size_t FilterTermCount(const v1::Filter& filter);
+
+// True when the tree holds at least one in_segment term.
+bool HasSegmentTerms(const v1::Filter& filter);
+
+// Validates a tree. Errors: InvalidArgumentError naming the node by its path from `root_name`
+// (e.g. `filter.and[1].not.term.attribute: BETWEEN needs 2 values, got 1`) for an empty node, an
+// empty AND/OR, a term without kind, an attribute name that is not [A-Za-z][A-Za-z0-9_]*, an
+// unspecified or unknown operator, the wrong number of values, an empty list/segment/control-group
+// name, an unspecified identity or channel; and for a tree deeper than kMaxFilterDepth or with more
+// than kMaxFilterTerms terms.
+absl::Status ValidateFilterTree(const v1::Filter& filter, const std::string& root_name = "filter");
+
+}  // namespace contacts
