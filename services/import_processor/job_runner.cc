@@ -1,0 +1,611 @@
+#include "services/import_processor/job_runner.h"
+
+#include <algorithm>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/csv/csv_reader.h"
+#include "common/status/status_macros.h"
+#include "common/values/typed_value.h"
+#include "services/import_processor/dedup_index.h"
+
+namespace contacts {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Retryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Calls `call` until it succeeds, fails for good, the budget is spent, or the job is interrupted
+// (then CANCELLED). Safe because every store call a job makes is idempotent.
+template <typename Call>
+auto CallWithRetry(Call call, JobControl& control, std::chrono::milliseconds budget, std::string_view what)
+    -> decltype(call()) {
+  const Clock::time_point give_up = Clock::now() + budget;
+  std::chrono::milliseconds backoff{100};
+  while (true) {
+    auto result = call();
+    if (result.ok() || !Retryable(result.status())) return result;
+    if (Clock::now() + backoff > give_up) return result;
+    spdlog::warn("{}: {} (retrying in {} ms)", what, result.status().ToString(), backoff.count());
+    if (control.WaitFor(backoff)) return absl::CancelledError(fmt::format("{}: interrupted while retrying", what));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+v1::JobError MakeError(uint64_t row, std::string column, std::string value, std::string reason) {
+  v1::JobError error;
+  error.set_row_number(row);
+  error.set_column(std::move(column));
+  error.set_value(std::move(value));
+  error.set_reason(std::move(reason));
+  return error;
+}
+
+// A batch cut by the parser thread: the rows to send plus everything counted locally for the
+// range of the file it covers.
+struct PreparedBatch {
+  v1::BatchUpsertRequest upsert;
+  v1::BatchDeleteRequest del;
+  size_t rows_to_send = 0;
+  uint64_t received = 0;
+  uint64_t duplicate = 0;
+  uint64_t emails_fixed = 0;
+  absl::flat_hash_map<std::string, uint64_t> rejected_by_reason;
+  uint64_t rejected = 0;
+  std::vector<v1::JobError> rejected_rows;
+  std::vector<v1::JobError> fixes;
+  CsvPosition end;  // where to resume once this batch is acknowledged
+  bool last = false;
+  absl::Status error;
+
+  void Reject(uint64_t row, std::string reason_key, std::string column, std::string value, std::string_view message) {
+    ++rejected;
+    ++rejected_by_reason[reason_key];
+    rejected_rows.push_back(MakeError(row, std::move(column), std::move(value),
+                                      message.empty() ? reason_key : fmt::format("{}: {}", reason_key, message)));
+  }
+};
+
+// Bounded single-producer single-consumer hand-off between the parser and the sender.
+class BatchQueue {
+ public:
+  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
+
+  // False when the consumer closed the queue (the batch is dropped).
+  bool Push(PreparedBatch batch) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || queue_.size() < capacity_; });
+    if (closed_) return false;
+    queue_.push_back(std::move(batch));
+    cv_.notify_all();
+    return true;
+  }
+  PreparedBatch Pop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty(); });
+    PreparedBatch batch = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return batch;
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PreparedBatch> queue_;
+  bool closed_ = false;
+};
+
+StoreCredentials CredentialsOf(const internal::StoredJob& job) {
+  StoreCredentials credentials;
+  for (const internal::CallHeader& header : job.credentials()) credentials.emplace_back(header.key(), header.value());
+  return credentials;
+}
+
+void AddCount(v1::JobCounts* counts, const std::string& reason, uint64_t n) {
+  if (n == 0) return;
+  (*counts->mutable_rejected_by_reason())[reason] += n;
+}
+
+CsvPosition ResumePositionOf(const internal::StoredJob& job) {
+  return CsvPosition{job.resume_byte_offset(), job.resume_row_number(), job.resume_line_number()};
+}
+
+void SetResumePosition(internal::StoredJob* job, const CsvPosition& position) {
+  job->set_resume_byte_offset(position.byte_offset);
+  job->set_resume_row_number(position.record_number);
+  job->set_resume_line_number(position.line_number);
+  job->mutable_job()->set_bytes_done(position.byte_offset);
+}
+
+// Shared by import and delete: applies the local part of a batch's counts.
+void ApplyLocalCounts(const PreparedBatch& batch, v1::JobCounts* counts) {
+  counts->set_received(counts->received() + batch.received);
+  counts->set_duplicate(counts->duplicate() + batch.duplicate);
+  counts->set_rejected(counts->rejected() + batch.rejected);
+  counts->set_emails_fixed(counts->emails_fixed() + batch.emails_fixed);
+  for (const auto& [reason, n] : batch.rejected_by_reason) AddCount(counts, reason, n);
+}
+
+class Runner {
+ public:
+  Runner(internal::StoredJob job, JobStore& jobs, StoreClient& store, JobControl& control,
+         const JobRunnerOptions& options, const JobProgressCallback& progress)
+      : job_(std::move(job)),
+        jobs_(jobs),
+        store_(store),
+        control_(control),
+        options_(options),
+        progress_(progress),
+        credentials_(CredentialsOf(job_)) {}
+
+  internal::StoredJob Run() {
+    v1::Job& job = *job_.mutable_job();
+    if (job.state() == v1::QUEUED || job.started_at_micros() == 0) {
+      job.set_state(v1::RUNNING);
+      if (job.started_at_micros() == 0) job.set_started_at_micros(NowMicros());
+      if (job_.next_batch_sequence() == 0) job_.set_next_batch_sequence(1);
+      if (!Persist()) return job_;
+    }
+    spdlog::info("job {} ({} {}) running{}", job.id(), v1::JobKind_Name(job.kind()), job.file_name(),
+                 job_.resume_byte_offset() > 0 ? fmt::format(" from byte {}", job_.resume_byte_offset()) : "");
+    absl::Status status = job.kind() == v1::DELETE ? RunDelete() : RunImport();
+    if (control_.stop_requested() && !control_.cancel_requested() && !IsFinalState(job.state())) {
+      spdlog::info("job {} paused at byte {} for shutdown", job.id(), job_.resume_byte_offset());
+      return job_;
+    }
+    if (!status.ok()) {
+      if (control_.cancel_requested()) {
+        Finish(v1::CANCELLED, "");
+      } else {
+        Finish(v1::FAILED, status.ToString());
+      }
+    }
+    return job_;
+  }
+
+ private:
+  bool Persist() {
+    absl::Status status = jobs_.PutJob(job_);
+    if (!status.ok()) {
+      spdlog::error("job {}: cannot persist: {}", job_.job().id(), status.ToString());
+      return false;
+    }
+    if (progress_) progress_(job_);
+    return true;
+  }
+
+  void Finish(v1::JobState state, std::string error) {
+    v1::Job& job = *job_.mutable_job();
+    job.set_state(state);
+    job.set_error(std::move(error));
+    job.set_finished_at_micros(NowMicros());
+    job_.clear_credentials();  // the caller's key is not kept longer than the job needs it
+    const v1::JobCounts& c = job.counts();
+    spdlog::info(
+        "job {} {}: received={} inserted={} updated={} unchanged={} duplicate={} skipped={} rejected={} "
+        "emails_fixed={} deleted={} not_found={}{}",
+        job.id(), v1::JobState_Name(state), c.received(), c.inserted(), c.updated(), c.unchanged(), c.duplicate(),
+        c.skipped(), c.rejected(), c.emails_fixed(), c.deleted(), c.not_found(),
+        job.error().empty() ? "" : " error: " + job.error());
+    Persist();
+  }
+
+  void FinishCompleted() { Finish(job_.job().counts().rejected() > 0 ? v1::COMPLETED_WITH_ERRORS : v1::COMPLETED, ""); }
+
+  // ----- Import -----
+
+  absl::Status RunImport() {
+    const ImportPlan plan = PlanFromJob(job_);
+    RowValidator validator(plan, options_.email_fixer);
+    const char delimiter = job_.delimiter().empty() ? ',' : job_.delimiter()[0];
+
+    // Pass 1: the last valid row of every primary key.
+    LastOccurrenceIndex last_rows;
+    CsvPosition data_start;
+    {
+      ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+      CsvReader reader(std::move(source), CsvDialect{delimiter});
+      CsvRecord record;
+      ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
+      if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
+      data_start = reader.ResumePosition();
+      std::string key;
+      uint64_t n = 0;
+      while (true) {
+        ASSIGN_OR_RETURN(bool more, reader.Next(&record));
+        if (!more) break;
+        if (validator.ValidateKey(record.fields, &key)) last_rows.Record(key, record.position.record_number - 1);
+        if ((++n & 1023) == 0 && control_.interrupted()) return absl::CancelledError("interrupted");
+      }
+    }
+    spdlog::debug("job {}: {} distinct keys", job_.job().id(), last_rows.size());
+
+    // Pass 2 from the checkpoint.
+    ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+    CsvReader reader(std::move(source), CsvDialect{delimiter});
+    const CsvPosition start = job_.resume_byte_offset() == 0 ? data_start : ResumePositionOf(job_);
+    RETURN_IF_ERROR(reader.Seek(start));
+
+    absl::flat_hash_map<std::string, std::string> column_of;  // attribute -> column, for store rejections
+    for (const MappedColumn& column : plan.columns) column_of[column.attribute] = column.column;
+
+    const v1::StartImportRequest& request = job_.import();
+    const size_t batch_rows = std::max<size_t>(1, job_.batch_rows());
+    BatchQueue queue(2);
+    std::thread parser([&] {
+      CsvRecord record;
+      ValidatedRow row;
+      RowRejection rejection;
+      auto fresh = [&] {
+        PreparedBatch batch;
+        batch.upsert.set_job_id(job_.job().id());
+        batch.upsert.set_mode(request.mode());
+        batch.upsert.mutable_list_ids()->CopyFrom(request.list_ids());
+        batch.upsert.set_dry_run(request.dry_run());
+        batch.upsert.set_source("import:" + job_.job().id());
+        return batch;
+      };
+      PreparedBatch batch = fresh();
+      size_t scanned = 0;
+      size_t bytes = 0;
+      while (!queue.closed()) {
+        absl::StatusOr<bool> more = reader.Next(&record);
+        if (!more.ok() || !*more) {
+          batch.error = more.status();
+          batch.last = true;
+          batch.end = reader.ResumePosition();
+          queue.Push(std::move(batch));
+          return;
+        }
+        const uint64_t row_number = record.position.record_number - 1;
+        ++batch.received;
+        if (!validator.Validate(record.fields, &row, &rejection)) {
+          batch.Reject(row_number, rejection.reason_key, rejection.column, rejection.value, rejection.message);
+        } else if (!last_rows.IsLast(row.primary_key(plan), row_number)) {
+          ++batch.duplicate;
+        } else {
+          v1::BatchRow* out = batch.upsert.add_rows();
+          out->set_row_number(row_number);
+          auto& attributes = *out->mutable_attributes();
+          for (size_t i = 0; i < plan.columns.size(); ++i) {
+            if (row.values[i].empty()) continue;
+            bytes += plan.columns[i].attribute.size() + row.values[i].size() + 8;
+            attributes[plan.columns[i].attribute] = std::move(row.values[i]);
+          }
+          for (EmailFix& fix : row.fixes) {
+            ++batch.emails_fixed;
+            batch.fixes.push_back(MakeError(row_number, std::move(fix.column), std::move(fix.original),
+                                            "email typo fixed to " + fix.fixed));
+          }
+          ++batch.rows_to_send;
+        }
+        ++scanned;
+        if (batch.rows_to_send >= batch_rows || scanned >= 4 * batch_rows || bytes >= options_.max_batch_bytes) {
+          batch.end = reader.ResumePosition();
+          if (!queue.Push(std::move(batch))) return;
+          batch = fresh();
+          scanned = 0;
+          bytes = 0;
+        }
+      }
+    });
+
+    absl::Status status;
+    while (true) {
+      PreparedBatch batch = queue.Pop();
+      if (!batch.error.ok()) {
+        status = batch.error;
+        break;
+      }
+      status = ApplyImportBatch(batch, column_of);
+      if (!status.ok()) break;
+      if (batch.last) {
+        FinishCompleted();
+        break;
+      }
+      if (control_.cancel_requested()) {
+        Finish(v1::CANCELLED, "");
+        break;
+      }
+      if (control_.stop_requested()) break;
+    }
+    queue.Close();
+    parser.join();
+    return status;
+  }
+
+  absl::Status ApplyImportBatch(PreparedBatch& batch, const absl::flat_hash_map<std::string, std::string>& column_of) {
+    v1::JobCounts* counts = job_.mutable_job()->mutable_counts();
+    v1::JobCounts next = *counts;
+    ApplyLocalCounts(batch, &next);
+    bool sent = false;
+    if (batch.rows_to_send > 0) {
+      batch.upsert.set_batch_sequence(job_.next_batch_sequence());
+      ASSIGN_OR_RETURN(v1::BatchUpsertResponse response,
+                       CallWithRetry([&] { return store_.BatchUpsert(credentials_, batch.upsert); }, control_,
+                                     options_.store_retry_budget,
+                                     fmt::format("job {} batch {}", job_.job().id(), batch.upsert.batch_sequence())));
+      if (static_cast<size_t>(response.results_size()) != batch.rows_to_send) {
+        return absl::InternalError(fmt::format("contact-store answered batch {} with {} results for {} rows{}",
+                                               batch.upsert.batch_sequence(), response.results_size(),
+                                               batch.rows_to_send, response.replayed() ? " (replayed)" : ""));
+      }
+      absl::flat_hash_map<uint64_t, const v1::BatchRow*> sent_rows;
+      for (const v1::BatchRowResult& result : response.results()) {
+        switch (result.outcome()) {
+          case v1::INSERTED:
+            next.set_inserted(next.inserted() + 1);
+            break;
+          case v1::UPDATED:
+            next.set_updated(next.updated() + 1);
+            break;
+          case v1::UNCHANGED:
+            next.set_unchanged(next.unchanged() + 1);
+            break;
+          case v1::SKIPPED_EXISTS:
+          case v1::SKIPPED_MISSING:
+            next.set_skipped(next.skipped() + 1);
+            break;
+          default: {  // REJECTED, or an outcome this binary does not know
+            if (sent_rows.empty()) {
+              for (const v1::BatchRow& row : batch.upsert.rows()) sent_rows[row.row_number()] = &row;
+            }
+            const std::string key =
+                result.attribute().empty() ? "rejected_by_store" : "rejected_by_store:" + result.attribute();
+            std::string column;
+            std::string value;
+            if (auto c = column_of.find(result.attribute()); c != column_of.end()) column = c->second;
+            if (auto r = sent_rows.find(result.row_number()); r != sent_rows.end()) {
+              if (auto v = r->second->attributes().find(result.attribute()); v != r->second->attributes().end()) {
+                value = v->second;
+              }
+            }
+            next.set_rejected(next.rejected() + 1);
+            AddCount(&next, key, 1);
+            batch.rejected_rows.push_back(MakeError(result.row_number(), std::move(column), std::move(value),
+                                                    fmt::format("{}: {}", key, result.reason())));
+            break;
+          }
+        }
+      }
+      sent = true;
+    }
+    *counts = std::move(next);
+    if (sent) job_.set_next_batch_sequence(job_.next_batch_sequence() + 1);
+    SetResumePosition(&job_, batch.end);
+    std::sort(batch.rejected_rows.begin(), batch.rejected_rows.end(),
+              [](const v1::JobError& a, const v1::JobError& b) { return a.row_number() < b.row_number(); });
+    RETURN_IF_ERROR(jobs_.Checkpoint(job_, batch.rejected_rows, batch.fixes));
+    if (progress_) progress_(job_);
+    return absl::OkStatus();
+  }
+
+  // ----- Delete -----
+
+  absl::Status RunDelete() {
+    const v1::StartDeleteRequest& request = job_.delete_();
+    const bool by_email = request.key_kind() == v1::BatchDeleteRequest::EMAIL;
+    const auto pk_type = AttributeTypeFromNumber(static_cast<int>(job_.primary_key_type()));
+    ValueOptions value_options;
+    if (!job_.default_country_code().empty()) value_options.default_country_code = job_.default_country_code();
+    const size_t batch_rows = std::max<size_t>(1, job_.batch_rows());
+
+    auto fresh = [&] {
+      PreparedBatch batch;
+      batch.del.set_job_id(job_.job().id());
+      batch.del.set_key_kind(request.key_kind());
+      batch.del.mutable_list_ids()->CopyFrom(request.list_ids());
+      return batch;
+    };
+    auto add_key = [&](PreparedBatch& batch, uint64_t row, std::string_view raw) {
+      ++batch.received;
+      absl::StatusOr<std::string> key = by_email ? NormalizeValue(AttributeType::kEmail, raw, value_options)
+                                                 : (pk_type ? NormalizeValue(*pk_type, raw, value_options)
+                                                            : absl::StatusOr<std::string>(std::string(raw)));
+      if (!key.ok()) {
+        batch.Reject(row, "invalid_key", "", std::string(raw.substr(0, 256)), std::string(key.status().message()));
+      } else if (key->empty()) {
+        batch.Reject(row, "empty_key", "", "", "the key is empty");
+      } else {
+        batch.del.add_keys(*std::move(key));
+        ++batch.rows_to_send;
+      }
+    };
+
+    if (request.has_keys()) {
+      // Inline keys: the resume "row" is the index of the next key.
+      const auto& keys = request.keys().keys();
+      uint64_t next = job_.resume_row_number();
+      while (true) {
+        PreparedBatch batch = fresh();
+        size_t scanned = 0;
+        while (next < static_cast<uint64_t>(keys.size()) && batch.rows_to_send < batch_rows &&
+               scanned < 4 * batch_rows) {
+          add_key(batch, next + 1, keys[static_cast<int>(next)]);
+          ++next;
+          ++scanned;
+        }
+        batch.last = next >= static_cast<uint64_t>(keys.size());
+        batch.end = CsvPosition{0, next, 0};
+        RETURN_IF_ERROR(ApplyDeleteBatch(batch));
+        job_.mutable_job()->set_bytes_done(0);
+        if (batch.last) {
+          FinishCompleted();
+          return absl::OkStatus();
+        }
+        if (control_.cancel_requested()) {
+          Finish(v1::CANCELLED, "");
+          return absl::OkStatus();
+        }
+        if (control_.stop_requested()) return absl::OkStatus();
+      }
+    }
+
+    const char delimiter = job_.delimiter().empty() ? ',' : job_.delimiter()[0];
+    ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+    CsvReader reader(std::move(source), CsvDialect{delimiter});
+    CsvRecord record;
+    if (job_.resume_byte_offset() == 0) {
+      ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
+      if (!has_header) {
+        FinishCompleted();
+        return absl::OkStatus();
+      }
+    } else {
+      RETURN_IF_ERROR(reader.Seek(ResumePositionOf(job_)));
+    }
+    while (true) {
+      PreparedBatch batch = fresh();
+      size_t scanned = 0;
+      while (batch.rows_to_send < batch_rows && scanned < 4 * batch_rows) {
+        ASSIGN_OR_RETURN(bool more, reader.Next(&record));
+        if (!more) {
+          batch.last = true;
+          break;
+        }
+        std::string_view raw = record.fields.empty() ? std::string_view() : record.fields[0];
+        add_key(batch, record.position.record_number - 1, raw);
+        ++scanned;
+      }
+      batch.end = reader.ResumePosition();
+      RETURN_IF_ERROR(ApplyDeleteBatch(batch));
+      if (batch.last) {
+        FinishCompleted();
+        return absl::OkStatus();
+      }
+      if (control_.cancel_requested()) {
+        Finish(v1::CANCELLED, "");
+        return absl::OkStatus();
+      }
+      if (control_.stop_requested()) return absl::OkStatus();
+    }
+  }
+
+  absl::Status ApplyDeleteBatch(PreparedBatch& batch) {
+    v1::JobCounts next = job_.job().counts();
+    ApplyLocalCounts(batch, &next);
+    bool sent = false;
+    if (batch.rows_to_send > 0) {
+      batch.del.set_batch_sequence(job_.next_batch_sequence());
+      ASSIGN_OR_RETURN(v1::BatchDeleteResponse response,
+                       CallWithRetry([&] { return store_.BatchDelete(credentials_, batch.del); }, control_,
+                                     options_.store_retry_budget,
+                                     fmt::format("job {} batch {}", job_.job().id(), batch.del.batch_sequence())));
+      const uint64_t answered = response.deleted() + response.not_found() + response.invalid();
+      if (answered != batch.rows_to_send) {
+        return absl::InternalError(fmt::format("contact-store answered delete batch {} with {} outcomes for {} keys{}",
+                                               batch.del.batch_sequence(), answered, batch.rows_to_send,
+                                               response.replayed() ? " (replayed)" : ""));
+      }
+      next.set_deleted(next.deleted() + response.deleted());
+      next.set_not_found(next.not_found() + response.not_found());
+      next.set_rejected(next.rejected() + response.invalid());
+      AddCount(&next, "invalid_key", response.invalid());
+      sent = true;
+    }
+    *job_.mutable_job()->mutable_counts() = std::move(next);
+    if (sent) job_.set_next_batch_sequence(job_.next_batch_sequence() + 1);
+    if (job_.delete_().has_keys()) {
+      job_.set_resume_row_number(batch.end.record_number);
+    } else {
+      SetResumePosition(&job_, batch.end);
+    }
+    RETURN_IF_ERROR(jobs_.Checkpoint(job_, batch.rejected_rows, {}));
+    if (progress_) progress_(job_);
+    return absl::OkStatus();
+  }
+
+  internal::StoredJob job_;
+  JobStore& jobs_;
+  StoreClient& store_;
+  JobControl& control_;
+  const JobRunnerOptions& options_;
+  const JobProgressCallback& progress_;
+  const StoreCredentials credentials_;
+};
+
+}  // namespace
+
+void JobControl::RequestCancel() {
+  std::lock_guard lock(mu_);
+  cancel_ = true;
+  cv_.notify_all();
+}
+
+void JobControl::RequestStop() {
+  std::lock_guard lock(mu_);
+  stop_ = true;
+  cv_.notify_all();
+}
+
+bool JobControl::cancel_requested() const {
+  std::lock_guard lock(mu_);
+  return cancel_;
+}
+
+bool JobControl::stop_requested() const {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
+bool JobControl::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return cancel_ || stop_; });
+}
+
+bool IsFinalState(v1::JobState state) {
+  return state == v1::COMPLETED || state == v1::COMPLETED_WITH_ERRORS || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+ImportPlan PlanFromJob(const internal::StoredJob& job) {
+  ImportPlan plan;
+  for (const internal::PlannedColumn& column : job.columns()) {
+    plan.columns.push_back(
+        MappedColumn{column.column_index(), column.column(), column.attribute(),
+                     AttributeTypeFromNumber(static_cast<int>(column.type())).value_or(AttributeType::kText)});
+  }
+  plan.primary_key = job.primary_key_column();
+  plan.header_fields = job.header_fields();
+  plan.fix_email_typos = job.import().fix_email_typos();
+  if (!job.default_country_code().empty()) plan.value_options.default_country_code = job.default_country_code();
+  return plan;
+}
+
+internal::StoredJob RunJob(internal::StoredJob job, JobStore& jobs, StoreClient& store, JobControl& control,
+                           const JobRunnerOptions& options, const JobProgressCallback& progress) {
+  return Runner(std::move(job), jobs, store, control, options, progress).Run();
+}
+
+}  // namespace contacts

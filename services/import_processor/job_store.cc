@@ -1,0 +1,200 @@
+#include "services/import_processor/job_store.h"
+
+#include <chrono>
+#include <random>
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace contacts {
+namespace {
+
+constexpr char kFormatVersionKey[] = "format_version";
+constexpr char kFormatVersion[] = "1";
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = fmt::format("jobs db: {}: {}", what, s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIOError()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+void AppendBigEndian(std::string* out, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+template <typename Proto>
+absl::StatusOr<Proto> ParseValue(const rocksdb::Slice& value, std::string_view what) {
+  Proto proto;
+  if (!proto.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(fmt::format("jobs db: corrupt {} record", what));
+  }
+  return proto;
+}
+
+rocksdb::WriteOptions Synced() {
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  return options;
+}
+
+}  // namespace
+
+std::string NewId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  return fmt::format("{:016x}{:08x}", static_cast<uint64_t>(micros), static_cast<uint32_t>(rng()));
+}
+
+std::string JobLogKey(std::string_view job_id, JobLogKind kind, uint64_t row, uint32_t seq) {
+  std::string key(job_id);
+  key.push_back(static_cast<char>(kind));
+  AppendBigEndian(&key, row, 8);
+  AppendBigEndian(&key, seq, 4);
+  return key;
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = 8 << 20;  // small memtables: the jobs db is tiny next to the budget
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {"uploads", cf_options},
+      {"jobs", cf_options},
+      {"errors", cf_options},
+  };
+  std::unique_ptr<JobStore> store(new JobStore());
+  rocksdb::DB* db = nullptr;
+  if (auto s = FromRocks(rocksdb::DB::Open(db_options, path, families, &store->handles_, &db), "open " + path);
+      !s.ok()) {
+    return s;
+  }
+  store->db_.reset(db);
+  store->uploads_ = store->handles_[1];
+  store->jobs_ = store->handles_[2];
+  store->errors_ = store->handles_[3];
+
+  std::string version;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kFormatVersionKey, &version);
+  if (s.IsNotFound()) {
+    if (auto put = FromRocks(db->Put(Synced(), kFormatVersionKey, kFormatVersion), "write format version"); !put.ok()) {
+      return put;
+    }
+  } else if (!s.ok()) {
+    return FromRocks(s, "read format version");
+  } else if (version != kFormatVersion) {
+    return absl::FailedPreconditionError(
+        fmt::format("jobs db {} has format version {}, this binary reads {}", path, version, kFormatVersion));
+  }
+  return store;
+}
+
+JobStore::~JobStore() {
+  if (db_ == nullptr) return;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+  db_->Close();
+}
+
+absl::Status JobStore::PutUpload(const internal::StoredUpload& upload) {
+  return FromRocks(db_->Put(Synced(), uploads_, upload.id(), upload.SerializeAsString()), "write upload");
+}
+
+absl::StatusOr<internal::StoredUpload> JobStore::GetUpload(std::string_view id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), uploads_, rocksdb::Slice(id.data(), id.size()), &value);
+  if (s.IsNotFound()) return absl::NotFoundError(fmt::format("upload \"{}\" not found", id));
+  if (!s.ok()) return FromRocks(s, "read upload");
+  return ParseValue<internal::StoredUpload>(value, "upload");
+}
+
+absl::Status JobStore::DeleteUpload(std::string_view id) {
+  return FromRocks(db_->Delete(Synced(), uploads_, rocksdb::Slice(id.data(), id.size())), "delete upload");
+}
+
+absl::Status JobStore::ScanUploads(absl::FunctionRef<bool(internal::StoredUpload&&)> visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), uploads_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto upload = ParseValue<internal::StoredUpload>(it->value(), "upload");
+    if (!upload.ok()) return upload.status();
+    if (!visit(*std::move(upload))) break;
+  }
+  return FromRocks(it->status(), "scan uploads");
+}
+
+absl::Status JobStore::PutJob(const internal::StoredJob& job) {
+  return FromRocks(db_->Put(Synced(), jobs_, job.job().id(), job.SerializeAsString()), "write job");
+}
+
+absl::StatusOr<internal::StoredJob> JobStore::GetJob(std::string_view id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), jobs_, rocksdb::Slice(id.data(), id.size()), &value);
+  if (s.IsNotFound()) return absl::NotFoundError(fmt::format("job \"{}\" not found", id));
+  if (!s.ok()) return FromRocks(s, "read job");
+  return ParseValue<internal::StoredJob>(value, "job");
+}
+
+absl::Status JobStore::Checkpoint(const internal::StoredJob& job, const std::vector<v1::JobError>& rejected,
+                                  const std::vector<v1::JobError>& fixed) {
+  rocksdb::WriteBatch batch;
+  const std::string& id = job.job().id();
+  std::string buffer;
+  for (const v1::JobError& error : rejected) {
+    error.SerializeToString(&buffer);
+    batch.Put(errors_, JobLogKey(id, JobLogKind::kRejected, error.row_number(), 0), buffer);
+  }
+  uint32_t seq = 0;
+  uint64_t last_row = 0;
+  for (const v1::JobError& fix : fixed) {
+    seq = fix.row_number() == last_row ? seq + 1 : 0;
+    last_row = fix.row_number();
+    fix.SerializeToString(&buffer);
+    batch.Put(errors_, JobLogKey(id, JobLogKind::kFixed, fix.row_number(), seq), buffer);
+  }
+  batch.Put(jobs_, id, job.SerializeAsString());
+  return FromRocks(db_->Write(Synced(), &batch), "write checkpoint");
+}
+
+absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), jobs_));
+  if (after_id.empty()) {
+    it->SeekToLast();
+  } else {
+    it->SeekForPrev(rocksdb::Slice(after_id.data(), after_id.size()));
+    if (it->Valid() && it->key() == rocksdb::Slice(after_id.data(), after_id.size())) it->Prev();
+  }
+  for (; it->Valid(); it->Prev()) {
+    auto job = ParseValue<internal::StoredJob>(it->value(), "job");
+    if (!job.ok()) return job.status();
+    if (!visit(*std::move(job))) break;
+  }
+  return FromRocks(it->status(), "scan jobs");
+}
+
+absl::Status JobStore::ScanLog(std::string_view job_id, JobLogKind kind,
+                               absl::FunctionRef<bool(v1::JobError&&)> visit) const {
+  std::string prefix(job_id);
+  prefix.push_back(static_cast<char>(kind));
+  std::string upper = prefix;
+  upper.back() = static_cast<char>(upper.back() + 1);
+  rocksdb::ReadOptions options;
+  rocksdb::Slice upper_slice(upper);
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, errors_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto error = ParseValue<v1::JobError>(it->value(), "job error");
+    if (!error.ok()) return error.status();
+    if (!visit(*std::move(error))) break;
+  }
+  return FromRocks(it->status(), "scan job log");
+}
+
+}  // namespace contacts

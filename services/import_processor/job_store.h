@@ -1,0 +1,83 @@
+// JobStore: import-processor's own RocksDB (<data_dir>/jobs) holding uploads, jobs with their
+// checkpoints, and per-row error logs. A checkpoint (job record + the errors of the rows it
+// covers) is one synced WriteBatch, so after a crash the log and the counts always agree.
+//
+// Column families and keys (job and upload ids are fixed-width lower-case hex, see NewId()):
+//
+//   default   "format_version" -> "1"
+//   uploads   <upload id>                                   -> contacts.internal.StoredUpload
+//   jobs      <job id>                                      -> contacts.internal.StoredJob
+//   errors    <job id> | kind (1 byte) | row (8 bytes BE) | seq (4 bytes BE) -> contacts.v1.JobError
+//             kind 'R': a rejected row (one per row); kind 'F': an email typo fix (one per column)
+//
+// Job ids begin with the creation time, so the jobs family in reverse order is newest first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "contacts/internal/jobs.pb.h"
+#include "contacts/v1/import_processor.pb.h"
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace contacts {
+
+enum class JobLogKind : char { kRejected = 'R', kFixed = 'F' };
+
+// A new id: 16 hex digits of the current time in microseconds, then 8 random hex digits.
+std::string NewId();
+
+class JobStore {
+ public:
+  // Opens or creates the database at `path`. Errors: INTERNAL / UNAVAILABLE from RocksDB (e.g.
+  // the folder is locked by another process), FAILED_PRECONDITION for an unknown format version.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+  ~JobStore();
+
+  absl::Status PutUpload(const internal::StoredUpload& upload);
+  // Errors: NOT_FOUND.
+  absl::StatusOr<internal::StoredUpload> GetUpload(std::string_view id) const;
+  absl::Status DeleteUpload(std::string_view id);
+  // Every upload, oldest first.
+  absl::Status ScanUploads(absl::FunctionRef<bool(internal::StoredUpload&&)> visit) const;
+
+  // Writes the job record alone (state changes without rows), synced.
+  absl::Status PutJob(const internal::StoredJob& job);
+  // Errors: NOT_FOUND.
+  absl::StatusOr<internal::StoredJob> GetJob(std::string_view id) const;
+
+  // One synced WriteBatch: the job record and the log records of the rows it now covers.
+  absl::Status Checkpoint(const internal::StoredJob& job, const std::vector<v1::JobError>& rejected,
+                          const std::vector<v1::JobError>& fixed);
+
+  // Jobs newest first, starting after `after_id` when not empty. `visit` returns false to stop.
+  absl::Status ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const;
+
+  // A job's log records of one kind, by row number. `visit` returns false to stop.
+  absl::Status ScanLog(std::string_view job_id, JobLogKind kind, absl::FunctionRef<bool(v1::JobError&&)> visit) const;
+
+ private:
+  JobStore() = default;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* uploads_ = nullptr;
+  rocksdb::ColumnFamilyHandle* jobs_ = nullptr;
+  rocksdb::ColumnFamilyHandle* errors_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+// The errors-family key of a log record. Exposed for tests.
+std::string JobLogKey(std::string_view job_id, JobLogKind kind, uint64_t row, uint32_t seq);
+
+}  // namespace contacts

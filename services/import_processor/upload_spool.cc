@@ -1,0 +1,231 @@
+#include "services/import_processor/upload_spool.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include "common/status/status_macros.h"
+#include "common/values/text_case.h"
+
+namespace contacts {
+namespace {
+
+constexpr size_t kDetectBytes = 64 << 10;
+
+absl::Status Errno(std::string_view what, const std::string& path) {
+  return absl::InternalError(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write", path);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", dir);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno("fsync", dir);
+  return absl::OkStatus();
+}
+
+std::string_view ExtensionOf(std::string_view file_name) {
+  size_t dot = file_name.rfind('.');
+  size_t slash = file_name.find_last_of("/\\");
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return {};
+  return file_name.substr(dot);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UploadSession>> UploadSession::Begin(const std::string& spool_dir,
+                                                                    const std::string& upload_id,
+                                                                    std::string_view file_name,
+                                                                    std::string_view delimiter,
+                                                                    const UploadLimits& limits) {
+  std::unique_ptr<UploadSession> session(new UploadSession());
+  session->limits_ = limits;
+  session->spool_dir_ = spool_dir;
+  session->upload_id_ = upload_id;
+  const std::string extension = AsciiLower(ExtensionOf(file_name));
+  if (extension == ".zip") {
+    session->is_zip_ = true;
+  } else if (extension == ".csv" || extension == ".txt") {
+    session->extension_ = extension;
+  } else {
+    return absl::InvalidArgumentError(
+        fmt::format("file_name \"{}\": only .csv, .txt and .zip files can be uploaded", file_name));
+  }
+  if (!delimiter.empty()) {
+    if (delimiter.size() != 1 || (delimiter != "," && delimiter != ";" && delimiter != "|" && delimiter != "\t")) {
+      return absl::InvalidArgumentError(
+          fmt::format("delimiter \"{}\": use \",\", \";\", \"|\", a tab, or empty to detect", delimiter));
+    }
+    session->delimiter_ = delimiter[0];
+  }
+  session->path_ = fmt::format("{}/{}{}", spool_dir, upload_id, session->is_zip_ ? ".zip" : extension);
+  session->data_path_ = session->is_zip_ ? "" : session->path_;
+  session->fd_ = ::open(session->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (session->fd_ < 0) return Errno("create", session->path_);
+  return session;
+}
+
+UploadSession::~UploadSession() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) RemoveFiles();
+}
+
+void UploadSession::RemoveFiles() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!path_.empty()) ::unlink(path_.c_str());
+  if (!data_path_.empty()) ::unlink(data_path_.c_str());
+}
+
+absl::Status UploadSession::Fail(absl::Status status) {
+  if (error_.ok()) error_ = status;
+  RemoveFiles();
+  return status;
+}
+
+absl::Status UploadSession::Append(std::string_view chunk) {
+  if (!error_.ok()) return error_;
+  if (finished_) return absl::FailedPreconditionError("upload already finished");
+  if (chunk.size() > limits_.max_chunk_bytes) {
+    return Fail(absl::InvalidArgumentError(
+        fmt::format("chunk of {} bytes is larger than the {} byte limit", chunk.size(), limits_.max_chunk_bytes)));
+  }
+  if (received_ + chunk.size() > limits_.max_upload_bytes) {
+    return Fail(absl::ResourceExhaustedError(
+        fmt::format("upload is larger than the limit of {} bytes (--max_upload_bytes)", limits_.max_upload_bytes)));
+  }
+  received_ += chunk.size();
+  if (absl::Status s = WriteAll(fd_, chunk, path_); !s.ok()) return Fail(s);
+  if (!is_zip_) {
+    if (absl::Status s = Check(chunk); !s.ok()) return Fail(s);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UploadSession::Check(std::string_view bytes) {
+  RETURN_IF_ERROR(utf8_.Feed(bytes));
+  if (parser_ == nullptr) {
+    head_.append(bytes);
+    if (head_.size() < kDetectBytes) return absl::OkStatus();
+    RETURN_IF_ERROR(StartParser());
+    std::string head = std::move(head_);
+    head_.clear();
+    return parser_->Feed(head, [this](const CsvRecord& r) { return OnRecord(r); });
+  }
+  return parser_->Feed(bytes, [this](const CsvRecord& r) { return OnRecord(r); });
+}
+
+absl::Status UploadSession::StartParser() {
+  if (!delimiter_) delimiter_ = DetectDelimiter(head_);
+  parser_ = std::make_unique<CsvPushParser>(CsvDialect{*delimiter_});
+  return absl::OkStatus();
+}
+
+absl::Status UploadSession::OnRecord(const CsvRecord& record) {
+  ++records_;
+  if (records_ == 1) {
+    columns_.assign(record.fields.begin(), record.fields.end());
+    inferrers_.assign(columns_.size(), TypeInferrer());
+    return absl::OkStatus();
+  }
+  const uint64_t data_row = records_ - 1;
+  if (data_row <= limits_.preview_rows) samples_.emplace_back(record.fields.begin(), record.fields.end());
+  if (data_row <= limits_.inference_rows) {
+    for (size_t i = 0; i < record.fields.size() && i < inferrers_.size(); ++i) inferrers_[i].Add(record.fields[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UploadPreview> UploadSession::Finish() {
+  if (!error_.ok()) return error_;
+  if (finished_) return absl::FailedPreconditionError("upload already finished");
+  if (::fsync(fd_) != 0) return Fail(Errno("fsync", path_));
+  ::close(fd_);
+  fd_ = -1;
+
+  UploadPreview preview;
+  preview.uploaded_bytes = received_;
+  if (is_zip_) {
+    // The data file takes the extension of the archive's entry; the archive itself goes away.
+    const std::string tmp_data = fmt::format("{}/{}.extracting", spool_dir_, upload_id_);
+    data_path_ = tmp_data;
+    ZipLimits zip = limits_.zip;
+    absl::StatusOr<ExtractedEntry> entry = ExtractSingleDataFile(path_, tmp_data, zip);
+    if (!entry.ok()) return Fail(entry.status());
+    data_path_ = fmt::format("{}/{}{}", spool_dir_, upload_id_, entry->extension);
+    if (::rename(tmp_data.c_str(), data_path_.c_str()) != 0) {
+      ::unlink(tmp_data.c_str());
+      return Fail(Errno("rename", tmp_data));
+    }
+    ::unlink(path_.c_str());
+    path_.clear();
+    extension_ = entry->extension;
+    int fd = ::open(data_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(Errno("open", data_path_));
+    std::string buffer(1 << 20, '\0');
+    while (true) {
+      ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        absl::Status s = Errno("read", data_path_);
+        ::close(fd);
+        return Fail(s);
+      }
+      if (n == 0) break;
+      if (absl::Status s = Check(std::string_view(buffer.data(), static_cast<size_t>(n))); !s.ok()) {
+        ::close(fd);
+        return Fail(s);
+      }
+    }
+    ::close(fd);
+  }
+
+  if (absl::Status s = utf8_.Finish(); !s.ok()) return Fail(s);
+  if (parser_ == nullptr) {
+    if (absl::Status s = StartParser(); !s.ok()) return Fail(s);
+    std::string head = std::move(head_);
+    head_.clear();
+    if (absl::Status s = parser_->Feed(head, [this](const CsvRecord& r) { return OnRecord(r); }); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (absl::Status s = parser_->Finish([this](const CsvRecord& r) { return OnRecord(r); }); !s.ok()) return Fail(s);
+  if (records_ == 0) return Fail(absl::InvalidArgumentError("the file is empty: the first row must be the header"));
+  if (absl::Status s = FsyncDir(spool_dir_); !s.ok()) return Fail(s);
+
+  struct stat st {};
+  if (::stat(data_path_.c_str(), &st) != 0) return Fail(Errno("stat", data_path_));
+  preview.data_path = data_path_;
+  preview.extension = extension_;
+  preview.delimiter = *delimiter_;
+  preview.size_bytes = static_cast<uint64_t>(st.st_size);
+  preview.data_rows = records_ - 1;
+  preview.columns = std::move(columns_);
+  for (const TypeInferrer& inferrer : inferrers_) preview.inferred_types.push_back(inferrer.Result());
+  preview.sample_rows = std::move(samples_);
+  finished_ = true;
+  return preview;
+}
+
+}  // namespace contacts

@@ -1,0 +1,103 @@
+// UploadSession: receives one uploaded file chunk by chunk and spools it to
+// <spool_dir>/<upload id>.<ext>, checking it as it streams: size limit, UTF-8 (for .csv/.txt; a
+// .zip is checked after extraction), and CSV structure (quotes closed, field and record limits).
+// Finish() fsyncs, extracts a .zip with ExtractSingleDataFile under limits, and returns the
+// preview: delimiter, header, the first sample rows, per-column inferred types and the row count.
+// A session that fails or is dropped before Finish() succeeds removes its files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/csv/csv_reader.h"
+#include "common/csv/utf8_stream.h"
+#include "common/values/typed_value.h"
+#include "common/zip/safe_zip.h"
+#include "services/import_processor/column_mapping.h"
+
+namespace contacts {
+
+struct UploadLimits {
+  // Bytes accepted per upload (the .zip itself for archives). Default: 2 GiB.
+  uint64_t max_upload_bytes = uint64_t{2} << 30;
+  // Largest chunk message. Default: 4 MiB.
+  size_t max_chunk_bytes = size_t{4} << 20;
+  // Rows shown in the preview. Default: 10.
+  size_t preview_rows = 10;
+  // Rows whose values feed type inference. Default: 200.
+  size_t inference_rows = 200;
+  ZipLimits zip;
+};
+
+struct UploadPreview {
+  std::string data_path;  // the spooled data file (.csv or .txt)
+  std::string extension;  // ".csv" or ".txt"
+  char delimiter = ',';
+  uint64_t size_bytes = 0;      // of the data file
+  uint64_t uploaded_bytes = 0;  // as received
+  uint64_t data_rows = 0;       // records after the header
+  std::vector<std::string> columns;
+  std::vector<AttributeType> inferred_types;  // parallel to columns
+  std::vector<std::vector<std::string>> sample_rows;
+};
+
+class UploadSession {
+ public:
+  // `file_name`: only its extension is used (.csv, .txt or .zip, any case). `delimiter`: "" to
+  // detect, else one of ",", ";", "|", "\t".
+  // Errors: INVALID_ARGUMENT for another extension or delimiter; INTERNAL when the spool file
+  // cannot be created.
+  static absl::StatusOr<std::unique_ptr<UploadSession>> Begin(const std::string& spool_dir,
+                                                              const std::string& upload_id, std::string_view file_name,
+                                                              std::string_view delimiter, const UploadLimits& limits);
+  ~UploadSession();
+  UploadSession(const UploadSession&) = delete;
+  UploadSession& operator=(const UploadSession&) = delete;
+
+  // Errors (the session is then failed and its files removed): INVALID_ARGUMENT for a chunk over
+  // the limit, invalid UTF-8 ("invalid UTF-8 at byte N (line L): ...") or malformed CSV;
+  // RESOURCE_EXHAUSTED past max_upload_bytes; INTERNAL for a write error.
+  absl::Status Append(std::string_view chunk);
+
+  // Errors: as Append, plus INVALID_ARGUMENT for an empty file (no header row) and every refusal
+  // of ExtractSingleDataFile for archives.
+  absl::StatusOr<UploadPreview> Finish();
+
+  uint64_t bytes_received() const { return received_; }
+
+ private:
+  UploadSession() = default;
+  absl::Status Fail(absl::Status status);
+  absl::Status Check(std::string_view bytes);  // UTF-8 + CSV of data bytes, in order
+  absl::Status StartParser();
+  absl::Status OnRecord(const CsvRecord& record);
+  void RemoveFiles();
+
+  UploadLimits limits_;
+  std::string spool_dir_;
+  std::string upload_id_;
+  bool is_zip_ = false;
+  std::string extension_;
+  std::optional<char> delimiter_;
+  std::string path_;       // what is being written (the .zip for archives)
+  std::string data_path_;  // the data file
+  int fd_ = -1;
+  uint64_t received_ = 0;
+  bool finished_ = false;
+  absl::Status error_;
+
+  Utf8StreamValidator utf8_;
+  std::string head_;  // first bytes, kept until the delimiter is detected
+  std::unique_ptr<CsvPushParser> parser_;
+  uint64_t records_ = 0;
+  std::vector<std::string> columns_;
+  std::vector<TypeInferrer> inferrers_;
+  std::vector<std::vector<std::string>> samples_;
+};
+
+}  // namespace contacts
