@@ -1,0 +1,1902 @@
+#include "services/contact_store/contact_repository.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/status/absl_fmt.h"
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "common/csv/csv_writer.h"
+#include "common/status/status_macros.h"
+#include "common/storage/key_codec.h"
+#include "common/values/text_case.h"
+#include "services/contact_store/filter_evaluator.h"
+
+namespace contacts::store {
+namespace {
+
+using contacts::internal::StoredContact;
+using contacts::internal::TenantRecord;
+using contacts::v1::Attribute;
+using keys::CatalogKind;
+
+constexpr uint32_t kFormatVersion = 1;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ValidName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z'))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// Names of lists, segments and control groups: any printable text, 1..128 bytes.
+absl::Status CheckDisplayName(std::string_view what, std::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError(fmt::format("{} name must have 1 to 128 bytes", what));
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return absl::InvalidArgumentError(fmt::format("{} name has a control character", what));
+  }
+  return absl::OkStatus();
+}
+
+std::string ListCatalogName(uint64_t id) {
+  std::string out;
+  keys::PutFixed64BE(&out, id);
+  return out;
+}
+
+// Index value bytes of a canonical value of `type` (common/storage/key_codec.h IndexValueKind).
+std::string IndexValueOf(AttributeType type, std::string_view canonical) {
+  switch (type) {
+    case AttributeType::kInteger:
+    case AttributeType::kDate:
+    case AttributeType::kDateTime:
+      return keys::EncodeIndexInt64(TypedPredicate::IntegerKey(type, canonical));
+    case AttributeType::kDecimal:
+      return keys::EncodeIndexDouble(DecimalOf(canonical).value_or(0));
+    case AttributeType::kBoolean:
+      return keys::EncodeIndexBool(BooleanOf(canonical));
+    default:
+      return keys::EncodeIndexString(canonical);
+  }
+}
+
+std::string_view ValueOf(const StoredContact& contact, uint32_t attribute_id) {
+  auto it = contact.values().find(attribute_id);
+  return it == contact.values().end() ? std::string_view() : std::string_view(it->second);
+}
+
+bool SameContent(const StoredContact& a, const StoredContact& b) {
+  if (a.values_size() != b.values_size()) return false;
+  for (const auto& [id, value] : a.values()) {
+    auto it = b.values().find(id);
+    if (it == b.values().end() || it->second != value) return false;
+  }
+  if (a.list_ids_size() != b.list_ids_size()) return false;
+  for (int i = 0; i < a.list_ids_size(); ++i) {
+    if (a.list_ids(i) != b.list_ids(i)) return false;
+  }
+  if (a.blacklist_size() != b.blacklist_size()) return false;
+  for (int i = 0; i < a.blacklist_size(); ++i) {
+    if (a.blacklist(i).channel() != b.blacklist(i).channel() || a.blacklist(i).reason() != b.blacklist(i).reason()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void AddListIds(StoredContact* contact, const std::vector<uint64_t>& list_ids) {
+  if (list_ids.empty()) return;
+  std::vector<uint64_t> merged(contact->list_ids().begin(), contact->list_ids().end());
+  merged.insert(merged.end(), list_ids.begin(), list_ids.end());
+  std::sort(merged.begin(), merged.end());
+  merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+  contact->mutable_list_ids()->Assign(merged.begin(), merged.end());
+}
+
+bool RemoveListIds(StoredContact* contact, const std::vector<uint64_t>& list_ids) {
+  auto* ids = contact->mutable_list_ids();
+  auto end = std::remove_if(ids->begin(), ids->end(), [&](uint64_t id) {
+    return std::find(list_ids.begin(), list_ids.end(), id) != list_ids.end();
+  });
+  bool changed = end != ids->end();
+  ids->Truncate(static_cast<int>(end - ids->begin()));
+  return changed;
+}
+
+std::string EncodePageToken(uint64_t value) {
+  std::string raw = fmt::format("v1:{}", value);
+  std::string out;
+  absl::WebSafeBase64Escape(raw, &out);
+  return out;
+}
+
+absl::StatusOr<uint64_t> DecodePageToken(const std::string& token) {
+  std::string raw;
+  uint64_t value = 0;
+  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.rfind("v1:", 0) != 0 ||
+      !absl::SimpleAtoi(absl::string_view(raw).substr(3), &value)) {
+    return absl::InvalidArgumentError("page_token: not a token this service issued");
+  }
+  return value;
+}
+
+struct RowError {
+  std::string attribute;
+  std::string reason;
+};
+
+// A row's values resolved against the catalog: (attribute id, canonical value; "" clears).
+struct ResolvedRow {
+  std::string primary_key;
+  std::vector<std::pair<uint32_t, std::string>> values;
+};
+
+// Resolves and normalises a row. Returns false with *error set when a value is bad.
+bool ResolveRow(const TenantState& state, const google::protobuf::Map<std::string, std::string>& attributes,
+                ResolvedRow* row, RowError* error) {
+  const Attribute* pk_attribute = state.primary_key_attribute();
+  const ValueOptions options = state.value_options();
+  row->values.clear();
+  row->values.reserve(attributes.size());
+  row->primary_key.clear();
+  for (const auto& [name, raw] : attributes) {
+    const Attribute* attribute = state.FindAttribute(name);
+    if (attribute == nullptr) {
+      *error = {name, fmt::format("unknown attribute \"{}\"", name)};
+      return false;
+    }
+    auto canonical = NormalizeValue(TypeOf(*attribute), raw, options);
+    if (!canonical.ok()) {
+      *error = {attribute->name(), std::string(canonical.status().message())};
+      return false;
+    }
+    if (attribute->id() == pk_attribute->id()) row->primary_key = *canonical;
+    row->values.emplace_back(attribute->id(), *std::move(canonical));
+  }
+  if (row->primary_key.empty()) {
+    *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
+    return false;
+  }
+  return true;
+}
+
+absl::Status RowErrorStatus(const RowError& error) {
+  if (error.reason.rfind("unknown attribute", 0) == 0 || error.reason.rfind("missing primary key", 0) == 0) {
+    return absl::InvalidArgumentError(error.reason);
+  }
+  return absl::InvalidArgumentError(fmt::format("attribute \"{}\": {}", error.attribute, error.reason));
+}
+
+// Releases a snapshot when the export ends, whatever path it takes.
+class SnapshotHolder {
+ public:
+  explicit SnapshotHolder(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~SnapshotHolder() { db_->ReleaseSnapshot(snapshot_); }
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// BatchWriter: plans a set of contact changes under the tenant's exclusive lock, then writes them
+// in one WriteBatch (record, ordinal, index and membership entries derived by diffing each
+// contact's state before and after) and applies the same diff to the query columns.
+// ---------------------------------------------------------------------------------------------
+class ContactRepository::BatchWriter {
+ public:
+  BatchWriter(ContactRepository* repo, TenantState* state)
+      : repo_(repo), state_(state), saved_record_(state->record), now_(NowMicros()) {}
+
+  ~BatchWriter() {
+    if (!committed_) state_->record = saved_record_;  // ordinals handed out are given back
+  }
+
+  int64_t now() const { return now_; }
+  rocksdb::WriteBatch* batch() { return &batch_; }
+
+  // Loads the stored state of `pks` not seen yet, with one MultiGet.
+  absl::Status Prefetch(const std::vector<std::string>& pks) {
+    std::vector<std::string> wanted;
+    for (const auto& pk : pks) {
+      if (!current_.contains(pk)) wanted.push_back(pk);
+    }
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    if (wanted.empty()) return absl::OkStatus();
+    std::vector<std::string> key_bytes;
+    key_bytes.reserve(wanted.size());
+    for (const auto& pk : wanted) key_bytes.push_back(keys::ContactKey(state_->id(), pk));
+    std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
+    std::vector<rocksdb::PinnableSlice> values(wanted.size());
+    std::vector<rocksdb::Status> statuses(wanted.size());
+    repo_->db_->db()->MultiGet(rocksdb::ReadOptions(), repo_->db_->contacts(), slices.size(), slices.data(),
+                               values.data(), statuses.data(), /*sorted_input=*/true);
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      std::optional<StoredContact> stored;
+      if (statuses[i].ok()) {
+        stored.emplace();
+        if (!stored->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+          return absl::DataLossError(fmt::format("contact record of tenant {} is corrupt", state_->id()));
+        }
+      } else if (!statuses[i].IsNotFound()) {
+        return FromRocksStatus(statuses[i], "read contacts");
+      }
+      original_.emplace(wanted[i], stored);
+      current_.emplace(wanted[i], std::move(stored));
+    }
+    return absl::OkStatus();
+  }
+
+  const std::optional<StoredContact>& Current(const std::string& pk) { return current_.at(pk); }
+
+  // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error.
+  contacts::v1::RowOutcome Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
+                                  const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error) {
+    std::optional<StoredContact>& current = current_.at(row.primary_key);
+    if (mode == contacts::v1::ADD_ONLY && current) return contacts::v1::SKIPPED_EXISTS;
+    if (mode == contacts::v1::UPDATE_ONLY && !current) return contacts::v1::SKIPPED_MISSING;
+    StoredContact next;
+    if (current) {
+      next = *current;
+    } else {
+      next.set_primary_key(row.primary_key);
+      next.set_ordinal(state_->record.next_ordinal());
+      next.set_created_at_micros(now_);
+      next.set_source(source);
+    }
+    auto* values = next.mutable_values();
+    for (const auto& [id, value] : row.values) {
+      if (value.empty()) {
+        values->erase(id);
+      } else {
+        (*values)[id] = value;
+      }
+    }
+    AddListIds(&next, list_ids);
+    if (current && SameContent(*current, next)) return contacts::v1::UNCHANGED;
+    if (!CheckUnique(current ? &*current : nullptr, next, error)) return contacts::v1::REJECTED;
+    next.set_modified_at_micros(now_);
+    if (!current) state_->record.set_next_ordinal(state_->record.next_ordinal() + 1);
+    const bool existed = current.has_value();
+    Replace(row.primary_key, std::move(next));
+    return existed ? contacts::v1::UPDATED : contacts::v1::INSERTED;
+  }
+
+  // Replaces the planned state of a prefetched contact (nullopt deletes it).
+  void Replace(const std::string& pk, std::optional<StoredContact> next) {
+    std::optional<StoredContact>& current = current_.at(pk);
+    for (uint32_t id : {state_->email_id(), state_->mobile_id()}) {
+      std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
+      std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
+      if (old_value == new_value) continue;
+      if (!old_value.empty()) owner_override_[OwnerKey(id, old_value)] = "";
+      if (!new_value.empty()) owner_override_[OwnerKey(id, new_value)] = pk;
+    }
+    current = std::move(next);
+  }
+
+  // Writes everything planned; applies the columns. Nothing is written when no contact changed and
+  // the caller added nothing to batch().
+  absl::Status Commit() {
+    std::vector<std::pair<const StoredContact*, const StoredContact*>> changes;
+    for (auto& [pk, current] : current_) {
+      const std::optional<StoredContact>& original = original_.at(pk);
+      if (!original && !current) continue;
+      if (original && current && original->SerializeAsString() == current->SerializeAsString()) continue;
+      EmitDiff(original ? &*original : nullptr, current ? &*current : nullptr);
+      changes.emplace_back(original ? &*original : nullptr, current ? &*current : nullptr);
+    }
+    if (state_->record.SerializeAsString() != saved_record_.SerializeAsString()) {
+      RETURN_IF_ERROR(repo_->PersistTenantRecord(state_, &batch_));
+    }
+    if (batch_.Count() > 0) RETURN_IF_ERROR(repo_->db_->Write(&batch_));
+    committed_ = true;
+    for (const auto& [before, after] : changes) {
+      if (before != nullptr && after != nullptr && before->ordinal() != after->ordinal()) {
+        state_->columns.Apply(before, nullptr);
+        state_->columns.Apply(nullptr, after);
+      } else {
+        state_->columns.Apply(before, after);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Discard() {}
+
+ private:
+  static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
+    std::string key;
+    keys::PutFixed32BE(&key, attribute_id);
+    key.append(value);
+    return key;
+  }
+
+  // Email and mobile stay unique per tenant unless the tenant allows duplicates.
+  bool CheckUnique(const StoredContact* current, const StoredContact& next, RowError* error) {
+    struct Rule {
+      uint32_t id;
+      bool unique;
+    };
+    for (Rule rule : {Rule{state_->email_id(), state_->record.email_unique()},
+                      Rule{state_->mobile_id(), state_->record.mobile_unique()}}) {
+      if (!rule.unique) continue;
+      std::string_view value = ValueOf(next, rule.id);
+      if (value.empty() || (current != nullptr && ValueOf(*current, rule.id) == value)) continue;
+      std::string owner;
+      auto it = owner_override_.find(OwnerKey(rule.id, value));
+      if (it != owner_override_.end()) {
+        owner = it->second;
+      } else {
+        const Attribute* attribute = state_->AttributeById(rule.id);
+        auto found = repo_->FindByIndexedValue(*state_, *attribute, std::string(value));
+        if (!found.ok()) {
+          *error = {attribute->name(), std::string(found.status().message())};
+          return false;
+        }
+        if (*found) {
+          owner = **found;
+          // The owner may have changed or lost the value earlier in this batch.
+          auto planned = current_.find(owner);
+          if (planned != current_.end() && (!planned->second || ValueOf(*planned->second, rule.id) != value)) {
+            owner.clear();
+          }
+        }
+      }
+      if (!owner.empty() && owner != next.primary_key()) {
+        const Attribute* attribute = state_->AttributeById(rule.id);
+        *error = {attribute->name(), fmt::format("{} \"{}\" already belongs to another contact", attribute->name(),
+                                                 value)};
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void EmitDiff(const StoredContact* before, const StoredContact* after) {
+    const uint32_t tenant = state_->id();
+    const bool same_ordinal = before && after && before->ordinal() == after->ordinal();
+    if (before && !same_ordinal) batch_.Delete(repo_->db_->ordinals(), keys::OrdinalKey(tenant, before->ordinal()));
+    if (after && !same_ordinal) {
+      batch_.Put(repo_->db_->ordinals(), keys::OrdinalKey(tenant, after->ordinal()), after->primary_key());
+    }
+    if (after) {
+      batch_.Put(repo_->db_->contacts(), keys::ContactKey(tenant, after->primary_key()), after->SerializeAsString());
+    } else {
+      batch_.Delete(repo_->db_->contacts(), keys::ContactKey(tenant, before->primary_key()));
+    }
+    for (const auto& [id, attribute] : state_->attributes) {
+      if (!HasIndexEntries(attribute)) continue;
+      std::string_view old_value = before ? ValueOf(*before, id) : std::string_view();
+      std::string_view new_value = after ? ValueOf(*after, id) : std::string_view();
+      if (old_value == new_value && same_ordinal) continue;
+      if (!old_value.empty()) {
+        batch_.Delete(repo_->db_->index(),
+                      keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), old_value), before->primary_key()));
+      }
+      if (!new_value.empty()) {
+        batch_.Put(repo_->db_->index(),
+                   keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), new_value), after->primary_key()),
+                   rocksdb::Slice());
+      }
+    }
+    std::set<uint64_t> old_lists, new_lists;
+    if (before) old_lists.insert(before->list_ids().begin(), before->list_ids().end());
+    if (after) new_lists.insert(after->list_ids().begin(), after->list_ids().end());
+    for (uint64_t id : old_lists) {
+      if (!new_lists.contains(id)) {
+        batch_.Delete(repo_->db_->membership(), keys::MembershipKey(tenant, id, before->primary_key()));
+      }
+    }
+    for (uint64_t id : new_lists) {
+      if (!old_lists.contains(id)) {
+        batch_.Put(repo_->db_->membership(), keys::MembershipKey(tenant, id, after->primary_key()), rocksdb::Slice());
+      }
+    }
+  }
+
+  ContactRepository* repo_;
+  TenantState* state_;
+  TenantRecord saved_record_;
+  int64_t now_;
+  bool committed_ = false;
+  rocksdb::WriteBatch batch_;
+  std::map<std::string, std::optional<StoredContact>> original_;
+  std::map<std::string, std::optional<StoredContact>> current_;
+  absl::flat_hash_map<std::string, std::string> owner_override_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening and tenants
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<ContactRepository>> ContactRepository::Open(const std::string& data_dir,
+                                                                           const StoreDbOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<StoreDb> db, StoreDb::Open(data_dir + "/db", options));
+  std::unique_ptr<ContactRepository> repo(new ContactRepository(std::move(db)));
+  RETURN_IF_ERROR(repo->LoadAll());
+  return repo;
+}
+
+absl::Status ContactRepository::LoadAll() {
+  // Format version: written once, checked on every open.
+  std::string version_key = keys::CatalogKey(keys::kReservedTenantId, CatalogKind::kFormatVersion, "");
+  std::string version;
+  absl::Status got = db_->Get(db_->catalog(), version_key, &version);
+  if (absl::IsNotFound(got)) {
+    std::string bytes;
+    keys::PutFixed32BE(&bytes, kFormatVersion);
+    RETURN_IF_ERROR(FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(), version_key, bytes),
+                                    "write format version"));
+  } else {
+    RETURN_IF_ERROR(got);
+    std::string_view in = version;
+    uint32_t stored = 0;
+    if (!keys::GetFixed32BE(&in, &stored) || stored != kFormatVersion) {
+      return absl::FailedPreconditionError(
+          fmt::format("data format version {} is not {} (this build's): migrate first", stored, kFormatVersion));
+    }
+  }
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = db_->Scan(db_->catalog(), keys::TenantRegistryPrefix());
+  for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+    ASSIGN_OR_RETURN(std::string name, keys::DecodeTenantRegistryName((*it)->key().ToStringView()));
+    std::string_view value = (*it)->value().ToStringView();
+    uint32_t id = 0;
+    if (!keys::GetFixed32BE(&value, &id)) return absl::DataLossError("tenant registry entry is corrupt");
+    auto state = std::make_unique<TenantState>();
+    state->record.set_tenant_id(id);
+    RETURN_IF_ERROR(LoadTenant(state.get()));
+    RETURN_IF_ERROR(RebuildColumns(state.get()));
+    next_tenant_id_ = std::max(next_tenant_id_, id + 1);
+    tenants_[name] = std::move(state);
+  }
+  return FromRocksStatus((*it)->status(), "scan tenant registry");
+}
+
+absl::Status ContactRepository::LoadTenant(TenantState* state) {
+  const uint32_t tenant = state->id();
+  std::string bytes;
+  RETURN_IF_ERROR(db_->Get(db_->catalog(), keys::CatalogKey(tenant, CatalogKind::kTenant, ""), &bytes));
+  if (!state->record.ParseFromString(bytes)) return absl::DataLossError("tenant record is corrupt");
+  auto scan = [&](CatalogKind kind, auto&& fn) -> absl::Status {
+    auto it = db_->Scan(db_->catalog(), keys::CatalogKindPrefix(tenant, kind));
+    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) RETURN_IF_ERROR(fn((*it)->value().ToStringView()));
+    return FromRocksStatus((*it)->status(), "scan catalog");
+  };
+  RETURN_IF_ERROR(scan(CatalogKind::kAttribute, [&](std::string_view value) -> absl::Status {
+    Attribute attribute;
+    if (!attribute.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("attribute record is corrupt");
+    }
+    state->attribute_by_name[AsciiLower(attribute.name())] = attribute.id();
+    state->attributes[attribute.id()] = std::move(attribute);
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(scan(CatalogKind::kList, [&](std::string_view value) -> absl::Status {
+    contacts::v1::ContactList list;
+    if (!list.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("list record is corrupt");
+    }
+    state->list_by_name[AsciiLower(list.name())] = list.id();
+    state->lists[list.id()] = std::move(list);
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(scan(CatalogKind::kSegment, [&](std::string_view value) -> absl::Status {
+    contacts::v1::Segment segment;
+    if (!segment.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("segment record is corrupt");
+    }
+    state->segments[AsciiLower(segment.name())] = std::move(segment);
+    return absl::OkStatus();
+  }));
+  return scan(CatalogKind::kControlGroup, [&](std::string_view value) -> absl::Status {
+    ControlGroupState group;
+    if (!group.definition.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("control group record is corrupt");
+    }
+    std::string name = AsciiLower(group.definition.name());
+    group.seed = state->record.seed() ^ TenantColumns::PrimaryKeyHash(name);
+    group.basis_points = static_cast<uint32_t>(std::llround(group.definition.percent() * 100));
+    state->control_groups[name] = std::move(group);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ContactRepository::RebuildColumns(TenantState* state) {
+  state->columns = TenantColumns();
+  state->columns.set_layout({state->email_id(), state->mobile_id()});
+  for (const auto& [id, attribute] : state->attributes) {
+    if (attribute.indexed()) state->columns.AddAttributeColumn(id, TypeOf(attribute));
+  }
+  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()));
+  StoredContact contact;
+  for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+      return absl::DataLossError("contact record is corrupt");
+    }
+    state->columns.Apply(nullptr, &contact);
+  }
+  return FromRocksStatus((*it)->status(), "scan contacts");
+}
+
+absl::Status ContactRepository::PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch) {
+  return FromRocksStatus(batch->Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kTenant, ""),
+                                    state->record.SerializeAsString()),
+                         "stage tenant record");
+}
+
+absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) {
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenants_.find(name);
+  if (it != tenants_.end()) return it->second.get();
+  if (name.empty() || name.size() > 63) return absl::InvalidArgumentError("tenant name must have 1 to 63 bytes");
+  auto state = std::make_unique<TenantState>();
+  const uint32_t id = next_tenant_id_;
+  TenantRecord& record = state->record;
+  record.set_tenant_id(id);
+  record.set_name(name);
+  record.set_default_country_code("91");
+  record.set_email_unique(true);
+  record.set_mobile_unique(true);
+  record.set_seed(std::random_device()() * 0x100000001ull ^ std::random_device()());
+  record.set_next_attribute_id(1);
+  record.set_next_list_id(1);
+  record.set_next_ordinal(0);
+  record.set_next_segment_id(1);
+  record.set_next_control_group_id(1);
+  record.set_format_version(kFormatVersion);
+  rocksdb::WriteBatch batch;
+  for (auto [attr_name, type] : {std::pair{"email", contacts::v1::EMAIL}, std::pair{"mobile", contacts::v1::MOBILE}}) {
+    Attribute attribute;
+    attribute.set_id(record.next_attribute_id());
+    record.set_next_attribute_id(record.next_attribute_id() + 1);
+    attribute.set_name(attr_name);
+    attribute.set_display_name(attr_name == std::string_view("email") ? "Email" : "Mobile");
+    attribute.set_type(type);
+    attribute.set_system(true);
+    batch.Put(db_->catalog(), keys::CatalogKey(id, CatalogKind::kAttribute, attr_name), attribute.SerializeAsString());
+    state->attribute_by_name[attr_name] = attribute.id();
+    state->attributes[attribute.id()] = attribute;
+  }
+  std::string id_bytes;
+  keys::PutFixed32BE(&id_bytes, id);
+  batch.Put(db_->catalog(), keys::TenantRegistryKey(name), id_bytes);
+  RETURN_IF_ERROR(PersistTenantRecord(state.get(), &batch));
+  RETURN_IF_ERROR(db_->Write(&batch));
+  state->columns.set_layout({state->email_id(), state->mobile_id()});
+  next_tenant_id_++;
+  TenantState* raw = state.get();
+  tenants_[name] = std::move(state);
+  return raw;
+}
+
+absl::StatusOr<TenantState*> ContactRepository::ConfiguredTenant(const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(name));
+  std::shared_lock lock(state->mu);
+  if (!state->record.configured()) {
+    return absl::FailedPreconditionError(
+        fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", name));
+  }
+  return state;
+}
+
+absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::string& tenant,
+                                                                    const contacts::v1::SetupTenantRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string& pk_name = request.primary_key_attribute();
+  if (!ValidName(pk_name)) {
+    return absl::InvalidArgumentError(
+        fmt::format("primary_key_attribute: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)",
+                    pk_name));
+  }
+  std::string country = request.default_country_code().empty() ? "91" : request.default_country_code();
+  if (!country.empty() && country[0] == '+') country.erase(0, 1);
+  if (country.empty() || country.size() > 3 || !std::all_of(country.begin(), country.end(), ::isdigit) ||
+      country[0] == '0') {
+    return absl::InvalidArgumentError(
+        fmt::format("default_country_code: \"{}\" is not a country calling code (1 to 3 digits)",
+                    request.default_country_code()));
+  }
+  const Attribute* existing = state->FindAttribute(pk_name);
+  const bool has_contacts = state->columns.alive().cardinality() > 0;
+  if (state->record.configured()) {
+    const Attribute* current = state->primary_key_attribute();
+    bool same = existing != nullptr && current != nullptr && existing->id() == current->id();
+    if (!same && has_contacts) {
+      return absl::FailedPreconditionError("primary key cannot change once contacts exist");
+    }
+  }
+  contacts::v1::AttributeType pk_type =
+      request.primary_key_type() == contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED ? contacts::v1::TEXT
+                                                                             : request.primary_key_type();
+  if (existing != nullptr && request.primary_key_type() != contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED &&
+      existing->type() != request.primary_key_type()) {
+    return absl::InvalidArgumentError(fmt::format("primary_key_type: attribute \"{}\" exists with type {}", pk_name,
+                                                  contacts::v1::AttributeType_Name(existing->type())));
+  }
+  rocksdb::WriteBatch batch;
+  TenantRecord saved = state->record;
+  // Clear the flag on the previous primary key.
+  if (const Attribute* previous = state->primary_key_attribute(); previous != nullptr && state->record.configured()) {
+    Attribute updated = *previous;
+    updated.set_primary_key(false);
+    batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(updated.name())),
+              updated.SerializeAsString());
+  }
+  Attribute pk;
+  if (existing != nullptr) {
+    pk = *existing;
+  } else {
+    pk.set_id(state->record.next_attribute_id());
+    state->record.set_next_attribute_id(pk.id() + 1);
+    pk.set_name(pk_name);
+    pk.set_display_name(pk_name);
+    pk.set_type(pk_type);
+  }
+  pk.set_primary_key(true);
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(pk.name())),
+            pk.SerializeAsString());
+  state->record.set_configured(true);
+  state->record.set_primary_key_attribute_id(pk.id());
+  state->record.set_default_country_code(country);
+  state->record.set_email_unique(!request.allow_duplicate_email());
+  state->record.set_mobile_unique(!request.allow_duplicate_mobile());
+  RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
+  if (absl::Status written = db_->Write(&batch); !written.ok()) {
+    state->record = saved;
+    return written;
+  }
+  if (const Attribute* previous = state->AttributeById(saved.primary_key_attribute_id());
+      previous != nullptr && saved.configured()) {
+    state->attributes[previous->id()].set_primary_key(false);
+  }
+  state->attributes[pk.id()] = pk;
+  state->attribute_by_name[AsciiLower(pk.name())] = pk.id();
+  contacts::v1::Tenant out;
+  out.set_name(tenant);
+  out.set_primary_key_attribute(pk.name());
+  out.set_default_country_code(country);
+  out.set_email_unique(state->record.email_unique());
+  out.set_mobile_unique(state->record.mobile_unique());
+  out.set_contact_count(state->columns.alive().cardinality());
+  return out;
+}
+
+absl::StatusOr<contacts::v1::Tenant> ContactRepository::GetTenant(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  contacts::v1::Tenant out;
+  out.set_name(tenant);
+  if (const Attribute* pk = state->primary_key_attribute(); pk != nullptr && state->record.configured()) {
+    out.set_primary_key_attribute(pk->name());
+  }
+  out.set_default_country_code(state->record.default_country_code());
+  out.set_email_unique(state->record.email_unique());
+  out.set_mobile_unique(state->record.mobile_unique());
+  out.set_contact_count(state->columns.alive().cardinality());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& tenant,
+                                                             const contacts::v1::CreateAttributeRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  if (!ValidName(request.name())) {
+    return absl::InvalidArgumentError(
+        fmt::format("name: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", request.name()));
+  }
+  if (!AttributeTypeFromNumber(request.type()).has_value()) {
+    return absl::InvalidArgumentError(fmt::format("type: attribute \"{}\" needs a type", request.name()));
+  }
+  if (const Attribute* existing = state->FindAttribute(request.name())) {
+    return absl::AlreadyExistsError(fmt::format("attribute \"{}\" already exists with type {}", existing->name(),
+                                                contacts::v1::AttributeType_Name(existing->type())));
+  }
+  if (state->attributes.size() >= kMaxAttributesPerTenant) {
+    return absl::ResourceExhaustedError(fmt::format("a tenant has at most {} attributes", kMaxAttributesPerTenant));
+  }
+  Attribute attribute;
+  attribute.set_id(state->record.next_attribute_id());
+  attribute.set_name(request.name());
+  attribute.set_display_name(request.display_name().empty() ? request.name() : request.display_name());
+  attribute.set_type(request.type());
+  attribute.set_indexed(request.indexed());
+  TenantRecord saved = state->record;
+  state->record.set_next_attribute_id(attribute.id() + 1);
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(attribute.name())),
+            attribute.SerializeAsString());
+  RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
+  if (absl::Status written = db_->Write(&batch); !written.ok()) {
+    state->record = saved;
+    return written;
+  }
+  state->attributes[attribute.id()] = attribute;
+  state->attribute_by_name[AsciiLower(attribute.name())] = attribute.id();
+  // A new attribute has no values yet: an empty column is complete.
+  if (attribute.indexed()) state->columns.AddAttributeColumn(attribute.id(), TypeOf(attribute));
+  return attribute;
+}
+
+absl::StatusOr<std::vector<Attribute>> ContactRepository::ListAttributes(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  std::vector<Attribute> out;
+  for (const auto& [id, attribute] : state->attributes) out.push_back(attribute);
+  return out;
+}
+
+absl::StatusOr<Attribute> ContactRepository::GetAttribute(const std::string& tenant, const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  const Attribute* attribute = state->FindAttribute(name);
+  if (attribute == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", name));
+  return *attribute;
+}
+
+absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& tenant,
+                                                             const contacts::v1::UpdateAttributeRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const Attribute* existing = state->FindAttribute(request.name());
+  if (existing == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", request.name()));
+  Attribute updated = *existing;
+  if (request.has_display_name()) {
+    if (request.display_name().empty() || request.display_name().size() > 128) {
+      return absl::InvalidArgumentError("display_name: must have 1 to 128 bytes");
+    }
+    updated.set_display_name(request.display_name());
+  }
+  const bool index_changed = request.has_indexed() && request.indexed() != existing->indexed();
+  if (request.has_indexed()) updated.set_indexed(request.indexed());
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(updated.name())),
+            updated.SerializeAsString());
+  // Index entries follow the flag (email and mobile always keep theirs).
+  const bool entries_before = HasIndexEntries(*existing);
+  const bool entries_after = HasIndexEntries(updated);
+  if (entries_before && !entries_after) {
+    std::string begin = keys::IndexAttributePrefix(state->id(), updated.id());
+    batch.DeleteRange(db_->index(), begin, keys::PrefixSuccessor(begin));
+  }
+  std::vector<std::pair<uint32_t, std::string>> values;  // ordinal, value: for the new column
+  if (index_changed && (updated.indexed() || (!entries_before && entries_after))) {
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()));
+    StoredContact contact;
+    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+        return absl::DataLossError("contact record is corrupt");
+      }
+      std::string_view value = ValueOf(contact, updated.id());
+      if (value.empty()) continue;
+      if (!entries_before && entries_after) {
+        batch.Put(db_->index(),
+                  keys::IndexKey(state->id(), updated.id(), IndexValueOf(TypeOf(updated), value), contact.primary_key()),
+                  rocksdb::Slice());
+      }
+      values.emplace_back(contact.ordinal(), std::string(value));
+    }
+    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
+  }
+  RETURN_IF_ERROR(db_->Write(&batch));
+  state->attributes[updated.id()] = updated;
+  if (index_changed) {
+    if (updated.indexed()) {
+      state->columns.AddAttributeColumn(updated.id(), TypeOf(updated));
+      for (const auto& [ordinal, value] : values) state->columns.SetAttribute(updated.id(), ordinal, value);
+    } else {
+      state->columns.DropAttributeColumn(updated.id());
+    }
+  }
+  return updated;
+}
+
+absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const Attribute* existing = state->FindAttribute(name);
+  if (existing == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", name));
+  if (existing->primary_key()) {
+    return absl::FailedPreconditionError(fmt::format("attribute \"{}\" is the primary key", existing->name()));
+  }
+  if (existing->system()) {
+    return absl::FailedPreconditionError(fmt::format("attribute \"{}\" is a system attribute", existing->name()));
+  }
+  // Values stay in the records under the retired id, which no attribute will have again (ids are
+  // never reused), so they are invisible; the index entries go now.
+  rocksdb::WriteBatch batch;
+  batch.Delete(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(existing->name())));
+  std::string begin = keys::IndexAttributePrefix(state->id(), existing->id());
+  batch.DeleteRange(db_->index(), begin, keys::PrefixSuccessor(begin));
+  RETURN_IF_ERROR(db_->Write(&batch));
+  uint32_t id = existing->id();
+  state->attribute_by_name.erase(AsciiLower(existing->name()));
+  state->attributes.erase(id);
+  state->columns.DropAttributeColumn(id);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contacts
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<std::string> ContactRepository::CanonicalPrimaryKey(const TenantState& state,
+                                                                   const std::string& raw) const {
+  const Attribute* pk = state.primary_key_attribute();
+  auto canonical = NormalizeValue(TypeOf(*pk), raw, state.value_options());
+  if (!canonical.ok()) {
+    return absl::InvalidArgumentError(fmt::format("primary key \"{}\": {}", pk->name(), canonical.status().message()));
+  }
+  if (canonical->empty()) return absl::InvalidArgumentError(fmt::format("primary key \"{}\" is empty", pk->name()));
+  return *canonical;
+}
+
+absl::StatusOr<std::optional<StoredContact>> ContactRepository::ReadContact(const TenantState& state,
+                                                                            const std::string& pk,
+                                                                            const rocksdb::Snapshot* snapshot) {
+  std::string bytes;
+  absl::Status got = db_->Get(db_->contacts(), keys::ContactKey(state.id(), pk), &bytes, snapshot);
+  if (absl::IsNotFound(got)) return std::optional<StoredContact>();
+  RETURN_IF_ERROR(got);
+  StoredContact contact;
+  if (!contact.ParseFromString(bytes)) return absl::DataLossError("contact record is corrupt");
+  return std::optional<StoredContact>(std::move(contact));
+}
+
+absl::StatusOr<std::optional<std::string>> ContactRepository::FindByIndexedValue(const TenantState& state,
+                                                                                 const Attribute& attribute,
+                                                                                 const std::string& canonical) {
+  std::string prefix = keys::IndexValuePrefix(state.id(), attribute.id(), IndexValueOf(TypeOf(attribute), canonical));
+  auto it = db_->Scan(db_->index(), prefix);
+  (*it)->Seek(prefix);
+  if (!(*it)->Valid()) {
+    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
+    return std::optional<std::string>();
+  }
+  std::string_view key = (*it)->key().ToStringView();
+  std::string_view rest = key.substr(prefix.size());
+  std::string pk;
+  if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
+  return std::optional<std::string>(std::move(pk));
+}
+
+contacts::v1::Contact ContactRepository::ToContact(const TenantState& state, const StoredContact& stored,
+                                                   const std::vector<uint32_t>* projection) const {
+  contacts::v1::Contact out;
+  out.set_primary_key(stored.primary_key());
+  auto* attributes = out.mutable_attributes();
+  for (const auto& [id, value] : stored.values()) {
+    const Attribute* attribute = state.AttributeById(id);
+    if (attribute == nullptr) continue;  // retired attribute
+    if (projection != nullptr && !attribute->primary_key() && !attribute->system() &&
+        std::find(projection->begin(), projection->end(), id) == projection->end()) {
+      continue;
+    }
+    (*attributes)[attribute->name()] = value;
+  }
+  out.mutable_list_ids()->CopyFrom(stored.list_ids());
+  out.mutable_blacklist()->CopyFrom(stored.blacklist());
+  out.set_created_at_micros(stored.created_at_micros());
+  out.set_modified_at_micros(stored.modified_at_micros());
+  out.set_source(stored.source());
+  return out;
+}
+
+absl::StatusOr<contacts::v1::Contact> ContactRepository::WriteContact(
+    const std::string& tenant, ContactWriteKind kind, const google::protobuf::Map<std::string, std::string>& attributes,
+    const std::vector<uint64_t>& list_ids, const std::string& source) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  for (uint64_t id : list_ids) {
+    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+  }
+  ResolvedRow row;
+  RowError error;
+  if (!ResolveRow(*state, attributes, &row, &error)) return RowErrorStatus(error);
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
+  const bool exists = writer.Current(row.primary_key).has_value();
+  if (kind == ContactWriteKind::kAdd && exists) {
+    return absl::AlreadyExistsError(fmt::format("contact \"{}\" already exists", row.primary_key));
+  }
+  if (kind == ContactWriteKind::kUpdate && !exists) {
+    return absl::NotFoundError(fmt::format("contact \"{}\" does not exist", row.primary_key));
+  }
+  auto outcome = writer.Upsert(row, contacts::v1::UPSERT, list_ids, source, &error);
+  if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
+  RETURN_IF_ERROR(writer.Commit());
+  return ToContact(*state, *writer.Current(row.primary_key));
+}
+
+absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContact(const std::string& tenant,
+                                                                    const contacts::v1::GetContactRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::shared_lock lock(state->mu);
+  std::string pk;
+  switch (request.key_case()) {
+    case contacts::v1::GetContactRequest::kPrimaryKey: {
+      ASSIGN_OR_RETURN(pk, CanonicalPrimaryKey(*state, request.primary_key()));
+      break;
+    }
+    case contacts::v1::GetContactRequest::kEmail:
+    case contacts::v1::GetContactRequest::kMobile: {
+      const bool email = request.key_case() == contacts::v1::GetContactRequest::kEmail;
+      const Attribute* attribute = state->AttributeById(email ? state->email_id() : state->mobile_id());
+      auto canonical = NormalizeValue(TypeOf(*attribute), email ? request.email() : request.mobile(),
+                                      state->value_options());
+      if (!canonical.ok() || canonical->empty()) {
+        return absl::InvalidArgumentError(fmt::format(
+            "{}: {}", attribute->name(), canonical.ok() ? "empty value" : canonical.status().message()));
+      }
+      ASSIGN_OR_RETURN(std::optional<std::string> found, FindByIndexedValue(*state, *attribute, *canonical));
+      if (!found) return absl::NotFoundError(fmt::format("no contact has {} \"{}\"", attribute->name(), *canonical));
+      pk = *std::move(found);
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("key: give primary_key, email or mobile");
+  }
+  ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(*state, pk));
+  if (!stored) return absl::NotFoundError(fmt::format("contact \"{}\" does not exist", pk));
+  return ToContact(*state, *stored);
+}
+
+absl::Status ContactRepository::DeleteContact(const std::string& tenant, const std::string& primary_key) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  ASSIGN_OR_RETURN(std::string pk, CanonicalPrimaryKey(*state, primary_key));
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch({pk}));
+  if (!writer.Current(pk)) return absl::NotFoundError(fmt::format("contact \"{}\" does not exist", pk));
+  writer.Replace(pk, std::nullopt);
+  return writer.Commit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<contacts::v1::ContactList> ContactRepository::CreateList(const std::string& tenant,
+                                                                        const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  RETURN_IF_ERROR(CheckDisplayName("list", name));
+  if (state->FindList(name)) return absl::AlreadyExistsError(fmt::format("list \"{}\" already exists", name));
+  contacts::v1::ContactList list;
+  list.set_id(state->record.next_list_id());
+  list.set_name(name);
+  list.set_created_at_micros(NowMicros());
+  TenantRecord saved = state->record;
+  state->record.set_next_list_id(list.id() + 1);
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(list.id())),
+            list.SerializeAsString());
+  RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
+  if (absl::Status written = db_->Write(&batch); !written.ok()) {
+    state->record = saved;
+    return written;
+  }
+  state->lists[list.id()] = list;
+  state->list_by_name[AsciiLower(name)] = list.id();
+  return list;
+}
+
+absl::StatusOr<std::vector<contacts::v1::ContactList>> ContactRepository::ListLists(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  std::vector<contacts::v1::ContactList> out;
+  for (const auto& [id, list] : state->lists) {
+    out.push_back(list);
+    out.back().set_member_count(state->columns.ListSize(id));
+  }
+  return out;
+}
+
+absl::StatusOr<contacts::v1::ContactList> ContactRepository::RenameList(const std::string& tenant, uint64_t id,
+                                                                        const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  RETURN_IF_ERROR(CheckDisplayName("list", name));
+  auto it = state->lists.find(id);
+  if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));
+  if (auto other = state->FindList(name); other && *other != id) {
+    return absl::AlreadyExistsError(fmt::format("list \"{}\" already exists", name));
+  }
+  contacts::v1::ContactList renamed = it->second;
+  renamed.set_name(name);
+  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(),
+                                                 keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id)),
+                                                 renamed.SerializeAsString()),
+                                  "rename list"));
+  state->list_by_name.erase(AsciiLower(it->second.name()));
+  state->list_by_name[AsciiLower(name)] = id;
+  it->second = renamed;
+  renamed.set_member_count(state->columns.ListSize(id));
+  return renamed;
+}
+
+absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t id) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  auto it = state->lists.find(id);
+  if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));
+  // Members leave the list in chunks (each chunk one atomic batch); the list goes last, so a
+  // failure part way leaves a list that can be deleted again.
+  std::vector<std::string> members;
+  {
+    auto scan = db_->Scan(db_->membership(), keys::MembershipListPrefix(state->id(), id));
+    for ((*scan)->Seek(scan->prefix()); (*scan)->Valid(); (*scan)->Next()) {
+      ASSIGN_OR_RETURN(std::string pk, keys::DecodeMembershipPk((*scan)->key().ToStringView(), state->id(), id));
+      members.push_back(std::move(pk));
+    }
+    RETURN_IF_ERROR(FromRocksStatus((*scan)->status(), "scan list members"));
+  }
+  constexpr size_t kChunk = 5000;
+  for (size_t start = 0; start < members.size(); start += kChunk) {
+    std::vector<std::string> chunk(members.begin() + start, members.begin() + std::min(members.size(), start + kChunk));
+    BatchWriter writer(this, state);
+    RETURN_IF_ERROR(writer.Prefetch(chunk));
+    for (const auto& pk : chunk) {
+      std::optional<StoredContact> next = writer.Current(pk);
+      if (next && RemoveListIds(&*next, {id})) writer.Replace(pk, std::move(next));
+    }
+    RETURN_IF_ERROR(writer.Commit());
+  }
+  RETURN_IF_ERROR(FromRocksStatus(
+      db_->db()->Delete(db_->write_options(), db_->catalog(),
+                        keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id))),
+      "delete list"));
+  state->list_by_name.erase(AsciiLower(it->second.name()));
+  state->lists.erase(it);
+  state->columns.DropList(id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<contacts::v1::ListMembershipResponse> ContactRepository::ChangeListMembership(
+    const std::string& tenant, uint64_t list_id, const std::vector<std::string>& primary_keys, bool add) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  if (!state->lists.contains(list_id)) return absl::NotFoundError(fmt::format("list {} does not exist", list_id));
+  if (primary_keys.size() > kMaxBatchRows) {
+    return absl::InvalidArgumentError(fmt::format("primary_keys: at most {} per call", kMaxBatchRows));
+  }
+  std::vector<std::string> pks;
+  for (size_t i = 0; i < primary_keys.size(); ++i) {
+    auto pk = CanonicalPrimaryKey(*state, primary_keys[i]);
+    if (!pk.ok()) return absl::InvalidArgumentError(fmt::format("primary_keys[{}]: {}", i, pk.status().message()));
+    pks.push_back(*std::move(pk));
+  }
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch(pks));
+  contacts::v1::ListMembershipResponse out;
+  for (const auto& pk : pks) {
+    std::optional<StoredContact> next = writer.Current(pk);
+    if (!next) {
+      out.set_not_found(out.not_found() + 1);
+      continue;
+    }
+    bool changed;
+    if (add) {
+      int before = next->list_ids_size();
+      AddListIds(&*next, {list_id});
+      changed = next->list_ids_size() != before;
+    } else {
+      changed = RemoveListIds(&*next, {list_id});
+    }
+    if (changed) {
+      out.set_changed(out.changed() + 1);
+      writer.Replace(pk, std::move(next));
+    }
+  }
+  RETURN_IF_ERROR(writer.Commit());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blacklist
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<contacts::v1::Contact> ContactRepository::SetBlacklist(const std::string& tenant,
+                                                                      const std::string& primary_key,
+                                                                      contacts::v1::Channel channel,
+                                                                      contacts::v1::BlacklistReason reason,
+                                                                      bool blacklisted) {
+  if (channel == contacts::v1::CHANNEL_UNSPECIFIED || !contacts::v1::Channel_IsValid(channel)) {
+    return absl::InvalidArgumentError("channel: give EMAIL_CHANNEL, SMS, WHATSAPP or RCS");
+  }
+  if (blacklisted && (reason == contacts::v1::BLACKLIST_REASON_UNSPECIFIED ||
+                      !contacts::v1::BlacklistReason_IsValid(reason))) {
+    reason = contacts::v1::MANUAL;
+  }
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  ASSIGN_OR_RETURN(std::string pk, CanonicalPrimaryKey(*state, primary_key));
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch({pk}));
+  std::optional<StoredContact> next = writer.Current(pk);
+  if (!next) return absl::NotFoundError(fmt::format("contact \"{}\" does not exist", pk));
+  auto* entries = next->mutable_blacklist();
+  auto end = std::remove_if(entries->begin(), entries->end(),
+                            [&](const contacts::v1::BlacklistEntry& e) { return e.channel() == channel; });
+  const bool was = end != entries->end();
+  entries->erase(end, entries->end());
+  if (blacklisted) {
+    auto* entry = entries->Add();
+    entry->set_channel(channel);
+    entry->set_reason(reason);
+    entry->set_at_micros(writer.now());
+    std::sort(entries->begin(), entries->end(),
+              [](const auto& a, const auto& b) { return a.channel() < b.channel(); });
+  }
+  if (blacklisted || was) {
+    next->set_modified_at_micros(writer.now());
+    writer.Replace(pk, std::move(next));
+  }
+  RETURN_IF_ERROR(writer.Commit());
+  return ToContact(*state, *writer.Current(pk));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anonymous users
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+absl::Status CheckGuid(const std::string& guid) {
+  if (guid.empty() || guid.size() > 64 || !std::all_of(guid.begin(), guid.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      })) {
+    return absl::InvalidArgumentError("guid: must have 1 to 64 letters, digits, '-' or '_'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<contacts::v1::AnonymousUser> ContactRepository::RecordAnonymous(
+    const std::string& tenant, const contacts::v1::RecordAnonymousRequest& request) {
+  RETURN_IF_ERROR(CheckGuid(request.guid()));
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  contacts::v1::AnonymousUser user;
+  std::string bytes;
+  absl::Status got = db_->Get(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()), &bytes);
+  if (got.ok()) {
+    contacts::internal::StoredAnonymous stored;
+    if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
+    user = stored.user();
+  } else if (absl::IsNotFound(got)) {
+    user.set_guid(request.guid());
+    user.set_created_at_micros(NowMicros());
+    user.set_source(request.source().empty() ? "api" : request.source());
+  } else {
+    return got;
+  }
+  const ValueOptions options = state->value_options();
+  for (const auto& [name, raw] : request.attributes()) {
+    const Attribute* attribute = state->FindAttribute(name);
+    if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("unknown attribute \"{}\"", name));
+    auto canonical = NormalizeValue(TypeOf(*attribute), raw, options);
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(fmt::format("attribute \"{}\": {}", attribute->name(), canonical.status().message()));
+    }
+    if (canonical->empty()) {
+      user.mutable_attributes()->erase(attribute->name());
+    } else {
+      (*user.mutable_attributes())[attribute->name()] = *canonical;
+    }
+  }
+  contacts::internal::StoredAnonymous stored;
+  *stored.mutable_user() = user;
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->anonymous(), keys::AnonymousKey(state->id(), user.guid()), stored.SerializeAsString());
+  batch.Put(db_->anonymous_by_time(), keys::AnonymousByTimeKey(state->id(), user.created_at_micros(), user.guid()),
+            rocksdb::Slice());
+  RETURN_IF_ERROR(db_->Write(&batch));
+  return user;
+}
+
+absl::StatusOr<contacts::v1::ListAnonymousResponse> ContactRepository::ListAnonymous(
+    const std::string& tenant, const contacts::v1::ListAnonymousRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  const uint32_t page_size = request.page_size() == 0 ? 100 : std::min<uint32_t>(request.page_size(), kMaxPageSize);
+  std::string start = keys::AnonymousByTimePrefix(state->id());
+  if (!request.page_token().empty()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(request.page_token(), &raw) || raw.rfind(start, 0) != 0) {
+      return absl::InvalidArgumentError("page_token: not a token this service issued");
+    }
+    start = raw + '\0';  // just after the last key returned
+  }
+  contacts::v1::ListAnonymousResponse out;
+  auto it = db_->Scan(db_->anonymous_by_time(), keys::AnonymousByTimePrefix(state->id()));
+  std::string last_key;
+  for ((*it)->Seek(start); (*it)->Valid(); (*it)->Next()) {
+    if (out.users_size() == static_cast<int>(page_size)) {
+      absl::WebSafeBase64Escape(last_key, out.mutable_next_page_token());
+      break;
+    }
+    ASSIGN_OR_RETURN(keys::AnonymousByTimeFields fields,
+                     keys::DecodeAnonymousByTime((*it)->key().ToStringView(), state->id()));
+    std::string bytes;
+    absl::Status got = db_->Get(db_->anonymous(), keys::AnonymousKey(state->id(), fields.guid), &bytes);
+    last_key = (*it)->key().ToString();
+    if (absl::IsNotFound(got)) continue;  // identified since: the time entry goes with it
+    RETURN_IF_ERROR(got);
+    contacts::internal::StoredAnonymous stored;
+    if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
+    *out.add_users() = stored.user();
+  }
+  RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan anonymous users"));
+  return out;
+}
+
+absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
+    const std::string& tenant, const contacts::v1::IdentifyAnonymousRequest& request) {
+  RETURN_IF_ERROR(CheckGuid(request.guid()));
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  std::string bytes;
+  absl::Status got = db_->Get(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()), &bytes);
+  if (absl::IsNotFound(got)) return absl::NotFoundError(fmt::format("anonymous user \"{}\" does not exist", request.guid()));
+  RETURN_IF_ERROR(got);
+  contacts::internal::StoredAnonymous stored;
+  if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
+  // The caller's values win over the anonymous ones.
+  google::protobuf::Map<std::string, std::string> merged = stored.user().attributes();
+  for (const auto& [name, value] : request.attributes()) {
+    for (auto it = merged.begin(); it != merged.end();) {
+      it = EqualsIgnoreCase(it->first, name) ? merged.erase(it) : std::next(it);
+    }
+    merged[name] = value;
+  }
+  ResolvedRow row;
+  RowError error;
+  if (!ResolveRow(*state, merged, &row, &error)) return RowErrorStatus(error);
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
+  auto outcome = writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error);
+  if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
+  writer.batch()->Delete(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()));
+  writer.batch()->Delete(db_->anonymous_by_time(),
+                         keys::AnonymousByTimeKey(state->id(), stored.user().created_at_micros(), request.guid()));
+  RETURN_IF_ERROR(writer.Commit());
+  return ToContact(*state, *writer.Current(row.primary_key));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import batches
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert(
+    const std::string& tenant, const contacts::v1::BatchUpsertRequest& request) {
+  if (request.job_id().empty() || request.job_id().size() > 128) {
+    return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
+  }
+  if (request.rows_size() > kMaxBatchRows) {
+    return absl::InvalidArgumentError(fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, request.rows_size()));
+  }
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
+  if (!request.dry_run()) {
+    std::string bytes;
+    absl::Status got = db_->Get(db_->applied(), applied_key, &bytes);
+    if (got.ok()) {
+      contacts::v1::BatchUpsertResponse replay;
+      if (!replay.ParseFromString(bytes)) return absl::DataLossError("applied record is corrupt");
+      replay.set_replayed(true);
+      return replay;
+    }
+    if (!absl::IsNotFound(got)) return got;
+  }
+  std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
+  for (uint64_t id : list_ids) {
+    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+  }
+  const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
+  contacts::v1::BatchUpsertResponse response;
+  std::vector<ResolvedRow> rows(request.rows_size());
+  std::vector<bool> valid(request.rows_size());
+  std::vector<std::string> pks;
+  pks.reserve(request.rows_size());
+  for (int i = 0; i < request.rows_size(); ++i) {
+    RowError error;
+    auto* result = response.add_results();
+    result->set_row_number(request.rows(i).row_number());
+    valid[i] = ResolveRow(*state, request.rows(i).attributes(), &rows[i], &error);
+    if (!valid[i]) {
+      result->set_outcome(contacts::v1::REJECTED);
+      result->set_attribute(error.attribute);
+      result->set_reason(error.reason);
+    } else {
+      pks.push_back(rows[i].primary_key);
+    }
+  }
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch(pks));
+  for (int i = 0; i < request.rows_size(); ++i) {
+    if (!valid[i]) continue;
+    RowError error;
+    auto* result = response.mutable_results(i);
+    result->set_outcome(writer.Upsert(rows[i], request.mode(), list_ids, source, &error));
+    if (result->outcome() == contacts::v1::REJECTED) {
+      result->set_attribute(error.attribute);
+      result->set_reason(error.reason);
+    }
+  }
+  if (request.dry_run()) return response;  // the writer's destructor gives the ordinals back
+  writer.batch()->Put(db_->applied(), applied_key, response.SerializeAsString());
+  RETURN_IF_ERROR(writer.Commit());
+  return response;
+}
+
+absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete(
+    const std::string& tenant, const contacts::v1::BatchDeleteRequest& request) {
+  if (request.job_id().empty() || request.job_id().size() > 128) {
+    return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
+  }
+  if (request.keys_size() > kMaxBatchRows) {
+    return absl::InvalidArgumentError(fmt::format("keys: at most {} per batch", kMaxBatchRows));
+  }
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
+  if (!request.dry_run()) {
+    std::string bytes;
+    absl::Status got = db_->Get(db_->applied(), applied_key, &bytes);
+    if (got.ok()) {
+      contacts::v1::BatchDeleteResponse replay;
+      if (!replay.ParseFromString(bytes)) return absl::DataLossError("applied record is corrupt");
+      replay.set_replayed(true);
+      return replay;
+    }
+    if (!absl::IsNotFound(got)) return got;
+  }
+  std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
+  for (uint64_t id : list_ids) {
+    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+  }
+  contacts::v1::BatchDeleteResponse response;
+  // Each key resolves to the contacts it names (an email may name several when duplicates are allowed).
+  std::vector<std::vector<std::string>> targets(request.keys_size());
+  std::vector<std::string> all_pks;
+  const Attribute* email = state->AttributeById(state->email_id());
+  for (int i = 0; i < request.keys_size(); ++i) {
+    if (request.key_kind() == contacts::v1::BatchDeleteRequest::EMAIL) {
+      auto canonical = NormalizeValue(AttributeType::kEmail, request.keys(i));
+      if (!canonical.ok() || canonical->empty()) {
+        response.set_invalid(response.invalid() + 1);
+        continue;
+      }
+      std::string prefix = keys::IndexValuePrefix(state->id(), email->id(), IndexValueOf(AttributeType::kEmail, *canonical));
+      auto it = db_->Scan(db_->index(), prefix);
+      for ((*it)->Seek(prefix); (*it)->Valid(); (*it)->Next()) {
+        std::string_view rest = (*it)->key().ToStringView().substr(prefix.size());
+        std::string pk;
+        if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
+        targets[i].push_back(std::move(pk));
+      }
+      RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
+    } else {
+      auto pk = CanonicalPrimaryKey(*state, request.keys(i));
+      if (!pk.ok()) {
+        response.set_invalid(response.invalid() + 1);
+        continue;
+      }
+      targets[i].push_back(*std::move(pk));
+    }
+    all_pks.insert(all_pks.end(), targets[i].begin(), targets[i].end());
+  }
+  BatchWriter writer(this, state);
+  RETURN_IF_ERROR(writer.Prefetch(all_pks));
+  for (int i = 0; i < request.keys_size(); ++i) {
+    if (targets[i].empty()) {
+      bool was_invalid = request.key_kind() == contacts::v1::BatchDeleteRequest::EMAIL
+                             ? !NormalizeValue(AttributeType::kEmail, request.keys(i)).ok() ||
+                                   NormalizeValue(AttributeType::kEmail, request.keys(i))->empty()
+                             : !CanonicalPrimaryKey(*state, request.keys(i)).ok();
+      if (!was_invalid) response.set_not_found(response.not_found() + 1);
+      continue;
+    }
+    bool any = false;
+    for (const auto& pk : targets[i]) {
+      std::optional<StoredContact> next = writer.Current(pk);
+      if (!next) continue;
+      if (list_ids.empty()) {
+        writer.Replace(pk, std::nullopt);
+        any = true;
+      } else if (RemoveListIds(&*next, list_ids)) {
+        writer.Replace(pk, std::move(next));
+        any = true;
+      }
+    }
+    if (any) {
+      response.set_deleted(response.deleted() + 1);
+    } else {
+      response.set_not_found(response.not_found() + 1);
+    }
+  }
+  if (request.dry_run()) return response;
+  writer.batch()->Put(db_->applied(), applied_key, response.SerializeAsString());
+  RETURN_IF_ERROR(writer.Commit());
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state, uint32_t attribute_id,
+                                                       const TypedPredicate& predicate) {
+  std::vector<uint32_t> hits;
+  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state.id()));
+  StoredContact contact;
+  for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+      return absl::DataLossError("contact record is corrupt");
+    }
+    if (predicate.MatchesCanonical(ValueOf(contact, attribute_id))) hits.push_back(contact.ordinal());
+  }
+  RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
+  Roaring out;
+  if (!hits.empty()) out.addMany(hits.size(), hits.data());
+  return out;
+}
+
+absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter) {
+  FilterEvaluator evaluator(state, [&](uint32_t attribute_id, const TypedPredicate& predicate) {
+    return ScanRecords(state, attribute_id, predicate);
+  });
+  return evaluator.Evaluate(filter);
+}
+
+absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const TenantState& state,
+                                                                          const std::vector<uint32_t>& ordinals,
+                                                                          const rocksdb::Snapshot* snapshot) {
+  std::vector<std::string> key_bytes;
+  key_bytes.reserve(ordinals.size());
+  for (uint32_t o : ordinals) key_bytes.push_back(keys::OrdinalKey(state.id(), o));
+  std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
+  std::vector<rocksdb::PinnableSlice> values(ordinals.size());
+  std::vector<rocksdb::Status> statuses(ordinals.size());
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  db_->db()->MultiGet(read, db_->ordinals(), slices.size(), slices.data(), values.data(), statuses.data(),
+                      /*sorted_input=*/true);
+  std::vector<std::string> pks(ordinals.size());
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    if (!statuses[i].ok()) return FromRocksStatus(statuses[i], fmt::format("ordinal {} of a live contact", ordinals[i]));
+    pks[i] = values[i].ToString();
+  }
+  return pks;
+}
+
+absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(const std::string& tenant,
+                                                                          const contacts::v1::StoreQueryRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::shared_lock lock(state->mu);
+  const uint32_t page_size = request.page_size() == 0 ? 50 : request.page_size();
+  if (page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(fmt::format("page_size: at most {}, got {}", kMaxPageSize, page_size));
+  }
+  std::vector<uint32_t> projection;
+  for (const auto& name : request.attributes()) {
+    const Attribute* attribute = state->FindAttribute(name);
+    if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
+    projection.push_back(attribute->id());
+  }
+  uint64_t start = 0;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(start, DecodePageToken(request.page_token()));
+  }
+  ASSIGN_OR_RETURN(Roaring matches, EvaluateFilter(*state, request.filter()));
+  contacts::v1::StoreQueryResponse out;
+  if (request.with_total()) out.set_total(matches.cardinality());
+  std::vector<uint32_t> ordinals;
+  if (start <= UINT32_MAX) {
+    auto it = matches.begin();
+    it.equalorlarger(static_cast<uint32_t>(start));
+    for (; it != matches.end() && ordinals.size() <= page_size; ++it) ordinals.push_back(*it);
+  }
+  bool more = ordinals.size() > page_size;
+  if (more) {
+    out.set_next_page_token(EncodePageToken(ordinals.back()));
+    ordinals.pop_back();
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(*state, ordinals, nullptr));
+  for (const auto& pk : pks) {
+    ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(*state, pk));
+    if (!stored) return absl::InternalError(fmt::format("contact of a live ordinal is missing"));
+    *out.add_contacts() = ToContact(*state, *stored, request.attributes_size() > 0 ? &projection : nullptr);
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, const contacts::v1::Filter& filter) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::shared_lock lock(state->mu);
+  ASSIGN_OR_RETURN(Roaring matches, EvaluateFilter(*state, filter));
+  return matches.cardinality();
+}
+
+absl::Status ContactRepository::Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
+                                       const std::function<bool(std::string_view, uint64_t)>& sink,
+                                       const StopCheck& stop) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  struct Column {
+    uint32_t id;
+    bool numeric;
+  };
+  std::vector<Column> columns;
+  std::vector<std::string> header;
+  Roaring matches;
+  uint64_t alive = 0;
+  std::unique_ptr<SnapshotHolder> snapshot;
+  {
+    std::shared_lock lock(state->mu);
+    const Attribute* pk = state->primary_key_attribute();
+    columns.push_back({pk->id(), false});
+    header.push_back(pk->name());
+    auto add = [&](const Attribute& attribute) {
+      bool numeric = attribute.type() == contacts::v1::INTEGER || attribute.type() == contacts::v1::DECIMAL;
+      columns.push_back({attribute.id(), numeric});
+      header.push_back(attribute.name());
+    };
+    if (request.attributes_size() == 0) {
+      for (const auto& [id, attribute] : state->attributes) {
+        if (id != pk->id()) add(attribute);
+      }
+    } else {
+      for (const auto& name : request.attributes()) {
+        const Attribute* attribute = state->FindAttribute(name);
+        if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
+        if (attribute->id() != pk->id()) add(*attribute);
+      }
+    }
+    ASSIGN_OR_RETURN(matches, EvaluateFilter(*state, request.filter()));
+    alive = state->columns.alive().cardinality();
+    // Records and columns agree under the lock, so the snapshot holds exactly these contacts.
+    snapshot = std::make_unique<SnapshotHolder>(db_->db());
+  }
+  CsvWriteOptions csv;
+  csv.neutralize_formulas = true;
+  for (const auto& column : columns) csv.numeric_columns.push_back(column.numeric);
+  std::string buffer;
+  {
+    std::vector<std::string_view> fields(header.begin(), header.end());
+    AppendCsvRow(&buffer, fields, csv);
+  }
+  constexpr size_t kChunkBytes = 1 << 20;
+  uint64_t rows_in_buffer = 0;
+  std::vector<std::string_view> fields(columns.size());
+  auto emit = [&](const StoredContact& contact) {
+    for (size_t i = 0; i < columns.size(); ++i) fields[i] = ValueOf(contact, columns[i].id);
+    AppendCsvRow(&buffer, fields, csv);
+    ++rows_in_buffer;
+  };
+  auto flush = [&](bool force) -> absl::Status {
+    if (buffer.size() < kChunkBytes && !force) return absl::OkStatus();
+    if (stop && stop()) return absl::CancelledError("export cancelled or past its deadline");
+    if (!sink(buffer, rows_in_buffer)) return absl::CancelledError("export client went away");
+    buffer.clear();
+    rows_in_buffer = 0;
+    return absl::OkStatus();
+  };
+  StoredContact contact;
+  if (matches.cardinality() * 4 >= alive) {
+    // Most contacts: one sequential pass in key order beats point reads.
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), snapshot->get());
+    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+        return absl::DataLossError("contact record is corrupt");
+      }
+      if (!matches.contains(contact.ordinal())) continue;
+      emit(contact);
+      RETURN_IF_ERROR(flush(false));
+    }
+    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
+  } else {
+    std::vector<uint32_t> ordinals;
+    constexpr size_t kReadChunk = 512;
+    auto drain = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(*state, ordinals, snapshot->get()));
+      std::vector<std::string> key_bytes;
+      for (const auto& pk : pks) key_bytes.push_back(keys::ContactKey(state->id(), pk));
+      std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
+      std::vector<rocksdb::PinnableSlice> values(slices.size());
+      std::vector<rocksdb::Status> statuses(slices.size());
+      rocksdb::ReadOptions read;
+      read.snapshot = snapshot->get();
+      db_->db()->MultiGet(read, db_->contacts(), slices.size(), slices.data(), values.data(), statuses.data());
+      for (size_t i = 0; i < slices.size(); ++i) {
+        RETURN_IF_ERROR(FromRocksStatus(statuses[i], "read contact for export"));
+        if (!contact.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+          return absl::DataLossError("contact record is corrupt");
+        }
+        emit(contact);
+      }
+      ordinals.clear();
+      return flush(false);
+    };
+    for (auto it = matches.begin(); it != matches.end(); ++it) {
+      ordinals.push_back(*it);
+      if (ordinals.size() == kReadChunk) RETURN_IF_ERROR(drain());
+    }
+    if (!ordinals.empty()) RETURN_IF_ERROR(drain());
+  }
+  return flush(true);
+}
+
+absl::StatusOr<std::vector<contacts::v1::Contact>> ContactRepository::SearchByPrimaryKey(
+    const std::string& tenant, const contacts::v1::SearchByPrimaryKeyRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::shared_lock lock(state->mu);
+  const uint32_t limit = request.limit() == 0 ? 20 : std::min<uint32_t>(request.limit(), kMaxPageSize);
+  std::vector<contacts::v1::Contact> out;
+  if (request.query().empty()) return absl::InvalidArgumentError("query: must not be empty");
+  if (!request.prefix()) {
+    auto pk = CanonicalPrimaryKey(*state, request.query());
+    if (!pk.ok()) return out;  // not a valid key: nothing can match
+    ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(*state, *pk));
+    if (stored) out.push_back(ToContact(*state, *stored));
+    return out;
+  }
+  std::string needle = request.query();
+  if (state->primary_key_attribute()->type() == contacts::v1::EMAIL) needle = AsciiLower(needle);
+  std::string prefix = keys::ContactPrefix(state->id());
+  keys::PutStringEscapedNoTerminator(&prefix, needle);
+  auto it = db_->Scan(db_->contacts(), prefix);
+  StoredContact contact;
+  for ((*it)->Seek(prefix); (*it)->Valid() && out.size() < limit; (*it)->Next()) {
+    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+      return absl::DataLossError("contact record is corrupt");
+    }
+    out.push_back(ToContact(*state, contact));
+  }
+  RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segments and control groups
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<contacts::v1::Segment> ContactRepository::PutSegment(const std::string& tenant,
+                                                                    const contacts::v1::Segment& segment,
+                                                                    bool create_only) {
+  RETURN_IF_ERROR(CheckDisplayName("segment", segment.name()));
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string key = AsciiLower(segment.name());
+  contacts::v1::Segment stored = segment;
+  auto it = state->segments.find(key);
+  TenantRecord saved = state->record;
+  if (it != state->segments.end()) {
+    if (create_only) return absl::AlreadyExistsError(fmt::format("segment \"{}\" already exists", segment.name()));
+    stored.set_id(it->second.id());
+    stored.set_created_at_micros(it->second.created_at_micros());
+  } else {
+    stored.set_id(state->record.next_segment_id());
+    state->record.set_next_segment_id(stored.id() + 1);
+    stored.set_created_at_micros(NowMicros());
+  }
+  stored.set_modified_at_micros(NowMicros());
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kSegment, key), stored.SerializeAsString());
+  RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
+  if (absl::Status written = db_->Write(&batch); !written.ok()) {
+    state->record = saved;
+    return written;
+  }
+  state->segments[key] = stored;
+  return stored;
+}
+
+absl::StatusOr<contacts::v1::Segment> ContactRepository::GetSegment(const std::string& tenant, const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  auto it = state->segments.find(AsciiLower(name));
+  if (it == state->segments.end()) return absl::NotFoundError(fmt::format("segment \"{}\" does not exist", name));
+  return it->second;
+}
+
+absl::StatusOr<std::vector<contacts::v1::Segment>> ContactRepository::ListSegments(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  std::vector<contacts::v1::Segment> out;
+  for (const auto& [name, segment] : state->segments) out.push_back(segment);
+  return out;
+}
+
+absl::Status ContactRepository::DeleteSegment(const std::string& tenant, const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string key = AsciiLower(name);
+  if (!state->segments.contains(key)) return absl::NotFoundError(fmt::format("segment \"{}\" does not exist", name));
+  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
+                                                    keys::CatalogKey(state->id(), CatalogKind::kSegment, key)),
+                                  "delete segment"));
+  state->segments.erase(key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<contacts::v1::ControlGroup> ContactRepository::CreateControlGroup(const std::string& tenant,
+                                                                                 const std::string& name,
+                                                                                 double percent) {
+  RETURN_IF_ERROR(CheckDisplayName("control group", name));
+  if (!(percent > 0 && percent <= 100)) {
+    return absl::InvalidArgumentError(fmt::format("percent: must be above 0 and at most 100, got {}", percent));
+  }
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string key = AsciiLower(name);
+  if (state->control_groups.contains(key)) {
+    return absl::AlreadyExistsError(fmt::format("control group \"{}\" already exists", name));
+  }
+  ControlGroupState group;
+  group.definition.set_id(state->record.next_control_group_id());
+  group.definition.set_name(name);
+  group.basis_points = static_cast<uint32_t>(std::llround(percent * 100));
+  group.definition.set_percent(group.basis_points / 100.0);
+  group.definition.set_created_at_micros(NowMicros());
+  group.seed = state->record.seed() ^ TenantColumns::PrimaryKeyHash(key);
+  TenantRecord saved = state->record;
+  state->record.set_next_control_group_id(group.definition.id() + 1);
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kControlGroup, key),
+            group.definition.SerializeAsString());
+  RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
+  if (absl::Status written = db_->Write(&batch); !written.ok()) {
+    state->record = saved;
+    return written;
+  }
+  contacts::v1::ControlGroup out = group.definition;
+  state->control_groups[key] = std::move(group);
+  return out;
+}
+
+absl::StatusOr<std::vector<contacts::v1::ControlGroup>> ContactRepository::ListControlGroups(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::shared_lock lock(state->mu);
+  std::vector<contacts::v1::ControlGroup> out;
+  for (const auto& [name, group] : state->control_groups) out.push_back(group.definition);
+  return out;
+}
+
+absl::Status ContactRepository::DeleteControlGroup(const std::string& tenant, const std::string& name) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const std::string key = AsciiLower(name);
+  if (!state->control_groups.contains(key)) {
+    return absl::NotFoundError(fmt::format("control group \"{}\" does not exist", name));
+  }
+  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
+                                                    keys::CatalogKey(state->id(), CatalogKind::kControlGroup, key)),
+                                  "delete control group"));
+  state->control_groups.erase(key);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<contacts::v1::BackupResponse> ContactRepository::Backup(const std::string& path) {
+  if (path.empty() || path[0] != '/') return absl::InvalidArgumentError("path: must be an absolute path");
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    return absl::AlreadyExistsError(fmt::format("path: {} already exists; give a new directory", path));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  RETURN_IF_ERROR(FromRocksStatus(rocksdb::Checkpoint::Create(db_->db(), &raw), "create checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  RETURN_IF_ERROR(FromRocksStatus(checkpoint->CreateCheckpoint(path), fmt::format("checkpoint to {}", path)));
+  contacts::v1::BackupResponse out;
+  out.set_path(path);
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec)) {
+    if (entry.is_regular_file(ec)) bytes += entry.file_size(ec);
+  }
+  out.set_size_bytes(bytes);
+  out.set_contacts(TotalContacts());
+  return out;
+}
+
+uint64_t ContactRepository::TotalContacts() {
+  absl::MutexLock lock(&tenants_mu_);
+  uint64_t total = 0;
+  for (const auto& [name, state] : tenants_) {
+    std::shared_lock tenant_lock(state->mu);
+    total += state->columns.alive().cardinality();
+  }
+  return total;
+}
+
+absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
+  const uint32_t id = state->id();
+  std::set<std::string> expected_index, expected_membership, expected_ordinals;
+  Roaring seen;
+  {
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id));
+    StoredContact contact;
+    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+        return absl::DataLossError("contact record is corrupt");
+      }
+      if (seen.contains(contact.ordinal())) {
+        return absl::InternalError(fmt::format("ordinal {} is used twice", contact.ordinal()));
+      }
+      seen.add(contact.ordinal());
+      expected_ordinals.insert(keys::OrdinalKey(id, contact.ordinal()));
+      for (const auto& [attribute_id, attribute] : state->attributes) {
+        std::string_view value = ValueOf(contact, attribute_id);
+        if (HasIndexEntries(attribute) && !value.empty()) {
+          expected_index.insert(
+              keys::IndexKey(id, attribute_id, IndexValueOf(TypeOf(attribute), value), contact.primary_key()));
+        }
+      }
+      for (uint64_t list_id : contact.list_ids()) {
+        expected_membership.insert(keys::MembershipKey(id, list_id, contact.primary_key()));
+      }
+    }
+    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
+  }
+  if (!(seen == state->columns.alive())) {
+    return absl::InternalError("query columns disagree with the stored contacts");
+  }
+  auto compare = [&](rocksdb::ColumnFamilyHandle* cf, std::string prefix, const std::set<std::string>& expected,
+                     std::string_view what) -> absl::Status {
+    auto it = db_->Scan(cf, prefix);
+    size_t count = 0;
+    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+      if (!expected.contains((*it)->key().ToString())) {
+        return absl::InternalError(fmt::format("{} entry without a matching record", what));
+      }
+      ++count;
+    }
+    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan"));
+    if (count != expected.size()) {
+      return absl::InternalError(fmt::format("{}: {} entries, records need {}", what, count, expected.size()));
+    }
+    return absl::OkStatus();
+  };
+  std::string tenant_prefix;
+  keys::PutFixed32BE(&tenant_prefix, id);
+  RETURN_IF_ERROR(compare(db_->index(), tenant_prefix, expected_index, "index"));
+  RETURN_IF_ERROR(compare(db_->membership(), tenant_prefix, expected_membership, "membership"));
+  return compare(db_->ordinals(), tenant_prefix, expected_ordinals, "ordinal");
+}
+
+}  // namespace contacts::store

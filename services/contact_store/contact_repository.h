@@ -1,0 +1,174 @@
+// ContactRepository: contact-store's domain logic, free of gRPC types. Owns the RocksDB (StoreDb)
+// and every tenant's in-memory state (TenantState): the catalog, contacts with their index and
+// list-membership entries, blacklist, anonymous users, idempotent import batches, and the query
+// engine (FilterEvaluator over TenantColumns).
+//
+// Consistency: a contact write and all its index, membership and ordinal changes go in one
+// WriteBatch, written while the tenant's lock is held exclusively and followed by the column
+// update, so concurrent writers to the same key serialise and readers see records, indexes and
+// columns that agree. Tenants never share keys: every key starts with the tenant id.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "contacts/internal/storage.pb.h"
+#include "contacts/v1/contact_store.pb.h"
+#include "services/contact_store/store_db.h"
+#include "services/contact_store/tenant_state.h"
+
+namespace contacts::store {
+
+// Limits on request sizes (RESOURCE_EXHAUSTED / INVALID_ARGUMENT beyond them).
+inline constexpr int kMaxBatchRows = 10000;
+inline constexpr int kMaxAttributesPerTenant = 500;
+inline constexpr int kMaxPageSize = 1000;
+
+enum class ContactWriteKind { kAdd, kUpsert, kUpdate };
+
+// Lets long operations stop when the caller went away or the deadline passed.
+using StopCheck = std::function<bool()>;
+
+class ContactRepository {
+ public:
+  // Opens <data_dir>/db and loads every tenant's catalog and columns.
+  static absl::StatusOr<std::unique_ptr<ContactRepository>> Open(const std::string& data_dir,
+                                                                  const StoreDbOptions& options);
+
+  // ----- Tenant -----
+  // Errors: FAILED_PRECONDITION when the primary key changes after contacts exist;
+  // INVALID_ARGUMENT for a bad attribute name, type or country code.
+  absl::StatusOr<contacts::v1::Tenant> SetupTenant(const std::string& tenant, const contacts::v1::SetupTenantRequest& request);
+  absl::StatusOr<contacts::v1::Tenant> GetTenant(const std::string& tenant);
+
+  // ----- Attributes -----
+  absl::StatusOr<contacts::v1::Attribute> CreateAttribute(const std::string& tenant,
+                                                          const contacts::v1::CreateAttributeRequest& request);
+  absl::StatusOr<std::vector<contacts::v1::Attribute>> ListAttributes(const std::string& tenant);
+  absl::StatusOr<contacts::v1::Attribute> GetAttribute(const std::string& tenant, const std::string& name);
+  absl::StatusOr<contacts::v1::Attribute> UpdateAttribute(const std::string& tenant,
+                                                          const contacts::v1::UpdateAttributeRequest& request);
+  // Errors: FAILED_PRECONDITION for the primary key or a system attribute.
+  absl::Status DeleteAttribute(const std::string& tenant, const std::string& name);
+
+  // ----- Contacts -----
+  // Errors: INVALID_ARGUMENT naming the attribute and the problem (nothing is written);
+  // ALREADY_EXISTS (kAdd) / NOT_FOUND (kUpdate); FAILED_PRECONDITION when the tenant is not set up.
+  absl::StatusOr<contacts::v1::Contact> WriteContact(const std::string& tenant, ContactWriteKind kind,
+                                                     const google::protobuf::Map<std::string, std::string>& attributes,
+                                                     const std::vector<uint64_t>& list_ids, const std::string& source);
+  absl::StatusOr<contacts::v1::Contact> GetContact(const std::string& tenant, const contacts::v1::GetContactRequest& request);
+  absl::Status DeleteContact(const std::string& tenant, const std::string& primary_key);
+
+  // ----- Lists -----
+  absl::StatusOr<contacts::v1::ContactList> CreateList(const std::string& tenant, const std::string& name);
+  absl::StatusOr<std::vector<contacts::v1::ContactList>> ListLists(const std::string& tenant);
+  absl::StatusOr<contacts::v1::ContactList> RenameList(const std::string& tenant, uint64_t id, const std::string& name);
+  // Removes every membership; the contacts stay.
+  absl::Status DeleteList(const std::string& tenant, uint64_t id);
+  absl::StatusOr<contacts::v1::ListMembershipResponse> ChangeListMembership(const std::string& tenant, uint64_t list_id,
+                                                                           const std::vector<std::string>& primary_keys,
+                                                                           bool add);
+
+  // ----- Blacklist -----
+  absl::StatusOr<contacts::v1::Contact> SetBlacklist(const std::string& tenant, const std::string& primary_key,
+                                                     contacts::v1::Channel channel,
+                                                     contacts::v1::BlacklistReason reason, bool blacklisted);
+
+  // ----- Anonymous users -----
+  absl::StatusOr<contacts::v1::AnonymousUser> RecordAnonymous(const std::string& tenant,
+                                                              const contacts::v1::RecordAnonymousRequest& request);
+  absl::StatusOr<contacts::v1::ListAnonymousResponse> ListAnonymous(const std::string& tenant,
+                                                                    const contacts::v1::ListAnonymousRequest& request);
+  absl::StatusOr<contacts::v1::Contact> IdentifyAnonymous(const std::string& tenant,
+                                                          const contacts::v1::IdentifyAnonymousRequest& request);
+
+  // ----- Import batches (idempotent per job id and batch sequence) -----
+  absl::StatusOr<contacts::v1::BatchUpsertResponse> BatchUpsert(const std::string& tenant,
+                                                                const contacts::v1::BatchUpsertRequest& request);
+  absl::StatusOr<contacts::v1::BatchDeleteResponse> BatchDelete(const std::string& tenant,
+                                                                const contacts::v1::BatchDeleteRequest& request);
+
+  // ----- Queries -----
+  absl::StatusOr<contacts::v1::StoreQueryResponse> Query(const std::string& tenant,
+                                                         const contacts::v1::StoreQueryRequest& request);
+  absl::StatusOr<uint64_t> Count(const std::string& tenant, const contacts::v1::Filter& filter);
+  // Streams CSV chunks (header first) from one snapshot; `sink` returns false to stop (client gone).
+  absl::Status Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
+                      const std::function<bool(std::string_view csv, uint64_t rows)>& sink, const StopCheck& stop);
+  absl::StatusOr<std::vector<contacts::v1::Contact>> SearchByPrimaryKey(
+      const std::string& tenant, const contacts::v1::SearchByPrimaryKeyRequest& request);
+
+  // ----- Saved filters and holdouts -----
+  absl::StatusOr<contacts::v1::Segment> PutSegment(const std::string& tenant, const contacts::v1::Segment& segment,
+                                                   bool create_only);
+  absl::StatusOr<contacts::v1::Segment> GetSegment(const std::string& tenant, const std::string& name);
+  absl::StatusOr<std::vector<contacts::v1::Segment>> ListSegments(const std::string& tenant);
+  absl::Status DeleteSegment(const std::string& tenant, const std::string& name);
+  absl::StatusOr<contacts::v1::ControlGroup> CreateControlGroup(const std::string& tenant, const std::string& name,
+                                                                double percent);
+  absl::StatusOr<std::vector<contacts::v1::ControlGroup>> ListControlGroups(const std::string& tenant);
+  absl::Status DeleteControlGroup(const std::string& tenant, const std::string& name);
+
+  // ----- Operations -----
+  // A consistent RocksDB checkpoint at `path` (must not exist). Restore: start contact-store with
+  // --data_dir=D after copying the checkpoint to D/db.
+  absl::StatusOr<contacts::v1::BackupResponse> Backup(const std::string& path);
+  // Contacts over all tenants, for metrics.
+  uint64_t TotalContacts();
+  StoreDb& db() { return *db_; }
+
+  // Verifies that index entries and records agree for a tenant (tests and ops): every index and
+  // membership entry has its record and value, every record has its entries.
+  absl::Status CheckConsistency(const std::string& tenant);
+
+ private:
+  explicit ContactRepository(std::unique_ptr<StoreDb> db) : db_(std::move(db)) {}
+
+  struct RowResult;
+  class BatchWriter;
+
+  absl::Status LoadAll();
+  absl::Status LoadTenant(TenantState* state);
+  absl::Status RebuildColumns(TenantState* state);
+  // Finds or registers the tenant.
+  absl::StatusOr<TenantState*> Tenant(const std::string& name);
+  absl::StatusOr<TenantState*> ConfiguredTenant(const std::string& name);
+  absl::Status PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch);
+
+  absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(const TenantState& state,
+                                                                               const std::string& pk,
+                                                                               const rocksdb::Snapshot* snapshot = nullptr);
+  // Canonical primary key from a caller's text. Errors: INVALID_ARGUMENT.
+  absl::StatusOr<std::string> CanonicalPrimaryKey(const TenantState& state, const std::string& raw) const;
+  // First pk with `value` in the index of `attribute_id`, if any.
+  absl::StatusOr<std::optional<std::string>> FindByIndexedValue(const TenantState& state,
+                                                                const contacts::v1::Attribute& attribute,
+                                                                const std::string& canonical);
+  contacts::v1::Contact ToContact(const TenantState& state, const contacts::internal::StoredContact& stored,
+                                  const std::vector<uint32_t>* projection = nullptr) const;
+  absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter);
+  absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate);
+  absl::StatusOr<std::vector<std::string>> PrimaryKeysOf(const TenantState& state, const std::vector<uint32_t>& ordinals,
+                                                         const rocksdb::Snapshot* snapshot);
+  // Removes the contact's records and entries (in `batch`); the caller applies the columns.
+  void DeleteStoredContact(const TenantState& state, const contacts::internal::StoredContact& stored,
+                           rocksdb::WriteBatch* batch);
+  absl::Status ApplyMembershipChange(TenantState* state, const std::vector<contacts::internal::StoredContact>& before,
+                                     const std::vector<contacts::internal::StoredContact>& after,
+                                     rocksdb::WriteBatch* batch);
+
+  std::unique_ptr<StoreDb> db_;
+  absl::Mutex tenants_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
+  uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
+};
+
+}  // namespace contacts::store

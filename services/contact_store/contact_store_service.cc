@@ -1,0 +1,265 @@
+#include "services/contact_store/contact_store_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/auth/grpc_auth.h"
+#include "common/server/server_runner.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "common/values/text_case.h"
+
+#include <fmt/format.h>
+
+namespace contacts::store {
+namespace {
+
+using namespace contacts::v1;  // NOLINT: the adapter speaks only this package's types
+
+// Authenticates, runs `fn(tenant)`, maps the status once.
+template <typename Fn>
+grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, Role role, Fn&& fn) {
+  absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  absl::Status status = fn(identity->tenant);
+  if (!status.ok()) {
+    SPDLOG_DEBUG("contact-store call {} failed: {}", identity->tenant, status.ToString());
+  }
+  return ToGrpcStatus(status);
+}
+
+std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) { return {ids.begin(), ids.end()}; }
+
+}  // namespace
+
+#define CONTACTS_HANDLER(Method, Request, Response, Role)                                                       \
+  grpc::Status ContactStoreService::Method(grpc::ServerContext* ctx, const Request* request, Response* response) { \
+    return Handle(*auth_, ctx, Role, [&](const std::string& tenant) -> absl::Status {
+#define CONTACTS_END \
+  });                \
+  }
+
+CONTACTS_HANDLER(SetupTenant, SetupTenantRequest, Tenant, Role::kAdmin)
+ASSIGN_OR_RETURN(*response, repository_->SetupTenant(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(GetTenant, GetTenantRequest, Tenant, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->GetTenant(tenant));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(CreateAttribute, CreateAttributeRequest, Attribute, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->CreateAttribute(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(ListAttributes, ListAttributesRequest, ListAttributesResponse, Role::kReader)
+ASSIGN_OR_RETURN(auto attributes, repository_->ListAttributes(tenant));
+for (auto& attribute : attributes) *response->add_attributes() = std::move(attribute);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(GetAttribute, GetAttributeRequest, Attribute, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->GetAttribute(tenant, request->name()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(UpdateAttribute, UpdateAttributeRequest, Attribute, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->UpdateAttribute(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(DeleteAttribute, DeleteAttributeRequest, DeleteAttributeResponse, Role::kAdmin)
+return repository_->DeleteAttribute(tenant, request->name());
+CONTACTS_END
+
+CONTACTS_HANDLER(AddContact, AddContactRequest, Contact, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::kAdd, request->attributes(),
+                                                       Ids(request->list_ids()),
+                                                       request->source().empty() ? "single" : request->source()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(UpsertContact, UpsertContactRequest, Contact, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::kUpsert, request->attributes(),
+                                                       Ids(request->list_ids()),
+                                                       request->source().empty() ? "api" : request->source()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(UpdateContact, UpdateContactRequest, Contact, Role::kWriter)
+// The key comes apart from the values; it cannot be changed through them.
+ASSIGN_OR_RETURN(Tenant settings, repository_->GetTenant(tenant));
+google::protobuf::Map<std::string, std::string> attributes = request->attributes();
+for (const auto& [name, value] : attributes) {
+  if (EqualsIgnoreCase(name, settings.primary_key_attribute())) {
+    return absl::InvalidArgumentError(
+        fmt::format("attributes: \"{}\" is the primary key; it cannot be changed by UpdateContact", name));
+  }
+}
+if (settings.primary_key_attribute().empty()) {
+  return absl::FailedPreconditionError("tenant is not set up: call SetupTenant first");
+}
+attributes[settings.primary_key_attribute()] = request->primary_key();
+ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::kUpdate, attributes, {}, "api"));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(GetContact, GetContactRequest, Contact, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->GetContact(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(DeleteContact, DeleteContactRequest, DeleteContactResponse, Role::kWriter)
+return repository_->DeleteContact(tenant, request->primary_key());
+CONTACTS_END
+
+CONTACTS_HANDLER(CreateList, CreateListRequest, ContactList, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->CreateList(tenant, request->name()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(ListLists, ListListsRequest, ListListsResponse, Role::kReader)
+ASSIGN_OR_RETURN(auto lists, repository_->ListLists(tenant));
+for (auto& list : lists) *response->add_lists() = std::move(list);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(RenameList, RenameListRequest, ContactList, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->RenameList(tenant, request->id(), request->name()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(DeleteList, DeleteListRequest, DeleteListResponse, Role::kWriter)
+return repository_->DeleteList(tenant, request->id());
+CONTACTS_END
+
+CONTACTS_HANDLER(AddToList, ListMembershipRequest, ListMembershipResponse, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->ChangeListMembership(
+                                tenant, request->list_id(),
+                                {request->primary_keys().begin(), request->primary_keys().end()}, true));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(RemoveFromList, ListMembershipRequest, ListMembershipResponse, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->ChangeListMembership(
+                                tenant, request->list_id(),
+                                {request->primary_keys().begin(), request->primary_keys().end()}, false));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(Blacklist, BlacklistRequest, Contact, Role::kWriter)
+ASSIGN_OR_RETURN(*response,
+                 repository_->SetBlacklist(tenant, request->primary_key(), request->channel(), request->reason(), true));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(Unblacklist, UnblacklistRequest, Contact, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->SetBlacklist(tenant, request->primary_key(), request->channel(),
+                                                       BLACKLIST_REASON_UNSPECIFIED, false));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(RecordAnonymous, RecordAnonymousRequest, AnonymousUser, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->RecordAnonymous(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(ListAnonymous, ListAnonymousRequest, ListAnonymousResponse, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->ListAnonymous(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(IdentifyAnonymous, IdentifyAnonymousRequest, Contact, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->IdentifyAnonymous(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(BatchUpsert, BatchUpsertRequest, BatchUpsertResponse, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->BatchUpsert(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(BatchDelete, BatchDeleteRequest, BatchDeleteResponse, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->BatchDelete(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(Query, StoreQueryRequest, StoreQueryResponse, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->Query(tenant, *request));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(Count, StoreCountRequest, StoreCountResponse, Role::kReader)
+ASSIGN_OR_RETURN(uint64_t count, repository_->Count(tenant, request->filter()));
+response->set_count(count);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(SearchByPrimaryKey, SearchByPrimaryKeyRequest, SearchByPrimaryKeyResponse, Role::kReader)
+ASSIGN_OR_RETURN(auto contacts, repository_->SearchByPrimaryKey(tenant, *request));
+for (auto& contact : contacts) *response->add_contacts() = std::move(contact);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(PutSegment, PutSegmentRequest, Segment, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->PutSegment(tenant, request->segment(), request->create_only()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(GetSegment, GetSegmentRequest, Segment, Role::kReader)
+ASSIGN_OR_RETURN(*response, repository_->GetSegment(tenant, request->name()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(ListSegments, ListSegmentsRequest, ListSegmentsResponse, Role::kReader)
+ASSIGN_OR_RETURN(auto segments, repository_->ListSegments(tenant));
+for (auto& segment : segments) *response->add_segments() = std::move(segment);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(DeleteSegment, DeleteSegmentRequest, DeleteSegmentResponse, Role::kWriter)
+return repository_->DeleteSegment(tenant, request->name());
+CONTACTS_END
+
+CONTACTS_HANDLER(CreateControlGroup, CreateControlGroupRequest, ControlGroup, Role::kWriter)
+ASSIGN_OR_RETURN(*response, repository_->CreateControlGroup(tenant, request->name(), request->percent()));
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(ListControlGroups, ListControlGroupsRequest, ListControlGroupsResponse, Role::kReader)
+ASSIGN_OR_RETURN(auto groups, repository_->ListControlGroups(tenant));
+for (auto& group : groups) *response->add_control_groups() = std::move(group);
+return absl::OkStatus();
+CONTACTS_END
+
+CONTACTS_HANDLER(DeleteControlGroup, DeleteControlGroupRequest, DeleteControlGroupResponse, Role::kWriter)
+return repository_->DeleteControlGroup(tenant, request->name());
+CONTACTS_END
+
+CONTACTS_HANDLER(Backup, BackupRequest, BackupResponse, Role::kAdmin)
+ASSIGN_OR_RETURN(*response, repository_->Backup(request->path()));
+return absl::OkStatus();
+CONTACTS_END
+
+#undef CONTACTS_HANDLER
+#undef CONTACTS_END
+
+grpc::Status ContactStoreService::Export(grpc::ServerContext* ctx, const StoreExportRequest* request,
+                                         grpc::ServerWriter<StoreExportChunk>* writer) {
+  const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
+  return Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
+    StoreExportChunk chunk;
+    return repository_->Export(
+        tenant, *request,
+        [&](std::string_view csv, uint64_t rows) {
+          chunk.set_csv(std::string(csv));
+          chunk.set_rows(rows);
+          // Write blocks while the client's window is full: flow control bounds our memory.
+          return writer->Write(chunk);
+        },
+        [&] { return CallCancelledOrExpired(*ctx, deadline); });
+  });
+}
+
+}  // namespace contacts::store

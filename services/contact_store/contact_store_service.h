@@ -1,0 +1,67 @@
+// gRPC adapter of contact-store: authenticates each call, converts protos to the repository's
+// calls and absl::Status to grpc::Status. The logic lives in ContactRepository.
+#pragma once
+
+#include <cstdint>
+
+#include "common/auth/auth.h"
+#include "contacts/v1/contact_store.grpc.pb.h"
+#include "services/contact_store/contact_repository.h"
+
+namespace contacts::store {
+
+class ContactStoreService final : public contacts::v1::ContactStore::Service {
+ public:
+  ContactStoreService(ContactRepository* repository, const Authenticator* auth, int64_t deadline_cap_ms)
+      : repository_(repository), auth_(auth), deadline_cap_ms_(deadline_cap_ms) {}
+
+#define CONTACTS_UNARY(Method, Request, Response) \
+  grpc::Status Method(grpc::ServerContext* ctx, const contacts::v1::Request* request, contacts::v1::Response* response) override;
+  CONTACTS_UNARY(SetupTenant, SetupTenantRequest, Tenant)
+  CONTACTS_UNARY(GetTenant, GetTenantRequest, Tenant)
+  CONTACTS_UNARY(CreateAttribute, CreateAttributeRequest, Attribute)
+  CONTACTS_UNARY(ListAttributes, ListAttributesRequest, ListAttributesResponse)
+  CONTACTS_UNARY(GetAttribute, GetAttributeRequest, Attribute)
+  CONTACTS_UNARY(UpdateAttribute, UpdateAttributeRequest, Attribute)
+  CONTACTS_UNARY(DeleteAttribute, DeleteAttributeRequest, DeleteAttributeResponse)
+  CONTACTS_UNARY(AddContact, AddContactRequest, Contact)
+  CONTACTS_UNARY(UpsertContact, UpsertContactRequest, Contact)
+  CONTACTS_UNARY(UpdateContact, UpdateContactRequest, Contact)
+  CONTACTS_UNARY(GetContact, GetContactRequest, Contact)
+  CONTACTS_UNARY(DeleteContact, DeleteContactRequest, DeleteContactResponse)
+  CONTACTS_UNARY(CreateList, CreateListRequest, ContactList)
+  CONTACTS_UNARY(ListLists, ListListsRequest, ListListsResponse)
+  CONTACTS_UNARY(RenameList, RenameListRequest, ContactList)
+  CONTACTS_UNARY(DeleteList, DeleteListRequest, DeleteListResponse)
+  CONTACTS_UNARY(AddToList, ListMembershipRequest, ListMembershipResponse)
+  CONTACTS_UNARY(RemoveFromList, ListMembershipRequest, ListMembershipResponse)
+  CONTACTS_UNARY(Blacklist, BlacklistRequest, Contact)
+  CONTACTS_UNARY(Unblacklist, UnblacklistRequest, Contact)
+  CONTACTS_UNARY(RecordAnonymous, RecordAnonymousRequest, AnonymousUser)
+  CONTACTS_UNARY(ListAnonymous, ListAnonymousRequest, ListAnonymousResponse)
+  CONTACTS_UNARY(IdentifyAnonymous, IdentifyAnonymousRequest, Contact)
+  CONTACTS_UNARY(BatchUpsert, BatchUpsertRequest, BatchUpsertResponse)
+  CONTACTS_UNARY(BatchDelete, BatchDeleteRequest, BatchDeleteResponse)
+  CONTACTS_UNARY(Query, StoreQueryRequest, StoreQueryResponse)
+  CONTACTS_UNARY(Count, StoreCountRequest, StoreCountResponse)
+  CONTACTS_UNARY(SearchByPrimaryKey, SearchByPrimaryKeyRequest, SearchByPrimaryKeyResponse)
+  CONTACTS_UNARY(PutSegment, PutSegmentRequest, Segment)
+  CONTACTS_UNARY(GetSegment, GetSegmentRequest, Segment)
+  CONTACTS_UNARY(ListSegments, ListSegmentsRequest, ListSegmentsResponse)
+  CONTACTS_UNARY(DeleteSegment, DeleteSegmentRequest, DeleteSegmentResponse)
+  CONTACTS_UNARY(CreateControlGroup, CreateControlGroupRequest, ControlGroup)
+  CONTACTS_UNARY(ListControlGroups, ListControlGroupsRequest, ListControlGroupsResponse)
+  CONTACTS_UNARY(DeleteControlGroup, DeleteControlGroupRequest, DeleteControlGroupResponse)
+  CONTACTS_UNARY(Backup, BackupRequest, BackupResponse)
+#undef CONTACTS_UNARY
+
+  grpc::Status Export(grpc::ServerContext* ctx, const contacts::v1::StoreExportRequest* request,
+                      grpc::ServerWriter<contacts::v1::StoreExportChunk>* writer) override;
+
+ private:
+  ContactRepository* repository_;
+  const Authenticator* auth_;
+  int64_t deadline_cap_ms_;
+};
+
+}  // namespace contacts::store

@@ -1,0 +1,172 @@
+#include "services/contact_store/filter_evaluator.h"
+
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "common/status/absl_fmt.h"
+
+#include "common/status/status_macros.h"
+#include "common/values/text_case.h"
+
+namespace contacts::store {
+
+using contacts::v1::Filter;
+using contacts::v1::Term;
+
+const contacts::v1::Attribute* TenantState::FindAttribute(std::string_view name) const {
+  auto it = attribute_by_name.find(AsciiLower(name));
+  return it == attribute_by_name.end() ? nullptr : AttributeById(it->second);
+}
+
+std::optional<uint64_t> TenantState::FindList(std::string_view name) const {
+  auto it = list_by_name.find(AsciiLower(name));
+  if (it == list_by_name.end()) return std::nullopt;
+  return it->second;
+}
+
+uint32_t TenantState::email_id() const {
+  auto it = attribute_by_name.find("email");
+  return it == attribute_by_name.end() ? 0 : it->second;
+}
+
+uint32_t TenantState::mobile_id() const {
+  auto it = attribute_by_name.find("mobile");
+  return it == attribute_by_name.end() ? 0 : it->second;
+}
+
+absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool upper, std::string_view field) {
+  if (text.empty()) return upper ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  auto canonical = NormalizeValue(AttributeType::kDateTime, text);
+  if (!canonical.ok()) return absl::InvalidArgumentError(fmt::format("filter: {}: {}", field, canonical.status().message()));
+  ASSIGN_OR_RETURN(int64_t micros, DateTimeMicrosOf(*canonical));
+  // A plain date as the upper bound includes its whole day.
+  if (upper && DateDaysOf(text).ok()) micros += kMicrosPerDay - 1;
+  return micros;
+}
+
+absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) { return EvaluateNode(filter, 0); }
+
+absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int depth) {
+  if (depth > kMaxFilterDepth) {
+    return absl::InvalidArgumentError(fmt::format("filter: nested deeper than {} levels", kMaxFilterDepth));
+  }
+  const Roaring& alive = tenant_.columns.alive();
+  switch (filter.node_case()) {
+    case Filter::NODE_NOT_SET:
+      return alive;
+    case Filter::kAnd: {
+      if (filter.and_().filters_size() == 0) return alive;
+      Roaring result;
+      bool first = true;
+      for (const Filter& child : filter.and_().filters()) {
+        ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1));
+        if (first) {
+          result = std::move(part);
+          first = false;
+        } else {
+          result &= part;
+        }
+      }
+      return result;
+    }
+    case Filter::kOr: {
+      Roaring result;
+      for (const Filter& child : filter.or_().filters()) {
+        ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1));
+        result |= part;
+      }
+      return result;
+    }
+    case Filter::kNot: {
+      ASSIGN_OR_RETURN(Roaring part, EvaluateNode(filter.not_(), depth + 1));
+      return alive - part;
+    }
+    case Filter::kTerm: {
+      if (++terms_ > kMaxFilterTerms) {
+        return absl::InvalidArgumentError(fmt::format("filter: more than {} terms", kMaxFilterTerms));
+      }
+      ASSIGN_OR_RETURN(Roaring part, EvaluateTerm(filter.term()));
+      return part & alive;
+    }
+  }
+  return absl::InvalidArgumentError("filter: unknown node");
+}
+
+absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term) {
+  const TenantColumns& columns = tenant_.columns;
+  switch (term.kind_case()) {
+    case Term::kAttribute: {
+      const auto& predicate = term.attribute();
+      const contacts::v1::Attribute* attribute = tenant_.FindAttribute(predicate.attribute());
+      if (attribute == nullptr) {
+        return absl::InvalidArgumentError(fmt::format("filter: unknown attribute \"{}\"", predicate.attribute()));
+      }
+      ASSIGN_OR_RETURN(TypedPredicate typed,
+                       TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
+      if (const AttributeColumn* column = columns.attribute_column(attribute->id())) {
+        return column->Evaluate(typed, columns.alive());
+      }
+      if (attribute->primary_key() || attribute->id() == tenant_.email_id() || attribute->id() == tenant_.mobile_id()) {
+        // Presence of the primary key, email and mobile is known without a scan.
+        using contacts::v1::Operator;
+        if (typed.op() == Operator::IS_SET || typed.op() == Operator::IS_NOT_SET) {
+          Roaring present = attribute->primary_key()                  ? columns.alive()
+                            : attribute->id() == tenant_.email_id() ? columns.has_email()
+                                                                      : columns.has_mobile();
+          return typed.op() == Operator::IS_SET ? present : columns.alive() - present;
+        }
+      }
+      return scan_(attribute->id(), typed);
+    }
+    case Term::kCreated:
+    case Term::kModified: {
+      const bool created = term.kind_case() == Term::kCreated;
+      const auto& range = created ? term.created() : term.modified();
+      std::string_view field = created ? "created" : "modified";
+      ASSIGN_OR_RETURN(int64_t from, TimeBound(range.from(), false, field));
+      ASSIGN_OR_RETURN(int64_t to, TimeBound(range.to(), true, field));
+      return created ? columns.CreatedBetween(from, to) : columns.ModifiedBetween(from, to);
+    }
+    case Term::kInList: {
+      std::optional<uint64_t> list = tenant_.FindList(term.in_list());
+      if (!list) return absl::InvalidArgumentError(fmt::format("filter: unknown list \"{}\"", term.in_list()));
+      return columns.list(*list);
+    }
+    case Term::kInSegment:
+      return absl::InvalidArgumentError(fmt::format(
+          "filter: in_segment(\"{}\") must be expanded before it reaches the store (use audience-query)",
+          term.in_segment()));
+    case Term::kInControlGroup: {
+      auto it = tenant_.control_groups.find(AsciiLower(term.in_control_group()));
+      if (it == tenant_.control_groups.end()) {
+        return absl::InvalidArgumentError(
+            fmt::format("filter: unknown control group \"{}\"", term.in_control_group()));
+      }
+      return columns.ControlGroup(it->second.seed, it->second.basis_points);
+    }
+    case Term::kIdentity:
+      switch (term.identity()) {
+        case contacts::v1::HAS_EMAIL:
+          return columns.has_email();
+        case contacts::v1::HAS_MOBILE:
+          return columns.has_mobile();
+        case contacts::v1::IDENTIFIED:
+          return columns.alive();
+        case contacts::v1::ANONYMOUS:
+          return Roaring();
+        default:
+          return absl::InvalidArgumentError("filter: identity term without a value");
+      }
+    case Term::kBlacklisted:
+      if (term.blacklisted() == contacts::v1::CHANNEL_UNSPECIFIED) {
+        return absl::InvalidArgumentError("filter: blacklisted term without a channel");
+      }
+      return columns.blacklisted(term.blacklisted());
+    case Term::KIND_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("filter: empty term");
+}
+
+}  // namespace contacts::store

@@ -1,0 +1,46 @@
+// Evaluates a filter tree (contacts.v1.Filter) over one tenant's query columns, producing the
+// bitmap of matching contact ordinals. Indexed attributes, lists, dates, identity, blacklist and
+// control groups are answered from memory; predicates on attributes without a column fall back to
+// a scan of the tenant's records (`RecordScan`), once per predicate.
+// REQUIRES: the caller holds the tenant's lock (shared at least) for the evaluator's life.
+#pragma once
+
+#include <functional>
+
+#include <roaring/roaring.hh>
+
+#include "absl/status/statusor.h"
+#include "contacts/v1/types.pb.h"
+#include "services/contact_store/predicate.h"
+#include "services/contact_store/tenant_state.h"
+
+namespace contacts::store {
+
+// Returns the alive ordinals whose value of `attribute_id` matches, by reading records.
+using RecordScan = std::function<absl::StatusOr<Roaring>(uint32_t attribute_id, const TypedPredicate& predicate)>;
+
+inline constexpr int kMaxFilterDepth = 64;
+inline constexpr int kMaxFilterTerms = 1000;
+
+class FilterEvaluator {
+ public:
+  FilterEvaluator(const TenantState& tenant, RecordScan scan) : tenant_(tenant), scan_(std::move(scan)) {}
+
+  // An empty filter (no node set) matches every contact.
+  // Errors: INVALID_ARGUMENT naming the unknown attribute, list or control group, the bad literal,
+  // an in_segment term (segments are expanded by audience-query), or a tree too deep or too large.
+  absl::StatusOr<Roaring> Evaluate(const contacts::v1::Filter& filter);
+
+  // Parses a TimeRange bound; `upper` makes a plain date cover its whole day.
+  static absl::StatusOr<int64_t> TimeBound(const std::string& text, bool upper, std::string_view field);
+
+ private:
+  absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth);
+  absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term);
+
+  const TenantState& tenant_;
+  RecordScan scan_;
+  int terms_ = 0;
+};
+
+}  // namespace contacts::store

@@ -1,0 +1,105 @@
+// In-memory query columns of one tenant: bitmaps of contact ordinals (alive, lists, identity,
+// blacklist per channel) and one typed column per indexed attribute. They are derived from the
+// contacts column family (rebuilt at start, updated under the tenant's write lock with every
+// write), so counts are bitmap cardinalities and predicates are tight loops over vectors rather
+// than record decodes (PERFORMANCE.md: decoding 10M records takes seconds, bitmaps milliseconds).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <roaring/roaring.hh>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/numeric/int128.h"
+#include "contacts/internal/storage.pb.h"
+#include "services/contact_store/predicate.h"
+
+namespace contacts::store {
+
+// Values of one indexed attribute by ordinal. TEXT, EMAIL and MOBILE are dictionary-encoded (the
+// dictionary only grows; a rebuild at start drops unused entries).
+class AttributeColumn {
+ public:
+  explicit AttributeColumn(AttributeType type) : type_(type) {}
+
+  AttributeType type() const { return type_; }
+  // Sets the value of `ordinal`; "" clears it. REQUIRES: canonical is valid for the type.
+  void Set(uint32_t ordinal, std::string_view canonical);
+  // Ordinals of `universe` whose value matches.
+  Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe) const;
+  const Roaring& present() const { return present_; }
+
+ private:
+  AttributeType type_;
+  Roaring present_;
+  std::vector<int64_t> ints_;
+  std::vector<absl::int128> decimals_;
+  std::vector<uint32_t> codes_;
+  std::vector<std::string> dictionary_;
+  absl::flat_hash_map<std::string, uint32_t> code_of_;
+};
+
+// Which attribute ids the columns follow, taken from the tenant's catalog.
+struct ColumnLayout {
+  uint32_t email_attribute_id = 0;
+  uint32_t mobile_attribute_id = 0;
+};
+
+class TenantColumns {
+ public:
+  // Replaces the state of `ordinal`: `before` is the stored record or null (new contact), `after`
+  // the new record or null (deleted).
+  void Apply(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
+
+  // Starts following an indexed attribute; the caller then feeds every record through Apply or
+  // through SetAttribute.
+  void AddAttributeColumn(uint32_t attribute_id, AttributeType type);
+  void DropAttributeColumn(uint32_t attribute_id);
+  const AttributeColumn* attribute_column(uint32_t attribute_id) const;
+  void SetAttribute(uint32_t attribute_id, uint32_t ordinal, std::string_view canonical);
+
+  void DropList(uint64_t list_id) { lists_.erase(list_id); }
+  void set_layout(ColumnLayout layout) { layout_ = layout; }
+
+  const Roaring& alive() const { return alive_; }
+  const Roaring& has_email() const { return has_email_; }
+  const Roaring& has_mobile() const { return has_mobile_; }
+  // Empty bitmap for an unknown list.
+  const Roaring& list(uint64_t list_id) const;
+  const Roaring& blacklisted(contacts::v1::Channel channel) const;
+  uint64_t ListSize(uint64_t list_id) const { return list(list_id).cardinality(); }
+
+  // Alive ordinals whose created (or modified) time lies in [from, to].
+  Roaring CreatedBetween(int64_t from_micros, int64_t to_micros) const;
+  Roaring ModifiedBetween(int64_t from_micros, int64_t to_micros) const;
+  // Alive ordinals in the control group: a hash of seed, group name and primary key below
+  // percent_basis_points out of 10000.
+  Roaring ControlGroup(uint64_t group_seed, uint32_t percent_basis_points) const;
+
+  // The control-group hash, shared with tests and the brute-force checks.
+  static uint64_t PrimaryKeyHash(std::string_view primary_key);
+  static bool InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32_t percent_basis_points);
+
+ private:
+  void Grow(uint32_t ordinal);
+  static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
+
+  ColumnLayout layout_;
+  Roaring alive_;
+  Roaring has_email_;
+  Roaring has_mobile_;
+  std::array<Roaring, 5> blacklisted_;  // by contacts.v1.Channel number
+  std::vector<int64_t> created_;
+  std::vector<int64_t> modified_;
+  std::vector<uint64_t> pk_hash_;
+  absl::flat_hash_map<uint64_t, Roaring> lists_;
+  absl::flat_hash_map<uint32_t, std::unique_ptr<AttributeColumn>> attributes_;
+  Roaring empty_;
+};
+
+}  // namespace contacts::store

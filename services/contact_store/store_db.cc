@@ -1,0 +1,116 @@
+#include "services/contact_store/store_db.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+
+#include "common/storage/key_codec.h"
+
+namespace contacts::store {
+
+absl::Status FromRocksStatus(const rocksdb::Status& status, std::string_view what) {
+  if (status.ok()) return absl::OkStatus();
+  std::string message = fmt::format("{}: {}", what, status.ToString());
+  if (status.IsNotFound()) return absl::NotFoundError(message);
+  if (status.IsBusy() || status.IsTryAgain() || status.IsTimedOut()) return absl::UnavailableError(message);
+  if (status.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  if (status.IsCorruption()) return absl::DataLossError(message);
+  if (status.IsIOError() && status.subcode() == rocksdb::Status::kNoSpace) {
+    return absl::ResourceExhaustedError(message);
+  }
+  return absl::InternalError(message);
+}
+
+absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, const StoreDbOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return absl::FailedPreconditionError(fmt::format("cannot create data dir {}: {}", path, ec.message()));
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.max_total_wal_size = 256 << 20;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.write_buffer_size = 64 << 20;
+  cf_options.max_write_buffer_number = 3;
+  cf_options.compression = rocksdb::kLZ4Compression;
+  cf_options.bottommost_compression = rocksdb::kZSTD;
+  // Small CFs: catalog, applied, anonymous; they share defaults but smaller memtables.
+  rocksdb::ColumnFamilyOptions small_cf = cf_options;
+  small_cf.write_buffer_size = 8 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, small_cf},
+      {std::string(keys::kContactsCf), cf_options},
+      {std::string(keys::kIndexCf), cf_options},
+      {std::string(keys::kMembershipCf), cf_options},
+      {std::string(keys::kOrdinalsCf), cf_options},
+      {std::string(keys::kCatalogCf), small_cf},
+      {std::string(keys::kAppliedCf), small_cf},
+      {std::string(keys::kAnonymousCf), small_cf},
+      {std::string(keys::kAnonymousByTimeCf), small_cf},
+  };
+  std::unique_ptr<StoreDb> store(new StoreDb());
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, families, &store->handles_, &raw);
+  if (!s.ok()) return FromRocksStatus(s, fmt::format("open RocksDB at {}", path));
+  store->db_.reset(raw);
+  store->write_options_.sync = options.sync_writes;
+  return store;
+}
+
+StoreDb::~StoreDb() {
+  if (db_) {
+    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close();
+  }
+}
+
+absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
+  return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
+}
+
+absl::Status StoreDb::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value,
+                          const rocksdb::Snapshot* snapshot) {
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  return FromRocksStatus(db_->Get(read, cf, key, value), "get");
+}
+
+StoreDb::PrefixIterator::PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string prefix,
+                                        const rocksdb::Snapshot* snapshot)
+    : prefix_(std::move(prefix)), upper_(keys::PrefixSuccessor(prefix_)), upper_slice_(upper_) {
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  if (!upper_.empty()) read.iterate_upper_bound = &upper_slice_;
+  it_.reset(db->NewIterator(read, cf));
+}
+
+std::unique_ptr<StoreDb::PrefixIterator> StoreDb::Scan(rocksdb::ColumnFamilyHandle* cf, std::string prefix,
+                                                       const rocksdb::Snapshot* snapshot) {
+  return std::make_unique<PrefixIterator>(db_.get(), cf, std::move(prefix), snapshot);
+}
+
+uint64_t StoreDb::LiveDataBytes() const {
+  uint64_t total = 0;
+  for (auto* handle : handles_) {
+    uint64_t bytes = 0;
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kLiveSstFilesSize, &bytes)) total += bytes;
+  }
+  return total;
+}
+
+}  // namespace contacts::store

@@ -1,0 +1,77 @@
+// contact-store's RocksDB: opens the database with its column families (key layouts in
+// common/storage/key_codec.h) and converts rocksdb::Status to absl::Status, once, here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace contacts::store {
+
+// Converts a RocksDB status; `what` names the operation for the message.
+absl::Status FromRocksStatus(const rocksdb::Status& status, std::string_view what);
+
+struct StoreDbOptions {
+  // Write-ahead log with fsync per write batch (sync=true) is safest; by default the WAL is written
+  // but not synced per batch, which survives a process crash (the invariant we promise) but not a
+  // power loss of the last few milliseconds. Default: false.
+  bool sync_writes = false;
+  // Block cache for the contacts CF. Default: 64 MiB.
+  size_t block_cache_bytes = 64 << 20;
+};
+
+class StoreDb {
+ public:
+  // Opens or creates the database under `path`, creating missing column families.
+  static absl::StatusOr<std::unique_ptr<StoreDb>> Open(const std::string& path, const StoreDbOptions& options);
+  ~StoreDb();
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* contacts() const { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* index() const { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* membership() const { return handles_[3]; }
+  rocksdb::ColumnFamilyHandle* ordinals() const { return handles_[4]; }
+  rocksdb::ColumnFamilyHandle* catalog() const { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* applied() const { return handles_[6]; }
+  rocksdb::ColumnFamilyHandle* anonymous() const { return handles_[7]; }
+  rocksdb::ColumnFamilyHandle* anonymous_by_time() const { return handles_[8]; }
+
+  const rocksdb::WriteOptions& write_options() const { return write_options_; }
+  absl::Status Write(rocksdb::WriteBatch* batch);
+  // Get into *value; NOT_FOUND when absent.
+  absl::Status Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value,
+                   const rocksdb::Snapshot* snapshot = nullptr);
+  // Iterator bounded to keys starting with `prefix` (iterate_upper_bound = PrefixSuccessor), so
+  // a scan never leaves the tenant. The bound lives in the returned object.
+  class PrefixIterator {
+   public:
+    PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string prefix,
+                   const rocksdb::Snapshot* snapshot);
+    rocksdb::Iterator* operator->() { return it_.get(); }
+    rocksdb::Iterator& operator*() { return *it_; }
+    const std::string& prefix() const { return prefix_; }
+
+   private:
+    std::string prefix_;
+    std::string upper_;
+    rocksdb::Slice upper_slice_;
+    std::unique_ptr<rocksdb::Iterator> it_;
+  };
+  std::unique_ptr<PrefixIterator> Scan(rocksdb::ColumnFamilyHandle* cf, std::string prefix,
+                                       const rocksdb::Snapshot* snapshot = nullptr);
+  // Sum of live SST bytes and estimated keys, for Backup and metrics.
+  uint64_t LiveDataBytes() const;
+
+ private:
+  StoreDb() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+};
+
+}  // namespace contacts::store

@@ -1,0 +1,68 @@
+// One tenant's in-memory state: its catalog (settings, attributes, lists, segments, control
+// groups, mirrored from the catalog column family) and its query columns. Guarded by `mu`: writers
+// of the tenant hold it exclusively for the whole RocksDB write and column update, so readers
+// (shared) always see columns and records that agree.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/values/attribute_type.h"
+#include "common/values/typed_value.h"
+#include "contacts/internal/storage.pb.h"
+#include "contacts/v1/types.pb.h"
+#include "services/contact_store/query_columns.h"
+
+namespace contacts::store {
+
+struct ControlGroupState {
+  contacts::v1::ControlGroup definition;
+  uint64_t seed = 0;
+  uint32_t basis_points = 0;  // percent * 100
+};
+
+struct TenantState {
+  mutable std::shared_mutex mu;
+  contacts::internal::TenantRecord record;
+  std::map<uint32_t, contacts::v1::Attribute> attributes;          // by id
+  absl::flat_hash_map<std::string, uint32_t> attribute_by_name;    // lower-case name -> id
+  std::map<uint64_t, contacts::v1::ContactList> lists;             // by id
+  absl::flat_hash_map<std::string, uint64_t> list_by_name;         // lower-case name -> id
+  std::map<std::string, contacts::v1::Segment> segments;           // lower-case name
+  std::map<std::string, ControlGroupState> control_groups;         // lower-case name
+  TenantColumns columns;
+
+  uint32_t id() const { return record.tenant_id(); }
+  ValueOptions value_options() const {
+    ValueOptions options;
+    if (!record.default_country_code().empty()) options.default_country_code = record.default_country_code();
+    return options;
+  }
+  const contacts::v1::Attribute* FindAttribute(std::string_view name) const;
+  const contacts::v1::Attribute* AttributeById(uint32_t id) const {
+    auto it = attributes.find(id);
+    return it == attributes.end() ? nullptr : &it->second;
+  }
+  const contacts::v1::Attribute* primary_key_attribute() const {
+    return AttributeById(record.primary_key_attribute_id());
+  }
+  std::optional<uint64_t> FindList(std::string_view name) const;
+  uint32_t email_id() const;
+  uint32_t mobile_id() const;
+};
+
+inline AttributeType TypeOf(const contacts::v1::Attribute& attribute) {
+  return static_cast<AttributeType>(attribute.type());
+}
+
+// Attributes that have entries in the index column family: indexed ones, and email and mobile
+// (looked up by value, and kept unique).
+inline bool HasIndexEntries(const contacts::v1::Attribute& attribute) {
+  return attribute.indexed() || attribute.system();
+}
+
+}  // namespace contacts::store
