@@ -1,0 +1,146 @@
+#include "services/audience_query/segment_expansion.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "services/audience_query/filter_text.h"
+#include "services/audience_query/filter_tree.h"
+
+namespace contacts {
+namespace {
+
+std::string Chain(const std::vector<std::string>& names, size_t from, const std::string& last) {
+  std::string out;
+  for (size_t i = from; i < names.size(); ++i) {
+    out += names[i];
+    out += " -> ";
+  }
+  return out + last;
+}
+
+class Expander {
+ public:
+  explicit Expander(const SegmentLookup& lookup) : lookup_(lookup) {}
+
+  // Expands `filter` in place; returns its number of terms afterwards.
+  absl::StatusOr<size_t> Expand(v1::Filter& filter) {
+    switch (filter.node_case()) {
+      case v1::Filter::kAnd:
+      case v1::Filter::kOr: {
+        auto* list = filter.node_case() == v1::Filter::kAnd ? filter.mutable_and_() : filter.mutable_or_();
+        size_t total = 0;
+        for (auto& child : *list->mutable_filters()) {
+          auto terms = Expand(child);
+          if (!terms.ok()) return terms.status();
+          total += *terms;
+          if (total > kMaxFilterTerms) return TooLarge();
+        }
+        return total;
+      }
+      case v1::Filter::kNot:
+        return Expand(*filter.mutable_not_());
+      case v1::Filter::kTerm:
+        if (filter.term().kind_case() != v1::Term::kInSegment) return size_t{1};
+        return ExpandSegmentTerm(filter);
+      case v1::Filter::NODE_NOT_SET:
+        break;
+    }
+    return size_t{0};
+  }
+
+ private:
+  struct Expanded {
+    v1::Filter filter;
+    size_t terms = 0;
+  };
+
+  static absl::Status TooLarge() {
+    return absl::InvalidArgumentError(
+        fmt::format("the filter has more than {} terms once segments are expanded", kMaxFilterTerms));
+  }
+
+  // `filter` is an in_segment term; replaces it by the segment's expanded filter.
+  absl::StatusOr<size_t> ExpandSegmentTerm(v1::Filter& filter) {
+    const std::string name = filter.term().in_segment();
+    auto on_stack = std::find(stack_.begin(), stack_.end(), name);
+    if (on_stack != stack_.end()) {
+      return absl::InvalidArgumentError(
+          fmt::format("segment cycle: {}", Chain(stack_, static_cast<size_t>(on_stack - stack_.begin()), name)));
+    }
+    if (auto cached = done_.find(name); cached != done_.end()) {
+      filter = cached->second.filter;
+      return cached->second.terms;
+    }
+    if (stack_.size() >= static_cast<size_t>(kMaxSegmentNesting)) {
+      return absl::InvalidArgumentError(
+          fmt::format("segments nest deeper than {}: {}", kMaxSegmentNesting, Chain(stack_, 0, name)));
+    }
+    auto saved = lookup_(name);
+    if (!saved.ok()) {
+      if (saved.status().code() != absl::StatusCode::kNotFound) return saved.status();
+      if (stack_.empty()) return absl::InvalidArgumentError(fmt::format("unknown segment {}", QuoteFilterString(name)));
+      return absl::InvalidArgumentError(
+          fmt::format("unknown segment {} (used by {})", QuoteFilterString(name), fmt::join(stack_, " -> ")));
+    }
+    Expanded expanded;
+    if (saved->node_case() == v1::Filter::NODE_NOT_SET) {
+      expanded.filter.mutable_term()->set_identity(v1::IDENTIFIED);  // an empty filter: every contact
+      expanded.terms = 1;
+    } else {
+      if (auto status = ValidateFilterTree(*saved, fmt::format("segment {}", QuoteFilterString(name))); !status.ok()) {
+        return status;
+      }
+      expanded.filter = *std::move(saved);
+      stack_.push_back(name);
+      auto terms = Expand(expanded.filter);
+      stack_.pop_back();
+      if (!terms.ok()) return terms.status();
+      expanded.terms = *terms;
+    }
+    filter = expanded.filter;
+    const size_t terms = expanded.terms;
+    done_.emplace(name, std::move(expanded));
+    return terms;
+  }
+
+  const SegmentLookup& lookup_;
+  std::vector<std::string> stack_;        // segments being expanded, outermost first
+  std::map<std::string, Expanded> done_;  // fully expanded segments, looked up once per call
+};
+
+}  // namespace
+
+absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const SegmentLookup& lookup) {
+  v1::Filter expanded = filter;
+  Expander expander(lookup);
+  auto terms = expander.Expand(expanded);
+  if (!terms.ok()) return terms.status();
+  return expanded;
+}
+
+absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filter, const SegmentLookup& lookup) {
+  SegmentLookup as_if_saved = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
+    if (wanted == name) return filter;
+    return lookup(wanted);
+  };
+  v1::Filter root;
+  root.mutable_term()->set_in_segment(name);
+  auto expanded = ExpandSegments(root, as_if_saved);
+  if (!expanded.ok()) return expanded.status();
+  const int depth = FilterDepth(*expanded);
+  if (depth > kMaxFilterDepth) {
+    return absl::InvalidArgumentError(
+        fmt::format("segment {} nests {} levels deep once segments are expanded, at "
+                    "most {} are allowed",
+                    QuoteFilterString(name), depth, kMaxFilterDepth));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace contacts

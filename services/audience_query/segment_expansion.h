@@ -1,0 +1,45 @@
+// Segment expansion: contact-store evaluates filters without in_segment terms, so audience-query
+// replaces each in_segment("name") by the segment's saved filter, recursively, before it asks the
+// store. Segments are saved unexpanded, so a change to an inner segment shows in every segment
+// that uses it. Cycles, unknown segments and runaway nesting or size are refused. Pure: the
+// segments come through a lookup function (the store in production, a map in tests).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "contacts/v1/types.pb.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace contacts {
+
+// Returns the saved (unexpanded) filter of segment `name`: NotFoundError when there is no such
+// segment; any other error (the store unavailable, a deadline) is passed through unchanged.
+using SegmentLookup = std::function<absl::StatusOr<v1::Filter>(const std::string& name)>;
+
+// Most segments nested inside one another (a -> b -> ... ). Default: 16.
+inline constexpr int kMaxSegmentNesting = 16;
+
+// Returns `filter` with every in_segment term replaced by that segment's filter, recursively. Each
+// segment is looked up once per call. A segment saved with an empty filter stands for every
+// contact and expands to identified().
+// Errors: InvalidArgumentError for
+//   - an unknown segment: `unknown segment "x"` (plus ` (used by a -> b)` when nested),
+//   - a cycle: `segment cycle: a -> b -> a`,
+//   - nesting deeper than kMaxSegmentNesting: `segments nest deeper than 16: a -> b -> ...`,
+//   - a saved filter that is not a valid tree (see ValidateFilterTree), named `segment "x"`,
+//   - more than kMaxFilterTerms terms once expanded;
+// and whatever the lookup returns other than NotFound.
+absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const SegmentLookup& lookup);
+
+// Checks a segment about to be saved under `name` with `filter`, as if it were already saved:
+// expands in_segment(name) with `lookup` answering `filter` for `name` itself, so that a segment
+// that would reach itself (directly or through others) is refused with `segment cycle: ...`, and
+// one that uses unknown segments or expands too deep or too large is refused too.
+// Errors: as ExpandSegments, plus InvalidArgumentError when the expanded tree nests deeper than
+// kMaxFilterDepth.
+absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filter, const SegmentLookup& lookup);
+
+}  // namespace contacts

@@ -1,0 +1,274 @@
+#include "services/audience_query/segment_expansion.h"
+
+#include <map>
+#include <string>
+
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include "services/audience_query/filter_spec.h"
+#include "services/audience_query/filter_text.h"
+#include "services/audience_query/filter_tree.h"
+
+namespace contacts {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+v1::Filter MustParse(const std::string& text) {
+  auto parsed = ParseFilterText(text);
+  EXPECT_TRUE(parsed.ok()) << text << ": " << parsed.status();
+  return parsed.ok() ? *parsed : v1::Filter();
+}
+
+// Segments saved as text; counts lookups per name.
+class FakeSegments {
+ public:
+  void Save(const std::string& name, const std::string& text) { saved_[name] = MustParse(text); }
+  void SaveTree(const std::string& name, const v1::Filter& filter) { saved_[name] = filter; }
+
+  SegmentLookup Lookup() {
+    return [this](const std::string& name) -> absl::StatusOr<v1::Filter> {
+      ++lookups_[name];
+      if (!unavailable_.empty()) return absl::UnavailableError(unavailable_);
+      auto found = saved_.find(name);
+      if (found == saved_.end()) return absl::NotFoundError("no segment " + name);
+      return found->second;
+    };
+  }
+
+  std::map<std::string, v1::Filter> saved_;
+  std::map<std::string, int> lookups_;
+  std::string unavailable_;
+};
+
+std::string ExpandedText(const std::string& text, FakeSegments& segments) {
+  auto expanded = ExpandSegments(MustParse(text), segments.Lookup());
+  if (!expanded.ok()) return "error: " + std::string(expanded.status().message());
+  return PrintFilterText(*expanded);
+}
+
+TEST(SegmentExpansionTest, FilterWithoutSegmentsIsUnchanged) {
+  FakeSegments segments;
+  EXPECT_EQ(ExpandedText("a = 1 AND in_list(\"x\")", segments), "a = 1 AND in_list(\"x\")");
+  EXPECT_TRUE(segments.lookups_.empty());
+}
+
+TEST(SegmentExpansionTest, ReplacesSegmentTermsByTheirFilter) {
+  FakeSegments segments;
+  segments.Save("pune", "city = \"Pune\"");
+  segments.Save("adults", "age >= 18 OR verified = true");
+  EXPECT_EQ(ExpandedText("in_segment(\"pune\") AND NOT in_segment(\"adults\")", segments),
+            "city = \"Pune\" AND NOT (age >= 18 OR verified = true)");
+}
+
+TEST(SegmentExpansionTest, ExpandsNestedSegments) {
+  FakeSegments segments;
+  segments.Save("a", "x = 1 AND in_segment(\"b\")");
+  segments.Save("b", "y = 2 OR in_segment(\"c\")");
+  segments.Save("c", "z = 3");
+  EXPECT_EQ(ExpandedText("in_segment(\"a\")", segments), "x = 1 AND (y = 2 OR z = 3)");
+}
+
+TEST(SegmentExpansionTest, LooksUpEachSegmentOncePerCall) {
+  FakeSegments segments;
+  segments.Save("a", "in_segment(\"c\") OR x = 1");
+  segments.Save("b", "in_segment(\"c\") AND y = 1");
+  segments.Save("c", "z = 3");
+  EXPECT_EQ(ExpandedText("in_segment(\"a\") AND in_segment(\"b\") AND in_segment(\"a\")", segments),
+            "(z = 3 OR x = 1) AND (z = 3 AND y = 1) AND (z = 3 OR x = 1)");
+  EXPECT_EQ(segments.lookups_["a"], 1);
+  EXPECT_EQ(segments.lookups_["c"], 1);
+}
+
+TEST(SegmentExpansionTest, RefusesCyclesNamingThem) {
+  FakeSegments segments;
+  segments.Save("a", "in_segment(\"b\")");
+  segments.Save("b", "x = 1 AND in_segment(\"a\")");
+  EXPECT_EQ(ExpandedText("in_segment(\"a\")", segments), "error: segment cycle: a -> b -> a");
+  segments.Save("self", "in_segment(\"self\")");
+  EXPECT_EQ(ExpandedText("q = 1 OR in_segment(\"self\")", segments), "error: segment cycle: self -> self");
+  segments.Save("outer", "in_segment(\"b\")");
+  EXPECT_EQ(ExpandedText("in_segment(\"outer\")", segments), "error: segment cycle: b -> a -> b");
+}
+
+TEST(SegmentExpansionTest, SameSegmentTwiceOnOnePathIsNotACycleWhenNotNested) {
+  FakeSegments segments;
+  segments.Save("leaf", "z = 1");
+  segments.Save("both", "in_segment(\"leaf\") OR NOT in_segment(\"leaf\")");
+  EXPECT_EQ(ExpandedText("in_segment(\"both\")", segments), "z = 1 OR NOT z = 1");
+}
+
+TEST(SegmentExpansionTest, RefusesUnknownSegments) {
+  FakeSegments segments;
+  EXPECT_EQ(ExpandedText("in_segment(\"x\")", segments), "error: unknown segment \"x\"");
+  segments.Save("a", "in_segment(\"b\")");
+  segments.Save("b", "in_segment(\"gone\")");
+  EXPECT_EQ(ExpandedText("in_segment(\"a\")", segments), "error: unknown segment \"gone\" (used by a -> b)");
+  auto status = ExpandSegments(MustParse("in_segment(\"x\")"), segments.Lookup()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SegmentExpansionTest, PassesOtherLookupErrorsThrough) {
+  FakeSegments segments;
+  segments.unavailable_ = "store down";
+  auto status = ExpandSegments(MustParse("in_segment(\"x\")"), segments.Lookup()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status.message(), "store down");
+}
+
+TEST(SegmentExpansionTest, BoundsNestingDepth) {
+  FakeSegments segments;
+  for (int i = 0; i < 20; ++i) segments.Save("s" + std::to_string(i), "in_segment(\"s" + std::to_string(i + 1) + "\")");
+  segments.Save("s20", "x = 1");
+  const std::string error = ExpandedText("in_segment(\"s0\")", segments);
+  EXPECT_EQ(error.rfind("error: segments nest deeper than 16: s0 -> s1 -> ", 0), 0u) << error;
+  EXPECT_NE(error.find("s15 -> s16"), std::string::npos) << error;
+  EXPECT_EQ(ExpandedText("in_segment(\"s5\")", segments), "x = 1");  // 15 levels are fine
+}
+
+TEST(SegmentExpansionTest, BoundsTheExpandedSize) {
+  FakeSegments segments;
+  // Each level doubles: 2^14 terms > kMaxFilterTerms.
+  segments.Save("s14", "x = 1");
+  for (int i = 13; i >= 0; --i) {
+    const std::string next = "in_segment(\"s" + std::to_string(i + 1) + "\")";
+    segments.Save("s" + std::to_string(i), next + " OR " + next);
+  }
+  EXPECT_EQ(ExpandedText("in_segment(\"s0\")", segments),
+            "error: the filter has more than 10000 terms once segments are expanded");
+  auto fine = ExpandSegments(MustParse("in_segment(\"s6\")"), segments.Lookup());  // 2^8 terms
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ(FilterTermCount(*fine), 256u);
+}
+
+TEST(SegmentExpansionTest, InvalidSavedFilterIsNamed) {
+  FakeSegments segments;
+  v1::Filter broken;
+  broken.mutable_term()->mutable_attribute()->set_attribute("a");
+  segments.SaveTree("broken", broken);
+  EXPECT_EQ(ExpandedText("in_segment(\"broken\")", segments),
+            "error: segment \"broken\".term.attribute: operator is not set");
+}
+
+TEST(SegmentExpansionTest, EmptySavedFilterMeansEveryContact) {
+  FakeSegments segments;
+  segments.SaveTree("all", v1::Filter());
+  EXPECT_EQ(ExpandedText("in_segment(\"all\") AND a = 1", segments), "identified() AND a = 1");
+}
+
+TEST(CheckSegmentExpandsTest, RefusesASaveThatWouldCloseACycle) {
+  FakeSegments segments;
+  segments.Save("a", "x = 1 AND in_segment(\"b\")");
+  segments.Save("b", "y = 1");
+  // Updating b to use a would make a -> b -> a.
+  auto status = CheckSegmentExpands("b", MustParse("in_segment(\"a\")"), segments.Lookup());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "segment cycle: b -> a -> b");
+  // A segment using itself.
+  status = CheckSegmentExpands("c", MustParse("in_segment(\"c\") OR z = 1"), segments.Lookup());
+  EXPECT_EQ(status.message(), "segment cycle: c -> c");
+  // Fine: a new segment on top of a.
+  EXPECT_TRUE(CheckSegmentExpands("c", MustParse("in_segment(\"a\") OR z = 1"), segments.Lookup()).ok());
+  // Unknown inner segment.
+  status = CheckSegmentExpands("c", MustParse("in_segment(\"nope\")"), segments.Lookup());
+  EXPECT_EQ(status.message(), "unknown segment \"nope\" (used by c)");
+}
+
+TEST(CheckSegmentExpandsTest, RefusesASegmentTooDeepOnceExpanded) {
+  FakeSegments segments;
+  std::string nots;
+  for (int i = 0; i < 20; ++i) nots += "NOT ";
+  segments.Save("deep", nots + "x = 1");
+  auto status = CheckSegmentExpands("deeper", MustParse(nots + "in_segment(\"deep\")"), segments.Lookup());
+  EXPECT_EQ(status.message(),
+            "segment \"deeper\" nests 41 levels deep once segments are expanded, at most 32 are allowed");
+}
+
+// ----- FilterSpec -----
+
+TEST(FilterSpecTest, NeitherTreeNorTextMeansEveryContact) {
+  FakeSegments segments;
+  auto filter = ResolveFilterSpec(v1::FilterSpec(), segments.Lookup());
+  ASSERT_TRUE(filter.ok());
+  EXPECT_EQ(filter->node_case(), v1::Filter::NODE_NOT_SET);
+  v1::FilterSpec empty_tree;
+  empty_tree.mutable_filter();
+  filter = ResolveFilterSpec(empty_tree, segments.Lookup());
+  ASSERT_TRUE(filter.ok());
+  EXPECT_EQ(filter->node_case(), v1::Filter::NODE_NOT_SET);
+}
+
+TEST(FilterSpecTest, TextAndTreeGiveTheSameFilter) {
+  FakeSegments segments;
+  v1::FilterSpec text;
+  text.set_text("city = \"Pune\" AND age >= 30");
+  v1::FilterSpec tree;
+  *tree.mutable_filter() = MustParse("city = \"Pune\" AND age >= 30");
+  auto from_text = ResolveFilterSpec(text, segments.Lookup());
+  auto from_tree = ResolveFilterSpec(tree, segments.Lookup());
+  ASSERT_TRUE(from_text.ok() && from_tree.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(*from_text, *from_tree));
+}
+
+TEST(FilterSpecTest, RefusesBothAndNamesTheBrokenPart) {
+  FakeSegments segments;
+  v1::FilterSpec both;
+  both.set_text("a = 1");
+  *both.mutable_filter() = MustParse("a = 1");
+  EXPECT_EQ(ResolveFilterSpec(both, segments.Lookup()).status().message(),
+            "filter: give either filter.filter (a tree) or filter.text, not both");
+
+  v1::FilterSpec bad_text;
+  bad_text.set_text("age >=");
+  auto status = ResolveFilterSpec(bad_text, segments.Lookup()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "filter.text: position 7: expected a value after \">=\", found end of input");
+
+  v1::FilterSpec bad_tree;
+  bad_tree.mutable_filter()->mutable_and_()->add_filters();
+  EXPECT_EQ(ResolveFilterSpec(bad_tree, segments.Lookup()).status().message(),
+            "filter.filter.and[0]: empty filter node (set one of and, or, not, term)");
+}
+
+TEST(FilterSpecTest, ExpandsSegments) {
+  FakeSegments segments;
+  segments.Save("vip", "in_list(\"vip\")");
+  v1::FilterSpec spec;
+  spec.set_text("in_segment(\"vip\") AND a = 1");
+  auto filter = ResolveFilterSpec(spec, segments.Lookup());
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  EXPECT_FALSE(HasSegmentTerms(*filter));
+  EXPECT_EQ(PrintFilterText(*filter), "in_list(\"vip\") AND a = 1");
+}
+
+TEST(BuildSegmentTest, KeepsTheUnexpandedFilterAndItsText) {
+  FakeSegments segments;
+  segments.Save("pune", "city = \"Pune\"");
+  v1::FilterSpec spec;
+  spec.set_text("in_segment(\"pune\") and age > 30");
+  auto segment = BuildSegment("pune adults", spec, segments.Lookup());
+  ASSERT_TRUE(segment.ok()) << segment.status();
+  EXPECT_EQ(segment->name(), "pune adults");
+  EXPECT_EQ(segment->filter_text(), "in_segment(\"pune\") and age > 30");
+  EXPECT_TRUE(HasSegmentTerms(segment->filter()));
+}
+
+TEST(BuildSegmentTest, RefusesBadNamesAndEmptyFilters) {
+  FakeSegments segments;
+  v1::FilterSpec spec;
+  spec.set_text("a = 1");
+  EXPECT_EQ(BuildSegment("", spec, segments.Lookup()).status().message(), "segment name is empty");
+  EXPECT_EQ(BuildSegment("a\nb", spec, segments.Lookup()).status().message(), "segment name holds a control character");
+  EXPECT_EQ(BuildSegment(" a", spec, segments.Lookup()).status().message(),
+            "segment name \" a\" starts or ends with a space");
+  EXPECT_EQ(BuildSegment(std::string(129, 'x'), spec, segments.Lookup()).status().message(),
+            "segment name is 129 bytes long, at most 128 are allowed");
+  EXPECT_EQ(BuildSegment("ok", v1::FilterSpec(), segments.Lookup()).status().message(),
+            "segment: a filter is required (filter.filter or filter.text)");
+  spec.set_text("in_segment(\"ok\")");
+  EXPECT_EQ(BuildSegment("ok", spec, segments.Lookup()).status().message(), "segment cycle: ok -> ok");
+}
+
+}  // namespace
+}  // namespace contacts
