@@ -107,6 +107,7 @@ std::unique_ptr<ByteSource> MakeFdByteSource(int fd, bool owns_fd) {
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenFileByteSource(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, fmt::format("open {}", path));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint only: its failure does not matter
   return MakeFdByteSource(fd, /*owns_fd=*/true);
 }
 

@@ -123,8 +123,7 @@ absl::Status CsvTokenizer::RecordTooLong(size_t size) {
                   record_number_, limits_.max_record_bytes, size)));
 }
 
-void CsvTokenizer::EmitRecord(CsvRecord* record, const char* rec, size_t rec_len) {
-  (void)rec_len;
+void CsvTokenizer::EmitRecord(CsvRecord* record, const char* rec) {
   record->position = CsvPosition{base_offset_ + rec_start_, record_number_, line_number_};
   record->fields.clear();
   size_t unescape_bytes = 0;
@@ -300,7 +299,7 @@ absl::StatusOr<CsvTokenizer::Result> CsvTokenizer::Parse(CsvRecord* record) {
       if (span.flags & kQuoted) lines += CountLineBreaks(rec + span.begin, rec + span.end);
     }
     const bool blank = spans_.size() == 1 && spans_[0].begin == spans_[0].end;
-    if (!blank) EmitRecord(record, rec, rec_len);
+    if (!blank) EmitRecord(record, rec);
     rec_start_ = pos_ = field_begin_ = static_cast<size_t>(p - buf);
     state_ = State::kFieldStart;
     spans_.clear();

@@ -52,7 +52,8 @@ struct CsvDialect {
 };
 
 struct CsvLimits {
-  // Longest field, in bytes after unescaping. Default: 1 MiB.
+  // Longest field, in raw bytes between its quotes (an upper bound of its unescaped size). Default:
+  // 1 MiB.
   size_t max_field_bytes = size_t{1} << 20;
   // Most fields in a record. Default: 4096.
   size_t max_fields = 4096;
@@ -125,7 +126,7 @@ class CsvTokenizer {
   absl::Status FieldTooLong(size_t size);
   absl::Status TooManyFields();
   absl::Status RecordTooLong(size_t size);
-  void EmitRecord(CsvRecord* record, const char* rec, size_t rec_len);
+  void EmitRecord(CsvRecord* record, const char* rec);
 
   CsvDialect dialect_;
   CsvLimits limits_;
@@ -170,8 +171,8 @@ class CsvReader {
   explicit CsvReader(std::unique_ptr<ByteSource> source, CsvDialect dialect = {}, CsvLimits limits = {});
 
   // Reads the next record into *record. Returns true when a record was read, false at the end of
-  // input. Errors: malformed input or limits (INVALID_ARGUMENT, see the file comment) and errors
-  // of the source; they are sticky until Seek.
+  // input. Errors: malformed input or limits (INVALID_ARGUMENT, see the file comment), sticky
+  // until Seek; errors of the source, returned as they are (calling Next again retries the read).
   absl::StatusOr<bool> Next(CsvRecord* record);
 
   // Restarts reading at `position`, which must be the start of a record (CsvRecord::position) or a

@@ -57,23 +57,30 @@ struct KnownDomain {
   bool provider;
 };
 
-const std::vector<KnownDomain>& KnownDomains() {
-  static const std::vector<KnownDomain>* const known = [] {
-    absl::flat_hash_set<std::string> seen;
-    auto* list = new std::vector<KnownDomain>();
-    for (std::string_view d : kProviders) {
-      if (seen.insert(std::string(d)).second) list->push_back({std::string(d), true});
-    }
-    auto add_other = [&](std::string d) {
-      if (seen.insert(d).second) list->push_back({std::move(d), false});
+struct KnownDomainIndex {
+  std::vector<KnownDomain> all;
+  absl::flat_hash_set<std::string> names;
+  std::vector<std::vector<const KnownDomain*>> by_length;  // index: name length
+};
+
+const KnownDomainIndex& KnownDomains() {
+  static const KnownDomainIndex* const index = [] {
+    auto* known = new KnownDomainIndex();
+    auto add = [&](std::string name, bool provider) {
+      if (known->names.insert(name).second) known->all.push_back({std::move(name), provider});
     };
-    for (std::string_view d : kOtherRealDomains) add_other(std::string(d));
+    for (std::string_view d : kProviders) add(std::string(d), true);
+    for (std::string_view d : kOtherRealDomains) add(std::string(d), false);
     for (std::string_view base : kRegionalBases) {
-      for (std::string_view suffix : kRegionalSuffixes) add_other(std::string(base) + "." + std::string(suffix));
+      for (std::string_view suffix : kRegionalSuffixes) add(std::string(base) + "." + std::string(suffix), false);
     }
-    return list;
+    for (const KnownDomain& d : known->all) {
+      if (known->by_length.size() <= d.name.size()) known->by_length.resize(d.name.size() + 1);
+      known->by_length[d.name.size()].push_back(&d);
+    }
+    return known;
   }();
-  return *known;
+  return *index;
 }
 
 }  // namespace
@@ -82,24 +89,44 @@ int DamerauLevenshtein(std::string_view a, std::string_view b, int limit) {
   const int n = static_cast<int>(a.size());
   const int m = static_cast<int>(b.size());
   if (std::abs(n - m) > limit) return limit + 1;
-  // Three rows of the optimal-string-alignment table.
-  std::vector<int> before(m + 1), prev(m + 1), cur(m + 1);
-  for (int j = 0; j <= m; ++j) prev[j] = j;
+  // Three rows of the optimal-string-alignment table; on the stack for domain-sized input.
+  constexpr int kStackColumns = 64;
+  std::array<int, kStackColumns + 1> stack_rows[3];
+  std::vector<int> heap_rows;
+  int* before = stack_rows[0].data();
+  int* prev = stack_rows[1].data();
+  int* cur = stack_rows[2].data();
+  if (m > kStackColumns) {
+    heap_rows.resize(3 * static_cast<size_t>(m + 1));
+    before = heap_rows.data();
+    prev = before + (m + 1);
+    cur = prev + (m + 1);
+  }
+  // Only the band |i - j| <= limit can hold values <= limit (Ukkonen); cells just outside the
+  // band read as "too far".
+  const int too_far = limit + 1;
+  for (int j = 0; j <= m; ++j) prev[j] = j <= limit ? j : too_far;
   for (int i = 1; i <= n; ++i) {
-    cur[0] = i;
+    const int lo = std::max(1, i - limit);
+    const int hi = std::min(m, i + limit);
+    cur[0] = i <= limit ? i : too_far;
+    cur[lo - 1] = lo == 1 ? cur[0] : too_far;
     int row_min = cur[0];
-    for (int j = 1; j <= m; ++j) {
+    for (int j = lo; j <= hi; ++j) {
       const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
       int v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) v = std::min(v, before[j - 2] + 1);
       cur[j] = v;
       row_min = std::min(row_min, v);
     }
-    if (row_min > limit) return limit + 1;
-    std::swap(before, prev);
-    std::swap(prev, cur);
+    if (hi < m) cur[hi + 1] = too_far;
+    if (row_min > limit) return too_far;
+    int* const oldest = before;
+    before = prev;
+    prev = cur;
+    cur = oldest;
   }
-  return std::min(prev[m], limit + 1);
+  return std::min(prev[m], too_far);
 }
 
 std::optional<std::string_view> SuggestDomainFix(std::string_view domain) {
@@ -112,18 +139,23 @@ std::optional<std::string_view> SuggestDomainFix(std::string_view domain) {
   int best = kMaxDistance + 1;
   const KnownDomain* provider = nullptr;  // the provider at distance `best`, if exactly one
   int providers_at_best = 0;
-  for (const KnownDomain& known : KnownDomains()) {
-    if (known.name == lower) return std::nullopt;  // a real domain: exact matches win
-    const int d = DamerauLevenshtein(lower, known.name, kMaxDistance);
-    if (d > best) continue;
-    if (d < best) {
-      best = d;
-      provider = nullptr;
-      providers_at_best = 0;
-    }
-    if (known.provider) {
-      provider = &known;
-      ++providers_at_best;
+  const KnownDomainIndex& index = KnownDomains();
+  if (index.names.contains(lower)) return std::nullopt;  // a real domain: exact matches win
+  const size_t min_length = lower.size() > kMaxDistance ? lower.size() - kMaxDistance : 0;
+  const size_t max_length = std::min(lower.size() + kMaxDistance, index.by_length.size() - 1);
+  for (size_t length = min_length; length <= max_length; ++length) {
+    for (const KnownDomain* known : index.by_length[length]) {
+      const int d = DamerauLevenshtein(lower, known->name, kMaxDistance);
+      if (d > kMaxDistance || d > best) continue;
+      if (d < best) {
+        best = d;
+        provider = nullptr;
+        providers_at_best = 0;
+      }
+      if (known->provider) {
+        provider = known;
+        ++providers_at_best;
+      }
     }
   }
   // A real non-provider domain strictly nearer than every provider blocks the fix; on a tie the

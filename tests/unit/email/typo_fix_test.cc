@@ -1,5 +1,7 @@
 #include "common/email/typo_fix.h"
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,52 @@ TEST(DamerauLevenshteinTest, CountsTranspositionsAsOneEdit) {
   EXPECT_EQ(DamerauLevenshtein("gmial.con", "gmail.com", 2), 2);
   EXPECT_EQ(DamerauLevenshtein("", "abc", 5), 3);
   EXPECT_EQ(DamerauLevenshtein("yahoo.com", "outlook.com", 2), 3);  // capped at limit + 1
+}
+
+// Full-table optimal string alignment distance, for checking the banded one.
+int ReferenceDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<int>> d(a.size() + 1, std::vector<int>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = static_cast<int>(i);
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+TEST(DamerauLevenshteinTest, MatchesTheFullTableOnRandomStrings) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 20000; ++round) {
+    std::string a(rng() % 9, 'a'), b;
+    for (char& c : a) c = static_cast<char>('a' + rng() % 3);
+    b = a;
+    for (int edits = static_cast<int>(rng() % 4); edits > 0; --edits) {
+      const size_t pos = b.empty() ? 0 : rng() % b.size();
+      switch (rng() % 4) {
+        case 0:
+          b.insert(b.begin() + static_cast<long>(pos), static_cast<char>('a' + rng() % 3));
+          break;
+        case 1:
+          if (!b.empty()) b.erase(pos, 1);
+          break;
+        case 2:
+          if (!b.empty()) b[pos] = static_cast<char>('a' + rng() % 3);
+          break;
+        default:
+          if (pos + 1 < b.size()) std::swap(b[pos], b[pos + 1]);
+      }
+    }
+    const int limit = static_cast<int>(rng() % 4);
+    const int expected = std::min(ReferenceDistance(a, b), limit + 1);
+    ASSERT_EQ(DamerauLevenshtein(a, b, limit), expected) << a << " " << b << " limit " << limit;
+  }
+  const std::string long_a(100, 'x');
+  EXPECT_EQ(DamerauLevenshtein(long_a, long_a + "yz", 2), 2);
 }
 
 struct TypoCase {
@@ -99,6 +147,12 @@ TEST(FixEmailTypoTest, LeavesRealDomainsAlone) {
 TEST(FixEmailTypoTest, LeavesShortNamesThatAreOneEditFromAShortProviderAlone) {
   // One edit inside the name of a short provider lands on real company domains.
   for (const char* email : {"a@aoo.com", "a@msc.com", "a@gmz.com", "a@live.org", "a@line.com"}) {
+    EXPECT_EQ(FixEmailTypo(email), std::nullopt) << email;
+  }
+}
+
+TEST(FixEmailTypoTest, LeavesDomainsThreeEditsAwayAlone) {
+  for (const char* email : {"a@gmail.xyz", "a@gmaaaail.com", "a@hotmail.xyz", "a@yahoo.co.xyz"}) {
     EXPECT_EQ(FixEmailTypo(email), std::nullopt) << email;
   }
 }
