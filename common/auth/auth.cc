@@ -1,0 +1,152 @@
+#include "common/auth/auth.h"
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "fmt/format.h"
+
+namespace contacts {
+namespace {
+
+// Compares in time that depends only on the lengths, not on where the strings differ, so that a
+// caller cannot learn a key byte by byte from response times.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = diff | static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kReader:
+      return "reader";
+    case Role::kWriter:
+      return "writer";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<Role> ParseRole(std::string_view text) {
+  std::string lower = absl::AsciiStrToLower(std::string(text));
+  if (lower == "reader") return Role::kReader;
+  if (lower == "writer") return Role::kWriter;
+  if (lower == "admin") return Role::kAdmin;
+  return absl::InvalidArgumentError(fmt::format("role \"{}\" is not one of reader, writer, admin", text));
+}
+
+bool IsValidTenantName(std::string_view tenant) {
+  if (tenant.empty() || tenant.size() > 63) return false;
+  for (size_t i = 0; i < tenant.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(tenant[i]);
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '_' && c != '-'))) return false;
+  }
+  return true;
+}
+
+Authenticator Authenticator::Disabled() { return Authenticator(); }
+
+absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(fmt::format("cannot read API keys file \"{}\"", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    return absl::DataLossError(fmt::format("error reading API keys file \"{}\"", path));
+  }
+  return Parse(buffer.str(), path);
+}
+
+absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text) { return Parse(text, "API keys"); }
+
+absl::StatusOr<Authenticator> Authenticator::Parse(std::string_view text, std::string_view source) {
+  Authenticator auth;
+  auth.enabled_ = true;
+  int line_number = 0;
+  for (absl::string_view raw : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
+    ++line_number;
+    std::string_view line = Trim(std::string_view(raw.data(), raw.size()));
+    if (line.empty() || line.front() == '#') continue;
+    std::vector<std::string> fields =
+        absl::StrSplit(absl::string_view(line.data(), line.size()), absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (fields.size() != 3) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{} line {}: expected \"<api key> <tenant> <role>\", found {} fields", source, line_number, fields.size()));
+    }
+    if (!IsValidTenantName(fields[1])) {
+      return absl::InvalidArgumentError(fmt::format("{} line {}: tenant \"{}\" must match [a-z0-9][a-z0-9_-]{{0,62}}",
+                                                    source, line_number, fields[1]));
+    }
+    absl::StatusOr<Role> role = ParseRole(fields[2]);
+    if (!role.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{} line {}: {}", source, line_number, std::string(role.status().message())));
+    }
+    for (const KeyEntry& existing : auth.keys_) {
+      if (existing.key == fields[0]) {
+        return absl::InvalidArgumentError(
+            fmt::format("{} line {}: duplicate API key (same key as an earlier line)", source, line_number));
+      }
+    }
+    auth.keys_.push_back(KeyEntry{fields[0], CallIdentity{fields[1], *role}});
+  }
+  if (auth.keys_.empty()) {
+    return absl::InvalidArgumentError(fmt::format("{}: no API keys found", source));
+  }
+  return auth;
+}
+
+absl::StatusOr<CallIdentity> Authenticator::Authenticate(std::optional<std::string_view> api_key,
+                                                         std::optional<std::string_view> tenant_header,
+                                                         Role required) const {
+  if (!enabled_) {
+    if (!tenant_header) return CallIdentity{std::string(kDefaultTenant), Role::kAdmin};
+    if (!IsValidTenantName(*tenant_header)) {
+      return absl::InvalidArgumentError("x-tenant must match [a-z0-9][a-z0-9_-]{0,62}");
+    }
+    return CallIdentity{std::string(*tenant_header), Role::kAdmin};
+  }
+  if (!api_key || api_key->empty()) {
+    return absl::UnauthenticatedError("missing API key: send it in the x-api-key metadata header");
+  }
+  // Look at every entry whatever matches, so timing does not tell which entry a key is close to.
+  const KeyEntry* match = nullptr;
+  for (const KeyEntry& entry : keys_) {
+    if (ConstantTimeEquals(entry.key, *api_key)) match = &entry;
+  }
+  if (match == nullptr) {
+    return absl::UnauthenticatedError("unknown API key");
+  }
+  const CallIdentity& identity = match->identity;
+  if (tenant_header && *tenant_header != identity.tenant) {
+    return absl::PermissionDeniedError(
+        fmt::format("x-tenant names another tenant than the API key's (\"{}\")", identity.tenant));
+  }
+  if (static_cast<int>(identity.role) < static_cast<int>(required)) {
+    return absl::PermissionDeniedError(
+        fmt::format("this call needs role {}; the API key has role {}", RoleName(required), RoleName(identity.role)));
+  }
+  return identity;
+}
+
+}  // namespace contacts

@@ -1,0 +1,74 @@
+// Authentication of gRPC calls by API key: each key maps to one tenant and one role. This part is
+// free of gRPC types so it can be unit tested directly; common/auth/grpc_auth.h reads the keys from
+// a call's metadata.
+//
+// With auth off (Authenticator::Disabled(), the local default), every call is admin of the tenant
+// named by the "x-tenant" header, or of "default".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace contacts {
+
+// Ordered: admin > writer > reader. A call needing `writer` is allowed for writer and admin.
+enum class Role : int { kReader = 1, kWriter = 2, kAdmin = 3 };
+
+// "reader", "writer", "admin".
+std::string_view RoleName(Role role);
+// Parses "reader" / "writer" / "admin" (case-insensitive). Errors: INVALID_ARGUMENT.
+absl::StatusOr<Role> ParseRole(std::string_view text);
+
+// The tenant name used when auth is off and the call names none.
+inline constexpr std::string_view kDefaultTenant = "default";
+
+// True for names matching [a-z0-9][a-z0-9_-]{0,62}.
+bool IsValidTenantName(std::string_view tenant);
+
+struct CallIdentity {
+  std::string tenant;
+  Role role = Role::kReader;
+};
+
+class Authenticator {
+ public:
+  // Auth off: tenant from x-tenant if present (must be a valid tenant name, else
+  // INVALID_ARGUMENT), else "default"; role admin.
+  static Authenticator Disabled();
+
+  // Reads a key file: one "<api key> <tenant> <role>" per line, fields separated by spaces or
+  // tabs; '#' starts a comment line; blank lines are ignored.
+  // Errors: NOT_FOUND / PERMISSION_DENIED if the file cannot be read; INVALID_ARGUMENT naming the
+  // file and line for a malformed line, a bad tenant, an unknown role, a duplicate key (the key
+  // itself is never put in a message), or a file with no keys.
+  static absl::StatusOr<Authenticator> FromFile(const std::string& path);
+  static absl::StatusOr<Authenticator> FromText(std::string_view text);
+
+  // api_key: the "x-api-key" metadata value (or the key from "authorization: Bearer <key>");
+  // tenant_header: the "x-tenant" value, if any.
+  // Errors: UNAUTHENTICATED for a missing or unknown key; PERMISSION_DENIED if the key's role is
+  // below `required` or x-tenant names another tenant than the key's; INVALID_ARGUMENT for a
+  // malformed x-tenant when auth is off.
+  absl::StatusOr<CallIdentity> Authenticate(std::optional<std::string_view> api_key,
+                                            std::optional<std::string_view> tenant_header, Role required) const;
+
+  bool enabled() const { return enabled_; }
+  size_t key_count() const { return keys_.size(); }
+
+ private:
+  struct KeyEntry {
+    std::string key;
+    CallIdentity identity;
+  };
+  static absl::StatusOr<Authenticator> Parse(std::string_view text, std::string_view source);
+
+  bool enabled_ = false;
+  std::vector<KeyEntry> keys_;
+};
+
+}  // namespace contacts

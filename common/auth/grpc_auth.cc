@@ -1,0 +1,40 @@
+#include "common/auth/grpc_auth.h"
+
+#include <optional>
+#include <string_view>
+
+namespace contacts {
+namespace {
+
+std::optional<std::string_view> Header(const grpc::ServerContextBase& ctx, std::string_view name) {
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find(grpc::string_ref(name.data(), name.size()));
+  if (it == metadata.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+absl::StatusOr<CallIdentity> AuthenticateCall(const Authenticator& auth, const grpc::ServerContextBase& ctx,
+                                              Role required) {
+  std::optional<std::string_view> key = Header(ctx, kApiKeyHeader);
+  if (!key) {
+    if (std::optional<std::string_view> authorization = Header(ctx, kAuthorizationHeader)) {
+      constexpr std::string_view kBearer = "Bearer ";
+      if (authorization->size() > kBearer.size() && authorization->substr(0, kBearer.size()) == kBearer) {
+        key = authorization->substr(kBearer.size());
+      }
+    }
+  }
+  return auth.Authenticate(key, Header(ctx, kTenantHeader), required);
+}
+
+void ForwardCredentials(const grpc::ServerContextBase& incoming, grpc::ClientContext* outgoing) {
+  for (const char* name : {kApiKeyHeader, kAuthorizationHeader, kTenantHeader}) {
+    if (std::optional<std::string_view> value = Header(incoming, name)) {
+      outgoing->AddMetadata(name, std::string(*value));
+    }
+  }
+}
+
+}  // namespace contacts

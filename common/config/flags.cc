@@ -1,0 +1,218 @@
+#include "common/config/flags.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "fmt/format.h"
+
+namespace contacts {
+namespace {
+
+constexpr char kHelpMessage[] = "help";
+
+bool ValidName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<bool> ParseBool(std::string_view text) {
+  std::string lower = absl::AsciiStrToLower(std::string(text));
+  if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") return true;
+  if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool IsHelpRequested(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kCancelled && status.message() == kHelpMessage;
+}
+
+FlagSet::FlagSet(std::string program) : program_(std::move(program)) {}
+
+std::string FlagSet::EnvName(std::string_view name) { return "CONTACTS_" + absl::AsciiStrToUpper(std::string(name)); }
+
+FlagSet::Flag& FlagSet::Register(std::string name, Type type, std::string help) {
+  if (!ValidName(name) || flags_.count(name) > 0) {
+    std::cerr << "FlagSet: invalid or duplicate flag name '" << name << "'\n";
+    std::abort();
+  }
+  Flag& flag = flags_[name];
+  flag.name = std::move(name);
+  flag.type = type;
+  flag.help = std::move(help);
+  return flag;
+}
+
+std::string* FlagSet::String(std::string name, std::string default_value, std::string help) {
+  Flag& flag = Register(std::move(name), Type::kString, std::move(help));
+  flag.default_text = default_value;
+  flag.string_value = std::make_unique<std::string>(std::move(default_value));
+  return flag.string_value.get();
+}
+
+int64_t* FlagSet::Int(std::string name, int64_t default_value, std::string help) {
+  Flag& flag = Register(std::move(name), Type::kInt, std::move(help));
+  flag.default_text = std::to_string(default_value);
+  flag.int_value = std::make_unique<int64_t>(default_value);
+  return flag.int_value.get();
+}
+
+bool* FlagSet::Bool(std::string name, bool default_value, std::string help) {
+  Flag& flag = Register(std::move(name), Type::kBool, std::move(help));
+  flag.default_text = default_value ? "true" : "false";
+  flag.bool_value = std::make_unique<bool>(default_value);
+  return flag.bool_value.get();
+}
+
+absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_view where, Source source) {
+  switch (flag.type) {
+    case Type::kString:
+      *flag.string_value = std::string(value);
+      break;
+    case Type::kInt: {
+      int64_t parsed = 0;
+      if (!absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &parsed)) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: \"{}\" is not an integer (flag --{})", where, value, flag.name));
+      }
+      *flag.int_value = parsed;
+      break;
+    }
+    case Type::kBool: {
+      std::optional<bool> parsed = ParseBool(value);
+      if (!parsed) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: \"{}\" is not a boolean (flag --{}; use true or false)", where, value, flag.name));
+      }
+      *flag.bool_value = *parsed;
+      break;
+    }
+  }
+  flag.source = source;
+  return absl::OkStatus();
+}
+
+absl::Status FlagSet::Parse(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return ParseArgs(args);
+}
+
+absl::Status FlagSet::ParseArgs(const std::vector<std::string>& args) {
+  for (auto& [name, flag] : flags_) {
+    std::string env_name = EnvName(name);
+    const char* env = std::getenv(env_name.c_str());
+    if (env == nullptr) continue;
+    absl::Status status = Assign(flag, env, fmt::format("environment variable {}", env_name), Source::kEnv);
+    if (!status.ok()) return status;
+  }
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h" || arg == "-help") {
+      std::cout << Usage();
+      std::cout.flush();
+      return absl::CancelledError(kHelpMessage);
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      return absl::InvalidArgumentError(fmt::format("unexpected argument \"{}\" (flags look like --name=value)", arg));
+    }
+    std::string_view body(arg);
+    body.remove_prefix(body.size() > 2 && body[1] == '-' ? 2 : 1);
+    std::string name;
+    std::optional<std::string> value;
+    if (size_t eq = body.find('='); eq != std::string_view::npos) {
+      name = std::string(body.substr(0, eq));
+      value = std::string(body.substr(eq + 1));
+    } else {
+      name = std::string(body);
+    }
+    auto it = flags_.find(name);
+    if (it == flags_.end() && !value && name.size() > 2 && name.rfind("no", 0) == 0) {
+      auto negated = flags_.find(name.substr(2));
+      if (negated != flags_.end() && negated->second.type == Type::kBool) {
+        *negated->second.bool_value = false;
+        negated->second.source = Source::kFlag;
+        continue;
+      }
+    }
+    if (it == flags_.end()) {
+      return absl::InvalidArgumentError(fmt::format("unknown flag --{} (see --help)", name));
+    }
+    Flag& flag = it->second;
+    if (!value) {
+      if (flag.type == Type::kBool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return absl::InvalidArgumentError(fmt::format("flag --{} needs a value", name));
+      }
+    }
+    absl::Status status = Assign(flag, *value, fmt::format("flag --{}", name), Source::kFlag);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+std::string FlagSet::ValueText(const Flag& flag) {
+  switch (flag.type) {
+    case Type::kString:
+      return *flag.string_value;
+    case Type::kInt:
+      return std::to_string(*flag.int_value);
+    case Type::kBool:
+      return *flag.bool_value ? "true" : "false";
+  }
+  return "";
+}
+
+std::string FlagSet::Describe() const {
+  std::string out;
+  for (const auto& [name, flag] : flags_) {
+    const char* source = flag.source == Source::kEnv ? "env" : flag.source == Source::kFlag ? "flag" : "default";
+    out += fmt::format("{}={} ({})\n", name, ValueText(flag), source);
+  }
+  return out;
+}
+
+std::string FlagSet::Usage() const {
+  std::string out =
+      fmt::format("Usage: {} [--flag=value ...]\n\nFlags (env CONTACTS_<NAME> overrides the default):\n", program_);
+  for (const auto& [name, flag] : flags_) {
+    const char* type = flag.type == Type::kString ? "string" : flag.type == Type::kInt ? "int" : "bool";
+    out += fmt::format("  --{} ({}; env {})\n      {} Default: \"{}\".\n", name, type, EnvName(name), flag.help,
+                       flag.default_text);
+  }
+  return out;
+}
+
+CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std::string default_metrics_listen,
+                                std::string default_data_dir) {
+  CommonFlags common;
+  common.listen =
+      flags.String("listen", std::move(default_listen), "HOST:PORT to serve gRPC on; port 0 picks a free one.");
+  common.data_dir = flags.String("data_dir", std::move(default_data_dir), "Folder for this service's files.");
+  common.metrics_listen = flags.String("metrics_listen", std::move(default_metrics_listen),
+                                       "HOST:PORT of the Prometheus /metrics endpoint; \"\" or \"off\" disables it.");
+  common.log_level = flags.String("log_level", "info", "trace, debug, info, warn, error, critical or off.");
+  common.api_keys_file =
+      flags.String("api_keys_file", "", "File of \"<api key> <tenant> <role>\" lines; empty turns auth off.");
+  common.grace_period_ms = flags.Int("grace_period_ms", 10000, "How long in-flight calls may finish after SIGTERM.");
+  common.deadline_cap_ms = flags.Int("deadline_cap_ms", 300000, "Upper bound on any call's server-side deadline.");
+  common.max_message_bytes = flags.Int("max_message_bytes", int64_t{64} << 20, "Max gRPC message size (bytes).");
+  return common;
+}
+
+}  // namespace contacts

@@ -1,0 +1,94 @@
+// FlagSet: a tiny command-line flag parser with environment overrides, shared by every service so
+// that ops and scripts can configure them alike.
+//
+// Precedence, lowest to highest: the registered default, then the environment variable
+// CONTACTS_<NAME in capitals> (e.g. CONTACTS_DATA_DIR for --data_dir), then the command line
+// (--name=value, --name value, --flag, --noflag for booleans). Describe() shows each value and
+// where it came from, for the startup log.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace contacts {
+
+class FlagSet {
+ public:
+  explicit FlagSet(std::string program);
+  FlagSet(const FlagSet&) = delete;
+  FlagSet& operator=(const FlagSet&) = delete;
+
+  // Register a flag. The returned pointer stays valid for the FlagSet's life and holds the
+  // default until Parse() runs. Names are [a-z0-9_]+; registering a name twice is a programming
+  // error (crashes).
+  std::string* String(std::string name, std::string default_value, std::string help);
+  int64_t* Int(std::string name, int64_t default_value, std::string help);
+  bool* Bool(std::string name, bool default_value, std::string help);
+
+  // Apply env overrides, then argv. Errors:
+  //   INVALID_ARGUMENT naming the flag (or env variable): unknown flag, missing value,
+  //     a value that is not an integer / boolean, a positional argument.
+  //   CANCELLED("help") after printing usage to stdout for --help / -h: the caller exits 0.
+  // On error, flags parsed before the bad one keep their new values (callers exit anyway).
+  absl::Status Parse(int argc, char** argv);
+
+  // Same as Parse() but from a vector (argv[0] not included); for tests and wrappers.
+  absl::Status ParseArgs(const std::vector<std::string>& args);
+
+  // One "name=value (source)" line per flag, sorted by name; source is default, env or flag.
+  std::string Describe() const;
+
+  // The usage text printed by --help.
+  std::string Usage() const;
+
+  // The environment variable that overrides `name`: "CONTACTS_" + name in capitals.
+  static std::string EnvName(std::string_view name);
+
+ private:
+  enum class Type { kString, kInt, kBool };
+  enum class Source { kDefault, kEnv, kFlag };
+  struct Flag {
+    std::string name;
+    Type type;
+    std::string help;
+    std::string default_text;
+    Source source = Source::kDefault;
+    std::unique_ptr<std::string> string_value;
+    std::unique_ptr<int64_t> int_value;
+    std::unique_ptr<bool> bool_value;
+  };
+
+  Flag& Register(std::string name, Type type, std::string help);
+  static absl::Status Assign(Flag& flag, std::string_view value, std::string_view where, Source source);
+  static std::string ValueText(const Flag& flag);
+
+  std::string program_;
+  std::map<std::string, Flag> flags_;
+};
+
+// True for the status Parse() returns after printing --help: exit 0.
+bool IsHelpRequested(const absl::Status& status);
+
+// The flags every service shares.
+struct CommonFlags {
+  std::string* listen;          // HOST:PORT to serve gRPC on; port 0 picks a free one.
+  std::string* data_dir;        // Folder for the service's files (RocksDB, spool).
+  std::string* metrics_listen;  // HOST:PORT of the Prometheus endpoint; "" or "off" disables it.
+  std::string* log_level;       // trace, debug, info, warn, error, critical, off.
+  std::string* api_keys_file;   // "<key> <tenant> <role>" per line; "" turns auth off.
+  int64_t* grace_period_ms;     // How long in-flight calls may run after SIGTERM.
+  int64_t* deadline_cap_ms;     // Upper bound on any call's server-side deadline.
+  int64_t* max_message_bytes;   // Max gRPC message size, both directions.
+};
+
+// Registers listen, data_dir, metrics_listen, log_level (default info), api_keys_file (default ""),
+// grace_period_ms (10000), deadline_cap_ms (300000) and max_message_bytes (64 MiB).
+CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std::string default_metrics_listen,
+                                std::string default_data_dir);
+
+}  // namespace contacts

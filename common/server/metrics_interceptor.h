@@ -1,0 +1,56 @@
+// Server interceptor that counts gRPC calls in Prometheus, with the metric and label names of
+// grpc-ecosystem's Prometheus middleware so that its dashboards work unchanged:
+//   grpc_server_started_total{grpc_service, grpc_method, grpc_type}
+//   grpc_server_handled_total{grpc_service, grpc_method, grpc_type, grpc_code}
+//   grpc_server_handling_seconds{grpc_service, grpc_method, grpc_type}  (histogram)
+// grpc_service is the full service name ("grpc.health.v1.Health"), grpc_method the short method
+// name ("Check"), grpc_type unary / client_stream / server_stream / bidi_stream, grpc_code the
+// status name as Go spells it ("OK", "InvalidArgument", ...).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/status.h>
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
+namespace contacts {
+
+// "OK", "Canceled", "Unknown", "InvalidArgument", ... (Go's codes.Code.String()).
+std::string_view GrpcCodeName(grpc::StatusCode code);
+
+// Counts the calls a server is handling, so a graceful shutdown can stop waiting as soon as the
+// last one finished. Thread-safe.
+class InFlightCalls {
+ public:
+  void Begin();
+  void End();
+  int64_t count() const;
+  // Blocks until the count is zero or `deadline`; returns whether it reached zero.
+  bool WaitForZero(std::chrono::steady_clock::time_point deadline) const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable zero_;
+  int64_t count_ = 0;
+};
+
+// True for calls that never end on their own (grpc.health.v1.Health/Watch and reflection
+// streams): they are not counted as in flight, so an open Watch cannot hold up a shutdown.
+bool IsOpenEndedMethod(std::string_view full_method);
+
+// A factory for ServerBuilder::experimental().SetInterceptorCreators. The metric families are
+// registered in `registry` when the factory is made; the registry and `in_flight` (if not null)
+// must outlive the server.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptorFactory(
+    prometheus::Registry& registry, InFlightCalls* in_flight = nullptr);
+
+}  // namespace contacts

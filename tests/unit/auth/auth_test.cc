@@ -1,0 +1,168 @@
+#include "common/auth/auth.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace contacts {
+namespace {
+
+constexpr char kKeys[] = R"(# keys for tests
+k-reader-1  acme    reader
+k-writer-1  acme    writer
+
+k-admin-1	globex	ADMIN
+)";
+
+Authenticator MustParse(std::string_view text) {
+  absl::StatusOr<Authenticator> auth = Authenticator::FromText(text);
+  EXPECT_TRUE(auth.ok()) << auth.status();
+  return auth.ok() ? *std::move(auth) : Authenticator::Disabled();
+}
+
+TEST(AuthenticatorTest, KeyMapsToItsTenantAndRole) {
+  Authenticator auth = MustParse(kKeys);
+  EXPECT_TRUE(auth.enabled());
+  EXPECT_EQ(auth.key_count(), 3u);
+  absl::StatusOr<CallIdentity> id = auth.Authenticate("k-admin-1", std::nullopt, Role::kAdmin);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->tenant, "globex");
+  EXPECT_EQ(id->role, Role::kAdmin);
+}
+
+TEST(AuthenticatorTest, HigherRoleSatisfiesLowerRequirement) {
+  Authenticator auth = MustParse(kKeys);
+  EXPECT_TRUE(auth.Authenticate("k-writer-1", std::nullopt, Role::kReader).ok());
+  EXPECT_TRUE(auth.Authenticate("k-writer-1", std::nullopt, Role::kWriter).ok());
+  EXPECT_TRUE(auth.Authenticate("k-admin-1", std::nullopt, Role::kWriter).ok());
+}
+
+TEST(AuthenticatorTest, RoleTooLowIsPermissionDenied) {
+  Authenticator auth = MustParse(kKeys);
+  EXPECT_EQ(auth.Authenticate("k-reader-1", std::nullopt, Role::kWriter).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(auth.Authenticate("k-writer-1", std::nullopt, Role::kAdmin).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(AuthenticatorTest, MissingOrUnknownKeyIsUnauthenticated) {
+  Authenticator auth = MustParse(kKeys);
+  EXPECT_EQ(auth.Authenticate(std::nullopt, std::nullopt, Role::kReader).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authenticate("", std::nullopt, Role::kReader).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authenticate("k-reader-", std::nullopt, Role::kReader).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authenticate("k-reader-11", std::nullopt, Role::kReader).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AuthenticatorTest, ErrorsNeverContainTheKey) {
+  Authenticator auth = MustParse(kKeys);
+  absl::Status status = auth.Authenticate("k-reader-1", std::nullopt, Role::kAdmin).status();
+  EXPECT_EQ(status.message().find("k-reader-1"), absl::string_view::npos) << status;
+  status = auth.Authenticate("secret-guess", std::nullopt, Role::kReader).status();
+  EXPECT_EQ(status.message().find("secret-guess"), absl::string_view::npos) << status;
+}
+
+TEST(AuthenticatorTest, TenantHeaderMustMatchTheKeysTenant) {
+  Authenticator auth = MustParse(kKeys);
+  EXPECT_TRUE(auth.Authenticate("k-writer-1", "acme", Role::kWriter).ok());
+  EXPECT_EQ(auth.Authenticate("k-writer-1", "globex", Role::kReader).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(AuthenticatorTest, FileErrorsNameTheLine) {
+  struct Case {
+    const char* text;
+    const char* expected;
+  } cases[] = {
+      {"k1 acme reader\nk2 acme\n", "line 2"}, {"# c\n\nk1 Acme reader\n", "line 3"},
+      {"k1 acme superuser\n", "line 1"},       {"k1 acme reader\nk1 other writer\n", "line 2"},
+      {"k1 acme reader extra\n", "line 1"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<Authenticator> auth = Authenticator::FromText(c.text);
+    ASSERT_FALSE(auth.ok()) << c.text;
+    EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(auth.status().message().find(c.expected), absl::string_view::npos) << auth.status();
+  }
+}
+
+TEST(AuthenticatorTest, DuplicateKeyErrorDoesNotRevealTheKey) {
+  absl::StatusOr<Authenticator> auth = Authenticator::FromText("topsecret acme reader\ntopsecret b writer\n");
+  ASSERT_FALSE(auth.ok());
+  EXPECT_EQ(auth.status().message().find("topsecret"), absl::string_view::npos) << auth.status();
+}
+
+TEST(AuthenticatorTest, FileWithoutKeysIsAnError) {
+  EXPECT_EQ(Authenticator::FromText("# nothing\n\n").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AuthenticatorTest, FromFileReadsKeysAndReportsMissingFile) {
+  char dir_template[] = "/tmp/auth_test_XXXXXX";
+  std::string tmp = getenv("TMPDIR") ? std::string(getenv("TMPDIR")) + "/auth_test_XXXXXX" : dir_template;
+  ASSERT_NE(mkdtemp(tmp.data()), nullptr);
+  std::string path = tmp + "/keys.txt";
+  {
+    std::ofstream out(path);
+    out << "k9 tenant-9 writer\r\n";  // CRLF files work too
+  }
+  absl::StatusOr<Authenticator> auth = Authenticator::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  absl::StatusOr<CallIdentity> id = auth->Authenticate("k9", std::nullopt, Role::kWriter);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->tenant, "tenant-9");
+
+  absl::StatusOr<Authenticator> missing = Authenticator::FromFile(tmp + "/absent.txt");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("absent.txt"), absl::string_view::npos);
+  unlink(path.c_str());
+  rmdir(tmp.c_str());
+}
+
+TEST(DisabledAuthenticatorTest, DefaultTenantAndAdminRole) {
+  Authenticator auth = Authenticator::Disabled();
+  EXPECT_FALSE(auth.enabled());
+  absl::StatusOr<CallIdentity> id = auth.Authenticate(std::nullopt, std::nullopt, Role::kAdmin);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->tenant, "default");
+  EXPECT_EQ(id->role, Role::kAdmin);
+}
+
+TEST(DisabledAuthenticatorTest, TenantHeaderChoosesTenant) {
+  Authenticator auth = Authenticator::Disabled();
+  absl::StatusOr<CallIdentity> id = auth.Authenticate("ignored-key", "shop_2", Role::kWriter);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->tenant, "shop_2");
+}
+
+TEST(DisabledAuthenticatorTest, MalformedTenantHeaderIsRejected) {
+  Authenticator auth = Authenticator::Disabled();
+  for (const char* bad : {"", "Upper", "-lead", "_lead", "has space", "a/b", "x\xff"}) {
+    EXPECT_EQ(auth.Authenticate(std::nullopt, bad, Role::kReader).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(auth.Authenticate(std::nullopt, std::string(64, 'a'), Role::kReader).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(auth.Authenticate(std::nullopt, std::string(63, 'a'), Role::kReader).ok());
+}
+
+TEST(TenantNameTest, FollowsThePattern) {
+  EXPECT_TRUE(IsValidTenantName("a"));
+  EXPECT_TRUE(IsValidTenantName("0abc-d_e"));
+  EXPECT_FALSE(IsValidTenantName("a.b"));
+  EXPECT_FALSE(IsValidTenantName("-a"));
+}
+
+TEST(RoleTest, ParsesAndNamesRoles) {
+  EXPECT_EQ(*ParseRole("Writer"), Role::kWriter);
+  EXPECT_FALSE(ParseRole("root").ok());
+  EXPECT_EQ(RoleName(Role::kReader), "reader");
+}
+
+}  // namespace
+}  // namespace contacts

@@ -1,0 +1,155 @@
+#include "common/config/flags.h"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace contacts {
+namespace {
+
+// Sets an environment variable for one test and restores the previous state afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) old_ = old;
+    setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+TEST(FlagSetTest, DefaultsApplyWhenNothingIsGiven) {
+  FlagSet flags("prog");
+  std::string* name = flags.String("zz_name", "alice", "a name");
+  int64_t* count = flags.Int("zz_count", 7, "a count");
+  bool* verbose = flags.Bool("zz_verbose", true, "verbose");
+  ASSERT_TRUE(flags.ParseArgs({}).ok());
+  EXPECT_EQ(*name, "alice");
+  EXPECT_EQ(*count, 7);
+  EXPECT_TRUE(*verbose);
+  EXPECT_NE(flags.Describe().find("zz_count=7 (default)"), std::string::npos) << flags.Describe();
+}
+
+TEST(FlagSetTest, EnvOverridesDefault) {
+  ScopedEnv env("CONTACTS_ZZ_DATA_DIR", "/srv/data");
+  ScopedEnv env_int("CONTACTS_ZZ_COUNT", "42");
+  FlagSet flags("prog");
+  std::string* dir = flags.String("zz_data_dir", "/var/lib", "dir");
+  int64_t* count = flags.Int("zz_count", 7, "count");
+  ASSERT_TRUE(flags.ParseArgs({}).ok());
+  EXPECT_EQ(*dir, "/srv/data");
+  EXPECT_EQ(*count, 42);
+  EXPECT_NE(flags.Describe().find("zz_data_dir=/srv/data (env)"), std::string::npos) << flags.Describe();
+}
+
+TEST(FlagSetTest, CommandLineWinsOverEnv) {
+  ScopedEnv env("CONTACTS_ZZ_DATA_DIR", "/srv/data");
+  FlagSet flags("prog");
+  std::string* dir = flags.String("zz_data_dir", "/var/lib", "dir");
+  ASSERT_TRUE(flags.ParseArgs({"--zz_data_dir=/mnt/x"}).ok());
+  EXPECT_EQ(*dir, "/mnt/x");
+  EXPECT_NE(flags.Describe().find("zz_data_dir=/mnt/x (flag)"), std::string::npos) << flags.Describe();
+}
+
+TEST(FlagSetTest, AcceptsSeparateValueAndBooleanForms) {
+  FlagSet flags("prog");
+  std::string* listen = flags.String("listen", "127.0.0.1:1", "listen");
+  int64_t* count = flags.Int("count", 1, "count");
+  bool* a = flags.Bool("a", false, "a");
+  bool* b = flags.Bool("b", true, "b");
+  bool* c = flags.Bool("c", true, "c");
+  ASSERT_TRUE(flags.ParseArgs({"--listen", "0.0.0.0:5", "--count=-3", "--a", "--nob", "--c=false"}).ok());
+  EXPECT_EQ(*listen, "0.0.0.0:5");
+  EXPECT_EQ(*count, -3);
+  EXPECT_TRUE(*a);
+  EXPECT_FALSE(*b);
+  EXPECT_FALSE(*c);
+}
+
+TEST(FlagSetTest, UnknownFlagIsInvalidArgumentNamingIt) {
+  FlagSet flags("prog");
+  flags.String("listen", "", "listen");
+  absl::Status status = flags.ParseArgs({"--lisen=1"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("lisen"), absl::string_view::npos) << status;
+}
+
+TEST(FlagSetTest, BadNumberIsInvalidArgumentNamingTheFlag) {
+  FlagSet flags("prog");
+  flags.Int("grace_period_ms", 1, "grace");
+  absl::Status status = flags.ParseArgs({"--grace_period_ms=ten"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("grace_period_ms"), absl::string_view::npos) << status;
+}
+
+TEST(FlagSetTest, BadNumberInEnvNamesTheVariable) {
+  ScopedEnv env("CONTACTS_ZZ_PORT", "12x");
+  FlagSet flags("prog");
+  flags.Int("zz_port", 1, "port");
+  absl::Status status = flags.ParseArgs({});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("CONTACTS_ZZ_PORT"), absl::string_view::npos) << status;
+}
+
+TEST(FlagSetTest, MissingValueIsAnError) {
+  FlagSet flags("prog");
+  flags.String("listen", "", "listen");
+  EXPECT_EQ(flags.ParseArgs({"--listen"}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FlagSetTest, PositionalArgumentIsAnError) {
+  FlagSet flags("prog");
+  EXPECT_EQ(flags.ParseArgs({"stray"}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FlagSetTest, HelpPrintsUsageAndReturnsHelpStatus) {
+  FlagSet flags("prog");
+  flags.String("listen", "127.0.0.1:1", "Where to listen.");
+  testing::internal::CaptureStdout();
+  absl::Status status = flags.ParseArgs({"--help"});
+  std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_TRUE(IsHelpRequested(status)) << status;
+  EXPECT_FALSE(IsHelpRequested(absl::CancelledError("other")));
+  EXPECT_NE(out.find("--listen"), std::string::npos) << out;
+  EXPECT_NE(out.find("Where to listen."), std::string::npos) << out;
+  EXPECT_NE(out.find("CONTACTS_LISTEN"), std::string::npos) << out;
+}
+
+TEST(FlagSetTest, ParseFromArgv) {
+  FlagSet flags("prog");
+  int64_t* n = flags.Int("n", 0, "n");
+  std::string a0 = "prog", a1 = "--n=5";
+  char* argv[] = {a0.data(), a1.data()};
+  ASSERT_TRUE(flags.Parse(2, argv).ok());
+  EXPECT_EQ(*n, 5);
+}
+
+TEST(CommonFlagsTest, RegistersSharedFlagsWithDefaults) {
+  FlagSet flags("prog");
+  CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50051", "127.0.0.1:9464", "./data");
+  ASSERT_TRUE(flags.ParseArgs({"--data_dir=/d"}).ok());
+  EXPECT_EQ(*common.listen, "127.0.0.1:50051");
+  EXPECT_EQ(*common.metrics_listen, "127.0.0.1:9464");
+  EXPECT_EQ(*common.data_dir, "/d");
+  EXPECT_EQ(*common.log_level, "info");
+  EXPECT_EQ(*common.api_keys_file, "");
+  EXPECT_EQ(*common.grace_period_ms, 10000);
+  EXPECT_EQ(*common.deadline_cap_ms, 300000);
+  EXPECT_EQ(*common.max_message_bytes, 64 << 20);
+}
+
+TEST(CommonFlagsTest, EnvNameIsPrefixedAndCapitalised) { EXPECT_EQ(FlagSet::EnvName("data_dir"), "CONTACTS_DATA_DIR"); }
+
+}  // namespace
+}  // namespace contacts

@@ -1,0 +1,72 @@
+#include "common/server/server_runner.h"
+
+#include <chrono>
+
+#include <grpcpp/server_context.h>
+
+#include "common/server/metrics_interceptor.h"
+#include "gtest/gtest.h"
+
+namespace contacts {
+namespace {
+
+TEST(ParseHostPortTest, AcceptsHostAndPort) {
+  std::string host;
+  int port = -1;
+  ASSERT_TRUE(ParseHostPort("127.0.0.1:50051", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 50051);
+  ASSERT_TRUE(ParseHostPort("[::1]:0", &host, &port).ok());
+  EXPECT_EQ(host, "[::1]");
+  EXPECT_EQ(port, 0);
+  ASSERT_TRUE(ParseHostPort("localhost:9464", &host, &port).ok());
+  EXPECT_EQ(host, "localhost");
+}
+
+TEST(ParseHostPortTest, RejectsMalformedAddresses) {
+  std::string host;
+  int port = 0;
+  for (const char* bad : {"", "50051", ":50051", "host:", "host:port", "host:70000", "::1:5", "host:-1"}) {
+    absl::Status status = ParseHostPort(bad, &host, &port);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ServerRunnerTest, StartRejectsMalformedListenAddressWithoutBinding) {
+  ServerRunner runner(ServerOptions{.service_name = "unit", .listen = "nonsense", .metrics_listen = "off"});
+  absl::Status status = runner.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("nonsense"), absl::string_view::npos) << status;
+  EXPECT_EQ(runner.port(), 0);
+}
+
+TEST(ServerRunnerTest, StartRejectsNonPositiveMessageSize) {
+  ServerRunner runner(
+      ServerOptions{.service_name = "unit", .listen = "127.0.0.1:0", .metrics_listen = "off", .max_message_bytes = 0});
+  EXPECT_EQ(runner.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EffectiveDeadlineTest, CapsACallWithoutClientDeadline) {
+  grpc::ServerContext ctx;  // no client deadline: infinite
+  auto before = std::chrono::system_clock::now();
+  auto deadline = EffectiveDeadline(ctx, 1000);
+  EXPECT_GE(deadline, before + std::chrono::milliseconds(1000));
+  EXPECT_LE(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(1000));
+}
+
+TEST(EffectiveDeadlineTest, ExpiredDeadlineIsReported) {
+  grpc::ServerContext ctx;
+  auto now = std::chrono::system_clock::now();
+  EXPECT_TRUE(CallCancelledOrExpired(ctx, now - std::chrono::milliseconds(1)));
+  EXPECT_FALSE(CallCancelledOrExpired(ctx, now + std::chrono::hours(1)));
+}
+
+TEST(GrpcCodeNameTest, UsesGoSpelling) {
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::CANCELLED), "Canceled");
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::INVALID_ARGUMENT), "InvalidArgument");
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::UNAUTHENTICATED), "Unauthenticated");
+}
+
+}  // namespace
+}  // namespace contacts
