@@ -1,6 +1,7 @@
 #include "services/audience_query/filter_tree.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -177,6 +178,33 @@ bool HasSegmentTerms(const v1::Filter& filter) {
       break;
   }
   return false;
+}
+
+namespace {
+void CollectSegmentNames(const v1::Filter& filter, std::set<std::string>& names) {
+  switch (filter.node_case()) {
+    case v1::Filter::kAnd:
+    case v1::Filter::kOr: {
+      const auto& list = filter.node_case() == v1::Filter::kAnd ? filter.and_() : filter.or_();
+      for (const auto& child : list.filters()) CollectSegmentNames(child, names);
+      return;
+    }
+    case v1::Filter::kNot:
+      CollectSegmentNames(filter.not_(), names);
+      return;
+    case v1::Filter::kTerm:
+      if (filter.term().kind_case() == v1::Term::kInSegment) names.insert(filter.term().in_segment());
+      return;
+    case v1::Filter::NODE_NOT_SET:
+      return;
+  }
+}
+}  // namespace
+
+std::vector<std::string> SegmentTermNames(const v1::Filter& filter) {
+  std::set<std::string> names;
+  CollectSegmentNames(filter, names);
+  return {names.begin(), names.end()};
 }
 
 absl::Status ValidateFilterTree(const v1::Filter& filter, const std::string& root_name) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "contacts/v1/types.pb.h"
 
@@ -29,6 +30,9 @@ size_t FilterTermCount(const v1::Filter& filter);
 
 // True when the tree holds at least one in_segment term.
 bool HasSegmentTerms(const v1::Filter& filter);
+
+// The names of the segments the tree's in_segment terms name (not expanded), sorted, no duplicates.
+std::vector<std::string> SegmentTermNames(const v1::Filter& filter);
 
 // Validates a tree. Errors: InvalidArgumentError naming the node by its path from `root_name`
 // (e.g. `filter.and[1].not.term.attribute: BETWEEN needs 2 values, got 1`) for an empty node, an

@@ -33,6 +33,9 @@ TEST(FilterTreeTest, DepthAndTermCount) {
 TEST(FilterTreeTest, FindsSegmentTermsAnywhere) {
   EXPECT_FALSE(HasSegmentTerms(MustParse("a = 1 AND in_list(\"x\")")));
   EXPECT_TRUE(HasSegmentTerms(MustParse("a = 1 AND (b = 2 OR NOT in_segment(\"x\"))")));
+  EXPECT_EQ(SegmentTermNames(MustParse("in_segment(\"b\") OR NOT (in_segment(\"a\") AND in_segment(\"b\"))")),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(SegmentTermNames(MustParse("in_list(\"b\")")).empty());
 }
 
 TEST(FilterTreeTest, ParsedTreesAreValid) {

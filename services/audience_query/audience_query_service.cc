@@ -1,0 +1,332 @@
+#include "services/audience_query/audience_query_service.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
+
+#include "common/auth/grpc_auth.h"
+#include "common/server/server_runner.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "services/audience_query/filter_spec.h"
+#include "services/audience_query/filter_text.h"
+#include "services/audience_query/filter_tree.h"
+
+namespace contacts {
+namespace {
+
+// Authenticates with `role`, runs `fn()`, and maps its status to gRPC once.
+template <typename Fn>
+grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
+  absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  absl::Status status = fn();
+  if (status.ok()) {
+    SPDLOG_DEBUG("audience-query {} tenant={} ok", method, identity->tenant);
+  } else {
+    SPDLOG_DEBUG("audience-query {} tenant={} failed: {}", method, identity->tenant, status.ToString());
+  }
+  return ToGrpcStatus(status);
+}
+
+}  // namespace
+
+AudienceQueryService::AudienceQueryService(std::unique_ptr<v1::ContactStore::StubInterface> store,
+                                           const Authenticator* auth, AudienceQueryOptions options)
+    : store_(std::move(store)), auth_(auth), options_(options) {}
+
+std::unique_ptr<grpc::ClientContext> AudienceQueryService::StoreContext(
+    const grpc::ServerContext& incoming, std::chrono::system_clock::time_point deadline) const {
+  // Propagates the caller's deadline and cancellation: when the caller goes away, so does our call.
+  std::unique_ptr<grpc::ClientContext> outgoing = grpc::ClientContext::FromServerContext(incoming);
+  ForwardCredentials(incoming, outgoing.get());
+  outgoing->set_deadline(deadline);
+  return outgoing;
+}
+
+std::chrono::system_clock::time_point AudienceQueryService::UnaryDeadline(const grpc::ServerContext& incoming) const {
+  const auto per_call = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.store_call_timeout_ms);
+  return std::min(EffectiveDeadline(incoming, options_.deadline_cap_ms), per_call);
+}
+
+SegmentLookup AudienceQueryService::StoreSegmentLookup(const grpc::ServerContext& incoming) const {
+  return [this, &incoming](const std::string& name) -> absl::StatusOr<v1::Filter> {
+    auto outgoing = StoreContext(incoming, UnaryDeadline(incoming));
+    v1::GetSegmentRequest request;
+    request.set_name(name);
+    v1::Segment segment;
+    RETURN_IF_ERROR(FromGrpcStatus(store_->GetSegment(outgoing.get(), request, &segment)));
+    return std::move(*segment.mutable_filter());
+  };
+}
+
+grpc::Status AudienceQueryService::Search(grpc::ServerContext* ctx, const v1::SearchRequest* request,
+                                          v1::SearchResponse* response) {
+  return Handle(*auth_, ctx, "Search", Role::kReader, [&]() -> absl::Status {
+    v1::SearchByPrimaryKeyRequest store_request;
+    store_request.set_query(request->query());
+    store_request.set_prefix(request->prefix());
+    store_request.set_limit(request->limit());
+    v1::SearchByPrimaryKeyResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->SearchByPrimaryKey(outgoing.get(), store_request, &store_response)));
+    response->mutable_contacts()->Swap(store_response.mutable_contacts());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::Query(grpc::ServerContext* ctx, const v1::QueryRequest* request,
+                                         v1::QueryResponse* response) {
+  return Handle(*auth_, ctx, "Query", Role::kReader, [&]() -> absl::Status {
+    v1::StoreQueryRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), StoreSegmentLookup(*ctx)));
+    *store_request.mutable_attributes() = request->attributes();
+    store_request.set_page_size(request->page_size());
+    store_request.set_page_token(request->page_token());
+    store_request.set_with_total(request->with_total());
+    v1::StoreQueryResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->Query(outgoing.get(), store_request, &store_response)));
+    response->mutable_contacts()->Swap(store_response.mutable_contacts());
+    response->set_next_page_token(std::move(*store_response.mutable_next_page_token()));
+    response->set_total(store_response.total());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::Count(grpc::ServerContext* ctx, const v1::CountRequest* request,
+                                         v1::CountResponse* response) {
+  return Handle(*auth_, ctx, "Count", Role::kReader, [&]() -> absl::Status {
+    v1::StoreCountRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), StoreSegmentLookup(*ctx)));
+    v1::StoreCountResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->Count(outgoing.get(), store_request, &store_response)));
+    response->set_count(store_response.count());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::Export(grpc::ServerContext* ctx, const v1::ExportRequest* request,
+                                          grpc::ServerWriter<v1::ExportChunk>* writer) {
+  return Handle(*auth_, ctx, "Export", Role::kReader, [&]() -> absl::Status {
+    v1::StoreExportRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), StoreSegmentLookup(*ctx)));
+    *store_request.mutable_attributes() = request->attributes();
+    // An export may run long: only the caller's deadline and the cap bound it, not the unary timeout.
+    auto outgoing = StoreContext(*ctx, EffectiveDeadline(*ctx, options_.deadline_cap_ms));
+    std::unique_ptr<grpc::ClientReaderInterface<v1::StoreExportChunk>> reader =
+        store_->Export(outgoing.get(), store_request);
+    v1::StoreExportChunk in;
+    v1::ExportChunk out;
+    bool caller_gone = false;
+    // One chunk at a time: Write blocks while the caller's flow-control window is full, and we do
+    // not read the next chunk until then, so the store is held back too.
+    while (reader->Read(&in)) {
+      if (ctx->IsCancelled()) {
+        caller_gone = true;
+        break;
+      }
+      out.set_csv(std::move(*in.mutable_csv()));
+      out.set_rows(in.rows());
+      if (!writer->Write(out)) {
+        caller_gone = true;
+        break;
+      }
+    }
+    if (caller_gone) {
+      outgoing->TryCancel();
+      reader->Finish().ok();  // drains the call; its status (CANCELLED) is not news
+      return absl::CancelledError("the caller cancelled the export");
+    }
+    return FromGrpcStatus(reader->Finish());
+  });
+}
+
+grpc::Status AudienceQueryService::ParseFilter(grpc::ServerContext* ctx, const v1::ParseFilterRequest* request,
+                                               v1::Filter* response) {
+  return Handle(*auth_, ctx, "ParseFilter", Role::kReader, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*response, ParseFilterText(request->text()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::CreateSegment(grpc::ServerContext* ctx, const v1::CreateSegmentRequest* request,
+                                                 v1::Segment* response) {
+  return Handle(*auth_, ctx, "CreateSegment", Role::kWriter, [&]() -> absl::Status {
+    v1::PutSegmentRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_segment(),
+                     BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+    store_request.set_create_only(true);
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->PutSegment(outgoing.get(), store_request, response));
+  });
+}
+
+grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const v1::CreateSegmentRequest* request,
+                                                 v1::Segment* response) {
+  return Handle(*auth_, ctx, "UpdateSegment", Role::kWriter, [&]() -> absl::Status {
+    RETURN_IF_ERROR(ValidateCatalogName(request->name(), "segment name"));
+    {
+      // Update, not create: the segment must exist (NOT_FOUND from the store otherwise).
+      v1::GetSegmentRequest get;
+      get.set_name(request->name());
+      v1::Segment existing;
+      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+      RETURN_IF_ERROR(FromGrpcStatus(store_->GetSegment(outgoing.get(), get, &existing)));
+    }
+    v1::PutSegmentRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_segment(),
+                     BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+    store_request.set_create_only(false);
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->PutSegment(outgoing.get(), store_request, response));
+  });
+}
+
+grpc::Status AudienceQueryService::GetSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                                              v1::Segment* response) {
+  return Handle(*auth_, ctx, "GetSegment", Role::kReader, [&]() -> absl::Status {
+    v1::GetSegmentRequest store_request;
+    store_request.set_name(request->name());
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->GetSegment(outgoing.get(), store_request, response));
+  });
+}
+
+grpc::Status AudienceQueryService::ListSegments(grpc::ServerContext* ctx, const v1::ListSegmentsQueryRequest* request,
+                                                v1::ListSegmentsQueryResponse* response) {
+  return Handle(*auth_, ctx, "ListSegments", Role::kReader, [&]() -> absl::Status {
+    v1::ListSegmentsResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &store_response)));
+    response->mutable_segments()->Swap(store_response.mutable_segments());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::DeleteSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                                                 v1::DeleteSegmentQueryResponse* response) {
+  return Handle(*auth_, ctx, "DeleteSegment", Role::kWriter, [&]() -> absl::Status {
+    // Refuse to break other segments: one that names this one would no longer expand. (Checked
+    // here rather than in the store, so a concurrent save can slip through; expansion then
+    // reports the unknown segment, which is safe.)
+    v1::ListSegmentsResponse all;
+    {
+      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
+    }
+    std::vector<std::string> users;
+    for (const auto& segment : all.segments()) {
+      if (segment.name() == request->name()) continue;
+      const std::vector<std::string> names = SegmentTermNames(segment.filter());
+      if (std::binary_search(names.begin(), names.end(), request->name())) {
+        users.push_back(QuoteFilterString(segment.name()));
+      }
+    }
+    if (!users.empty()) {
+      return absl::FailedPreconditionError(fmt::format("segment {} is used by segment{} {}; change or delete {} first",
+                                                       QuoteFilterString(request->name()), users.size() == 1 ? "" : "s",
+                                                       fmt::join(users, ", "), users.size() == 1 ? "it" : "them"));
+    }
+    v1::DeleteSegmentRequest store_request;
+    store_request.set_name(request->name());
+    v1::DeleteSegmentResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->DeleteSegment(outgoing.get(), store_request, &store_response));
+  });
+}
+
+grpc::Status AudienceQueryService::CountSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                                                v1::CountResponse* response) {
+  return Handle(*auth_, ctx, "CountSegment", Role::kReader, [&]() -> absl::Status {
+    // The segment itself must exist (NOT_FOUND); the segments inside it are expanded as usual.
+    v1::GetSegmentRequest get;
+    get.set_name(request->name());
+    v1::Segment segment;
+    {
+      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+      RETURN_IF_ERROR(FromGrpcStatus(store_->GetSegment(outgoing.get(), get, &segment)));
+    }
+    v1::FilterSpec spec;
+    *spec.mutable_filter() = segment.filter();
+    v1::StoreCountRequest store_request;
+    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(spec, StoreSegmentLookup(*ctx)));
+    v1::StoreCountResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->Count(outgoing.get(), store_request, &store_response)));
+    response->set_count(store_response.count());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::CreateControlGroup(grpc::ServerContext* ctx,
+                                                      const v1::CreateControlGroupQueryRequest* request,
+                                                      v1::ControlGroup* response) {
+  return Handle(*auth_, ctx, "CreateControlGroup", Role::kWriter, [&]() -> absl::Status {
+    RETURN_IF_ERROR(ValidateCatalogName(request->name(), "control group name"));
+    v1::CreateControlGroupRequest store_request;
+    store_request.set_name(request->name());
+    store_request.set_percent(request->percent());
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->CreateControlGroup(outgoing.get(), store_request, response));
+  });
+}
+
+grpc::Status AudienceQueryService::ListControlGroups(grpc::ServerContext* ctx,
+                                                     const v1::ListControlGroupsQueryRequest* request,
+                                                     v1::ListControlGroupsQueryResponse* response) {
+  return Handle(*auth_, ctx, "ListControlGroups", Role::kReader, [&]() -> absl::Status {
+    v1::ListControlGroupsResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(
+        FromGrpcStatus(store_->ListControlGroups(outgoing.get(), v1::ListControlGroupsRequest(), &store_response)));
+    response->mutable_control_groups()->Swap(store_response.mutable_control_groups());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AudienceQueryService::DeleteControlGroup(grpc::ServerContext* ctx,
+                                                      const v1::DeleteControlGroupQueryRequest* request,
+                                                      v1::DeleteControlGroupQueryResponse* response) {
+  return Handle(*auth_, ctx, "DeleteControlGroup", Role::kWriter, [&]() -> absl::Status {
+    v1::DeleteControlGroupRequest store_request;
+    store_request.set_name(request->name());
+    v1::DeleteControlGroupResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    return FromGrpcStatus(store_->DeleteControlGroup(outgoing.get(), store_request, &store_response));
+  });
+}
+
+grpc::Status AudienceQueryService::ListAnonymous(grpc::ServerContext* ctx, const v1::ListAnonymousQueryRequest* request,
+                                                 v1::ListAnonymousQueryResponse* response) {
+  return Handle(*auth_, ctx, "ListAnonymous", Role::kReader, [&]() -> absl::Status {
+    v1::ListAnonymousRequest store_request;
+    store_request.set_page_size(request->page_size());
+    store_request.set_page_token(request->page_token());
+    v1::ListAnonymousResponse store_response;
+    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+    RETURN_IF_ERROR(FromGrpcStatus(store_->ListAnonymous(outgoing.get(), store_request, &store_response)));
+    response->mutable_users()->Swap(store_response.mutable_users());
+    response->set_next_page_token(std::move(*store_response.mutable_next_page_token()));
+    return absl::OkStatus();
+  });
+}
+
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
+  grpc::ChannelArguments args;
+  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
+  args.SetMaxReceiveMessageSize(limit);
+  args.SetMaxSendMessageSize(limit);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace contacts

@@ -1,0 +1,92 @@
+// The gRPC adapter of audience-query (sync API): authenticates each call, turns FilterSpecs into
+// store filters with the domain code (filter_spec.h: parse, validate, expand segments), calls
+// contact-store on the caller's behalf (credentials forwarded, deadline and cancellation
+// propagated, a per-call deadline on top), and maps every error once with ToGrpcStatus.
+//
+// Stateless: segments and control groups live in the store's catalog. Page tokens are the store's,
+// passed through untouched. Export streams the store's chunks through one at a time, so memory
+// stays bounded by one chunk whatever the export size.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <grpcpp/channel.h>
+
+#include "contacts/v1/audience_query.grpc.pb.h"
+#include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "absl/status/status.h"
+#include "common/auth/auth.h"
+#include "services/audience_query/segment_expansion.h"
+
+namespace contacts {
+
+struct AudienceQueryOptions {
+  // Deadline of each unary call to the store (on top of the caller's own deadline, whichever is
+  // earlier). Default: 30 s.
+  int64_t store_call_timeout_ms = 30000;
+  // Cap on any call's server-side deadline, exports included. Default: 5 min.
+  int64_t deadline_cap_ms = 300000;
+};
+
+class AudienceQueryService final : public v1::AudienceQuery::Service {
+ public:
+  // `auth` is not owned and must outlive the service.
+  AudienceQueryService(std::unique_ptr<v1::ContactStore::StubInterface> store, const Authenticator* auth,
+                       AudienceQueryOptions options);
+
+  grpc::Status Search(grpc::ServerContext* ctx, const v1::SearchRequest* request,
+                      v1::SearchResponse* response) override;
+  grpc::Status Query(grpc::ServerContext* ctx, const v1::QueryRequest* request, v1::QueryResponse* response) override;
+  grpc::Status Count(grpc::ServerContext* ctx, const v1::CountRequest* request, v1::CountResponse* response) override;
+  grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* request,
+                      grpc::ServerWriter<v1::ExportChunk>* writer) override;
+  grpc::Status ParseFilter(grpc::ServerContext* ctx, const v1::ParseFilterRequest* request,
+                           v1::Filter* response) override;
+
+  grpc::Status CreateSegment(grpc::ServerContext* ctx, const v1::CreateSegmentRequest* request,
+                             v1::Segment* response) override;
+  grpc::Status GetSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                          v1::Segment* response) override;
+  grpc::Status ListSegments(grpc::ServerContext* ctx, const v1::ListSegmentsQueryRequest* request,
+                            v1::ListSegmentsQueryResponse* response) override;
+  grpc::Status UpdateSegment(grpc::ServerContext* ctx, const v1::CreateSegmentRequest* request,
+                             v1::Segment* response) override;
+  grpc::Status DeleteSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                             v1::DeleteSegmentQueryResponse* response) override;
+  grpc::Status CountSegment(grpc::ServerContext* ctx, const v1::GetSegmentByNameRequest* request,
+                            v1::CountResponse* response) override;
+
+  grpc::Status CreateControlGroup(grpc::ServerContext* ctx, const v1::CreateControlGroupQueryRequest* request,
+                                  v1::ControlGroup* response) override;
+  grpc::Status ListControlGroups(grpc::ServerContext* ctx, const v1::ListControlGroupsQueryRequest* request,
+                                 v1::ListControlGroupsQueryResponse* response) override;
+  grpc::Status DeleteControlGroup(grpc::ServerContext* ctx, const v1::DeleteControlGroupQueryRequest* request,
+                                  v1::DeleteControlGroupQueryResponse* response) override;
+
+  grpc::Status ListAnonymous(grpc::ServerContext* ctx, const v1::ListAnonymousQueryRequest* request,
+                             v1::ListAnonymousQueryResponse* response) override;
+
+ private:
+  // A context for one call to the store on behalf of `incoming`: credentials forwarded, the
+  // caller's cancellation and deadline propagated, and a deadline no later than `deadline`.
+  std::unique_ptr<grpc::ClientContext> StoreContext(const grpc::ServerContext& incoming,
+                                                    std::chrono::system_clock::time_point deadline) const;
+  // The deadline of the next unary store call: the earlier of the capped call deadline and now +
+  // store_call_timeout_ms.
+  std::chrono::system_clock::time_point UnaryDeadline(const grpc::ServerContext& incoming) const;
+  // Segments from the store's catalog, on behalf of `incoming`.
+  SegmentLookup StoreSegmentLookup(const grpc::ServerContext& incoming) const;
+
+  std::unique_ptr<v1::ContactStore::StubInterface> store_;
+  const Authenticator* auth_;
+  AudienceQueryOptions options_;
+};
+
+// A channel to contact-store at `address` (HOST:PORT), with message size limits raised to
+// `max_message_bytes` both ways.
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
+
+}  // namespace contacts
