@@ -261,6 +261,8 @@ class Runner {
     absl::flat_hash_map<std::string, std::string> column_of;  // attribute -> column, for store rejections
     for (const MappedColumn& column : plan.columns) column_of[column.attribute] = column.column;
 
+    std::vector<bool> local_only;
+    for (const internal::PlannedColumn& column : job_.columns()) local_only.push_back(column.local_only());
     const v1::StartImportRequest& request = job_.import();
     const size_t batch_rows = std::max<size_t>(1, job_.batch_rows());
     BatchQueue queue(2);
@@ -300,7 +302,7 @@ class Runner {
           out->set_row_number(row_number);
           auto& attributes = *out->mutable_attributes();
           for (size_t i = 0; i < plan.columns.size(); ++i) {
-            if (row.values[i].empty()) continue;
+            if (row.values[i].empty() || local_only[i]) continue;
             bytes += plan.columns[i].attribute.size() + row.values[i].size() + 8;
             attributes[plan.columns[i].attribute] = std::move(row.values[i]);
           }

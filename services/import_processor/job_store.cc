@@ -35,12 +35,6 @@ absl::StatusOr<Proto> ParseValue(const rocksdb::Slice& value, std::string_view w
   return proto;
 }
 
-rocksdb::WriteOptions Synced() {
-  rocksdb::WriteOptions options;
-  options.sync = true;
-  return options;
-}
-
 }  // namespace
 
 std::string NewId() {
@@ -59,7 +53,13 @@ std::string JobLogKey(std::string_view job_id, JobLogKind kind, uint64_t row, ui
   return key;
 }
 
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
+rocksdb::WriteOptions JobStore::Synced() const {
+  rocksdb::WriteOptions options;
+  options.sync = sync_;
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, bool sync) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
       {"errors", cf_options},
   };
   std::unique_ptr<JobStore> store(new JobStore());
+  store->sync_ = sync;
   rocksdb::DB* db = nullptr;
   if (auto s = FromRocks(rocksdb::DB::Open(db_options, path, families, &store->handles_, &db), "open " + path);
       !s.ok()) {
@@ -86,7 +87,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   std::string version;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kFormatVersionKey, &version);
   if (s.IsNotFound()) {
-    if (auto put = FromRocks(db->Put(Synced(), kFormatVersionKey, kFormatVersion), "write format version"); !put.ok()) {
+    if (auto put = FromRocks(db->Put(store->Synced(), kFormatVersionKey, kFormatVersion), "write format version");
+        !put.ok()) {
       return put;
     }
   } else if (!s.ok()) {

@@ -28,6 +28,7 @@
 
 namespace rocksdb {
 class DB;
+struct WriteOptions;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
 
@@ -42,7 +43,9 @@ class JobStore {
  public:
   // Opens or creates the database at `path`. Errors: INTERNAL / UNAVAILABLE from RocksDB (e.g.
   // the folder is locked by another process), FAILED_PRECONDITION for an unknown format version.
-  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+  // `sync`: fsync every write (default). Only tests turn it off: a checkpoint that is not synced
+  // survives a process crash but not a machine crash.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path, bool sync = true);
   ~JobStore();
 
   absl::Status PutUpload(const internal::StoredUpload& upload);
@@ -70,6 +73,9 @@ class JobStore {
  private:
   JobStore() = default;
 
+  rocksdb::WriteOptions Synced() const;
+
+  bool sync_ = true;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* uploads_ = nullptr;
   rocksdb::ColumnFamilyHandle* jobs_ = nullptr;

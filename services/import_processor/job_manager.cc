@@ -1,0 +1,516 @@
+#include "services/import_processor/job_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/container/flat_hash_set.h"
+#include "common/status/status_macros.h"
+#include "common/values/text_case.h"
+
+namespace contacts {
+namespace {
+
+constexpr uint32_t kDefaultPageSize = 50;
+constexpr uint32_t kMaxPageSize = 1000;
+constexpr size_t kMaxInlineKeys = 100000;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<AttributeInfo> ToAttributeInfos(const v1::ListAttributesResponse& response) {
+  std::vector<AttributeInfo> out;
+  for (const v1::Attribute& a : response.attributes()) {
+    out.push_back(
+        AttributeInfo{a.name(), AttributeTypeFromNumber(a.type()).value_or(AttributeType::kText), a.primary_key()});
+  }
+  return out;
+}
+
+v1::AttributeType ToProto(AttributeType type) { return static_cast<v1::AttributeType>(static_cast<int>(type)); }
+
+// A tenant that was never set up cannot take imports; say so rather than "not found".
+absl::Status TenantError(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kNotFound) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the tenant is not set up in contact-store (SetupTenant first): {}", std::string(status.message())));
+  }
+  return status;
+}
+
+constexpr std::array<v1::JobState, 6> kAllStates = {v1::QUEUED, v1::RUNNING,  v1::COMPLETED, v1::COMPLETED_WITH_ERRORS,
+                                                    v1::FAILED, v1::CANCELLED};
+
+}  // namespace
+
+JobManager::JobManager(JobStore& jobs, StoreClient& store, JobManagerOptions options, prometheus::Registry* metrics)
+    : jobs_(jobs), store_(store), options_(std::move(options)) {
+  if (metrics != nullptr) {
+    rows_family_ = &prometheus::BuildCounter()
+                        .Name("import_rows_processed_total")
+                        .Help("Data rows read by import and delete jobs (received), whatever their outcome")
+                        .Register(*metrics);
+    rows_processed_ = &rows_family_->Add({});
+    jobs_family_ =
+        &prometheus::BuildGauge().Name("import_jobs").Help("Jobs in the jobs database by state").Register(*metrics);
+    for (v1::JobState state : kAllStates) {
+      jobs_by_state_[state] = &jobs_family_->Add({{"state", v1::JobState_Name(state)}});
+    }
+  }
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::Start() {
+  std::vector<internal::StoredJob> unfinished;
+  absl::flat_hash_map<int, int64_t> by_state;
+  RETURN_IF_ERROR(jobs_.ScanJobs("", [&](internal::StoredJob&& job) {
+    ++by_state[job.job().state()];
+    if (!IsFinalState(job.job().state())) unfinished.push_back(std::move(job));
+    return true;
+  }));
+  std::reverse(unfinished.begin(), unfinished.end());  // oldest first
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [state, n] : by_state) {
+      if (auto it = jobs_by_state_.find(state); it != jobs_by_state_.end()) it->second->Set(static_cast<double>(n));
+    }
+    for (internal::StoredJob& job : unfinished) {
+      spdlog::info("job {} ({}) found {}, resuming", job.job().id(), v1::JobKind_Name(job.job().kind()),
+                   v1::JobState_Name(job.job().state()));
+      received_seen_[job.job().id()] = job.job().counts().received();
+      Active& active = active_[job.job().id()];
+      active.job = job.job();
+      active.control = std::make_shared<JobControl>();
+      queue_.push_back(job.job().id());
+    }
+  }
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  return absl::OkStatus();
+}
+
+void JobManager::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_ && workers_.empty()) return;
+    shutting_down_ = true;
+    for (auto& [id, active] : active_) active.control->RequestStop();
+    work_.notify_all();
+    changed_.notify_all();
+  }
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+void JobManager::CountState(v1::JobState from, v1::JobState to) {
+  if (from == to) return;
+  if (auto it = jobs_by_state_.find(from); it != jobs_by_state_.end()) it->second->Decrement();
+  if (auto it = jobs_by_state_.find(to); it != jobs_by_state_.end()) it->second->Increment();
+}
+
+void JobManager::WorkerLoop() {
+  while (true) {
+    std::string id;
+    std::shared_ptr<JobControl> control;
+    {
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return shutting_down_ || !queue_.empty(); });
+      if (shutting_down_) return;
+      id = std::move(queue_.front());
+      queue_.pop_front();
+      auto it = active_.find(id);
+      if (it == active_.end() || IsFinalState(it->second.job.state())) continue;
+      it->second.picked = true;
+      control = it->second.control;
+    }
+    absl::StatusOr<internal::StoredJob> job = jobs_.GetJob(id);
+    if (!job.ok()) {
+      spdlog::error("job {}: cannot load: {}", id, job.status().ToString());
+      continue;
+    }
+    if (IsFinalState(job->job().state())) continue;
+    internal::StoredJob final_job = RunJob(*std::move(job), jobs_, store_, *control, options_.runner,
+                                           [this](const internal::StoredJob& changed) { OnProgress(changed); });
+    std::lock_guard lock(mu_);
+    if (IsFinalState(final_job.job().state())) {
+      active_.erase(id);
+      received_seen_.erase(id);
+      changed_.notify_all();
+    }
+  }
+}
+
+void JobManager::OnProgress(const internal::StoredJob& job) {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(job.job().id());
+  if (it == active_.end()) return;
+  CountState(it->second.job.state(), job.job().state());
+  if (rows_processed_ != nullptr) {
+    uint64_t& seen = received_seen_[job.job().id()];
+    if (job.job().counts().received() > seen) rows_processed_->Increment(job.job().counts().received() - seen);
+    seen = job.job().counts().received();
+  }
+  it->second.job = job.job();
+  ++it->second.version;
+  changed_.notify_all();
+}
+
+absl::StatusOr<internal::StoredJob> JobManager::LoadJob(const std::string& tenant, const std::string& job_id) const {
+  absl::StatusOr<internal::StoredJob> job = jobs_.GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (job->tenant() != tenant) return absl::NotFoundError(fmt::format("job \"{}\" not found", job_id));
+  return job;
+}
+
+absl::StatusOr<internal::StoredUpload> JobManager::LoadUpload(const std::string& tenant,
+                                                              const std::string& upload_id) const {
+  if (upload_id.empty()) return absl::InvalidArgumentError("upload_id is required");
+  absl::StatusOr<internal::StoredUpload> upload = jobs_.GetUpload(upload_id);
+  if (absl::IsNotFound(upload.status()) || (upload.ok() && upload->tenant() != tenant)) {
+    return absl::InvalidArgumentError(fmt::format("upload_id \"{}\": no such upload", upload_id));
+  }
+  return upload;
+}
+
+// ----- Uploads -----
+
+absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const v1::UploadStart& start,
+                                                                       std::string* upload_id) {
+  *upload_id = NewId();
+  return UploadSession::Begin(options_.spool_dir, *upload_id, start.file_name(), start.delimiter(),
+                              options_.upload_limits);
+}
+
+absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller, const v1::UploadStart& start,
+                                                            const std::string& upload_id, UploadSession& session) {
+  ASSIGN_OR_RETURN(UploadPreview preview, session.Finish());
+  internal::StoredUpload upload;
+  upload.set_id(upload_id);
+  upload.set_tenant(caller.tenant);
+  upload.set_file_name(start.file_name());
+  upload.set_spool_path(preview.data_path);
+  upload.set_delimiter(std::string(1, preview.delimiter));
+  upload.set_size_bytes(preview.size_bytes);
+  upload.set_uploaded_bytes(preview.uploaded_bytes);
+  upload.set_data_rows(preview.data_rows);
+  upload.set_created_at_micros(NowMicros());
+  for (const std::string& column : preview.columns) upload.add_columns(column);
+  RETURN_IF_ERROR(jobs_.PutUpload(upload));
+  spdlog::info("upload {} stored: {} bytes, {} rows, {} columns", upload_id, preview.size_bytes, preview.data_rows,
+               preview.columns.size());
+
+  v1::UploadResponse response;
+  response.set_upload_id(upload_id);
+  response.set_size_bytes(preview.size_bytes);
+  response.set_delimiter(upload.delimiter());
+  std::vector<AttributeInfo> attributes;
+  if (absl::StatusOr<v1::ListAttributesResponse> listed = store_.ListAttributes(caller.credentials); listed.ok()) {
+    attributes = ToAttributeInfos(*listed);
+  } else {
+    spdlog::warn("upload {}: no mapping suggestions, contact-store said: {}", upload_id, listed.status().ToString());
+  }
+  const std::vector<std::string> suggestions = SuggestAttributes(preview.columns, attributes);
+  for (size_t i = 0; i < preview.columns.size(); ++i) {
+    v1::ColumnPreview* column = response.add_columns();
+    column->set_index(static_cast<uint32_t>(i));
+    column->set_name(preview.columns[i]);
+    column->set_suggested_attribute(suggestions[i]);
+    AttributeType type = preview.inferred_types[i];
+    for (const AttributeInfo& attribute : attributes) {
+      if (attribute.name == suggestions[i]) type = attribute.type;  // what the values will be checked against
+    }
+    column->set_inferred_type(ToProto(type));
+  }
+  for (const std::vector<std::string>& row : preview.sample_rows) {
+    v1::PreviewRow* out = response.add_sample_rows();
+    for (const std::string& value : row) out->add_values(value);
+  }
+  if (start.has_import()) {
+    v1::StartImportRequest request = start.import();
+    request.set_upload_id(upload_id);
+    absl::StatusOr<v1::Job> job = StartImport(caller, request);
+    if (!job.ok()) {
+      return absl::Status(job.status().code(), fmt::format("upload {} is stored, but the import was refused: {}",
+                                                           upload_id, std::string(job.status().message())));
+    }
+    *response.mutable_job() = *std::move(job);
+  }
+  return response;
+}
+
+// ----- Starting jobs -----
+
+absl::Status JobManager::CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids) {
+  if (list_ids.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(v1::ListListsResponse lists, store_.ListLists(caller.credentials));
+  absl::flat_hash_set<uint64_t> known;
+  for (const v1::ContactList& list : lists.lists()) known.insert(list.id());
+  for (uint64_t id : list_ids) {
+    if (!known.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: no list with id {}", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::StartImportRequest& request) {
+  ASSIGN_OR_RETURN(internal::StoredUpload upload, LoadUpload(caller.tenant, request.upload_id()));
+  if (!v1::WriteMode_IsValid(request.mode())) {
+    return absl::InvalidArgumentError(fmt::format("mode: unknown write mode {}", static_cast<int>(request.mode())));
+  }
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  if (!tenant.ok()) return TenantError(tenant.status());
+  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials));
+
+  std::vector<ColumnMappingSpec> mapping;
+  for (const v1::ColumnMapping& m : request.mapping()) mapping.push_back({m.column(), m.attribute()});
+  std::vector<NewAttributeSpec> create;
+  for (const v1::NewAttribute& a : request.create_attributes()) {
+    create.push_back({a.name(), static_cast<AttributeType>(static_cast<int>(a.type())), a.indexed()});
+  }
+  ValueOptions value_options;
+  if (!tenant->default_country_code().empty()) value_options.default_country_code = tenant->default_country_code();
+  const std::vector<std::string> header(upload.columns().begin(), upload.columns().end());
+  ASSIGN_OR_RETURN(ImportPlan plan,
+                   BuildImportPlan(header, mapping, ToAttributeInfos(listed), create, tenant->primary_key_attribute(),
+                                   request.fix_email_typos(), value_options));
+  RETURN_IF_ERROR(CheckLists(caller, request.list_ids()));
+
+  absl::flat_hash_set<std::string> local_only;
+  for (const NewAttributeSpec& spec : plan.to_create) {
+    if (request.dry_run()) {  // a dry run changes nothing, the schema included
+      local_only.insert(AsciiLower(spec.name));
+      continue;
+    }
+    v1::CreateAttributeRequest create_request;
+    create_request.set_name(spec.name);
+    create_request.set_type(ToProto(spec.type));
+    create_request.set_indexed(spec.indexed);
+    absl::StatusOr<v1::Attribute> created = store_.CreateAttribute(caller.credentials, create_request);
+    if (created.ok() || absl::IsAlreadyExists(created.status())) {
+      // Created meanwhile by someone else: fine if the type agrees.
+      if (!created.ok()) {
+        ASSIGN_OR_RETURN(v1::ListAttributesResponse again, store_.ListAttributes(caller.credentials));
+        for (const v1::Attribute& a : again.attributes()) {
+          if (EqualsIgnoreCase(a.name(), spec.name) && a.type() != ToProto(spec.type)) {
+            return absl::InvalidArgumentError(
+                fmt::format("create_attributes: attribute \"{}\" already exists with "
+                            "type {}",
+                            a.name(), v1::AttributeType_Name(a.type())));
+          }
+        }
+      }
+      continue;
+    }
+    return created.status();
+  }
+
+  internal::StoredJob job;
+  v1::Job& info = *job.mutable_job();
+  info.set_id(NewId());
+  info.set_kind(v1::IMPORT);
+  info.set_state(v1::QUEUED);
+  info.set_upload_id(upload.id());
+  info.set_file_name(upload.file_name());
+  info.set_bytes_total(upload.size_bytes());
+  info.set_created_at_micros(NowMicros());
+  info.set_dry_run(request.dry_run());
+  job.set_tenant(caller.tenant);
+  *job.mutable_import() = request;
+  for (const MappedColumn& column : plan.columns) {
+    internal::PlannedColumn* out = job.add_columns();
+    out->set_column_index(static_cast<uint32_t>(column.column_index));
+    out->set_column(column.column);
+    out->set_attribute(column.attribute);
+    out->set_type(ToProto(column.type));
+    out->set_local_only(local_only.contains(AsciiLower(column.attribute)));
+  }
+  job.set_primary_key_column(static_cast<uint32_t>(plan.primary_key));
+  job.set_header_fields(static_cast<uint32_t>(plan.header_fields));
+  job.set_default_country_code(value_options.default_country_code);
+  job.set_spool_path(upload.spool_path());
+  job.set_delimiter(upload.delimiter());
+  job.set_batch_rows(options_.batch_rows);
+  job.set_next_batch_sequence(1);
+  for (const auto& [key, value] : caller.credentials) {
+    internal::CallHeader* header = job.add_credentials();
+    header->set_key(key);
+    header->set_value(value);
+  }
+  return Enqueue(std::move(job));
+}
+
+absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::StartDeleteRequest& request) {
+  internal::StoredUpload upload;
+  if (request.has_keys()) {
+    if (request.keys().keys().empty()) return absl::InvalidArgumentError("keys: the key list is empty");
+    if (static_cast<size_t>(request.keys().keys_size()) > kMaxInlineKeys) {
+      return absl::InvalidArgumentError(
+          fmt::format("keys: at most {} keys inline; upload a file for more", kMaxInlineKeys));
+    }
+  } else if (request.upload_id().empty()) {
+    return absl::InvalidArgumentError("either upload_id or keys is required");
+  } else {
+    ASSIGN_OR_RETURN(upload, LoadUpload(caller.tenant, request.upload_id()));
+  }
+  if (!v1::BatchDeleteRequest::KeyKind_IsValid(request.key_kind())) {
+    return absl::InvalidArgumentError("key_kind: unknown key kind");
+  }
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  if (!tenant.ok()) return TenantError(tenant.status());
+  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials));
+  RETURN_IF_ERROR(CheckLists(caller, request.list_ids()));
+
+  internal::StoredJob job;
+  v1::Job& info = *job.mutable_job();
+  info.set_id(NewId());
+  info.set_kind(v1::DELETE);
+  info.set_state(v1::QUEUED);
+  info.set_upload_id(upload.id());
+  info.set_file_name(upload.file_name());
+  info.set_bytes_total(upload.size_bytes());
+  info.set_created_at_micros(NowMicros());
+  job.set_tenant(caller.tenant);
+  *job.mutable_delete_() = request;
+  for (const v1::Attribute& a : listed.attributes()) {
+    if (a.primary_key() || EqualsIgnoreCase(a.name(), tenant->primary_key_attribute())) {
+      job.set_primary_key_type(a.type());
+    }
+  }
+  job.set_default_country_code(tenant->default_country_code());
+  job.set_spool_path(upload.spool_path());
+  job.set_delimiter(upload.delimiter());
+  job.set_batch_rows(options_.batch_rows);
+  job.set_next_batch_sequence(1);
+  for (const auto& [key, value] : caller.credentials) {
+    internal::CallHeader* header = job.add_credentials();
+    header->set_key(key);
+    header->set_value(value);
+  }
+  return Enqueue(std::move(job));
+}
+
+absl::StatusOr<v1::Job> JobManager::Enqueue(internal::StoredJob job) {
+  RETURN_IF_ERROR(jobs_.PutJob(job));
+  spdlog::info("job {} ({}) queued for tenant {}", job.job().id(), v1::JobKind_Name(job.job().kind()), job.tenant());
+  std::lock_guard lock(mu_);
+  if (auto it = jobs_by_state_.find(v1::QUEUED); it != jobs_by_state_.end()) it->second->Increment();
+  Active& active = active_[job.job().id()];
+  active.job = job.job();
+  active.control = std::make_shared<JobControl>();
+  if (shutting_down_) active.control->RequestStop();
+  queue_.push_back(job.job().id());
+  work_.notify_one();
+  return job.job();
+}
+
+// ----- Reading and controlling jobs -----
+
+absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& tenant, const std::string& job_id) const {
+  ASSIGN_OR_RETURN(internal::StoredJob job, LoadJob(tenant, job_id));  // also checks the tenant
+  // An active job's in-memory copy is as new as its last checkpoint.
+  std::lock_guard lock(mu_);
+  if (auto it = active_.find(job_id); it != active_.end()) return it->second.job;
+  return job.job();
+}
+
+absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& tenant,
+                                                          const v1::ListJobsRequest& request) const {
+  uint32_t page_size = request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  const std::string& token = request.page_token();
+  if (!token.empty() && (token.size() != 24 || token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    return absl::InvalidArgumentError("page_token: not a token from ListJobs");
+  }
+  v1::ListJobsResponse response;
+  std::string last_id;
+  bool more = false;
+  RETURN_IF_ERROR(jobs_.ScanJobs(token, [&](internal::StoredJob&& job) {
+    if (job.tenant() != tenant) return true;
+    if (request.state() != v1::JOB_STATE_UNSPECIFIED && job.job().state() != request.state()) return true;
+    if (static_cast<uint32_t>(response.jobs_size()) == page_size) {
+      more = true;
+      return false;
+    }
+    last_id = job.job().id();
+    *response.add_jobs() = std::move(*job.mutable_job());
+    return true;
+  }));
+  if (more) response.set_next_page_token(last_id);
+  std::lock_guard lock(mu_);
+  for (v1::Job& job : *response.mutable_jobs()) {
+    if (auto it = active_.find(job.id()); it != active_.end()) job = it->second.job;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& tenant, const std::string& job_id) {
+  ASSIGN_OR_RETURN(internal::StoredJob stored, LoadJob(tenant, job_id));
+  std::lock_guard lock(mu_);
+  auto it = active_.find(job_id);
+  if (it == active_.end()) {
+    // Finished (or finishing right now): re-read so the answer is the final record.
+    ASSIGN_OR_RETURN(stored, jobs_.GetJob(job_id));
+    return stored.job();
+  }
+  Active& active = it->second;
+  if (!active.picked) {
+    stored.mutable_job()->set_state(v1::CANCELLED);
+    stored.mutable_job()->set_finished_at_micros(NowMicros());
+    stored.clear_credentials();
+    RETURN_IF_ERROR(jobs_.PutJob(stored));
+    spdlog::info("job {} CANCELLED while queued", job_id);
+    CountState(active.job.state(), v1::CANCELLED);
+    v1::Job job = stored.job();
+    active_.erase(it);
+    received_seen_.erase(job_id);
+    changed_.notify_all();
+    return job;
+  }
+  active.control->RequestCancel();
+  spdlog::info("job {}: cancel requested", job_id);
+  return active.job;
+}
+
+absl::Status JobManager::WatchJob(const std::string& tenant, const std::string& job_id,
+                                  absl::FunctionRef<bool(const v1::Job&)> send, absl::FunctionRef<bool()> stopped) {
+  ASSIGN_OR_RETURN(internal::StoredJob stored, LoadJob(tenant, job_id));
+  uint64_t sent_version = 0;
+  bool sent_any = false;
+  std::unique_lock lock(mu_);
+  while (true) {
+    auto it = active_.find(job_id);
+    if (it == active_.end()) {
+      lock.unlock();
+      ASSIGN_OR_RETURN(stored, jobs_.GetJob(job_id));  // finished: the final record is on disk
+      send(stored.job());
+      return absl::OkStatus();
+    }
+    if (!sent_any || it->second.version != sent_version) {
+      v1::Job job = it->second.job;
+      sent_version = it->second.version;
+      sent_any = true;
+      lock.unlock();
+      if (!send(job) || IsFinalState(job.state())) return absl::OkStatus();
+      lock.lock();
+      continue;
+    }
+    if (shutting_down_ || stopped()) return absl::OkStatus();
+    // Woken by every change; the timeout only bounds how late a vanished client is noticed.
+    changed_.wait_for(lock, std::chrono::milliseconds(200));
+  }
+}
+
+absl::Status JobManager::ScanJobLog(const std::string& tenant, const std::string& job_id, JobLogKind kind,
+                                    absl::FunctionRef<bool(v1::JobError&&)> visit) const {
+  ASSIGN_OR_RETURN(internal::StoredJob job, LoadJob(tenant, job_id));
+  return jobs_.ScanLog(job_id, kind, visit);
+}
+
+}  // namespace contacts

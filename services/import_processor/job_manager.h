@@ -1,0 +1,141 @@
+// JobManager: import-processor's service logic behind the gRPC adapter. It registers uploads,
+// validates StartImport / StartDelete synchronously (against the upload's header and the
+// tenant's schema, fetched from contact-store with the caller's credentials), runs jobs on a
+// bounded worker pool, resumes unfinished jobs at start, lets callers watch a job change by
+// change (condition variable, no polling), cancels jobs, and keeps the Prometheus metrics.
+//
+// Tenancy: every upload and job records its tenant; a caller of another tenant gets NOT_FOUND.
+// Credentials: the caller's x-api-key / authorization / x-tenant headers are stored with the
+// job so that the worker can call contact-store on the caller's behalf, also after a restart;
+// they are erased when the job reaches a final state.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "contacts/v1/import_processor.pb.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "services/import_processor/job_runner.h"
+#include "services/import_processor/job_store.h"
+#include "services/import_processor/store_client.h"
+#include "services/import_processor/upload_spool.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace contacts {
+
+struct JobManagerOptions {
+  // Spool folder for uploads. Must exist.
+  std::string spool_dir;
+  // Jobs run at the same time. Default: 2.
+  int workers = 2;
+  // Rows per BatchUpsert / keys per BatchDelete. Default: 2000.
+  uint32_t batch_rows = 2000;
+  UploadLimits upload_limits;
+  JobRunnerOptions runner;
+};
+
+// Who is calling: the tenant (from authentication) and the headers to forward to contact-store.
+struct Caller {
+  std::string tenant;
+  StoreCredentials credentials;
+};
+
+class JobManager {
+ public:
+  // `jobs` and `store` must outlive the manager; `metrics` may be null.
+  JobManager(JobStore& jobs, StoreClient& store, JobManagerOptions options, prometheus::Registry* metrics);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Queues every QUEUED or RUNNING job found in the jobs db (oldest first) and starts the workers.
+  absl::Status Start();
+  // Workers stop at the next batch boundary (their jobs stay RUNNING and resume at the next
+  // start); watchers return. Idempotent.
+  void Shutdown();
+
+  // ----- Uploads -----
+  // Errors: as UploadSession::Begin.
+  absl::StatusOr<std::unique_ptr<UploadSession>> BeginUpload(const v1::UploadStart& start, std::string* upload_id);
+  // Finishes the session, records the upload, builds the preview (suggestions need the tenant's
+  // attributes: if contact-store cannot be reached, the preview has none) and, when `start`
+  // holds an import, starts it. Errors: as UploadSession::Finish, then as StartImport (the
+  // upload is kept; the message names its id).
+  absl::StatusOr<v1::UploadResponse> FinishUpload(const Caller& caller, const v1::UploadStart& start,
+                                                  const std::string& upload_id, UploadSession& session);
+
+  // ----- Jobs -----
+  // Errors: INVALID_ARGUMENT (unknown upload, mapping errors, unknown list, bad mode; nothing is
+  // created), FAILED_PRECONDITION (tenant not set up), the store's errors (UNAVAILABLE, ...).
+  absl::StatusOr<v1::Job> StartImport(const Caller& caller, const v1::StartImportRequest& request);
+  // Errors: INVALID_ARGUMENT (no keys, unknown upload, bad key kind, unknown list), store errors.
+  absl::StatusOr<v1::Job> StartDelete(const Caller& caller, const v1::StartDeleteRequest& request);
+  // Errors: NOT_FOUND (also for another tenant's job).
+  absl::StatusOr<v1::Job> GetJob(const std::string& tenant, const std::string& job_id) const;
+  // Newest first. page_size default 50, at most 1000. Errors: INVALID_ARGUMENT for a bad token.
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& tenant, const v1::ListJobsRequest& request) const;
+  // A queued job is cancelled at once; a running one stops at its next batch boundary (the
+  // returned job may still say RUNNING). A finished job is returned unchanged. Errors: NOT_FOUND.
+  absl::StatusOr<v1::Job> CancelJob(const std::string& tenant, const std::string& job_id);
+  // Calls `send` with the job now and after every change until it reaches a final state (that
+  // state is sent too). Returns early, OK, when `send` returns false, `stopped()` is true, or on
+  // Shutdown (checked at least every 200 ms). Errors: NOT_FOUND.
+  absl::Status WatchJob(const std::string& tenant, const std::string& job_id,
+                        absl::FunctionRef<bool(const v1::Job&)> send, absl::FunctionRef<bool()> stopped);
+  // The rejected rows (kind kRejected) or email fixes (kFixed) of a job, by row number.
+  // Errors: NOT_FOUND.
+  absl::Status ScanJobLog(const std::string& tenant, const std::string& job_id, JobLogKind kind,
+                          absl::FunctionRef<bool(v1::JobError&&)> visit) const;
+
+ private:
+  struct Active {
+    v1::Job job;
+    std::shared_ptr<JobControl> control;
+    uint64_t version = 0;
+    bool picked = false;  // a worker has it
+  };
+
+  absl::StatusOr<internal::StoredJob> LoadJob(const std::string& tenant, const std::string& job_id) const;
+  absl::StatusOr<internal::StoredUpload> LoadUpload(const std::string& tenant, const std::string& upload_id) const;
+  absl::Status CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids);
+  absl::StatusOr<v1::Job> Enqueue(internal::StoredJob job);
+  void WorkerLoop();
+  void OnProgress(const internal::StoredJob& job);
+  void CountState(v1::JobState from, v1::JobState to);  // REQUIRES: mu_ held
+
+  JobStore& jobs_;
+  StoreClient& store_;
+  const JobManagerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_;     // queue_ or shutting_down_ changed
+  std::condition_variable changed_;  // an active job changed
+  std::deque<std::string> queue_;
+  absl::flat_hash_map<std::string, Active> active_;
+  bool shutting_down_ = false;
+  std::vector<std::thread> workers_;
+
+  prometheus::Family<prometheus::Counter>* rows_family_ = nullptr;
+  prometheus::Counter* rows_processed_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
+  absl::flat_hash_map<int, prometheus::Gauge*> jobs_by_state_;
+  absl::flat_hash_map<std::string, uint64_t> received_seen_;  // job id -> rows counted in metrics
+};
+
+}  // namespace contacts

@@ -1,0 +1,225 @@
+#include "services/import_processor/job_manager.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/unit/import_processor/job_test_base.h"
+
+namespace contacts::test {
+namespace {
+
+class JobManagerTest : public JobTestBase {
+ protected:
+  std::string UploadId(const std::string& content) {
+    auto upload = Upload(content);
+    EXPECT_TRUE(upload.ok()) << upload.status();
+    return upload.ok() ? upload->upload_id() : "";
+  }
+
+  // Follows the job with WatchJob until it ends; returns every state seen.
+  std::vector<v1::Job> Watch(const std::string& id) {
+    std::vector<v1::Job> seen;
+    absl::Status s = manager_->WatchJob(
+        "default", id,
+        [&](const v1::Job& job) {
+          seen.push_back(job);
+          return true;
+        },
+        [] { return false; });
+    EXPECT_TRUE(s.ok()) << s;
+    return seen;
+  }
+};
+
+TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
+  auto upload = Upload(
+      "\xEF\xBB\xBFID;E-mail;Phone;Joined;Score\r\nc1;a@b.co;+91 98765 43210;2024-01-02;1.5\r\n"
+      "c2;b@c.co;;2023-12-31;2\r\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  EXPECT_EQ(upload->delimiter(), ";");
+  ASSERT_EQ(upload->columns_size(), 5);
+  EXPECT_EQ(upload->columns(0).name(), "ID");
+  EXPECT_EQ(upload->columns(1).suggested_attribute(), "email");
+  EXPECT_EQ(upload->columns(1).inferred_type(), v1::EMAIL);
+  EXPECT_EQ(upload->columns(2).suggested_attribute(), "mobile");
+  EXPECT_EQ(upload->columns(3).suggested_attribute(), "");
+  EXPECT_EQ(upload->columns(3).inferred_type(), v1::DATE);
+  EXPECT_EQ(upload->columns(4).inferred_type(), v1::DECIMAL);
+  ASSERT_EQ(upload->sample_rows_size(), 2);
+  EXPECT_EQ(upload->sample_rows(1).values(3), "2023-12-31");
+}
+
+TEST_F(JobManagerTest, UploadWithImportStartsTheJob) {
+  v1::UploadStart start;
+  start.set_file_name("x.csv");
+  *start.mutable_import() = ImportRequest("", {{"id", "customer_id"}});
+  std::string id;
+  auto session = manager_->BeginUpload(start, &id);
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE((*session)->Append("id\nk1\n").ok());
+  auto response = manager_->FinishUpload(caller_, start, id, **session);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->job().state(), v1::QUEUED);
+  EXPECT_EQ(response->job().upload_id(), id);
+}
+
+TEST_F(JobManagerTest, StartImportValidatesBeforeCreatingAnything) {
+  const std::string upload = UploadId("id,email\nk1,a@b.co\n");
+  auto no_pk = manager_->StartImport(caller_, ImportRequest(upload, {{"email", "email"}}));
+  EXPECT_EQ(no_pk.status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto unknown_upload = manager_->StartImport(caller_, ImportRequest("feedfeed", {{"id", "customer_id"}}));
+  EXPECT_EQ(unknown_upload.status().code(), absl::StatusCode::kInvalidArgument);
+
+  v1::StartImportRequest bad_list = ImportRequest(upload, {{"id", "customer_id"}});
+  bad_list.add_list_ids(99);
+  v1::NewAttribute* notes = bad_list.add_create_attributes();
+  notes->set_name("notes");
+  notes->set_type(v1::TEXT);
+  auto list = manager_->StartImport(caller_, bad_list);
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(list.status().message().find("99"), std::string_view::npos);
+  EXPECT_TRUE(store_.created.empty());
+
+  store_.tenant_ready = false;
+  auto tenant = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
+  EXPECT_EQ(tenant.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  auto jobs = manager_->ListJobs("default", {});
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->jobs_size(), 0);
+}
+
+TEST_F(JobManagerTest, AnotherTenantSeesNeitherUploadsNorJobs) {
+  const std::string upload = UploadId("id\nk1\n");
+  auto job = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(manager_->GetJob("other", job->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->CancelJob("other", job->id()).status().code(), absl::StatusCode::kNotFound);
+  auto listed = manager_->ListJobs("other", {});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->jobs_size(), 0);
+  Caller other{"other", {}};
+  EXPECT_EQ(manager_->StartImport(other, ImportRequest(upload, {{"id", "customer_id"}})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobManagerTest, WorkersRunJobsAndWatchSeesEveryChangeToTheEnd) {
+  ASSERT_TRUE(manager_->Start().ok());
+  std::string content = "id,city\n";
+  for (int i = 0; i < 20; ++i) content += fmt::format("k{},c{}\n", i, i);
+  auto job =
+      manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}, {"city", "city"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::vector<v1::Job> seen = Watch(job->id());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state(), v1::COMPLETED);
+  EXPECT_EQ(seen.back().counts().inserted(), 20u);
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_GE(seen[i].counts().received(), seen[i - 1].counts().received());
+  }
+  auto got = manager_->GetJob("default", job->id());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state(), v1::COMPLETED);
+  EXPECT_GT(got->finished_at_micros(), 0);
+}
+
+TEST_F(JobManagerTest, CancellingAQueuedJobIsImmediate) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());
+  auto cancelled = manager_->CancelJob("default", job->id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+  ASSERT_TRUE(manager_->Start().ok());
+  std::vector<v1::Job> seen = Watch(job->id());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].state(), v1::CANCELLED);
+  EXPECT_TRUE(store_.contacts.empty());
+}
+
+TEST_F(JobManagerTest, ListJobsIsNewestFirstWithPagesAndStateFilter) {
+  const std::string upload = UploadId("id\nk1\n");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto job = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+  }
+  ASSERT_TRUE(manager_->CancelJob("default", ids[1]).ok());
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  std::vector<std::string> listed;
+  while (true) {
+    auto page = manager_->ListJobs("default", request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const v1::Job& job : page->jobs()) listed.push_back(job.id());
+    if (page->next_page_token().empty()) break;
+    request.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(listed, (std::vector<std::string>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+
+  v1::ListJobsRequest cancelled;
+  cancelled.set_state(v1::CANCELLED);
+  auto page = manager_->ListJobs("default", cancelled);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs_size(), 1);
+  EXPECT_EQ(page->jobs(0).id(), ids[1]);
+
+  v1::ListJobsRequest bad;
+  bad.set_page_token("nonsense");
+  EXPECT_EQ(manager_->ListJobs("default", bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobManagerTest, UnfinishedJobsResumeOnStart) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\nk2\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());
+  RecreateManager();  // "restart" before any worker ran
+  ASSERT_TRUE(manager_->Start().ok());
+  std::vector<v1::Job> seen = Watch(job->id());
+  EXPECT_EQ(seen.back().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.contacts.size(), 2u);
+}
+
+TEST_F(JobManagerTest, ShutdownLeavesARunningJobResumable) {
+  std::string content = "id\n";
+  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  ASSERT_TRUE(manager_->Start().ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool reached = false;
+  std::atomic<bool> down{true};
+  // From batch 2 on the store is down, so the job waits in its retry loop until shutdown.
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    if (sequence < 2 || !down) return absl::OkStatus();
+    std::lock_guard lock(mu);
+    reached = true;
+    cv.notify_all();
+    return absl::UnavailableError("down");
+  };
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return reached; });
+  }
+  manager_->Shutdown();
+  internal::StoredJob paused = Stored(job->id());
+  EXPECT_EQ(paused.job().state(), v1::RUNNING);
+  EXPECT_EQ(paused.next_batch_sequence(), 2u);
+  EXPECT_FALSE(paused.credentials().empty());  // still needed to resume
+
+  down = false;
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  std::vector<v1::Job> seen = Watch(job->id());
+  EXPECT_EQ(seen.back().state(), v1::COMPLETED);
+  EXPECT_EQ(seen.back().counts().inserted(), 30u);
+  EXPECT_EQ(store_.contacts.size(), 30u);
+}
+
+}  // namespace
+}  // namespace contacts::test

@@ -1,0 +1,274 @@
+#include "services/import_processor/job_runner.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/unit/import_processor/job_test_base.h"
+
+namespace contacts::test {
+namespace {
+
+class JobRunnerTest : public JobTestBase {
+ protected:
+  std::string StartImport(const std::string& content, v1::StartImportRequest request = {}) {
+    auto upload = Upload(content);
+    EXPECT_TRUE(upload.ok()) << upload.status();
+    if (request.mapping().empty()) {
+      request = ImportRequest(upload->upload_id(),
+                              {{"id", "customer_id"}, {"email", "email"}, {"age", "age"}, {"city", "city"}});
+    } else {
+      request.set_upload_id(upload->upload_id());
+    }
+    auto job = manager_->StartImport(caller_, request);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? job->id() : "";
+  }
+};
+
+const char kMixed[] =
+    "id,email,age,city\r\n"
+    "c1,a@x.com,30,Pune\r\n"             // 1: earlier duplicate of row 5
+    "c2,b@x.com,forty,Delhi\r\n"         // 2: bad age
+    "c3,c@x.com,31\r\n"                  // 3: ragged
+    ",d@x.com,32,Goa\r\n"                // 4: no primary key
+    "c1,a2@x.com,33,Mumbai\r\n"          // 5: wins over row 1
+    "c4,E@X.COM,,Agra\r\n"               // 6: fine, age not set
+    "c5,\"multi\nline\",34,X\r\n"        // 7: bad email (embedded newline)
+    "c2,b@x.com,35,\"Delhi, NCR\"\r\n";  // 8: valid: row 2 was rejected, so this is c2's only row
+
+TEST_F(JobRunnerTest, CountsAddUpAndTheLaterRowWins) {
+  const std::string id = StartImport(kMixed);
+  internal::StoredJob job = Run(id);
+  const v1::JobCounts& c = job.job().counts();
+  EXPECT_EQ(job.job().state(), v1::COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(c.received(), 8u);
+  EXPECT_EQ(c.inserted(), 3u);
+  EXPECT_EQ(c.duplicate(), 1u);
+  EXPECT_EQ(c.rejected(), 4u);
+  EXPECT_EQ(Sum(c), c.received());
+  EXPECT_EQ(c.rejected_by_reason().at("invalid_value:age"), 1u);
+  EXPECT_EQ(c.rejected_by_reason().at("invalid_value:email"), 1u);
+  EXPECT_EQ(c.rejected_by_reason().at("ragged_row"), 1u);
+  EXPECT_EQ(c.rejected_by_reason().at("missing_primary_key"), 1u);
+
+  ASSERT_EQ(store_.contacts.size(), 3u);
+  EXPECT_EQ(store_.contacts["c1"]["email"], "a2@x.com");
+  EXPECT_EQ(store_.contacts["c1"]["city"], "Mumbai");
+  EXPECT_EQ(store_.contacts["c4"]["email"], "e@x.com");
+  EXPECT_FALSE(store_.contacts["c4"].contains("age"));
+  EXPECT_EQ(store_.contacts["c2"]["city"], "Delhi, NCR");
+
+  std::vector<v1::JobError> errors = Log(id);
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].row_number(), 2u);
+  EXPECT_EQ(errors[0].column(), "age");
+  EXPECT_EQ(errors[0].value(), "forty");
+  EXPECT_TRUE(errors[0].reason().starts_with("invalid_value:age: ")) << errors[0].reason();
+  EXPECT_EQ(errors[1].row_number(), 3u);
+  EXPECT_TRUE(errors[1].reason().starts_with("ragged_row")) << errors[1].reason();
+  EXPECT_EQ(errors[2].row_number(), 4u);
+  EXPECT_TRUE(errors[2].reason().starts_with("missing_primary_key"));
+  EXPECT_EQ(errors[3].row_number(), 7u);
+  EXPECT_EQ(errors[3].value(), "multi\nline");
+  EXPECT_TRUE(job.credentials().empty());
+  EXPECT_EQ(job.job().bytes_done(), job.job().bytes_total());
+}
+
+TEST_F(JobRunnerTest, ForwardsTheJobsCredentialsToTheStore) {
+  caller_.credentials = {{"x-api-key", "secret"}};
+  Run(StartImport(kMixed));
+  ASSERT_EQ(store_.last_credentials.size(), 1u);
+  EXPECT_EQ(store_.last_credentials[0].second, "secret");
+}
+
+std::string GeneratedFile(int rows) {
+  std::string content = "id,email,age,city\n";
+  for (int i = 0; i < rows; ++i) content += fmt::format("k{},u{}@example.com,{},City {}\n", i, i, 20 + i % 50, i % 7);
+  return content;
+}
+
+TEST_F(JobRunnerTest, ResumeAfterALostAnswerAppliesNoBatchTwice) {
+  const std::string id = StartImport(GeneratedFile(50));
+  JobControl control;
+  bool lost = false;
+  store_.batch_hook = [&](uint64_t sequence, bool* apply_first) {
+    if (sequence == 4 && !lost) {
+      lost = true;
+      *apply_first = true;    // the store applied batch 4 ...
+      control.RequestStop();  // ... and the process "dies" before the answer arrives
+      return absl::UnavailableError("connection reset");
+    }
+    return absl::OkStatus();
+  };
+  internal::StoredJob paused = Run(id, &control);
+  EXPECT_EQ(paused.job().state(), v1::RUNNING);
+  EXPECT_EQ(paused.next_batch_sequence(), 4u);
+  EXPECT_EQ(paused.job().counts().received(), 9u);
+  EXPECT_EQ(Stored(id).next_batch_sequence(), 4u);  // persisted
+
+  internal::StoredJob done = Run(id);
+  EXPECT_EQ(done.job().state(), v1::COMPLETED);
+  EXPECT_EQ(done.job().counts().received(), 50u);
+  EXPECT_EQ(done.job().counts().inserted(), 50u);
+  EXPECT_EQ(store_.replays, 1);
+  EXPECT_EQ(store_.applied_batches, 17);  // ceil(50 / 3), each applied once
+  EXPECT_EQ(store_.contacts.size(), 50u);
+}
+
+TEST_F(JobRunnerTest, RetriesWhileTheStoreIsUnavailable) {
+  const std::string id = StartImport(GeneratedFile(4));
+  int failures = 0;
+  store_.batch_hook = [&](uint64_t, bool*) {
+    return ++failures <= 2 ? absl::UnavailableError("down") : absl::OkStatus();
+  };
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().state(), v1::COMPLETED);
+  EXPECT_EQ(job.job().counts().inserted(), 4u);
+}
+
+TEST_F(JobRunnerTest, NonRetryableStoreErrorFailsTheJob) {
+  const std::string id = StartImport(GeneratedFile(4));
+  store_.batch_hook = [&](uint64_t, bool*) { return absl::InvalidArgumentError("attribute gone"); };
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().state(), v1::FAILED);
+  EXPECT_NE(job.job().error().find("attribute gone"), std::string::npos);
+}
+
+TEST_F(JobRunnerTest, CancelStopsAtTheNextBatchBoundary) {
+  const std::string id = StartImport(GeneratedFile(30));
+  JobControl control;
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    if (sequence == 2) control.RequestCancel();
+    return absl::OkStatus();
+  };
+  internal::StoredJob job = Run(id, &control);
+  EXPECT_EQ(job.job().state(), v1::CANCELLED);
+  EXPECT_EQ(job.job().counts().received(), 6u);
+  EXPECT_EQ(job.job().counts().inserted(), 6u);
+  EXPECT_EQ(store_.contacts.size(), 6u);
+}
+
+TEST_F(JobRunnerTest, StoreRejectionsAreCountedAndLogged) {
+  store_.reject_value = {"city", "Nowhere"};
+  const std::string id = StartImport("id,email,age,city\nk1,a@b.co,1,Nowhere\nk2,c@d.co,2,Pune\n");
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().state(), v1::COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(job.job().counts().rejected_by_reason().at("rejected_by_store:city"), 1u);
+  EXPECT_EQ(Sum(job.job().counts()), 2u);
+  std::vector<v1::JobError> errors = Log(id);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].row_number(), 1u);
+  EXPECT_EQ(errors[0].column(), "city");
+  EXPECT_EQ(errors[0].value(), "Nowhere");
+}
+
+TEST_F(JobRunnerTest, AddOnlyModeSkipsExistingKeys) {
+  store_.contacts["k1"] = {{"customer_id", "k1"}};
+  v1::StartImportRequest request = ImportRequest("", {{"id", "customer_id"}, {"city", "city"}});
+  request.set_mode(v1::ADD_ONLY);
+  request.add_list_ids(7);
+  internal::StoredJob job = Run(StartImport("id,email,age,city\nk1,,,A\nk2,,,B\n", request));
+  EXPECT_EQ(job.job().counts().skipped(), 1u);
+  EXPECT_EQ(job.job().counts().inserted(), 1u);
+  EXPECT_FALSE(store_.contacts["k1"].contains("city"));
+  EXPECT_EQ(store_.memberships[7], (std::set<std::string>{"k2"}));
+}
+
+TEST_F(JobRunnerTest, FixesEmailTyposAndKeepsTheOriginals) {
+  v1::StartImportRequest request = ImportRequest("", {{"id", "customer_id"}, {"email", "email"}});
+  request.set_fix_email_typos(true);
+  const std::string id = StartImport("id,email,age,city\nk1,Ann@GMIAL.com,,\nk2,bob@gmail.com,,\n", request);
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().counts().emails_fixed(), 1u);
+  EXPECT_EQ(store_.contacts["k1"]["email"], "ann@gmail.com");
+  std::vector<v1::JobError> fixes = Log(id, JobLogKind::kFixed);
+  ASSERT_EQ(fixes.size(), 1u);
+  EXPECT_EQ(fixes[0].row_number(), 1u);
+  EXPECT_EQ(fixes[0].value(), "ann@gmial.com");
+  EXPECT_EQ(fixes[0].reason(), "email typo fixed to ann@gmail.com");
+  EXPECT_TRUE(Log(id).empty());
+}
+
+TEST_F(JobRunnerTest, DryRunCreatesNothingAndWritesNothing) {
+  v1::StartImportRequest request = ImportRequest("", {{"id", "customer_id"}, {"city", "notes"}});
+  request.set_dry_run(true);
+  v1::NewAttribute* notes = request.add_create_attributes();
+  notes->set_name("notes");
+  notes->set_type(v1::TEXT);
+  internal::StoredJob job = Run(StartImport("id,email,age,city\nk1,,,A\nk2,,,B\n", request));
+  EXPECT_EQ(job.job().state(), v1::COMPLETED);
+  EXPECT_TRUE(job.job().dry_run());
+  EXPECT_EQ(job.job().counts().inserted(), 2u);
+  EXPECT_TRUE(store_.contacts.empty());
+  EXPECT_TRUE(store_.created.empty());
+}
+
+TEST_F(JobRunnerTest, CreatesRequestedAttributes) {
+  v1::StartImportRequest request = ImportRequest("", {{"id", "customer_id"}, {"city", "notes"}});
+  v1::NewAttribute* notes = request.add_create_attributes();
+  notes->set_name("notes");
+  notes->set_type(v1::TEXT);
+  Run(StartImport("id,email,age,city\nk1,,,A\n", request));
+  EXPECT_EQ(store_.created, (std::vector<std::string>{"notes"}));
+  EXPECT_EQ(store_.contacts["k1"]["notes"], "A");
+}
+
+class DeleteJobTest : public JobTestBase {
+ protected:
+  void SetUp() override {
+    JobTestBase::SetUp();
+    for (int i = 0; i < 5; ++i) {
+      const std::string pk = fmt::format("k{}", i);
+      store_.contacts[pk] = {{"customer_id", pk}, {"email", fmt::format("u{}@x.com", i)}};
+      store_.memberships[7].insert(pk);
+    }
+  }
+};
+
+TEST_F(DeleteJobTest, DeletesInlinePrimaryKeys) {
+  v1::StartDeleteRequest request;
+  for (const char* key : {"k0", "k1", "nope", "k2", "", "k3"}) request.mutable_keys()->add_keys(key);
+  auto job = manager_->StartDelete(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  internal::StoredJob done = Run(job->id());
+  const v1::JobCounts& c = done.job().counts();
+  EXPECT_EQ(done.job().state(), v1::COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(c.received(), 6u);
+  EXPECT_EQ(c.deleted(), 4u);
+  EXPECT_EQ(c.not_found(), 1u);
+  EXPECT_EQ(c.rejected_by_reason().at("empty_key"), 1u);
+  EXPECT_EQ(c.deleted() + c.not_found() + c.rejected(), c.received());
+  EXPECT_EQ(store_.contacts.size(), 1u);
+}
+
+TEST_F(DeleteJobTest, RemovesEmailsFromAListOnly) {
+  auto upload = Upload("email\nU1@X.com\nu4@x.com\nnot-an-email\nu9@x.com\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  v1::StartDeleteRequest request;
+  request.set_upload_id(upload->upload_id());
+  request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  request.add_list_ids(7);
+  auto job = manager_->StartDelete(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  internal::StoredJob done = Run(job->id());
+  const v1::JobCounts& c = done.job().counts();
+  EXPECT_EQ(c.received(), 4u);
+  EXPECT_EQ(c.deleted(), 2u);
+  EXPECT_EQ(c.not_found(), 1u);
+  EXPECT_EQ(c.rejected_by_reason().at("invalid_key"), 1u);
+  EXPECT_EQ(store_.contacts.size(), 5u);  // kept, only removed from the list
+  EXPECT_EQ(store_.memberships[7], (std::set<std::string>{"k0", "k2", "k3"}));
+  std::vector<v1::JobError> errors = Log(job->id());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].row_number(), 3u);
+}
+
+TEST_F(DeleteJobTest, RejectsAnEmptyRequest) {
+  v1::StartDeleteRequest request;
+  EXPECT_EQ(manager_->StartDelete(caller_, request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.mutable_keys();
+  EXPECT_EQ(manager_->StartDelete(caller_, request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace contacts::test

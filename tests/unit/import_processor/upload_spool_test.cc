@@ -1,0 +1,127 @@
+#include "services/import_processor/upload_spool.h"
+
+#include <zip.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/import_processor/fake_store.h"
+
+namespace contacts::test {
+namespace {
+
+class UploadSpoolTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<UploadPreview> Spool(const std::string& content, const std::string& name = "f.csv", size_t chunk = 5,
+                                      const std::string& delimiter = "") {
+    auto session = UploadSession::Begin(dir_.path(), "u1", name, delimiter, limits_);
+    if (!session.ok()) return session.status();
+    for (size_t i = 0; i < content.size(); i += chunk) {
+      if (auto s = (*session)->Append(std::string_view(content).substr(i, chunk)); !s.ok()) return s;
+    }
+    return (*session)->Finish();
+  }
+
+  bool SpoolIsEmpty() const { return std::filesystem::is_empty(dir_.path()); }
+
+  std::string ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  // A zip holding the given entries (name -> content), as bytes.
+  std::string Zip(const std::vector<std::pair<std::string, std::string>>& entries) {
+    const std::string path = dir_.path() + "/../" + std::filesystem::path(dir_.path()).filename().string() + ".zip";
+    int error = 0;
+    zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
+    EXPECT_NE(archive, nullptr);
+    for (const auto& [name, content] : entries) {
+      zip_source_t* source = zip_source_buffer(archive, content.data(), content.size(), 0);
+      EXPECT_GE(zip_file_add(archive, name.c_str(), source, ZIP_FL_OVERWRITE), 0);
+    }
+    EXPECT_EQ(zip_close(archive), 0);
+    std::string bytes = ReadFile(path);
+    std::filesystem::remove(path);
+    return bytes;
+  }
+
+  ScopedTempDir dir_;
+  UploadLimits limits_;
+};
+
+TEST_F(UploadSpoolTest, PreviewsACsvWithBomCrlfAndQuotedNewlines) {
+  auto preview = Spool("\xEF\xBB\xBFname,age\r\n\"Zoë\nSmith\",41\r\nBob,x\r\n");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->delimiter, ',');
+  EXPECT_EQ(preview->columns, (std::vector<std::string>{"name", "age"}));
+  EXPECT_EQ(preview->data_rows, 2u);
+  ASSERT_EQ(preview->sample_rows.size(), 2u);
+  EXPECT_EQ(preview->sample_rows[0][0], "Zoë\nSmith");
+  EXPECT_EQ(preview->inferred_types[1], AttributeType::kText);  // "x" is not a number
+  EXPECT_EQ(preview->extension, ".csv");
+  EXPECT_TRUE(std::filesystem::exists(preview->data_path));
+}
+
+TEST_F(UploadSpoolTest, DetectsTabsInTxt) {
+  auto preview = Spool("a\tb\n1\t2\n", "data.TXT");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->delimiter, '\t');
+  EXPECT_EQ(preview->inferred_types[0], AttributeType::kInteger);
+}
+
+TEST_F(UploadSpoolTest, InvalidUtf8IsRefusedWithOffsetAndLineAndNothingStays) {
+  auto preview = Spool("name\nJos\xE9\n");  // Latin-1 é
+  ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(preview.status().message().find("invalid UTF-8 at byte 8 (line 2)"), std::string_view::npos)
+      << preview.status();
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, SizeLimitIsEnforced) {
+  limits_.max_upload_bytes = 10;
+  auto preview = Spool("id\n1234567890\n");
+  EXPECT_EQ(preview.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, RefusesUnknownExtensionsDelimitersAndEmptyFiles) {
+  EXPECT_EQ(Spool("x", "f.xlsx").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Spool("x", "f.csv", 5, "::").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Spool("", "f.csv").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, UnterminatedQuoteIsRefused) {
+  auto preview = Spool("a,b\n1,\"open\n");
+  EXPECT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, ExtractsTheDataFileOfAZip) {
+  auto preview = Spool(Zip({{"export/contacts.csv", "id;city\nk1;Pune\n"}}), "upload.zip", 100);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->delimiter, ';');
+  EXPECT_EQ(preview->data_rows, 1u);
+  EXPECT_EQ(ReadFile(preview->data_path), "id;city\nk1;Pune\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/u1.zip"));
+}
+
+TEST_F(UploadSpoolTest, RefusesZipsWithSeveralDataFilesOrBadUtf8) {
+  EXPECT_EQ(Spool(Zip({{"a.csv", "x\n"}, {"b.csv", "y\n"}}), "u.zip").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(SpoolIsEmpty());
+  auto latin1 = Spool(Zip({{"a.csv", "x\n\xE9\n"}}), "u.zip");
+  EXPECT_NE(latin1.status().message().find("invalid UTF-8 at byte 2 (line 2)"), std::string_view::npos)
+      << latin1.status();
+  EXPECT_TRUE(SpoolIsEmpty());
+  EXPECT_EQ(Spool("not a zip at all", "u.zip").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+}  // namespace
+}  // namespace contacts::test
