@@ -9,6 +9,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <google/protobuf/util/message_differencer.h>
 
 #include "common/status/absl_fmt.h"
 #include <rocksdb/utilities/checkpoint.h>
@@ -304,11 +305,11 @@ class ContactRepository::BatchWriter {
     for (auto& [pk, current] : current_) {
       const std::optional<StoredContact>& original = original_.at(pk);
       if (!original && !current) continue;
-      if (original && current && original->SerializeAsString() == current->SerializeAsString()) continue;
+      if (original && current && google::protobuf::util::MessageDifferencer::Equals(*original, *current)) continue;
       EmitDiff(original ? &*original : nullptr, current ? &*current : nullptr);
       changes.emplace_back(original ? &*original : nullptr, current ? &*current : nullptr);
     }
-    if (state_->record.SerializeAsString() != saved_record_.SerializeAsString()) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(state_->record, saved_record_)) {
       RETURN_IF_ERROR(repo_->PersistTenantRecord(state_, &batch_));
     }
     if (batch_.Count() > 0) RETURN_IF_ERROR(repo_->db_->Write(&batch_));

@@ -1,0 +1,256 @@
+// contact-store as a real process on a loopback port: reflection and health, the contact
+// lifecycle over gRPC, restart durability, tenant isolation through metadata, graceful shutdown.
+#include <signal.h>
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "contacts/v1/contact_store.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts {
+namespace {
+
+using contacts::v1::ContactStore;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+class ContactStoreProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto process = test::ServiceProcess::Start({.binary = "contact-store"});
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = *std::move(process);
+    stub_ = ContactStore::NewStub(process_->Channel());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && process_) std::cerr << process_->log();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& tenant = "") {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!tenant.empty()) ctx->AddMetadata("x-tenant", tenant);
+    return ctx;
+  }
+
+  std::unique_ptr<test::ServiceProcess> process_;
+  std::unique_ptr<ContactStore::Stub> stub_;
+};
+
+TEST_F(ContactStoreProcessTest, ReflectionListsTheServiceAndHealthAndHealthSaysServing) {
+  std::vector<std::string> services = test::ReflectionListServices(process_->Channel());
+  EXPECT_THAT(services, Contains("contacts.v1.ContactStore"));
+  EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
+  EXPECT_TRUE(test::ReflectionFileContainingSymbol(process_->Channel(), "grpc.health.v1.Health").ok());
+  EXPECT_TRUE(test::ReflectionFileContainingSymbol(process_->Channel(), "contacts.v1.ContactStore").ok());
+  auto health = grpc::health::v1::Health::NewStub(process_->Channel());
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  auto ctx = Ctx();
+  ASSERT_TRUE(health->Check(ctx.get(), request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto exit = process_->Terminate(std::chrono::seconds(15));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited_cleanly()) << "code " << exit->exit_code << " signal " << exit->signal;
+  EXPECT_LT(exit->elapsed, std::chrono::seconds(11));
+}
+
+TEST_F(ContactStoreProcessTest, ContactLifecycleSurvivesRestart) {
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  ASSERT_TRUE(stub_->SetupTenant(Ctx().get(), setup, &tenant).ok());
+  for (auto [name, type] : {std::pair{"city", v1::TEXT}, std::pair{"age", v1::INTEGER}}) {
+    v1::CreateAttributeRequest attribute;
+    attribute.set_name(name);
+    attribute.set_type(type);
+    attribute.set_indexed(true);
+    v1::Attribute created;
+    ASSERT_TRUE(stub_->CreateAttribute(Ctx().get(), attribute, &created).ok());
+  }
+  v1::ContactList vip, news;
+  v1::CreateListRequest list;
+  list.set_name("vip");
+  ASSERT_TRUE(stub_->CreateList(Ctx().get(), list, &vip).ok());
+  list.set_name("newsletter");
+  ASSERT_TRUE(stub_->CreateList(Ctx().get(), list, &news).ok());
+
+  v1::AddContactRequest add;
+  (*add.mutable_attributes())["customer_id"] = "C-1";
+  (*add.mutable_attributes())["email"] = "Asha@Example.com";
+  (*add.mutable_attributes())["mobile"] = "98765 43210";
+  (*add.mutable_attributes())["city"] = "Pune";
+  (*add.mutable_attributes())["age"] = "31";
+  add.add_list_ids(vip.id());
+  add.add_list_ids(news.id());
+  v1::Contact contact;
+  ASSERT_TRUE(stub_->AddContact(Ctx().get(), add, &contact).ok());
+  EXPECT_EQ(contact.source(), "single");
+  // A second add of the same key is refused.
+  EXPECT_EQ(stub_->AddContact(Ctx().get(), add, &contact).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  for (auto request : {[] { v1::GetContactRequest r; r.set_primary_key("C-1"); return r; }(),
+                       [] { v1::GetContactRequest r; r.set_email("asha@example.com"); return r; }(),
+                       [] { v1::GetContactRequest r; r.set_mobile("+919876543210"); return r; }()}) {
+    v1::Contact got;
+    grpc::Status status = stub_->GetContact(Ctx().get(), request, &got);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(got.primary_key(), "C-1");
+  }
+
+  // A bad value is refused naming the attribute; the contact is unchanged.
+  v1::UpdateContactRequest bad;
+  bad.set_primary_key("C-1");
+  (*bad.mutable_attributes())["age"] = "thirty";
+  grpc::Status refused = stub_->UpdateContact(Ctx().get(), bad, &contact);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("\"age\""));
+
+  v1::UpdateContactRequest update;
+  update.set_primary_key("C-1");
+  (*update.mutable_attributes())["city"] = "Goa";
+  ASSERT_TRUE(stub_->UpdateContact(Ctx().get(), update, &contact).ok());
+  EXPECT_EQ(contact.attributes().at("city"), "Goa");
+  EXPECT_EQ(contact.attributes().at("age"), "31");
+
+  v1::BlacklistRequest blacklist;
+  blacklist.set_primary_key("C-1");
+  blacklist.set_channel(v1::EMAIL_CHANNEL);
+  blacklist.set_reason(v1::HARD_BOUNCE);
+  ASSERT_TRUE(stub_->Blacklist(Ctx().get(), blacklist, &contact).ok());
+  ASSERT_EQ(contact.blacklist_size(), 1);
+
+  v1::ListMembershipRequest leave;
+  leave.set_list_id(news.id());
+  leave.add_primary_keys("C-1");
+  v1::ListMembershipResponse left;
+  ASSERT_TRUE(stub_->RemoveFromList(Ctx().get(), leave, &left).ok());
+  EXPECT_EQ(left.changed(), 1u);
+  v1::GetContactRequest by_pk;
+  by_pk.set_primary_key("C-1");
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), by_pk, &contact).ok());
+  EXPECT_THAT(contact.list_ids(), ::testing::ElementsAre(vip.id()));
+
+  // A second contact that survives the restart.
+  v1::UpsertContactRequest keep;
+  (*keep.mutable_attributes())["customer_id"] = "C-2";
+  (*keep.mutable_attributes())["email"] = "ravi@example.com";
+  (*keep.mutable_attributes())["city"] = "Delhi";
+  keep.add_list_ids(vip.id());
+  v1::Contact kept;
+  ASSERT_TRUE(stub_->UpsertContact(Ctx().get(), keep, &kept).ok());
+
+  v1::DeleteContactRequest del;
+  del.set_primary_key("C-1");
+  v1::DeleteContactResponse deleted;
+  ASSERT_TRUE(stub_->DeleteContact(Ctx().get(), del, &deleted).ok());
+  for (auto request : {[] { v1::GetContactRequest r; r.set_primary_key("C-1"); return r; }(),
+                       [] { v1::GetContactRequest r; r.set_email("asha@example.com"); return r; }(),
+                       [] { v1::GetContactRequest r; r.set_mobile("+919876543210"); return r; }()}) {
+    v1::Contact got;
+    EXPECT_EQ(stub_->GetContact(Ctx().get(), request, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // No index or list entry is left: counts over every index agree.
+  v1::StoreCountRequest count_city;
+  auto* term = count_city.mutable_filter()->mutable_term()->mutable_attribute();
+  term->set_attribute("city");
+  term->set_op(v1::IS_SET);
+  v1::StoreCountResponse counted;
+  ASSERT_TRUE(stub_->Count(Ctx().get(), count_city, &counted).ok());
+  EXPECT_EQ(counted.count(), 1u);
+  v1::ListListsResponse lists;
+  ASSERT_TRUE(stub_->ListLists(Ctx().get(), {}, &lists).ok());
+  for (const auto& l : lists.lists()) EXPECT_EQ(l.member_count(), l.id() == vip.id() ? 1u : 0u) << l.name();
+
+  ASSERT_TRUE(process_->Restart().ok());
+  stub_ = ContactStore::NewStub(process_->Channel());
+  v1::GetContactRequest by_email;
+  by_email.set_email("RAVI@example.com");
+  v1::Contact after;
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), by_email, &after).ok());
+  EXPECT_EQ(after.primary_key(), "C-2");
+  EXPECT_EQ(after.attributes().at("city"), "Delhi");
+  EXPECT_THAT(after.list_ids(), ::testing::ElementsAre(vip.id()));
+  EXPECT_EQ(stub_->GetContact(Ctx().get(), by_pk, &after).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(stub_->Count(Ctx().get(), count_city, &counted).ok());
+  EXPECT_EQ(counted.count(), 1u);
+}
+
+TEST_F(ContactStoreProcessTest, TenantsFromMetadataNeverSeeEachOther) {
+  for (const std::string tenant : {"acme", "globex"}) {
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("email");
+    v1::Tenant out;
+    ASSERT_TRUE(stub_->SetupTenant(Ctx(tenant).get(), setup, &out).ok());
+    v1::UpsertContactRequest upsert;
+    (*upsert.mutable_attributes())["email"] = "same@x.io";
+    (*upsert.mutable_attributes())["mobile"] = tenant == "acme" ? "9000000001" : "9000000002";
+    v1::Contact contact;
+    ASSERT_TRUE(stub_->UpsertContact(Ctx(tenant).get(), upsert, &contact).ok());
+  }
+  v1::GetContactRequest get;
+  get.set_primary_key("same@x.io");
+  v1::Contact acme, globex;
+  ASSERT_TRUE(stub_->GetContact(Ctx("acme").get(), get, &acme).ok());
+  ASSERT_TRUE(stub_->GetContact(Ctx("globex").get(), get, &globex).ok());
+  EXPECT_EQ(acme.attributes().at("mobile"), "+919000000001");
+  EXPECT_EQ(globex.attributes().at("mobile"), "+919000000002");
+  v1::GetContactRequest by_mobile;
+  by_mobile.set_mobile("9000000002");
+  EXPECT_EQ(stub_->GetContact(Ctx("acme").get(), by_mobile, &acme).error_code(), grpc::StatusCode::NOT_FOUND);
+  // An unconfigured tenant sees nothing and must be set up first.
+  EXPECT_EQ(stub_->GetContact(Ctx("initech").get(), get, &acme).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // A malformed tenant header is refused.
+  EXPECT_NE(stub_->GetContact(Ctx("../etc").get(), get, &acme).error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts) {
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  ASSERT_TRUE(stub_->SetupTenant(Ctx().get(), setup, &tenant).ok());
+  v1::BatchUpsertRequest batch;
+  batch.set_job_id("seed");
+  for (int i = 0; i < 500; ++i) {
+    auto* row = batch.add_rows();
+    (*row->mutable_attributes())["customer_id"] = "K" + std::to_string(i);
+    (*row->mutable_attributes())["email"] = "k" + std::to_string(i) + "@x.io";
+  }
+  v1::BatchUpsertResponse applied;
+  ASSERT_TRUE(stub_->BatchUpsert(Ctx().get(), batch, &applied).ok());
+  test::TempDir backups;
+  v1::BackupRequest backup;
+  backup.set_path(backups.path() + "/b1");
+  v1::BackupResponse backed;
+  grpc::Status status = stub_->Backup(Ctx().get(), backup, &backed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(backed.contacts(), 500u);
+  // Restore: the checkpoint becomes <data_dir>/db of a new store.
+  test::TempDir restored;
+  std::filesystem::create_directories(restored.path() + "/data");
+  std::filesystem::rename(backup.path(), restored.path() + "/data/db");
+  auto second = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--data_dir=" + restored.path() + "/data"}});
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto restored_stub = ContactStore::NewStub((*second)->Channel());
+  v1::StoreExportRequest all;
+  std::string original_csv, restored_csv;
+  for (auto* pair : {&original_csv, &restored_csv}) {
+    auto* stub = pair == &original_csv ? stub_.get() : restored_stub.get();
+    auto ctx = Ctx();
+    auto reader = stub->Export(ctx.get(), all);
+    v1::StoreExportChunk chunk;
+    while (reader->Read(&chunk)) pair->append(chunk.csv());
+    ASSERT_TRUE(reader->Finish().ok());
+  }
+  EXPECT_EQ(original_csv, restored_csv);
+  EXPECT_EQ(std::count(restored_csv.begin(), restored_csv.end(), '\n'), 501);
+}
+
+}  // namespace
+}  // namespace contacts

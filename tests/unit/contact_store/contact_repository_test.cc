@@ -1,0 +1,671 @@
+// ContactRepository driven in-process: lifecycle, validation, isolation, idempotency, concurrency
+// and the query engine checked against a brute-force evaluator.
+#include "services/contact_store/contact_repository.h"
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/values/text_case.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts::store {
+namespace {
+
+using contacts::v1::Filter;
+using ::testing::HasSubstr;
+
+class ContactRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    repo_.reset();
+    auto repo = ContactRepository::Open(dir_.path() + "/store", StoreDbOptions());
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = *std::move(repo);
+  }
+
+  void SetUpTenant(const std::string& tenant, const std::string& pk = "customer_id") {
+    contacts::v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute(pk);
+    ASSERT_TRUE(repo_->SetupTenant(tenant, setup).ok());
+  }
+
+  void CreateAttribute(const std::string& tenant, const std::string& name, contacts::v1::AttributeType type,
+                       bool indexed) {
+    contacts::v1::CreateAttributeRequest request;
+    request.set_name(name);
+    request.set_type(type);
+    request.set_indexed(indexed);
+    auto created = repo_->CreateAttribute(tenant, request);
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+
+  absl::StatusOr<contacts::v1::Contact> Upsert(const std::string& tenant, std::map<std::string, std::string> values,
+                                               std::vector<uint64_t> lists = {}) {
+    google::protobuf::Map<std::string, std::string> attributes(values.begin(), values.end());
+    return repo_->WriteContact(tenant, ContactWriteKind::kUpsert, attributes, lists, "api");
+  }
+
+  absl::StatusOr<contacts::v1::Contact> Get(const std::string& tenant, const std::string& pk) {
+    contacts::v1::GetContactRequest request;
+    request.set_primary_key(pk);
+    return repo_->GetContact(tenant, request);
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<ContactRepository> repo_;
+};
+
+TEST_F(ContactRepositoryTest, WritesBeforeSetupFailWithFailedPrecondition) {
+  auto written = Upsert("t1", {{"email", "a@b.co"}});
+  EXPECT_EQ(written.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(written.status().message(), HasSubstr("SetupTenant"));
+}
+
+TEST_F(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  auto vip = repo_->CreateList("t1", "vip");
+  auto news = repo_->CreateList("t1", "newsletter");
+  ASSERT_TRUE(vip.ok() && news.ok());
+  std::map<std::string, std::string> values = {
+      {"customer_id", "C1"}, {"email", " Ann@Example.COM "}, {"mobile", "098765 43210"}, {"city", "Pune"}};
+  auto added = repo_->WriteContact("t1", ContactWriteKind::kAdd,
+                                   google::protobuf::Map<std::string, std::string>(values.begin(), values.end()),
+                                   {vip->id(), news->id()}, "single");
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->attributes().at("email"), "ann@example.com");
+  EXPECT_EQ(added->attributes().at("mobile"), "+919876543210");
+  EXPECT_EQ(added->list_ids_size(), 2);
+
+  contacts::v1::GetContactRequest by_email;
+  by_email.set_email("ANN@example.com");
+  auto found = repo_->GetContact("t1", by_email);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->primary_key(), "C1");
+  contacts::v1::GetContactRequest by_mobile;
+  by_mobile.set_mobile("+91 98765 43210");
+  ASSERT_TRUE(repo_->GetContact("t1", by_mobile).ok());
+
+  // Update: the old email no longer finds it, the new one does.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"email", "ann@new.org"}}).ok());
+  EXPECT_EQ(repo_->GetContact("t1", by_email).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  auto blacklisted = repo_->SetBlacklist("t1", "C1", contacts::v1::EMAIL_CHANNEL, contacts::v1::UNSUBSCRIBE, true);
+  ASSERT_TRUE(blacklisted.ok());
+  ASSERT_EQ(blacklisted->blacklist_size(), 1);
+  EXPECT_EQ(blacklisted->blacklist(0).reason(), contacts::v1::UNSUBSCRIBE);
+
+  auto removed = repo_->ChangeListMembership("t1", news->id(), {"C1"}, false);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->changed(), 1u);
+  auto after = Get("t1", "C1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_THAT(after->list_ids(), ::testing::ElementsAre(vip->id()));
+
+  ASSERT_TRUE(repo_->DeleteContact("t1", "C1").ok());
+  EXPECT_EQ(Get("t1", "C1").status().code(), absl::StatusCode::kNotFound);
+  contacts::v1::GetContactRequest by_new_email;
+  by_new_email.set_email("ann@new.org");
+  EXPECT_EQ(repo_->GetContact("t1", by_new_email).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->GetContact("t1", by_mobile).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  auto lists = repo_->ListLists("t1");
+  ASSERT_TRUE(lists.ok());
+  for (const auto& list : *lists) EXPECT_EQ(list.member_count(), 0u);
+}
+
+TEST_F(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchanged) {
+  SetUpTenant("t1");
+  struct Case {
+    std::string attribute;
+    contacts::v1::AttributeType type;
+    std::string good;
+    std::string bad;
+  };
+  std::vector<Case> cases = {
+      {"age", contacts::v1::INTEGER, "42", "forty"},       {"score", contacts::v1::DECIMAL, "3.5", "3,5"},
+      {"vip", contacts::v1::BOOLEAN, "yes", "maybe"},      {"birthday", contacts::v1::DATE, "1990-02-28", "1990-02-30"},
+      {"seen", contacts::v1::DATETIME, "2024-01-01T10:00:00Z", "yesterday"},
+      {"work_email", contacts::v1::EMAIL, "a@b.co", "bob@"}, {"phone", contacts::v1::MOBILE, "9876543210", "12ab"},
+  };
+  std::map<std::string, std::string> good = {{"customer_id", "K"}};
+  for (const auto& c : cases) {
+    CreateAttribute("t1", c.attribute, c.type, false);
+    good[c.attribute] = c.good;
+  }
+  auto stored = Upsert("t1", good);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  for (const auto& c : cases) {
+    auto rejected = Upsert("t1", {{"customer_id", "K"}, {c.attribute, c.bad}});
+    EXPECT_EQ(rejected.status().code(), absl::StatusCode::kInvalidArgument) << c.attribute;
+    EXPECT_THAT(rejected.status().message(), HasSubstr("\"" + c.attribute + "\"")) << rejected.status();
+    auto after = Get("t1", "K");
+    ASSERT_TRUE(after.ok());
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*after, *stored)) << c.attribute;
+  }
+  EXPECT_EQ(Upsert("t1", {{"customer_id", "K"}, {"nope", "1"}}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ContactRepositoryTest, TenantsWithTheSamePrimaryKeyNeverSeeEachOther) {
+  SetUpTenant("alpha");
+  SetUpTenant("beta");
+  CreateAttribute("alpha", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("alpha", {{"customer_id", "same"}, {"email", "a@alpha.io"}, {"city", "Pune"}}).ok());
+  ASSERT_TRUE(Upsert("beta", {{"customer_id", "same"}, {"email", "b@beta.io"}}).ok());
+  auto a = Get("alpha", "same");
+  auto b = Get("beta", "same");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->attributes().at("email"), "a@alpha.io");
+  EXPECT_EQ(b->attributes().at("email"), "b@beta.io");
+  EXPECT_FALSE(b->attributes().contains("city"));
+  contacts::v1::GetContactRequest cross;
+  cross.set_email("a@alpha.io");
+  EXPECT_EQ(repo_->GetContact("beta", cross).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->DeleteContact("beta", "same").ok());
+  EXPECT_TRUE(Get("alpha", "same").ok());
+  auto count = repo_->Count("alpha", Filter());
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1u);
+  // The beta tenant does not know alpha's attribute.
+  EXPECT_EQ(Upsert("beta", {{"customer_id", "x"}, {"city", "Pune"}}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResults) {
+  SetUpTenant("t1");
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job-1");
+  batch.set_batch_sequence(7);
+  for (int i = 0; i < 3; ++i) {
+    auto* row = batch.add_rows();
+    row->set_row_number(i + 1);
+    (*row->mutable_attributes())["customer_id"] = "P" + std::to_string(i);
+    (*row->mutable_attributes())["email"] = i == 2 ? "broken@" : "p" + std::to_string(i) + "@x.io";
+  }
+  auto first = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->replayed());
+  EXPECT_EQ(first->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(first->results(2).outcome(), contacts::v1::REJECTED);
+  EXPECT_EQ(first->results(2).attribute(), "email");
+  // Change a contact after the batch; a replay must not undo it.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "P0"}, {"email", "changed@x.io"}}).ok());
+  auto replay = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed());
+  ASSERT_EQ(replay->results_size(), 3);
+  EXPECT_EQ(replay->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(Get("t1", "P0")->attributes().at("email"), "changed@x.io");
+  EXPECT_EQ(*repo_->Count("t1", Filter()), 2u);
+  // A new sequence of the same job applies.
+  batch.set_batch_sequence(8);
+  auto next = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(next->replayed());
+  EXPECT_EQ(next->results(0).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(next->results(1).outcome(), contacts::v1::UNCHANGED);
+}
+
+TEST_F(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "x@y.io"}}).ok());
+  auto clash = Upsert("t1", {{"customer_id", "B"}, {"email", "X@Y.io"}});
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
+  // Moving the email away frees it.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "other@y.io"}}).ok());
+  EXPECT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"email", "x@y.io"}}).ok());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
+TEST_F(ContactRepositoryTest, DataSurvivesReopen) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "age", contacts::v1::INTEGER, true);
+  auto list = repo_->CreateList("t1", "vip");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"age", "30"}}, {list->id()}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"age", "40"}}).ok());
+  Open();
+  auto a = Get("t1", "A");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->attributes().at("age"), "30");
+  Filter filter;
+  auto* term = filter.mutable_term()->mutable_attribute();
+  term->set_attribute("age");
+  term->set_op(contacts::v1::GE);
+  term->add_values("35");
+  EXPECT_EQ(*repo_->Count("t1", filter), 1u);
+  Filter in_list;
+  in_list.mutable_term()->set_in_list("VIP");
+  EXPECT_EQ(*repo_->Count("t1", in_list), 1u);
+  // A new contact after reopen gets a fresh ordinal.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C"}, {"age", "50"}}).ok());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
+TEST_F(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  CreateAttribute("t1", "score", contacts::v1::INTEGER, true);
+  auto list = repo_->CreateList("t1", "l");
+  constexpr int kThreads = 6;
+  constexpr int kKeys = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 300; ++i) {
+        int key = rng() % kKeys;
+        std::map<std::string, std::string> values = {{"customer_id", "K" + std::to_string(key)},
+                                                     {"city", "c" + std::to_string(rng() % 5)},
+                                                     {"score", std::to_string(rng() % 100)},
+                                                     {"email", "k" + std::to_string(rng() % 40) + "@x.io"}};
+        auto written = Upsert("t1", values, rng() % 2 ? std::vector<uint64_t>{list->id()} : std::vector<uint64_t>{});
+        if (!written.ok() && written.status().code() != absl::StatusCode::kAlreadyExists) failures++;
+        if (rng() % 10 == 0) (void)repo_->DeleteContact("t1", "K" + std::to_string(key));
+        if (rng() % 10 == 0) (void)repo_->ChangeListMembership("t1", list->id(), {"K" + std::to_string(key)}, false);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::Status consistent = repo_->CheckConsistency("t1");
+  EXPECT_TRUE(consistent.ok()) << consistent;
+  // The columns agree with the records too: the rebuild after reopen gives the same counts.
+  std::vector<uint64_t> before;
+  for (int v = 0; v < 5; ++v) {
+    Filter filter;
+    auto* term = filter.mutable_term()->mutable_attribute();
+    term->set_attribute("city");
+    term->set_op(contacts::v1::EQ);
+    term->add_values("c" + std::to_string(v));
+    before.push_back(*repo_->Count("t1", filter));
+  }
+  Open();
+  for (int v = 0; v < 5; ++v) {
+    Filter filter;
+    auto* term = filter.mutable_term()->mutable_attribute();
+    term->set_attribute("city");
+    term->set_op(contacts::v1::EQ);
+    term->add_values("c" + std::to_string(v));
+    EXPECT_EQ(*repo_->Count("t1", filter), before[v]);
+  }
+}
+
+TEST_F(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, false);
+  contacts::v1::RecordAnonymousRequest record;
+  record.set_guid("3f1c2a9e-0000-4000-8000-000000000001");
+  record.set_source("web");
+  (*record.mutable_attributes())["city"] = "Goa";
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  auto listed = repo_->ListAnonymous("t1", {});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->users_size(), 1);
+  EXPECT_EQ(listed->users(0).source(), "web");
+  contacts::v1::IdentifyAnonymousRequest identify;
+  identify.set_guid(record.guid());
+  (*identify.mutable_attributes())["customer_id"] = "Z1";
+  auto contact = repo_->IdentifyAnonymous("t1", identify);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("city"), "Goa");
+  EXPECT_EQ(contact->source(), "anonymous:" + record.guid());
+  EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
+}
+
+TEST_F(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
+  SetUpTenant("t1");
+  auto list = repo_->CreateList("t1", "l");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}, {list->id()}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"email", "b@x.io"}}, {list->id()}).ok());
+  contacts::v1::BatchDeleteRequest from_list;
+  from_list.set_job_id("d1");
+  from_list.set_key_kind(contacts::v1::BatchDeleteRequest::EMAIL);
+  from_list.add_keys("A@X.IO");
+  from_list.add_keys("nobody@x.io");
+  from_list.add_list_ids(list->id());
+  auto removed = repo_->BatchDelete("t1", from_list);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->deleted(), 1u);
+  EXPECT_EQ(removed->not_found(), 1u);
+  EXPECT_TRUE(Get("t1", "A").ok());
+  EXPECT_EQ(Get("t1", "A")->list_ids_size(), 0);
+  contacts::v1::BatchDeleteRequest by_pk;
+  by_pk.set_job_id("d2");
+  by_pk.add_keys("B");
+  ASSERT_EQ(repo_->BatchDelete("t1", by_pk)->deleted(), 1u);
+  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
+// ----- Query engine against a brute-force evaluator -----
+
+struct Model {
+  std::string pk;
+  std::map<std::string, std::string> values;  // canonical
+  std::set<std::string> lists;
+  std::set<int> blacklisted;
+};
+
+class QueryPropertyTest : public ContactRepositoryTest {
+ protected:
+  struct AttributeSpec {
+    std::string name;
+    contacts::v1::AttributeType type;
+    bool indexed;
+  };
+  std::vector<AttributeSpec> specs_ = {
+      {"city", contacts::v1::TEXT, true},        {"nick", contacts::v1::TEXT, false},
+      {"age", contacts::v1::INTEGER, true},      {"rank", contacts::v1::INTEGER, false},
+      {"score", contacts::v1::DECIMAL, true},    {"vip", contacts::v1::BOOLEAN, true},
+      {"birthday", contacts::v1::DATE, true},    {"seen", contacts::v1::DATETIME, false},
+  };
+  std::vector<std::string> cities_ = {"Pune", "Delhi", "Goa", "pune", "Mumbai"};
+
+  std::string RandomValue(const AttributeSpec& spec, std::mt19937& rng) {
+    switch (spec.type) {
+      case contacts::v1::TEXT:
+        return spec.name == "city" ? cities_[rng() % cities_.size()] : "n" + std::to_string(rng() % 50);
+      case contacts::v1::INTEGER:
+        return std::to_string(static_cast<int>(rng() % 200) - 50);
+      case contacts::v1::DECIMAL:
+        return std::to_string(rng() % 100) + "." + std::to_string(rng() % 10);
+      case contacts::v1::BOOLEAN:
+        return rng() % 2 ? "true" : "false";
+      case contacts::v1::DATE:
+        return fmt::format("2020-{:02}-{:02}", 1 + rng() % 12, 1 + rng() % 28);
+      case contacts::v1::DATETIME:
+        return fmt::format("2021-03-{:02}T{:02}:00:00Z", 1 + rng() % 28, rng() % 24);
+      default:
+        return "";
+    }
+  }
+
+  contacts::v1::AttributePredicate RandomPredicate(std::mt19937& rng) {
+    const AttributeSpec& spec = specs_[rng() % specs_.size()];
+    contacts::v1::AttributePredicate p;
+    p.set_attribute(spec.name);
+    std::vector<contacts::v1::Operator> ops = {contacts::v1::EQ, contacts::v1::NE,      contacts::v1::LT,
+                                               contacts::v1::LE, contacts::v1::GT,      contacts::v1::GE,
+                                               contacts::v1::BETWEEN, contacts::v1::IN, contacts::v1::IS_SET,
+                                               contacts::v1::IS_NOT_SET};
+    if (spec.type == contacts::v1::TEXT) {
+      ops.push_back(contacts::v1::CONTAINS);
+      ops.push_back(contacts::v1::STARTS_WITH);
+    }
+    p.set_op(ops[rng() % ops.size()]);
+    switch (p.op()) {
+      case contacts::v1::IS_SET:
+      case contacts::v1::IS_NOT_SET:
+        break;
+      case contacts::v1::BETWEEN: {
+        std::string a = RandomValue(spec, rng), b = RandomValue(spec, rng);
+        if (CompareValues(static_cast<AttributeType>(spec.type), a, b) > 0) std::swap(a, b);
+        p.add_values(a);
+        p.add_values(b);
+        break;
+      }
+      case contacts::v1::IN:
+        for (int i = 0; i < 3; ++i) p.add_values(RandomValue(spec, rng));
+        break;
+      case contacts::v1::CONTAINS:
+      case contacts::v1::STARTS_WITH:
+        p.add_values(rng() % 2 ? "un" : "P");
+        break;
+      default:
+        p.add_values(RandomValue(spec, rng));
+    }
+    return p;
+  }
+
+  Filter RandomFilter(std::mt19937& rng, int depth) {
+    Filter f;
+    int pick = depth >= 3 ? 3 + rng() % 5 : rng() % 8;
+    if (pick == 0 || pick == 1) {
+      auto* list = pick == 0 ? f.mutable_and_() : f.mutable_or_();
+      int n = 2 + rng() % 2;
+      for (int i = 0; i < n; ++i) *list->add_filters() = RandomFilter(rng, depth + 1);
+    } else if (pick == 2) {
+      *f.mutable_not_() = RandomFilter(rng, depth + 1);
+    } else if (pick <= 4) {
+      *f.mutable_term()->mutable_attribute() = RandomPredicate(rng);
+    } else if (pick == 5) {
+      f.mutable_term()->set_in_list(rng() % 2 ? "red" : "blue");
+    } else if (pick == 6) {
+      f.mutable_term()->set_blacklisted(static_cast<contacts::v1::Channel>(1 + rng() % 2));
+    } else {
+      switch (rng() % 3) {
+        case 0:
+          f.mutable_term()->set_identity(contacts::v1::HAS_EMAIL);
+          break;
+        case 1:
+          f.mutable_term()->set_in_control_group("holdout");
+          break;
+        default:
+          f.mutable_term()->mutable_created()->set_from("2000-01-01");
+      }
+    }
+    return f;
+  }
+
+  bool BruteMatch(const Filter& f, const Model& m) {
+    switch (f.node_case()) {
+      case Filter::kAnd:
+        for (const auto& c : f.and_().filters()) {
+          if (!BruteMatch(c, m)) return false;
+        }
+        return true;
+      case Filter::kOr:
+        for (const auto& c : f.or_().filters()) {
+          if (BruteMatch(c, m)) return true;
+        }
+        return false;
+      case Filter::kNot:
+        return !BruteMatch(f.not_(), m);
+      case Filter::kTerm:
+        break;
+      default:
+        return true;
+    }
+    const auto& t = f.term();
+    if (t.has_in_list()) return m.lists.contains(t.in_list());
+    if (t.kind_case() == contacts::v1::Term::kBlacklisted) return m.blacklisted.contains(t.blacklisted());
+    if (t.kind_case() == contacts::v1::Term::kIdentity) return m.values.contains("email");
+    if (t.has_in_control_group()) return holdout_.contains(m.pk);
+    if (t.has_created()) return true;
+    const auto& p = t.attribute();
+    AttributeType type = AttributeType::kText;
+    for (const auto& s : specs_) {
+      if (s.name == p.attribute()) type = static_cast<AttributeType>(s.type);
+    }
+    auto it = m.values.find(p.attribute());
+    if (p.op() == contacts::v1::IS_NOT_SET) return it == m.values.end();
+    if (it == m.values.end()) return false;
+    const std::string& v = it->second;
+    auto norm = [&](const std::string& literal) { return *NormalizeValue(type, literal); };
+    auto cmp = [&](const std::string& literal) { return CompareValues(type, v, norm(literal)); };
+    switch (p.op()) {
+      case contacts::v1::IS_SET:
+        return true;
+      case contacts::v1::EQ:
+        return cmp(p.values(0)) == 0;
+      case contacts::v1::NE:
+        return cmp(p.values(0)) != 0;
+      case contacts::v1::LT:
+        return cmp(p.values(0)) < 0;
+      case contacts::v1::LE:
+        return cmp(p.values(0)) <= 0;
+      case contacts::v1::GT:
+        return cmp(p.values(0)) > 0;
+      case contacts::v1::GE:
+        return cmp(p.values(0)) >= 0;
+      case contacts::v1::BETWEEN:
+        return cmp(p.values(0)) >= 0 && cmp(p.values(1)) <= 0;
+      case contacts::v1::IN:
+        for (const auto& literal : p.values()) {
+          if (cmp(literal) == 0) return true;
+        }
+        return false;
+      case contacts::v1::CONTAINS:
+        return ContainsIgnoreCase(v, p.values(0));
+      case contacts::v1::STARTS_WITH:
+        return StartsWithIgnoreCase(v, p.values(0));
+      default:
+        return false;
+    }
+  }
+
+  std::set<std::string> holdout_;
+};
+
+TEST_F(QueryPropertyTest, RandomFiltersMatchBruteForceInCountsMembersAndPages) {
+  SetUpTenant("t1");
+  for (const auto& spec : specs_) CreateAttribute("t1", spec.name, spec.type, spec.indexed);
+  auto red = repo_->CreateList("t1", "red");
+  auto blue = repo_->CreateList("t1", "blue");
+  std::mt19937 rng(42);
+  std::map<std::string, Model> models;
+  constexpr int kContacts = 20000;
+  for (int start = 0; start < kContacts; start += 2000) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id("seed");
+    batch.set_batch_sequence(start);
+    for (int i = start; i < start + 2000; ++i) {
+      Model m;
+      m.pk = fmt::format("c{:06}", i);
+      auto* row = batch.add_rows();
+      (*row->mutable_attributes())["customer_id"] = m.pk;
+      if (rng() % 3) {
+        m.values["email"] = m.pk + "@x.io";
+        (*row->mutable_attributes())["email"] = m.values["email"];
+      }
+      for (const auto& spec : specs_) {
+        if (rng() % 5 == 0) continue;  // some values unset
+        std::string raw = RandomValue(spec, rng);
+        m.values[spec.name] = *NormalizeValue(static_cast<AttributeType>(spec.type), raw);
+        (*row->mutable_attributes())[spec.name] = raw;
+      }
+      models[m.pk] = m;
+    }
+    ASSERT_TRUE(repo_->BatchUpsert("t1", batch).ok());
+  }
+  // Lists, blacklists and deletes.
+  std::vector<std::string> red_keys, blue_keys;
+  for (auto& [pk, m] : models) {
+    if (rng() % 4 == 0) red_keys.push_back(pk), m.lists.insert("red");
+    if (rng() % 7 == 0) blue_keys.push_back(pk), m.lists.insert("blue");
+  }
+  for (size_t i = 0; i < red_keys.size(); i += 5000) {
+    std::vector<std::string> chunk(red_keys.begin() + i, red_keys.begin() + std::min(red_keys.size(), i + 5000));
+    ASSERT_TRUE(repo_->ChangeListMembership("t1", red->id(), chunk, true).ok());
+  }
+  ASSERT_TRUE(repo_->ChangeListMembership("t1", blue->id(), blue_keys, true).ok());
+  int n = 0;
+  for (auto it = models.begin(); it != models.end();) {
+    ++n;
+    if (n % 50 == 0) {
+      ASSERT_TRUE(repo_->SetBlacklist("t1", it->first, contacts::v1::EMAIL_CHANNEL, contacts::v1::MANUAL, true).ok());
+      it->second.blacklisted.insert(contacts::v1::EMAIL_CHANNEL);
+    }
+    if (n % 97 == 0) {
+      ASSERT_TRUE(repo_->DeleteContact("t1", it->first).ok());
+      it = models.erase(it);
+      continue;
+    }
+    if (n % 89 == 0) {  // removed from a list: leaves it at once
+      ASSERT_TRUE(repo_->ChangeListMembership("t1", red->id(), {it->first}, false).ok());
+      it->second.lists.erase("red");
+    }
+    ++it;
+  }
+  auto group = repo_->CreateControlGroup("t1", "holdout", 10);
+  ASSERT_TRUE(group.ok());
+  // Control-group membership computed independently from the published hash.
+  uint64_t seed = 0;
+  {
+    // The seed is private; derive membership through the engine once and check its stability and
+    // size instead, then use it as the model.
+    Filter cg;
+    cg.mutable_term()->set_in_control_group("holdout");
+    contacts::v1::StoreQueryRequest q;
+    *q.mutable_filter() = cg;
+    q.set_page_size(1000);
+    std::string token;
+    do {
+      q.set_page_token(token);
+      auto page = repo_->Query("t1", q);
+      ASSERT_TRUE(page.ok());
+      for (const auto& c : page->contacts()) holdout_.insert(c.primary_key());
+      token = page->next_page_token();
+    } while (!token.empty());
+    double share = static_cast<double>(holdout_.size()) / models.size();
+    EXPECT_NEAR(share, 0.10, 0.01);
+  }
+  (void)seed;
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  for (int i = 0; i < 200; ++i) {
+    Filter filter = RandomFilter(rng, 0);
+    std::set<std::string> expected;
+    for (const auto& [pk, m] : models) {
+      if (BruteMatch(filter, m)) expected.insert(pk);
+    }
+    auto count = repo_->Count("t1", filter);
+    ASSERT_TRUE(count.ok()) << count.status() << filter.DebugString();
+    ASSERT_EQ(*count, expected.size()) << filter.DebugString();
+    if (i % 10 == 0) {
+      std::set<std::string> paged;
+      contacts::v1::StoreQueryRequest q;
+      *q.mutable_filter() = filter;
+      q.set_page_size(1 + rng() % 700);
+      q.set_with_total(true);
+      std::string token;
+      do {
+        q.set_page_token(token);
+        auto page = repo_->Query("t1", q);
+        ASSERT_TRUE(page.ok()) << page.status();
+        EXPECT_EQ(page->total(), expected.size());
+        for (const auto& c : page->contacts()) ASSERT_TRUE(paged.insert(c.primary_key()).second) << "repeated";
+        token = page->next_page_token();
+      } while (!token.empty());
+      ASSERT_EQ(paged, expected) << filter.DebugString();
+    }
+  }
+}
+
+TEST_F(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "note", contacts::v1::TEXT, false);
+  CreateAttribute("t1", "balance", contacts::v1::INTEGER, false);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"note", "=HYPERLINK(\"x\")"}, {"balance", "-5"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"note", "a,\"b\"\nc"}}).ok());
+  contacts::v1::StoreExportRequest request;
+  request.add_attributes("note");
+  request.add_attributes("balance");
+  std::string csv;
+  uint64_t rows = 0;
+  ASSERT_TRUE(repo_
+                  ->Export(
+                      "t1", request,
+                      [&](std::string_view chunk, uint64_t n) {
+                        csv.append(chunk);
+                        rows += n;
+                        return true;
+                      },
+                      nullptr)
+                  .ok());
+  EXPECT_EQ(rows, 2u);
+  EXPECT_EQ(csv, "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
+}
+
+}  // namespace
+}  // namespace contacts::store
