@@ -1,6 +1,7 @@
 #include "common/server/server_runner.h"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <grpcpp/impl/server_initializer.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <sys/socket.h>
 
 #include "grpc/health/v1/health.pb.h"
 
@@ -96,6 +98,51 @@ class ServiceNamesOption : public grpc::ServerBuilderOption {
  private:
   std::vector<std::string>* out_;
 };
+
+// Opens and closes one TCP connection to host:port (ignoring errors).
+void ConnectOnce(const std::string& host, int port) {
+  std::string name = host;
+  if (name.size() >= 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
+  if (name.empty() || name == "0.0.0.0") name = "127.0.0.1";
+  if (name == "::") name = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* result = nullptr;
+  if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &result) != 0) return;
+  int fd = socket(result->ai_family, result->ai_socktype | SOCK_CLOEXEC, result->ai_protocol);
+  if (fd >= 0) {
+    connect(fd, result->ai_addr, result->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(result);
+}
+
+// Civetweb's listener thread notices a stop request only when its poll() returns, which without
+// traffic takes up to 2 s. Connecting to it wakes the poll at once, so keep doing that until the
+// exposer is gone.
+void StopExposer(std::unique_ptr<prometheus::Exposer> exposer, const std::string& host, int port) {
+  if (!exposer) return;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread waker([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done) {
+      lock.unlock();
+      ConnectOnce(host, port);
+      lock.lock();
+      cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return done; });
+    }
+  });
+  exposer.reset();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  waker.join();
+}
 
 bool MetricsDisabled(const std::string& metrics_listen) { return metrics_listen.empty() || metrics_listen == "off"; }
 
@@ -192,9 +239,8 @@ absl::Status ServerRunner::Start() {
 
   // Metrics first, so a bad --metrics_listen fails before the gRPC port is taken.
   if (!MetricsDisabled(options_.metrics_listen)) {
-    std::string metrics_host;
     int metrics_requested = 0;
-    if (absl::Status s = ParseHostPort(options_.metrics_listen, &metrics_host, &metrics_requested); !s.ok()) {
+    if (absl::Status s = ParseHostPort(options_.metrics_listen, &metrics_host_, &metrics_requested); !s.ok()) {
       return absl::InvalidArgumentError(fmt::format("--metrics_listen: {}", std::string(s.message())));
     }
     try {
@@ -206,7 +252,7 @@ absl::Status ServerRunner::Start() {
     exposer_->RegisterCollectable(registry_);
     std::vector<int> ports = exposer_->GetListeningPorts();
     metrics_port_ = ports.empty() ? metrics_requested : ports.front();
-    spdlog::info("{} metrics on {}:{}", name, metrics_host, metrics_port_);
+    spdlog::info("{} metrics on {}:{}", name, metrics_host_, metrics_port_);
   }
 
   RegisterHealthDescriptor();
@@ -237,7 +283,7 @@ absl::Status ServerRunner::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || selected_port == 0) {
     server_.reset();
-    exposer_.reset();
+    StopExposer(std::move(exposer_), metrics_host_, metrics_port_);
     metrics_port_ = 0;
     return absl::UnavailableError(fmt::format(
         "{}: cannot listen on {} (address in use, not a local address, or no permission)", name, options_.listen));
@@ -305,8 +351,10 @@ void ServerRunner::Drain() {
       health->SetServingStatus(false);  // every registered name, so Watch streams see NOT_SERVING
       health->Shutdown();               // then ends Watch streams and freezes the status
     }
-    // Civetweb takes about a second to stop; do it while the calls drain.
-    std::thread stop_metrics([exposer = std::move(exposer_)]() mutable { exposer.reset(); });
+    // Stop /metrics while the calls drain.
+    std::thread stop_metrics([this, exposer = std::move(exposer_)]() mutable {
+      StopExposer(std::move(exposer), metrics_host_, metrics_port_);
+    });
 
     std::mutex mu;
     std::condition_variable cv;
@@ -324,9 +372,12 @@ void ServerRunner::Drain() {
         grpc_server_cancel_all_calls(server_->c_server());
       }
     }
+    spdlog::debug("{}: {} calls in flight; waiting for the server to stop", options_.service_name, in_flight_.count());
     shutdown.join();
+    spdlog::debug("{}: server stopped accepting and finished calls", options_.service_name);
     server_->Wait();
     stop_metrics.join();
+    spdlog::debug("{}: metrics endpoint stopped", options_.service_name);
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     spdlog::info("{} stopped after {} ms", options_.service_name, elapsed.count());
   });

@@ -102,6 +102,7 @@ class ServerRunner {
   int port_ = 0;
   int metrics_port_ = 0;
   std::string host_;
+  std::string metrics_host_;
   int wake_pipe_[2] = {-1, -1};
   std::atomic<bool> started_{false};
   std::once_flag drain_once_;

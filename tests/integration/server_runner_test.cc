@@ -5,8 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -17,6 +23,33 @@ namespace contacts::test {
 namespace {
 
 constexpr char kBinary[] = "test-echo-server";
+
+// Calls /contacts.test.Echo/Sleep (raw bytes: the number of ms) with extra metadata.
+grpc::Status CallSleep(const std::shared_ptr<grpc::Channel>& channel, int64_t ms,
+                       const std::map<std::string, std::string>& metadata = {}, std::string* answer = nullptr,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  grpc::ClientContext ctx;
+  for (const auto& [key, value] : metadata) ctx.AddMetadata(key, value);
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  grpc::internal::RpcMethod method("/contacts.test.Echo/Sleep", grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Slice slice(std::to_string(ms));
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(channel.get(), method,
+                                                                                              &ctx, request, &response);
+  if (status.ok() && answer != nullptr) {
+    std::vector<grpc::Slice> slices;
+    answer->clear();
+    if (response.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) answer->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+  }
+  return status;
+}
+
+bool LogContains(const ServiceProcess& process, const std::string& text) {
+  return WaitFor([&] { return process.log().find(text) != std::string::npos; }, std::chrono::seconds(20));
+}
 
 std::unique_ptr<ServiceProcess> StartEcho(std::vector<std::string> flags = {}) {
   absl::StatusOr<std::unique_ptr<ServiceProcess>> process =
@@ -142,6 +175,7 @@ TEST(ServerRunnerIntegrationTest, HealthWatchSeesNotServingWhenDraining) {
   ASSERT_TRUE(watch->Read(&response));
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
+  auto signalled = std::chrono::steady_clock::now();
   ASSERT_TRUE(echo->Signal(SIGTERM).ok());
   bool saw_not_serving = false;
   while (watch->Read(&response)) {
@@ -153,7 +187,7 @@ TEST(ServerRunnerIntegrationTest, HealthWatchSeesNotServingWhenDraining) {
   absl::StatusOr<ExitInfo> exit = echo->WaitForExit(std::chrono::seconds(20));
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(exit->exited_cleanly()) << echo->log();
-  EXPECT_LT(exit->elapsed, std::chrono::milliseconds(5000)) << echo->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::milliseconds(5000)) << echo->log();
 }
 
 TEST(ServerRunnerIntegrationTest, SecondInstanceOnSamePortFailsClearly) {
@@ -191,6 +225,112 @@ TEST(ServerRunnerIntegrationTest, RestartKeepsDataDirAndCanReuseThePort) {
   absl::StatusOr<bool> serving = HealthServing(echo->Channel());
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
+}
+
+TEST(ServerRunnerIntegrationTest, InFlightCallFinishesDuringGracefulShutdown) {
+  auto echo = StartEcho({"--grace_period_ms=20000"});
+  ASSERT_NE(echo, nullptr);
+  grpc::Status call_status;
+  std::string answer;
+  std::thread caller([&] { call_status = CallSleep(echo->Channel(), 1500, {}, &answer); });
+  ASSERT_TRUE(LogContains(*echo, "sleep started: 1500 ms")) << echo->log();
+  ASSERT_TRUE(echo->Signal(SIGTERM).ok());
+  ASSERT_TRUE(LogContains(*echo, "shutting down")) << echo->log();
+  // While it drains, new calls are refused (a fresh channel, so no connection is reused).
+  bool refused = WaitFor(
+      [&] {
+        auto fresh = grpc::CreateChannel(echo->address(), grpc::InsecureChannelCredentials());
+        return !HealthServing(fresh, "", std::chrono::milliseconds(500)).value_or(false);
+      },
+      std::chrono::seconds(5));
+  EXPECT_TRUE(refused);
+  absl::StatusOr<ExitInfo> exit = echo->WaitForExit(std::chrono::seconds(30));
+  caller.join();
+  EXPECT_TRUE(call_status.ok()) << call_status.error_code() << ": " << call_status.error_message() << echo->log();
+  EXPECT_EQ(answer, "tenant=default role=admin slept_ms=1500");
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited_cleanly()) << echo->log();
+  // It waited for the call, not for the whole grace period.
+  EXPECT_LT(exit->elapsed, std::chrono::milliseconds(10000)) << echo->log();
+  EXPECT_NE(echo->log().find("sleep finished: 1500 ms"), std::string::npos) << echo->log();
+}
+
+TEST(ServerRunnerIntegrationTest, CallOutlastingGracePeriodIsCancelled) {
+  auto echo = StartEcho({"--grace_period_ms=300"});
+  ASSERT_NE(echo, nullptr);
+  grpc::Status call_status;
+  std::thread caller([&] { call_status = CallSleep(echo->Channel(), 60000); });
+  ASSERT_TRUE(LogContains(*echo, "sleep started: 60000 ms")) << echo->log();
+  ASSERT_TRUE(echo->Signal(SIGTERM).ok());
+  absl::StatusOr<ExitInfo> exit = echo->WaitForExit(std::chrono::seconds(30));
+  caller.join();
+  EXPECT_FALSE(call_status.ok());
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited_cleanly()) << echo->log();
+  EXPECT_LT(exit->elapsed, std::chrono::milliseconds(10000)) << echo->log();
+}
+
+TEST(ServerRunnerIntegrationTest, DeadlineCapStopsALongCall) {
+  auto echo = StartEcho({"--deadline_cap_ms=200"});
+  ASSERT_NE(echo, nullptr);
+  auto start = std::chrono::steady_clock::now();
+  grpc::Status status = CallSleep(echo->Channel(), 60000, {}, nullptr, std::chrono::seconds(30));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(ServerRunnerIntegrationTest, ApiKeysGateCallsByRoleAndTenant) {
+  TempDir dir("echo_keys");
+  ASSERT_TRUE(dir.ok());
+  std::string keys = dir.path() + "/keys.txt";
+  {
+    std::ofstream out(keys);
+    out << "# test keys\nw-key-123 acme writer\nr-key-456 acme reader\n";
+  }
+  auto echo = StartEcho({"--api_keys_file=" + keys});
+  ASSERT_NE(echo, nullptr);
+  std::string answer;
+  EXPECT_EQ(CallSleep(echo->Channel(), 0).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallSleep(echo->Channel(), 0, {{"x-api-key", "nope"}}).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallSleep(echo->Channel(), 0, {{"x-api-key", "r-key-456"}}).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CallSleep(echo->Channel(), 0, {{"x-api-key", "w-key-123"}, {"x-tenant", "globex"}}).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  grpc::Status ok = CallSleep(echo->Channel(), 0, {{"x-api-key", "w-key-123"}}, &answer);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(answer, "tenant=acme role=writer slept_ms=0");
+  ok = CallSleep(echo->Channel(), 0, {{"authorization", "Bearer w-key-123"}, {"x-tenant", "acme"}}, &answer);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(answer, "tenant=acme role=writer slept_ms=0");
+  // Health and reflection stay open without a key, for probes and grpcurl.
+  EXPECT_TRUE(HealthServing(echo->Channel()).ok());
+  // Keys never reach the log.
+  EXPECT_EQ(echo->log().find("w-key-123"), std::string::npos) << echo->log();
+}
+
+TEST(ServerRunnerIntegrationTest, WithoutKeysTenantComesFromHeader) {
+  auto echo = StartEcho();
+  ASSERT_NE(echo, nullptr);
+  std::string answer;
+  grpc::Status ok = CallSleep(echo->Channel(), 0, {{"x-tenant", "shop-7"}}, &answer);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(answer, "tenant=shop-7 role=admin slept_ms=0");
+  EXPECT_EQ(CallSleep(echo->Channel(), 0, {{"x-tenant", "Bad Tenant"}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(ServerRunnerIntegrationTest, BadApiKeysFileStopsStartWithLineNumber) {
+  TempDir dir("echo_keys");
+  ASSERT_TRUE(dir.ok());
+  std::string keys = dir.path() + "/keys.txt";
+  {
+    std::ofstream out(keys);
+    out << "k1 acme writer\nk2 acme\n";
+  }
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> process =
+      ServiceProcess::Start({.binary = kBinary, .flags = {"--api_keys_file=" + keys}});
+  ASSERT_FALSE(process.ok());
+  EXPECT_NE(process.status().message().find("line 2"), absl::string_view::npos) << process.status();
 }
 
 TEST(TempDirTest, RemovesItselfUnlessKept) {

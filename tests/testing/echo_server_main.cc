@@ -1,11 +1,81 @@
-// test-echo-server: the smallest service built on FlagSet + ServerRunner (health and reflection
-// only), so integration tests can check the shared bootstrap before any real service exists.
+// test-echo-server: the smallest service built on the shared bootstrap (FlagSet, logging,
+// Authenticator, ServerRunner), so integration tests can check it before any real service exists.
+//
+// Besides health and reflection it serves one method without a .proto, on raw bytes:
+//   /contacts.test.Echo/Sleep   request: milliseconds as decimal text; needs role writer.
+//   Sleeps in small steps, checking cancellation and the capped deadline like a long handler does,
+//   then answers "tenant=<tenant> role=<role> slept_ms=<n>".
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
+#include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/method_handler.h>
+
+#include "absl/strings/numbers.h"
+#include "common/auth/grpc_auth.h"
 #include "common/config/flags.h"
 #include "common/logging/logging.h"
 #include "common/server/server_runner.h"
+#include "common/status/grpc_status.h"
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
+
+namespace {
+
+std::string ToString(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return "";
+  std::string out;
+  for (const grpc::Slice& slice : slices) out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  return out;
+}
+
+class EchoService : public grpc::Service {
+ public:
+  EchoService(const contacts::Authenticator* auth, int64_t deadline_cap_ms)
+      : auth_(auth), deadline_cap_ms_(deadline_cap_ms) {
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        "/contacts.test.Echo/Sleep", grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<EchoService, grpc::ByteBuffer, grpc::ByteBuffer>(
+            [](EchoService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* request,
+               grpc::ByteBuffer* response) { return service->Sleep(ctx, request, response); },
+            this)));
+  }
+
+  grpc::Status Sleep(grpc::ServerContext* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+    absl::StatusOr<contacts::CallIdentity> identity = contacts::AuthenticateCall(*auth_, *ctx, contacts::Role::kWriter);
+    if (!identity.ok()) return contacts::ToGrpcStatus(identity.status());
+    std::string text = ToString(*request);
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(text, &ms) || ms < 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, fmt::format("\"{}\" is not a number of ms", text));
+    }
+    auto deadline = contacts::EffectiveDeadline(*ctx, deadline_cap_ms_);
+    auto start = std::chrono::steady_clock::now();
+    spdlog::info("sleep started: {} ms for tenant {}", ms, identity->tenant);
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(ms)) {
+      if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+      if (contacts::CallCancelledOrExpired(*ctx, deadline)) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline (capped) passed");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::string answer =
+        fmt::format("tenant={} role={} slept_ms={}", identity->tenant, contacts::RoleName(identity->role), ms);
+    grpc::Slice slice(answer);
+    *response = grpc::ByteBuffer(&slice, 1);
+    spdlog::info("sleep finished: {} ms", ms);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const contacts::Authenticator* auth_;
+  int64_t deadline_cap_ms_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   contacts::FlagSet flags("test-echo-server");
@@ -21,6 +91,18 @@ int main(int argc, char** argv) {
   }
   spdlog::info("flags:\n{}", flags.Describe());
 
+  contacts::Authenticator auth = contacts::Authenticator::Disabled();
+  if (!common.api_keys_file->empty()) {
+    absl::StatusOr<contacts::Authenticator> loaded = contacts::Authenticator::FromFile(*common.api_keys_file);
+    if (!loaded.ok()) {
+      spdlog::critical("{}", loaded.status().ToString());
+      return 2;
+    }
+    auth = *std::move(loaded);
+    spdlog::info("auth on: {} API keys", auth.key_count());
+  }
+  EchoService echo(&auth, *common.deadline_cap_ms);
+
   contacts::ServerRunner runner(contacts::ServerOptions{
       .service_name = "test-echo-server",
       .listen = *common.listen,
@@ -29,6 +111,7 @@ int main(int argc, char** argv) {
       .max_message_bytes = *common.max_message_bytes,
       .deadline_cap_ms = *common.deadline_cap_ms,
   });
+  runner.AddService(&echo);
   if (absl::Status status = runner.Start(); !status.ok()) {
     spdlog::critical("cannot start: {}", status.ToString());
     return 1;
