@@ -24,14 +24,14 @@ namespace {
 
 constexpr char kBinary[] = "test-echo-server";
 
-// Calls /contacts.test.Echo/Sleep (raw bytes: the number of ms) with extra metadata.
-grpc::Status CallSleep(const std::shared_ptr<grpc::Channel>& channel, int64_t ms,
-                       const std::map<std::string, std::string>& metadata = {}, std::string* answer = nullptr,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+// Calls /contacts.test.Echo/<method> (raw bytes: the number of ms) with extra metadata.
+grpc::Status CallEcho(const char* full_method, const std::shared_ptr<grpc::Channel>& channel, int64_t ms,
+                      const std::map<std::string, std::string>& metadata = {}, std::string* answer = nullptr,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   grpc::ClientContext ctx;
   for (const auto& [key, value] : metadata) ctx.AddMetadata(key, value);
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  grpc::internal::RpcMethod method("/contacts.test.Echo/Sleep", grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::internal::RpcMethod method(full_method, grpc::internal::RpcMethod::NORMAL_RPC);
   grpc::Slice slice(std::to_string(ms));
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
@@ -45,6 +45,12 @@ grpc::Status CallSleep(const std::shared_ptr<grpc::Channel>& channel, int64_t ms
     }
   }
   return status;
+}
+
+grpc::Status CallSleep(const std::shared_ptr<grpc::Channel>& channel, int64_t ms,
+                       const std::map<std::string, std::string>& metadata = {}, std::string* answer = nullptr,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  return CallEcho("/contacts.test.Echo/Sleep", channel, ms, metadata, answer, timeout);
 }
 
 bool LogContains(const ServiceProcess& process, const std::string& text) {
@@ -302,6 +308,12 @@ TEST(ServerRunnerIntegrationTest, ApiKeysGateCallsByRoleAndTenant) {
   ok = CallSleep(echo->Channel(), 0, {{"authorization", "Bearer w-key-123"}, {"x-tenant", "acme"}}, &answer);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(answer, "tenant=acme role=writer slept_ms=0");
+  // A service calling another on the caller's behalf passes the caller's credentials along.
+  ok = CallEcho("/contacts.test.Echo/Forward", echo->Channel(), 0, {{"authorization", "Bearer w-key-123"}}, &answer);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(answer, "tenant=acme role=writer slept_ms=0");
+  EXPECT_EQ(CallEcho("/contacts.test.Echo/Forward", echo->Channel(), 0, {{"x-api-key", "r-key-456"}}).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   // Health and reflection stay open without a key, for probes and grpcurl.
   EXPECT_TRUE(HealthServing(echo->Channel()).ok());
   // Keys never reach the log.
@@ -315,6 +327,9 @@ TEST(ServerRunnerIntegrationTest, WithoutKeysTenantComesFromHeader) {
   grpc::Status ok = CallSleep(echo->Channel(), 0, {{"x-tenant", "shop-7"}}, &answer);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(answer, "tenant=shop-7 role=admin slept_ms=0");
+  ok = CallEcho("/contacts.test.Echo/Forward", echo->Channel(), 0, {{"x-tenant", "shop-8"}}, &answer);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(answer, "tenant=shop-8 role=admin slept_ms=0");
   EXPECT_EQ(CallSleep(echo->Channel(), 0, {{"x-tenant", "Bad Tenant"}}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }

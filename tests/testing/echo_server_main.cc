@@ -5,11 +5,17 @@
 //   /contacts.test.Echo/Sleep   request: milliseconds as decimal text; needs role writer.
 //   Sleeps in small steps, checking cancellation and the capped deadline like a long handler does,
 //   then answers "tenant=<tenant> role=<role> slept_ms=<n>".
+//   /contacts.test.Echo/Forward request: milliseconds; calls Sleep on this same server with the
+//   caller's credentials (ForwardCredentials) and answers what Sleep answered.
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/method_handler.h>
 
@@ -42,6 +48,26 @@ class EchoService : public grpc::Service {
             [](EchoService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* request,
                grpc::ByteBuffer* response) { return service->Sleep(ctx, request, response); },
             this)));
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        "/contacts.test.Echo/Forward", grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<EchoService, grpc::ByteBuffer, grpc::ByteBuffer>(
+            [](EchoService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* request,
+               grpc::ByteBuffer* response) { return service->Forward(ctx, request, response); },
+            this)));
+  }
+
+  // REQUIRES: before the first Forward call.
+  void set_self_address(const std::string& address) {
+    self_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  }
+
+  grpc::Status Forward(grpc::ServerContext* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+    grpc::ClientContext outgoing;
+    contacts::ForwardCredentials(*ctx, &outgoing);
+    outgoing.set_deadline(contacts::EffectiveDeadline(*ctx, deadline_cap_ms_));
+    grpc::internal::RpcMethod method("/contacts.test.Echo/Sleep", grpc::internal::RpcMethod::NORMAL_RPC);
+    return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(self_.get(), method, &outgoing,
+                                                                                 *request, response);
   }
 
   grpc::Status Sleep(grpc::ServerContext* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
@@ -73,6 +99,7 @@ class EchoService : public grpc::Service {
  private:
   const contacts::Authenticator* auth_;
   int64_t deadline_cap_ms_;
+  std::shared_ptr<grpc::Channel> self_;
 };
 
 }  // namespace
@@ -116,6 +143,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", status.ToString());
     return 1;
   }
+  echo.set_self_address(runner.address());
   runner.WaitForShutdownSignal();
   return 0;
 }

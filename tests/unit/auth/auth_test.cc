@@ -103,8 +103,8 @@ TEST(AuthenticatorTest, FileWithoutKeysIsAnError) {
 }
 
 TEST(AuthenticatorTest, FromFileReadsKeysAndReportsMissingFile) {
-  char dir_template[] = "/tmp/auth_test_XXXXXX";
-  std::string tmp = getenv("TMPDIR") ? std::string(getenv("TMPDIR")) + "/auth_test_XXXXXX" : dir_template;
+  const char* tmpdir = getenv("TMPDIR");
+  std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/auth_test_XXXXXX";
   ASSERT_NE(mkdtemp(tmp.data()), nullptr);
   std::string path = tmp + "/keys.txt";
   {
