@@ -1,0 +1,82 @@
+#include "services/import_processor/grpc_store_client.h"
+
+#include <algorithm>
+#include <climits>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "common/status/grpc_status.h"
+
+namespace contacts {
+namespace {
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> Invoke(const StoreCredentials& credentials, std::chrono::milliseconds timeout, Call call) {
+  grpc::ClientContext ctx;
+  for (const auto& [key, value] : credentials) ctx.AddMetadata(key, value);
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  Response response;
+  grpc::Status status = call(&ctx, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+}  // namespace
+
+GrpcStoreClient::GrpcStoreClient(std::unique_ptr<v1::ContactStore::StubInterface> stub,
+                                 std::chrono::milliseconds call_timeout)
+    : stub_(std::move(stub)), call_timeout_(call_timeout) {}
+
+absl::StatusOr<v1::Tenant> GrpcStoreClient::GetTenant(const StoreCredentials& credentials) {
+  return Invoke<v1::Tenant>(credentials, call_timeout_, [&](grpc::ClientContext* ctx, v1::Tenant* out) {
+    return stub_->GetTenant(ctx, v1::GetTenantRequest(), out);
+  });
+}
+
+absl::StatusOr<v1::ListAttributesResponse> GrpcStoreClient::ListAttributes(const StoreCredentials& credentials) {
+  return Invoke<v1::ListAttributesResponse>(credentials, call_timeout_,
+                                            [&](grpc::ClientContext* ctx, v1::ListAttributesResponse* out) {
+                                              return stub_->ListAttributes(ctx, v1::ListAttributesRequest(), out);
+                                            });
+}
+
+absl::StatusOr<v1::Attribute> GrpcStoreClient::CreateAttribute(const StoreCredentials& credentials,
+                                                               const v1::CreateAttributeRequest& request) {
+  return Invoke<v1::Attribute>(credentials, call_timeout_, [&](grpc::ClientContext* ctx, v1::Attribute* out) {
+    return stub_->CreateAttribute(ctx, request, out);
+  });
+}
+
+absl::StatusOr<v1::ListListsResponse> GrpcStoreClient::ListLists(const StoreCredentials& credentials) {
+  return Invoke<v1::ListListsResponse>(credentials, call_timeout_,
+                                       [&](grpc::ClientContext* ctx, v1::ListListsResponse* out) {
+                                         return stub_->ListLists(ctx, v1::ListListsRequest(), out);
+                                       });
+}
+
+absl::StatusOr<v1::BatchUpsertResponse> GrpcStoreClient::BatchUpsert(const StoreCredentials& credentials,
+                                                                     const v1::BatchUpsertRequest& request) {
+  return Invoke<v1::BatchUpsertResponse>(
+      credentials, call_timeout_,
+      [&](grpc::ClientContext* ctx, v1::BatchUpsertResponse* out) { return stub_->BatchUpsert(ctx, request, out); });
+}
+
+absl::StatusOr<v1::BatchDeleteResponse> GrpcStoreClient::BatchDelete(const StoreCredentials& credentials,
+                                                                     const v1::BatchDeleteRequest& request) {
+  return Invoke<v1::BatchDeleteResponse>(
+      credentials, call_timeout_,
+      [&](grpc::ClientContext* ctx, v1::BatchDeleteResponse* out) { return stub_->BatchDelete(ctx, request, out); });
+}
+
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
+  grpc::ChannelArguments args;
+  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
+  args.SetMaxReceiveMessageSize(limit);
+  args.SetMaxSendMessageSize(limit);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace contacts

@@ -1,0 +1,39 @@
+// GrpcStoreClient: StoreClient over a contact-store gRPC stub. Each call carries the given
+// credentials as metadata and a deadline of `call_timeout`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "services/import_processor/store_client.h"
+
+namespace contacts {
+
+class GrpcStoreClient : public StoreClient {
+ public:
+  GrpcStoreClient(std::unique_ptr<v1::ContactStore::StubInterface> stub, std::chrono::milliseconds call_timeout);
+
+  absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials) override;
+  absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials& credentials) override;
+  absl::StatusOr<v1::Attribute> CreateAttribute(const StoreCredentials& credentials,
+                                                const v1::CreateAttributeRequest& request) override;
+  absl::StatusOr<v1::ListListsResponse> ListLists(const StoreCredentials& credentials) override;
+  absl::StatusOr<v1::BatchUpsertResponse> BatchUpsert(const StoreCredentials& credentials,
+                                                      const v1::BatchUpsertRequest& request) override;
+  absl::StatusOr<v1::BatchDeleteResponse> BatchDelete(const StoreCredentials& credentials,
+                                                      const v1::BatchDeleteRequest& request) override;
+
+ private:
+  std::unique_ptr<v1::ContactStore::StubInterface> stub_;
+  std::chrono::milliseconds call_timeout_;
+};
+
+// An insecure channel to `address` with message limits of `max_message_bytes`; connects lazily.
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
+
+}  // namespace contacts

@@ -1,0 +1,110 @@
+// import-processor: uploads, previews, import and delete jobs. See services/import_processor/README.md.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include "common/auth/auth.h"
+#include "common/config/flags.h"
+#include "common/email/typo_fix.h"
+#include "common/logging/logging.h"
+#include "common/server/server_runner.h"
+#include "services/import_processor/grpc_store_client.h"
+#include "services/import_processor/import_processor_service.h"
+#include "services/import_processor/job_manager.h"
+#include "services/import_processor/job_store.h"
+
+int main(int argc, char** argv) {
+  using namespace contacts;  // NOLINT
+  FlagSet flags("import-processor");
+  CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50052", "127.0.0.1:9465", "./data/import-processor");
+  std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
+  int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.");
+  int64_t* batch_rows = flags.Int("batch_rows", 2000, "Rows per BatchUpsert (keys per BatchDelete).");
+  int64_t* max_upload_bytes =
+      flags.Int("max_upload_bytes", int64_t{2} << 30, "Largest upload accepted, in bytes (the .zip for archives).");
+  int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 60000, "Deadline of each call to contact-store.");
+  int64_t* store_retry_ms = flags.Int("store_retry_ms", 300000,
+                                      "How long a job retries contact-store while it is unavailable before it FAILS.");
+  absl::Status parsed = flags.Parse(argc, argv);
+  if (IsHelpRequested(parsed)) return 0;
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "import-processor: %s\n", std::string(parsed.message()).c_str());
+    return 2;
+  }
+  if (absl::Status logging = InitLogging(*common.log_level, "import-processor"); !logging.ok()) {
+    std::fprintf(stderr, "import-processor: %s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
+  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 100000 || *max_upload_bytes < 1 ||
+      *store_timeout_ms <= 0 || *store_retry_ms < 0) {
+    spdlog::critical(
+        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 100000, --max_upload_bytes > 0, "
+        "--store_timeout_ms > 0, --store_retry_ms >= 0");
+    return 2;
+  }
+  spdlog::info("import-processor starting with flags:\n{}", flags.Describe());
+
+  Authenticator auth = Authenticator::Disabled();
+  if (!common.api_keys_file->empty()) {
+    auto loaded = Authenticator::FromFile(*common.api_keys_file);
+    if (!loaded.ok()) {
+      spdlog::critical("api keys: {}", loaded.status().ToString());
+      return 2;
+    }
+    auth = *std::move(loaded);
+  }
+
+  // The data folder holds spooled uploads and, while jobs run, the callers' API keys: owner only.
+  const std::string data_dir = *common.data_dir;
+  const std::string spool_dir = data_dir + "/spool";
+  std::error_code ec;
+  std::filesystem::create_directories(spool_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create {}: {}", spool_dir, ec.message());
+    return 1;
+  }
+  ::chmod(data_dir.c_str(), 0700);
+  auto jobs = JobStore::Open(data_dir + "/jobs");
+  if (!jobs.ok()) {
+    spdlog::critical("{}", jobs.status().ToString());
+    return 1;
+  }
+
+  GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(*store_address, *common.max_message_bytes)),
+                        std::chrono::milliseconds(*store_timeout_ms));
+  ServerRunner runner(ServerOptions{.service_name = "import-processor",
+                                    .listen = *common.listen,
+                                    .metrics_listen = *common.metrics_listen,
+                                    .grace_period_ms = *common.grace_period_ms,
+                                    .max_message_bytes = *common.max_message_bytes,
+                                    .deadline_cap_ms = *common.deadline_cap_ms});
+  JobManagerOptions options;
+  options.spool_dir = spool_dir;
+  options.workers = static_cast<int>(*workers);
+  options.batch_rows = static_cast<uint32_t>(*batch_rows);
+  options.upload_limits.max_upload_bytes = static_cast<uint64_t>(*max_upload_bytes);
+  options.upload_limits.zip.max_entry_bytes = static_cast<uint64_t>(*max_upload_bytes);
+  options.upload_limits.zip.max_total_bytes = static_cast<uint64_t>(*max_upload_bytes);
+  options.runner.email_fixer = FixEmailTypo;
+  options.runner.store_retry_budget = std::chrono::milliseconds(*store_retry_ms);
+  JobManager manager(**jobs, store, options, &runner.metrics());
+  ImportProcessorService service(&manager, &auth,
+                                 ImportProcessorServiceOptions{.deadline_cap_ms = *common.deadline_cap_ms});
+  runner.AddService(&service);
+  if (absl::Status started = manager.Start(); !started.ok()) {
+    spdlog::critical("{}", started.ToString());
+    return 1;
+  }
+  if (absl::Status started = runner.Start(); !started.ok()) {
+    spdlog::critical("{}", started.ToString());
+    return 1;
+  }
+  spdlog::info("import-processor using contact-store at {}", *store_address);
+  runner.WaitForShutdownSignal();
+  manager.Shutdown();  // running jobs stop at a batch boundary and resume at the next start
+  spdlog::info("import-processor stopped");
+  return 0;
+}
