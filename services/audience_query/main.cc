@@ -14,11 +14,10 @@ int main(int argc, char** argv) {
   using namespace contacts;  // NOLINT
   FlagSet flags("audience-query");
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50053", "127.0.0.1:9466", "./data/audience-query");
-  std::string* store_address =
-      flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store. Default: 127.0.0.1:50051");
+  std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 30000,
                                         "Deadline of each unary call to contact-store, in milliseconds (exports are "
-                                        "bounded by deadline_cap_ms instead). Default: 30000");
+                                        "bounded by deadline_cap_ms instead).");
   absl::Status parsed = flags.Parse(argc, argv);
   if (IsHelpRequested(parsed)) return 0;
   if (!parsed.ok()) {

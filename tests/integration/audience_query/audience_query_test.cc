@@ -1,0 +1,547 @@
+// audience-query in front of a real contact-store, both as processes on loopback ports: text and
+// tree filters agree, bad filters are refused with a position, pages follow the store's tokens,
+// segments expand (nested; cycles refused), control groups, CSV export, credentials forwarded and
+// roles checked.
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "contacts/v1/audience_query.grpc.pb.h"
+#include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "services/audience_query/filter_text.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& tenant = "", const std::string& api_key = "") {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  if (!tenant.empty()) ctx->AddMetadata("x-tenant", tenant);
+  if (!api_key.empty()) ctx->AddMetadata("x-api-key", api_key);
+  return ctx;
+}
+
+v1::FilterSpec Text(const std::string& text) {
+  v1::FilterSpec spec;
+  spec.set_text(text);
+  return spec;
+}
+
+v1::FilterSpec Tree(const std::string& text) {
+  auto parsed = ParseFilterText(text);
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  v1::FilterSpec spec;
+  if (parsed.ok()) *spec.mutable_filter() = *parsed;
+  return spec;
+}
+
+// Starts contact-store and audience-query (pointed at it) with the same extra flags.
+struct Services {
+  std::unique_ptr<test::ServiceProcess> store;
+  std::unique_ptr<test::ServiceProcess> audience;
+  std::unique_ptr<v1::ContactStore::Stub> store_stub;
+  std::unique_ptr<v1::AudienceQuery::Stub> stub;
+
+  absl::Status Start(const std::vector<std::string>& flags = {}) {
+    auto started_store = test::ServiceProcess::Start({.binary = "contact-store", .flags = flags});
+    if (!started_store.ok()) return started_store.status();
+    store = *std::move(started_store);
+    std::vector<std::string> audience_flags = flags;
+    audience_flags.push_back("--store=" + store->address());
+    auto started_audience = test::ServiceProcess::Start({.binary = "audience-query", .flags = audience_flags});
+    if (!started_audience.ok()) return started_audience.status();
+    audience = *std::move(started_audience);
+    store_stub = v1::ContactStore::NewStub(store->Channel());
+    stub = v1::AudienceQuery::NewStub(audience->Channel());
+    return absl::OkStatus();
+  }
+
+  std::string Logs() const {
+    std::string out;
+    if (store) out += "--- contact-store ---\n" + store->log();
+    if (audience) out += "--- audience-query ---\n" + audience->log();
+    return out;
+  }
+};
+
+class AudienceQueryProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status started = services_.Start();
+    ASSERT_TRUE(started.ok()) << started << "\n" << services_.Logs();
+    stub_ = services_.stub.get();
+    store_ = services_.store_stub.get();
+    SeedContacts();
+  }
+
+  void TearDown() override {
+    if (HasFailure()) std::cerr << services_.Logs();
+  }
+
+  // Five contacts: pk, city, age, email, lists, blacklisted email.
+  void SeedContacts() {
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    v1::Tenant tenant;
+    grpc::Status status = store_->SetupTenant(Ctx().get(), setup, &tenant);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (auto [name, type] : {std::pair{"city", v1::TEXT}, std::pair{"age", v1::INTEGER}}) {
+      v1::CreateAttributeRequest attribute;
+      attribute.set_name(name);
+      attribute.set_type(type);
+      attribute.set_indexed(true);
+      v1::Attribute created;
+      status = store_->CreateAttribute(Ctx().get(), attribute, &created);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
+    v1::CreateListRequest list;
+    list.set_name("vip");
+    status = store_->CreateList(Ctx().get(), list, &vip_);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+
+    struct Row {
+      const char* pk;
+      const char* city;
+      const char* age;
+      const char* email;
+      bool vip;
+    };
+    const Row rows[] = {{"C-1", "Pune", "31", "asha@example.com", true},
+                        {"C-2", "Pune", "25", "", false},
+                        {"C-3", "Mumbai", "40", "ravi@example.com", true},
+                        {"C-4", "Delhi", "35", "", false},
+                        {"C-5", "Pune", "45", "meera@example.com", false}};
+    for (const Row& row : rows) {
+      v1::AddContactRequest add;
+      (*add.mutable_attributes())["customer_id"] = row.pk;
+      (*add.mutable_attributes())["city"] = row.city;
+      (*add.mutable_attributes())["age"] = row.age;
+      if (*row.email) (*add.mutable_attributes())["email"] = row.email;
+      if (row.vip) add.add_list_ids(vip_.id());
+      v1::Contact contact;
+      status = store_->AddContact(Ctx().get(), add, &contact);
+      ASSERT_TRUE(status.ok()) << row.pk << ": " << status.error_message();
+    }
+    v1::BlacklistRequest blacklist;
+    blacklist.set_primary_key("C-5");
+    blacklist.set_channel(v1::EMAIL_CHANNEL);
+    blacklist.set_reason(v1::UNSUBSCRIBE);
+    v1::Contact contact;
+    status = store_->Blacklist(Ctx().get(), blacklist, &contact);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  uint64_t Count(const v1::FilterSpec& spec, const std::string& tenant = "") {
+    v1::CountRequest request;
+    *request.mutable_filter() = spec;
+    v1::CountResponse response;
+    grpc::Status status = stub_->Count(Ctx(tenant).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.count();
+  }
+
+  grpc::Status CountStatus(const v1::FilterSpec& spec, uint64_t* count = nullptr) {
+    v1::CountRequest request;
+    *request.mutable_filter() = spec;
+    v1::CountResponse response;
+    grpc::Status status = stub_->Count(Ctx().get(), request, &response);
+    if (count != nullptr) *count = response.count();
+    return status;
+  }
+
+  // Every primary key matching `spec`, following page tokens `page_size` at a time.
+  std::vector<std::string> QueryAll(const v1::FilterSpec& spec, uint32_t page_size = 2, int* pages = nullptr) {
+    std::vector<std::string> keys;
+    v1::QueryRequest request;
+    *request.mutable_filter() = spec;
+    request.set_page_size(page_size);
+    int count = 0;
+    while (true) {
+      v1::QueryResponse response;
+      grpc::Status status = stub_->Query(Ctx().get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      ++count;
+      EXPECT_LE(response.contacts_size(), static_cast<int>(page_size));
+      for (const auto& contact : response.contacts()) keys.push_back(contact.primary_key());
+      if (response.next_page_token().empty() || count > 20) break;
+      request.set_page_token(response.next_page_token());
+    }
+    if (pages != nullptr) *pages = count;
+    return keys;
+  }
+
+  v1::Segment CreateSegment(const std::string& name, const v1::FilterSpec& spec, grpc::Status* status_out = nullptr) {
+    v1::CreateSegmentRequest request;
+    request.set_name(name);
+    *request.mutable_filter() = spec;
+    v1::Segment segment;
+    grpc::Status status = stub_->CreateSegment(Ctx().get(), request, &segment);
+    if (status_out != nullptr) {
+      *status_out = status;
+    } else {
+      EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    }
+    return segment;
+  }
+
+  Services services_;
+  v1::AudienceQuery::Stub* stub_ = nullptr;
+  v1::ContactStore::Stub* store_ = nullptr;
+  v1::ContactList vip_;
+};
+
+TEST_F(AudienceQueryProcessTest, ServesReflectionAndHealth) {
+  auto services = test::ReflectionListServices(services_.audience->Channel());
+  EXPECT_THAT(services, Contains("contacts.v1.AudienceQuery"));
+  auto serving = test::HealthServing(services_.audience->Channel());
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_TRUE(*serving);
+}
+
+TEST_F(AudienceQueryProcessTest, TextAndTreeGiveTheSameCountsAndPages) {
+  const std::vector<std::pair<std::string, std::set<std::string>>> cases = {
+      {"city = \"Pune\" AND age >= 30", {"C-1", "C-5"}},
+      {"city = \"Pune\" OR city = \"Mumbai\" AND age > 35", {"C-1", "C-2", "C-3", "C-5"}},
+      {"(city = \"Pune\" OR city = \"Mumbai\") AND age > 35", {"C-3", "C-5"}},
+      {"NOT city = \"Pune\"", {"C-3", "C-4"}},
+      {"age BETWEEN 30 AND 40", {"C-1", "C-3", "C-4"}},
+      {"city IN (\"Delhi\", \"Mumbai\")", {"C-3", "C-4"}},
+      {"in_list(\"vip\")", {"C-1", "C-3"}},
+      {"has_email() AND NOT blacklisted(\"email\")", {"C-1", "C-3"}},
+      {"email IS NOT SET", {"C-2", "C-4"}},
+      {"city STARTS WITH \"pu\"", {"C-1", "C-2", "C-5"}},
+  };
+  for (const auto& [text, expected] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(Count(Text(text)), expected.size());
+    EXPECT_EQ(Count(Tree(text)), expected.size());
+    const std::vector<std::string> from_text = QueryAll(Text(text));
+    const std::vector<std::string> from_tree = QueryAll(Tree(text));
+    EXPECT_THAT(from_text, UnorderedElementsAreArray(expected));
+    EXPECT_EQ(from_text, from_tree);
+  }
+}
+
+TEST_F(AudienceQueryProcessTest, EmptyFilterMeansEveryContactAndPagesFollowTheStoresTokens) {
+  EXPECT_EQ(Count(v1::FilterSpec()), 5u);
+  int pages = 0;
+  const std::vector<std::string> keys = QueryAll(v1::FilterSpec(), 2, &pages);
+  EXPECT_THAT(keys, UnorderedElementsAre("C-1", "C-2", "C-3", "C-4", "C-5"));
+  EXPECT_EQ(pages, 3);
+
+  v1::QueryRequest request;
+  request.set_page_size(2);
+  request.set_with_total(true);
+  request.add_attributes("city");
+  v1::QueryResponse response;
+  grpc::Status status = stub_->Query(Ctx().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.total(), 5u);
+  ASSERT_EQ(response.contacts_size(), 2);
+  EXPECT_TRUE(response.contacts(0).attributes().contains("city"));
+  EXPECT_FALSE(response.next_page_token().empty());
+}
+
+TEST_F(AudienceQueryProcessTest, BadFiltersAreInvalidArgumentWithAPosition) {
+  grpc::Status status = CountStatus(Text("city = \"Pune\" AND age >="));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "filter.text: position 25: expected a value after \">=\", found end of input");
+
+  status = CountStatus(Text("in_lst(\"vip\")"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("position 1: unknown function \"in_lst\""));
+
+  v1::FilterSpec both = Tree("age > 1");
+  both.set_text("age > 1");
+  status = CountStatus(both);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("not both"));
+
+  v1::FilterSpec broken;
+  broken.mutable_filter()->mutable_term()->mutable_attribute()->set_attribute("age");
+  status = CountStatus(broken);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "filter.filter.term.attribute: operator is not set");
+
+  // Unknown attributes are the store's to judge; the error passes through.
+  status = CountStatus(Text("shoe_size = 9"));
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.error_message(), HasSubstr("shoe_size"));
+
+  v1::ParseFilterRequest parse;
+  parse.set_text("NOT (a = 1");
+  v1::Filter tree;
+  status = stub_->ParseFilter(Ctx().get(), parse, &tree);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("position 11"));
+}
+
+TEST_F(AudienceQueryProcessTest, ParseFilterReturnsTheTree) {
+  v1::ParseFilterRequest request;
+  request.set_text("city = \"Pune\" AND age >= 30 AND in_list(\"vip\")");
+  v1::Filter tree;
+  grpc::Status status = stub_->ParseFilter(Ctx().get(), request, &tree);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(tree, Tree(request.text()).filter()));
+}
+
+TEST_F(AudienceQueryProcessTest, SegmentsExpandNestedAndRefuseCycles) {
+  v1::Segment pune = CreateSegment("pune", Text("city = \"Pune\""));
+  EXPECT_EQ(pune.name(), "pune");
+  EXPECT_EQ(pune.filter_text(), "city = \"Pune\"");
+  CreateSegment("pune adults", Text("in_segment(\"pune\") AND age >= 30"));
+  CreateSegment("vip or pune adults", Tree("in_list(\"vip\") OR in_segment(\"pune adults\")"));
+
+  EXPECT_EQ(Count(Text("in_segment(\"pune adults\")")), 2u);
+  EXPECT_THAT(QueryAll(Text("in_segment(\"vip or pune adults\")")), UnorderedElementsAre("C-1", "C-3", "C-5"));
+  v1::GetSegmentByNameRequest by_name;
+  by_name.set_name("vip or pune adults");
+  v1::CountResponse counted;
+  grpc::Status status = stub_->CountSegment(Ctx().get(), by_name, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.count(), 3u);
+
+  // Updating an inner segment changes every segment built on it.
+  v1::CreateSegmentRequest update;
+  update.set_name("pune");
+  *update.mutable_filter() = Text("city IN (\"Pune\", \"Mumbai\")");
+  v1::Segment updated;
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Count(Text("in_segment(\"pune adults\")")), 3u);
+
+  // A cycle is refused at save time.
+  *update.mutable_filter() = Text("in_segment(\"vip or pune adults\")");
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "segment cycle: pune -> vip or pune adults -> pune adults -> pune");
+  CreateSegment("self", Text("in_segment(\"self\")"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "segment cycle: self -> self");
+
+  // Create twice, update or count a missing one, use an unknown one.
+  CreateSegment("pune", Text("age > 1"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  update.set_name("missing");
+  *update.mutable_filter() = Text("age > 1");
+  EXPECT_EQ(stub_->UpdateSegment(Ctx().get(), update, &updated).error_code(), grpc::StatusCode::NOT_FOUND);
+  by_name.set_name("missing");
+  EXPECT_EQ(stub_->CountSegment(Ctx().get(), by_name, &counted).error_code(), grpc::StatusCode::NOT_FOUND);
+  status = CountStatus(Text("in_segment(\"missing\")"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "unknown segment \"missing\"");
+  CreateSegment("dangling", Text("in_segment(\"missing\")"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Get and list.
+  by_name.set_name("pune adults");
+  v1::Segment got;
+  status = stub_->GetSegment(Ctx().get(), by_name, &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.filter_text(), "in_segment(\"pune\") AND age >= 30");
+  EXPECT_EQ(PrintFilterText(got.filter()), "in_segment(\"pune\") AND age >= 30");
+  v1::ListSegmentsQueryResponse listed;
+  status = stub_->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<std::string> names;
+  for (const auto& segment : listed.segments()) names.push_back(segment.name());
+  EXPECT_THAT(names, UnorderedElementsAre("pune", "pune adults", "vip or pune adults"));
+
+  // A segment in use cannot be deleted; from the outside in, they can.
+  by_name.set_name("pune");
+  v1::DeleteSegmentQueryResponse deleted;
+  status = stub_->DeleteSegment(Ctx().get(), by_name, &deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("used by segment \"pune adults\""));
+  for (const char* name : {"vip or pune adults", "pune adults", "pune"}) {
+    by_name.set_name(name);
+    status = stub_->DeleteSegment(Ctx().get(), by_name, &deleted);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+  }
+  status = stub_->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(listed.segments_size(), 0);
+}
+
+TEST_F(AudienceQueryProcessTest, ControlGroupsSplitTheAudience) {
+  v1::CreateControlGroupQueryRequest create;
+  create.set_name("q4-holdout");
+  create.set_percent(50);
+  v1::ControlGroup group;
+  grpc::Status status = stub_->CreateControlGroup(Ctx().get(), create, &group);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(group.name(), "q4-holdout");
+
+  v1::ListControlGroupsQueryResponse listed;
+  status = stub_->ListControlGroups(Ctx().get(), v1::ListControlGroupsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(listed.control_groups_size(), 1);
+  EXPECT_DOUBLE_EQ(listed.control_groups(0).percent(), 50);
+
+  const uint64_t held = Count(Text("in_control_group(\"q4-holdout\")"));
+  const uint64_t rest = Count(Text("NOT in_control_group(\"q4-holdout\")"));
+  EXPECT_EQ(held + rest, 5u);
+  // Deterministic: the same question gives the same answer.
+  EXPECT_EQ(Count(Tree("in_control_group(\"q4-holdout\")")), held);
+
+  v1::DeleteControlGroupQueryRequest remove;
+  remove.set_name("q4-holdout");
+  v1::DeleteControlGroupQueryResponse removed;
+  status = stub_->DeleteControlGroup(Ctx().get(), remove, &removed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  status = stub_->ListControlGroups(Ctx().get(), v1::ListControlGroupsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(listed.control_groups_size(), 0);
+
+  create.set_name("");
+  EXPECT_EQ(stub_->CreateControlGroup(Ctx().get(), create, &group).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AudienceQueryProcessTest, ExportStreamsCsvOfTheFilteredContacts) {
+  v1::ExportRequest request;
+  *request.mutable_filter() = Text("city = \"Pune\"");
+  request.add_attributes("city");
+  request.add_attributes("age");
+  auto ctx = Ctx();
+  auto reader = stub_->Export(ctx.get(), request);
+  v1::ExportChunk chunk;
+  std::string csv;
+  uint64_t rows = 0;
+  while (reader->Read(&chunk)) {
+    csv += chunk.csv();
+    rows += chunk.rows();
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(rows, 3u);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < csv.size()) {
+    size_t end = csv.find('\n', start);
+    if (end == std::string::npos) end = csv.size();
+    std::string line = csv.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    start = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 4u) << csv;
+  EXPECT_EQ(lines[0].rfind("customer_id", 0), 0u) << lines[0];
+  EXPECT_THAT(lines[0], HasSubstr("city"));
+  EXPECT_THAT(lines[0], HasSubstr("age"));
+  std::vector<std::string> data(lines.begin() + 1, lines.end());
+  std::sort(data.begin(), data.end());
+  EXPECT_THAT(data[0], HasSubstr("C-1"));
+  EXPECT_THAT(data[0], HasSubstr("Pune"));
+  EXPECT_THAT(data[0], HasSubstr("31"));
+  EXPECT_THAT(data[1], HasSubstr("C-2"));
+  EXPECT_THAT(data[2], HasSubstr("C-5"));
+
+  // A bad filter fails the stream before any chunk.
+  *request.mutable_filter() = Text("city =");
+  auto bad_ctx = Ctx();
+  auto bad = stub_->Export(bad_ctx.get(), request);
+  EXPECT_FALSE(bad->Read(&chunk));
+  EXPECT_EQ(bad->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AudienceQueryProcessTest, SearchAndListAnonymousPassThrough) {
+  v1::SearchRequest search;
+  search.set_query("C-");
+  search.set_prefix(true);
+  search.set_limit(3);
+  v1::SearchResponse found;
+  grpc::Status status = stub_->Search(Ctx().get(), search, &found);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(found.contacts_size(), 3);
+  search.set_query("C-4");
+  search.set_prefix(false);
+  status = stub_->Search(Ctx().get(), search, &found);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(found.contacts_size(), 1);
+  EXPECT_EQ(found.contacts(0).primary_key(), "C-4");
+
+  for (const char* guid : {"6f1c2a1e-0000-4000-8000-000000000001", "6f1c2a1e-0000-4000-8000-000000000002"}) {
+    v1::RecordAnonymousRequest record;
+    record.set_guid(guid);
+    v1::AnonymousUser user;
+    status = store_->RecordAnonymous(Ctx().get(), record, &user);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  v1::ListAnonymousQueryRequest list;
+  list.set_page_size(1);
+  v1::ListAnonymousQueryResponse page;
+  status = stub_->ListAnonymous(Ctx().get(), list, &page);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(page.users_size(), 1);
+  ASSERT_FALSE(page.next_page_token().empty());
+  const std::string first = page.users(0).guid();
+  list.set_page_token(page.next_page_token());
+  status = stub_->ListAnonymous(Ctx().get(), list, &page);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(page.users_size(), 1);
+  EXPECT_NE(page.users(0).guid(), first);
+}
+
+TEST_F(AudienceQueryProcessTest, ForwardsTheCallersTenantToTheStore) {
+  // Another tenant sees none of the default tenant's contacts (it is not even set up).
+  v1::CountRequest request;
+  v1::CountResponse response;
+  grpc::Status status = stub_->Count(Ctx("other").get(), request, &response);
+  EXPECT_TRUE(!status.ok() || response.count() == 0) << response.count();
+  if (!status.ok()) {
+    EXPECT_THAT(status.error_message(), HasSubstr("other"));
+  }
+  EXPECT_EQ(Count(v1::FilterSpec(), "default"), 5u);
+}
+
+TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {
+  test::TempDir dir("audience_query_auth");
+  ASSERT_TRUE(dir.ok());
+  const std::string keys = dir.path() + "/api_keys";
+  {
+    std::ofstream out(keys);
+    out << "reader-key acme reader\nwriter-key acme writer\nadmin-key acme admin\n";
+  }
+  Services services;
+  absl::Status started = services.Start({"--api_keys_file=" + keys});
+  ASSERT_TRUE(started.ok()) << started << "\n" << services.Logs();
+
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("email");
+  v1::Tenant tenant;
+  grpc::Status status = services.store_stub->SetupTenant(Ctx("", "admin-key").get(), setup, &tenant);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  v1::CountRequest count;
+  v1::CountResponse counted;
+  EXPECT_EQ(services.stub->Count(Ctx().get(), count, &counted).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  status = services.stub->Count(Ctx("", "reader-key").get(), count, &counted);
+  EXPECT_TRUE(status.ok()) << status.error_message() << "\n" << services.Logs();
+
+  v1::CreateSegmentRequest create;
+  create.set_name("everyone with email");
+  *create.mutable_filter() = Text("has_email()");
+  v1::Segment segment;
+  EXPECT_EQ(services.stub->CreateSegment(Ctx("", "reader-key").get(), create, &segment).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  status = services.stub->CreateSegment(Ctx("", "writer-key").get(), create, &segment);
+  EXPECT_TRUE(status.ok()) << status.error_message() << "\n" << services.Logs();
+}
+
+}  // namespace
+}  // namespace contacts
