@@ -15,6 +15,8 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "common/csv/csv_writer.h"
@@ -150,16 +152,36 @@ struct ResolvedRow {
   std::vector<std::pair<uint32_t, std::string>> values;
 };
 
+// Attribute names as callers spell them -> attributes, cached for a batch (rows repeat the same
+// column names, and the case-insensitive lookup allocates).
+class AttributeResolver {
+ public:
+  explicit AttributeResolver(const TenantState& state) : state_(state) {}
+  const Attribute* Find(const std::string& name) {
+    auto it = cache_.find(name);
+    if (it != cache_.end()) return it->second;
+    const Attribute* attribute = state_.FindAttribute(name);
+    cache_.emplace(name, attribute);
+    return attribute;
+  }
+  const TenantState& state() const { return state_; }
+
+ private:
+  const TenantState& state_;
+  absl::flat_hash_map<std::string, const Attribute*> cache_;
+};
+
 // Resolves and normalises a row. Returns false with *error set when a value is bad.
-bool ResolveRow(const TenantState& state, const google::protobuf::Map<std::string, std::string>& attributes,
+bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::string, std::string>& attributes,
                 ResolvedRow* row, RowError* error) {
+  const TenantState& state = resolver.state();
   const Attribute* pk_attribute = state.primary_key_attribute();
   const ValueOptions options = state.value_options();
   row->values.clear();
   row->values.reserve(attributes.size());
   row->primary_key.clear();
   for (const auto& [name, raw] : attributes) {
-    const Attribute* attribute = state.FindAttribute(name);
+    const Attribute* attribute = resolver.Find(name);
     if (attribute == nullptr) {
       *error = {name, fmt::format("unknown attribute \"{}\"", name)};
       return false;
@@ -296,16 +318,18 @@ class ContactRepository::BatchWriter {
       if (!new_value.empty()) owner_override_[OwnerKey(id, new_value)] = pk;
     }
     current = std::move(next);
+    changed_.insert(pk);
   }
 
   // Writes everything planned; applies the columns. Nothing is written when no contact changed and
   // the caller added nothing to batch().
   absl::Status Commit() {
     std::vector<std::pair<const StoredContact*, const StoredContact*>> changes;
-    for (auto& [pk, current] : current_) {
+    changes.reserve(changed_.size());
+    for (const std::string& pk : changed_) {
       const std::optional<StoredContact>& original = original_.at(pk);
+      const std::optional<StoredContact>& current = current_.at(pk);
       if (!original && !current) continue;
-      if (original && current && google::protobuf::util::MessageDifferencer::Equals(*original, *current)) continue;
       EmitDiff(original ? &*original : nullptr, current ? &*current : nullptr);
       changes.emplace_back(original ? &*original : nullptr, current ? &*current : nullptr);
     }
@@ -352,7 +376,7 @@ class ContactRepository::BatchWriter {
         owner = it->second;
       } else {
         const Attribute* attribute = state_->AttributeById(rule.id);
-        auto found = repo_->FindByIndexedValue(*state_, *attribute, std::string(value));
+        auto found = FindOwner(*attribute, value);
         if (!found.ok()) {
           *error = {attribute->name(), std::string(found.status().message())};
           return false;
@@ -374,6 +398,25 @@ class ContactRepository::BatchWriter {
       }
     }
     return true;
+  }
+
+  // The first pk holding `value` in the index of `attribute`, with one iterator per attribute for
+  // the whole batch (an iterator per lookup costs more than the seek).
+  absl::StatusOr<std::optional<std::string>> FindOwner(const Attribute& attribute, std::string_view value) {
+    auto& it = owner_iterators_[attribute.id()];
+    if (!it) it = repo_->db_->Scan(repo_->db_->index(), keys::IndexAttributePrefix(state_->id(), attribute.id()));
+    std::string prefix = keys::IndexValuePrefix(state_->id(), attribute.id(), IndexValueOf(TypeOf(attribute), value));
+    (*it)->Seek(prefix);
+    if (!(*it)->Valid()) {
+      RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
+      return std::optional<std::string>();
+    }
+    std::string_view key = (*it)->key().ToStringView();
+    if (key.substr(0, prefix.size()) != prefix) return std::optional<std::string>();
+    std::string_view rest = key.substr(prefix.size());
+    std::string pk;
+    if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
+    return std::optional<std::string>(std::move(pk));
   }
 
   void EmitDiff(const StoredContact* before, const StoredContact* after) {
@@ -424,9 +467,12 @@ class ContactRepository::BatchWriter {
   int64_t now_;
   bool committed_ = false;
   rocksdb::WriteBatch batch_;
-  std::map<std::string, std::optional<StoredContact>> original_;
-  std::map<std::string, std::optional<StoredContact>> current_;
+  // node_hash_map: Current() hands out references that must survive later inserts.
+  absl::node_hash_map<std::string, std::optional<StoredContact>> original_;
+  absl::node_hash_map<std::string, std::optional<StoredContact>> current_;
+  absl::flat_hash_set<std::string> changed_;
   absl::flat_hash_map<std::string, std::string> owner_override_;
+  absl::flat_hash_map<uint32_t, std::unique_ptr<StoreDb::PrefixIterator>> owner_iterators_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -921,7 +967,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::WriteContact(
   }
   ResolvedRow row;
   RowError error;
-  if (!ResolveRow(*state, attributes, &row, &error)) return RowErrorStatus(error);
+  AttributeResolver resolver(*state);
+  if (!ResolveRow(resolver, attributes, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
   const bool exists = writer.Current(row.primary_key).has_value();
@@ -1282,7 +1329,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   }
   ResolvedRow row;
   RowError error;
-  if (!ResolveRow(*state, merged, &row, &error)) return RowErrorStatus(error);
+  AttributeResolver resolver(*state);
+  if (!ResolveRow(resolver, merged, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
   auto outcome = writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error);
@@ -1330,11 +1378,12 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   std::vector<bool> valid(request.rows_size());
   std::vector<std::string> pks;
   pks.reserve(request.rows_size());
+  AttributeResolver resolver(*state);
   for (int i = 0; i < request.rows_size(); ++i) {
     RowError error;
     auto* result = response.add_results();
     result->set_row_number(request.rows(i).row_number());
-    valid[i] = ResolveRow(*state, request.rows(i).attributes(), &rows[i], &error);
+    valid[i] = ResolveRow(resolver, request.rows(i).attributes(), &rows[i], &error);
     if (!valid[i]) {
       result->set_outcome(contacts::v1::REJECTED);
       result->set_attribute(error.attribute);

@@ -51,9 +51,12 @@ void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
     decimals_[ordinal] = DecimalScaledOf(canonical).value_or(0);
   } else {
     if (codes_.size() <= ordinal) codes_.resize(ordinal + 1 + ordinal / 4);
-    auto [it, inserted] = code_of_.try_emplace(std::string(canonical), static_cast<uint32_t>(dictionary_.size()));
-    if (inserted) dictionary_.emplace_back(canonical);
-    codes_[ordinal] = it->second;
+    auto found = code_of_.find(absl::string_view(canonical.data(), canonical.size()));
+    if (found == code_of_.end()) {
+      found = code_of_.emplace(std::string(canonical), static_cast<uint32_t>(dictionary_.size())).first;
+      dictionary_.emplace_back(canonical);
+    }
+    codes_[ordinal] = found->second;
   }
   present_.add(ordinal);
 }
