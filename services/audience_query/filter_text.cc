@@ -197,6 +197,9 @@ class Lexer {
     const size_t length = Utf8SequenceLength(text_, pos_);
     if (length == 0) return Error(start, "invalid UTF-8");
     if (c == '\'') return Error(start, "unexpected character \"'\" (strings take double quotes)");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return Error(start, fmt::format("unexpected control character U+{:04X}", static_cast<unsigned char>(c)));
+    }
     return Error(start, fmt::format("unexpected character \"{}\"", text_.substr(start, length)));
   }
 

@@ -291,6 +291,8 @@ TEST(FilterTextErrorTest, Lexical) {
   EXPECT_EQ(ErrorOf("a = 1."), "position 7: expected a digit after \"1.\"");
   EXPECT_EQ(ErrorOf("a = \"\xFF\""), "position 6: invalid UTF-8");
   EXPECT_EQ(ErrorOf("a = 1 \xC3"), "position 7: invalid UTF-8");
+  EXPECT_EQ(ErrorOf(std::string("a = 1 \0", 7)), "position 7: unexpected control character U+0000");
+  EXPECT_EQ(ErrorOf("a =\x01"), "position 4: unexpected control character U+0001");
 }
 
 TEST(FilterTextErrorTest, AnEarlierParseErrorWinsOverALaterLexicalError) {
@@ -518,6 +520,124 @@ TEST(FilterTextRoundTripTest, PrintIsAFixedPointAfterOneParse) {
     ASSERT_TRUE(second.ok()) << second.status();
     EXPECT_TRUE(MessageDifferencer::Equals(*first, *second)) << printed;
     EXPECT_EQ(PrintFilterText(*second), printed);
+  }
+}
+
+// ----- Robustness: any input either parses into a tree that round-trips, or is refused with a position -----
+
+TEST(FilterTextFuzzTest, RandomTokenSoupNeverCrashesAndAlwaysSaysWhere) {
+  static const char* kPieces[] = {"a",
+                                  "city",
+                                  "=",
+                                  "!=",
+                                  "<",
+                                  "<=",
+                                  ">",
+                                  ">=",
+                                  "AND",
+                                  "or",
+                                  "NOT",
+                                  "(",
+                                  ")",
+                                  ",",
+                                  "\"x\"",
+                                  "\"",
+                                  "\\",
+                                  "1",
+                                  "-2.5",
+                                  "1.",
+                                  "true",
+                                  "BETWEEN",
+                                  "IN",
+                                  "IS",
+                                  "SET",
+                                  "CONTAINS",
+                                  "STARTS",
+                                  "WITH",
+                                  "in_list",
+                                  "in_segment(\"s\")",
+                                  "has_email()",
+                                  "blacklisted",
+                                  "created_after",
+                                  " ",
+                                  "\t",
+                                  "#",
+                                  "\xC3\xA9",
+                                  "\xFF",
+                                  "!",
+                                  "'"};
+  constexpr int kPieceCount = sizeof(kPieces) / sizeof(kPieces[0]);
+  std::mt19937 rng(20240501);
+  int parsed_ok = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int count = std::uniform_int_distribution<int>(0, 12)(rng);
+    for (int i = 0; i < count; ++i) {
+      text += kPieces[std::uniform_int_distribution<int>(0, kPieceCount - 1)(rng)];
+      if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) text += " ";
+    }
+    auto parsed = ParseFilterText(text);
+    if (parsed.ok()) {
+      ++parsed_ok;
+      ASSERT_TRUE(ValidateFilterTree(*parsed).ok()) << text;
+      auto again = ParseFilterText(PrintFilterText(*parsed));
+      ASSERT_TRUE(again.ok()) << text << " -> " << PrintFilterText(*parsed) << ": " << again.status();
+      ASSERT_TRUE(MessageDifferencer::Equals(*parsed, *again)) << text;
+    } else {
+      ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << text;
+      ASSERT_EQ(parsed.status().message().rfind("position ", 0), 0u) << text << ": " << parsed.status();
+    }
+  }
+  EXPECT_GT(parsed_ok, 20);  // the soup is not all errors, so the round-trip branch ran
+}
+
+TEST(FilterTextFuzzTest, MutatedValidTextEitherRoundTripsOrSaysWhere) {
+  static const char* kInserts[] = {" AND ", " OR ", "NOT ", "(", ")", "\"", ",", "=", " IS ", "1", "x", "\\"};
+  std::mt19937 rng(99);
+  auto uniform = [&](size_t low, size_t high) { return std::uniform_int_distribution<size_t>(low, high)(rng); };
+  int parsed_ok = 0;
+  for (uint32_t seed = 1; seed <= 3000; ++seed) {
+    RandomTrees trees(seed);
+    std::string text = PrintFilterText(trees.Tree(1 + static_cast<int>(seed % 4)));
+    const size_t mutations = uniform(1, 2);
+    for (size_t m = 0; m < mutations && !text.empty(); ++m) {
+      const size_t at = uniform(0, text.size() - 1);
+      switch (uniform(0, 2)) {
+        case 0:
+          text.erase(at, uniform(1, 4));
+          break;
+        case 1:
+          text.insert(at, kInserts[uniform(0, 11)]);
+          break;
+        default:
+          text.insert(at, text.substr(at, uniform(1, 8)));
+          break;
+      }
+    }
+    auto parsed = ParseFilterText(text);
+    if (parsed.ok()) {
+      ++parsed_ok;
+      auto again = ParseFilterText(PrintFilterText(*parsed));
+      ASSERT_TRUE(again.ok()) << text << ": " << again.status();
+      ASSERT_TRUE(MessageDifferencer::Equals(*parsed, *again)) << text;
+    } else {
+      ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << text;
+      ASSERT_EQ(parsed.status().message().rfind("position ", 0), 0u) << text << ": " << parsed.status();
+    }
+  }
+  EXPECT_GT(parsed_ok, 100);
+}
+
+TEST(FilterTextFuzzTest, RandomBytesNeverCrash) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 5000; ++round) {
+    std::string text(std::uniform_int_distribution<int>(0, 40)(rng), '\0');
+    for (char& c : text) c = static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng));
+    auto parsed = ParseFilterText(text);
+    if (!parsed.ok()) {
+      ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+      ASSERT_EQ(parsed.status().message().rfind("position ", 0), 0u) << parsed.status();
+    }
   }
 }
 
