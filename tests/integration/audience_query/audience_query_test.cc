@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
@@ -457,6 +458,69 @@ TEST_F(AudienceQueryProcessTest, ExportStreamsCsvOfTheFilteredContacts) {
   auto bad = stub_->Export(bad_ctx.get(), request);
   EXPECT_FALSE(bad->Read(&chunk));
   EXPECT_EQ(bad->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AudienceQueryProcessTest, LargeExportStreamsManyChunksAndStopsWhenTheCallerCancels) {
+  v1::CreateAttributeRequest note;
+  note.set_name("note");
+  note.set_type(v1::TEXT);
+  v1::Attribute created;
+  grpc::Status status = store_->CreateAttribute(Ctx().get(), note, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::string filler(100, 'n');
+  for (uint64_t batch = 0; batch < 3; ++batch) {
+    v1::BatchUpsertRequest request;
+    request.set_job_id("bulk");
+    request.set_batch_sequence(batch);
+    for (int i = 0; i < 10000; ++i) {
+      v1::BatchRow* row = request.add_rows();
+      row->set_row_number(batch * 10000 + i);
+      (*row->mutable_attributes())["customer_id"] = fmt::format("B-{:06}", batch * 10000 + i);
+      (*row->mutable_attributes())["city"] = "Bulk";
+      (*row->mutable_attributes())["note"] = filler;
+    }
+    v1::BatchUpsertResponse response;
+    auto ctx = Ctx();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    status = store_->BatchUpsert(ctx.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_EQ(Count(Text("city = \"Bulk\"")), 30000u);
+
+  // The whole export: several chunks, rows adding up.
+  v1::ExportRequest request;
+  *request.mutable_filter() = Text("city = \"Bulk\"");
+  request.add_attributes("note");
+  {
+    auto ctx = Ctx();
+    auto reader = stub_->Export(ctx.get(), request);
+    v1::ExportChunk chunk;
+    uint64_t rows = 0, chunks = 0, newlines = 0;
+    while (reader->Read(&chunk)) {
+      ++chunks;
+      rows += chunk.rows();
+      newlines += std::count(chunk.csv().begin(), chunk.csv().end(), '\n');
+    }
+    status = reader->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(rows, 30000u);
+    EXPECT_EQ(newlines, 30001u);  // the header row too
+    EXPECT_GT(chunks, 2u);
+  }
+
+  // Cancelled after the first chunk: the call ends CANCELLED and both services carry on.
+  {
+    auto ctx = Ctx();
+    auto reader = stub_->Export(ctx.get(), request);
+    v1::ExportChunk chunk;
+    ASSERT_TRUE(reader->Read(&chunk));
+    ctx->TryCancel();
+    while (reader->Read(&chunk)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_EQ(Count(Text("city = \"Bulk\" OR city = \"Pune\"")), 30003u);
+  EXPECT_TRUE(services_.audience->running());
 }
 
 TEST_F(AudienceQueryProcessTest, SearchAndListAnonymousPassThrough) {
