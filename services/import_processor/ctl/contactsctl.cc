@@ -1,0 +1,478 @@
+// contactsctl: a command-line client of import-processor for people and scripts.
+//
+//   contactsctl upload FILE [--map COLUMN=ATTRIBUTE ...] [--create NAME:TYPE[:indexed] ...] [--list ID ...]
+//                      [--fix-typos] [--mode upsert|add|update] [--dry-run] [--delimiter D] [--wait]
+//   contactsctl job ID | watch ID | cancel ID
+//   contactsctl jobs [--state STATE] [--limit N]
+//   contactsctl errors ID            (CSV on stdout: row_number,column,value,reason)
+//   contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]
+//
+// Global flags (anywhere): --import HOST:PORT (default 127.0.0.1:50052, env CONTACTS_IMPORT),
+// --api-key KEY (env CONTACTS_API_KEY), --tenant NAME (env CONTACTS_TENANT).
+// Exit status: 0 success (a job that ended COMPLETED or COMPLETED_WITH_ERRORS), 1 error, 2 usage,
+// 3 the job ended FAILED or CANCELLED.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "contacts/v1/import_processor.grpc.pb.h"
+
+namespace {
+
+using contacts::v1::ImportProcessor;
+namespace v1 = contacts::v1;
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+struct Options {
+  std::string command;
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> values;  // --name value
+  std::map<std::string, bool> switches;            // --name
+  std::string import_address = "127.0.0.1:50052";
+  std::string api_key;
+  std::string tenant;
+};
+
+[[noreturn]] void Usage(const std::string& message) {
+  if (!message.empty()) std::fprintf(stderr, "contactsctl: %s\n", message.c_str());
+  std::fprintf(stderr,
+               "usage:\n"
+               "  contactsctl upload FILE [--map COLUMN=ATTRIBUTE ...] [--create NAME:TYPE[:indexed] ...]\n"
+               "                     [--list ID ...] [--fix-typos] [--mode upsert|add|update] [--dry-run]\n"
+               "                     [--delimiter D] [--wait]\n"
+               "  contactsctl job ID | watch ID | cancel ID\n"
+               "  contactsctl jobs [--state STATE] [--limit N]\n"
+               "  contactsctl errors ID > rejected.csv\n"
+               "  contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]\n"
+               "global flags: --import HOST:PORT (127.0.0.1:50052) --api-key KEY --tenant NAME\n");
+  std::exit(2);
+}
+
+Options Parse(int argc, char** argv) {
+  static const std::map<std::string, bool> kTakesValue = {
+      {"map", true},    {"create", true},  {"list", true},   {"mode", true},       {"delimiter", true},
+      {"state", true},  {"limit", true},   {"file", true},   {"keys", true},       {"by", true},
+      {"import", true}, {"api-key", true}, {"tenant", true}, {"fix-typos", false}, {"dry-run", false},
+      {"wait", false},  {"help", false}};
+  Options options;
+  if (const char* env = std::getenv("CONTACTS_IMPORT")) options.import_address = env;
+  if (const char* env = std::getenv("CONTACTS_API_KEY")) options.api_key = env;
+  if (const char* env = std::getenv("CONTACTS_TENANT")) options.tenant = env;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      std::string name = arg.substr(2);
+      std::optional<std::string> value;
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      auto known = kTakesValue.find(name);
+      if (known == kTakesValue.end()) Usage("unknown flag --" + name);
+      if (name == "help") Usage("");
+      if (!known->second) {
+        options.switches[name] = true;
+        continue;
+      }
+      if (!value) {
+        if (i + 1 >= argc) Usage("--" + name + " needs a value");
+        value = argv[++i];
+      }
+      if (name == "import") {
+        options.import_address = *value;
+      } else if (name == "api-key") {
+        options.api_key = *value;
+      } else if (name == "tenant") {
+        options.tenant = *value;
+      } else {
+        options.values.emplace(name, *value);
+      }
+    } else if (options.command.empty()) {
+      options.command = arg;
+    } else {
+      options.positional.push_back(arg);
+    }
+  }
+  if (options.command.empty()) Usage("no command");
+  return options;
+}
+
+std::vector<std::string> All(const Options& options, const std::string& name) {
+  std::vector<std::string> out;
+  auto [begin, end] = options.values.equal_range(name);
+  for (auto it = begin; it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
+std::optional<std::string> One(const Options& options, const std::string& name) {
+  auto values = All(options, name);
+  if (values.empty()) return std::nullopt;
+  return values.back();
+}
+
+std::vector<std::string> Split(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(separator, start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+uint64_t ParseId(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0') Usage(fmt::format("{}: \"{}\" is not a number", what, text));
+  return value;
+}
+
+class Client {
+ public:
+  explicit Client(const Options& options) : options_(options) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetMaxSendMessageSize(64 << 20);
+    stub_ = ImportProcessor::NewStub(
+        grpc::CreateCustomChannel(options.import_address, grpc::InsecureChannelCredentials(), args));
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!options_.api_key.empty()) ctx->AddMetadata("x-api-key", options_.api_key);
+    if (!options_.tenant.empty()) ctx->AddMetadata("x-tenant", options_.tenant);
+    return ctx;
+  }
+
+  ImportProcessor::Stub& stub() { return *stub_; }
+
+ private:
+  const Options& options_;
+  std::unique_ptr<ImportProcessor::Stub> stub_;
+};
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
+  const auto index = static_cast<size_t>(code);
+  return index < sizeof(kNames) / sizeof(kNames[0]) ? kNames[index] : "UNKNOWN";
+}
+
+int Fail(const grpc::Status& status) {
+  std::fprintf(stderr, "contactsctl: %s: %s\n", CodeName(status.error_code()), status.error_message().c_str());
+  return 1;
+}
+
+std::string Counts(const v1::Job& job) {
+  const v1::JobCounts& c = job.counts();
+  if (job.kind() == v1::DELETE) {
+    return fmt::format("received={} deleted={} not_found={} rejected={}", c.received(), c.deleted(), c.not_found(),
+                       c.rejected());
+  }
+  return fmt::format(
+      "received={} inserted={} updated={} unchanged={} duplicate={} skipped={} rejected={} emails_fixed={}",
+      c.received(), c.inserted(), c.updated(), c.unchanged(), c.duplicate(), c.skipped(), c.rejected(),
+      c.emails_fixed());
+}
+
+void PrintJob(const v1::Job& job) {
+  std::printf("job %s\n  kind: %s\n  state: %s%s\n  file: %s\n  %s\n", job.id().c_str(),
+              v1::JobKind_Name(job.kind()).c_str(), v1::JobState_Name(job.state()).c_str(),
+              job.dry_run() ? " (dry run)" : "", job.file_name().c_str(), Counts(job).c_str());
+  for (const auto& [reason, n] : job.counts().rejected_by_reason()) {
+    std::printf("    rejected %s: %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
+  }
+  if (job.bytes_total() > 0) {
+    std::printf("  progress: %llu / %llu bytes\n", static_cast<unsigned long long>(job.bytes_done()),
+                static_cast<unsigned long long>(job.bytes_total()));
+  }
+  if (job.finished_at_micros() > 0 && job.started_at_micros() > 0) {
+    std::printf("  took: %.3f s\n", static_cast<double>(job.finished_at_micros() - job.started_at_micros()) / 1e6);
+  }
+  if (!job.error().empty()) std::printf("  error: %s\n", job.error().c_str());
+}
+
+int ExitFor(const v1::Job& job) {
+  return job.state() == v1::COMPLETED || job.state() == v1::COMPLETED_WITH_ERRORS ? 0 : 3;
+}
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::COMPLETED || state == v1::COMPLETED_WITH_ERRORS || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+// Follows the job until it ends (re-watching if the server's deadline cap ends a stream).
+int Follow(Client& client, const std::string& job_id) {
+  const bool tty = isatty(STDERR_FILENO);
+  v1::Job last;
+  while (true) {
+    auto ctx = client.Context();
+    v1::GetJobRequest request;
+    request.set_job_id(job_id);
+    auto reader = client.stub().WatchJob(ctx.get(), request);
+    v1::Job job;
+    while (reader->Read(&job)) {
+      last = job;
+      std::string line = fmt::format("{} {}", v1::JobState_Name(job.state()), Counts(job));
+      if (job.bytes_total() > 0) {
+        line += fmt::format(" ({:.0f}%)",
+                            100.0 * static_cast<double>(job.bytes_done()) / static_cast<double>(job.bytes_total()));
+      }
+      std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
+    }
+    grpc::Status status = reader->Finish();
+    if (tty) std::fprintf(stderr, "\n");
+    if (IsFinal(last.state())) break;
+    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return Fail(status);
+  }
+  PrintJob(last);
+  return ExitFor(last);
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Streams `in` (of `total` bytes) after `first` in 1 MiB chunks, with a progress bar on stderr.
+grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1::UploadRequest& first, bool progress,
+                      v1::UploadResponse* response) {
+  auto ctx = client.Context();
+  auto writer = client.stub().Upload(ctx.get(), response);
+  const bool tty = progress && isatty(STDERR_FILENO);
+  bool ok = writer->Write(first);
+  std::string buffer(kChunkBytes, '\0');
+  uint64_t sent = 0;
+  int last_percent = -1;
+  while (ok && in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    v1::UploadRequest chunk;
+    chunk.set_chunk(buffer.data(), n);
+    ok = writer->Write(chunk);
+    sent += n;
+    const int percent = total == 0 ? 100 : static_cast<int>(100 * sent / total);
+    if (progress && percent != last_percent) {
+      last_percent = percent;
+      constexpr int kWidth = 30;
+      const int filled = percent * kWidth / 100;
+      if (tty) {
+        std::fprintf(stderr, "\r[%s%s] %3d%% %.1f/%.1f MiB", std::string(static_cast<size_t>(filled), '#').c_str(),
+                     std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), percent,
+                     static_cast<double>(sent) / (1 << 20), static_cast<double>(total) / (1 << 20));
+      } else if (percent % 10 == 0) {
+        std::fprintf(stderr, "uploaded %d%%\n", percent);
+      }
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+int Upload(Client& client, const Options& options) {
+  if (options.positional.size() != 1) Usage("upload needs exactly one FILE");
+  const std::string& path = options.positional[0];
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "contactsctl: cannot open %s\n", path.c_str());
+    return 1;
+  }
+  in.seekg(0, std::ios::end);
+  const auto total = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+
+  v1::UploadRequest first;
+  v1::UploadStart* start = first.mutable_start();
+  start->set_file_name(BaseName(path));
+  if (auto d = One(options, "delimiter")) start->set_delimiter(*d == "tab" || *d == "\\t" ? "\t" : *d);
+  const std::vector<std::string> maps = All(options, "map");
+  if (!maps.empty()) {
+    v1::StartImportRequest* import = start->mutable_import();
+    for (const std::string& m : maps) {
+      size_t eq = m.find('=');
+      if (eq == std::string::npos) Usage("--map takes COLUMN=ATTRIBUTE, got " + m);
+      v1::ColumnMapping* mapping = import->add_mapping();
+      mapping->set_column(m.substr(0, eq));
+      mapping->set_attribute(m.substr(eq + 1));
+    }
+    for (const std::string& c : All(options, "create")) {
+      std::vector<std::string> parts = Split(c, ':');
+      v1::AttributeType type;
+      std::string type_name = parts.size() > 1 ? parts[1] : "";
+      for (char& ch : type_name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (parts.size() < 2 || !v1::AttributeType_Parse(type_name, &type) || type == v1::ATTRIBUTE_TYPE_UNSPECIFIED) {
+        Usage(
+            "--create takes NAME:TYPE[:indexed] with TYPE one of text, integer, decimal, boolean, date, datetime, "
+            "email, mobile; got " +
+            c);
+      }
+      v1::NewAttribute* attribute = import->add_create_attributes();
+      attribute->set_name(parts[0]);
+      attribute->set_type(type);
+      attribute->set_indexed(parts.size() > 2 && parts[2] == "indexed");
+    }
+    for (const std::string& list : All(options, "list")) import->add_list_ids(ParseId(list, "--list"));
+    import->set_fix_email_typos(options.switches.contains("fix-typos"));
+    import->set_dry_run(options.switches.contains("dry-run"));
+    const std::string mode = One(options, "mode").value_or("upsert");
+    if (mode == "upsert") {
+      import->set_mode(v1::UPSERT);
+    } else if (mode == "add") {
+      import->set_mode(v1::ADD_ONLY);
+    } else if (mode == "update") {
+      import->set_mode(v1::UPDATE_ONLY);
+    } else {
+      Usage("--mode takes upsert, add or update");
+    }
+  }
+
+  v1::UploadResponse response;
+  grpc::Status status = SendFile(client, in, total, first, /*progress=*/true, &response);
+  if (!status.ok()) return Fail(status);
+
+  std::printf("upload %s: %llu bytes, delimiter %s\n", response.upload_id().c_str(),
+              static_cast<unsigned long long>(response.size_bytes()),
+              response.delimiter() == "\t" ? "TAB" : ("\"" + response.delimiter() + "\"").c_str());
+  for (const v1::ColumnPreview& column : response.columns()) {
+    std::printf("  column %u %-24s -> %-16s %s\n", column.index(), ("\"" + column.name() + "\"").c_str(),
+                column.suggested_attribute().empty() ? "(no match)" : column.suggested_attribute().c_str(),
+                v1::AttributeType_Name(column.inferred_type()).c_str());
+  }
+  if (!response.has_job()) return 0;
+  std::printf("job %s %s\n", response.job().id().c_str(), v1::JobState_Name(response.job().state()).c_str());
+  if (!options.switches.contains("wait")) return 0;
+  return Follow(client, response.job().id());
+}
+
+int Delete(Client& client, const Options& options) {
+  v1::StartDeleteRequest request;
+  auto file = One(options, "file");
+  auto keys = One(options, "keys");
+  if (file.has_value() == keys.has_value()) Usage("delete needs either --file or --keys");
+  if (keys) {
+    for (const std::string& key : Split(*keys, ',')) {
+      if (!key.empty()) request.mutable_keys()->add_keys(key);
+    }
+  } else {
+    // Upload the key file first (no import), then delete from it.
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "contactsctl: cannot open %s\n", file->c_str());
+      return 1;
+    }
+    in.seekg(0, std::ios::end);
+    const auto total = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name(BaseName(*file));
+    v1::UploadResponse response;
+    grpc::Status status = SendFile(client, in, total, first, /*progress=*/false, &response);
+    if (!status.ok()) return Fail(status);
+    request.set_upload_id(response.upload_id());
+  }
+  const std::string by = One(options, "by").value_or("pk");
+  if (by == "email") {
+    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  } else if (by != "pk" && by != "primary_key") {
+    Usage("--by takes pk or email");
+  }
+  for (const std::string& list : All(options, "list")) request.add_list_ids(ParseId(list, "--list"));
+  auto ctx = client.Context();
+  v1::Job job;
+  grpc::Status status = client.stub().StartDelete(ctx.get(), request, &job);
+  if (!status.ok()) return Fail(status);
+  std::printf("job %s %s\n", job.id().c_str(), v1::JobState_Name(job.state()).c_str());
+  if (!options.switches.contains("wait")) return 0;
+  return Follow(client, job.id());
+}
+
+int Jobs(Client& client, const Options& options) {
+  v1::ListJobsRequest request;
+  if (auto state = One(options, "state")) {
+    v1::JobState parsed;
+    std::string upper = *state;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (!v1::JobState_Parse(upper, &parsed)) Usage("--state takes QUEUED, RUNNING, COMPLETED, ...");
+    request.set_state(parsed);
+  }
+  const uint64_t limit = One(options, "limit") ? ParseId(*One(options, "limit"), "--limit") : 20;
+  request.set_page_size(static_cast<uint32_t>(std::min<uint64_t>(limit, 1000)));
+  uint64_t printed = 0;
+  std::printf("%-24s %-6s %-22s %-24s %s\n", "ID", "KIND", "STATE", "FILE", "COUNTS");
+  while (printed < limit) {
+    auto ctx = client.Context();
+    v1::ListJobsResponse response;
+    grpc::Status status = client.stub().ListJobs(ctx.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    for (const v1::Job& job : response.jobs()) {
+      if (printed++ >= limit) break;
+      std::printf("%-24s %-6s %-22s %-24s %s\n", job.id().c_str(), v1::JobKind_Name(job.kind()).c_str(),
+                  v1::JobState_Name(job.state()).c_str(), job.file_name().c_str(), Counts(job).c_str());
+    }
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  return 0;
+}
+
+int Errors(Client& client, const Options& options) {
+  if (options.positional.size() != 1) Usage("errors needs a job ID");
+  v1::GetJobErrorsRequest request;
+  request.set_job_id(options.positional[0]);
+  request.set_as_csv(true);
+  auto ctx = client.Context();
+  auto reader = client.stub().GetJobErrors(ctx.get(), request);
+  v1::JobErrorChunk chunk;
+  while (reader->Read(&chunk)) std::fwrite(chunk.csv().data(), 1, chunk.csv().size(), stdout);
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Fail(status);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options = Parse(argc, argv);
+  Client client(options);
+  const std::string& command = options.command;
+  if (command == "upload") return Upload(client, options);
+  if (command == "delete") return Delete(client, options);
+  if (command == "jobs") return Jobs(client, options);
+  if (command == "errors") return Errors(client, options);
+  if (command == "job" || command == "watch" || command == "cancel") {
+    if (options.positional.size() != 1) Usage(command + " needs a job ID");
+    v1::GetJobRequest request;
+    request.set_job_id(options.positional[0]);
+    if (command == "watch") return Follow(client, request.job_id());
+    auto ctx = client.Context();
+    v1::Job job;
+    grpc::Status status = command == "job" ? client.stub().GetJob(ctx.get(), request, &job)
+                                           : client.stub().CancelJob(ctx.get(), request, &job);
+    if (!status.ok()) return Fail(status);
+    PrintJob(job);
+    return 0;
+  }
+  Usage("unknown command " + command);
+}

@@ -1,0 +1,658 @@
+// import-processor and contact-store as real processes on loopback ports: a generated 10k-row
+// file (quoted fields, embedded newlines, CRLF, BOM, non-ASCII names, bad types, email typos,
+// repeated keys) imported as .csv, .zip and tab-separated .txt with the outcome checked against
+// counts computed independently; refused uploads (bad UTF-8, Latin-1, hostile zips); mapping
+// errors; delete jobs; tenancy; metrics; and SIGKILLs during an import (crash_test.sh runs the
+// long version of that test through the same binary).
+#include <signal.h>
+#include <zip.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "contacts/v1/contact_store.grpc.pb.h"
+#include "contacts/v1/import_processor.grpc.pb.h"
+
+#include "tests/integration/import_processor/import_dataset.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts::test {
+namespace {
+
+using ::testing::HasSubstr;
+using v1::ContactStore;
+using v1::ImportProcessor;
+
+constexpr int kDatasetRows = 10000;
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& tenant, int seconds = 60) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  ctx->AddMetadata("x-tenant", tenant);
+  return ctx;
+}
+
+// Bytes of a zip holding `entries` (name -> content), built with libzip in a temp folder.
+std::string MakeZip(const std::vector<std::pair<std::string, std::string>>& entries) {
+  TempDir dir("import_zip");
+  const std::string path = dir.path() + "/x.zip";
+  int error = 0;
+  zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
+  if (archive == nullptr) return "";
+  for (const auto& [name, content] : entries) {
+    if (name.back() == '/') {
+      zip_dir_add(archive, name.substr(0, name.size() - 1).c_str(), ZIP_FL_ENC_UTF_8);
+      continue;
+    }
+    zip_source_t* source = zip_source_buffer(archive, content.data(), content.size(), 0);
+    zip_file_add(archive, name.c_str(), source, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
+  }
+  if (zip_close(archive) != 0) return "";
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Talks to one contact-store and one import-processor.
+class Services {
+ public:
+  absl::Status Start(std::vector<std::string> importer_flags = {}) {
+    auto store = ServiceProcess::Start({.binary = "contact-store"});
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+    importer_flags.push_back("--store=" + store_->address());
+    auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = importer_flags});
+    if (!importer.ok()) return importer.status();
+    importer_ = *std::move(importer);
+    Reconnect();
+    return absl::OkStatus();
+  }
+
+  void Reconnect() {
+    store_stub_ = ContactStore::NewStub(store_->Channel());
+    stub_ = ImportProcessor::NewStub(importer_->Channel());
+  }
+
+  std::string Logs() const {
+    return (store_ ? "--- contact-store ---\n" + store_->log() : "") +
+           (importer_ ? "--- import-processor ---\n" + importer_->log() : "");
+  }
+
+  absl::Status SetupTenant(const std::string& tenant) {
+    v1::SetupTenantRequest request;
+    request.set_primary_key_attribute("customer_id");
+    request.set_primary_key_type(v1::TEXT);
+    request.set_default_country_code("91");
+    v1::Tenant response;
+    auto ctx = Ctx(tenant);
+    grpc::Status s = store_stub_->SetupTenant(ctx.get(), request, &response);
+    return s.ok() ? absl::OkStatus() : absl::InternalError(s.error_message());
+  }
+
+  uint64_t CreateList(const std::string& tenant, const std::string& name) {
+    v1::CreateListRequest request;
+    request.set_name(name);
+    v1::ContactList list;
+    auto ctx = Ctx(tenant);
+    grpc::Status s = store_stub_->CreateList(ctx.get(), request, &list);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return list.id();
+  }
+
+  grpc::Status Upload(const std::string& tenant, const std::string& bytes, const std::string& file_name,
+                      v1::UploadResponse* response, const v1::StartImportRequest* import = nullptr,
+                      size_t chunk = 256 << 10) {
+    auto ctx = Ctx(tenant);
+    auto writer = stub_->Upload(ctx.get(), response);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name(file_name);
+    if (import != nullptr) *first.mutable_start()->mutable_import() = *import;
+    bool ok = writer->Write(first);
+    for (size_t i = 0; ok && i < bytes.size(); i += chunk) {
+      v1::UploadRequest part;
+      part.set_chunk(bytes.substr(i, chunk));
+      ok = writer->Write(part);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  v1::Job Wait(const std::string& tenant, const std::string& job_id) {
+    v1::Job last;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      auto ctx = Ctx(tenant, 120);
+      v1::GetJobRequest request;
+      request.set_job_id(job_id);
+      auto reader = stub_->WatchJob(ctx.get(), request);
+      v1::Job job;
+      while (reader->Read(&job)) last = job;
+      grpc::Status s = reader->Finish();
+      if (last.state() >= v1::COMPLETED) return last;
+      if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+        ADD_FAILURE() << "WatchJob: " << s.error_message();
+        return last;
+      }
+    }
+    return last;
+  }
+
+  std::vector<v1::JobError> Errors(const std::string& tenant, const std::string& job_id, std::string* csv = nullptr) {
+    auto ctx = Ctx(tenant);
+    v1::GetJobErrorsRequest request;
+    request.set_job_id(job_id);
+    request.set_as_csv(csv != nullptr);
+    auto reader = stub_->GetJobErrors(ctx.get(), request);
+    std::vector<v1::JobError> out;
+    v1::JobErrorChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (const v1::JobError& e : chunk.errors()) out.push_back(e);
+      if (csv != nullptr) *csv += chunk.csv();
+    }
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  absl::StatusOr<v1::Contact> GetContact(const std::string& tenant, const std::string& pk, bool by_email = false) {
+    v1::GetContactRequest request;
+    if (by_email) {
+      request.set_email(pk);
+    } else {
+      request.set_primary_key(pk);
+    }
+    v1::Contact contact;
+    auto ctx = Ctx(tenant);
+    grpc::Status s = store_stub_->GetContact(ctx.get(), request, &contact);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError(s.error_message());
+    if (!s.ok()) return absl::InternalError(s.error_message());
+    return contact;
+  }
+
+  // Every exported line of the tenant, sorted.
+  std::vector<std::string> ExportLines(const std::string& tenant) {
+    auto ctx = Ctx(tenant);
+    auto reader = store_stub_->Export(ctx.get(), v1::StoreExportRequest());
+    std::string csv;
+    v1::StoreExportChunk chunk;
+    while (reader->Read(&chunk)) csv += chunk.csv();
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> lines;
+    std::stringstream in(csv);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+
+  std::unique_ptr<ServiceProcess> store_;
+  std::unique_ptr<ServiceProcess> importer_;
+  std::unique_ptr<ContactStore::Stub> store_stub_;
+  std::unique_ptr<ImportProcessor::Stub> stub_;
+};
+
+// The import request for Dataset files: every column mapped, new attributes created.
+v1::StartImportRequest DatasetImport(const std::string& upload_id, uint64_t list_id) {
+  v1::StartImportRequest request;
+  request.set_upload_id(upload_id);
+  for (size_t i = 0; i < Dataset::kHeader.size(); ++i) {
+    v1::ColumnMapping* m = request.add_mapping();
+    m->set_column(Dataset::kHeader[i]);
+    m->set_attribute(Dataset::kAttributes[i]);
+  }
+  const std::vector<std::pair<std::string, v1::AttributeType>> created = {
+      {"first_name", v1::TEXT}, {"age", v1::INTEGER}, {"joined", v1::DATE},
+      {"score", v1::DECIMAL},   {"vip", v1::BOOLEAN}, {"notes", v1::TEXT}};
+  for (const auto& [name, type] : created) {
+    v1::NewAttribute* a = request.add_create_attributes();
+    a->set_name(name);
+    a->set_type(type);
+    a->set_indexed(name == "age");
+  }
+  if (list_id != 0) request.add_list_ids(list_id);
+  request.set_fix_email_typos(true);
+  return request;
+}
+
+class ImportProcessorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    services_ = new Services();
+    start_status_ = new absl::Status(services_->Start({"--batch_rows=500"}));
+  }
+  static void TearDownTestSuite() {
+    delete services_;
+    delete start_status_;
+    services_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(start_status_->ok()) << *start_status_;
+    static int counter = 0;
+    tenant_ = fmt::format("t{}-{}", ++counter, getpid());
+    ASSERT_TRUE(services_->SetupTenant(tenant_).ok());
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << services_->Logs();
+  }
+
+  Services& s() { return *services_; }
+
+  // Imports `bytes` as `file_name` with the Dataset mapping and waits for the end.
+  v1::Job ImportDataset(const std::string& bytes, const std::string& file_name, uint64_t list_id) {
+    v1::UploadResponse upload;
+    grpc::Status status = s().Upload(tenant_, bytes, file_name, &upload);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    auto ctx = Ctx(tenant_);
+    v1::Job job;
+    status = s().stub_->StartImport(ctx.get(), DatasetImport(upload.upload_id(), list_id), &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return s().Wait(tenant_, job.id());
+  }
+
+  void ExpectCounts(const v1::Job& job, const DatasetExpectation& e) {
+    const v1::JobCounts& c = job.counts();
+    EXPECT_EQ(job.state(), v1::COMPLETED_WITH_ERRORS) << job.error();
+    EXPECT_EQ(c.received(), e.received);
+    EXPECT_EQ(c.inserted(), e.inserted);
+    EXPECT_EQ(c.updated(), 0u);
+    EXPECT_EQ(c.unchanged(), 0u);
+    EXPECT_EQ(c.duplicate(), e.duplicate);
+    EXPECT_EQ(c.skipped(), 0u);
+    EXPECT_EQ(c.rejected(), e.rejected);
+    EXPECT_EQ(c.emails_fixed(), e.emails_fixed);
+    EXPECT_EQ(c.inserted() + c.updated() + c.unchanged() + c.duplicate() + c.skipped() + c.rejected(), c.received());
+    std::map<std::string, uint64_t> by_reason(c.rejected_by_reason().begin(), c.rejected_by_reason().end());
+    EXPECT_EQ(by_reason, e.rejected_by_reason);
+  }
+
+  void ExpectRejectedRows(const std::string& job_id, const DatasetExpectation& e) {
+    std::map<uint64_t, std::string> got;
+    for (const v1::JobError& error : s().Errors(tenant_, job_id)) {
+      const std::string reason = error.reason();
+      got[error.row_number()] = reason.substr(0, reason.find(": "));
+    }
+    EXPECT_EQ(got, e.rejected_rows);
+  }
+
+  // Every `step`-th expected contact is read back from the store and compared attribute by attribute.
+  void ExpectContacts(const DatasetExpectation& e, size_t step, uint64_t list_id) {
+    size_t i = 0;
+    size_t checked = 0;
+    for (const auto& [pk, attributes] : e.contacts) {
+      if (i++ % step != 0) continue;
+      absl::StatusOr<v1::Contact> contact = s().GetContact(tenant_, pk);
+      ASSERT_TRUE(contact.ok()) << pk << ": " << contact.status();
+      std::map<std::string, std::string> stored(contact->attributes().begin(), contact->attributes().end());
+      ASSERT_EQ(stored, attributes) << "contact " << pk;
+      if (list_id != 0) {
+        EXPECT_THAT(contact->list_ids(), ::testing::Contains(list_id)) << pk;
+      }
+      ++checked;
+    }
+    EXPECT_GT(checked, 0u);
+  }
+
+  static Services* services_;
+  static absl::Status* start_status_;
+  std::string tenant_;
+};
+
+Services* ImportProcessorTest::services_ = nullptr;
+absl::Status* ImportProcessorTest::start_status_ = nullptr;
+
+TEST_F(ImportProcessorTest, GeneratedCsvImportsExactlyAsComputedIndependently) {
+  const Dataset data(kDatasetRows, 42);
+  const DatasetExpectation expected = data.Expect();
+  ASSERT_GT(expected.duplicate, 100u);
+  ASSERT_GT(expected.emails_fixed, 50u);
+  ASSERT_GT(expected.rejected, 50u);
+  const uint64_t list = s().CreateList(tenant_, "imported");
+
+  v1::Job job = ImportDataset(data.Render(',', /*bom=*/true, /*crlf=*/true), "contacts.csv", list);
+  ExpectCounts(job, expected);
+  ExpectRejectedRows(job.id(), expected);
+  ExpectContacts(expected, 1, list);
+  EXPECT_EQ(job.bytes_done(), job.bytes_total());
+
+  // A fixed email is stored fixed, and findable by it.
+  for (const DatasetRow& row : data.rows()) {
+    if (row.typo && row.reject_key.empty() && expected.contacts.contains(row.pk)) {
+      auto by_email = s().GetContact(tenant_, row.canonical.at("email"), /*by_email=*/true);
+      ASSERT_TRUE(by_email.ok()) << by_email.status();
+      EXPECT_EQ(by_email->primary_key(), row.pk);
+      break;
+    }
+  }
+
+  std::string csv;
+  s().Errors(tenant_, job.id(), &csv);
+  EXPECT_TRUE(csv.starts_with("row_number,column,value,reason\r\n")) << csv.substr(0, 80);
+  EXPECT_THAT(csv, HasSubstr("invalid_value:age: \"\"forty\"\" is not an INTEGER"));
+}
+
+TEST_F(ImportProcessorTest, SameDataAsZipAndAsTabSeparatedTxtGivesTheSameResult) {
+  const Dataset data(kDatasetRows, 7);
+  const DatasetExpectation expected = data.Expect();
+
+  v1::Job zipped = ImportDataset(MakeZip({{"export/contacts.csv", data.Render(',', true, false)}}), "contacts.zip", 0);
+  ExpectCounts(zipped, expected);
+  ExpectRejectedRows(zipped.id(), expected);
+  ExpectContacts(expected, 97, 0);
+
+  ASSERT_TRUE(s().SetupTenant(tenant_ + "-txt").ok());
+  const std::string first_tenant = tenant_;
+  tenant_ += "-txt";
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(tenant_, data.Render('\t', false, true), "contacts.txt", &upload).ok());
+  EXPECT_EQ(upload.delimiter(), "\t");
+  ASSERT_EQ(upload.columns_size(), 9);
+  EXPECT_EQ(upload.columns(2).suggested_attribute(), "email");
+  EXPECT_EQ(upload.columns(3).suggested_attribute(), "mobile");
+  EXPECT_EQ(upload.sample_rows_size(), 10);
+  auto ctx = Ctx(tenant_);
+  v1::Job job;
+  ASSERT_TRUE(s().stub_->StartImport(ctx.get(), DatasetImport(upload.upload_id(), 0), &job).ok());
+  v1::Job txt = s().Wait(tenant_, job.id());
+  ExpectCounts(txt, expected);
+  ExpectRejectedRows(txt.id(), expected);
+  ExpectContacts(expected, 89, 0);
+  EXPECT_EQ(s().ExportLines(tenant_), s().ExportLines(first_tenant));
+}
+
+TEST_F(ImportProcessorTest, InvalidUtf8AndLatin1AreRefusedWithByteOffsetAndLine) {
+  v1::UploadResponse response;
+  grpc::Status bad = s().Upload(tenant_, "id,name\n1,ok\n2,Jos\xE9\n", "latin1.csv", &response, nullptr, 3);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("invalid UTF-8 at byte 18 (line 3)"));
+
+  grpc::Status stray = s().Upload(tenant_, "id\n\x80\n", "stray.txt", &response);
+  EXPECT_THAT(stray.error_message(), HasSubstr("invalid UTF-8 at byte 3 (line 2)"));
+
+  grpc::Status zipped = s().Upload(tenant_, MakeZip({{"a.csv", "id\n\xFF\n"}}), "a.zip", &response);
+  EXPECT_EQ(zipped.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(zipped.error_message(), HasSubstr("invalid UTF-8 at byte 3 (line 2)"));
+
+  // Nothing was kept: the spool folder holds no file of these uploads.
+  const std::string spool = s().importer_->data_dir() + "/spool";
+  for (const auto& entry : std::filesystem::directory_iterator(spool)) {
+    EXPECT_FALSE(entry.path().filename().string().ends_with(".zip")) << entry.path();
+  }
+  auto list_ctx = Ctx(tenant_);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(s().stub_->ListJobs(list_ctx.get(), v1::ListJobsRequest(), &jobs).ok());
+  EXPECT_EQ(jobs.jobs_size(), 0);
+}
+
+TEST_F(ImportProcessorTest, HostileZipsAreRefusedAndTheServiceKeepsServing) {
+  std::string zeros;
+  for (int i = 0; i < 200000; ++i)
+    zeros += "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n";
+  std::vector<std::pair<std::string, std::string>> many;
+  for (int i = 0; i < 40; ++i) many.push_back({fmt::format("f{}.bin", i), "x"});
+  const std::string good = MakeZip({{"a.csv", "id\n1\n"}});
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"bomb", MakeZip({{"bomb.csv", "id\n" + zeros}})},
+      {"too many entries", MakeZip(many)},
+      {"nested", MakeZip({{"inner.zip", good}})},
+      {"no data file", MakeZip({{"folder/", ""}})},
+      {"two data files", MakeZip({{"a.csv", "id\n1\n"}, {"b.csv", "id\n2\n"}})},
+      {"truncated", good.substr(0, good.size() / 2)},
+      {"path trick", MakeZip({{"../../etc/evil.csv", "id\n1\n"}})},
+  };
+  for (const auto& [name, bytes] : cases) {
+    ASSERT_FALSE(bytes.empty()) << name;
+    v1::UploadResponse response;
+    grpc::Status status = s().Upload(tenant_, bytes, "upload.zip", &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name << ": " << status.error_message();
+  }
+  auto health = HealthServing(s().importer_->Channel());
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_TRUE(*health);
+  v1::UploadResponse response;
+  grpc::Status fine = s().Upload(tenant_, good, "fine.zip", &response);
+  ASSERT_TRUE(fine.ok()) << fine.error_message();
+  EXPECT_EQ(response.columns(0).name(), "id");
+}
+
+TEST_F(ImportProcessorTest, MappingErrorsAreInvalidArgumentAndCreateNothing) {
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(tenant_, "customer_id,email,Age\nk1,a@b.co,3\n", "m.csv", &upload).ok());
+  auto start = [&](const std::vector<std::pair<std::string, std::string>>& mapping, bool create_age) {
+    v1::StartImportRequest request;
+    request.set_upload_id(upload.upload_id());
+    for (const auto& [column, attribute] : mapping) {
+      v1::ColumnMapping* m = request.add_mapping();
+      m->set_column(column);
+      m->set_attribute(attribute);
+    }
+    if (create_age) {
+      v1::NewAttribute* a = request.add_create_attributes();
+      a->set_name("age");
+      a->set_type(v1::INTEGER);
+    }
+    v1::Job job;
+    auto ctx = Ctx(tenant_);
+    return s().stub_->StartImport(ctx.get(), request, &job);
+  };
+  EXPECT_EQ(start({{"email", "email"}}, false).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // no pk
+  EXPECT_EQ(start({{"customer_id", "customer_id"}, {"nope", "email"}}, false).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(start({{"customer_id", "customer_id"}, {"Age", "age"}}, false).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // age does not exist and is not created
+  EXPECT_EQ(start({{"customer_id", "customer_id"}, {"email", "email"}, {"Age", "email"}}, true).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // attribute twice
+  v1::StartImportRequest unknown;
+  unknown.set_upload_id("0000000000000000deadbeef");
+  v1::Job job;
+  auto ctx = Ctx(tenant_);
+  EXPECT_EQ(s().stub_->StartImport(ctx.get(), unknown, &job).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::GetAttributeRequest get;
+  get.set_name("age");
+  v1::Attribute attribute;
+  auto get_ctx = Ctx(tenant_);
+  EXPECT_EQ(s().store_stub_->GetAttribute(get_ctx.get(), get, &attribute).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ImportProcessorTest, UploadAndImportInOneCallThenJobsAreTheTenantsOnly) {
+  v1::StartImportRequest import;
+  v1::ColumnMapping* m = import.add_mapping();
+  m->set_column("customer_id");
+  m->set_attribute("customer_id");
+  m = import.add_mapping();
+  m->set_column("Email Address");
+  m->set_attribute("email");
+  v1::UploadResponse upload;
+  ASSERT_TRUE(
+      s().Upload(tenant_, "customer_id,Email Address\nk1,A@B.co\nk2,c@d.co\n", "one.csv", &upload, &import).ok());
+  ASSERT_FALSE(upload.job().id().empty());
+  EXPECT_EQ(upload.columns(1).suggested_attribute(), "email");
+  v1::Job job = s().Wait(tenant_, upload.job().id());
+  EXPECT_EQ(job.state(), v1::COMPLETED);
+  EXPECT_EQ(job.counts().inserted(), 2u);
+  EXPECT_EQ(s().GetContact(tenant_, "k1")->attributes().at("email"), "a@b.co");
+
+  // A second import of the same rows: unchanged.
+  v1::UploadResponse again;
+  ASSERT_TRUE(
+      s().Upload(tenant_, "customer_id,Email Address\nk1,A@B.co\nk2,c@d.co\n", "one.csv", &again, &import).ok());
+  EXPECT_EQ(s().Wait(tenant_, again.job().id()).counts().unchanged(), 2u);
+
+  auto list_ctx = Ctx(tenant_);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(s().stub_->ListJobs(list_ctx.get(), v1::ListJobsRequest(), &jobs).ok());
+  ASSERT_EQ(jobs.jobs_size(), 2);
+  EXPECT_EQ(jobs.jobs(0).id(), again.job().id());  // newest first
+
+  auto other = Ctx("someone-else");
+  v1::GetJobRequest get;
+  get.set_job_id(job.id());
+  v1::Job seen;
+  EXPECT_EQ(s().stub_->GetJob(other.get(), get, &seen).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ImportProcessorTest, DeleteJobsByPrimaryKeyAndByEmailFromTheStoreOrFromAList) {
+  const uint64_t list = s().CreateList(tenant_, "members");
+  std::string content = "customer_id,email\n";
+  for (int i = 0; i < 10; ++i) content += fmt::format("k{},u{}@example.com\n", i, i);
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(tenant_, content, "d.csv", &upload).ok());
+  v1::StartImportRequest import;
+  import.set_upload_id(upload.upload_id());
+  for (const char* c : {"customer_id", "email"}) {
+    v1::ColumnMapping* m = import.add_mapping();
+    m->set_column(c);
+    m->set_attribute(c);
+  }
+  import.add_list_ids(list);
+  v1::Job job;
+  auto ctx = Ctx(tenant_);
+  ASSERT_TRUE(s().stub_->StartImport(ctx.get(), import, &job).ok());
+  ASSERT_EQ(s().Wait(tenant_, job.id()).counts().inserted(), 10u);
+
+  auto run = [&](const v1::StartDeleteRequest& request) {
+    auto c = Ctx(tenant_);
+    v1::Job started;
+    grpc::Status status = s().stub_->StartDelete(c.get(), request, &started);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return s().Wait(tenant_, started.id());
+  };
+
+  v1::StartDeleteRequest by_pk;  // inline keys, delete from the store
+  for (const char* k : {"k0", "k1", "missing"}) by_pk.mutable_keys()->add_keys(k);
+  v1::Job deleted = run(by_pk);
+  EXPECT_EQ(deleted.counts().deleted(), 2u);
+  EXPECT_EQ(deleted.counts().not_found(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k0").status()));
+
+  v1::UploadResponse keys;  // a file of emails, removed from the list only
+  ASSERT_TRUE(
+      s().Upload(tenant_, "email\nU2@Example.com\nu3@example.com\nbad-email\nnobody@example.com\n", "e.csv", &keys)
+          .ok());
+  v1::StartDeleteRequest by_email;
+  by_email.set_upload_id(keys.upload_id());
+  by_email.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  by_email.add_list_ids(list);
+  v1::Job removed = run(by_email);
+  EXPECT_EQ(removed.counts().received(), 4u);
+  EXPECT_EQ(removed.counts().deleted(), 2u);
+  EXPECT_EQ(removed.counts().not_found(), 1u);
+  EXPECT_EQ(removed.counts().rejected(), 1u);
+  EXPECT_EQ(removed.state(), v1::COMPLETED_WITH_ERRORS);
+  auto k2 = s().GetContact(tenant_, "k2");
+  ASSERT_TRUE(k2.ok());
+  EXPECT_THAT(k2->list_ids(), ::testing::Not(::testing::Contains(list)));
+  EXPECT_THAT(s().GetContact(tenant_, "k4")->list_ids(), ::testing::Contains(list));
+
+  v1::StartDeleteRequest email_store;  // inline emails, delete from the store
+  email_store.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  email_store.mutable_keys()->add_keys("u5@example.com");
+  EXPECT_EQ(run(email_store).counts().deleted(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k5").status()));
+}
+
+TEST_F(ImportProcessorTest, MetricsCountRowsAndJobsByState) {
+  v1::StartImportRequest import;
+  v1::ColumnMapping* m = import.add_mapping();
+  m->set_column("customer_id");
+  m->set_attribute("customer_id");
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(tenant_, "customer_id\na\nb\nc\n", "x.csv", &upload, &import).ok());
+  s().Wait(tenant_, upload.job().id());
+  auto body = HttpGet(s().importer_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_GE(MetricValue(*body, "import_rows_processed_total").value_or(0), 3.0);
+  EXPECT_GE(MetricValue(*body, "import_jobs", {{"state", "COMPLETED"}}).value_or(0), 1.0);
+}
+
+// ----- Crash safety -----
+
+int EnvInt(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? fallback : std::atoi(value);
+}
+
+TEST(ImportCrashTest, SigkillAtRandomMomentsEndsLikeACleanRun) {
+  const int rows = EnvInt("CRASH_ROWS", 20000);
+  const int kills = EnvInt("CRASH_KILLS", 3);
+  const uint32_t seed = static_cast<uint32_t>(EnvInt("CRASH_SEED", 1234));
+  Services s;
+  absl::Status started = s.Start({"--batch_rows=100", "--workers=1"});
+  ASSERT_TRUE(started.ok()) << started;
+  const Dataset data(rows, seed);
+  const std::string bytes = data.Render(',', true, true);
+
+  auto import = [&](const std::string& tenant) {
+    EXPECT_TRUE(s.SetupTenant(tenant).ok());
+    v1::UploadResponse upload;
+    grpc::Status status = s.Upload(tenant, bytes, "crash.csv", &upload);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    auto ctx = Ctx(tenant);
+    v1::Job job;
+    status = s.stub_->StartImport(ctx.get(), DatasetImport(upload.upload_id(), 0), &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job.id();
+  };
+  const v1::Job clean = s.Wait("clean", import("clean"));
+  ASSERT_EQ(clean.state(), v1::COMPLETED_WITH_ERRORS);
+
+  const std::string job_id = import("crashed");
+  std::mt19937 rng(seed);
+  std::vector<uint64_t> targets;
+  for (int i = 0; i < kills; ++i) targets.push_back(rng() % static_cast<uint64_t>(rows));
+  std::sort(targets.begin(), targets.end());
+  int killed_while_running = 0;
+  for (uint64_t target : targets) {
+    v1::Job job;
+    WaitFor(
+        [&] {
+          auto ctx = Ctx("crashed");
+          v1::GetJobRequest request;
+          request.set_job_id(job_id);
+          if (!s.stub_->GetJob(ctx.get(), request, &job).ok()) return false;
+          return job.counts().received() >= target || job.state() >= v1::COMPLETED;
+        },
+        std::chrono::seconds(60));
+    if (job.state() < v1::COMPLETED) ++killed_while_running;
+    auto exit = s.importer_->Kill();
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    ASSERT_TRUE(s.importer_->Restart().ok()) << s.Logs();
+    s.Reconnect();
+  }
+  const v1::Job crashed = s.Wait("crashed", job_id);
+  std::cerr << "killed " << kills << " times, " << killed_while_running << " while the job ran\n";
+  EXPECT_GT(killed_while_running, 0);
+
+  EXPECT_EQ(crashed.state(), clean.state());
+  v1::JobCounts a = crashed.counts();
+  v1::JobCounts b = clean.counts();
+  EXPECT_EQ(a.SerializeAsString().size(), b.SerializeAsString().size());
+  EXPECT_EQ(a.received(), b.received());
+  EXPECT_EQ(a.inserted(), b.inserted());
+  EXPECT_EQ(a.updated(), b.updated());
+  EXPECT_EQ(a.unchanged(), b.unchanged());
+  EXPECT_EQ(a.duplicate(), b.duplicate());
+  EXPECT_EQ(a.rejected(), b.rejected());
+  EXPECT_EQ(a.emails_fixed(), b.emails_fixed());
+  std::map<std::string, uint64_t> ra(a.rejected_by_reason().begin(), a.rejected_by_reason().end());
+  std::map<std::string, uint64_t> rb(b.rejected_by_reason().begin(), b.rejected_by_reason().end());
+  EXPECT_EQ(ra, rb);
+  EXPECT_EQ(s.Errors("crashed", job_id).size(), s.Errors("clean", clean.id()).size());
+  EXPECT_EQ(s.ExportLines("crashed"), s.ExportLines("clean"));
+  const DatasetExpectation expected = data.Expect();
+  EXPECT_EQ(a.inserted(), expected.inserted);
+  if (HasFailure()) std::cerr << s.Logs();
+}
+
+}  // namespace
+}  // namespace contacts::test
