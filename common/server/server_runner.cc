@@ -144,6 +144,32 @@ void StopExposer(std::unique_ptr<prometheus::Exposer> exposer, const std::string
   waker.join();
 }
 
+// Why host:port cannot be bound, from a bind() of our own ("Address already in use"), for the error
+// message when gRPC only says it failed. Empty if the bind works now or the name does not resolve.
+std::string ProbeBindError(const std::string& host, int port) {
+  std::string name = host;
+  if (name.size() >= 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* result = nullptr;
+  if (int rc = getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &result); rc != 0) {
+    return gai_strerror(rc);
+  }
+  std::string error;
+  int fd = socket(result->ai_family, result->ai_socktype | SOCK_CLOEXEC, result->ai_protocol);
+  if (fd < 0) {
+    error = std::strerror(errno);
+  } else {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, result->ai_addr, result->ai_addrlen) != 0) error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(result);
+  return error;
+}
+
 bool MetricsDisabled(const std::string& metrics_listen) { return metrics_listen.empty() || metrics_listen == "off"; }
 
 // gRPC's built-in health service is invisible to reflection (grpc/grpc#36665) because its
@@ -246,8 +272,9 @@ absl::Status ServerRunner::Start() {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen, 2);
     } catch (const std::exception& e) {
-      return absl::UnavailableError(
-          fmt::format("{}: cannot serve metrics on {}: {}", name, options_.metrics_listen, e.what()));
+      std::string reason = ProbeBindError(metrics_host_, metrics_requested);
+      return absl::UnavailableError(fmt::format("{}: cannot serve metrics on {}: {}", name, options_.metrics_listen,
+                                                reason.empty() ? e.what() : reason));
     }
     exposer_->RegisterCollectable(registry_);
     std::vector<int> ports = exposer_->GetListeningPorts();
@@ -285,8 +312,9 @@ absl::Status ServerRunner::Start() {
     server_.reset();
     StopExposer(std::move(exposer_), metrics_host_, metrics_port_);
     metrics_port_ = 0;
-    return absl::UnavailableError(fmt::format(
-        "{}: cannot listen on {} (address in use, not a local address, or no permission)", name, options_.listen));
+    std::string reason = ProbeBindError(host_, requested_port);
+    return absl::UnavailableError(fmt::format("{}: cannot listen on {}: {}", name, options_.listen,
+                                              reason.empty() ? "gRPC could not bind it (see its log above)" : reason));
   }
   port_ = selected_port;
 

@@ -204,12 +204,25 @@ TEST(ServerRunnerIntegrationTest, SecondInstanceOnSamePortFailsClearly) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
   EXPECT_NE(second.status().message().find("exit code 1"), absl::string_view::npos) << second.status();
-  EXPECT_NE(second.status().message().find("cannot listen on " + first->address()), absl::string_view::npos)
+  EXPECT_NE(second.status().message().find("cannot listen on " + first->address() + ": Address already in use"),
+            absl::string_view::npos)
       << second.status();
   // The first one is unaffected.
   absl::StatusOr<bool> serving = HealthServing(first->Channel());
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
+}
+
+TEST(ServerRunnerIntegrationTest, MetricsPortInUseFailsClearly) {
+  auto first = StartEcho();
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> second =
+      ServiceProcess::Start({.binary = kBinary, .flags = {"--metrics_listen=" + first->metrics_address()}});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("exit code 1"), absl::string_view::npos) << second.status();
+  EXPECT_NE(second.status().message().find("cannot serve metrics on " + first->metrics_address()),
+            absl::string_view::npos)
+      << second.status();
 }
 
 TEST(ServerRunnerIntegrationTest, UnknownFlagExitsWithUsageError) {

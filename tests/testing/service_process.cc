@@ -108,7 +108,10 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(ServicePro
   if (!process->temp_dir_.ok()) {
     return absl::InternalError(fmt::format("mkdtemp under {}: {}", TempRoot(), std::strerror(errno)));
   }
-  if (process->options_.keep_temp_dir) process->temp_dir_.keep();
+  const char* keep_env = std::getenv("CONTACTS_KEEP_TEST_DIRS");
+  if (process->options_.keep_temp_dir || (keep_env != nullptr && std::string_view(keep_env) == "1")) {
+    process->temp_dir_.keep();
+  }
   process->binary_path_ = path;
   process->data_dir_ = process->temp_dir_.path() + "/data";
   process->log_path_ = process->temp_dir_.path() + "/service.log";

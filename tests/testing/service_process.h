@@ -56,7 +56,8 @@ struct ServiceProcessOptions {
   std::vector<std::string> flags;
   // Extra environment variables for the child, on top of this process's environment.
   std::map<std::string, std::string> env;
-  // Keep the temp folder (data and log) after the test, e.g. to inspect a failure.
+  // Keep the temp folder (data and log) after the test, e.g. to inspect a failure. Setting the
+  // environment variable CONTACTS_KEEP_TEST_DIRS=1 keeps them for every process.
   bool keep_temp_dir = false;
   // How long Start() / Restart() wait for "listening on" and health SERVING.
   std::chrono::milliseconds start_timeout{30000};
