@@ -282,6 +282,9 @@ absl::Status ServerRunner::Start() {
     spdlog::info("{} metrics on {}:{}", name, metrics_host_, metrics_port_);
   }
 
+  // Before the server exists, so a SIGTERM during start is not lost (or fatal) either.
+  if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
+
   RegisterHealthDescriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -298,7 +301,6 @@ absl::Status ServerRunner::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Without this, gRPC may share the port with another process (SO_REUSEPORT) and a second
   // instance would "start" on a port already in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -322,10 +324,6 @@ absl::Status ServerRunner::Start() {
   if (health != nullptr) {
     health->SetServingStatus("", true);
     for (const std::string& service : service_names_) health->SetServingStatus(service, true);
-  }
-  if (absl::Status s = InstallSignalHandlers(); !s.ok()) {
-    Drain();
-    return s;
   }
   spdlog::info("{} listening on {}", name, address());
   return absl::OkStatus();

@@ -63,7 +63,8 @@ class ServerRunner {
   // Builds and starts the server and the metrics endpoint, then marks the overall health ("")
   // and every registered service SERVING. Logs "<service> listening on HOST:PORT" (the real port)
   // and "<service> metrics on HOST:PORT" when metrics are on. Installs the SIGTERM / SIGINT
-  // handlers used by WaitForShutdownSignal().
+  // handlers used by WaitForShutdownSignal(): from then on those signals no longer end the process
+  // by themselves, so call WaitForShutdownSignal() promptly after a successful Start().
   // Errors: INVALID_ARGUMENT for a malformed address or option; UNAVAILABLE when an address
   // cannot be bound (e.g. already in use); FAILED_PRECONDITION if called twice.
   absl::Status Start();
