@@ -1,0 +1,670 @@
+#!/usr/bin/env python3
+"""Renders every kustomize overlay under deploy/k8s/overlays and checks it against the code.
+
+For each overlay (`kubectl kustomize`, offline) and each service binary the build produces:
+
+- there is exactly one workload whose container is named after the binary, with a pinned image;
+- every CONTACTS_* variable it gets (env, envFrom ConfigMaps) and every --flag in its args is a
+  flag of that service (extracted from services/*/main.cc and common/config/flags.cc), with a
+  value the server's parser accepts;
+- --listen and --metrics_listen bind 0.0.0.0 on the ports the container declares (named grpc and
+  metrics), and those are the service's default ports;
+- readiness and liveness (and startup, if any) probes are native gRPC probes on the gRPC port;
+- resources have cpu and memory requests and limits, requests <= limits;
+- the pod runs as non-root uid 10001 with a read-only root filesystem, no privilege escalation,
+  ALL capabilities dropped, the RuntimeDefault seccomp profile and an emptyDir on /tmp;
+- a service that writes --data_dir is a one-replica StatefulSet whose data_dir lies on a volume
+  from its volumeClaimTemplates; a service that does not is a Deployment without claims;
+- --api_keys_file, when set, is a file of a mounted Secret volume, and is set for all services or
+  none (audience-query and import-processor forward the caller's key to contact-store);
+- terminationGracePeriodSeconds exceeds --grace_period_ms;
+- --store names a Service that selects contact-store and maps its gRPC port;
+- every Service selects a workload and targets ports it declares; StatefulSets name a headless
+  governing Service;
+- overlays named prod: auth on, a default-deny NetworkPolicy, a policy selecting each workload,
+  contact-store's gRPC port reachable only from import-processor and audience-query, metrics ports
+  only from a namespace selector, clients' egress to contact-store allowed, an HPA for every
+  stateless service (and none for the stateful ones, whose Deployment/StatefulSet then has no
+  fixed replicas when autoscaled), a PodDisruptionBudget for each workload;
+- overlays named dev: auth off, one replica of everything.
+
+deploy/k8s/tools/*.yaml (hand-applied pods) get the same pod security checks.
+
+kubectl converts the rendered YAML to JSON (`kubectl annotate --local -o json`), so no YAML
+library is needed. Without kubectl the test prints SKIP and exits with --skip-code (default 0):
+Debian 12 has no kubectl package that renders kustomize v5 (its kubernetes-client 1.20 bundles
+kustomize v2).
+
+Usage: k8s_manifests_test.py [--repo DIR] [--skip-code N]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import repo_facts  # noqa: E402
+
+OVERLAYS = "deploy/k8s/overlays"
+TOOLS = "deploy/k8s/tools"
+BASE = "deploy/k8s/base"
+RUNTIME_UID = 10001
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+STORE_BINARY = "contact-store"
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+class RenderError(Exception):
+    pass
+
+
+def kubectl(args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=os.devnull)  # never talk to a cluster
+    proc = subprocess.run(["kubectl"] + args, input=stdin, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RenderError(f"kubectl {' '.join(args)} failed:\n{proc.stderr.strip()}")
+    return proc.stdout
+
+
+def to_objects(yaml_text):
+    """Rendered YAML -> list of dicts, converted by kubectl itself (offline)."""
+    if not yaml_text.strip():
+        return []
+    out = kubectl(["annotate", "--local", "-f", "-", "-o", "json", "contacts.test/parsed=1"], stdin=yaml_text)
+    decoder = json.JSONDecoder()
+    objects, i = [], 0
+    while True:
+        while i < len(out) and out[i].isspace():
+            i += 1
+        if i >= len(out):
+            break
+        obj, i = decoder.raw_decode(out, i)
+        if obj.get("kind") == "List":
+            objects.extend(obj.get("items", []))
+        else:
+            objects.append(obj)
+    for obj in objects:
+        annotations = obj.get("metadata", {}).get("annotations", {})
+        annotations.pop("contacts.test/parsed", None)
+    return objects
+
+
+def render(path):
+    return to_objects(kubectl(["kustomize", path]))
+
+
+# ---- small helpers -----------------------------------------------------------------------------
+
+def name_of(obj):
+    return obj.get("metadata", {}).get("name", "?")
+
+
+def selector_matches(selector, labels):
+    """Kubernetes label selector semantics (matchLabels + matchExpressions); {} matches all."""
+    if selector is None:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+_MEM = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?$")
+_MEM_FACTORS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+                "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 1e-3}
+
+
+def quantity(resource, value):
+    text = str(value)
+    if resource == "cpu":
+        m = _CPU.match(text)
+        if not m:
+            raise ValueError(f"bad cpu quantity {text!r}")
+        return float(m.group(1)) / (1000 if m.group(2) else 1)
+    m = _MEM.match(text)
+    if not m:
+        raise ValueError(f"bad memory quantity {text!r}")
+    return float(m.group(1)) * _MEM_FACTORS[m.group(2)]
+
+
+def port_covers(rule_ports, port_number, container_ports):
+    """True if a NetworkPolicy rule's ports list admits `port_number` (absent list: every port)."""
+    if not rule_ports:
+        return True
+    names = {p.get("name"): p.get("containerPort") for p in container_ports}
+    for p in rule_ports:
+        value = p.get("port")
+        if value is None:
+            return True
+        if isinstance(value, str) and not value.isdigit():
+            value = names.get(value)
+        if value is not None and int(value) <= port_number <= int(p.get("endPort", value)):
+            return True
+    return False
+
+
+class Workload:
+    def __init__(self, obj, service, where):
+        self.where = where  # the overlay, for messages
+        self.obj = obj
+        self.kind = obj["kind"]
+        self.name = name_of(obj)
+        self.service = service
+        self.pod_spec = obj["spec"]["template"]["spec"]
+        self.pod_labels = obj["spec"]["template"].get("metadata", {}).get("labels", {}) or {}
+        self.container = next(c for c in self.pod_spec.get("containers", []) if c.get("name") == service.binary)
+        self.env = {}   # CONTACTS_* and others, resolved
+        self.flags = {}  # flag name -> effective value (env, args or default)
+
+    def __repr__(self):
+        return f"{self.where}: {self.label}"
+
+    @property
+    def label(self):
+        return f"{self.kind}/{self.name}"
+
+
+# ---- checks --------------------------------------------------------------------------------------
+
+def resolve_env(checks, where, container, configmaps, optional_ok=True):
+    env = {}
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if ref:
+            cm = configmaps.get(ref["name"])
+            if cm is None:
+                checks.check(ref.get("optional", False), f"{where}: envFrom ConfigMap {ref['name']} is not rendered")
+                continue
+            prefix = source.get("prefix", "")
+            for k, v in (cm.get("data") or {}).items():
+                env[prefix + k] = v
+        elif source.get("secretRef"):
+            checks.fail(f"{where}: flags come from ConfigMaps; API keys from a mounted file, not envFrom Secret")
+    for item in container.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        elif "configMapKeyRef" in (item.get("valueFrom") or {}):
+            ref = item["valueFrom"]["configMapKeyRef"]
+            cm = configmaps.get(ref["name"])
+            if checks.check(cm is not None and ref["key"] in (cm.get("data") or {}),
+                            f"{where}: env {item['name']} refers to missing {ref['name']}/{ref['key']}"):
+                env[item["name"]] = cm["data"][ref["key"]]
+        else:
+            env[item["name"]] = None  # fieldRef, secretKeyRef: value unknown here
+    return env
+
+
+def check_flags(checks, w):
+    service = w.service
+    flags = {name: flag.default for name, flag in service.flags.items()}
+    by_env = {flag.env: flag for flag in service.flags.values()}
+    for key, value in w.env.items():
+        if not key.startswith(repo_facts.ENV_PREFIX):
+            continue
+        flag = by_env.get(key)
+        if not checks.check(flag is not None, f"{w}: {key} is not a flag of {service.binary} (it would be ignored)"):
+            continue
+        if value is None:
+            continue
+        error = repo_facts.value_error(flag, value)
+        checks.check(error is None, f"{w}: {error}")
+        flags[flag.name] = value
+    args = list(w.container.get("command") or [])[1:] + list(w.container.get("args") or [])
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        m = re.fullmatch(r"--?([a-z0-9_]+)(?:=(.*))?", arg)
+        if checks.check(m is not None, f"{w}: argument {arg!r} is not a --flag"):
+            name, value = m.group(1), m.group(2)
+            flag = service.flags.get(name) or (service.flags.get(name[2:]) if name.startswith("no") else None)
+            if checks.check(flag is not None, f"{w}: --{name} is not a flag of {service.binary}"):
+                if value is None and flag.kind != "Bool" and i + 1 < len(args):
+                    i += 1
+                    value = args[i]
+                if value is None:
+                    value = "false" if name != flag.name else "true"
+                error = repo_facts.value_error(flag, value)
+                checks.check(error is None, f"{w}: {error}")
+                flags[flag.name] = value
+        i += 1
+    w.flags = flags
+
+
+def check_ports_and_probes(checks, w):
+    service = w.service
+    ports = w.container.get("ports") or []
+    by_name = {p.get("name"): p for p in ports}
+    listen = w.flags["listen"]
+    try:
+        port = repo_facts.port_of(listen)
+    except ValueError as e:
+        checks.fail(f"{w}: --listen: {e}")
+        return
+    checks.check(repo_facts.host_of(listen) in ("0.0.0.0", "[::]"),
+                 f"{w}: --listen={listen}: in a pod the server must listen on 0.0.0.0, not loopback")
+    checks.check(port == service.grpc_port,
+                 f"{w}: --listen port {port} differs from {service.binary}'s documented port {service.grpc_port}")
+    grpc_port = by_name.get("grpc", {}).get("containerPort")
+    checks.check(grpc_port == port, f"{w}: container port 'grpc' is {grpc_port}, the server listens on {port}")
+    declared = {p.get("containerPort") for p in ports}
+    metrics = w.flags["metrics_listen"]
+    if metrics not in ("", "off"):
+        mport = repo_facts.port_of(metrics)
+        checks.check(repo_facts.host_of(metrics) in ("0.0.0.0", "[::]"),
+                     f"{w}: --metrics_listen={metrics}: Prometheus scrapes from outside the pod, listen on 0.0.0.0")
+        checks.check(mport == service.metrics_port,
+                     f"{w}: --metrics_listen port {mport} differs from the documented {service.metrics_port}")
+        checks.check(by_name.get("metrics", {}).get("containerPort") == mport,
+                     f"{w}: container port 'metrics' must be {mport}")
+        checks.check(declared == {port, mport}, f"{w}: container ports {sorted(declared)}, server uses {port}, {mport}")
+    else:
+        checks.check(declared == {port}, f"{w}: container ports {sorted(declared)}, server uses only {port}")
+    for probe_name in ("readinessProbe", "livenessProbe", "startupProbe"):
+        probe = w.container.get(probe_name)
+        if probe is None:
+            checks.check(probe_name == "startupProbe", f"{w}: no {probe_name}")
+            continue
+        grpc = probe.get("grpc")
+        if checks.check(grpc is not None, f"{w}: {probe_name} must be a native gRPC probe (grpc.health.v1)"):
+            checks.check(grpc.get("port") == port,
+                         f"{w}: {probe_name} probes port {grpc.get('port')}, gRPC is on {port}")
+            checks.check(grpc.get("service", "") == "",
+                         f"{w}: {probe_name} asks for service {grpc.get('service')!r}; the servers report overall "
+                         f"health under \"\"")
+
+
+def check_resources(checks, w, container):
+    resources = container.get("resources") or {}
+    for kind in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            checks.check(resource in (resources.get(kind) or {}), f"{w}: resources.{kind}.{resource} missing")
+    for resource in ("cpu", "memory"):
+        try:
+            request = quantity(resource, resources["requests"][resource])
+            limit = quantity(resource, resources["limits"][resource])
+        except (KeyError, TypeError):
+            continue
+        except ValueError as e:
+            checks.fail(f"{w}: {e}")
+            continue
+        checks.check(request <= limit, f"{w}: {resource} request {resources['requests'][resource]} exceeds limit "
+                                       f"{resources['limits'][resource]}")
+
+
+def check_pod_security(checks, where, pod_spec, container):
+    pod_sc = pod_spec.get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+
+    def get(key):
+        return sc.get(key, pod_sc.get(key))
+
+    checks.check(get("runAsNonRoot") is True, f"{where}: runAsNonRoot must be true")
+    checks.check(get("runAsUser") == RUNTIME_UID, f"{where}: runAsUser must be {RUNTIME_UID} (the image's user)")
+    checks.check(sc.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem must be true")
+    checks.check(sc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation must be false")
+    checks.check(sc.get("privileged") in (None, False), f"{where}: privileged container")
+    drop = (sc.get("capabilities") or {}).get("drop") or []
+    checks.check("ALL" in drop, f"{where}: capabilities.drop must include ALL")
+    checks.check(not (sc.get("capabilities") or {}).get("add"), f"{where}: adds capabilities")
+    seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+    checks.check(seccomp == "RuntimeDefault", f"{where}: seccompProfile must be RuntimeDefault, found {seccomp}")
+    checks.check(not pod_spec.get("hostNetwork") and not pod_spec.get("hostPID") and not pod_spec.get("hostIPC"),
+                 f"{where}: uses host namespaces")
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    mounts = {m["mountPath"].rstrip("/") or "/": m for m in container.get("volumeMounts") or []}
+    tmp = mounts.get("/tmp")
+    checks.check(tmp is not None and "emptyDir" in volumes.get(tmp["name"], {}),
+                 f"{where}: a read-only root needs an emptyDir mounted on /tmp")
+    checks.check(pod_spec.get("automountServiceAccountToken") is False,
+                 f"{where}: the servers never call the Kubernetes API: automountServiceAccountToken: false")
+
+
+def mount_for(container, path):
+    """The volumeMount holding `path` (the longest matching mountPath), or None."""
+    best = None
+    for m in container.get("volumeMounts") or []:
+        mp = m["mountPath"].rstrip("/")
+        if path == mp or path.startswith(mp + "/"):
+            if best is None or len(mp) > len(best["mountPath"].rstrip("/")):
+                best = m
+    return best
+
+
+def check_storage(checks, w):
+    data_dir = w.flags["data_dir"]
+    spec = w.obj["spec"]
+    claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates") or []}
+    volumes = {v["name"]: v for v in w.pod_spec.get("volumes") or []}
+    if w.service.uses_data_dir:
+        checks.check(w.kind == "StatefulSet", f"{w}: {w.service.binary} keeps state in --data_dir: use a StatefulSet")
+        checks.check(spec.get("replicas", 1) == 1,
+                     f"{w}: {w.service.binary} is the single writer of its data dir: replicas must be 1, "
+                     f"found {spec.get('replicas')}")
+        checks.check(data_dir.startswith("/"), f"{w}: --data_dir={data_dir} must be absolute")
+        mount = mount_for(w.container, data_dir)
+        checks.check(mount is not None and mount["name"] in claims and not mount.get("readOnly"),
+                     f"{w}: --data_dir={data_dir} must be on a writable volume from volumeClaimTemplates {claims}")
+        for t in spec.get("volumeClaimTemplates") or []:
+            checks.check("storage" in (t["spec"].get("resources", {}).get("requests") or {}),
+                         f"{w}: volumeClaimTemplate {t['metadata']['name']} has no storage request")
+    else:
+        checks.check(w.kind == "Deployment", f"{w}: {w.service.binary} is stateless: use a Deployment")
+        checks.check(not claims and not any("persistentVolumeClaim" in v for v in volumes.values()),
+                     f"{w}: a stateless service has no persistent volumes")
+        mount = mount_for(w.container, data_dir) if data_dir.startswith("/") else None
+        checks.check(mount is not None and not mount.get("readOnly"),
+                     f"{w}: --data_dir={data_dir} should point into a writable mount (the root is read-only)")
+
+
+def check_api_keys(checks, w):
+    path = w.flags["api_keys_file"]
+    if path == "":
+        return False
+    mount = mount_for(w.container, path)
+    volumes = {v["name"]: v for v in w.pod_spec.get("volumes") or []}
+    if not checks.check(mount is not None, f"{w}: --api_keys_file={path} is not on a mounted volume"):
+        return True
+    volume = volumes.get(mount["name"], {})
+    secret = volume.get("secret")
+    if checks.check(secret is not None, f"{w}: --api_keys_file must come from a Secret volume"):
+        relative = path[len(mount["mountPath"].rstrip("/")) + 1:]
+        items = secret.get("items")
+        if items:
+            checks.check(any(i.get("path") == relative for i in items),
+                         f"{w}: Secret {secret.get('secretName')} items do not provide {relative}")
+        checks.check(mount.get("readOnly") is True, f"{w}: mount the API key Secret readOnly")
+        mode = secret.get("defaultMode", 0o644)
+        checks.check(mode & 0o007 == 0, f"{w}: the API key file must not be world-readable (defaultMode {oct(mode)})")
+    return True
+
+
+def check_grace(checks, w):
+    grace_ms = int(w.flags["grace_period_ms"])
+    seconds = w.pod_spec.get("terminationGracePeriodSeconds", 30)
+    checks.check(seconds * 1000 > grace_ms,
+                 f"{w}: terminationGracePeriodSeconds {seconds} s must exceed --grace_period_ms={grace_ms}, or "
+                 f"Kubernetes kills calls the server would still finish")
+
+
+def service_port_target(svc_port, workload):
+    target = svc_port.get("targetPort", svc_port.get("port"))
+    for p in workload.container.get("ports") or []:
+        if target in (p.get("name"), p.get("containerPort")):
+            return p.get("containerPort")
+    return None
+
+
+def check_services(checks, where, objects, workloads):
+    services = [o for o in objects if o["kind"] == "Service"]
+    by_name = {}
+    for svc in services:
+        selector = svc["spec"].get("selector") or {}
+        targets = [w for w in workloads if selector and selector_matches({"matchLabels": selector}, w.pod_labels)]
+        if not checks.check(len(targets) == 1, f"{where}: Service {name_of(svc)} selects "
+                                                f"{[t.label for t in targets]}, need exactly one"):
+            continue
+        by_name[name_of(svc)] = (svc, targets[0])
+        for p in svc["spec"].get("ports") or []:
+            checks.check(service_port_target(p, targets[0]) is not None,
+                         f"{where}: Service {name_of(svc)} port {p.get('name')} targets {p.get('targetPort')}, "
+                         f"which {targets[0]} does not declare")
+    for w in workloads:
+        if w.kind == "StatefulSet":
+            governing = by_name.get(w.obj["spec"].get("serviceName"))
+            checks.check(governing is not None and governing[1] is w
+                         and governing[0]["spec"].get("clusterIP") == "None",
+                         f"{w}: serviceName must name a headless Service selecting it")
+        checks.check(any(t is w for _, t in by_name.values()), f"{w}: no Service selects it")
+    return by_name
+
+
+def check_store_address(checks, w, services_by_name, store_workload):
+    if "store" not in w.service.flags:
+        return
+    address = w.flags["store"]
+    try:
+        port = repo_facts.port_of(address)
+    except ValueError as e:
+        checks.fail(f"{w}: --store: {e}")
+        return
+    host = repo_facts.host_of(address).split(".")[0]
+    entry = services_by_name.get(host)
+    if not checks.check(entry is not None and entry[1] is store_workload,
+                        f"{w}: --store={address}: no Service {host!r} selecting {STORE_BINARY}"):
+        return
+    svc, _ = entry
+    svc_port = next((p for p in svc["spec"].get("ports") or [] if p.get("port") == port), None)
+    store_port = repo_facts.port_of(store_workload.flags["listen"])
+    checks.check(svc_port is not None and service_port_target(svc_port, store_workload) == store_port,
+                 f"{w}: --store={address}: Service {host} does not map port {port} to {STORE_BINARY}'s gRPC port "
+                 f"{store_port}")
+
+
+def policy_selects(policy, w):
+    return selector_matches(policy["spec"].get("podSelector", {}), w.pod_labels)
+
+
+def peer_workloads(peer, workloads):
+    """Workloads of this namespace a NetworkPolicy peer admits; None when it admits outsiders too."""
+    if "ipBlock" in peer or "namespaceSelector" in peer:
+        return None
+    return {w.service.binary for w in workloads if selector_matches(peer.get("podSelector", {}), w.pod_labels)}
+
+
+def check_network_policies(checks, where, objects, workloads):
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    checks.check(any(p["spec"].get("podSelector") == {} and "Ingress" in (p["spec"].get("policyTypes") or [])
+                     and not p["spec"].get("ingress") and "Egress" in (p["spec"].get("policyTypes") or [])
+                     and not p["spec"].get("egress") for p in policies),
+                 f"{where}: no default-deny NetworkPolicy (podSelector {{}}, Ingress and Egress, no rules)")
+    by_binary = {w.service.binary: w for w in workloads}
+    store = by_binary.get(STORE_BINARY)
+    clients = {b for b, w in by_binary.items() if "store" in w.service.flags}
+    for w in workloads:
+        selecting = [p for p in policies if policy_selects(p, w) and "Ingress" in (p["spec"].get("policyTypes") or [])]
+        checks.check(bool(selecting), f"{where}: no ingress NetworkPolicy selects {w.label}")
+        grpc_port = repo_facts.port_of(w.flags["listen"])
+        metrics = w.flags["metrics_listen"]
+        ports = w.container.get("ports") or []
+        grpc_rules = [r for p in selecting for r in p["spec"].get("ingress") or []
+                      if port_covers(r.get("ports"), grpc_port, ports)]
+        checks.check(bool(grpc_rules), f"{where}: nothing may reach {w.label}'s gRPC port {grpc_port}")
+        if w is store:
+            admitted = set()
+            for rule in grpc_rules:
+                peers = rule.get("from") or []
+                if not checks.check(bool(peers), f"{where}: a rule opens {w.label}'s gRPC port to everyone"):
+                    continue
+                for peer in peers:
+                    allowed = peer_workloads(peer, workloads)
+                    if checks.check(allowed is not None and allowed <= clients,
+                                    f"{w}'s gRPC port admits {allowed or 'other namespaces or IPs'}; only "
+                                    f"{sorted(clients)} may call it"):
+                        pass
+                    admitted |= (allowed or set()) & clients
+            checks.check(admitted == clients,
+                         f"{where}: {sorted(clients - admitted)} cannot reach {w.label}'s gRPC port")
+        if metrics not in ("", "off"):
+            mport = repo_facts.port_of(metrics)
+            metric_rules = [r for p in selecting for r in p["spec"].get("ingress") or []
+                            if port_covers(r.get("ports"), mport, ports) and r.get("ports")]
+            checks.check(bool(metric_rules) and all(
+                all("namespaceSelector" in peer and "ipBlock" not in peer and peer["namespaceSelector"] != {}
+                    for peer in r.get("from") or [{}]) for r in metric_rules),
+                f"{w}'s metrics port {mport} must be open only to a monitoring namespace selector")
+        if w.service.binary in clients and store is not None:
+            egress_policies = [p for p in policies if policy_selects(p, w)
+                               and "Egress" in (p["spec"].get("policyTypes") or [])]
+            store_port = repo_facts.port_of(store.flags["listen"])
+            if egress_policies:
+                ok = any(any(STORE_BINARY in (peer_workloads(peer, workloads) or set()) for peer in r.get("to") or [])
+                         and port_covers(r.get("ports"), store_port, store.container.get("ports") or [])
+                         for p in egress_policies for r in p["spec"].get("egress") or [])
+                checks.check(ok, f"{w} may not reach {STORE_BINARY}:{store_port} (egress)")
+                dns = any(any(port_covers(r.get("ports"), 53, []) for r in p["spec"].get("egress") or [])
+                          for p in egress_policies)
+                checks.check(dns, f"{w} cannot resolve {STORE_BINARY} (no egress to port 53)")
+
+
+def check_autoscaling_and_budgets(checks, where, objects, workloads):
+    hpas = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    for w in workloads:
+        targeting = [h for h in hpas if h["spec"]["scaleTargetRef"].get("name") == w.name
+                     and h["spec"]["scaleTargetRef"].get("kind") == w.kind]
+        if w.service.uses_data_dir:
+            checks.check(not targeting, f"{w} is a single writer and must not be autoscaled")
+        else:
+            if checks.check(len(targeting) == 1, f"{where}: stateless {w.label} needs a HorizontalPodAutoscaler"):
+                hpa = targeting[0]["spec"]
+                checks.check(hpa.get("minReplicas", 1) >= 2,
+                             f"{where}: HPA of {w.label}: minReplicas >= 2 for availability")
+                checks.check(hpa["maxReplicas"] >= hpa.get("minReplicas", 1), f"{where}: HPA of {w.label}: max < min")
+                checks.check("replicas" not in w.obj["spec"],
+                             f"{w} is autoscaled: leave spec.replicas out, or each apply resets it")
+        checks.check(any(selector_matches(p["spec"].get("selector"), w.pod_labels) for p in pdbs),
+                     f"{where}: no PodDisruptionBudget covers {w.label}")
+
+
+def check_overlay(checks, where, objects, services, overlay_kind):
+    configmaps = {name_of(o): o for o in objects if o["kind"] == "ConfigMap"}
+    workloads = []
+    for binary, service in sorted(services.items()):
+        matches = [o for o in objects if o["kind"] in WORKLOAD_KINDS
+                   and any(c.get("name") == binary for c in o["spec"]["template"]["spec"].get("containers", []))]
+        if not checks.check(len(matches) == 1, f"{where}: {len(matches)} workloads run {binary}, need exactly 1"):
+            continue
+        w = Workload(matches[0], service, where)
+        image = w.container.get("image", "")
+        checks.check(re.search(r"/" + re.escape(binary) + r"(:[\w.-]+|@sha256:[0-9a-f]{64})$", image) is not None
+                     and not image.endswith(":latest"),
+                     f"{w} image {image!r} must be .../{binary} with a pinned tag (not latest)")
+        w.env = resolve_env(checks, f"{w}", w.container, configmaps)
+        check_flags(checks, w)
+        check_ports_and_probes(checks, w)
+        check_resources(checks, w, w.container)
+        check_pod_security(checks, f"{w}", w.pod_spec, w.container)
+        check_storage(checks, w)
+        check_grace(checks, w)
+        workloads.append(w)
+    if not workloads:
+        return
+    auth = {w.service.binary: check_api_keys(checks, w) for w in workloads}
+    checks.check(len(set(auth.values())) == 1,
+                 f"{where}: --api_keys_file set for {sorted(b for b, on in auth.items() if on)} only; set it for all "
+                 f"(keys are forwarded to {STORE_BINARY}) or none")
+    services_by_name = check_services(checks, where, objects, workloads)
+    store = next((w for w in workloads if w.service.binary == STORE_BINARY), None)
+    if checks.check(store is not None, f"{where}: no {STORE_BINARY} workload"):
+        for w in workloads:
+            check_store_address(checks, w, services_by_name, store)
+    if overlay_kind == "prod":
+        checks.check(all(auth.values()), f"{where}: prod must run with API keys (--api_keys_file)")
+        check_network_policies(checks, where, objects, workloads)
+        check_autoscaling_and_budgets(checks, where, objects, workloads)
+    if overlay_kind == "dev":
+        checks.check(not any(auth.values()), f"{where}: dev runs with auth off (empty --api_keys_file)")
+        for w in workloads:
+            checks.check(w.obj["spec"].get("replicas", 1) == 1, f"{where}: dev runs one replica of {w.label}")
+    namespaced = [o for o in objects if o["kind"] not in ("Namespace",)]
+    namespaces = {o.get("metadata", {}).get("namespace") for o in namespaced}
+    checks.check(len(namespaces) == 1, f"{where}: objects spread over namespaces {namespaces}")
+
+
+def check_tools(checks, repo, services, prod_objects):
+    tools_dir = os.path.join(repo, TOOLS)
+    if not os.path.isdir(tools_dir):
+        return
+    store_images = set()
+    claims = set()
+    for o in prod_objects:
+        if o["kind"] == "StatefulSet":
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                if c["name"] == STORE_BINARY:
+                    store_images.add(c["image"])
+                    claims = {f"{t['metadata']['name']}-{name_of(o)}-0"
+                              for t in o["spec"].get("volumeClaimTemplates", [])}
+    for f in sorted(os.listdir(tools_dir)):
+        if not f.endswith(".yaml"):
+            continue
+        with open(os.path.join(tools_dir, f), encoding="utf-8") as fh:
+            objects = to_objects(fh.read())
+        for o in objects:
+            if o["kind"] != "Pod":
+                continue
+            where = f"{TOOLS}/{f}: Pod/{name_of(o)}"
+            for c in o["spec"]["containers"]:
+                check_pod_security(checks, where, o["spec"], c)
+                check_resources(checks, f"{where} {c['name']}", c)
+                if store_images:
+                    checks.check(c["image"] in store_images, f"{where}: image {c['image']} is not prod's "
+                                                             f"{STORE_BINARY} image {sorted(store_images)}")
+            for v in o["spec"].get("volumes") or []:
+                claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+                if claim and claims:
+                    checks.check(claim in claims, f"{where}: claim {claim} is not {STORE_BINARY}'s {sorted(claims)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--repo", default=os.path.normpath(os.path.join(here, "..", "..")))
+    parser.add_argument("--skip-code", type=int, default=0, help="exit code when kubectl is missing")
+    args = parser.parse_args()
+
+    if shutil.which("kubectl") is None:
+        print("SKIP: kubectl is not installed, so the kustomize overlays were not rendered or checked. "
+              "Install a kubectl with kustomize v5 (Debian 12 has none) to run this test.")
+        return args.skip_code
+
+    checks = repo_facts.Checks("k8s_manifests_test")
+    services = repo_facts.services(args.repo)
+    overlays_dir = os.path.join(args.repo, OVERLAYS)
+    overlays = sorted(d for d in os.listdir(overlays_dir) if os.path.isfile(os.path.join(overlays_dir, d,
+                                                                                          "kustomization.yaml")))
+    checks.check({"dev", "prod"} <= set(overlays), f"{OVERLAYS}: need dev and prod overlays, found {overlays}")
+    prod_objects = []
+    for overlay in overlays:
+        where = f"{OVERLAYS}/{overlay}"
+        try:
+            objects = render(os.path.join(overlays_dir, overlay))
+        except RenderError as e:
+            checks.fail(f"{where}: does not render: {e}")
+            continue
+        print(f"{where}: {len(objects)} objects: "
+              + ", ".join(sorted({o['kind'] for o in objects})))
+        kind = "prod" if overlay.startswith("prod") else "dev" if overlay.startswith("dev") else overlay
+        check_overlay(checks, where, objects, services, kind)
+        if overlay == "prod":
+            prod_objects = objects
+    try:
+        base = render(os.path.join(args.repo, BASE))
+        checks.check(not any(o.get("metadata", {}).get("namespace") for o in base),
+                     f"{BASE}: must stay namespace-agnostic (no metadata.namespace)")
+    except RenderError as e:
+        checks.fail(f"{BASE}: does not render: {e}")
+    try:
+        check_tools(checks, args.repo, services, prod_objects)
+    except RenderError as e:
+        checks.fail(f"{TOOLS}: {e}")
+    return checks.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
