@@ -211,6 +211,9 @@ absl::Status ServiceProcess::AwaitReady() {
         std::string text = ReadFileFrom(log_path_, log_offset_);
         std::smatch match;
         if (std::regex_search(text, match, kListening)) {
+          host_ = match[1].str();
+          if (host_ == "0.0.0.0") host_ = "127.0.0.1";
+          if (host_ == "[::]") host_ = "[::1]";
           port_ = std::stoi(match[2].str());
           std::smatch metrics;
           if (std::regex_search(text, metrics, kMetrics)) metrics_port_ = std::stoi(metrics[2].str());
@@ -244,6 +247,15 @@ absl::Status ServiceProcess::AwaitReady() {
       [&] {
         auto remaining =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        int wstatus = 0;
+        if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
+          ExitInfo info;
+          if (WIFEXITED(wstatus)) info.exit_code = WEXITSTATUS(wstatus);
+          if (WIFSIGNALED(wstatus)) info.signal = WTERMSIG(wstatus);
+          exited = info;
+          pid_ = -1;
+          return true;
+        }
         absl::StatusOr<bool> result = HealthServing(
             channel, "", std::clamp(remaining, std::chrono::milliseconds(1), std::chrono::milliseconds(2000)));
         if (!result.ok()) {
@@ -254,6 +266,11 @@ absl::Status ServiceProcess::AwaitReady() {
         return *result;
       },
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  if (exited) {
+    return absl::FailedPreconditionError(
+        WithLog(fmt::format("{} exited before it was SERVING (exit code {}, signal {})", options_.binary,
+                            exited->exit_code, exited->signal)));
+  }
   if (!serving) {
     Kill().IgnoreError();
     return absl::DeadlineExceededError(
@@ -263,7 +280,7 @@ absl::Status ServiceProcess::AwaitReady() {
   return absl::OkStatus();
 }
 
-std::string ServiceProcess::address() const { return fmt::format("127.0.0.1:{}", port_); }
+std::string ServiceProcess::address() const { return fmt::format("{}:{}", host_, port_); }
 
 std::string ServiceProcess::metrics_address() const {
   return metrics_port_ == 0 ? "" : fmt::format("127.0.0.1:{}", metrics_port_);

@@ -83,7 +83,8 @@ class ServiceProcess {
   // Kills the process if it still runs, then removes the temp folder unless asked to keep it.
   ~ServiceProcess();
 
-  // "127.0.0.1:PORT" of the gRPC server and of /metrics ("" if the service logged no metrics line).
+  // "HOST:PORT" of the gRPC server (as logged; a wildcard host becomes loopback) and
+  // "127.0.0.1:PORT" of /metrics ("" if the service logged no metrics line).
   std::string address() const;
   std::string metrics_address() const;
   int port() const { return port_; }
@@ -130,6 +131,7 @@ class ServiceProcess {
   std::string log_path_;
   size_t log_offset_ = 0;  // where the current run's output starts in the log
   pid_t pid_ = -1;
+  std::string host_ = "127.0.0.1";
   int port_ = 0;
   int metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
