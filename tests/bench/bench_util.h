@@ -1,0 +1,199 @@
+// Shared pieces of the benchmark programs (store_bench, query_bench, import_bench): the synthetic
+// 10-attribute contact data set, the contact-store schema for it, latency percentiles, the result
+// table, a throwaway PostgreSQL (scripts/bench_postgres.sh) driven through psql and pgbench, and
+// small process helpers (free port, peak RSS, load average). Benchmarks print figures; they never
+// pass or fail.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts::bench {
+
+// ----- Command line -----
+
+// `--name N` / `--name=N` as an integer, or `fallback`. Exits with a message on a malformed value.
+int64_t IntFlag(int argc, char** argv, std::string_view name, int64_t fallback);
+// `--name` present (also `--name=true`).
+bool BoolFlag(int argc, char** argv, std::string_view name);
+// `--name VALUE` / `--name=VALUE`, or `fallback`.
+std::string StringFlag(int argc, char** argv, std::string_view name, std::string_view fallback);
+
+// Sets $CONTACTS_BIN_DIR to this executable's folder when it is unset (benches live in <build>/bin).
+void DefaultBinDirToSelf();
+
+// ----- Data set -----
+
+// The 10 columns, in file order: customer_id (primary key, TEXT), email, mobile, first_name,
+// last_name, city, age INTEGER, score DECIMAL, signup DATE, vip BOOLEAN.
+inline constexpr int kColumns = 10;
+extern const char* const kColumnNames[kColumns];
+
+// Row `i` of the data set (deterministic, no randomness): unique customer_id, email and mobile;
+// primary keys in scrambled order (a bijection of i), city "Pune" for 10%, age 18..80 uniform,
+// vip true for 10%.
+struct ContactRow {
+  std::string values[kColumns];
+};
+ContactRow MakeRow(uint64_t i);
+// The primary key of row i alone (for random lookups).
+std::string CustomerId(uint64_t i);
+
+// Writes rows [0, rows) as CSV with a header line. Returns the file size.
+absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows);
+
+// Sets up a fresh tenant on contact-store: primary key customer_id (TEXT), attributes first_name,
+// last_name (TEXT), city (TEXT, indexed), age (INTEGER, indexed), score (DECIMAL), signup (DATE,
+// indexed), vip (BOOLEAN, indexed).
+absl::Status SetupStoreSchema(contacts::v1::ContactStore::Stub* stub);
+// The same as requests, for in-process use.
+contacts::v1::SetupTenantRequest SchemaTenantRequest();
+std::vector<contacts::v1::CreateAttributeRequest> SchemaAttributeRequests();
+
+// A BatchUpsert request for rows [first, first + count).
+contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence,
+                                           const std::string& job_id);
+
+// Loads rows [0, rows) through BatchUpsert RPCs from `threads` client threads (batches of
+// `batch_rows`; with `prebuild` all requests are built before the clock starts, which holds them
+// all in memory: ~1.5 GB per million rows). Returns the seconds from the first call to the last
+// answer. Errors: the first failed RPC, or a row that was not INSERTED/UPDATED/UNCHANGED.
+absl::StatusOr<double> LoadOverGrpc(std::shared_ptr<grpc::Channel> channel, uint64_t rows, int batch_rows, int threads,
+                                    bool prebuild);
+
+// ----- Measurements -----
+
+// Latencies in microseconds; percentiles by nearest rank.
+class Latencies {
+ public:
+  void Add(double micros) {
+    values_.push_back(micros);
+    sorted_ = false;
+  }
+  void Reserve(size_t n) { values_.reserve(n); }
+  void Merge(const Latencies& other) {
+    values_.insert(values_.end(), other.values_.begin(), other.values_.end());
+    sorted_ = false;
+  }
+  size_t size() const { return values_.size(); }
+  // p in [0, 100]. 0 if empty.
+  double Percentile(double p);
+  double Mean() const;
+
+ private:
+  std::vector<double> values_;
+  bool sorted_ = false;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point start);
+
+// "1.23 4.56 7.89" from /proc/loadavg.
+std::string LoadAverage();
+// VmHWM (peak resident set) of a process in KiB, from /proc/<pid>/status. nullopt if unreadable.
+std::optional<uint64_t> PeakRssKib(pid_t pid);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// ----- Result table -----
+
+// One line of a result table. `ratio` is ours vs PostgreSQL in the direction where > 1 is better
+// for us (rate / rate, or PostgreSQL time / our time); `target` and `met` describe the issue's
+// acceptance target ("-" when the line is only a reference).
+struct ResultLine {
+  std::string metric;
+  std::string ours;
+  std::string postgres;
+  std::string ratio;
+  std::string target;
+  std::string met;
+};
+
+class ResultTable {
+ public:
+  explicit ResultTable(std::string title) : title_(std::move(title)) {}
+  void Add(ResultLine line) { lines_.push_back(std::move(line)); }
+  // Prints the table to stdout with aligned columns.
+  void Print() const;
+
+ private:
+  std::string title_;
+  std::vector<ResultLine> lines_;
+};
+
+// Formatting helpers for the table.
+std::string FormatRate(double per_second, std::string_view unit);  // "123,456 rows/s"
+std::string FormatMicros(double micros);                           // "123 us" / "4.56 ms"
+std::string FormatRatio(double ratio);                             // "12.3x"
+std::string YesNo(bool met);
+
+// ----- PostgreSQL -----
+
+// A throwaway PostgreSQL 15 started by scripts/bench_postgres.sh in a fresh temp folder and
+// stopped (and removed) when destroyed. psql/pgbench run as clients over the unix socket.
+class Postgres {
+ public:
+  // Errors: FAILED_PRECONDITION when the script or PostgreSQL is missing; INTERNAL when start failed.
+  static absl::StatusOr<std::unique_ptr<Postgres>> Start();
+  ~Postgres();
+
+  // A folder that the postgres OS user can read (for COPY FROM a server-side file) and that is
+  // removed with this object.
+  const std::string& work_dir() const { return dir_.path(); }
+
+  // Runs SQL through `psql -v ON_ERROR_STOP=1 -Atq` and returns its stdout.
+  // Errors: INTERNAL with psql's stderr when it fails.
+  absl::StatusOr<std::string> Sql(const std::string& sql);
+  // Runs SQL and returns the seconds it took (psql start included: a few ms).
+  absl::StatusOr<double> TimedSql(const std::string& sql);
+  // Runs `COPY (query) TO STDOUT WITH CSV` through psql and counts the bytes received.
+  // Returns {bytes, seconds}.
+  absl::StatusOr<std::pair<uint64_t, double>> CopyOut(const std::string& query);
+
+  // pgbench with a custom script (one client, prepared statements): runs `transactions` times
+  // (or for `seconds` when transactions is 0; at `rate` per second open-loop when rate > 0) and
+  // returns per-transaction latencies from its log.
+  struct PgbenchOptions {
+    int64_t transactions = 0;
+    double seconds = 0;
+    double rate = 0;
+    int clients = 1;
+  };
+  absl::StatusOr<Latencies> Pgbench(const std::string& script, const PgbenchOptions& options);
+
+  // psql/pgbench arguments over the unix socket, and over TCP on 127.0.0.1 (like our gRPC clients).
+  std::string ConnectionArgs() const;
+  std::string TcpConnectionArgs() const;
+
+ private:
+  Postgres();
+  test::TempDir dir_;
+  std::string pg_dir_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+// Runs a shell command and returns its stdout. Errors: INTERNAL with the exit status.
+absl::StatusOr<std::string> RunCommand(const std::string& command);
+
+// The PostgreSQL side of the contacts table: contacts(pk text primary key, email, mobile, attrs
+// jsonb) with btree indexes on email and mobile and a GIN (jsonb_path_ops) index on attrs, plus
+// an UNLOGGED staging table of text columns.
+absl::Status CreatePostgresSchema(Postgres& pg);
+// COPY `csv_path` into staging, then the typed INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE.
+// Returns {copy_seconds, insert_seconds}. The staging table is truncated first and after.
+absl::StatusOr<std::pair<double, double>> LoadPostgres(Postgres& pg, const std::string& csv_path);
+
+}  // namespace contacts::bench

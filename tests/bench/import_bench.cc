@@ -1,0 +1,272 @@
+// import-processor benchmark (issue "import-processor", acceptance 8 and 9). Prints figures beside
+// PostgreSQL measured in the same run; never passes or fails.
+//
+//   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg]
+//                         [--import_flags "--workers=2 --batch_rows=2000"]
+//
+// Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
+// contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
+// through the Upload client stream in --chunk_bytes chunks, starts the import mapping every column
+// to its attribute, and polls GetJob every 50 ms until the job ends. Reports the seconds from the
+// first upload message to the job seen finished, rows/s, the phases (upload, queue, run from the
+// job's own timestamps), and the peak RSS (VmHWM) of both services.
+// PostgreSQL: COPY of the same file into an UNLOGGED staging table + typed INSERT ... SELECT ...
+// ON CONFLICT (pk) DO UPDATE into the indexed contacts table.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include "contacts/v1/import_processor.grpc.pb.h"
+
+#include "tests/bench/bench_util.h"
+
+namespace contacts::bench {
+namespace {
+
+struct Options {
+  int64_t rows;
+  int64_t chunk_bytes;
+  bool skip_pg;
+  std::string import_flags;
+};
+
+struct Figures {
+  uint64_t file_bytes = 0;
+  double upload_s = -1;      // first message to UploadResponse
+  double end_to_end_s = -1;  // first message to the poll that saw the job finished
+  double job_run_s = -1;     // job started_at -> finished_at
+  double job_queue_s = -1;   // job created_at -> started_at
+  v1::Job job;
+  uint64_t import_rss_kib = 0, store_rss_kib = 0;
+  uint64_t stored_contacts = 0;
+  double pg_copy_s = -1, pg_insert_s = -1;
+};
+
+std::chrono::system_clock::time_point Deadline(int seconds) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+bool Finished(v1::JobState state) {
+  return state == v1::COMPLETED || state == v1::COMPLETED_WITH_ERRORS || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+std::vector<std::string> SplitFlags(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  std::string word;
+  while (in >> word) out.push_back(word);
+  return out;
+}
+
+absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures* figures) {
+  auto store = test::ServiceProcess::Start({.binary = "contact-store"});
+  if (!store.ok()) return store.status();
+  auto store_stub = v1::ContactStore::NewStub((*store)->Channel());
+  if (auto setup = SetupStoreSchema(store_stub.get()); !setup.ok()) return setup;
+  std::vector<std::string> flags = SplitFlags(options.import_flags);
+  flags.push_back(fmt::format("--store={}", (*store)->address()));
+  auto importer = test::ServiceProcess::Start({.binary = "import-processor", .flags = flags});
+  if (!importer.ok()) return importer.status();
+  auto stub = v1::ImportProcessor::NewStub((*importer)->Channel());
+
+  std::ifstream file(csv, std::ios::binary);
+  if (!file) return absl::InternalError(fmt::format("cannot open {}", csv));
+  std::string chunk(options.chunk_bytes, '\0');
+  fmt::print("uploading {} ({:.1f} MB) in {} KiB chunks; load {}\n", csv, figures->file_bytes / 1e6,
+             options.chunk_bytes / 1024, LoadAverage());
+  std::fflush(stdout);
+
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t start_wall_micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  v1::UploadResponse uploaded;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(600));
+    auto writer = stub->Upload(&ctx, &uploaded);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name("contacts.csv");
+    first.mutable_start()->set_has_header(true);
+    bool ok = writer->Write(first);
+    while (ok && file) {
+      file.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      std::streamsize n = file.gcount();
+      if (n <= 0) break;
+      v1::UploadRequest request;
+      request.set_chunk(chunk.data(), static_cast<size_t>(n));
+      ok = writer->Write(request);
+    }
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    if (!status.ok()) return absl::InternalError(fmt::format("Upload: {}", status.error_message()));
+  }
+  figures->upload_s = SecondsSince(start);
+  fmt::print("upload {} stored: {} bytes in {:.2f} s ({:.0f} MB/s), {} columns detected\n", uploaded.upload_id(),
+             uploaded.size_bytes(), figures->upload_s, uploaded.size_bytes() / 1e6 / figures->upload_s,
+             uploaded.columns_size());
+
+  v1::StartImportRequest import;
+  import.set_upload_id(uploaded.upload_id());
+  import.set_mode(v1::UPSERT);
+  for (const char* column : kColumnNames) {
+    auto* mapping = import.add_mapping();
+    mapping->set_column(column);
+    mapping->set_attribute(column);
+  }
+  v1::Job job;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(60));
+    grpc::Status status = stub->StartImport(&ctx, import, &job);
+    if (!status.ok()) return absl::InternalError(fmt::format("StartImport: {}", status.error_message()));
+  }
+  auto last_report = std::chrono::steady_clock::now();
+  uint64_t last_received = 0;
+  while (true) {
+    v1::GetJobRequest request;
+    request.set_job_id(job.id());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(30));
+    grpc::Status status = stub->GetJob(&ctx, request, &job);
+    if (!status.ok()) return absl::InternalError(fmt::format("GetJob: {}", status.error_message()));
+    if (Finished(job.state())) break;
+    if (SecondsSince(last_report) >= 2) {
+      double seconds = SecondsSince(last_report);
+      fmt::print("  t={:5.1f} s  {}  received {:>9}  inserted {:>9}  bytes {:>5.1f}%  ({}); load {}\n",
+                 SecondsSince(start), v1::JobState_Name(job.state()), job.counts().received(), job.counts().inserted(),
+                 job.bytes_total() > 0 ? 100.0 * job.bytes_done() / job.bytes_total() : 0.0,
+                 FormatRate((job.counts().received() - last_received) / seconds, "rows/s"), LoadAverage());
+      std::fflush(stdout);
+      last_report = std::chrono::steady_clock::now();
+      last_received = job.counts().received();
+    }
+    if (SecondsSince(start) > 3600) return absl::DeadlineExceededError("the import did not finish within an hour");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  figures->end_to_end_s = SecondsSince(start);
+  figures->job = job;
+  if (job.started_at_micros() > 0 && job.finished_at_micros() > 0) {
+    figures->job_run_s = (job.finished_at_micros() - job.started_at_micros()) / 1e6;
+  }
+  if (job.created_at_micros() > 0 && job.started_at_micros() > 0) {
+    figures->job_queue_s = (job.started_at_micros() - job.created_at_micros()) / 1e6;
+  }
+  fmt::print(
+      "job {} {}: {:.2f} s end to end (job run {:.2f} s, queued {:.3f} s; finished {:.2f} s after the first "
+      "upload byte by its own clock)\n",
+      job.id(), v1::JobState_Name(job.state()), figures->end_to_end_s, figures->job_run_s, figures->job_queue_s,
+      (job.finished_at_micros() - start_wall_micros) / 1e6);
+  fmt::print("counts: {}\n", job.counts().ShortDebugString());
+  if (!job.error().empty()) fmt::print("job error: {}\n", job.error());
+  if (auto rss = PeakRssKib((*importer)->pid())) figures->import_rss_kib = *rss;
+  if (auto rss = PeakRssKib((*store)->pid())) figures->store_rss_kib = *rss;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(30));
+    v1::Tenant tenant;
+    if (store_stub->GetTenant(&ctx, v1::GetTenantRequest(), &tenant).ok()) {
+      figures->stored_contacts = tenant.contact_count();
+    }
+  }
+  fmt::print("contact-store holds {} contacts; peak RSS import-processor {} MiB, contact-store {} MiB\n",
+             figures->stored_contacts, figures->import_rss_kib / 1024, figures->store_rss_kib / 1024);
+  std::fflush(stdout);
+  (void)(*importer)->Terminate();
+  (void)(*store)->Terminate();
+  return absl::OkStatus();
+}
+
+absl::Status MeasurePostgres(const std::string& csv, Figures* figures) {
+  auto pg = Postgres::Start();
+  if (!pg.ok()) return pg.status();
+  if (auto schema = CreatePostgresSchema(**pg); !schema.ok()) return schema;
+  auto loaded = LoadPostgres(**pg, csv);
+  if (!loaded.ok()) return loaded.status();
+  figures->pg_copy_s = loaded->first;
+  figures->pg_insert_s = loaded->second;
+  fmt::print("PostgreSQL: COPY {:.2f} s + INSERT ... ON CONFLICT {:.2f} s; load {}\n", loaded->first, loaded->second,
+             LoadAverage());
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+void PrintTable(const Options& options, const Figures& f) {
+  ResultTable table(
+      fmt::format("import-processor, {} rows x 10 columns ({:.1f} MB CSV)", options.rows, f.file_bytes / 1e6));
+  const bool completed = f.job.state() == v1::COMPLETED;
+  const double rate = f.end_to_end_s > 0 ? options.rows / f.end_to_end_s : -1;
+  const bool pg = f.pg_insert_s > 0;
+  const double pg_rate = pg ? options.rows / (f.pg_copy_s + f.pg_insert_s) : -1;
+  if (rate > 0) {
+    table.Add({"end to end (upload + import)", fmt::format("{:.2f} s", f.end_to_end_s),
+               pg ? fmt::format("{:.2f} s", f.pg_copy_s + f.pg_insert_s) : "-", pg ? FormatRatio(rate / pg_rate) : "-",
+               "-", "-"});
+    table.Add({"rows/s end to end", FormatRate(rate, "rows/s"), pg ? FormatRate(pg_rate, "rows/s") : "-",
+               pg ? FormatRatio(rate / pg_rate) : "-", ">= 10x PostgreSQL",
+               pg ? YesNo(completed && rate >= 10 * pg_rate) : "?"});
+    table.Add({"rows/s end to end (aim)", FormatRate(rate, "rows/s"), "-", "-", "500,000 rows/s",
+               YesNo(completed && rate >= 500000)});
+  }
+  table.Add({"import-processor peak RSS", fmt::format("{} MiB", f.import_rss_kib / 1024), "-", "-", "< 256 MiB",
+             YesNo(f.import_rss_kib > 0 && f.import_rss_kib < 256 * 1024)});
+  table.Add({"contact-store peak RSS", fmt::format("{} MiB", f.store_rss_kib / 1024), "-", "-", "-", "-"});
+  table.Print();
+  fmt::print("job state {}, {} of {} rows stored; phases: upload {:.2f} s, job run {:.2f} s\n",
+             v1::JobState_Name(f.job.state()), f.stored_contacts, options.rows, f.upload_s, f.job_run_s);
+  if (pg) fmt::print("PostgreSQL: COPY {:.2f} s + INSERT ... ON CONFLICT {:.2f} s\n", f.pg_copy_s, f.pg_insert_s);
+  fmt::print("load average at the end: {}\n", LoadAverage());
+}
+
+int Main(int argc, char** argv) {
+  DefaultBinDirToSelf();
+  signal(SIGPIPE, SIG_IGN);
+  Options options{
+      .rows = IntFlag(argc, argv, "rows", 1000000),
+      .chunk_bytes = IntFlag(argc, argv, "chunk_bytes", 1 << 20),
+      .skip_pg = BoolFlag(argc, argv, "skip_pg"),
+      .import_flags = StringFlag(argc, argv, "import_flags", ""),
+  };
+  if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20)) {
+    std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB\n");
+    return 2;
+  }
+  fmt::print("contacts_bench_import: {} rows, {} byte chunks; {} cores; load average {}\n", options.rows,
+             options.chunk_bytes, std::thread::hardware_concurrency(), LoadAverage());
+  test::TempDir dir("contacts_bench_import");
+  if (!dir.ok()) {
+    std::fprintf(stderr, "cannot create a temp folder\n");
+    return 1;
+  }
+  chmod(dir.path().c_str(), 0755);  // PostgreSQL's server reads the CSV from here
+  const std::string csv = dir.path() + "/contacts.csv";
+  auto size = WriteCsv(csv, options.rows);
+  if (!size.ok()) {
+    fmt::print(stderr, "{}\n", size.status().ToString());
+    return 1;
+  }
+  Figures figures;
+  figures.file_bytes = *size;
+  absl::Status ours = MeasureOurs(options, csv, &figures);
+  if (!ours.ok()) fmt::print(stderr, "import-processor part failed: {}\n", ours.ToString());
+  if (!options.skip_pg) {
+    if (auto status = MeasurePostgres(csv, &figures); !status.ok()) {
+      fmt::print(stderr, "PostgreSQL part failed: {}\n", status.ToString());
+      return 1;
+    }
+  }
+  PrintTable(options, figures);
+  return ours.ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace contacts::bench
+
+int main(int argc, char** argv) { return contacts::bench::Main(argc, argv); }

@@ -1,0 +1,325 @@
+// contact-store benchmark (issue "contact-store", acceptance 8). Prints figures beside PostgreSQL
+// measured in the same run; never passes or fails.
+//
+//   contacts_bench_store [--rows 1000000] [--batch 2000] [--grpc_threads 2] [--get_calls 20000]
+//                        [--paced_rate 5000] [--paced_seconds 10] [--skip_pg] [--skip_in_process]
+//
+// 1. Batch upsert, in-process: ContactRepository::BatchUpsert on a fresh store (time of the calls;
+//    building the requests is not counted).
+// 2. Batch upsert over gRPC: BatchUpsert RPCs from --grpc_threads clients against a real
+//    contact-store process with a second fresh store (requests built before the clock starts).
+// 3. GetContact by primary key over gRPC, one call in flight, random keys: p50 / p99.
+// 4. GetContact paced open-loop at --paced_rate calls/s for --paced_seconds (one sender, two
+//    completion threads; latency from the scheduled send time, so a late sender counts).
+// PostgreSQL: COPY of the same rows (CSV) into an UNLOGGED staging table, then INSERT ... SELECT ...
+// ON CONFLICT (pk) DO UPDATE into contacts(pk, email, mobile, attrs jsonb) with btree indexes on
+// email and mobile and a GIN index on attrs; point selects by pk with pgbench (prepared statement,
+// TCP on 127.0.0.1), one client, and paced with -R.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "services/contact_store/contact_repository.h"
+#include "tests/bench/bench_util.h"
+
+namespace contacts::bench {
+namespace {
+
+struct Options {
+  int64_t rows;
+  int64_t batch;
+  int64_t grpc_threads;
+  int64_t get_calls;
+  int64_t paced_rate;
+  int64_t paced_seconds;
+  bool skip_pg;
+  bool skip_in_process;
+};
+
+// Figures of one run; negative when not measured.
+struct Figures {
+  double in_process_rows_per_s = -1;
+  double in_process_wall_rows_per_s = -1;
+  double grpc_rows_per_s = -1;
+  double get_p50 = -1, get_p99 = -1, get_mean = -1;
+  double paced_p50 = -1, paced_p99 = -1, paced_achieved = -1;
+  uint64_t paced_errors = 0;
+  double pg_copy_s = -1, pg_insert_s = -1;
+  double pg_get_p50 = -1, pg_get_p99 = -1;
+  double pg_paced_p50 = -1, pg_paced_p99 = -1;
+};
+
+absl::Status InProcessUpsert(const Options& options, Figures* figures) {
+  test::TempDir dir("contacts_bench_store_inproc");
+  auto repository = store::ContactRepository::Open(dir.path(), store::StoreDbOptions{});
+  if (!repository.ok()) return repository.status();
+  auto& repo = **repository;
+  if (auto tenant = repo.SetupTenant("default", SchemaTenantRequest()); !tenant.ok()) return tenant.status();
+  for (const auto& request : SchemaAttributeRequests()) {
+    if (auto created = repo.CreateAttribute("default", request); !created.ok()) return created.status();
+  }
+  double call_seconds = 0;
+  auto wall_start = std::chrono::steady_clock::now();
+  uint64_t sequence = 0;
+  for (int64_t first = 0; first < options.rows; first += options.batch, ++sequence) {
+    auto request = MakeBatch(first, std::min<int64_t>(options.batch, options.rows - first), sequence, "bench");
+    auto start = std::chrono::steady_clock::now();
+    auto response = repo.BatchUpsert("default", request);
+    call_seconds += SecondsSince(start);
+    if (!response.ok()) return response.status();
+    for (const auto& result : response->results()) {
+      if (result.outcome() != v1::INSERTED) {
+        return absl::InternalError(fmt::format("row {} outcome {}: {} {}", result.row_number(),
+                                               v1::RowOutcome_Name(result.outcome()), result.attribute(),
+                                               result.reason()));
+      }
+    }
+  }
+  double wall = SecondsSince(wall_start);
+  figures->in_process_rows_per_s = options.rows / call_seconds;
+  figures->in_process_wall_rows_per_s = options.rows / wall;
+  fmt::print("in-process upsert: {} rows, BatchUpsert calls {:.2f} s ({}), with request building {:.2f} s\n",
+             options.rows, call_seconds, FormatRate(figures->in_process_rows_per_s, "rows/s"), wall);
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+absl::Status GetOneInFlight(v1::ContactStore::Stub* stub, const Options& options, Figures* figures) {
+  std::mt19937_64 random(42);
+  std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
+  Latencies latencies;
+  latencies.Reserve(options.get_calls);
+  const int64_t warmup = std::min<int64_t>(2000, options.get_calls / 10);
+  for (int64_t call = 0; call < warmup + options.get_calls; ++call) {
+    v1::GetContactRequest request;
+    request.set_primary_key(CustomerId(pick(random)));
+    v1::Contact contact;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto start = std::chrono::steady_clock::now();
+    grpc::Status status = stub->GetContact(&ctx, request, &contact);
+    double micros = SecondsSince(start) * 1e6;
+    if (!status.ok()) return absl::InternalError(fmt::format("GetContact: {}", status.error_message()));
+    if (call >= warmup) latencies.Add(micros);
+  }
+  figures->get_p50 = latencies.Percentile(50);
+  figures->get_p99 = latencies.Percentile(99);
+  figures->get_mean = latencies.Mean();
+  fmt::print("GetContact, 1 in flight: {} calls, p50 {}, p90 {}, p99 {}, p99.9 {}, mean {}\n", latencies.size(),
+             FormatMicros(figures->get_p50), FormatMicros(latencies.Percentile(90)), FormatMicros(figures->get_p99),
+             FormatMicros(latencies.Percentile(99.9)), FormatMicros(figures->get_mean));
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+// One asynchronous GetContact; deleted by the completion thread.
+struct PacedCall {
+  grpc::ClientContext ctx;
+  v1::GetContactRequest request;
+  v1::Contact response;
+  grpc::Status status;
+  std::chrono::steady_clock::time_point scheduled;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1::Contact>> reader;
+};
+
+absl::Status GetPaced(std::shared_ptr<grpc::Channel> channel, const Options& options, Figures* figures) {
+  constexpr int kQueues = 2;
+  auto stub = v1::ContactStore::NewStub(channel);
+  grpc::CompletionQueue queues[kQueues];
+  const int64_t total = options.paced_rate * options.paced_seconds;
+  std::vector<Latencies> per_thread(kQueues);
+  std::atomic<uint64_t> errors{0};
+  std::vector<std::thread> pollers;
+  for (int q = 0; q < kQueues; ++q) {
+    pollers.emplace_back([&, q] {
+      void* tag;
+      bool ok;
+      while (queues[q].Next(&tag, &ok)) {
+        auto now = std::chrono::steady_clock::now();
+        std::unique_ptr<PacedCall> call(static_cast<PacedCall*>(tag));
+        if (!ok || !call->status.ok()) {
+          ++errors;
+          continue;
+        }
+        per_thread[q].Add(std::chrono::duration<double, std::micro>(now - call->scheduled).count());
+      }
+    });
+  }
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
+  const auto interval = std::chrono::nanoseconds(1000000000LL / options.paced_rate);
+  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
+  for (int64_t k = 0; k < total; ++k) {
+    auto scheduled = start + k * interval;
+    std::this_thread::sleep_until(scheduled);
+    auto* call = new PacedCall;
+    call->scheduled = scheduled;
+    call->request.set_primary_key(CustomerId(pick(random)));
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    call->reader = stub->PrepareAsyncGetContact(&call->ctx, call->request, &queues[k % kQueues]);
+    call->reader->StartCall();
+    call->reader->Finish(&call->response, &call->status, call);
+  }
+  const double send_seconds = SecondsSince(start);
+  // Every call ends (answer or deadline) before Next returns false after Shutdown.
+  for (auto& queue : queues) queue.Shutdown();
+  for (auto& poller : pollers) poller.join();
+  Latencies all;
+  for (const auto& latencies : per_thread) all.Merge(latencies);
+  figures->paced_p50 = all.Percentile(50);
+  figures->paced_p99 = all.Percentile(99);
+  figures->paced_achieved = total / send_seconds;
+  figures->paced_errors = errors;
+  fmt::print(
+      "GetContact paced at {}/s for {} s: {} calls sent in {:.2f} s ({:.0f}/s), {} errors, p50 {}, p99 {}, "
+      "p99.9 {}\n",
+      options.paced_rate, options.paced_seconds, total, send_seconds, figures->paced_achieved, figures->paced_errors,
+      FormatMicros(figures->paced_p50), FormatMicros(figures->paced_p99), FormatMicros(all.Percentile(99.9)));
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+absl::Status OverGrpc(const Options& options, Figures* figures) {
+  auto process = test::ServiceProcess::Start({.binary = "contact-store"});
+  if (!process.ok()) return process.status();
+  auto stub = v1::ContactStore::NewStub((*process)->Channel());
+  if (auto setup = SetupStoreSchema(stub.get()); !setup.ok()) return setup;
+  fmt::print("building {} rows of BatchUpsert requests...\n", options.rows);
+  std::fflush(stdout);
+  auto seconds = LoadOverGrpc((*process)->Channel(), options.rows, static_cast<int>(options.batch),
+                              static_cast<int>(options.grpc_threads), /*prebuild=*/true);
+  if (!seconds.ok()) return seconds.status();
+  figures->grpc_rows_per_s = options.rows / *seconds;
+  fmt::print("gRPC upsert: {} rows in {:.2f} s ({}), {} client threads, batches of {}; load {}\n", options.rows,
+             *seconds, FormatRate(figures->grpc_rows_per_s, "rows/s"), options.grpc_threads, options.batch,
+             LoadAverage());
+  std::fflush(stdout);
+  if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS after load: {} MiB\n", *rss / 1024);
+  if (auto got = GetOneInFlight(stub.get(), options, figures); !got.ok()) return got;
+  if (auto paced = GetPaced((*process)->Channel(), options, figures); !paced.ok()) return paced;
+  if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS at the end: {} MiB\n", *rss / 1024);
+  auto exit = (*process)->Terminate();
+  if (!exit.ok()) fmt::print("contact-store stop: {}\n", exit.status().ToString());
+  return absl::OkStatus();
+}
+
+absl::Status PostgresSide(const Options& options, Figures* figures) {
+  auto pg = Postgres::Start();
+  if (!pg.ok()) return pg.status();
+  const std::string csv = (*pg)->work_dir() + "/contacts.csv";
+  auto size = WriteCsv(csv, options.rows);
+  if (!size.ok()) return size.status();
+  if (auto schema = CreatePostgresSchema(**pg); !schema.ok()) return schema;
+  auto loaded = LoadPostgres(**pg, csv);
+  if (!loaded.ok()) return loaded.status();
+  figures->pg_copy_s = loaded->first;
+  figures->pg_insert_s = loaded->second;
+  fmt::print("PostgreSQL: COPY {:.2f} s, INSERT ... ON CONFLICT {:.2f} s: {} end to end; load {}\n", loaded->first,
+             loaded->second, FormatRate(options.rows / (loaded->first + loaded->second), "rows/s"), LoadAverage());
+  std::fflush(stdout);
+  if (auto analyzed = (*pg)->Sql("VACUUM ANALYZE contacts;"); !analyzed.ok()) return analyzed.status();
+  const std::string script = fmt::format(
+      "\\set r random(0, {})\n"
+      "\\set k (:r * 2654435761) % 4294967296\n"
+      "SELECT pk, email, mobile, attrs FROM contacts WHERE pk = 'C' || lpad(:k::text, 10, '0');\n",
+      options.rows - 1);
+  auto one = (*pg)->Pgbench(script, {.seconds = 10});
+  if (!one.ok()) return one.status();
+  figures->pg_get_p50 = one->Percentile(50);
+  figures->pg_get_p99 = one->Percentile(99);
+  fmt::print("PostgreSQL point select, 1 client (pgbench, prepared, TCP): {} selects, p50 {}, p99 {}\n", one->size(),
+             FormatMicros(figures->pg_get_p50), FormatMicros(figures->pg_get_p99));
+  auto paced = (*pg)->Pgbench(script, {.seconds = static_cast<double>(options.paced_seconds),
+                                       .rate = static_cast<double>(options.paced_rate),
+                                       .clients = 4});
+  if (!paced.ok()) return paced.status();
+  figures->pg_paced_p50 = paced->Percentile(50);
+  figures->pg_paced_p99 = paced->Percentile(99);
+  fmt::print("PostgreSQL point select paced at {}/s (pgbench -R, 4 clients): {} selects, p50 {}, p99 {}\n",
+             options.paced_rate, paced->size(), FormatMicros(figures->pg_paced_p50),
+             FormatMicros(figures->pg_paced_p99));
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+void PrintTable(const Options& options, const Figures& f) {
+  const bool have_pg = f.pg_insert_s > 0;
+  const double pg_rate = have_pg ? options.rows / (f.pg_copy_s + f.pg_insert_s) : -1;
+  ResultTable table(fmt::format("contact-store, {} contacts x 10 attributes", options.rows));
+  auto upsert_line = [&](const std::string& name, double rate) {
+    if (rate < 0) return;
+    double ratio = have_pg ? rate / pg_rate : -1;
+    table.Add({name, FormatRate(rate, "rows/s"), have_pg ? FormatRate(pg_rate, "rows/s") : "-", FormatRatio(ratio),
+               ">= 10x PostgreSQL", have_pg ? YesNo(ratio >= 10) : "?"});
+  };
+  upsert_line("batch upsert, in-process", f.in_process_rows_per_s);
+  upsert_line("batch upsert, gRPC", f.grpc_rows_per_s);
+  auto latency_line = [&](const std::string& name, double ours, double pg, double target_us) {
+    if (ours < 0) return;
+    table.Add({name, FormatMicros(ours), pg > 0 ? FormatMicros(pg) + " (ref)" : "-",
+               pg > 0 ? FormatRatio(pg / ours) : "-", fmt::format("< {}", FormatMicros(target_us)),
+               YesNo(ours < target_us)});
+  };
+  latency_line("GetContact p50, 1 in flight", f.get_p50, f.pg_get_p50, 150);
+  latency_line("GetContact p99, 1 in flight", f.get_p99, f.pg_get_p99, 500);
+  latency_line(fmt::format("GetContact p99 at {}/s", options.paced_rate), f.paced_p99, f.pg_paced_p99, 1000);
+  table.Print();
+  fmt::print("PostgreSQL upsert = COPY into UNLOGGED staging ({:.2f} s) + INSERT ... ON CONFLICT ({:.2f} s).\n",
+             f.pg_copy_s, f.pg_insert_s);
+  fmt::print("PostgreSQL latencies are pgbench (prepared statement over TCP, no gRPC/protobuf): a reference only.\n");
+  fmt::print("load average at the end: {}\n", LoadAverage());
+}
+
+int Main(int argc, char** argv) {
+  DefaultBinDirToSelf();
+  signal(SIGPIPE, SIG_IGN);
+  Options options{
+      .rows = IntFlag(argc, argv, "rows", 1000000),
+      .batch = IntFlag(argc, argv, "batch", 2000),
+      .grpc_threads = IntFlag(argc, argv, "grpc_threads", 2),
+      .get_calls = IntFlag(argc, argv, "get_calls", 20000),
+      .paced_rate = IntFlag(argc, argv, "paced_rate", 5000),
+      .paced_seconds = IntFlag(argc, argv, "paced_seconds", 10),
+      .skip_pg = BoolFlag(argc, argv, "skip_pg"),
+      .skip_in_process = BoolFlag(argc, argv, "skip_in_process"),
+  };
+  if (options.rows < 1 || options.batch < 1 || options.batch > store::kMaxBatchRows || options.grpc_threads < 1 ||
+      options.get_calls < 1 || options.paced_rate < 1 || options.paced_seconds < 1) {
+    std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= batch <= %d, threads, calls, rate, seconds >= 1\n",
+                 store::kMaxBatchRows);
+    return 2;
+  }
+  fmt::print("contacts_bench_store: {} rows, batch {}, {} gRPC client threads; {} cores; load average {}\n",
+             options.rows, options.batch, options.grpc_threads, std::thread::hardware_concurrency(), LoadAverage());
+  std::fflush(stdout);
+  Figures figures;
+  if (!options.skip_in_process) {
+    if (auto status = InProcessUpsert(options, &figures); !status.ok()) {
+      fmt::print(stderr, "in-process upsert failed: {}\n", status.ToString());
+      return 1;
+    }
+  }
+  if (auto status = OverGrpc(options, &figures); !status.ok()) {
+    fmt::print(stderr, "gRPC part failed: {}\n", status.ToString());
+    return 1;
+  }
+  if (!options.skip_pg) {
+    if (auto status = PostgresSide(options, &figures); !status.ok()) {
+      fmt::print(stderr, "PostgreSQL part failed: {}\n", status.ToString());
+      return 1;
+    }
+  }
+  PrintTable(options, figures);
+  return 0;
+}
+
+}  // namespace
+}  // namespace contacts::bench
+
+int main(int argc, char** argv) { return contacts::bench::Main(argc, argv); }
