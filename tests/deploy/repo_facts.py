@@ -30,6 +30,7 @@ class Flag:
         self.kind = kind        # "String", "Int" or "Bool"
         self.default = default  # the default as the server prints it ("info", "10000", "false")
         self.source = source    # repo-relative file that registers it
+        self.allowed = None     # for string flags with a fixed vocabulary: the accepted values
 
     @property
     def env(self):
@@ -244,11 +245,21 @@ def services(repo):
                 if f.endswith((".cc", ".h")):
                     with open(os.path.join(root, f), encoding="utf-8") as fh:
                         service.metrics += metric_names(fh.read())
+        service.flags["log_level"].allowed = log_levels(repo)
         for required in ("listen", "metrics_listen", "data_dir", "grace_period_ms"):
             if required not in service.flags:
                 raise ExtractionError(f"{binary}: common flag --{required} not found")
         result[binary] = service
     return result
+
+
+def log_levels(repo):
+    """The --log_level values common/logging/logging.cc accepts (compared in lower case)."""
+    rel = "common/logging/logging.cc"
+    levels = set(re.findall(r'\blower\s*==\s*"([a-z]+)"', strip_cxx_comments(read(repo, rel))))
+    if "info" not in levels:
+        raise ExtractionError(f"{rel}: cannot find the accepted log levels")
+    return levels
 
 
 def shared_metrics(repo):
@@ -280,6 +291,8 @@ def value_error(flag, value):
     elif flag.kind == "Bool":
         if parse_bool(value) is None:
             return f"{flag.env}={value!r} is not a boolean"
+    elif flag.allowed is not None and value.lower() not in flag.allowed:
+        return f"{flag.env}={value!r} is not one of {sorted(flag.allowed)}"
     return None
 
 
