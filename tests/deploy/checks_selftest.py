@@ -43,6 +43,9 @@ SCENARIOS = [
     ("wrong binary copied",
      [("deploy/docker/Dockerfile", r"COPY --from=build (\S+)/audience-query ", r"COPY --from=build \1/contact-store ", 1)],
      {"dockerfile": ["audience-query", "must COPY --from=build"]}),
+    ("build stage misses a package of scripts/setup.sh",
+     [("deploy/docker/Dockerfile", r" zipcmp ", " ", 1)],
+     {"dockerfile": ["scripts/setup.sh installs zipcmp but the image build does not"]}),
     ("ADD of a URL",
      [("deploy/docker/Dockerfile", r"\nWORKDIR /src\n", "\nWORKDIR /src\nADD https://example.com/x.tar.gz /tmp/\n", 1)],
      {"dockerfile": ["ADD of a URL"]}),
@@ -106,6 +109,8 @@ def copy_repo(repo, dest):
     os.makedirs(os.path.join(dest, "docs"))
     shutil.copy(os.path.join(repo, "docs", "operations.md"), os.path.join(dest, "docs"))
     shutil.copy(os.path.join(repo, "CMakeLists.txt"), dest)
+    os.makedirs(os.path.join(dest, "scripts"))
+    shutil.copy(os.path.join(repo, "scripts", "setup.sh"), os.path.join(dest, "scripts"))
 
 
 def mutate(root, path, pattern, replacement, count):

@@ -14,6 +14,8 @@ hadolint is not packaged in Debian 12, so this test checks the rules we rely on:
   EXPOSEs the service's default gRPC and metrics ports and sets CONTACTS_LISTEN /
   CONTACTS_METRICS_LISTEN to 0.0.0.0 on them; sets only CONTACTS_* variables that are flags of the
   service; declares a VOLUME holding CONTACTS_DATA_DIR when the service writes to --data_dir;
+- the build stage installs every package of scripts/setup.sh except the developer-only ones
+  (NOT_NEEDED_TO_BUILD), so the image builds with what CI builds with;
 - a Dockerfile.dockerignore next to the Dockerfile keeps build trees out of the context;
 - when the binaries are built (--bin-dir, default $CONTACTS_BIN_DIR): every shared library a
   binary needs comes from a package the target installs (or its dependencies, or the Debian base),
@@ -36,6 +38,15 @@ import repo_facts  # noqa: E402
 
 DOCKERFILE = "deploy/docker/Dockerfile"
 RUNTIME_UID = "10001"
+SETUP_SCRIPT = "scripts/setup.sh"
+# Packages of scripts/setup.sh the image build does without, and why.
+NOT_NEEDED_TO_BUILD = {
+    "ccache": "compiler cache for developers",
+    "git": "the context is a checkout already",
+    "zip": "command-line zip for tests",
+    "postgresql": "benchmark comparison only",
+    "python3": "test scripts only",
+}
 # In every debian:12 image already (Priority: required/important, or pulled in by apt).
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
 
@@ -289,6 +300,33 @@ def check_service_targets(checks, stages, services, build_stage, build_dir, targ
     return by_name
 
 
+def setup_packages(repo):
+    """The package list of scripts/setup.sh (the packages=( ... ) array)."""
+    with open(os.path.join(repo, SETUP_SCRIPT), encoding="utf-8") as f:
+        m = re.search(r"^packages=\((.*?)^\)", f.read(), flags=re.S | re.M)
+    if not m:
+        return None
+    words = []
+    for line in m.group(1).splitlines():
+        words += line.split("#")[0].split()
+    return words
+
+
+def check_build_packages(checks, repo, build_stage):
+    """The build stage installs what scripts/setup.sh installs for building (CI builds with those)."""
+    packages = setup_packages(repo)
+    if not checks.check(packages, f"{SETUP_SCRIPT}: no packages=( ... ) list found"):
+        return
+    installed = {p for s in build_stage.chain() for i in s.instructions if i.keyword == "RUN"
+                 for p in apt_packages(i.args)}
+    for package in packages:
+        if package in NOT_NEEDED_TO_BUILD:
+            continue
+        checks.check(package in installed,
+                     f"{build_stage}: {SETUP_SCRIPT} installs {package} but the image build does not (add it, or "
+                     f"list it in NOT_NEEDED_TO_BUILD with the reason)")
+
+
 def check_dockerignore(checks, repo):
     path = os.path.join(repo, DOCKERFILE + ".dockerignore")
     if not checks.check(os.path.isfile(path), f"missing {DOCKERFILE}.dockerignore"):
@@ -405,6 +443,7 @@ def main():
     build_stage, build_dir, targets = build_stage_facts(checks, stages)
     if build_stage is not None:
         check_service_targets(checks, stages, services, build_stage, build_dir, targets)
+        check_build_packages(checks, args.repo, build_stage)
         checks.check(effective(stages[-1], "USER") is not None and stages[-1].name in services,
                      "the last stage (the default target) must be a service target running as non-root")
     check_dockerignore(checks, args.repo)
