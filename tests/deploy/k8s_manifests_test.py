@@ -21,7 +21,8 @@ For each overlay (`kubectl kustomize`, offline) and each service binary the buil
 - --store names a Service that selects contact-store and maps its gRPC port;
 - every Service selects a workload and targets ports it declares; StatefulSets name a headless
   governing Service;
-- overlays named prod: auth on, a default-deny NetworkPolicy, a policy selecting each workload,
+- overlays named prod: auth on, no Namespace object (deleting the overlay must not delete the
+  data volumes), a default-deny NetworkPolicy, a policy selecting each workload,
   contact-store's gRPC port reachable only from import-processor and audience-query, metrics ports
   only from a namespace selector, clients' egress to contact-store allowed, an HPA for every
   stateless service (and none for the stateful ones, whose Deployment/StatefulSet then has no
@@ -576,6 +577,8 @@ def check_overlay(checks, where, objects, services, overlay_kind):
             check_store_address(checks, w, services_by_name, store)
     if overlay_kind == "prod":
         checks.check(all(auth.values()), f"{where}: prod must run with API keys (--api_keys_file)")
+        checks.check(not any(o["kind"] == "Namespace" for o in objects),
+                     f"{where}: prod must not manage its Namespace: `kubectl delete -k` would delete the data volumes")
         check_network_policies(checks, where, objects, workloads)
         check_autoscaling_and_budgets(checks, where, objects, workloads)
     if overlay_kind == "dev":
