@@ -5,6 +5,7 @@
 // errors; delete jobs; tenancy; metrics; and SIGKILLs during an import (crash_test.sh runs the
 // long version of that test through the same binary).
 #include <signal.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include <algorithm>
@@ -652,6 +653,71 @@ TEST(ImportCrashTest, SigkillAtRandomMomentsEndsLikeACleanRun) {
   const DatasetExpectation expected = data.Expect();
   EXPECT_EQ(a.inserted(), expected.inserted);
   if (HasFailure()) std::cerr << s.Logs();
+}
+
+// Throughput and memory on a big file; runs only when IMPORT_BENCH_ROWS is set (e.g. 1000000).
+// Prints rows/s and the importer's peak RSS (VmHWM).
+TEST(ImportBenchTest, BigFileThroughputAndPeakMemory) {
+  const int rows = EnvInt("IMPORT_BENCH_ROWS", 0);
+  if (rows <= 0) GTEST_SKIP() << "set IMPORT_BENCH_ROWS to run";
+  Services s;
+  absl::Status started = s.Start({"--log_level=debug"});
+  ASSERT_TRUE(started.ok()) << started;
+  ASSERT_TRUE(s.SetupTenant("bench").ok());
+  std::string bytes = "customer_id,first_name,last_name,email,mobile,age,city,joined,score,vip\n";
+  bytes.reserve(static_cast<size_t>(rows) * 110);
+  static const char* const kCities[] = {"Pune", "Delhi", "Mumbai", "Chennai", "Kolkata", "Jaipur"};
+  for (int i = 0; i < rows; ++i) {
+    bytes += fmt::format("C{:08d},Name{},Surname{},user{}@example.com,9{:09d},{},{},2023-{:02d}-{:02d},{}.{:02d},{}\n",
+                         i, i % 1000, i % 777, i, i, 18 + i % 60, kCities[i % 6], 1 + i % 12, 1 + i % 28, i % 1000,
+                         i % 100, i % 2 ? "yes" : "no");
+  }
+  v1::StartImportRequest import;
+  const std::vector<std::pair<std::string, v1::AttributeType>> columns = {
+      {"customer_id", v1::TEXT}, {"first_name", v1::TEXT}, {"last_name", v1::TEXT}, {"email", v1::EMAIL},
+      {"mobile", v1::MOBILE},    {"age", v1::INTEGER},     {"city", v1::TEXT},      {"joined", v1::DATE},
+      {"score", v1::DECIMAL},    {"vip", v1::BOOLEAN}};
+  for (const auto& [name, type] : columns) {
+    v1::ColumnMapping* m = import.add_mapping();
+    m->set_column(name);
+    m->set_attribute(name);
+    if (name != "customer_id" && name != "email" && name != "mobile") {
+      v1::NewAttribute* a = import.add_create_attributes();
+      a->set_name(name);
+      a->set_type(type);
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  v1::UploadResponse upload;
+  grpc::Status status = s.Upload("bench", bytes, "big.csv", &upload, &import, 1 << 20);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const auto t1 = std::chrono::steady_clock::now();
+  const v1::Job job = s.Wait("bench", upload.job().id());
+  const auto t2 = std::chrono::steady_clock::now();
+  std::ifstream proc(fmt::format("/proc/{}/status", s.importer_->pid()));
+  std::string line, hwm;
+  while (std::getline(proc, line)) {
+    if (line.starts_with("VmHWM")) hwm = line;
+  }
+  auto cpu = [](pid_t pid) {
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::vector<std::string> f;
+    for (std::string x; fields >> x;) f.push_back(x);
+    return f.size() > 12 ? (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK)) : 0.0;
+  };
+  std::cerr << fmt::format("cpu seconds: import-processor {:.2f}, contact-store {:.2f}\n", cpu(s.importer_->pid()),
+                           cpu(s.store_->pid()));
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  std::cerr << fmt::format(
+      "{} rows, {:.1f} MB: upload {:.2f} s, job {:.2f} s ({:.0f} rows/s), end to end {:.2f} s; importer {}\n", rows,
+      static_cast<double>(bytes.size()) / 1e6, secs(t1 - t0), secs(t2 - t1), rows / secs(t2 - t1), secs(t2 - t0), hwm);
+  const std::string log = s.importer_->log();
+  if (size_t at = log.find("dedup pass"); at != std::string::npos)
+    std::cerr << log.substr(at, log.find('\n', at) - at) << "\n";
+  EXPECT_EQ(job.state(), v1::COMPLETED) << job.error();
+  EXPECT_EQ(job.counts().inserted(), static_cast<uint64_t>(rows));
 }
 
 }  // namespace
