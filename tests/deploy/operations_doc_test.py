@@ -6,9 +6,12 @@
 - the services table at the top gives each service's default gRPC and metrics ports;
 - every Prometheus metric family the code registers is documented;
 - every `contacts.v1.<Service>/<Method>` the doc names is an RPC of proto/contacts/v1;
-- every repository path it names under deploy/, tests/deploy/ or docs/ exists.
+- every repository path it names under deploy/, tests/deploy/ or docs/ exists;
+- when the binaries are built (--bin-dir, default $CONTACTS_BIN_DIR): the flags read from the
+  sources (which every deploy check relies on) are exactly those `<binary> --help` prints, with
+  the same types, environment names and defaults.
 
-Usage: operations_doc_test.py [--repo DIR]
+Usage: operations_doc_test.py [--repo DIR] [--bin-dir DIR]
 """
 
 import argparse
@@ -63,10 +66,27 @@ def proto_rpcs(repo):
     return rpcs
 
 
+def check_against_help(checks, services, bin_dir):
+    for binary, service in sorted(services.items()):
+        path = os.path.join(bin_dir, binary) if bin_dir else ""
+        if not path or not os.path.isfile(path):
+            print(f"NOTE: {binary} not built in {bin_dir or '(no --bin-dir)'}: flags not compared with --help")
+            continue
+        code, printed, output = repo_facts.run_help(path)
+        if not checks.check(code == 0 and printed, f"{binary} --help failed (exit {code}):\n{output}"):
+            continue
+        extracted = {name: (f.kind, f.env, f.default) for name, f in service.flags.items()}
+        for name in sorted(set(printed) | set(extracted)):
+            checks.check(printed.get(name) == extracted.get(name),
+                         f"{binary} --{name}: `{binary} --help` says {printed.get(name)}, the sources read as "
+                         f"{extracted.get(name)} (a stale build, or fix tests/deploy/repo_facts.py)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--repo", default=os.path.normpath(os.path.join(here, "..", "..")))
+    parser.add_argument("--bin-dir", default=os.environ.get("CONTACTS_BIN_DIR", ""))
     args = parser.parse_args()
 
     checks = repo_facts.Checks("operations_doc_test")
@@ -119,6 +139,7 @@ def main():
 
     for path in sorted(set(re.findall(r"\b((?:deploy|docs|tests/deploy)/[\w./-]*[\w-])", text))):
         checks.check(os.path.exists(os.path.join(args.repo, path)), f"{DOC}: names {path}, which does not exist")
+    check_against_help(checks, services, args.bin_dir)
     return checks.finish()
 
 

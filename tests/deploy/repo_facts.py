@@ -273,6 +273,23 @@ def shared_metrics(repo):
     return names
 
 
+def run_help(binary_path, env_overrides=None):
+    """Runs `<binary> --help` (it parses the environment first, prints usage and exits; it opens no
+    socket and no file). Returns (exit code, {name: (kind, env name, default)}, output).
+    env_overrides replaces every CONTACTS_* variable of this process's environment."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(env_overrides or {})
+    proc = subprocess.run([binary_path, "--help"], capture_output=True, text=True, env=env, timeout=30,
+                          check=False)
+    flags = {}
+    kinds = {"string": "String", "int": "Int", "bool": "Bool"}
+    for m in re.finditer(r"^  --([a-z0-9_]+) \((string|int|bool); env (\w+)\)\n(?:      .*\n)*?.*Default: \"(.*)\"\.$",
+                         proc.stdout, flags=re.M):
+        flags[m.group(1)] = (kinds[m.group(2)], m.group(3), m.group(4))
+    return proc.returncode, flags, proc.stdout + proc.stderr
+
+
 def parse_bool(text):
     """The server's boolean parsing (common/config/flags.cc ParseBool); None if invalid."""
     lower = text.lower()
