@@ -36,7 +36,7 @@ ninja -C "$build" -j"$jobs" contacts_bench_store contacts_bench_query contacts_b
 export CONTACTS_BIN_DIR=$build/bin CONTACTS_SOURCE_DIR=$repo
 run() {
   echo
-  echo "### $* (commit $(git -C "$repo" rev-parse --short HEAD), $(date -Is), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "### $* (commit $(git -C "$repo" rev-parse --short HEAD), $(git -C "$repo" status --short --untracked-files=no | wc -l) files modified, $(date -Is), load $(cut -d' ' -f1-3 /proc/loadavg))"
   local start=$SECONDS
   "$@" || echo "### exit status $?"
   echo "### took $((SECONDS - start)) s"

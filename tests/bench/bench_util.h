@@ -104,6 +104,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start);
 std::string LoadAverage();
 // VmHWM (peak resident set) of a process in KiB, from /proc/<pid>/status. nullopt if unreadable.
 std::optional<uint64_t> PeakRssKib(pid_t pid);
+// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. nullopt if unreadable.
+std::optional<double> CpuSeconds(pid_t pid);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 

@@ -2,20 +2,23 @@
 // measured in the same run; never passes or fails.
 //
 //   contacts_bench_store [--rows 1000000] [--batch 2000] [--grpc_threads 2] [--get_calls 20000]
-//                        [--paced_rate 5000] [--paced_seconds 10] [--skip_pg] [--skip_in_process]
+//                        [--paced_rate 5000] [--paced_seconds 10] [--paced_senders 2] [--skip_pg]
+//                        [--skip_in_process]
 //
 // 1. Batch upsert, in-process: ContactRepository::BatchUpsert on a fresh store (time of the calls;
 //    building the requests is not counted).
 // 2. Batch upsert over gRPC: BatchUpsert RPCs from --grpc_threads clients against a real
 //    contact-store process with a second fresh store (requests built before the clock starts).
 // 3. GetContact by primary key over gRPC, one call in flight, random keys: p50 / p99.
-// 4. GetContact paced open-loop at --paced_rate calls/s for --paced_seconds (one sender, two
-//    completion threads; latency from the scheduled send time, so a late sender counts).
+// 4. GetContact paced open-loop at --paced_rate calls/s for --paced_seconds (--paced_senders
+//    threads, each with its own connection and completion thread; latency from the scheduled send
+//    time, so a late sender counts).
 // PostgreSQL: COPY of the same rows (CSV) into an UNLOGGED staging table, then INSERT ... SELECT ...
 // ON CONFLICT (pk) DO UPDATE into contacts(pk, email, mobile, attrs jsonb) with btree indexes on
 // email and mobile and a GIN index on attrs; point selects by pk with pgbench (prepared statement,
 // TCP on 127.0.0.1), one client, and paced with -R.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -38,6 +41,7 @@ struct Options {
   int64_t get_calls;
   int64_t paced_rate;
   int64_t paced_seconds;
+  int64_t paced_senders;
   bool skip_pg;
   bool skip_in_process;
 };
@@ -128,48 +132,76 @@ struct PacedCall {
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::Contact>> reader;
 };
 
-absl::Status GetPaced(std::shared_ptr<grpc::Channel> channel, const Options& options, Figures* figures) {
-  constexpr int kQueues = 2;
-  auto stub = v1::ContactStore::NewStub(channel);
-  grpc::CompletionQueue queues[kQueues];
+absl::Status GetPaced(const std::string& address, const Options& options, Figures* figures) {
+  // Each sender has its own channel (its own connection), completion queue and completion thread,
+  // and sends calls s, s + senders, s + 2 * senders, ... at start + k / rate.
+  const int senders = static_cast<int>(options.paced_senders);
   const int64_t total = options.paced_rate * options.paced_seconds;
-  std::vector<Latencies> per_thread(kQueues);
-  std::atomic<uint64_t> errors{0};
-  std::vector<std::thread> pollers;
-  for (int q = 0; q < kQueues; ++q) {
-    pollers.emplace_back([&, q] {
+  std::vector<std::string> keys;
+  keys.reserve(total);
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
+  for (int64_t k = 0; k < total; ++k) keys.push_back(CustomerId(pick(random)));
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
+  std::vector<std::unique_ptr<v1::ContactStore::Stub>> stubs;
+  for (int s = 0; s < senders; ++s) {
+    grpc::ChannelArguments args;
+    args.SetInt("contacts.bench.sender", s);  // distinct arguments: a connection per sender
+    stubs.push_back(
+        v1::ContactStore::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+    queues.push_back(std::make_unique<grpc::CompletionQueue>());
+    // Connect before the clock starts.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetContactRequest request;
+    request.set_primary_key(keys[0]);
+    v1::Contact contact;
+    if (grpc::Status status = stubs.back()->GetContact(&ctx, request, &contact); !status.ok()) {
+      return absl::InternalError(fmt::format("GetContact: {}", status.error_message()));
+    }
+  }
+  std::vector<Latencies> per_thread(senders);
+  std::atomic<uint64_t> errors{0}, late{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s) {
+    threads.emplace_back([&, s] {
       void* tag;
       bool ok;
-      while (queues[q].Next(&tag, &ok)) {
+      while (queues[s]->Next(&tag, &ok)) {
         auto now = std::chrono::steady_clock::now();
         std::unique_ptr<PacedCall> call(static_cast<PacedCall*>(tag));
         if (!ok || !call->status.ok()) {
           ++errors;
           continue;
         }
-        per_thread[q].Add(std::chrono::duration<double, std::micro>(now - call->scheduled).count());
+        per_thread[s].Add(std::chrono::duration<double, std::micro>(now - call->scheduled).count());
       }
     });
   }
-  std::mt19937_64 random(7);
-  std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
   const auto interval = std::chrono::nanoseconds(1000000000LL / options.paced_rate);
-  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
-  for (int64_t k = 0; k < total; ++k) {
-    auto scheduled = start + k * interval;
-    std::this_thread::sleep_until(scheduled);
-    auto* call = new PacedCall;
-    call->scheduled = scheduled;
-    call->request.set_primary_key(CustomerId(pick(random)));
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    call->reader = stub->PrepareAsyncGetContact(&call->ctx, call->request, &queues[k % kQueues]);
-    call->reader->StartCall();
-    call->reader->Finish(&call->response, &call->status, call);
+  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  std::vector<std::thread> sender_threads;
+  for (int s = 0; s < senders; ++s) {
+    sender_threads.emplace_back([&, s] {
+      for (int64_t k = s; k < total; k += senders) {
+        auto scheduled = start + k * interval;
+        std::this_thread::sleep_until(scheduled);
+        if (std::chrono::steady_clock::now() - scheduled > std::chrono::milliseconds(1)) ++late;
+        auto* call = new PacedCall;
+        call->scheduled = scheduled;
+        call->request.set_primary_key(keys[k]);
+        call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        call->reader = stubs[s]->PrepareAsyncGetContact(&call->ctx, call->request, queues[s].get());
+        call->reader->StartCall();
+        call->reader->Finish(&call->response, &call->status, call);
+      }
+    });
   }
+  for (auto& sender : sender_threads) sender.join();
   const double send_seconds = SecondsSince(start);
   // Every call ends (answer or deadline) before Next returns false after Shutdown.
-  for (auto& queue : queues) queue.Shutdown();
-  for (auto& poller : pollers) poller.join();
+  for (auto& queue : queues) queue->Shutdown();
+  for (auto& thread : threads) thread.join();
   Latencies all;
   for (const auto& latencies : per_thread) all.Merge(latencies);
   figures->paced_p50 = all.Percentile(50);
@@ -177,10 +209,11 @@ absl::Status GetPaced(std::shared_ptr<grpc::Channel> channel, const Options& opt
   figures->paced_achieved = total / send_seconds;
   figures->paced_errors = errors;
   fmt::print(
-      "GetContact paced at {}/s for {} s: {} calls sent in {:.2f} s ({:.0f}/s), {} errors, p50 {}, p99 {}, "
-      "p99.9 {}\n",
-      options.paced_rate, options.paced_seconds, total, send_seconds, figures->paced_achieved, figures->paced_errors,
-      FormatMicros(figures->paced_p50), FormatMicros(figures->paced_p99), FormatMicros(all.Percentile(99.9)));
+      "GetContact paced at {}/s for {} s from {} senders: {} calls sent in {:.2f} s ({:.0f}/s; {} sent > 1 ms late), "
+      "{} errors, p50 {}, p90 {}, p99 {}, p99.9 {}\n",
+      options.paced_rate, options.paced_seconds, senders, total, send_seconds, figures->paced_achieved, late.load(),
+      figures->paced_errors, FormatMicros(figures->paced_p50), FormatMicros(all.Percentile(90)),
+      FormatMicros(figures->paced_p99), FormatMicros(all.Percentile(99.9)));
   std::fflush(stdout);
   return absl::OkStatus();
 }
@@ -192,17 +225,43 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
   if (auto setup = SetupStoreSchema(stub.get()); !setup.ok()) return setup;
   fmt::print("building {} rows of BatchUpsert requests...\n", options.rows);
   std::fflush(stdout);
+  auto cpu_before = CpuSeconds((*process)->pid());
   auto seconds = LoadOverGrpc((*process)->Channel(), options.rows, static_cast<int>(options.batch),
                               static_cast<int>(options.grpc_threads), /*prebuild=*/true);
   if (!seconds.ok()) return seconds.status();
+  auto cpu_after = CpuSeconds((*process)->pid());
+  if (cpu_before && cpu_after) {
+    fmt::print("contact-store used {:.1f} CPU seconds for the load ({:.0f} us per row)\n", *cpu_after - *cpu_before,
+               (*cpu_after - *cpu_before) * 1e6 / options.rows);
+  }
   figures->grpc_rows_per_s = options.rows / *seconds;
   fmt::print("gRPC upsert: {} rows in {:.2f} s ({}), {} client threads, batches of {}; load {}\n", options.rows,
              *seconds, FormatRate(figures->grpc_rows_per_s, "rows/s"), options.grpc_threads, options.batch,
              LoadAverage());
   std::fflush(stdout);
   if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS after load: {} MiB\n", *rss / 1024);
-  if (auto got = GetOneInFlight(stub.get(), options, figures); !got.ok()) return got;
-  if (auto paced = GetPaced((*process)->Channel(), options, figures); !paced.ok()) return paced;
+  auto cpu_report = [&](const char* what, std::optional<double> server_before, std::optional<double> client_before,
+                        int64_t calls) {
+    auto server_after = CpuSeconds((*process)->pid());
+    auto client_after = CpuSeconds(getpid());
+    if (server_before && server_after && client_before && client_after) {
+      fmt::print("  CPU per call ({}): contact-store {:.0f} us, this client {:.0f} us\n", what,
+                 (*server_after - *server_before) * 1e6 / calls, (*client_after - *client_before) * 1e6 / calls);
+    }
+  };
+  {
+    auto server_before = CpuSeconds((*process)->pid());
+    auto client_before = CpuSeconds(getpid());
+    if (auto got = GetOneInFlight(stub.get(), options, figures); !got.ok()) return got;
+    cpu_report("1 in flight", server_before, client_before,
+               options.get_calls + std::min<int64_t>(2000, options.get_calls / 10));
+  }
+  {
+    auto server_before = CpuSeconds((*process)->pid());
+    auto client_before = CpuSeconds(getpid());
+    if (auto paced = GetPaced((*process)->address(), options, figures); !paced.ok()) return paced;
+    cpu_report("paced", server_before, client_before, options.paced_rate * options.paced_seconds);
+  }
   if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS at the end: {} MiB\n", *rss / 1024);
   auto exit = (*process)->Terminate();
   if (!exit.ok()) fmt::print("contact-store stop: {}\n", exit.status().ToString());
@@ -286,11 +345,12 @@ int Main(int argc, char** argv) {
       .get_calls = IntFlag(argc, argv, "get_calls", 20000),
       .paced_rate = IntFlag(argc, argv, "paced_rate", 5000),
       .paced_seconds = IntFlag(argc, argv, "paced_seconds", 10),
+      .paced_senders = IntFlag(argc, argv, "paced_senders", 2),
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
       .skip_in_process = BoolFlag(argc, argv, "skip_in_process"),
   };
   if (options.rows < 1 || options.batch < 1 || options.batch > store::kMaxBatchRows || options.grpc_threads < 1 ||
-      options.get_calls < 1 || options.paced_rate < 1 || options.paced_seconds < 1) {
+      options.get_calls < 1 || options.paced_rate < 1 || options.paced_seconds < 1 || options.paced_senders < 1) {
     std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= batch <= %d, threads, calls, rate, seconds >= 1\n",
                  store::kMaxBatchRows);
     return 2;
