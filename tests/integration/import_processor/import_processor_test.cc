@@ -19,6 +19,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "contacts/v1/import_processor.grpc.pb.h"
@@ -574,6 +575,70 @@ TEST_F(ImportProcessorTest, MetricsCountRowsAndJobsByState) {
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_GE(MetricValue(*body, "import_rows_processed_total").value_or(0), 3.0);
   EXPECT_GE(MetricValue(*body, "import_jobs", {{"state", "COMPLETED"}}).value_or(0), 1.0);
+}
+
+// Runs contactsctl with `args` against the suite's importer as `tenant`; returns its exit code and
+// fills *out with its stdout.
+int RunCtl(const std::string& importer, const std::string& tenant, const std::string& args, std::string* out) {
+  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
+  const std::string command = fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {}/contactsctl {} 2>/dev/null",
+                                          importer, tenant, bin_dir == nullptr ? "." : bin_dir, args);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  out->clear();
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out->append(buffer, n);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes) {
+  TempDir dir("contactsctl");
+  const std::string file = dir.path() + "/people.csv";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << "customer_id,E-mail,Age\nk1,Ann@GMIAL.com,30\nk2,b@example.com,forty\nk3,c@example.com,41\n";
+  }
+  std::string out;
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + file, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("-> email"));  // preview only
+
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_,
+                   "upload " + file +
+                       " --map customer_id=customer_id --map E-mail=email --map Age=age --create age:integer "
+                       "--fix-typos --wait",
+                   &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("COMPLETED_WITH_ERRORS"));
+  EXPECT_THAT(out, HasSubstr("inserted=2"));
+  EXPECT_THAT(out, HasSubstr("emails_fixed=1"));
+  const size_t at = out.find("job ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string job_id = out.substr(at + 4, 24);
+  EXPECT_EQ(s().GetContact(tenant_, "k1")->attributes().at("email"), "ann@gmail.com");
+
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "errors " + job_id, &out), 0);
+  EXPECT_THAT(out, HasSubstr("row_number,column,value,reason\r\n2,Age,forty,\"invalid_value:age: "));
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "jobs", &out), 0);
+  EXPECT_THAT(out, HasSubstr(job_id));
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "job " + job_id, &out), 0);
+  EXPECT_THAT(out, HasSubstr("rejected invalid_value:age: 1"));
+
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "delete --keys k1,nope --wait", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("deleted=1 not_found=1"));
+  const std::string emails = dir.path() + "/emails.csv";
+  {
+    std::ofstream out_file(emails, std::ios::binary);
+    out_file << "email\nc@example.com\n";
+  }
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "delete --file " + emails + " --by email --wait", &out), 0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("deleted=1"));
+  EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k3").status()));
+
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "job 0000000000000000ffffffff", &out), 1);
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "frobnicate", &out), 2);
 }
 
 // ----- Crash safety -----
