@@ -641,6 +641,91 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "frobnicate", &out), 2);
 }
 
+// With API keys on, both services check them, and the job's worker reaches the store with the
+// caller's key, also after a restart of import-processor.
+TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
+  TempDir dir("import_auth");
+  const std::string keys = dir.path() + "/keys";
+  {
+    std::ofstream out(keys);
+    out << "admin-key acme admin\nwriter-key acme writer\nreader-key acme reader\nother-key globex writer\n";
+  }
+  Services s;
+  auto store = ServiceProcess::Start({.binary = "contact-store", .flags = {"--api_keys_file=" + keys}});
+  ASSERT_TRUE(store.ok()) << store.status();
+  s.store_ = *std::move(store);
+  auto importer = ServiceProcess::Start(
+      {.binary = "import-processor",
+       .flags = {"--api_keys_file=" + keys, "--store=" + s.store_->address(), "--store_timeout_ms=300"}});
+  ASSERT_TRUE(importer.ok()) << importer.status();
+  s.importer_ = *std::move(importer);
+  s.Reconnect();
+  auto keyed = [](const std::string& key) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ctx->AddMetadata("x-api-key", key);
+    return ctx;
+  };
+  {
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    v1::Tenant tenant;
+    auto ctx = keyed("admin-key");
+    ASSERT_TRUE(s.store_stub_->SetupTenant(ctx.get(), setup, &tenant).ok());
+  }
+  auto upload = [&](const std::string& key, v1::UploadResponse* response) {
+    auto ctx = keyed(key);
+    auto writer = s.stub_->Upload(ctx.get(), response);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name("a.csv");
+    v1::ColumnMapping* m = first.mutable_start()->mutable_import()->add_mapping();
+    m->set_column("customer_id");
+    m->set_attribute("customer_id");
+    writer->Write(first);
+    v1::UploadRequest chunk;
+    std::string content = "customer_id\n";
+    for (int i = 0; i < 20000; ++i) content += fmt::format("k{}\n", i);
+    chunk.set_chunk(content);
+    writer->Write(chunk);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::UploadResponse response;
+  EXPECT_EQ(upload("", &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(upload("reader-key", &response).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  grpc::Status ok = upload("writer-key", &response);
+  ASSERT_TRUE(ok.ok()) << ok.error_message() << s.Logs();
+  // Freeze the store so the job cannot finish, then kill import-processor mid-job.
+  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
+
+  v1::GetJobRequest get;
+  get.set_job_id(response.job().id());
+  v1::Job job;
+  auto other = keyed("other-key");
+  EXPECT_EQ(s.stub_->GetJob(other.get(), get, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  auto reader = keyed("reader-key");
+  ASSERT_TRUE(s.stub_->GetJob(reader.get(), get, &job).ok());
+  EXPECT_LT(job.state(), v1::COMPLETED);
+  ASSERT_TRUE(s.importer_->Kill().ok());
+  ASSERT_TRUE(s.store_->Signal(SIGCONT).ok());
+  // The job resumes after the restart with the key it stored.
+  ASSERT_TRUE(s.importer_->Restart().ok());
+  s.Reconnect();
+  WaitFor(
+      [&] {
+        auto ctx = keyed("reader-key");
+        return s.stub_->GetJob(ctx.get(), get, &job).ok() && job.state() >= v1::COMPLETED;
+      },
+      std::chrono::seconds(30));
+  EXPECT_EQ(job.state(), v1::COMPLETED) << job.error() << s.Logs();
+  EXPECT_EQ(job.counts().inserted(), 20000u);
+  v1::GetContactRequest contact_request;
+  contact_request.set_primary_key("k2");
+  v1::Contact contact;
+  auto ctx = keyed("reader-key");
+  EXPECT_TRUE(s.store_stub_->GetContact(ctx.get(), contact_request, &contact).ok());
+}
+
 // ----- Crash safety -----
 
 int EnvInt(const char* name, int fallback) {
