@@ -1867,6 +1867,9 @@ absl::StatusOr<contacts::v1::BackupResponse> ContactRepository::Backup(const std
   if (std::filesystem::exists(path, ec)) {
     return absl::AlreadyExistsError(fmt::format("path: {} already exists; give a new directory", path));
   }
+  // RocksDB creates only the last path component.
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (ec) return absl::FailedPreconditionError(fmt::format("path: cannot create the parent of {}: {}", path, ec.message()));
   rocksdb::Checkpoint* raw = nullptr;
   RETURN_IF_ERROR(FromRocksStatus(rocksdb::Checkpoint::Create(db_->db(), &raw), "create checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);

@@ -1,5 +1,8 @@
 // contact-store: the data service. See services/contact_store/README.md.
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -17,9 +20,9 @@ int main(int argc, char** argv) {
   FlagSet flags("contact-store");
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50051", "127.0.0.1:9464", "./data/contact-store");
   bool* sync_writes = flags.Bool("sync_writes", false,
-                                 "fsync the write-ahead log on every write (survives power loss, slower). "
-                                 "Default: false (survives a process crash)");
-  int64_t* block_cache_mb = flags.Int("block_cache_mb", 64, "RocksDB block cache in MiB. Default: 64");
+                                 "fsync the write-ahead log on every write (survives power loss, slower); "
+                                 "off, a process crash still loses nothing acknowledged");
+  int64_t* block_cache_mb = flags.Int("block_cache_mb", 64, "RocksDB block cache in MiB");
   absl::Status parsed = flags.Parse(argc, argv);
   if (IsHelpRequested(parsed)) return 0;
   if (!parsed.ok()) {
@@ -69,8 +72,23 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", started.ToString());
     return 1;
   }
-  contacts_gauge.Set(static_cast<double>((*repository)->TotalContacts()));
+  // The gauge follows the store every few seconds until shutdown.
+  std::mutex gauge_mu;
+  std::condition_variable gauge_cv;
+  bool stopping = false;
+  std::thread gauge_updater([&] {
+    std::unique_lock lock(gauge_mu);
+    do {
+      contacts_gauge.Set(static_cast<double>((*repository)->TotalContacts()));
+    } while (!gauge_cv.wait_for(lock, std::chrono::seconds(5), [&] { return stopping; }));
+  });
   runner.WaitForShutdownSignal();
+  {
+    std::lock_guard lock(gauge_mu);
+    stopping = true;
+  }
+  gauge_cv.notify_all();
+  gauge_updater.join();
   spdlog::info("contact-store stopped");
   return 0;
 }
