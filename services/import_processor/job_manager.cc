@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <utility>
 
 #include <fmt/format.h>
@@ -94,8 +95,70 @@ absl::Status JobManager::Start() {
       queue_.push_back(job.job().id());
     }
   }
+  RemoveOrphanSpoolFiles();
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  if (options_.upload_ttl.count() > 0) janitor_ = std::thread([this] { JanitorLoop(); });
   return absl::OkStatus();
+}
+
+void JobManager::RemoveOrphanSpoolFiles() {
+  // At start no upload is in progress, so a spool file that no upload record names is the
+  // remains of an upload cut off by a crash.
+  absl::flat_hash_set<std::string> known;
+  absl::Status scanned = jobs_.ScanUploads([&](internal::StoredUpload&& upload) {
+    known.insert(std::filesystem::path(upload.spool_path()).filename().string());
+    return true;
+  });
+  if (!scanned.ok()) {
+    spdlog::warn("spool cleanup skipped: {}", scanned.ToString());
+    return;
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || known.contains(name)) continue;
+    std::filesystem::remove(entry.path(), ec);
+    spdlog::info("removed {} (left by an interrupted upload)", entry.path().string());
+  }
+}
+
+size_t JobManager::ExpireUploads(int64_t now_micros) {
+  const int64_t cutoff =
+      now_micros - std::chrono::duration_cast<std::chrono::microseconds>(options_.upload_ttl).count();
+  absl::flat_hash_set<std::string> in_use;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, active] : active_) in_use.insert(active.job.upload_id());
+  }
+  std::vector<internal::StoredUpload> expired;
+  absl::Status scanned = jobs_.ScanUploads([&](internal::StoredUpload&& upload) {
+    if (upload.created_at_micros() < cutoff && !in_use.contains(upload.id())) expired.push_back(std::move(upload));
+    return true;
+  });
+  if (!scanned.ok()) spdlog::warn("upload expiry: {}", scanned.ToString());
+  size_t removed = 0;
+  for (const internal::StoredUpload& upload : expired) {
+    std::error_code ec;
+    std::filesystem::remove(upload.spool_path(), ec);
+    if (absl::Status s = jobs_.DeleteUpload(upload.id()); !s.ok()) {
+      spdlog::warn("upload {}: cannot delete: {}", upload.id(), s.ToString());
+      continue;
+    }
+    ++removed;
+    spdlog::info("upload {} expired and deleted", upload.id());
+  }
+  return removed;
+}
+
+void JobManager::JanitorLoop() {
+  const auto period = std::min<std::chrono::seconds>(options_.upload_ttl, std::chrono::hours(1));
+  std::unique_lock lock(mu_);
+  while (!shutting_down_) {
+    lock.unlock();
+    ExpireUploads(NowMicros());
+    lock.lock();
+    janitor_wake_.wait_for(lock, period, [&] { return shutting_down_; });
+  }
 }
 
 void JobManager::Shutdown() {
@@ -106,9 +169,11 @@ void JobManager::Shutdown() {
     for (auto& [id, active] : active_) active.control->RequestStop();
     work_.notify_all();
     changed_.notify_all();
+    janitor_wake_.notify_all();
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
+  if (janitor_.joinable()) janitor_.join();
 }
 
 void JobManager::CountState(v1::JobState from, v1::JobState to) {

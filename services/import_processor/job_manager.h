@@ -10,6 +10,7 @@
 // they are erased when the job reaches a final state.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,9 @@ struct JobManagerOptions {
   uint32_t batch_rows = 2000;
   UploadLimits upload_limits;
   JobRunnerOptions runner;
+  // Uploads older than this are deleted (file and record) unless an unfinished job reads them;
+  // zero keeps them forever. Default: 72 hours.
+  std::chrono::seconds upload_ttl{72 * 3600};
 };
 
 // Who is calling: the tenant (from authentication) and the headers to forward to contact-store.
@@ -64,11 +68,17 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Queues every QUEUED or RUNNING job found in the jobs db (oldest first) and starts the workers.
+  // Removes spool files left by uploads that never finished (a crash mid-upload), queues every
+  // QUEUED or RUNNING job found in the jobs db (oldest first), and starts the workers and the
+  // upload janitor (hourly, see JobManagerOptions::upload_ttl).
   absl::Status Start();
   // Workers stop at the next batch boundary (their jobs stay RUNNING and resume at the next
   // start); watchers return. Idempotent.
   void Shutdown();
+
+  // Deletes uploads created before `now_micros` - upload_ttl that no unfinished job uses; returns
+  // how many. Called by the janitor; public for tests.
+  size_t ExpireUploads(int64_t now_micros);
 
   // ----- Uploads -----
   // Errors: as UploadSession::Begin.
@@ -116,6 +126,8 @@ class JobManager {
   absl::Status CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids);
   absl::StatusOr<v1::Job> Enqueue(internal::StoredJob job);
   void WorkerLoop();
+  void JanitorLoop();
+  void RemoveOrphanSpoolFiles();
   void OnProgress(const internal::StoredJob& job);
   void CountState(v1::JobState from, v1::JobState to);  // REQUIRES: mu_ held
 
@@ -124,12 +136,14 @@ class JobManager {
   const JobManagerOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_;     // queue_ or shutting_down_ changed
-  std::condition_variable changed_;  // an active job changed
+  std::condition_variable work_;          // queue_ or shutting_down_ changed
+  std::condition_variable changed_;       // an active job changed
+  std::condition_variable janitor_wake_;  // shutting_down_ changed
   std::deque<std::string> queue_;
   absl::flat_hash_map<std::string, Active> active_;
   bool shutting_down_ = false;
   std::vector<std::thread> workers_;
+  std::thread janitor_;
 
   prometheus::Family<prometheus::Counter>* rows_family_ = nullptr;
   prometheus::Counter* rows_processed_ = nullptr;

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   int64_t* max_upload_bytes =
       flags.Int("max_upload_bytes", int64_t{2} << 30, "Largest upload accepted, in bytes (the .zip for archives).");
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 60000, "Deadline of each call to contact-store.");
+  int64_t* upload_ttl_hours = flags.Int(
+      "upload_ttl_hours", 72, "Uploads older than this are deleted unless an unfinished job reads them; 0 keeps them.");
   int64_t* store_retry_ms = flags.Int("store_retry_ms", 300000,
                                       "How long a job retries contact-store while it is unavailable before it FAILS.");
   absl::Status parsed = flags.Parse(argc, argv);
@@ -39,10 +41,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 100000 || *max_upload_bytes < 1 ||
-      *store_timeout_ms <= 0 || *store_retry_ms < 0) {
+      *store_timeout_ms <= 0 || *store_retry_ms < 0 || *upload_ttl_hours < 0) {
     spdlog::critical(
         "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 100000, --max_upload_bytes > 0, "
-        "--store_timeout_ms > 0, --store_retry_ms >= 0");
+        "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
     return 2;
   }
   spdlog::info("import-processor starting with flags:\n{}", flags.Describe());
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   options.upload_limits.max_upload_bytes = static_cast<uint64_t>(*max_upload_bytes);
   options.upload_limits.zip.max_entry_bytes = static_cast<uint64_t>(*max_upload_bytes);
   options.upload_limits.zip.max_total_bytes = static_cast<uint64_t>(*max_upload_bytes);
+  options.upload_ttl = std::chrono::hours(*upload_ttl_hours);
   options.runner.email_fixer = FixEmailTypo;
   options.runner.store_retry_budget = std::chrono::milliseconds(*store_retry_ms);
   JobManager manager(**jobs, store, options, &runner.metrics());

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -219,6 +221,34 @@ TEST_F(JobManagerTest, ShutdownLeavesARunningJobResumable) {
   EXPECT_EQ(seen.back().state(), v1::COMPLETED);
   EXPECT_EQ(seen.back().counts().inserted(), 30u);
   EXPECT_EQ(store_.contacts.size(), 30u);
+}
+
+TEST_F(JobManagerTest, OldUploadsExpireUnlessAnUnfinishedJobReadsThem) {
+  auto old = Upload("id\nk1\n");
+  auto used = Upload("id\nk2\n");
+  ASSERT_TRUE(old.ok() && used.ok());
+  auto job = manager_->StartImport(caller_, ImportRequest(used->upload_id(), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());  // queued: no worker runs
+  const std::string old_path = jobs_->GetUpload(old->upload_id())->spool_path();
+  ASSERT_TRUE(std::filesystem::exists(old_path));
+
+  const int64_t later = job->created_at_micros() + int64_t{73} * 3600 * 1000000;
+  EXPECT_EQ(manager_->ExpireUploads(job->created_at_micros()), 0u);  // too young
+  EXPECT_EQ(manager_->ExpireUploads(later), 1u);
+  EXPECT_FALSE(std::filesystem::exists(old_path));
+  EXPECT_EQ(manager_->StartImport(caller_, ImportRequest(old->upload_id(), {{"id", "customer_id"}})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(jobs_->GetUpload(used->upload_id()).ok());
+}
+
+TEST_F(JobManagerTest, StartRemovesFilesOfInterruptedUploads) {
+  auto kept = Upload("id\nk1\n");
+  ASSERT_TRUE(kept.ok());
+  const std::string stray = options_.spool_dir + "/0000000000000000deadbeef.csv";
+  std::ofstream(stray) << "id\n";
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_FALSE(std::filesystem::exists(stray));
+  EXPECT_TRUE(std::filesystem::exists(jobs_->GetUpload(kept->upload_id())->spool_path()));
 }
 
 }  // namespace
