@@ -220,6 +220,19 @@ class SnapshotHolder {
   const rocksdb::Snapshot* snapshot_;
 };
 
+// The stored answer of a batch applied before (marked replayed), or nullopt for a new batch.
+template <typename Response>
+absl::StatusOr<std::optional<Response>> AppliedBefore(StoreDb& db, const std::string& applied_key) {
+  std::string bytes;
+  absl::Status got = db.Get(db.applied(), applied_key, &bytes);
+  if (absl::IsNotFound(got)) return std::optional<Response>();
+  RETURN_IF_ERROR(got);
+  Response replay;
+  if (!replay.ParseFromString(bytes)) return absl::DataLossError("applied record is corrupt");
+  replay.set_replayed(true);
+  return std::optional<Response>(std::move(replay));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -1358,15 +1371,8 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   std::unique_lock lock(state->mu);
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
-    std::string bytes;
-    absl::Status got = db_->Get(db_->applied(), applied_key, &bytes);
-    if (got.ok()) {
-      contacts::v1::BatchUpsertResponse replay;
-      if (!replay.ParseFromString(bytes)) return absl::DataLossError("applied record is corrupt");
-      replay.set_replayed(true);
-      return replay;
-    }
-    if (!absl::IsNotFound(got)) return got;
+    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchUpsertResponse> replay, AppliedBefore<contacts::v1::BatchUpsertResponse>(*db_, applied_key));
+    if (replay) return *std::move(replay);
   }
   std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
   for (uint64_t id : list_ids) {
@@ -1422,15 +1428,8 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
   std::unique_lock lock(state->mu);
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
-    std::string bytes;
-    absl::Status got = db_->Get(db_->applied(), applied_key, &bytes);
-    if (got.ok()) {
-      contacts::v1::BatchDeleteResponse replay;
-      if (!replay.ParseFromString(bytes)) return absl::DataLossError("applied record is corrupt");
-      replay.set_replayed(true);
-      return replay;
-    }
-    if (!absl::IsNotFound(got)) return got;
+    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchDeleteResponse> replay, AppliedBefore<contacts::v1::BatchDeleteResponse>(*db_, applied_key));
+    if (replay) return *std::move(replay);
   }
   std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
   for (uint64_t id : list_ids) {
