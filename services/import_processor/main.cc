@@ -40,10 +40,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "import-processor: %s\n", std::string(logging.message()).c_str());
     return 2;
   }
-  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 100000 || *max_upload_bytes < 1 ||
+  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *max_upload_bytes < 1 ||
       *store_timeout_ms <= 0 || *store_retry_ms < 0 || *upload_ttl_hours < 0) {
     spdlog::critical(
-        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 100000, --max_upload_bytes > 0, "
+        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 10000 (contact-store's batch limit), --max_upload_bytes > 0, "
         "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
     return 2;
   }
