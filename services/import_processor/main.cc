@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *max_upload_bytes < 1 ||
       *store_timeout_ms <= 0 || *store_retry_ms < 0 || *upload_ttl_hours < 0) {
     spdlog::critical(
-        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 10000 (contact-store's batch limit), --max_upload_bytes > 0, "
+        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 10000 (contact-store's batch limit), "
+        "--max_upload_bytes > 0, "
         "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
     return 2;
   }
