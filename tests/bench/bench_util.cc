@@ -361,6 +361,19 @@ std::optional<double> CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+double WaitUntilQuiet(pid_t pid, std::chrono::seconds timeout) {
+  auto start = std::chrono::steady_clock::now();
+  auto previous = CpuSeconds(pid);
+  while (previous && std::chrono::steady_clock::now() - start < timeout) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto now = CpuSeconds(pid);
+    if (!now) break;
+    if (*now - *previous < 0.05) break;
+    previous = now;
+  }
+  return SecondsSince(start);
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return 0;

@@ -136,6 +136,8 @@ absl::Status MeasureOurs(const Options& options, Figures* figures) {
   if (auto listed = AddVipList(store_stub.get(), options.rows); !listed.ok()) return listed;
   fmt::print("list \"vip\": {} members added in {:.1f} s; setup total {:.1f} s; load {}\n", (options.rows + 4) / 5,
              SecondsSince(list_start), SecondsSince(load_start), LoadAverage());
+  fmt::print("waited {:.0f} s for contact-store to go quiet (compactions after the load)\n",
+             WaitUntilQuiet((*store)->pid(), std::chrono::seconds(300)));
   std::fflush(stdout);
 
   auto query = test::ServiceProcess::Start(

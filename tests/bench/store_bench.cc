@@ -240,6 +240,9 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
              LoadAverage());
   std::fflush(stdout);
   if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS after load: {} MiB\n", *rss / 1024);
+  fmt::print("waited {:.0f} s for contact-store to go quiet (compactions after the load)\n",
+             WaitUntilQuiet((*process)->pid(), std::chrono::seconds(300)));
+  std::fflush(stdout);
   auto cpu_report = [&](const char* what, std::optional<double> server_before, std::optional<double> client_before,
                         int64_t calls) {
     auto server_after = CpuSeconds((*process)->pid());
