@@ -128,9 +128,27 @@ void DefaultBinDirToSelf() {
 const char* const kColumnNames[kColumns] = {"customer_id", "email", "mobile", "first_name", "last_name",
                                             "city",        "age",   "score",  "signup",     "vip"};
 
+namespace {
+bool sequential_keys = false;
+}  // namespace
+
+void SetSequentialKeys(bool sequential) { sequential_keys = sequential; }
+bool SequentialKeys() { return sequential_keys; }
+
 std::string CustomerId(uint64_t i) {
+  if (sequential_keys) return fmt::format("C{:010d}", i);
   // Multiplying by an odd constant modulo 2^32 is a bijection: unique keys in scrambled order.
   return fmt::format("C{:010d}", (i * 2654435761ULL) & 0xffffffffULL);
+}
+
+std::string CustomerIdSql(std::string_view row) {
+  if (sequential_keys) return fmt::format("'C' || lpad(({})::text, 10, '0')", row);
+  return fmt::format("'C' || lpad((({}) * 2654435761 % 4294967296)::text, 10, '0')", row);
+}
+
+std::string PgbenchRandomKeyNumber(int64_t rows) {
+  if (sequential_keys) return fmt::format("\\set k random(0, {})\n", rows - 1);
+  return fmt::format("\\set r random(0, {})\n\\set k (:r * 2654435761) % 4294967296\n", rows - 1);
 }
 
 ContactRow MakeRow(uint64_t i) {

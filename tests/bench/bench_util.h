@@ -43,7 +43,7 @@ inline constexpr int kColumns = 10;
 extern const char* const kColumnNames[kColumns];
 
 // Row `i` of the data set (deterministic, no randomness): unique customer_id, email and mobile;
-// primary keys in scrambled order (a bijection of i), city "Pune" for 10%, age 18..80 uniform,
+// primary keys in scrambled order (a bijection of i; see SetSequentialKeys), city "Pune" for 10%, age 18..80 uniform,
 // vip true for 10%.
 struct ContactRow {
   std::string values[kColumns];
@@ -51,6 +51,15 @@ struct ContactRow {
 ContactRow MakeRow(uint64_t i);
 // The primary key of row i alone (for random lookups).
 std::string CustomerId(uint64_t i);
+// Key order of the data set: scrambled (default: "C" + 10 digits of i * 2654435761 mod 2^32, so
+// consecutive rows land all over the key space, as in a file sorted by anything but the key) or
+// sequential ("C" + 10 digits of i: rows arrive in key order). Set once, before generating data.
+void SetSequentialKeys(bool sequential);
+bool SequentialKeys();
+// SQL (PostgreSQL) for the primary key of the row whose number is the bigint expression `row`.
+std::string CustomerIdSql(std::string_view row);
+// pgbench commands setting :k to the key number of a random row in [0, rows).
+std::string PgbenchRandomKeyNumber(int64_t rows);
 
 // Writes rows [0, rows) as CSV with a header line. Returns the file size.
 absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows);

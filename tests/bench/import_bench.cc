@@ -2,7 +2,7 @@
 // PostgreSQL measured in the same run; never passes or fails.
 //
 //   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg]
-//                         [--import_flags "--workers=2 --batch_rows=2000"]
+//                         [--import_flags "--workers=2 --batch_rows=2000"] [--key_order scrambled|sequential]
 //
 // Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
 // contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
@@ -232,6 +232,12 @@ void PrintTable(const Options& options, const Figures& f) {
 int Main(int argc, char** argv) {
   DefaultBinDirToSelf();
   signal(SIGPIPE, SIG_IGN);
+  const std::string key_order = StringFlag(argc, argv, "key_order", "scrambled");
+  if (key_order != "scrambled" && key_order != "sequential") {
+    std::fprintf(stderr, "--key_order: scrambled or sequential\n");
+    return 2;
+  }
+  SetSequentialKeys(key_order == "sequential");
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
       .chunk_bytes = IntFlag(argc, argv, "chunk_bytes", 1 << 20),
@@ -242,8 +248,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB\n");
     return 2;
   }
-  fmt::print("contacts_bench_import: {} rows, {} byte chunks; {} cores; load average {}\n", options.rows,
-             options.chunk_bytes, std::thread::hardware_concurrency(), LoadAverage());
+  fmt::print("contacts_bench_import: {} rows ({} keys), {} byte chunks; {} cores; load average {}\n", options.rows,
+             key_order, options.chunk_bytes, std::thread::hardware_concurrency(), LoadAverage());
   test::TempDir dir("contacts_bench_import");
   if (!dir.ok()) {
     std::fprintf(stderr, "cannot create a temp folder\n");

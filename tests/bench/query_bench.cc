@@ -2,6 +2,7 @@
 // PostgreSQL measured in the same run; never passes or fails.
 //
 //   contacts_bench_query [--rows 1000000] [--calls 200] [--pg_calls 30] [--skip_pg] [--skip_export]
+//                        [--key_order scrambled|sequential]
 //
 // Data: the 10-attribute contacts (tests/bench/bench_util.h) loaded through BatchUpsert into a
 // contact-store process, and every 5th contact (20%) in the list "vip". audience-query runs as a
@@ -13,7 +14,7 @@
 // PostgreSQL: the same rows in contacts(pk, email, mobile, attrs jsonb) with btree, GIN
 // (jsonb_path_ops) and an expression index on (attrs->>'age')::int, list_members(list_id, pk)
 // with its primary key; counts as SQL through pgbench (prepared, one client, TCP) and export as
-// COPY (SELECT ...) TO STDOUT through psql.
+// COPY (SELECT ...) TO STDOUT through psql (in heap order: no ORDER BY, PostgreSQL's best case).
 //
 // --rows 10000000 gives the 10M count figures: loading takes minutes on both sides (see the
 // printed phase times); --skip_export skips the export there if wanted.
@@ -65,7 +66,7 @@ const char* kFirstPageSql =
 
 const char* kExportSql =
     "SELECT pk, email, mobile, attrs->>'first_name', attrs->>'last_name', attrs->>'city', attrs->>'age', "
-    "attrs->>'score', attrs->>'signup', attrs->>'vip' FROM contacts ORDER BY pk";
+    "attrs->>'score', attrs->>'signup', attrs->>'vip' FROM contacts";
 
 struct CaseFigures {
   uint64_t count = 0;
@@ -175,6 +176,29 @@ absl::Status MeasureOurs(const Options& options, Figures* figures) {
     f.p99 = latencies.Percentile(99);
     fmt::print("Count {}: {} matches; {} calls p50 {}, p99 {}, max {}\n", c.filter_text, f.count, latencies.size(),
                FormatMicros(f.p50), FormatMicros(f.p99), FormatMicros(latencies.Percentile(100)));
+    // The same count straight at contact-store (tree from ParseFilter): what audience-query adds.
+    v1::ParseFilterRequest parse;
+    parse.set_text(c.filter_text);
+    v1::StoreCountRequest direct;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(30));
+      if (grpc::Status status = stub->ParseFilter(&ctx, parse, direct.mutable_filter()); !status.ok()) {
+        return absl::InternalError(fmt::format("ParseFilter: {}", status.error_message()));
+      }
+    }
+    Latencies store_latencies;
+    for (int64_t i = 0; i < options.calls; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(60));
+      v1::StoreCountResponse response;
+      auto start = std::chrono::steady_clock::now();
+      grpc::Status status = store_stub->Count(&ctx, direct, &response);
+      if (!status.ok()) return absl::InternalError(fmt::format("store Count: {}", status.error_message()));
+      store_latencies.Add(SecondsSince(start) * 1e6);
+    }
+    fmt::print("  straight at contact-store: p50 {}, p99 {}\n", FormatMicros(store_latencies.Percentile(50)),
+               FormatMicros(store_latencies.Percentile(99)));
     figures->cases.push_back(f);
   }
   {
@@ -253,12 +277,12 @@ absl::Status MeasurePostgres(const Options& options, Figures* figures) {
   auto prepared = (*pg)->Sql(fmt::format(R"sql(
 CREATE TABLE list_members(list_id int NOT NULL, pk text NOT NULL, PRIMARY KEY (list_id, pk));
 INSERT INTO list_members
-  SELECT 1, 'C' || lpad(((i * 2654435761) % 4294967296)::text, 10, '0') FROM generate_series(0::bigint, {}, 5) i;
+  SELECT 1, {} FROM generate_series(0::bigint, {}, 5) i;
 CREATE INDEX contacts_age ON contacts (((attrs->>'age')::int));
 VACUUM ANALYZE contacts;
 VACUUM ANALYZE list_members;
 )sql",
-                                         options.rows - 1));
+                                         CustomerIdSql("i"), options.rows - 1));
   if (!prepared.ok()) return prepared.status();
   figures->pg_load_s = SecondsSince(start);
   fmt::print(
@@ -347,6 +371,12 @@ void PrintTable(const Options& options, const Figures& f) {
 int Main(int argc, char** argv) {
   DefaultBinDirToSelf();
   signal(SIGPIPE, SIG_IGN);
+  const std::string key_order = StringFlag(argc, argv, "key_order", "scrambled");
+  if (key_order != "scrambled" && key_order != "sequential") {
+    std::fprintf(stderr, "--key_order: scrambled or sequential\n");
+    return 2;
+  }
+  SetSequentialKeys(key_order == "sequential");
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
       .calls = IntFlag(argc, argv, "calls", 200),
@@ -358,8 +388,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "bad flags: need rows >= 5, calls >= 1, pg_calls >= 1\n");
     return 2;
   }
-  fmt::print("contacts_bench_query: {} rows, {} calls per figure ({} for PostgreSQL); {} cores; load average {}\n",
-             options.rows, options.calls, options.pg_calls, std::thread::hardware_concurrency(), LoadAverage());
+  fmt::print(
+      "contacts_bench_query: {} rows ({} keys), {} calls per figure ({} for PostgreSQL); {} cores; load average {}\n",
+      options.rows, key_order, options.calls, options.pg_calls, std::thread::hardware_concurrency(), LoadAverage());
   std::fflush(stdout);
   auto start = std::chrono::steady_clock::now();
   Figures figures;

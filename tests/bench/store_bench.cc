@@ -3,7 +3,7 @@
 //
 //   contacts_bench_store [--rows 1000000] [--batch 2000] [--grpc_threads 2] [--get_calls 20000]
 //                        [--paced_rate 5000] [--paced_seconds 10] [--paced_senders 2] [--skip_pg]
-//                        [--skip_in_process]
+//                        [--skip_in_process] [--key_order scrambled|sequential]
 //
 // 1. Batch upsert, in-process: ContactRepository::BatchUpsert on a fresh store (time of the calls;
 //    building the requests is not counted).
@@ -286,11 +286,9 @@ absl::Status PostgresSide(const Options& options, Figures* figures) {
              loaded->second, FormatRate(options.rows / (loaded->first + loaded->second), "rows/s"), LoadAverage());
   std::fflush(stdout);
   if (auto analyzed = (*pg)->Sql("VACUUM ANALYZE contacts;"); !analyzed.ok()) return analyzed.status();
-  const std::string script = fmt::format(
-      "\\set r random(0, {})\n"
-      "\\set k (:r * 2654435761) % 4294967296\n"
-      "SELECT pk, email, mobile, attrs FROM contacts WHERE pk = 'C' || lpad(:k::text, 10, '0');\n",
-      options.rows - 1);
+  const std::string script =
+      PgbenchRandomKeyNumber(options.rows) +
+      "SELECT pk, email, mobile, attrs FROM contacts WHERE pk = 'C' || lpad(:k::text, 10, '0');\n";
   auto one = (*pg)->Pgbench(script, {.seconds = 10});
   if (!one.ok()) return one.status();
   figures->pg_get_p50 = one->Percentile(50);
@@ -341,6 +339,12 @@ void PrintTable(const Options& options, const Figures& f) {
 int Main(int argc, char** argv) {
   DefaultBinDirToSelf();
   signal(SIGPIPE, SIG_IGN);
+  const std::string key_order = StringFlag(argc, argv, "key_order", "scrambled");
+  if (key_order != "scrambled" && key_order != "sequential") {
+    std::fprintf(stderr, "--key_order: scrambled or sequential\n");
+    return 2;
+  }
+  SetSequentialKeys(key_order == "sequential");
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
       .batch = IntFlag(argc, argv, "batch", 2000),
@@ -358,8 +362,9 @@ int Main(int argc, char** argv) {
                  store::kMaxBatchRows);
     return 2;
   }
-  fmt::print("contacts_bench_store: {} rows, batch {}, {} gRPC client threads; {} cores; load average {}\n",
-             options.rows, options.batch, options.grpc_threads, std::thread::hardware_concurrency(), LoadAverage());
+  fmt::print("contacts_bench_store: {} rows ({} keys), batch {}, {} gRPC client threads; {} cores; load average {}\n",
+             options.rows, key_order, options.batch, options.grpc_threads, std::thread::hardware_concurrency(),
+             LoadAverage());
   std::fflush(stdout);
   Figures figures;
   if (!options.skip_in_process) {
