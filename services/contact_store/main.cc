@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   bool* sync_writes = flags.Bool("sync_writes", false,
                                  "fsync the write-ahead log on every write (survives power loss, slower); "
                                  "off, a process crash still loses nothing acknowledged");
-  int64_t* block_cache_mb = flags.Int("block_cache_mb", 64, "RocksDB block cache in MiB");
+  int64_t* rocksdb_memory_mb =
+      flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables");
   absl::Status parsed = flags.Parse(argc, argv);
   if (IsHelpRequested(parsed)) return 0;
   if (!parsed.ok()) {
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
 
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
-  db_options.block_cache_bytes = static_cast<size_t>(*block_cache_mb) << 20;
+  db_options.memory_budget_bytes = static_cast<size_t>(*rocksdb_memory_mb) << 20;
   auto repository = store::ContactRepository::Open(*common.data_dir, db_options);
   if (!repository.ok()) {
     spdlog::critical("cannot open the store: {}", repository.status().ToString());

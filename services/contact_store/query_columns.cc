@@ -94,6 +94,26 @@ bool TenantColumns::InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32
   return Mix(pk_hash ^ group_seed) % 10000 < percent_basis_points;
 }
 
+uint64_t TenantColumns::LookupValueHash(uint32_t attribute_id, std::string_view value) {
+  return Mix(PrimaryKeyHash(value) ^ (uint64_t{attribute_id} << 32));
+}
+
+void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add) {
+  if (add) {
+    ++filter[hash];
+    return;
+  }
+  auto it = filter.find(hash);
+  if (it != filter.end() && --it->second == 0) filter.erase(it);
+}
+
+void TenantColumns::CountLookupValues(const StoredContact& contact, bool add) {
+  for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
+    auto it = contact.values().find(id);
+    if (it != contact.values().end() && !it->second.empty()) Count(value_filter_, LookupValueHash(id, it->second), add);
+  }
+}
+
 void TenantColumns::Grow(uint32_t ordinal) {
   if (created_.size() > ordinal) return;
   size_t size = static_cast<size_t>(ordinal) + 1 + ordinal / 4;
@@ -104,6 +124,8 @@ void TenantColumns::Grow(uint32_t ordinal) {
 
 void TenantColumns::Apply(const StoredContact* before, const StoredContact* after) {
   if (before != nullptr) {
+    Count(pk_filter_, PrimaryKeyHash(before->primary_key()), false);
+    CountLookupValues(*before, false);
     const uint32_t o = before->ordinal();
     for (uint64_t list_id : before->list_ids()) {
       auto it = lists_.find(list_id);
@@ -125,6 +147,8 @@ void TenantColumns::Apply(const StoredContact* before, const StoredContact* afte
   created_[o] = after->created_at_micros();
   modified_[o] = after->modified_at_micros();
   pk_hash_[o] = PrimaryKeyHash(after->primary_key());
+  Count(pk_filter_, pk_hash_[o], true);
+  CountLookupValues(*after, true);
   for (uint64_t list_id : after->list_ids()) lists_[list_id].add(o);
   for (const auto& entry : after->blacklist()) {
     int channel = entry.channel();

@@ -81,6 +81,17 @@ class TenantColumns {
   // percent_basis_points out of 10000.
   Roaring ControlGroup(uint64_t group_seed, uint32_t percent_basis_points) const;
 
+  // Exact negative lookups for the write path: false means no stored contact has this primary key
+  // (or this email / mobile value), so the batch writer skips the RocksDB read or index seek; true
+  // means "maybe" (a 64-bit hash matched) and the caller reads to be sure. Counting, so that
+  // deleting one of two keys with the same hash keeps the other visible.
+  bool MayHavePrimaryKey(std::string_view primary_key) const {
+    return pk_filter_.contains(PrimaryKeyHash(primary_key));
+  }
+  bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
+    return value_filter_.contains(LookupValueHash(attribute_id, value));
+  }
+
   // The control-group hash, shared with tests and the brute-force checks.
   static uint64_t PrimaryKeyHash(std::string_view primary_key);
   static bool InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32_t percent_basis_points);
@@ -88,6 +99,9 @@ class TenantColumns {
  private:
   void Grow(uint32_t ordinal);
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
+  static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
+  static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
+  void CountLookupValues(const contacts::internal::StoredContact& contact, bool add);
 
   ColumnLayout layout_;
   Roaring alive_;
@@ -98,6 +112,8 @@ class TenantColumns {
   std::vector<int64_t> modified_;
   std::vector<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
+  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;     // PrimaryKeyHash -> live contacts
+  absl::flat_hash_map<uint64_t, uint32_t> value_filter_;  // LookupValueHash -> live contacts
   absl::flat_hash_map<uint32_t, std::unique_ptr<AttributeColumn>> attributes_;
   Roaring empty_;
 };

@@ -6,6 +6,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include "common/storage/key_codec.h"
 
@@ -37,8 +38,18 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = 256 << 20;
 
+  // One budget for the block cache and the memtables (charged to the cache), so the store's memory
+  // does not grow with the number of column families or with write bursts.
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(options.memory_budget_bytes);
+  db_options.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(options.memory_budget_bytes / 2, cache);
+  // Writers of one tenant are serialised by its lock and batches arrive sorted, so sequential
+  // memtable inserts (which reuse the skip-list position) beat concurrent ones.
+  db_options.allow_concurrent_memtable_write = false;
+  db_options.enable_pipelined_write = true;
+
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.block_cache = cache;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
 

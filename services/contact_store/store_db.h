@@ -21,8 +21,9 @@ struct StoreDbOptions {
   // but not synced per batch, which survives a process crash (the invariant we promise) but not a
   // power loss of the last few milliseconds. Default: false.
   bool sync_writes = false;
-  // Block cache for the contacts CF. Default: 64 MiB.
-  size_t block_cache_bytes = 64 << 20;
+  // RocksDB's memory budget: the block cache, with the memtables charged to it (they may use up to
+  // half). Default: 128 MiB.
+  size_t memory_budget_bytes = 128 << 20;
 };
 
 class StoreDb {

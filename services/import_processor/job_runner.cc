@@ -289,6 +289,10 @@ class Runner {
         batch.upsert->mutable_list_ids()->CopyFrom(request.list_ids());
         batch.upsert->set_dry_run(request.dry_run());
         batch.upsert->set_source("import:" + job_.job().id());
+        // Positional rows: the store resolves the attribute names once per batch.
+        for (size_t i = 0; i < plan.columns.size(); ++i) {
+          if (!local_only[i]) batch.upsert->add_columns(plan.columns[i].attribute);
+        }
         return batch;
       };
       PreparedBatch batch = fresh();
@@ -312,11 +316,11 @@ class Runner {
         } else {
           v1::BatchRow* out = batch.upsert->add_rows();
           out->set_row_number(row_number);
-          auto& attributes = *out->mutable_attributes();
+          auto& values = *out->mutable_values();
           for (size_t i = 0; i < plan.columns.size(); ++i) {
-            if (row.values[i].empty() || local_only[i]) continue;
-            bytes += plan.columns[i].attribute.size() + row.values[i].size() + 8;
-            attributes[plan.columns[i].attribute] = std::move(row.values[i]);
+            if (local_only[i]) continue;
+            bytes += row.values[i].size() + 2;
+            *values.Add() = std::move(row.values[i]);  // "" leaves the stored value as it is
           }
           for (EmailFix& fix : row.fixes) {
             ++batch.emails_fixed;
@@ -411,8 +415,9 @@ class Runner {
             std::string value;
             if (auto c = column_of.find(result.attribute()); c != column_of.end()) column = c->second;
             if (auto r = sent_rows.find(result.row_number()); r != sent_rows.end()) {
-              if (auto v = r->second->attributes().find(result.attribute()); v != r->second->attributes().end()) {
-                value = v->second;
+              const auto& columns = batch.upsert->columns();
+              for (int i = 0; i < columns.size() && i < r->second->values_size(); ++i) {
+                if (columns[i] == result.attribute()) value = r->second->values(i);
               }
             }
             next.set_rejected(next.rejected() + 1);

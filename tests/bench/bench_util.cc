@@ -263,12 +263,13 @@ contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint6
   request.set_job_id(job_id);
   request.set_batch_sequence(sequence);
   request.mutable_rows()->Reserve(static_cast<int>(count));
+  // The positional form, as import-processor sends it.
+  for (int c = 0; c < kColumns; ++c) request.add_columns(kColumnNames[c]);
   for (uint64_t i = first; i < first + count; ++i) {
     ContactRow row = MakeRow(i);
     auto* out = request.add_rows();
     out->set_row_number(i + 1);
-    auto& attributes = *out->mutable_attributes();
-    for (int c = 0; c < kColumns; ++c) attributes[kColumnNames[c]] = std::move(row.values[c]);
+    for (int c = 0; c < kColumns; ++c) *out->add_values() = std::move(row.values[c]);
   }
   return request;
 }

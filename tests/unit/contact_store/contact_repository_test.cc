@@ -215,6 +215,37 @@ TEST_F(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResul
   EXPECT_EQ(next->results(1).outcome(), contacts::v1::UNCHANGED);
 }
 
+TEST_F(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShapes) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Pune"}, {"email", "a@x.io"}}).ok());
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("pos");
+  for (const char* column : {"customer_id", "City", "email"}) batch.add_columns(column);
+  auto add = [&](uint64_t number, std::vector<std::string> values) {
+    auto* row = batch.add_rows();
+    row->set_row_number(number);
+    for (auto& v : values) *row->add_values() = v;
+  };
+  add(1, {"A", "", "new@x.io"});  // city left as it is
+  add(2, {"B", "Goa", ""});
+  add(3, {"C", "Goa"});           // wrong shape
+  add(4, {"", "Goa", "d@x.io"});  // no primary key
+  auto response = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(response->results(1).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(response->results(2).outcome(), contacts::v1::REJECTED);
+  EXPECT_EQ(response->results(3).outcome(), contacts::v1::REJECTED);
+  EXPECT_EQ(response->results(3).attribute(), "customer_id");
+  auto a = Get("t1", "A");
+  EXPECT_EQ(a->attributes().at("city"), "Pune");
+  EXPECT_EQ(a->attributes().at("email"), "new@x.io");
+  batch.set_batch_sequence(2);
+  batch.add_columns("nope");
+  EXPECT_EQ(repo_->BatchUpsert("t1", batch).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
   SetUpTenant("t1");
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "x@y.io"}}).ok());

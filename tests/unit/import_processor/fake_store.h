@@ -106,7 +106,12 @@ class FakeStore : public StoreClient {
       return replay;
     }
     v1::BatchUpsertResponse response;
-    for (const v1::BatchRow& row : request.rows()) {
+    for (const v1::BatchRow& positional : request.rows()) {
+      // Rows come positional (BatchUpsertRequest.columns); the fake works on attribute maps.
+      v1::BatchRow row = positional;
+      for (int i = 0; i < request.columns_size() && i < positional.values_size(); ++i) {
+        if (!positional.values(i).empty()) (*row.mutable_attributes())[request.columns(i)] = positional.values(i);
+      }
       v1::BatchRowResult* result = response.add_results();
       result->set_row_number(row.row_number());
       auto value = row.attributes().find(reject_value.first);
