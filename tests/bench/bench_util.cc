@@ -27,12 +27,15 @@ namespace contacts::bench {
 
 namespace {
 
-std::optional<std::string> FlagText(int argc, char** argv, std::string_view name) {
+// `value_required`: `--name X` takes X even when it starts with "--" (string flags holding flags).
+std::optional<std::string> FlagText(int argc, char** argv, std::string_view name, bool value_required = false) {
   const std::string flag = fmt::format("--{}", name);
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == flag) {
-      if (i + 1 < argc && std::string_view(argv[i + 1]).substr(0, 2) != "--") return std::string(argv[i + 1]);
+      if (i + 1 < argc && (value_required || std::string_view(argv[i + 1]).substr(0, 2) != "--")) {
+        return std::string(argv[i + 1]);
+      }
       return std::string("true");
     }
     if (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag && arg[flag.size()] == '=') {
@@ -112,8 +115,16 @@ bool BoolFlag(int argc, char** argv, std::string_view name) {
 }
 
 std::string StringFlag(int argc, char** argv, std::string_view name, std::string_view fallback) {
-  auto text = FlagText(argc, argv, name);
+  auto text = FlagText(argc, argv, name, /*value_required=*/true);
   return text ? *text : std::string(fallback);
+}
+
+std::vector<std::string> SplitFlags(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  std::string word;
+  while (in >> word) out.push_back(word);
+  return out;
 }
 
 void DefaultBinDirToSelf() {

@@ -32,6 +32,9 @@ bool BoolFlag(int argc, char** argv, std::string_view name);
 // `--name VALUE` / `--name=VALUE`, or `fallback`.
 std::string StringFlag(int argc, char** argv, std::string_view name, std::string_view fallback);
 
+// Splits a flag string on spaces ("--a=1 --b=2" -> {"--a=1", "--b=2"}).
+std::vector<std::string> SplitFlags(const std::string& text);
+
 // Sets $CONTACTS_BIN_DIR to this executable's folder when it is unset (benches live in <build>/bin).
 void DefaultBinDirToSelf();
 

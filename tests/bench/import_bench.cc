@@ -2,7 +2,8 @@
 // PostgreSQL measured in the same run; never passes or fails.
 //
 //   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg]
-//                         [--import_flags "--workers=2 --batch_rows=2000"] [--key_order scrambled|sequential]
+//                         [--import_flags "--workers=2 --batch_rows=2000"] [--store_flags "..."]
+//                         [--key_order scrambled|sequential]
 //
 // Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
 // contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
@@ -35,6 +36,7 @@ struct Options {
   int64_t chunk_bytes;
   bool skip_pg;
   std::string import_flags;
+  std::string store_flags;
 };
 
 struct Figures {
@@ -57,16 +59,8 @@ bool Finished(v1::JobState state) {
   return state == v1::COMPLETED || state == v1::COMPLETED_WITH_ERRORS || state == v1::FAILED || state == v1::CANCELLED;
 }
 
-std::vector<std::string> SplitFlags(const std::string& text) {
-  std::istringstream in(text);
-  std::vector<std::string> out;
-  std::string word;
-  while (in >> word) out.push_back(word);
-  return out;
-}
-
 absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures* figures) {
-  auto store = test::ServiceProcess::Start({.binary = "contact-store"});
+  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = SplitFlags(options.store_flags)});
   if (!store.ok()) return store.status();
   auto store_stub = v1::ContactStore::NewStub((*store)->Channel());
   if (auto setup = SetupStoreSchema(store_stub.get()); !setup.ok()) return setup;
@@ -243,6 +237,7 @@ int Main(int argc, char** argv) {
       .chunk_bytes = IntFlag(argc, argv, "chunk_bytes", 1 << 20),
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
       .import_flags = StringFlag(argc, argv, "import_flags", ""),
+      .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
   if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20)) {
     std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB\n");

@@ -2,7 +2,7 @@
 // PostgreSQL measured in the same run; never passes or fails.
 //
 //   contacts_bench_query [--rows 1000000] [--calls 200] [--pg_calls 30] [--skip_pg] [--skip_export]
-//                        [--key_order scrambled|sequential]
+//                        [--key_order scrambled|sequential] [--store_flags "..."]
 //
 // Data: the 10-attribute contacts (tests/bench/bench_util.h) loaded through BatchUpsert into a
 // contact-store process, and every 5th contact (20%) in the list "vip". audience-query runs as a
@@ -39,6 +39,7 @@ struct Options {
   int64_t pg_calls;
   bool skip_pg;
   bool skip_export;
+  std::string store_flags;
 };
 
 struct CountCase {
@@ -124,7 +125,7 @@ absl::Status AddVipList(v1::ContactStore::Stub* stub, int64_t rows) {
 }
 
 absl::Status MeasureOurs(const Options& options, Figures* figures) {
-  auto store = test::ServiceProcess::Start({.binary = "contact-store"});
+  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = SplitFlags(options.store_flags)});
   if (!store.ok()) return store.status();
   auto store_stub = v1::ContactStore::NewStub((*store)->Channel());
   if (auto setup = SetupStoreSchema(store_stub.get()); !setup.ok()) return setup;
@@ -383,6 +384,7 @@ int Main(int argc, char** argv) {
       .pg_calls = IntFlag(argc, argv, "pg_calls", 30),
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
       .skip_export = BoolFlag(argc, argv, "skip_export"),
+      .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
   if (options.rows < 5 || options.calls < 1 || options.pg_calls < 1) {
     std::fprintf(stderr, "bad flags: need rows >= 5, calls >= 1, pg_calls >= 1\n");

@@ -4,6 +4,7 @@
 //   contacts_bench_store [--rows 1000000] [--batch 2000] [--grpc_threads 2] [--get_calls 20000]
 //                        [--paced_rate 5000] [--paced_seconds 10] [--paced_senders 2] [--skip_pg]
 //                        [--skip_in_process] [--key_order scrambled|sequential]
+//                        [--store_flags "--rocksdb_memory_mb=512"]  (extra flags for contact-store)
 //
 // 1. Batch upsert, in-process: ContactRepository::BatchUpsert on a fresh store (time of the calls;
 //    building the requests is not counted).
@@ -28,6 +29,8 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include "grpc/health/v1/health.grpc.pb.h"
+
 #include "services/contact_store/contact_repository.h"
 #include "tests/bench/bench_util.h"
 
@@ -44,6 +47,7 @@ struct Options {
   int64_t paced_senders;
   bool skip_pg;
   bool skip_in_process;
+  std::string store_flags;
 };
 
 // Figures of one run; negative when not measured.
@@ -52,6 +56,7 @@ struct Figures {
   double in_process_wall_rows_per_s = -1;
   double grpc_rows_per_s = -1;
   double get_p50 = -1, get_p99 = -1, get_mean = -1;
+  double health_p50 = -1, health_p99 = -1;
   double paced_p50 = -1, paced_p99 = -1, paced_achieved = -1;
   uint64_t paced_errors = 0;
   double pg_copy_s = -1, pg_insert_s = -1;
@@ -91,6 +96,28 @@ absl::Status InProcessUpsert(const Options& options, Figures* figures) {
   fmt::print("in-process upsert: {} rows, BatchUpsert calls {:.2f} s ({}), with request building {:.2f} s\n",
              options.rows, call_seconds, FormatRate(figures->in_process_rows_per_s, "rows/s"), wall);
   std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+// grpc.health.v1.Health/Check on the same server, one call in flight: the cost of a unary call
+// through this server's gRPC setup with (almost) no handler work, as a baseline for GetContact.
+absl::Status HealthOneInFlight(std::shared_ptr<grpc::Channel> channel, int64_t calls, Figures* figures) {
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  Latencies latencies;
+  for (int64_t call = 0; call < calls; ++call) {
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto start = std::chrono::steady_clock::now();
+    grpc::Status status = health->Check(&ctx, request, &response);
+    if (!status.ok()) return absl::InternalError(fmt::format("Health/Check: {}", status.error_message()));
+    latencies.Add(SecondsSince(start) * 1e6);
+  }
+  figures->health_p50 = latencies.Percentile(50);
+  figures->health_p99 = latencies.Percentile(99);
+  fmt::print("baseline Health/Check, 1 in flight: {} calls, p50 {}, p99 {}\n", latencies.size(),
+             FormatMicros(figures->health_p50), FormatMicros(figures->health_p99));
   return absl::OkStatus();
 }
 
@@ -219,7 +246,7 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
 }
 
 absl::Status OverGrpc(const Options& options, Figures* figures) {
-  auto process = test::ServiceProcess::Start({.binary = "contact-store"});
+  auto process = test::ServiceProcess::Start({.binary = "contact-store", .flags = SplitFlags(options.store_flags)});
   if (!process.ok()) return process.status();
   auto stub = v1::ContactStore::NewStub((*process)->Channel());
   if (auto setup = SetupStoreSchema(stub.get()); !setup.ok()) return setup;
@@ -252,6 +279,13 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
                  (*server_after - *server_before) * 1e6 / calls, (*client_after - *client_before) * 1e6 / calls);
     }
   };
+  {
+    auto server_before = CpuSeconds((*process)->pid());
+    auto client_before = CpuSeconds(getpid());
+    const int64_t calls = std::max<int64_t>(1000, options.get_calls / 4);
+    if (auto got = HealthOneInFlight((*process)->Channel(), calls, figures); !got.ok()) return got;
+    cpu_report("Health/Check", server_before, client_before, calls);
+  }
   {
     auto server_before = CpuSeconds((*process)->pid());
     auto client_before = CpuSeconds(getpid());
@@ -329,6 +363,10 @@ void PrintTable(const Options& options, const Figures& f) {
   latency_line("GetContact p50, 1 in flight", f.get_p50, f.pg_get_p50, 150);
   latency_line("GetContact p99, 1 in flight", f.get_p99, f.pg_get_p99, 500);
   latency_line(fmt::format("GetContact p99 at {}/s", options.paced_rate), f.paced_p99, f.pg_paced_p99, 1000);
+  if (f.health_p50 > 0) {
+    table.Add({"baseline: Health/Check p50 / p99",
+               fmt::format("{} / {}", FormatMicros(f.health_p50), FormatMicros(f.health_p99)), "-", "-", "-", "-"});
+  }
   table.Print();
   fmt::print("PostgreSQL upsert = COPY into UNLOGGED staging ({:.2f} s) + INSERT ... ON CONFLICT ({:.2f} s).\n",
              f.pg_copy_s, f.pg_insert_s);
@@ -355,6 +393,7 @@ int Main(int argc, char** argv) {
       .paced_senders = IntFlag(argc, argv, "paced_senders", 2),
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
       .skip_in_process = BoolFlag(argc, argv, "skip_in_process"),
+      .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
   if (options.rows < 1 || options.batch < 1 || options.batch > store::kMaxBatchRows || options.grpc_threads < 1 ||
       options.get_calls < 1 || options.paced_rate < 1 || options.paced_seconds < 1 || options.paced_senders < 1) {
