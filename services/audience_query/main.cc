@@ -8,6 +8,7 @@
 #include "common/config/flags.h"
 #include "common/logging/logging.h"
 #include "common/server/server_runner.h"
+#include "common/server/service_main.h"
 #include "services/audience_query/audience_query_service.h"
 
 int main(int argc, char** argv) {
@@ -18,30 +19,12 @@ int main(int argc, char** argv) {
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 30000,
                                         "Deadline of each unary call to contact-store, in milliseconds (exports are "
                                         "bounded by deadline_cap_ms instead).");
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (IsHelpRequested(parsed)) return 0;
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "audience-query: %s\n", std::string(parsed.message()).c_str());
-    return 2;
-  }
-  if (absl::Status logging = InitLogging(*common.log_level, "audience-query"); !logging.ok()) {
-    std::fprintf(stderr, "audience-query: %s\n", std::string(logging.message()).c_str());
-    return 2;
-  }
+  absl::StatusOr<Authenticator> started = StartService("audience-query", flags, common, argc, argv);
+  if (!started.ok()) return StartFailureExitCode("audience-query", started.status());
+  Authenticator auth = *std::move(started);
   if (*store_timeout_ms <= 0) {
     spdlog::critical("--store_timeout_ms must be positive, got {}", *store_timeout_ms);
     return 2;
-  }
-  spdlog::info("audience-query starting with flags:\n{}", flags.Describe());
-
-  Authenticator auth = Authenticator::Disabled();
-  if (!common.api_keys_file->empty()) {
-    auto loaded = Authenticator::FromFile(*common.api_keys_file);
-    if (!loaded.ok()) {
-      spdlog::critical("api keys: {}", loaded.status().ToString());
-      return 2;
-    }
-    auth = *std::move(loaded);
   }
 
   // The channel connects lazily: audience-query starts (and reports SERVING) even when the store
@@ -50,15 +33,10 @@ int main(int argc, char** argv) {
   AudienceQueryService service(
       v1::ContactStore::NewStub(channel), &auth,
       AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms, .deadline_cap_ms = *common.deadline_cap_ms});
-  ServerRunner runner(ServerOptions{.service_name = "audience-query",
-                                    .listen = *common.listen,
-                                    .metrics_listen = *common.metrics_listen,
-                                    .grace_period_ms = *common.grace_period_ms,
-                                    .max_message_bytes = *common.max_message_bytes,
-                                    .deadline_cap_ms = *common.deadline_cap_ms});
+  ServerRunner runner(MakeServerOptions("audience-query", common));
   runner.AddService(&service);
-  if (absl::Status started = runner.Start(); !started.ok()) {
-    spdlog::critical("{}", started.ToString());
+  if (absl::Status serving = runner.Start(); !serving.ok()) {
+    spdlog::critical("{}", serving.ToString());
     return 1;
   }
   spdlog::info("audience-query using contact-store at {}", *store_address);

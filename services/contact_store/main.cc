@@ -12,6 +12,7 @@
 #include "common/config/flags.h"
 #include "common/logging/logging.h"
 #include "common/server/server_runner.h"
+#include "common/server/service_main.h"
 #include "services/contact_store/contact_repository.h"
 #include "services/contact_store/contact_store_service.h"
 
@@ -24,27 +25,9 @@ int main(int argc, char** argv) {
                                  "off, a process crash still loses nothing acknowledged");
   int64_t* rocksdb_memory_mb =
       flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables");
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (IsHelpRequested(parsed)) return 0;
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "contact-store: %s\n", std::string(parsed.message()).c_str());
-    return 2;
-  }
-  if (absl::Status logging = InitLogging(*common.log_level, "contact-store"); !logging.ok()) {
-    std::fprintf(stderr, "contact-store: %s\n", std::string(logging.message()).c_str());
-    return 2;
-  }
-  spdlog::info("contact-store starting with flags:\n{}", flags.Describe());
-
-  Authenticator auth = Authenticator::Disabled();
-  if (!common.api_keys_file->empty()) {
-    auto loaded = Authenticator::FromFile(*common.api_keys_file);
-    if (!loaded.ok()) {
-      spdlog::critical("api keys: {}", loaded.status().ToString());
-      return 2;
-    }
-    auth = *std::move(loaded);
-  }
+  absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
+  if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
+  Authenticator auth = *std::move(started);
 
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
@@ -57,20 +40,15 @@ int main(int argc, char** argv) {
   spdlog::info("store open at {} with {} contacts", *common.data_dir, (*repository)->TotalContacts());
 
   store::ContactStoreService service(repository->get(), &auth, *common.deadline_cap_ms);
-  ServerRunner runner(ServerOptions{.service_name = "contact-store",
-                                    .listen = *common.listen,
-                                    .metrics_listen = *common.metrics_listen,
-                                    .grace_period_ms = *common.grace_period_ms,
-                                    .max_message_bytes = *common.max_message_bytes,
-                                    .deadline_cap_ms = *common.deadline_cap_ms});
+  ServerRunner runner(MakeServerOptions("contact-store", common));
   runner.AddService(&service);
   auto& contacts_gauge = prometheus::BuildGauge()
                              .Name("contacts_stored")
                              .Help("Contacts stored, all tenants")
                              .Register(runner.metrics())
                              .Add({});
-  if (absl::Status started = runner.Start(); !started.ok()) {
-    spdlog::critical("{}", started.ToString());
+  if (absl::Status serving = runner.Start(); !serving.ok()) {
+    spdlog::critical("{}", serving.ToString());
     return 1;
   }
   // The gauge follows the store every few seconds until shutdown.

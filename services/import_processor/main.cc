@@ -11,6 +11,7 @@
 #include "common/email/typo_fix.h"
 #include "common/logging/logging.h"
 #include "common/server/server_runner.h"
+#include "common/server/service_main.h"
 #include "services/import_processor/grpc_store_client.h"
 #include "services/import_processor/import_processor_service.h"
 #include "services/import_processor/job_manager.h"
@@ -30,16 +31,9 @@ int main(int argc, char** argv) {
       "upload_ttl_hours", 72, "Uploads older than this are deleted unless an unfinished job reads them; 0 keeps them.");
   int64_t* store_retry_ms = flags.Int("store_retry_ms", 300000,
                                       "How long a job retries contact-store while it is unavailable before it FAILS.");
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (IsHelpRequested(parsed)) return 0;
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "import-processor: %s\n", std::string(parsed.message()).c_str());
-    return 2;
-  }
-  if (absl::Status logging = InitLogging(*common.log_level, "import-processor"); !logging.ok()) {
-    std::fprintf(stderr, "import-processor: %s\n", std::string(logging.message()).c_str());
-    return 2;
-  }
+  absl::StatusOr<Authenticator> started = StartService("import-processor", flags, common, argc, argv);
+  if (!started.ok()) return StartFailureExitCode("import-processor", started.status());
+  Authenticator auth = *std::move(started);
   if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *max_upload_bytes < 1 ||
       *store_timeout_ms <= 0 || *store_retry_ms < 0 || *upload_ttl_hours < 0) {
     spdlog::critical(
@@ -47,17 +41,6 @@ int main(int argc, char** argv) {
         "--max_upload_bytes > 0, "
         "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
     return 2;
-  }
-  spdlog::info("import-processor starting with flags:\n{}", flags.Describe());
-
-  Authenticator auth = Authenticator::Disabled();
-  if (!common.api_keys_file->empty()) {
-    auto loaded = Authenticator::FromFile(*common.api_keys_file);
-    if (!loaded.ok()) {
-      spdlog::critical("api keys: {}", loaded.status().ToString());
-      return 2;
-    }
-    auth = *std::move(loaded);
   }
 
   // The data folder holds spooled uploads and, while jobs run, the callers' API keys: owner only.
@@ -78,12 +61,7 @@ int main(int argc, char** argv) {
 
   GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(*store_address, *common.max_message_bytes)),
                         std::chrono::milliseconds(*store_timeout_ms));
-  ServerRunner runner(ServerOptions{.service_name = "import-processor",
-                                    .listen = *common.listen,
-                                    .metrics_listen = *common.metrics_listen,
-                                    .grace_period_ms = *common.grace_period_ms,
-                                    .max_message_bytes = *common.max_message_bytes,
-                                    .deadline_cap_ms = *common.deadline_cap_ms});
+  ServerRunner runner(MakeServerOptions("import-processor", common));
   JobManagerOptions options;
   options.spool_dir = spool_dir;
   options.workers = static_cast<int>(*workers);
@@ -102,8 +80,8 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", started.ToString());
     return 1;
   }
-  if (absl::Status started = runner.Start(); !started.ok()) {
-    spdlog::critical("{}", started.ToString());
+  if (absl::Status serving = runner.Start(); !serving.ok()) {
+    spdlog::critical("{}", serving.ToString());
     return 1;
   }
   spdlog::info("import-processor using contact-store at {}", *store_address);

@@ -1,0 +1,39 @@
+#include "common/server/service_main.h"
+
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "common/logging/logging.h"
+#include "common/status/status_macros.h"
+
+namespace contacts {
+
+absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& flags, const CommonFlags& common,
+                                           int argc, char** argv) {
+  RETURN_IF_ERROR(flags.Parse(argc, argv));
+  RETURN_IF_ERROR(InitLogging(*common.log_level, service));
+  spdlog::info("{} starting with flags:\n{}", service, flags.Describe());
+  if (common.api_keys_file->empty()) return Authenticator::Disabled();
+  auto loaded = Authenticator::FromFile(*common.api_keys_file);
+  if (!loaded.ok()) return absl::InvalidArgumentError("api keys: " + std::string(loaded.status().message()));
+  return loaded;
+}
+
+int StartFailureExitCode(std::string_view service, const absl::Status& status) {
+  if (IsHelpRequested(status)) return 0;
+  std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(service.size()), service.data(),
+               std::string(status.message()).c_str());
+  return 2;
+}
+
+ServerOptions MakeServerOptions(std::string service, const CommonFlags& common) {
+  return ServerOptions{.service_name = std::move(service),
+                       .listen = *common.listen,
+                       .metrics_listen = *common.metrics_listen,
+                       .grace_period_ms = *common.grace_period_ms,
+                       .max_message_bytes = *common.max_message_bytes,
+                       .deadline_cap_ms = *common.deadline_cap_ms};
+}
+
+}  // namespace contacts
