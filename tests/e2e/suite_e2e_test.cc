@@ -241,6 +241,29 @@ TEST_F(SuiteE2eTest, ImportedFileIsCountedPagedExportedAndDeletedAcrossServices)
     token = response.next_page_token();
   } while (!token.empty());
   EXPECT_EQ(paged, pune - deleted_ids.size());
+
+  // Every service's /metrics counted the calls it served above.
+  struct Served {
+    ServiceProcess* process;
+    std::string method;
+  };
+  for (const Served& served : {Served{store_.get(), "BatchUpsert"}, Served{importer_.get(), "Upload"},
+                               Served{audience_.get(), "Count"}}) {
+    auto body = test::HttpGet(served.process->metrics_address(), "/metrics");
+    ASSERT_TRUE(body.ok()) << body.status();
+    auto handled = test::MetricValue(*body, "grpc_server_handled_total", {{"grpc_method", served.method}});
+    ASSERT_TRUE(handled.has_value()) << served.method;
+    EXPECT_GE(*handled, 1.0) << served.method;
+  }
+  auto store_metrics = test::HttpGet(store_->metrics_address(), "/metrics");
+  ASSERT_TRUE(store_metrics.ok());
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto body = test::HttpGet(store_->metrics_address(), "/metrics");
+        auto stored = body.ok() ? test::MetricValue(*body, "contacts_stored") : std::nullopt;
+        return stored && *stored == static_cast<double>(expected.size() - deleted_ids.size());
+      },
+      std::chrono::seconds(15)));
 }
 
 }  // namespace
