@@ -666,7 +666,7 @@ absl::Status ContactRepository::RebuildColumns(TenantState* state) {
   for (const auto& [id, attribute] : state->attributes) {
     if (attribute.indexed()) state->columns.AddAttributeColumn(id, TypeOf(attribute));
   }
-  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()));
+  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), nullptr, /*fill_cache=*/false);
   StoredContact contact;
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
     if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
@@ -918,7 +918,7 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
   // The column follows the flag: built from the records when it turns on.
   std::vector<std::pair<uint32_t, std::string>> values;  // ordinal, value
   if (index_changed && updated.indexed()) {
-    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()));
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), nullptr, /*fill_cache=*/false);
     StoredContact contact;
     for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
       if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
@@ -1583,7 +1583,7 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
 absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state, uint32_t attribute_id,
                                                        const TypedPredicate& predicate) {
   std::vector<uint32_t> hits;
-  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state.id()));
+  auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state.id()), nullptr, /*fill_cache=*/false);
   StoredContact contact;
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
     if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
@@ -1739,7 +1739,7 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
   StoredContact contact;
   if (matches.cardinality() * 4 >= alive) {
     // Most contacts: one sequential pass in key order beats point reads.
-    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), snapshot->get());
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), snapshot->get(), /*fill_cache=*/false);
     for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
       if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
         return absl::DataLossError("contact record is corrupt");
@@ -1761,6 +1761,7 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
       std::vector<rocksdb::Status> statuses(slices.size());
       rocksdb::ReadOptions read;
       read.snapshot = snapshot->get();
+      read.fill_cache = false;
       db_->db()->MultiGet(read, db_->contacts(), slices.size(), slices.data(), values.data(), statuses.data());
       for (size_t i = 0; i < slices.size(); ++i) {
         RETURN_IF_ERROR(FromRocksStatus(statuses[i], "read contact for export"));
@@ -1976,7 +1977,7 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   std::set<std::string> expected_index, expected_membership, expected_ordinals;
   Roaring seen;
   {
-    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id));
+    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
     StoredContact contact;
     for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
       if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {

@@ -102,17 +102,18 @@ absl::Status StoreDb::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& ke
 }
 
 StoreDb::PrefixIterator::PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string prefix,
-                                        const rocksdb::Snapshot* snapshot)
+                                        const rocksdb::Snapshot* snapshot, bool fill_cache)
     : prefix_(std::move(prefix)), upper_(keys::PrefixSuccessor(prefix_)), upper_slice_(upper_) {
   rocksdb::ReadOptions read;
   read.snapshot = snapshot;
+  read.fill_cache = fill_cache;
   if (!upper_.empty()) read.iterate_upper_bound = &upper_slice_;
   it_.reset(db->NewIterator(read, cf));
 }
 
 std::unique_ptr<StoreDb::PrefixIterator> StoreDb::Scan(rocksdb::ColumnFamilyHandle* cf, std::string prefix,
-                                                       const rocksdb::Snapshot* snapshot) {
-  return std::make_unique<PrefixIterator>(db_.get(), cf, std::move(prefix), snapshot);
+                                                       const rocksdb::Snapshot* snapshot, bool fill_cache) {
+  return std::make_unique<PrefixIterator>(db_.get(), cf, std::move(prefix), snapshot, fill_cache);
 }
 
 uint64_t StoreDb::LiveDataBytes() const {

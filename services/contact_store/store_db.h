@@ -52,7 +52,7 @@ class StoreDb {
   class PrefixIterator {
    public:
     PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string prefix,
-                   const rocksdb::Snapshot* snapshot);
+                   const rocksdb::Snapshot* snapshot, bool fill_cache);
     rocksdb::Iterator* operator->() { return it_.get(); }
     rocksdb::Iterator& operator*() { return *it_; }
     const std::string& prefix() const { return prefix_; }
@@ -63,8 +63,10 @@ class StoreDb {
     rocksdb::Slice upper_slice_;
     std::unique_ptr<rocksdb::Iterator> it_;
   };
+  // Whole-tenant passes (exports, column rebuilds, record scans) pass fill_cache=false so that
+  // they do not evict the working set or grow the block cache to its limit.
   std::unique_ptr<PrefixIterator> Scan(rocksdb::ColumnFamilyHandle* cf, std::string prefix,
-                                       const rocksdb::Snapshot* snapshot = nullptr);
+                                       const rocksdb::Snapshot* snapshot = nullptr, bool fill_cache = true);
   // Sum of live SST bytes and estimated keys, for Backup and metrics.
   uint64_t LiveDataBytes() const;
 
