@@ -394,11 +394,12 @@ std::optional<double> CpuSeconds(pid_t pid) {
 double WaitUntilQuiet(pid_t pid, std::chrono::seconds timeout) {
   auto start = std::chrono::steady_clock::now();
   auto previous = CpuSeconds(pid);
-  while (previous && std::chrono::steady_clock::now() - start < timeout) {
+  int quiet_seconds = 0;
+  while (previous && quiet_seconds < 3 && std::chrono::steady_clock::now() - start < timeout) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto now = CpuSeconds(pid);
     if (!now) break;
-    if (*now - *previous < 0.05) break;
+    quiet_seconds = *now - *previous < 0.05 ? quiet_seconds + 1 : 0;
     previous = now;
   }
   return SecondsSince(start);

@@ -118,8 +118,8 @@ std::string LoadAverage();
 std::optional<uint64_t> PeakRssKib(pid_t pid);
 // CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. nullopt if unreadable.
 std::optional<double> CpuSeconds(pid_t pid);
-// Waits until `pid` uses less than 5% of a core over a second (e.g. RocksDB compactions after a
-// load have finished), at most `timeout`. Returns the seconds waited.
+// Waits until `pid` has used less than 5% of a core in each of 3 consecutive seconds (e.g. RocksDB
+// compactions after a load have finished), at most `timeout`. Returns the seconds waited.
 double WaitUntilQuiet(pid_t pid, std::chrono::seconds timeout);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();

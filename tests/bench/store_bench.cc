@@ -57,6 +57,7 @@ struct Figures {
   double grpc_rows_per_s = -1;
   double get_p50 = -1, get_p99 = -1, get_mean = -1;
   double health_p50 = -1, health_p99 = -1;
+  double in_process_get_p50 = -1, in_process_get_p99 = -1;
   double paced_p50 = -1, paced_p99 = -1, paced_achieved = -1;
   uint64_t paced_errors = 0;
   double pg_copy_s = -1, pg_insert_s = -1;
@@ -95,6 +96,24 @@ absl::Status InProcessUpsert(const Options& options, Figures* figures) {
   figures->in_process_wall_rows_per_s = options.rows / wall;
   fmt::print("in-process upsert: {} rows, BatchUpsert calls {:.2f} s ({}), with request building {:.2f} s\n",
              options.rows, call_seconds, FormatRate(figures->in_process_rows_per_s, "rows/s"), wall);
+  std::fflush(stdout);
+  // Point reads straight on the repository (no gRPC): what GetContact costs without the RPC.
+  std::mt19937_64 random(42);
+  std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
+  Latencies latencies;
+  for (int64_t call = 0; call < options.get_calls; ++call) {
+    v1::GetContactRequest request;
+    request.set_primary_key(CustomerId(pick(random)));
+    auto start = std::chrono::steady_clock::now();
+    auto contact = repo.GetContact("default", request);
+    latencies.Add(SecondsSince(start) * 1e6);
+    if (!contact.ok()) return contact.status();
+  }
+  figures->in_process_get_p50 = latencies.Percentile(50);
+  figures->in_process_get_p99 = latencies.Percentile(99);
+  fmt::print("in-process GetContact: {} calls, p50 {}, p99 {}, mean {}\n", latencies.size(),
+             FormatMicros(figures->in_process_get_p50), FormatMicros(figures->in_process_get_p99),
+             FormatMicros(latencies.Mean()));
   std::fflush(stdout);
   return absl::OkStatus();
 }
@@ -363,6 +382,11 @@ void PrintTable(const Options& options, const Figures& f) {
   latency_line("GetContact p50, 1 in flight", f.get_p50, f.pg_get_p50, 150);
   latency_line("GetContact p99, 1 in flight", f.get_p99, f.pg_get_p99, 500);
   latency_line(fmt::format("GetContact p99 at {}/s", options.paced_rate), f.paced_p99, f.pg_paced_p99, 1000);
+  if (f.in_process_get_p50 > 0) {
+    table.Add({"in-process GetContact p50 / p99",
+               fmt::format("{} / {}", FormatMicros(f.in_process_get_p50), FormatMicros(f.in_process_get_p99)), "-", "-",
+               "-", "-"});
+  }
   if (f.health_p50 > 0) {
     table.Add({"baseline: Health/Check p50 / p99",
                fmt::format("{} / {}", FormatMicros(f.health_p50), FormatMicros(f.health_p99)), "-", "-", "-", "-"});
