@@ -400,16 +400,7 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
   job.set_primary_key_column(static_cast<uint32_t>(plan.primary_key));
   job.set_header_fields(static_cast<uint32_t>(plan.header_fields));
   job.set_default_country_code(value_options.default_country_code);
-  job.set_spool_path(upload.spool_path());
-  job.set_delimiter(upload.delimiter());
-  job.set_batch_rows(options_.batch_rows);
-  job.set_next_batch_sequence(1);
-  for (const auto& [key, value] : caller.credentials) {
-    internal::CallHeader* header = job.add_credentials();
-    header->set_key(key);
-    header->set_value(value);
-  }
-  return Enqueue(std::move(job));
+  return Enqueue(upload, caller, std::move(job));
 }
 
 absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::StartDeleteRequest& request) {
@@ -450,6 +441,12 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
     }
   }
   job.set_default_country_code(tenant->default_country_code());
+  return Enqueue(upload, caller, std::move(job));
+}
+
+absl::StatusOr<v1::Job> JobManager::Enqueue(const internal::StoredUpload& upload, const Caller& caller,
+                                             internal::StoredJob job) {
+  // What every job shares: the file it reads, its batch size, whose credentials it uses.
   job.set_spool_path(upload.spool_path());
   job.set_delimiter(upload.delimiter());
   job.set_batch_rows(options_.batch_rows);
@@ -459,10 +456,6 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
     header->set_key(key);
     header->set_value(value);
   }
-  return Enqueue(std::move(job));
-}
-
-absl::StatusOr<v1::Job> JobManager::Enqueue(internal::StoredJob job) {
   RETURN_IF_ERROR(jobs_.PutJob(job));
   spdlog::info("job {} ({}) queued for tenant {}", job.job().id(), v1::JobKind_Name(job.job().kind()), job.tenant());
   std::lock_guard lock(mu_);

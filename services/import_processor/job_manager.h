@@ -124,7 +124,7 @@ class JobManager {
   absl::StatusOr<internal::StoredJob> LoadJob(const std::string& tenant, const std::string& job_id) const;
   absl::StatusOr<internal::StoredUpload> LoadUpload(const std::string& tenant, const std::string& upload_id) const;
   absl::Status CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids);
-  absl::StatusOr<v1::Job> Enqueue(internal::StoredJob job);
+  absl::StatusOr<v1::Job> Enqueue(const internal::StoredUpload& upload, const Caller& caller, internal::StoredJob job);
   void WorkerLoop();
   void JanitorLoop();
   void RemoveOrphanSpoolFiles();
