@@ -343,21 +343,36 @@ def run(argv):
     return subprocess.run(argv, check=False, capture_output=True, text=True).stdout
 
 
+_owner_cache = {}
+
+
+def owning_packages(paths):
+    """{path: package} for files installed by dpkg. One `dpkg -S` for all paths not seen yet:
+    dpkg reads every package's file list per call, so a call per library took minutes."""
+    missing = [p for p in paths if p not in _owner_cache]
+    if missing:
+        for p in missing:
+            _owner_cache[p] = None
+        for line in run(["dpkg", "-S"] + missing).splitlines():
+            owner, sep, path = line.partition(": ")
+            if sep and path.strip() in _owner_cache:
+                _owner_cache[path.strip()] = owner.split(":")[0].split(",")[0].strip()
+    return {p: _owner_cache[p] for p in paths}
+
+
 def needed_packages(binary_path):
     """{package: [sonames]} for the DT_NEEDED libraries of a binary, via ldd and dpkg."""
     sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", run(["readelf", "-d", binary_path]))
     # ldd resolves each soname the way the loader would (right architecture, right path).
     cache = dict(re.findall(r"^\s*(\S+) => (/\S+)", run(["ldd", binary_path]), flags=re.M))
-    result = {}
+    candidates = {}
     for soname in sonames:
         path = cache.get(soname)
-        package = None
-        if path:
-            for candidate in (path, "/usr" + path, os.path.realpath(path)):
-                out = run(["dpkg", "-S", candidate]).strip()
-                if out:
-                    package = out.split(":")[0].split(",")[0].strip()
-                    break
+        candidates[soname] = [path, "/usr" + path, os.path.realpath(path)] if path else []
+    owners = owning_packages(sorted({c for cs in candidates.values() for c in cs}))
+    result = {}
+    for soname in sonames:
+        package = next((owners[c] for c in candidates[soname] if owners.get(c)), None)
         result.setdefault(package or f"?{soname}", []).append(soname)
     return result
 
