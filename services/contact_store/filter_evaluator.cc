@@ -1,6 +1,8 @@
 #include "services/contact_store/filter_evaluator.h"
 
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -45,55 +47,74 @@ absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool
   return micros;
 }
 
-absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) { return EvaluateNode(filter, 0); }
+absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) {
+  return EvaluateNode(filter, 0, tenant_.columns.alive());
+}
 
-absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int depth) {
+namespace {
+
+// Evaluation order inside an AND: bitmap terms cost a copy, column predicates a pass over the
+// candidates, record scans and subtrees more.
+int AndCost(const Filter& filter) {
+  if (filter.node_case() != Filter::kTerm) return 3;
+  switch (filter.term().kind_case()) {
+    case Term::kInList:
+    case Term::kIdentity:
+    case Term::kBlacklisted:
+      return 0;
+    case Term::kAttribute:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int depth, const Roaring& universe) {
   if (depth > kMaxFilterDepth) {
     return absl::InvalidArgumentError(fmt::format("filter: nested deeper than {} levels", kMaxFilterDepth));
   }
-  const Roaring& alive = tenant_.columns.alive();
   switch (filter.node_case()) {
     case Filter::NODE_NOT_SET:
-      return alive;
+      return universe;
     case Filter::kAnd: {
-      if (filter.and_().filters_size() == 0) return alive;
-      Roaring result;
-      bool first = true;
-      for (const Filter& child : filter.and_().filters()) {
-        ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1));
-        if (first) {
-          result = std::move(part);
-          first = false;
-        } else {
-          result &= part;
-        }
+      std::vector<const Filter*> children;
+      for (const Filter& child : filter.and_().filters()) children.push_back(&child);
+      std::stable_sort(children.begin(), children.end(),
+                       [](const Filter* a, const Filter* b) { return AndCost(*a) < AndCost(*b); });
+      Roaring result = universe;
+      // Every child is evaluated even when the result is already empty, so that errors (an unknown
+      // attribute, a bad literal) do not depend on the data.
+      for (const Filter* child : children) {
+        ASSIGN_OR_RETURN(result, EvaluateNode(*child, depth + 1, result));
       }
       return result;
     }
     case Filter::kOr: {
       Roaring result;
       for (const Filter& child : filter.or_().filters()) {
-        ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1));
+        ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1, universe));
         result |= part;
       }
       return result;
     }
     case Filter::kNot: {
-      ASSIGN_OR_RETURN(Roaring part, EvaluateNode(filter.not_(), depth + 1));
-      return alive - part;
+      ASSIGN_OR_RETURN(Roaring part, EvaluateNode(filter.not_(), depth + 1, universe));
+      return universe - part;
     }
     case Filter::kTerm: {
       if (++terms_ > kMaxFilterTerms) {
         return absl::InvalidArgumentError(fmt::format("filter: more than {} terms", kMaxFilterTerms));
       }
-      ASSIGN_OR_RETURN(Roaring part, EvaluateTerm(filter.term()));
-      return part & alive;
+      ASSIGN_OR_RETURN(Roaring part, EvaluateTerm(filter.term(), universe));
+      return part & universe;
     }
   }
   return absl::InvalidArgumentError("filter: unknown node");
 }
 
-absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term) {
+absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Roaring& universe) {
   const TenantColumns& columns = tenant_.columns;
   switch (term.kind_case()) {
     case Term::kAttribute: {
@@ -105,7 +126,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term) {
       ASSIGN_OR_RETURN(TypedPredicate typed,
                        TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
       if (const AttributeColumn* column = columns.attribute_column(attribute->id())) {
-        return column->Evaluate(typed, columns.alive());
+        return column->Evaluate(typed, universe);
       }
       if (attribute->primary_key() || attribute->id() == tenant_.email_id() || attribute->id() == tenant_.mobile_id()) {
         // Presence of the primary key, email and mobile is known without a scan.
@@ -126,7 +147,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term) {
       std::string_view field = created ? "created" : "modified";
       ASSIGN_OR_RETURN(int64_t from, TimeBound(range.from(), false, field));
       ASSIGN_OR_RETURN(int64_t to, TimeBound(range.to(), true, field));
-      return created ? columns.CreatedBetween(from, to) : columns.ModifiedBetween(from, to);
+      return created ? columns.CreatedBetween(universe, from, to) : columns.ModifiedBetween(universe, from, to);
     }
     case Term::kInList: {
       std::optional<uint64_t> list = tenant_.FindList(term.in_list());
@@ -143,7 +164,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term) {
         return absl::InvalidArgumentError(
             fmt::format("filter: unknown control group \"{}\"", term.in_control_group()));
       }
-      return columns.ControlGroup(it->second.seed, it->second.basis_points);
+      return columns.ControlGroup(universe, it->second.seed, it->second.basis_points);
     }
     case Term::kIdentity:
       switch (term.identity()) {

@@ -35,8 +35,10 @@ class FilterEvaluator {
   static absl::StatusOr<int64_t> TimeBound(const std::string& text, bool upper, std::string_view field);
 
  private:
-  absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth);
-  absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term);
+  // Both return a subset of `universe`: an AND narrows the universe child by child (cheap bitmap
+  // terms first), so column predicates only visit the candidates left.
+  absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth, const Roaring& universe);
+  absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term, const Roaring& universe);
 
   const TenantState& tenant_;
   RecordScan scan_;

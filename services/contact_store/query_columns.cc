@@ -15,15 +15,19 @@ void ForEach(const Roaring& bitmap, Fn&& fn) {
   for (auto it = bitmap.begin(); it != bitmap.end(); ++it) fn(*it);
 }
 
-// Collects matching ordinals into a bitmap in one bulk insert.
+// Collects matching ordinals into a bitmap in one bulk insert. The universe is expanded to an
+// array first (a bulk copy, much faster than stepping an iterator), then filtered in place.
 template <typename Pred>
 Roaring Select(const Roaring& universe, Pred&& pred) {
-  std::vector<uint32_t> hits;
-  ForEach(universe, [&](uint32_t ordinal) {
-    if (pred(ordinal)) hits.push_back(ordinal);
-  });
+  std::vector<uint32_t> ordinals(universe.cardinality());
+  if (ordinals.empty()) return Roaring();
+  universe.toUint32Array(ordinals.data());
+  size_t kept = 0;
+  for (uint32_t ordinal : ordinals) {
+    if (pred(ordinal)) ordinals[kept++] = ordinal;
+  }
   Roaring out;
-  if (!hits.empty()) out.addMany(hits.size(), hits.data());
+  if (kept > 0) out.addMany(kept, ordinals.data());
   return out;
 }
 
@@ -204,16 +208,17 @@ Roaring TenantColumns::Between(const Roaring& universe, const std::vector<int64_
   return Select(universe, [&](uint32_t o) { return column[o] >= from && column[o] <= to; });
 }
 
-Roaring TenantColumns::CreatedBetween(int64_t from_micros, int64_t to_micros) const {
-  return Between(alive_, created_, from_micros, to_micros);
+Roaring TenantColumns::CreatedBetween(const Roaring& universe, int64_t from_micros, int64_t to_micros) const {
+  return Between(universe & alive_, created_, from_micros, to_micros);
 }
 
-Roaring TenantColumns::ModifiedBetween(int64_t from_micros, int64_t to_micros) const {
-  return Between(alive_, modified_, from_micros, to_micros);
+Roaring TenantColumns::ModifiedBetween(const Roaring& universe, int64_t from_micros, int64_t to_micros) const {
+  return Between(universe & alive_, modified_, from_micros, to_micros);
 }
 
-Roaring TenantColumns::ControlGroup(uint64_t group_seed, uint32_t percent_basis_points) const {
-  return Select(alive_, [&](uint32_t o) { return InControlGroup(pk_hash_[o], group_seed, percent_basis_points); });
+Roaring TenantColumns::ControlGroup(const Roaring& universe, uint64_t group_seed, uint32_t percent_basis_points) const {
+  return Select(universe & alive_,
+                [&](uint32_t o) { return InControlGroup(pk_hash_[o], group_seed, percent_basis_points); });
 }
 
 }  // namespace contacts::store

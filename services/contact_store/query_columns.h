@@ -74,12 +74,12 @@ class TenantColumns {
   const Roaring& blacklisted(contacts::v1::Channel channel) const;
   uint64_t ListSize(uint64_t list_id) const { return list(list_id).cardinality(); }
 
-  // Alive ordinals whose created (or modified) time lies in [from, to].
-  Roaring CreatedBetween(int64_t from_micros, int64_t to_micros) const;
-  Roaring ModifiedBetween(int64_t from_micros, int64_t to_micros) const;
-  // Alive ordinals in the control group: a hash of seed, group name and primary key below
-  // percent_basis_points out of 10000.
-  Roaring ControlGroup(uint64_t group_seed, uint32_t percent_basis_points) const;
+  // Alive ordinals of `universe` whose created (or modified) time lies in [from, to].
+  Roaring CreatedBetween(const Roaring& universe, int64_t from_micros, int64_t to_micros) const;
+  Roaring ModifiedBetween(const Roaring& universe, int64_t from_micros, int64_t to_micros) const;
+  // Alive ordinals of `universe` in the control group: a hash of seed, group name and primary key
+  // below percent_basis_points out of 10000.
+  Roaring ControlGroup(const Roaring& universe, uint64_t group_seed, uint32_t percent_basis_points) const;
 
   // Exact negative lookups for the write path: false means no stored contact has this primary key
   // (or this email / mobile value), so the batch writer skips the RocksDB read or index seek; true
