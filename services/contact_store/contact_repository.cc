@@ -10,8 +10,6 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
-
-#include "common/status/absl_fmt.h"
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
@@ -20,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "common/csv/csv_writer.h"
+#include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
 #include "common/values/text_case.h"
@@ -465,8 +464,8 @@ class ContactRepository::BatchWriter {
       }
       if (!owner.empty() && owner != next.primary_key()) {
         const Attribute* attribute = state_->AttributeById(rule.id);
-        *error = {attribute->name(), fmt::format("{} \"{}\" already belongs to another contact", attribute->name(),
-                                                 value)};
+        *error = {attribute->name(),
+                  fmt::format("{} \"{}\" already belongs to another contact", attribute->name(), value)};
         return false;
       }
     }
@@ -525,12 +524,11 @@ class ContactRepository::BatchWriter {
       if (old_value == new_value && same_ordinal) continue;
       if (!old_value.empty()) {
         Delete(repo_->db_->index(),
-                      keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), old_value), before->primary_key()));
+               keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), old_value), before->primary_key()));
       }
       if (!new_value.empty()) {
         Put(repo_->db_->index(),
-                   keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), new_value), after->primary_key()),
-                    "");
+            keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), new_value), after->primary_key()), "");
       }
     }
     std::set<uint64_t> old_lists, new_lists;
@@ -744,17 +742,15 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
   std::unique_lock lock(state->mu);
   const std::string& pk_name = request.primary_key_attribute();
   if (!ValidName(pk_name)) {
-    return absl::InvalidArgumentError(
-        fmt::format("primary_key_attribute: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)",
-                    pk_name));
+    return absl::InvalidArgumentError(fmt::format(
+        "primary_key_attribute: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", pk_name));
   }
   std::string country = request.default_country_code().empty() ? "91" : request.default_country_code();
   if (!country.empty() && country[0] == '+') country.erase(0, 1);
   if (country.empty() || country.size() > 3 || !std::all_of(country.begin(), country.end(), ::isdigit) ||
       country[0] == '0') {
-    return absl::InvalidArgumentError(
-        fmt::format("default_country_code: \"{}\" is not a country calling code (1 to 3 digits)",
-                    request.default_country_code()));
+    return absl::InvalidArgumentError(fmt::format(
+        "default_country_code: \"{}\" is not a country calling code (1 to 3 digits)", request.default_country_code()));
   }
   const Attribute* existing = state->FindAttribute(pk_name);
   const bool has_contacts = state->columns.alive().cardinality() > 0;
@@ -765,9 +761,9 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
       return absl::FailedPreconditionError("primary key cannot change once contacts exist");
     }
   }
-  contacts::v1::AttributeType pk_type =
-      request.primary_key_type() == contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED ? contacts::v1::TEXT
-                                                                             : request.primary_key_type();
+  contacts::v1::AttributeType pk_type = request.primary_key_type() == contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED
+                                            ? contacts::v1::TEXT
+                                            : request.primary_key_type();
   if (existing != nullptr && request.primary_key_type() != contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED &&
       existing->type() != request.primary_key_type()) {
     return absl::InvalidArgumentError(fmt::format("primary_key_type: attribute \"{}\" exists with type {}", pk_name,
@@ -1038,7 +1034,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::WriteContact(
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::unique_lock lock(state->mu);
   for (uint64_t id : list_ids) {
-    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+    if (!state->lists.contains(id))
+      return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   ResolvedRow row;
   RowError error;
@@ -1073,11 +1070,11 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContact(const std::s
     case contacts::v1::GetContactRequest::kMobile: {
       const bool email = request.key_case() == contacts::v1::GetContactRequest::kEmail;
       const Attribute* attribute = state->AttributeById(email ? state->email_id() : state->mobile_id());
-      auto canonical = NormalizeValue(TypeOf(*attribute), email ? request.email() : request.mobile(),
-                                      state->value_options());
+      auto canonical =
+          NormalizeValue(TypeOf(*attribute), email ? request.email() : request.mobile(), state->value_options());
       if (!canonical.ok() || canonical->empty()) {
-        return absl::InvalidArgumentError(fmt::format(
-            "{}: {}", attribute->name(), canonical.ok() ? "empty value" : canonical.status().message()));
+        return absl::InvalidArgumentError(
+            fmt::format("{}: {}", attribute->name(), canonical.ok() ? "empty value" : canonical.status().message()));
       }
       ASSIGN_OR_RETURN(std::optional<std::string> found, FindByIndexedValue(*state, *attribute, *canonical));
       if (!found) return absl::NotFoundError(fmt::format("no contact has {} \"{}\"", attribute->name(), *canonical));
@@ -1193,10 +1190,10 @@ absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t i
     }
     RETURN_IF_ERROR(writer.Commit());
   }
-  RETURN_IF_ERROR(FromRocksStatus(
-      db_->db()->Delete(db_->write_options(), db_->catalog(),
-                        keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id))),
-      "delete list"));
+  RETURN_IF_ERROR(
+      FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
+                                        keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id))),
+                      "delete list"));
   state->list_by_name.erase(AsciiLower(it->second.name()));
   state->lists.erase(it);
   state->columns.DropList(id);
@@ -1255,8 +1252,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::SetBlacklist(const std:
   if (channel == contacts::v1::CHANNEL_UNSPECIFIED || !contacts::v1::Channel_IsValid(channel)) {
     return absl::InvalidArgumentError("channel: give EMAIL_CHANNEL, SMS, WHATSAPP or RCS");
   }
-  if (blacklisted && (reason == contacts::v1::BLACKLIST_REASON_UNSPECIFIED ||
-                      !contacts::v1::BlacklistReason_IsValid(reason))) {
+  if (blacklisted &&
+      (reason == contacts::v1::BLACKLIST_REASON_UNSPECIFIED || !contacts::v1::BlacklistReason_IsValid(reason))) {
     reason = contacts::v1::MANUAL;
   }
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
@@ -1276,8 +1273,7 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::SetBlacklist(const std:
     entry->set_channel(channel);
     entry->set_reason(reason);
     entry->set_at_micros(writer.now());
-    std::sort(entries->begin(), entries->end(),
-              [](const auto& a, const auto& b) { return a.channel() < b.channel(); });
+    std::sort(entries->begin(), entries->end(), [](const auto& a, const auto& b) { return a.channel() < b.channel(); });
   }
   if (blacklisted || was) {
     next->set_modified_at_micros(writer.now());
@@ -1329,7 +1325,8 @@ absl::StatusOr<contacts::v1::AnonymousUser> ContactRepository::RecordAnonymous(
     if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("unknown attribute \"{}\"", name));
     auto canonical = NormalizeValue(TypeOf(*attribute), raw, options);
     if (!canonical.ok()) {
-      return absl::InvalidArgumentError(fmt::format("attribute \"{}\": {}", attribute->name(), canonical.status().message()));
+      return absl::InvalidArgumentError(
+          fmt::format("attribute \"{}\": {}", attribute->name(), canonical.status().message()));
     }
     if (canonical->empty()) {
       user.mutable_attributes()->erase(attribute->name());
@@ -1390,7 +1387,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   std::unique_lock lock(state->mu);
   std::string bytes;
   absl::Status got = db_->Get(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()), &bytes);
-  if (absl::IsNotFound(got)) return absl::NotFoundError(fmt::format("anonymous user \"{}\" does not exist", request.guid()));
+  if (absl::IsNotFound(got))
+    return absl::NotFoundError(fmt::format("anonymous user \"{}\" does not exist", request.guid()));
   RETURN_IF_ERROR(got);
   contacts::internal::StoredAnonymous stored;
   if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
@@ -1427,18 +1425,21 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
   }
   if (request.rows_size() > kMaxBatchRows) {
-    return absl::InvalidArgumentError(fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, request.rows_size()));
+    return absl::InvalidArgumentError(
+        fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, request.rows_size()));
   }
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::unique_lock lock(state->mu);
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
-    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchUpsertResponse> replay, AppliedBefore<contacts::v1::BatchUpsertResponse>(*db_, applied_key));
+    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchUpsertResponse> replay,
+                     AppliedBefore<contacts::v1::BatchUpsertResponse>(*db_, applied_key));
     if (replay) return *std::move(replay);
   }
   std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
   for (uint64_t id : list_ids) {
-    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+    if (!state->lists.contains(id))
+      return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
   contacts::v1::BatchUpsertResponse response;
@@ -1503,12 +1504,14 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
   std::unique_lock lock(state->mu);
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
-    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchDeleteResponse> replay, AppliedBefore<contacts::v1::BatchDeleteResponse>(*db_, applied_key));
+    ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchDeleteResponse> replay,
+                     AppliedBefore<contacts::v1::BatchDeleteResponse>(*db_, applied_key));
     if (replay) return *std::move(replay);
   }
   std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
   for (uint64_t id : list_ids) {
-    if (!state->lists.contains(id)) return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
+    if (!state->lists.contains(id))
+      return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   contacts::v1::BatchDeleteResponse response;
   // Each key resolves to the contacts it names (an email may name several when duplicates are allowed).
@@ -1522,7 +1525,8 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
         response.set_invalid(response.invalid() + 1);
         continue;
       }
-      std::string prefix = keys::IndexValuePrefix(state->id(), email->id(), IndexValueOf(AttributeType::kEmail, *canonical));
+      std::string prefix =
+          keys::IndexValuePrefix(state->id(), email->id(), IndexValueOf(AttributeType::kEmail, *canonical));
       auto it = db_->Scan(db_->index(), prefix);
       for ((*it)->Seek(prefix); (*it)->Valid(); (*it)->Next()) {
         std::string_view rest = (*it)->key().ToStringView().substr(prefix.size());
@@ -1597,7 +1601,8 @@ absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state,
   return out;
 }
 
-absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter) {
+absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state,
+                                                          const contacts::v1::Filter& filter) {
   FilterEvaluator evaluator(state, [&](uint32_t attribute_id, const TypedPredicate& predicate) {
     return ScanRecords(state, attribute_id, predicate);
   });
@@ -1619,14 +1624,15 @@ absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const 
                       /*sorted_input=*/true);
   std::vector<std::string> pks(ordinals.size());
   for (size_t i = 0; i < ordinals.size(); ++i) {
-    if (!statuses[i].ok()) return FromRocksStatus(statuses[i], fmt::format("ordinal {} of a live contact", ordinals[i]));
+    if (!statuses[i].ok())
+      return FromRocksStatus(statuses[i], fmt::format("ordinal {} of a live contact", ordinals[i]));
     pks[i] = values[i].ToString();
   }
   return pks;
 }
 
-absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(const std::string& tenant,
-                                                                          const contacts::v1::StoreQueryRequest& request) {
+absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
+    const std::string& tenant, const contacts::v1::StoreQueryRequest& request) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
   const uint32_t page_size = request.page_size() == 0 ? 50 : request.page_size();
@@ -1636,7 +1642,8 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(const 
   std::vector<uint32_t> projection;
   for (const auto& name : request.attributes()) {
     const Attribute* attribute = state->FindAttribute(name);
-    if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
+    if (attribute == nullptr)
+      return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
     projection.push_back(attribute->id());
   }
   uint64_t start = 0;
@@ -1703,7 +1710,8 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
     } else {
       for (const auto& name : request.attributes()) {
         const Attribute* attribute = state->FindAttribute(name);
-        if (attribute == nullptr) return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
+        if (attribute == nullptr)
+          return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
         if (attribute->id() != pk->id()) add(*attribute);
       }
     }
@@ -1847,7 +1855,8 @@ absl::StatusOr<contacts::v1::Segment> ContactRepository::PutSegment(const std::s
   return stored;
 }
 
-absl::StatusOr<contacts::v1::Segment> ContactRepository::GetSegment(const std::string& tenant, const std::string& name) {
+absl::StatusOr<contacts::v1::Segment> ContactRepository::GetSegment(const std::string& tenant,
+                                                                    const std::string& name) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::shared_lock lock(state->mu);
   auto it = state->segments.find(AsciiLower(name));
@@ -1910,7 +1919,8 @@ absl::StatusOr<contacts::v1::ControlGroup> ContactRepository::CreateControlGroup
   return out;
 }
 
-absl::StatusOr<std::vector<contacts::v1::ControlGroup>> ContactRepository::ListControlGroups(const std::string& tenant) {
+absl::StatusOr<std::vector<contacts::v1::ControlGroup>> ContactRepository::ListControlGroups(
+    const std::string& tenant) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::shared_lock lock(state->mu);
   std::vector<contacts::v1::ControlGroup> out;
@@ -1944,7 +1954,8 @@ absl::StatusOr<contacts::v1::BackupResponse> ContactRepository::Backup(const std
   }
   // RocksDB creates only the last path component.
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec) return absl::FailedPreconditionError(fmt::format("path: cannot create the parent of {}: {}", path, ec.message()));
+  if (ec)
+    return absl::FailedPreconditionError(fmt::format("path: cannot create the parent of {}: {}", path, ec.message()));
   rocksdb::Checkpoint* raw = nullptr;
   RETURN_IF_ERROR(FromRocksStatus(rocksdb::Checkpoint::Create(db_->db(), &raw), "create checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);

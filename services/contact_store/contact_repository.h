@@ -15,12 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "contacts/internal/storage.pb.h"
+#include "contacts/v1/contact_store.pb.h"
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "contacts/internal/storage.pb.h"
-#include "contacts/v1/contact_store.pb.h"
 #include "services/contact_store/store_db.h"
 #include "services/contact_store/tenant_state.h"
 
@@ -40,12 +41,13 @@ class ContactRepository {
  public:
   // Opens <data_dir>/db and loads every tenant's catalog and columns.
   static absl::StatusOr<std::unique_ptr<ContactRepository>> Open(const std::string& data_dir,
-                                                                  const StoreDbOptions& options);
+                                                                 const StoreDbOptions& options);
 
   // ----- Tenant -----
   // Errors: FAILED_PRECONDITION when the primary key changes after contacts exist;
   // INVALID_ARGUMENT for a bad attribute name, type or country code.
-  absl::StatusOr<contacts::v1::Tenant> SetupTenant(const std::string& tenant, const contacts::v1::SetupTenantRequest& request);
+  absl::StatusOr<contacts::v1::Tenant> SetupTenant(const std::string& tenant,
+                                                   const contacts::v1::SetupTenantRequest& request);
   absl::StatusOr<contacts::v1::Tenant> GetTenant(const std::string& tenant);
 
   // ----- Attributes -----
@@ -64,7 +66,8 @@ class ContactRepository {
   absl::StatusOr<contacts::v1::Contact> WriteContact(const std::string& tenant, ContactWriteKind kind,
                                                      const google::protobuf::Map<std::string, std::string>& attributes,
                                                      const std::vector<uint64_t>& list_ids, const std::string& source);
-  absl::StatusOr<contacts::v1::Contact> GetContact(const std::string& tenant, const contacts::v1::GetContactRequest& request);
+  absl::StatusOr<contacts::v1::Contact> GetContact(const std::string& tenant,
+                                                   const contacts::v1::GetContactRequest& request);
   absl::Status DeleteContact(const std::string& tenant, const std::string& primary_key);
 
   // ----- Lists -----
@@ -73,9 +76,8 @@ class ContactRepository {
   absl::StatusOr<contacts::v1::ContactList> RenameList(const std::string& tenant, uint64_t id, const std::string& name);
   // Removes every membership; the contacts stay.
   absl::Status DeleteList(const std::string& tenant, uint64_t id);
-  absl::StatusOr<contacts::v1::ListMembershipResponse> ChangeListMembership(const std::string& tenant, uint64_t list_id,
-                                                                           const std::vector<std::string>& primary_keys,
-                                                                           bool add);
+  absl::StatusOr<contacts::v1::ListMembershipResponse> ChangeListMembership(
+      const std::string& tenant, uint64_t list_id, const std::vector<std::string>& primary_keys, bool add);
 
   // ----- Blacklist -----
   absl::StatusOr<contacts::v1::Contact> SetBlacklist(const std::string& tenant, const std::string& primary_key,
@@ -143,9 +145,8 @@ class ContactRepository {
   absl::StatusOr<TenantState*> ConfiguredTenant(const std::string& name);
   absl::Status PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch);
 
-  absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(const TenantState& state,
-                                                                               const std::string& pk,
-                                                                               const rocksdb::Snapshot* snapshot = nullptr);
+  absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(
+      const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
   // Canonical primary key from a caller's text. Errors: INVALID_ARGUMENT.
   absl::StatusOr<std::string> CanonicalPrimaryKey(const TenantState& state, const std::string& raw) const;
   // First pk with `value` in the index of `attribute_id`, if any.
@@ -156,7 +157,8 @@ class ContactRepository {
                                   const std::vector<uint32_t>* projection = nullptr) const;
   absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter);
   absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate);
-  absl::StatusOr<std::vector<std::string>> PrimaryKeysOf(const TenantState& state, const std::vector<uint32_t>& ordinals,
+  absl::StatusOr<std::vector<std::string>> PrimaryKeysOf(const TenantState& state,
+                                                         const std::vector<uint32_t>& ordinals,
                                                          const rocksdb::Snapshot* snapshot);
   // Removes the contact's records and entries (in `batch`); the caller applies the columns.
   void DeleteStoredContact(const TenantState& state, const contacts::internal::StoredContact& stored,

@@ -1,5 +1,6 @@
 #include "services/contact_store/contact_store_service.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/auth/grpc_auth.h"
@@ -7,8 +8,6 @@
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
-
-#include <fmt/format.h>
 
 namespace contacts::store {
 namespace {
@@ -31,7 +30,7 @@ std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) 
 
 }  // namespace
 
-#define CONTACTS_HANDLER(Method, Request, Response, Role)                                                       \
+#define CONTACTS_HANDLER(Method, Request, Response, Role)                                                          \
   grpc::Status ContactStoreService::Method(grpc::ServerContext* ctx, const Request* request, Response* response) { \
     return Handle(*auth_, ctx, Role, [&](const std::string& tenant) -> absl::Status {
 #define CONTACTS_END \
@@ -75,15 +74,15 @@ CONTACTS_END
 
 CONTACTS_HANDLER(AddContact, AddContactRequest, Contact, Role::kWriter)
 ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::kAdd, request->attributes(),
-                                                       Ids(request->list_ids()),
-                                                       request->source().empty() ? "single" : request->source()));
+                                                      Ids(request->list_ids()),
+                                                      request->source().empty() ? "single" : request->source()));
 return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_HANDLER(UpsertContact, UpsertContactRequest, Contact, Role::kWriter)
 ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::kUpsert, request->attributes(),
-                                                       Ids(request->list_ids()),
-                                                       request->source().empty() ? "api" : request->source()));
+                                                      Ids(request->list_ids()),
+                                                      request->source().empty() ? "api" : request->source()));
 return absl::OkStatus();
 CONTACTS_END
 
@@ -135,28 +134,30 @@ return repository_->DeleteList(tenant, request->id());
 CONTACTS_END
 
 CONTACTS_HANDLER(AddToList, ListMembershipRequest, ListMembershipResponse, Role::kWriter)
-ASSIGN_OR_RETURN(*response, repository_->ChangeListMembership(
-                                tenant, request->list_id(),
-                                {request->primary_keys().begin(), request->primary_keys().end()}, true));
+ASSIGN_OR_RETURN(*response,
+                 repository_->ChangeListMembership(tenant, request->list_id(),
+                                                   {request->primary_keys().begin(), request->primary_keys().end()},
+                                                   true));
 return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_HANDLER(RemoveFromList, ListMembershipRequest, ListMembershipResponse, Role::kWriter)
-ASSIGN_OR_RETURN(*response, repository_->ChangeListMembership(
-                                tenant, request->list_id(),
-                                {request->primary_keys().begin(), request->primary_keys().end()}, false));
+ASSIGN_OR_RETURN(*response,
+                 repository_->ChangeListMembership(tenant, request->list_id(),
+                                                   {request->primary_keys().begin(), request->primary_keys().end()},
+                                                   false));
 return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_HANDLER(Blacklist, BlacklistRequest, Contact, Role::kWriter)
-ASSIGN_OR_RETURN(*response,
-                 repository_->SetBlacklist(tenant, request->primary_key(), request->channel(), request->reason(), true));
+ASSIGN_OR_RETURN(*response, repository_->SetBlacklist(tenant, request->primary_key(), request->channel(),
+                                                      request->reason(), true));
 return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_HANDLER(Unblacklist, UnblacklistRequest, Contact, Role::kWriter)
 ASSIGN_OR_RETURN(*response, repository_->SetBlacklist(tenant, request->primary_key(), request->channel(),
-                                                       BLACKLIST_REASON_UNSPECIFIED, false));
+                                                      BLACKLIST_REASON_UNSPECIFIED, false));
 return absl::OkStatus();
 CONTACTS_END
 

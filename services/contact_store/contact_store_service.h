@@ -4,8 +4,9 @@
 
 #include <cstdint>
 
-#include "common/auth/auth.h"
 #include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "common/auth/auth.h"
 #include "services/contact_store/contact_repository.h"
 
 namespace contacts::store {
@@ -15,8 +16,9 @@ class ContactStoreService final : public contacts::v1::ContactStore::Service {
   ContactStoreService(ContactRepository* repository, const Authenticator* auth, int64_t deadline_cap_ms)
       : repository_(repository), auth_(auth), deadline_cap_ms_(deadline_cap_ms) {}
 
-#define CONTACTS_UNARY(Method, Request, Response) \
-  grpc::Status Method(grpc::ServerContext* ctx, const contacts::v1::Request* request, contacts::v1::Response* response) override;
+#define CONTACTS_UNARY(Method, Request, Response)                                     \
+  grpc::Status Method(grpc::ServerContext* ctx, const contacts::v1::Request* request, \
+                      contacts::v1::Response* response) override;
   CONTACTS_UNARY(SetupTenant, SetupTenantRequest, Tenant)
   CONTACTS_UNARY(GetTenant, GetTenantRequest, Tenant)
   CONTACTS_UNARY(CreateAttribute, CreateAttributeRequest, Attribute)

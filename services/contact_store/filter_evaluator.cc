@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "common/status/absl_fmt.h"
-
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
 
@@ -40,7 +39,8 @@ uint32_t TenantState::mobile_id() const {
 absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool upper, std::string_view field) {
   if (text.empty()) return upper ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
   auto canonical = NormalizeValue(AttributeType::kDateTime, text);
-  if (!canonical.ok()) return absl::InvalidArgumentError(fmt::format("filter: {}: {}", field, canonical.status().message()));
+  if (!canonical.ok())
+    return absl::InvalidArgumentError(fmt::format("filter: {}: {}", field, canonical.status().message()));
   ASSIGN_OR_RETURN(int64_t micros, DateTimeMicrosOf(*canonical));
   // A plain date as the upper bound includes its whole day.
   if (upper && DateDaysOf(text).ok()) micros += kMicrosPerDay - 1;
@@ -132,9 +132,9 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
         // Presence of the primary key, email and mobile is known without a scan.
         using contacts::v1::Operator;
         if (typed.op() == Operator::IS_SET || typed.op() == Operator::IS_NOT_SET) {
-          Roaring present = attribute->primary_key()                  ? columns.alive()
+          Roaring present = attribute->primary_key()                ? columns.alive()
                             : attribute->id() == tenant_.email_id() ? columns.has_email()
-                                                                      : columns.has_mobile();
+                                                                    : columns.has_mobile();
           return typed.op() == Operator::IS_SET ? present : columns.alive() - present;
         }
       }
@@ -155,14 +155,13 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       return columns.list(*list);
     }
     case Term::kInSegment:
-      return absl::InvalidArgumentError(fmt::format(
-          "filter: in_segment(\"{}\") must be expanded before it reaches the store (use audience-query)",
-          term.in_segment()));
+      return absl::InvalidArgumentError(
+          fmt::format("filter: in_segment(\"{}\") must be expanded before it reaches the store (use audience-query)",
+                      term.in_segment()));
     case Term::kInControlGroup: {
       auto it = tenant_.control_groups.find(AsciiLower(term.in_control_group()));
       if (it == tenant_.control_groups.end()) {
-        return absl::InvalidArgumentError(
-            fmt::format("filter: unknown control group \"{}\"", term.in_control_group()));
+        return absl::InvalidArgumentError(fmt::format("filter: unknown control group \"{}\"", term.in_control_group()));
       }
       return columns.ControlGroup(universe, it->second.seed, it->second.basis_points);
     }

@@ -9,8 +9,9 @@
 
 #include <roaring/roaring.hh>
 
-#include "absl/status/statusor.h"
 #include "contacts/v1/types.pb.h"
+
+#include "absl/status/statusor.h"
 #include "services/contact_store/predicate.h"
 #include "services/contact_store/tenant_state.h"
 

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "common/status/absl_fmt.h"
-
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
 

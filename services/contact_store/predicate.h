@@ -14,11 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "contacts/v1/types.pb.h"
+
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "common/values/attribute_type.h"
 #include "common/values/typed_value.h"
-#include "contacts/v1/types.pb.h"
 
 namespace contacts::store {
 

@@ -14,9 +14,10 @@
 
 #include <roaring/roaring.hh>
 
+#include "contacts/internal/storage.pb.h"
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/numeric/int128.h"
-#include "contacts/internal/storage.pb.h"
 #include "services/contact_store/predicate.h"
 
 namespace contacts::store {

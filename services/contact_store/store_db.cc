@@ -64,14 +64,10 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   small_cf.write_buffer_size = 8 << 20;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, small_cf},
-      {std::string(keys::kContactsCf), cf_options},
-      {std::string(keys::kIndexCf), cf_options},
-      {std::string(keys::kMembershipCf), cf_options},
-      {std::string(keys::kOrdinalsCf), cf_options},
-      {std::string(keys::kCatalogCf), small_cf},
-      {std::string(keys::kAppliedCf), small_cf},
-      {std::string(keys::kAnonymousCf), small_cf},
+      {rocksdb::kDefaultColumnFamilyName, small_cf},     {std::string(keys::kContactsCf), cf_options},
+      {std::string(keys::kIndexCf), cf_options},         {std::string(keys::kMembershipCf), cf_options},
+      {std::string(keys::kOrdinalsCf), cf_options},      {std::string(keys::kCatalogCf), small_cf},
+      {std::string(keys::kAppliedCf), small_cf},         {std::string(keys::kAnonymousCf), small_cf},
       {std::string(keys::kAnonymousByTimeCf), small_cf},
   };
   std::unique_ptr<StoreDb> store(new StoreDb());

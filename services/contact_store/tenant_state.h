@@ -10,11 +10,12 @@
 #include <shared_mutex>
 #include <string>
 
+#include "contacts/internal/storage.pb.h"
+#include "contacts/v1/types.pb.h"
+
 #include "absl/container/flat_hash_map.h"
 #include "common/values/attribute_type.h"
 #include "common/values/typed_value.h"
-#include "contacts/internal/storage.pb.h"
-#include "contacts/v1/types.pb.h"
 #include "services/contact_store/query_columns.h"
 
 namespace contacts::store {
@@ -28,12 +29,12 @@ struct ControlGroupState {
 struct TenantState {
   mutable std::shared_mutex mu;
   contacts::internal::TenantRecord record;
-  std::map<uint32_t, contacts::v1::Attribute> attributes;          // by id
-  absl::flat_hash_map<std::string, uint32_t> attribute_by_name;    // lower-case name -> id
-  std::map<uint64_t, contacts::v1::ContactList> lists;             // by id
-  absl::flat_hash_map<std::string, uint64_t> list_by_name;         // lower-case name -> id
-  std::map<std::string, contacts::v1::Segment> segments;           // lower-case name
-  std::map<std::string, ControlGroupState> control_groups;         // lower-case name
+  std::map<uint32_t, contacts::v1::Attribute> attributes;        // by id
+  absl::flat_hash_map<std::string, uint32_t> attribute_by_name;  // lower-case name -> id
+  std::map<uint64_t, contacts::v1::ContactList> lists;           // by id
+  absl::flat_hash_map<std::string, uint64_t> list_by_name;       // lower-case name -> id
+  std::map<std::string, contacts::v1::Segment> segments;         // lower-case name
+  std::map<std::string, ControlGroupState> control_groups;       // lower-case name
   TenantColumns columns;
 
   uint32_t id() const { return record.tenant_id(); }

@@ -445,7 +445,7 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
 }
 
 absl::StatusOr<v1::Job> JobManager::Enqueue(const internal::StoredUpload& upload, const Caller& caller,
-                                             internal::StoredJob job) {
+                                            internal::StoredJob job) {
   // What every job shares: the file it reads, its batch size, whose credentials it uses.
   job.set_spool_path(upload.spool_path());
   job.set_delimiter(upload.delimiter());

@@ -8,10 +8,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "common/csv/byte_source.h"
-#include "common/csv/csv_reader.h"
 #include "contacts/v1/audience_query.grpc.pb.h"
 #include "contacts/v1/contact_store.grpc.pb.h"
+
+#include "common/csv/byte_source.h"
+#include "common/csv/csv_reader.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -34,7 +35,9 @@ uint64_t PeakRssKib(pid_t pid) {
 // neutralising now and then.
 std::vector<std::string> Row(int i) {
   static const char* kCities[] = {"Pune", "Delhi", "Goa", "São Paulo", "Zürich"};
-  std::string note = i % 97 == 0 ? "=SUM(A1:A2)" : i % 31 == 0 ? "line one\nline \"two\"" : "n" + std::to_string(i % 1000);
+  std::string note = i % 97 == 0   ? "=SUM(A1:A2)"
+                     : i % 31 == 0 ? "line one\nline \"two\""
+                                   : "n" + std::to_string(i % 1000);
   return {fmt::format("C{:07}", i), fmt::format("user{}@example.com", i), kCities[i % 5], std::to_string(18 + i % 60),
           note};
 }
@@ -77,7 +80,8 @@ TEST(ExportMillionTest, StreamsAMillionContactsInBoundedMemoryAndParsesBackExact
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
   ASSERT_TRUE((*store)->Restart().ok());
-  auto audience = test::ServiceProcess::Start({.binary = "audience-query", .flags = {"--store=" + (*store)->address()}});
+  auto audience =
+      test::ServiceProcess::Start({.binary = "audience-query", .flags = {"--store=" + (*store)->address()}});
   ASSERT_TRUE(audience.ok()) << audience.status();
 
   v1::ExportRequest request;

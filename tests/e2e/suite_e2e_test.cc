@@ -10,11 +10,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "common/csv/byte_source.h"
-#include "common/csv/csv_reader.h"
 #include "contacts/v1/audience_query.grpc.pb.h"
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "contacts/v1/import_processor.grpc.pb.h"
+
+#include "common/csv/byte_source.h"
+#include "common/csv/csv_reader.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -172,9 +173,9 @@ TEST_F(SuiteE2eTest, ImportedFileIsCountedPagedExportedAndDeletedAcrossServices)
   EXPECT_EQ(Count("in_list(\"vip\")"), expected.size());
   EXPECT_EQ(Count("city = \"Pune\" AND in_list(\"vip\")"), pune);
   EXPECT_EQ(Count("city = \"Pune\" AND age BETWEEN 30 AND 39"), pune_30s);
-  EXPECT_EQ(Count("city = \"Zürich\""), static_cast<uint64_t>(std::count_if(
-                                            expected.begin(), expected.end(),
-                                            [](const auto& e) { return e.second.city == "Zürich"; })));
+  EXPECT_EQ(Count("city = \"Zürich\""),
+            static_cast<uint64_t>(std::count_if(expected.begin(), expected.end(),
+                                                [](const auto& e) { return e.second.city == "Zürich"; })));
 
   // Export through audience-query parses back to exactly the expected rows.
   {
@@ -247,8 +248,8 @@ TEST_F(SuiteE2eTest, ImportedFileIsCountedPagedExportedAndDeletedAcrossServices)
     ServiceProcess* process;
     std::string method;
   };
-  for (const Served& served : {Served{store_.get(), "BatchUpsert"}, Served{importer_.get(), "Upload"},
-                               Served{audience_.get(), "Count"}}) {
+  for (const Served& served :
+       {Served{store_.get(), "BatchUpsert"}, Served{importer_.get(), "Upload"}, Served{audience_.get(), "Count"}}) {
     auto body = test::HttpGet(served.process->metrics_address(), "/metrics");
     ASSERT_TRUE(body.ok()) << body.status();
     auto handled = test::MetricValue(*body, "grpc_server_handled_total", {{"grpc_method", served.method}});

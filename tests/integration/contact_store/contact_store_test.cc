@@ -10,6 +10,7 @@
 
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -95,9 +96,21 @@ TEST_F(ContactStoreProcessTest, ContactLifecycleSurvivesRestart) {
   // A second add of the same key is refused.
   EXPECT_EQ(stub_->AddContact(Ctx().get(), add, &contact).error_code(), grpc::StatusCode::ALREADY_EXISTS);
 
-  for (auto request : {[] { v1::GetContactRequest r; r.set_primary_key("C-1"); return r; }(),
-                       [] { v1::GetContactRequest r; r.set_email("asha@example.com"); return r; }(),
-                       [] { v1::GetContactRequest r; r.set_mobile("+919876543210"); return r; }()}) {
+  for (auto request : {[] {
+                         v1::GetContactRequest r;
+                         r.set_primary_key("C-1");
+                         return r;
+                       }(),
+                       [] {
+                         v1::GetContactRequest r;
+                         r.set_email("asha@example.com");
+                         return r;
+                       }(),
+                       [] {
+                         v1::GetContactRequest r;
+                         r.set_mobile("+919876543210");
+                         return r;
+                       }()}) {
     v1::Contact got;
     grpc::Status status = stub_->GetContact(Ctx().get(), request, &got);
     ASSERT_TRUE(status.ok()) << status.error_message();
@@ -150,9 +163,21 @@ TEST_F(ContactStoreProcessTest, ContactLifecycleSurvivesRestart) {
   del.set_primary_key("C-1");
   v1::DeleteContactResponse deleted;
   ASSERT_TRUE(stub_->DeleteContact(Ctx().get(), del, &deleted).ok());
-  for (auto request : {[] { v1::GetContactRequest r; r.set_primary_key("C-1"); return r; }(),
-                       [] { v1::GetContactRequest r; r.set_email("asha@example.com"); return r; }(),
-                       [] { v1::GetContactRequest r; r.set_mobile("+919876543210"); return r; }()}) {
+  for (auto request : {[] {
+                         v1::GetContactRequest r;
+                         r.set_primary_key("C-1");
+                         return r;
+                       }(),
+                       [] {
+                         v1::GetContactRequest r;
+                         r.set_email("asha@example.com");
+                         return r;
+                       }(),
+                       [] {
+                         v1::GetContactRequest r;
+                         r.set_mobile("+919876543210");
+                         return r;
+                       }()}) {
     v1::Contact got;
     EXPECT_EQ(stub_->GetContact(Ctx().get(), request, &got).error_code(), grpc::StatusCode::NOT_FOUND);
   }
@@ -235,7 +260,8 @@ TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts
   test::TempDir restored;
   std::filesystem::create_directories(restored.path() + "/data");
   std::filesystem::rename(backup.path(), restored.path() + "/data/db");
-  auto second = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--data_dir=" + restored.path() + "/data"}});
+  auto second =
+      test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--data_dir=" + restored.path() + "/data"}});
   ASSERT_TRUE(second.ok()) << second.status();
   auto restored_stub = ContactStore::NewStub((*second)->Channel());
   v1::StoreExportRequest all;

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include "common/values/text_case.h"
@@ -133,10 +133,13 @@ TEST_F(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchan
     std::string bad;
   };
   std::vector<Case> cases = {
-      {"age", contacts::v1::INTEGER, "42", "forty"},       {"score", contacts::v1::DECIMAL, "3.5", "3,5"},
-      {"vip", contacts::v1::BOOLEAN, "yes", "maybe"},      {"birthday", contacts::v1::DATE, "1990-02-28", "1990-02-30"},
+      {"age", contacts::v1::INTEGER, "42", "forty"},
+      {"score", contacts::v1::DECIMAL, "3.5", "3,5"},
+      {"vip", contacts::v1::BOOLEAN, "yes", "maybe"},
+      {"birthday", contacts::v1::DATE, "1990-02-28", "1990-02-30"},
       {"seen", contacts::v1::DATETIME, "2024-01-01T10:00:00Z", "yesterday"},
-      {"work_email", contacts::v1::EMAIL, "a@b.co", "bob@"}, {"phone", contacts::v1::MOBILE, "9876543210", "12ab"},
+      {"work_email", contacts::v1::EMAIL, "a@b.co", "bob@"},
+      {"phone", contacts::v1::MOBILE, "9876543210", "12ab"},
   };
   std::map<std::string, std::string> good = {{"customer_id", "K"}};
   for (const auto& c : cases) {
@@ -177,7 +180,8 @@ TEST_F(ContactRepositoryTest, TenantsWithTheSamePrimaryKeyNeverSeeEachOther) {
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 1u);
   // The beta tenant does not know alpha's attribute.
-  EXPECT_EQ(Upsert("beta", {{"customer_id", "x"}, {"city", "Pune"}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Upsert("beta", {{"customer_id", "x"}, {"city", "Pune"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResults) {
@@ -395,10 +399,10 @@ class QueryPropertyTest : public ContactRepositoryTest {
     bool indexed;
   };
   std::vector<AttributeSpec> specs_ = {
-      {"city", contacts::v1::TEXT, true},        {"nick", contacts::v1::TEXT, false},
-      {"age", contacts::v1::INTEGER, true},      {"rank", contacts::v1::INTEGER, false},
-      {"score", contacts::v1::DECIMAL, true},    {"vip", contacts::v1::BOOLEAN, true},
-      {"birthday", contacts::v1::DATE, true},    {"seen", contacts::v1::DATETIME, false},
+      {"city", contacts::v1::TEXT, true},     {"nick", contacts::v1::TEXT, false},
+      {"age", contacts::v1::INTEGER, true},   {"rank", contacts::v1::INTEGER, false},
+      {"score", contacts::v1::DECIMAL, true}, {"vip", contacts::v1::BOOLEAN, true},
+      {"birthday", contacts::v1::DATE, true}, {"seen", contacts::v1::DATETIME, false},
   };
   std::vector<std::string> cities_ = {"Pune", "Delhi", "Goa", "pune", "Mumbai"};
 
@@ -425,10 +429,9 @@ class QueryPropertyTest : public ContactRepositoryTest {
     const AttributeSpec& spec = specs_[rng() % specs_.size()];
     contacts::v1::AttributePredicate p;
     p.set_attribute(spec.name);
-    std::vector<contacts::v1::Operator> ops = {contacts::v1::EQ, contacts::v1::NE,      contacts::v1::LT,
-                                               contacts::v1::LE, contacts::v1::GT,      contacts::v1::GE,
-                                               contacts::v1::BETWEEN, contacts::v1::IN, contacts::v1::IS_SET,
-                                               contacts::v1::IS_NOT_SET};
+    std::vector<contacts::v1::Operator> ops = {
+        contacts::v1::EQ, contacts::v1::NE,      contacts::v1::LT, contacts::v1::LE,     contacts::v1::GT,
+        contacts::v1::GE, contacts::v1::BETWEEN, contacts::v1::IN, contacts::v1::IS_SET, contacts::v1::IS_NOT_SET};
     if (spec.type == contacts::v1::TEXT) {
       ops.push_back(contacts::v1::CONTAINS);
       ops.push_back(contacts::v1::STARTS_WITH);

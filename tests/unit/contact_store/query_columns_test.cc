@@ -60,11 +60,9 @@ TEST(TypedPredicateTest, RejectsWrongLiteralsNamingTheAttribute) {
   EXPECT_NE(bad.status().message().find("\"age\""), std::string::npos);
   p.set_op(contacts::v1::CONTAINS);
   p.set_values(0, "1");
-  EXPECT_EQ(TypedPredicate::Create(p, AttributeType::kInteger, {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TypedPredicate::Create(p, AttributeType::kInteger, {}).status().code(), absl::StatusCode::kInvalidArgument);
   p.set_op(contacts::v1::BETWEEN);
-  EXPECT_EQ(TypedPredicate::Create(p, AttributeType::kInteger, {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TypedPredicate::Create(p, AttributeType::kInteger, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
