@@ -20,6 +20,15 @@ using contacts::v1::ContactStore;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
+// The same contact asked for by primary key, email and mobile.
+std::vector<v1::GetContactRequest> AshaLookups() {
+  std::vector<v1::GetContactRequest> out(3);
+  out[0].set_primary_key("C-1");
+  out[1].set_email("asha@example.com");
+  out[2].set_mobile("+919876543210");
+  return out;
+}
+
 class ContactStoreProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -96,21 +105,7 @@ TEST_F(ContactStoreProcessTest, ContactLifecycleSurvivesRestart) {
   // A second add of the same key is refused.
   EXPECT_EQ(stub_->AddContact(Ctx().get(), add, &contact).error_code(), grpc::StatusCode::ALREADY_EXISTS);
 
-  for (auto request : {[] {
-                         v1::GetContactRequest r;
-                         r.set_primary_key("C-1");
-                         return r;
-                       }(),
-                       [] {
-                         v1::GetContactRequest r;
-                         r.set_email("asha@example.com");
-                         return r;
-                       }(),
-                       [] {
-                         v1::GetContactRequest r;
-                         r.set_mobile("+919876543210");
-                         return r;
-                       }()}) {
+  for (const auto& request : AshaLookups()) {
     v1::Contact got;
     grpc::Status status = stub_->GetContact(Ctx().get(), request, &got);
     ASSERT_TRUE(status.ok()) << status.error_message();
@@ -163,21 +158,7 @@ TEST_F(ContactStoreProcessTest, ContactLifecycleSurvivesRestart) {
   del.set_primary_key("C-1");
   v1::DeleteContactResponse deleted;
   ASSERT_TRUE(stub_->DeleteContact(Ctx().get(), del, &deleted).ok());
-  for (auto request : {[] {
-                         v1::GetContactRequest r;
-                         r.set_primary_key("C-1");
-                         return r;
-                       }(),
-                       [] {
-                         v1::GetContactRequest r;
-                         r.set_email("asha@example.com");
-                         return r;
-                       }(),
-                       [] {
-                         v1::GetContactRequest r;
-                         r.set_mobile("+919876543210");
-                         return r;
-                       }()}) {
+  for (const auto& request : AshaLookups()) {
     v1::Contact got;
     EXPECT_EQ(stub_->GetContact(Ctx().get(), request, &got).error_code(), grpc::StatusCode::NOT_FOUND);
   }
