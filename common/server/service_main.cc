@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/synchronization/mutex.h"
 #include "common/logging/logging.h"
 #include "common/status/status_macros.h"
 
@@ -11,6 +12,9 @@ namespace contacts {
 
 absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& flags, const CommonFlags& common,
                                            int argc, char** argv) {
+  // Debian builds Abseil with deadlock detection on, so every absl::Mutex lock (gRPC takes many
+  // per call) records a lock graph: measured 280 ns against 83 ns per lock/unlock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   RETURN_IF_ERROR(flags.Parse(argc, argv));
   RETURN_IF_ERROR(InitLogging(*common.log_level, service));
   spdlog::info("{} starting with flags:\n{}", service, flags.Describe());

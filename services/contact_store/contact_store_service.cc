@@ -16,7 +16,7 @@ using namespace contacts::v1;  // NOLINT: the adapter speaks only this package's
 
 // Authenticates, runs `fn(tenant)`, maps the status once.
 template <typename Fn>
-grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, Role role, Fn&& fn) {
+grpc::Status Handle(const Authenticator& auth, grpc::ServerContextBase* ctx, Role role, Fn&& fn) {
   absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
   absl::Status status = fn(identity->tenant);
@@ -104,10 +104,15 @@ ASSIGN_OR_RETURN(*response, repository_->WriteContact(tenant, ContactWriteKind::
 return absl::OkStatus();
 CONTACTS_END
 
-CONTACTS_HANDLER(GetContact, GetContactRequest, Contact, Role::kReader)
-ASSIGN_OR_RETURN(*response, repository_->GetContact(tenant, *request));
-return absl::OkStatus();
-CONTACTS_END
+grpc::ServerUnaryReactor* ContactStoreService::GetContact(grpc::CallbackServerContext* ctx,
+                                                          const GetContactRequest* request, Contact* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
+    ASSIGN_OR_RETURN(*response, repository_->GetContact(tenant, *request));
+    return absl::OkStatus();
+  }));
+  return reactor;
+}
 
 CONTACTS_HANDLER(DeleteContact, DeleteContactRequest, DeleteContactResponse, Role::kWriter)
 return repository_->DeleteContact(tenant, request->primary_key());

@@ -11,7 +11,12 @@
 
 namespace contacts::store {
 
-class ContactStoreService final : public contacts::v1::ContactStore::Service {
+// GetContact is served through gRPC's callback API: the handler runs on the thread that read the
+// request instead of being handed to a sync-server worker, which saved ~40% of the CPU per call
+// and most of the latency tail at 5k calls/s (tests/bench/store_bench.cc). The other methods stay
+// synchronous: they may block for long (batches, exports) and must not hold up the event threads.
+class ContactStoreService final
+    : public contacts::v1::ContactStore::WithCallbackMethod_GetContact<contacts::v1::ContactStore::Service> {
  public:
   ContactStoreService(ContactRepository* repository, const Authenticator* auth, int64_t deadline_cap_ms)
       : repository_(repository), auth_(auth), deadline_cap_ms_(deadline_cap_ms) {}
@@ -29,7 +34,8 @@ class ContactStoreService final : public contacts::v1::ContactStore::Service {
   CONTACTS_UNARY(AddContact, AddContactRequest, Contact)
   CONTACTS_UNARY(UpsertContact, UpsertContactRequest, Contact)
   CONTACTS_UNARY(UpdateContact, UpdateContactRequest, Contact)
-  CONTACTS_UNARY(GetContact, GetContactRequest, Contact)
+  grpc::ServerUnaryReactor* GetContact(grpc::CallbackServerContext* ctx, const contacts::v1::GetContactRequest* request,
+                                       contacts::v1::Contact* response) override;
   CONTACTS_UNARY(DeleteContact, DeleteContactRequest, DeleteContactResponse)
   CONTACTS_UNARY(CreateList, CreateListRequest, ContactList)
   CONTACTS_UNARY(ListLists, ListListsRequest, ListListsResponse)
