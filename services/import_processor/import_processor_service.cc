@@ -155,21 +155,22 @@ grpc::Status ImportProcessorService::GetJobErrors(grpc::ServerContext* ctx, cons
     };
     int pending = 0;
     RETURN_IF_ERROR(
-        manager_->ScanJobLog(identity.tenant, request->job_id(), JobLogKind::kRejected, [&](v1::JobError&& error) {
-          if (CallCancelledOrExpired(*ctx, deadline)) {
-            interrupted = true;
-            return false;
-          }
-          if (request->as_csv()) {
-            const std::string row = std::to_string(error.row_number());
-            AppendCsvRow(&csv, {row, error.column(), error.value(), error.reason()}, csv_options);
-          } else {
-            *chunk.add_errors() = std::move(error);
-          }
-          if (++pending < options_.errors_per_chunk) return true;
-          pending = 0;
-          return flush();
-        }));
+        manager_->ScanJobLog(identity.tenant, request->job_id(),
+                             request->fixes() ? JobLogKind::kFixed : JobLogKind::kRejected, [&](v1::JobError&& error) {
+                               if (CallCancelledOrExpired(*ctx, deadline)) {
+                                 interrupted = true;
+                                 return false;
+                               }
+                               if (request->as_csv()) {
+                                 const std::string row = std::to_string(error.row_number());
+                                 AppendCsvRow(&csv, {row, error.column(), error.value(), error.reason()}, csv_options);
+                               } else {
+                                 *chunk.add_errors() = std::move(error);
+                               }
+                               if (++pending < options_.errors_per_chunk) return true;
+                               pending = 0;
+                               return flush();
+                             }));
     if (interrupted || write_failed) return Interrupted(*ctx);
     if (pending > 0 || !csv.empty()) flush();
     return absl::OkStatus();

@@ -5,6 +5,7 @@
 //   contactsctl job ID | watch ID | cancel ID
 //   contactsctl jobs [--state STATE] [--limit N]
 //   contactsctl errors ID            (CSV on stdout: row_number,column,value,reason)
+//   contactsctl fixes ID             (email typo fixes, CSV: row_number,column,original,fixed to)
 //   contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]
 //
 // Global flags (anywhere): --import HOST:PORT (default 127.0.0.1:50052, env CONTACTS_IMPORT),
@@ -59,6 +60,7 @@ struct Options {
                "  contactsctl job ID | watch ID | cancel ID\n"
                "  contactsctl jobs [--state STATE] [--limit N]\n"
                "  contactsctl errors ID > rejected.csv\n"
+               "  contactsctl fixes ID > fixed_emails.csv\n"
                "  contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]\n"
                "global flags: --import HOST:PORT (127.0.0.1:50052) --api-key KEY --tenant NAME\n");
   std::exit(2);
@@ -437,11 +439,13 @@ int Jobs(Client& client, const Options& options) {
   return 0;
 }
 
-int Errors(Client& client, const Options& options) {
-  if (options.positional.size() != 1) Usage("errors needs a job ID");
+// The rejected rows, or with `fixes` the email typo fixes, of a job as CSV on stdout.
+int Errors(Client& client, const Options& options, bool fixes) {
+  if (options.positional.size() != 1) Usage(options.command + " needs a job ID");
   v1::GetJobErrorsRequest request;
   request.set_job_id(options.positional[0]);
   request.set_as_csv(true);
+  request.set_fixes(fixes);
   auto ctx = client.Context();
   auto reader = client.stub().GetJobErrors(ctx.get(), request);
   v1::JobErrorChunk chunk;
@@ -460,7 +464,8 @@ int main(int argc, char** argv) {
   if (command == "upload") return Upload(client, options);
   if (command == "delete") return Delete(client, options);
   if (command == "jobs") return Jobs(client, options);
-  if (command == "errors") return Errors(client, options);
+  if (command == "errors") return Errors(client, options, /*fixes=*/false);
+  if (command == "fixes") return Errors(client, options, /*fixes=*/true);
   if (command == "job" || command == "watch" || command == "cancel") {
     if (options.positional.size() != 1) Usage(command + " needs a job ID");
     v1::GetJobRequest request;

@@ -10,6 +10,7 @@
 // lack the primary key, and ~3% repeat an earlier primary key.
 #pragma once
 
+#include <cctype>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -37,6 +38,7 @@ struct DatasetExpectation {
   uint64_t emails_fixed = 0;
   std::map<std::string, uint64_t> rejected_by_reason;
   std::map<uint64_t, std::string> rejected_rows;                       // row number -> reason key
+  std::map<uint64_t, std::pair<std::string, std::string>> fixed_rows;  // row number -> (email before, after the fix)
   std::map<std::string, std::map<std::string, std::string>> contacts;  // pk -> attributes
 };
 
@@ -179,7 +181,13 @@ class Dataset {
         ++e.duplicate;
       } else {
         ++e.inserted;
-        if (row.typo) ++e.emails_fixed;
+        if (row.typo) {
+          ++e.emails_fixed;
+          // The log keeps the address as normalised before the fix (trimmed, lower-case).
+          std::string before = row.fields[2];
+          for (char& c : before) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          e.fixed_rows[i + 1] = {before, row.canonical.at("email")};
+        }
         e.contacts[row.pk] = row.canonical;
       }
     }

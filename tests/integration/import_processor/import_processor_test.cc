@@ -148,11 +148,14 @@ class Services {
     return last;
   }
 
-  std::vector<v1::JobError> Errors(const std::string& tenant, const std::string& job_id, std::string* csv = nullptr) {
+  // The rejected rows of a job, or with `fixes` its email typo fixes.
+  std::vector<v1::JobError> Errors(const std::string& tenant, const std::string& job_id, std::string* csv = nullptr,
+                                   bool fixes = false) {
     auto ctx = Ctx(tenant);
     v1::GetJobErrorsRequest request;
     request.set_job_id(job_id);
     request.set_as_csv(csv != nullptr);
+    request.set_fixes(fixes);
     auto reader = stub_->GetJobErrors(ctx.get(), request);
     std::vector<v1::JobError> out;
     v1::JobErrorChunk chunk;
@@ -340,6 +343,21 @@ TEST_F(ImportProcessorTest, GeneratedCsvImportsExactlyAsComputedIndependently) {
   s().Errors(tenant_, job.id(), &csv);
   EXPECT_TRUE(csv.starts_with("row_number,column,value,reason\r\n")) << csv.substr(0, 80);
   EXPECT_THAT(csv, HasSubstr("invalid_value:age: \"\"forty\"\" is not an INTEGER"));
+
+  // Every fix is reported once, on its row, with the address as written in the file.
+  std::map<uint64_t, std::pair<std::string, std::string>> fixed;
+  for (const v1::JobError& fix : s().Errors(tenant_, job.id(), nullptr, /*fixes=*/true)) {
+    EXPECT_EQ(fix.column(), "E-mail") << fix.row_number();
+    EXPECT_TRUE(fix.reason().starts_with("email typo fixed to ")) << fix.reason();
+    EXPECT_TRUE(fixed.emplace(fix.row_number(), std::make_pair(fix.value(), fix.reason().substr(20))).second)
+        << "row " << fix.row_number() << " reported twice";
+  }
+  EXPECT_EQ(fixed, expected.fixed_rows);
+  std::string fixes_csv;
+  s().Errors(tenant_, job.id(), &fixes_csv, /*fixes=*/true);
+  const auto& [first_row, first_fix] = *expected.fixed_rows.begin();
+  EXPECT_THAT(fixes_csv, HasSubstr(fmt::format("{},E-mail,{},email typo fixed to {}", first_row, first_fix.first,
+                                               first_fix.second)));
 }
 
 TEST_F(ImportProcessorTest, SameDataAsZipAndAsTabSeparatedTxtGivesTheSameResult) {
