@@ -58,6 +58,7 @@ CsvRowWriter::CsvRowWriter(CsvWriteOptions options) : options_(std::move(options
   special_[static_cast<unsigned char>('"')] = 1;
   special_[static_cast<unsigned char>('\r')] = 1;
   special_[static_cast<unsigned char>('\n')] = 1;
+  numeric_.assign(options_.numeric_columns.begin(), options_.numeric_columns.end());
 }
 
 size_t CsvRowWriter::MaxRowBytes(const std::string_view* fields, size_t count) {
@@ -69,21 +70,27 @@ size_t CsvRowWriter::MaxRowBytes(const std::string_view* fields, size_t count) {
 char* CsvRowWriter::WriteField(char* dest, std::string_view field, bool numeric) const {
   const size_t size = field.size();
   if (size == 0) return dest;
+  // Copy while looking for bytes that force quotes (the usual case has none); rewrite the field
+  // quoted when one turns up. `dest` has room for the quoted form, so the copy never overflows.
   const auto* bytes = reinterpret_cast<const unsigned char*>(field.data());
+  const bool neutralize = options_.neutralize_formulas && StartsLikeFormula(field.front()) &&
+                          !(numeric && IsPlainNumber(field));
+  char* out = dest + (neutralize ? 1 : 0);
   uint8_t special = 0;
-  for (size_t i = 0; i < size; ++i) special |= special_[bytes[i]];
-  const char first = field.front();
+  for (size_t i = 0; i < size; ++i) {
+    out[i] = static_cast<char>(bytes[i]);
+    special |= special_[bytes[i]];
+  }
   const bool trailing_blank = IsSpaceOrTab(field.back());
-  if (options_.neutralize_formulas && StartsLikeFormula(first) && !(numeric && IsPlainNumber(field))) {
+  if (neutralize) {
     // The value written is "'" + field: it starts with the quote, so only its content and its end
     // can call for quoting.
     if (special != 0 || trailing_blank) return WriteQuoted(dest, '\'', field);
-    *dest++ = '\'';
-  } else if (special != 0 || trailing_blank || IsSpaceOrTab(first)) {
+    *dest = '\'';
+  } else if (special != 0 || trailing_blank || IsSpaceOrTab(field.front())) {
     return WriteQuoted(dest, 0, field);
   }
-  std::memcpy(dest, field.data(), size);
-  return dest + size;
+  return out + size;
 }
 
 char* CsvRowWriter::WriteRow(char* dest, const std::string_view* fields, size_t count) const {
@@ -91,10 +98,9 @@ char* CsvRowWriter::WriteRow(char* dest, const std::string_view* fields, size_t 
     std::memcpy(dest, "\"\"\r\n", 4);
     return dest + 4;
   }
-  const std::vector<bool>& numeric = options_.numeric_columns;
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) *dest++ = options_.delimiter;
-    dest = WriteField(dest, fields[i], i < numeric.size() && numeric[i]);
+    dest = WriteField(dest, fields[i], i < numeric_.size() && numeric_[i] != 0);
   }
   *dest++ = '\r';
   *dest++ = '\n';

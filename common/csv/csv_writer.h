@@ -72,6 +72,7 @@ class CsvRowWriter {
   CsvWriteOptions options_;
   // special_[c] != 0 when byte c forces quotes anywhere in a field: the delimiter, '"', CR, LF.
   uint8_t special_[256];
+  std::vector<uint8_t> numeric_;  // options_.numeric_columns, one byte per column
 };
 
 }  // namespace contacts
