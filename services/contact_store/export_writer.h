@@ -82,6 +82,10 @@ struct ExportPlan {
   const rocksdb::Snapshot* snapshot = nullptr;
   // Default: kExportChunkBytes.
   size_t chunk_bytes = kExportChunkBytes;
+  // A scan of a tenant with at least this many contacts runs on two threads (one iterates
+  // RocksDB, the calling one renders CSV and feeds the sink); smaller ones stay on the calling
+  // thread. Default: 20000.
+  uint64_t pipelined_scan_min_contacts = 20000;
 };
 
 // Writes the header row, then one row per contact in plan.matches (cells neutralised against

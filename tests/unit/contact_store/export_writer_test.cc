@@ -222,7 +222,8 @@ TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
 
 // ----- WriteExport over a real RocksDB -----
 
-class WriteExportTest : public ::testing::Test {
+// Parameter: whether scans run on two threads (PipelinedScanInKeyOrder) or on the caller's.
+class WriteExportTest : public ::testing::TestWithParam<bool> {
  protected:
   static constexpr uint32_t kTenant = 7;
 
@@ -254,6 +255,7 @@ class WriteExportTest : public ::testing::Test {
     plan.columns = {{1, "id", false}, {2, "note", false}, {3, "amount", true}};
     for (uint32_t o : matches) plan.matches.add(o);
     plan.alive = alive;
+    plan.pipelined_scan_min_contacts = GetParam() ? 0 : UINT64_MAX;
     return plan;
   }
 
@@ -284,7 +286,7 @@ class WriteExportTest : public ::testing::Test {
   std::unique_ptr<StoreDb> db_;
 };
 
-TEST_F(WriteExportTest, ScanWritesEveryMatchInKeyOrderWithNeutralisedCells) {
+TEST_P(WriteExportTest, ScanWritesEveryMatchInKeyOrderWithNeutralisedCells) {
   Put(kTenant, 0, "C3", "=SUM(A1)", "-5");
   Put(kTenant, 1, "C1", "a,\"b\"\nc", "");
   Put(kTenant, 2, "C2", "", "12.5");
@@ -296,7 +298,7 @@ TEST_F(WriteExportTest, ScanWritesEveryMatchInKeyOrderWithNeutralisedCells) {
   EXPECT_EQ(out.rows, 3u);
 }
 
-TEST_F(WriteExportTest, FewMatchesAreReadByOrdinal) {
+TEST_P(WriteExportTest, FewMatchesAreReadByOrdinal) {
   for (uint32_t i = 0; i < 100; ++i) Put(kTenant, i, fmt::format("C{:03}", 99 - i), fmt::format("n{}", i), "");
   Output out = Run(Plan({5, 40, 41}, 100));
   ASSERT_TRUE(out.status.ok()) << out.status;
@@ -304,7 +306,7 @@ TEST_F(WriteExportTest, FewMatchesAreReadByOrdinal) {
   EXPECT_EQ(out.rows, 3u);
 }
 
-TEST_F(WriteExportTest, ChunksEndOnRowBoundariesAndCountTheirRows) {
+TEST_P(WriteExportTest, ChunksEndOnRowBoundariesAndCountTheirRows) {
   for (uint32_t i = 0; i < 1000; ++i) Put(kTenant, i, fmt::format("C{:04}", i), "note\nwith break", "");
   for (const bool scan : {true, false}) {
     std::vector<uint32_t> matches;
@@ -329,7 +331,7 @@ TEST_F(WriteExportTest, ChunksEndOnRowBoundariesAndCountTheirRows) {
   }
 }
 
-TEST_F(WriteExportTest, StopsWhenTheSinkOrTheStopCheckSaysSo) {
+TEST_P(WriteExportTest, StopsWhenTheSinkOrTheStopCheckSaysSo) {
   for (uint32_t i = 0; i < 200; ++i) Put(kTenant, i, fmt::format("C{:04}", i), "x", "");
   ExportPlan plan = Plan({}, 200);
   for (uint32_t i = 0; i < 200; ++i) plan.matches.add(i);
@@ -343,7 +345,7 @@ TEST_F(WriteExportTest, StopsWhenTheSinkOrTheStopCheckSaysSo) {
   EXPECT_EQ(stopped.chunks.size(), 3u);
 }
 
-TEST_F(WriteExportTest, CorruptRecordIsDataLossAndAMissingRecordIsNotFound) {
+TEST_P(WriteExportTest, CorruptRecordIsDataLossAndAMissingRecordIsNotFound) {
   Put(kTenant, 0, "C0", "ok", "");
   ASSERT_TRUE(db_->db()->Put(rocksdb::WriteOptions(), db_->contacts(), keys::ContactKey(kTenant, "C1"),
                              std::string("\x1a\x05\x08", 3))
@@ -355,7 +357,7 @@ TEST_F(WriteExportTest, CorruptRecordIsDataLossAndAMissingRecordIsNotFound) {
   EXPECT_EQ(Run(Plan({6}, 100)).status.code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(WriteExportTest, NoMatchesGiveTheHeaderAlone) {
+TEST_P(WriteExportTest, NoMatchesGiveTheHeaderAlone) {
   Put(kTenant, 0, "C0", "x", "");
   for (uint64_t alive : {0u, 1u, 100u}) {
     Output out = Run(Plan({}, alive));
@@ -363,6 +365,32 @@ TEST_F(WriteExportTest, NoMatchesGiveTheHeaderAlone) {
     EXPECT_EQ(out.csv, "id,note,amount\r\n");
     EXPECT_EQ(out.rows, 0u);
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(OneAndTwoThreads, WriteExportTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Pipelined" : "CallingThread"; });
+
+TEST_P(WriteExportTest, LargeScanKeepsKeyOrderAcrossBatches) {
+  // Enough bytes for many scanner batches (512 KiB each) and many 64 KiB chunks.
+  const std::string note(300, 'n');
+  for (uint32_t i = 0; i < 6000; ++i) Put(kTenant, i, fmt::format("C{:05}", (i * 7919) % 6000), note, "");
+  std::vector<uint32_t> matches;
+  for (uint32_t i = 0; i < 6000; ++i) {
+    if (i % 3 != 0) matches.push_back(i);
+  }
+  ExportPlan plan = Plan(matches, 6000);
+  plan.chunk_bytes = 64 << 10;
+  Output out = Run(plan);
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  EXPECT_EQ(out.rows, matches.size());
+  std::string want = "id,note,amount\r\n";
+  for (uint32_t k = 0; k < 6000; ++k) {
+    // Key k belongs to the ordinal i with i * 7919 % 6000 == k.
+    uint32_t i = 0;
+    while ((i * 7919) % 6000 != k) ++i;
+    if (i % 3 != 0) want += fmt::format("C{:05},{},\r\n", k, note);
+  }
+  EXPECT_EQ(out.csv, want);
 }
 
 }  // namespace
