@@ -84,8 +84,11 @@ struct ExportPlan {
   size_t chunk_bytes = kExportChunkBytes;
   // A scan of a tenant with at least this many contacts runs on two threads (one iterates
   // RocksDB, the calling one renders CSV and feeds the sink); smaller ones stay on the calling
-  // thread. Default: 20000.
-  uint64_t pipelined_scan_min_contacts = 20000;
+  // thread. The second thread costs ~0.1 CPU-s per million contacts (copying the records across,
+  // cache misses on the other core) and only pays off when a core is idle: on the 2-core bench
+  // machine, shared with audience-query and the client, it gave no gain, so it is off by default.
+  // Default: UINT64_MAX (never).
+  uint64_t pipelined_scan_min_contacts = UINT64_MAX;
 };
 
 // Writes the header row, then one row per contact in plan.matches (cells neutralised against
