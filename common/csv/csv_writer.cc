@@ -73,8 +73,8 @@ char* CsvRowWriter::WriteField(char* dest, std::string_view field, bool numeric)
   // Copy while looking for bytes that force quotes (the usual case has none); rewrite the field
   // quoted when one turns up. `dest` has room for the quoted form, so the copy never overflows.
   const auto* bytes = reinterpret_cast<const unsigned char*>(field.data());
-  const bool neutralize = options_.neutralize_formulas && StartsLikeFormula(field.front()) &&
-                          !(numeric && IsPlainNumber(field));
+  const bool neutralize =
+      options_.neutralize_formulas && StartsLikeFormula(field.front()) && !(numeric && IsPlainNumber(field));
   char* out = dest + (neutralize ? 1 : 0);
   uint8_t special = 0;
   for (size_t i = 0; i < size; ++i) {

@@ -77,8 +77,7 @@ TEST(StoredContactFieldsTest, ReadsTheChosenValuesAndTheOrdinal) {
   StoredContactFields fields({1, 5, 3, 2, 7});
   ASSERT_TRUE(fields.Read(record).ok());
   EXPECT_EQ(fields.ordinal(), 300u);
-  EXPECT_EQ(fields.values(),
-            (std::vector<std::string_view>{"C1", "S\xC3\xA3o Paulo", "", "user@example.com", ""}));
+  EXPECT_EQ(fields.values(), (std::vector<std::string_view>{"C1", "S\xC3\xA3o Paulo", "", "user@example.com", ""}));
   // The views point into the record: no copies.
   EXPECT_GE(fields.values()[0].data(), record.data());
   EXPECT_LT(fields.values()[0].data(), record.data() + record.size());
@@ -101,8 +100,8 @@ TEST(StoredContactFieldsTest, ForgetsThePreviousRecord) {
 TEST(StoredContactFieldsTest, RepeatedAndLargeAttributeIds) {
   StoredContact contact;
   (*contact.mutable_values())[127] = "a";
-  (*contact.mutable_values())[128] = "b";      // two-byte key: the general entry path
-  (*contact.mutable_values())[70000] = "c";    // beyond the id table
+  (*contact.mutable_values())[128] = "b";    // two-byte key: the general entry path
+  (*contact.mutable_values())[70000] = "c";  // beyond the id table
   (*contact.mutable_values())[4000000000u] = "d";
   (*contact.mutable_values())[6] = std::string(300, 'x');  // two-byte length
   const std::vector<uint32_t> ids = {128, 70000, 127, 128, 6, 4000000000u, 70001, 70000};
@@ -189,8 +188,8 @@ TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
   std::string good;
   PutBytes(&good, 3, good_entry);
   std::vector<std::string> bad;
-  bad.push_back(good.substr(0, good.size() - 1));  // length past the end
-  bad.push_back(std::string("\x10\x80", 2));         // truncated varint
+  bad.push_back(good.substr(0, good.size() - 1));                         // length past the end
+  bad.push_back(std::string("\x10\x80", 2));                              // truncated varint
   bad.push_back(std::string("\x10") + std::string(10, '\xff') + "\x01");  // varint of 11 bytes
   bad.push_back(std::string("\x00\x01", 2));                              // field number 0
   bad.push_back(std::string("\x0e\x00", 2));                              // wire type 6
@@ -347,8 +346,9 @@ TEST_P(WriteExportTest, StopsWhenTheSinkOrTheStopCheckSaysSo) {
 
 TEST_P(WriteExportTest, CorruptRecordIsDataLossAndAMissingRecordIsNotFound) {
   Put(kTenant, 0, "C0", "ok", "");
-  ASSERT_TRUE(db_->db()->Put(rocksdb::WriteOptions(), db_->contacts(), keys::ContactKey(kTenant, "C1"),
-                             std::string("\x1a\x05\x08", 3))
+  ASSERT_TRUE(db_->db()
+                  ->Put(rocksdb::WriteOptions(), db_->contacts(), keys::ContactKey(kTenant, "C1"),
+                        std::string("\x1a\x05\x08", 3))
                   .ok());
   EXPECT_EQ(Run(Plan({0}, 2)).status.code(), absl::StatusCode::kDataLoss);
   // Ordinal 5 has no ordinal entry; ordinal 6 points at a primary key without a record.

@@ -174,7 +174,8 @@ std::string ReferenceRow(const std::vector<std::string>& fields, const CsvWriteO
     }
     bool quote = false;
     for (char c : value) quote = quote || c == options.delimiter || c == '"' || c == '\r' || c == '\n';
-    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' || value.back() == '\t')) {
+    if (!value.empty() &&
+        (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' || value.back() == '\t')) {
       quote = true;
     }
     if (quote) {
@@ -218,8 +219,12 @@ TEST(CsvRowWriterTest, EmptyAndMissingValuesAreEmptyCells) {
 
 TEST(CsvRowWriterTest, UnicodePassesThroughUntouched) {
   const CsvRowWriter writer;
-  EXPECT_EQ(WrittenRow(writer, {"S\xC3\xA3o Paulo", "Z\xC3\xBCrich", "\xE2\x82\xAC" "5", "\xF0\x9F\x98\x80,x"}),
-            "S\xC3\xA3o Paulo,Z\xC3\xBCrich,\xE2\x82\xAC" "5,\"\xF0\x9F\x98\x80,x\"\r\n");
+  EXPECT_EQ(WrittenRow(writer, {"S\xC3\xA3o Paulo", "Z\xC3\xBCrich",
+                                "\xE2\x82\xAC"
+                                "5",
+                                "\xF0\x9F\x98\x80,x"}),
+            "S\xC3\xA3o Paulo,Z\xC3\xBCrich,\xE2\x82\xAC"
+            "5,\"\xF0\x9F\x98\x80,x\"\r\n");
 }
 
 TEST(CsvRowWriterTest, NeutralisesFormulasButNotNumbersInNumericColumns) {
@@ -241,8 +246,8 @@ TEST(CsvRowWriterTest, NeutralisesFormulasButNotNumbersInNumericColumns) {
 
 TEST(CsvRowWriterTest, MatchesTheReferenceOnRandomRows) {
   std::mt19937 rng(7);
-  const std::string alphabet[] = {"a", "Z", "0", "7", ".", "e", ",", ";", "\t", "\"", "\n", "\r", " ",
-                                  "=", "+", "-", "@", "'", "\xC3\xA9", "\xE2\x82\xAC", "x"};
+  const std::string alphabet[] = {"a",  "Z", "0", "7", ".", "e", ",", ";",        "\t",           "\"", "\n",
+                                  "\r", " ", "=", "+", "-", "@", "'", "\xC3\xA9", "\xE2\x82\xAC", "x"};
   for (int round = 0; round < 2000; ++round) {
     CsvWriteOptions options;
     options.delimiter = ",;\t"[rng() % 3];
