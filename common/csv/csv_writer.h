@@ -5,6 +5,8 @@
 // Output rows end with "\r\n" as RFC 4180 says; CsvReader accepts LF and CRLF alike.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,5 +44,35 @@ struct CsvWriteOptions {
 // Appends the fields separated by the delimiter, then "\r\n". An empty `fields` appends a blank
 // line, which CsvReader skips; a single empty field is therefore written as "" to keep the record.
 void AppendCsvRow(std::string* out, const std::vector<std::string_view>& fields, const CsvWriteOptions& options = {});
+
+// AppendCsvRow for many rows with the same options, written straight into a caller's buffer: one
+// bound check per row instead of one per byte, and a table lookup per byte to decide on quotes.
+// Exports render ~100 MB per million contacts through it. Its output is byte for byte the output
+// of AppendCsvRow with the same options (which is built on it).
+class CsvRowWriter {
+ public:
+  explicit CsvRowWriter(CsvWriteOptions options = {});
+
+  // An upper bound of the bytes WriteRow writes for these fields: a field needs at most
+  // 2 * size + 3 bytes (quotes, a neutralising ', every '"' doubled), plus delimiters and "\r\n".
+  static size_t MaxRowBytes(const std::string_view* fields, size_t count);
+
+  // Writes the row (the fields, then "\r\n") at `dest` and returns the end of what it wrote.
+  // REQUIRES: `dest` has room for MaxRowBytes(fields, count) bytes.
+  char* WriteRow(char* dest, const std::string_view* fields, size_t count) const;
+
+  // Appends the row to *out.
+  void AppendRow(std::string* out, const std::string_view* fields, size_t count) const;
+
+  const CsvWriteOptions& options() const { return options_; }
+
+ private:
+  char* WriteField(char* dest, std::string_view field, bool numeric) const;
+
+  CsvWriteOptions options_;
+  // special_[c] != 0 when byte c forces quotes anywhere in a field: the delimiter, '"', CR, LF.
+  uint8_t special_[256];
+  std::vector<uint8_t> numeric_;  // options_.numeric_columns, one byte per column
+};
 
 }  // namespace contacts

@@ -135,7 +135,9 @@ grpc::Status AudienceQueryService::Export(grpc::ServerContext* ctx, const v1::Ex
         caller_gone = true;
         break;
       }
-      out.set_csv(std::move(*in.mutable_csv()));
+      // Swap, not move: each message keeps a ~1 MiB buffer that the next Read and Write reuse,
+      // instead of allocating (and faulting in) a fresh one per chunk.
+      out.mutable_csv()->swap(*in.mutable_csv());
       out.set_rows(in.rows());
       if (!writer->Write(out)) {
         caller_gone = true;

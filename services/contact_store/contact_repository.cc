@@ -17,11 +17,11 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
-#include "common/csv/csv_writer.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
 #include "common/values/text_case.h"
+#include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
 
 namespace contacts::store {
@@ -1681,27 +1681,18 @@ absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, con
 }
 
 absl::Status ContactRepository::Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
-                                       const std::function<bool(std::string_view, uint64_t)>& sink,
-                                       const StopCheck& stop) {
+                                       const ExportSink& sink, const StopCheck& stop) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
-  struct Column {
-    uint32_t id;
-    bool numeric;
-  };
-  std::vector<Column> columns;
-  std::vector<std::string> header;
-  Roaring matches;
-  uint64_t alive = 0;
+  ExportPlan plan;
   std::unique_ptr<SnapshotHolder> snapshot;
   {
     std::shared_lock lock(state->mu);
+    plan.tenant_id = state->id();
     const Attribute* pk = state->primary_key_attribute();
-    columns.push_back({pk->id(), false});
-    header.push_back(pk->name());
+    plan.columns.push_back({pk->id(), pk->name(), false});
     auto add = [&](const Attribute& attribute) {
       bool numeric = attribute.type() == contacts::v1::INTEGER || attribute.type() == contacts::v1::DECIMAL;
-      columns.push_back({attribute.id(), numeric});
-      header.push_back(attribute.name());
+      plan.columns.push_back({attribute.id(), attribute.name(), numeric});
     };
     if (request.attributes_size() == 0) {
       for (const auto& [id, attribute] : state->attributes) {
@@ -1715,79 +1706,14 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
         if (attribute->id() != pk->id()) add(*attribute);
       }
     }
-    ASSIGN_OR_RETURN(matches, EvaluateFilter(*state, request.filter()));
-    alive = state->columns.alive().cardinality();
+    ASSIGN_OR_RETURN(plan.matches, EvaluateFilter(*state, request.filter()));
+    plan.alive = state->columns.alive().cardinality();
     // Records and columns agree under the lock, so the snapshot holds exactly these contacts.
     snapshot = std::make_unique<SnapshotHolder>(db_->db());
   }
-  CsvWriteOptions csv;
-  csv.neutralize_formulas = true;
-  for (const auto& column : columns) csv.numeric_columns.push_back(column.numeric);
-  std::string buffer;
-  {
-    std::vector<std::string_view> fields(header.begin(), header.end());
-    AppendCsvRow(&buffer, fields, csv);
-  }
-  constexpr size_t kChunkBytes = 1 << 20;
-  uint64_t rows_in_buffer = 0;
-  std::vector<std::string_view> fields(columns.size());
-  auto emit = [&](const StoredContact& contact) {
-    for (size_t i = 0; i < columns.size(); ++i) fields[i] = ValueOf(contact, columns[i].id);
-    AppendCsvRow(&buffer, fields, csv);
-    ++rows_in_buffer;
-  };
-  auto flush = [&](bool force) -> absl::Status {
-    if (buffer.size() < kChunkBytes && !force) return absl::OkStatus();
-    if (stop && stop()) return absl::CancelledError("export cancelled or past its deadline");
-    if (!sink(buffer, rows_in_buffer)) return absl::CancelledError("export client went away");
-    buffer.clear();
-    rows_in_buffer = 0;
-    return absl::OkStatus();
-  };
-  StoredContact contact;
-  if (matches.cardinality() * 4 >= alive) {
-    // Most contacts: one sequential pass in key order beats point reads.
-    auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), snapshot->get(), /*fill_cache=*/false);
-    for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
-      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
-        return absl::DataLossError("contact record is corrupt");
-      }
-      if (!matches.contains(contact.ordinal())) continue;
-      emit(contact);
-      RETURN_IF_ERROR(flush(false));
-    }
-    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
-  } else {
-    std::vector<uint32_t> ordinals;
-    constexpr size_t kReadChunk = 512;
-    auto drain = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(*state, ordinals, snapshot->get()));
-      std::vector<std::string> key_bytes;
-      for (const auto& pk : pks) key_bytes.push_back(keys::ContactKey(state->id(), pk));
-      std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
-      std::vector<rocksdb::PinnableSlice> values(slices.size());
-      std::vector<rocksdb::Status> statuses(slices.size());
-      rocksdb::ReadOptions read;
-      read.snapshot = snapshot->get();
-      read.fill_cache = false;
-      db_->db()->MultiGet(read, db_->contacts(), slices.size(), slices.data(), values.data(), statuses.data());
-      for (size_t i = 0; i < slices.size(); ++i) {
-        RETURN_IF_ERROR(FromRocksStatus(statuses[i], "read contact for export"));
-        if (!contact.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
-          return absl::DataLossError("contact record is corrupt");
-        }
-        emit(contact);
-      }
-      ordinals.clear();
-      return flush(false);
-    };
-    for (auto it = matches.begin(); it != matches.end(); ++it) {
-      ordinals.push_back(*it);
-      if (ordinals.size() == kReadChunk) RETURN_IF_ERROR(drain());
-    }
-    if (!ordinals.empty()) RETURN_IF_ERROR(drain());
-  }
-  return flush(true);
+  plan.snapshot = snapshot->get();
+  // The record walk and the CSV rendering need no lock: services/contact_store/export_writer.h.
+  return WriteExport(*db_, plan, sink, stop);
 }
 
 absl::StatusOr<std::vector<contacts::v1::Contact>> ContactRepository::SearchByPrimaryKey(

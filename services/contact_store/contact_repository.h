@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "services/contact_store/export_writer.h"
 #include "services/contact_store/store_db.h"
 #include "services/contact_store/tenant_state.h"
 
@@ -102,9 +103,13 @@ class ContactRepository {
   absl::StatusOr<contacts::v1::StoreQueryResponse> Query(const std::string& tenant,
                                                          const contacts::v1::StoreQueryRequest& request);
   absl::StatusOr<uint64_t> Count(const std::string& tenant, const contacts::v1::Filter& filter);
-  // Streams CSV chunks (header first) from one snapshot; `sink` returns false to stop (client gone).
+  // Streams CSV chunks (header first) from one snapshot to `sink` (export_writer.h: it may take
+  // each chunk's bytes; it returns false to stop when the client is gone). The columns are the
+  // primary key, then request.attributes (every attribute when empty).
+  // Errors: INVALID_ARGUMENT for an unknown attribute or a bad filter; CANCELLED when `stop` or
+  // `sink` says so; DATA_LOSS for a corrupt record.
   absl::Status Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
-                      const std::function<bool(std::string_view csv, uint64_t rows)>& sink, const StopCheck& stop);
+                      const ExportSink& sink, const StopCheck& stop);
   absl::StatusOr<std::vector<contacts::v1::Contact>> SearchByPrimaryKey(
       const std::string& tenant, const contacts::v1::SearchByPrimaryKeyRequest& request);
 

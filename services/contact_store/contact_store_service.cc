@@ -258,8 +258,9 @@ grpc::Status ContactStoreService::Export(grpc::ServerContext* ctx, const StoreEx
     StoreExportChunk chunk;
     return repository_->Export(
         tenant, *request,
-        [&](std::string_view csv, uint64_t rows) {
-          chunk.set_csv(std::string(csv));
+        [&](std::string* csv, uint64_t rows) {
+          // Swap, not copy: the repository gets the previous chunk's string back to refill.
+          chunk.mutable_csv()->swap(*csv);
           chunk.set_rows(rows);
           // Write blocks while the client's window is full: flow control bounds our memory.
           return writer->Write(chunk);

@@ -732,8 +732,8 @@ TEST_F(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   ASSERT_TRUE(repo_
                   ->Export(
                       "t1", request,
-                      [&](std::string_view chunk, uint64_t n) {
-                        csv.append(chunk);
+                      [&](std::string* chunk, uint64_t n) {
+                        csv.append(*chunk);
                         rows += n;
                         return true;
                       },
