@@ -59,12 +59,17 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   cf_options.max_write_buffer_number = 3;
   cf_options.compression = rocksdb::kLZ4Compression;
   cf_options.bottommost_compression = rocksdb::kZSTD;
+  // Records are read whole by every export scan and point read: zstd decompression was 31% of an
+  // export's CPU in contact-store, so the contacts CF keeps LZ4 down to the last level (measured
+  // 0.44 against 0.61 CPU-s per 1M-row export, for ~50% more bytes on disk).
+  rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
+  contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
   // Small CFs: catalog, applied, anonymous; they share defaults but smaller memtables.
   rocksdb::ColumnFamilyOptions small_cf = cf_options;
   small_cf.write_buffer_size = 8 << 20;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, small_cf},     {std::string(keys::kContactsCf), cf_options},
+      {rocksdb::kDefaultColumnFamilyName, small_cf},     {std::string(keys::kContactsCf), contacts_cf},
       {std::string(keys::kIndexCf), cf_options},         {std::string(keys::kMembershipCf), cf_options},
       {std::string(keys::kOrdinalsCf), cf_options},      {std::string(keys::kCatalogCf), small_cf},
       {std::string(keys::kAppliedCf), small_cf},         {std::string(keys::kAnonymousCf), small_cf},
