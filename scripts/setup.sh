@@ -10,7 +10,7 @@ packages=(
   libzip-dev zipcmp zipmerge ziptool zip
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus-cpp-dev libroaring-dev
+  prometheus-cpp-dev libroaring-dev libjemalloc-dev
   postgresql
   python3
 )

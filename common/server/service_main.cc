@@ -1,7 +1,5 @@
 #include "common/server/service_main.h"
 
-#include <malloc.h>
-
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -17,12 +15,6 @@ absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& fl
   // Debian builds Abseil with deadlock detection on, so every absl::Mutex lock (gRPC takes many
   // per call) records a lock graph: measured 280 ns against 83 ns per lock/unlock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // gRPC and protobuf allocate ~1 MiB buffers per streamed message (exports, uploads). Above
-  // glibc's default 128 KiB threshold each one was a fresh mmap + munmap with page faults: the
-  // first export of 1M rows cost 0.6 CPU-s in audience-query instead of 0.18. Keep them on the
-  // heap and do not trim it after every free.
-  mallopt(M_MMAP_THRESHOLD, 16 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   RETURN_IF_ERROR(flags.Parse(argc, argv));
   RETURN_IF_ERROR(InitLogging(*common.log_level, service));
   spdlog::info("{} starting with flags:\n{}", service, flags.Describe());
