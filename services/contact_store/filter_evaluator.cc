@@ -107,8 +107,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       if (++terms_ > kMaxFilterTerms) {
         return absl::InvalidArgumentError(fmt::format("filter: more than {} terms", kMaxFilterTerms));
       }
-      ASSIGN_OR_RETURN(Roaring part, EvaluateTerm(filter.term(), universe));
-      return part & universe;
+      return EvaluateTerm(filter.term(), universe);
     }
   }
   return absl::InvalidArgumentError("filter: unknown node");
@@ -132,13 +131,15 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
         // Presence of the primary key, email and mobile is known without a scan.
         using contacts::v1::Operator;
         if (typed.op() == Operator::IS_SET || typed.op() == Operator::IS_NOT_SET) {
-          Roaring present = attribute->primary_key()                ? columns.alive()
-                            : attribute->id() == tenant_.email_id() ? columns.has_email()
-                                                                    : columns.has_mobile();
-          return typed.op() == Operator::IS_SET ? present : columns.alive() - present;
+          const Roaring& present = attribute->primary_key()                ? columns.alive()
+                                   : attribute->id() == tenant_.email_id() ? columns.has_email()
+                                                                           : columns.has_mobile();
+          return typed.op() == Operator::IS_SET ? universe & present : universe - present;
         }
       }
-      return scan_(attribute->id(), typed);
+      ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
+      scanned &= universe;
+      return scanned;
     }
     case Term::kCreated:
     case Term::kModified: {
@@ -152,7 +153,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
     case Term::kInList: {
       std::optional<uint64_t> list = tenant_.FindList(term.in_list());
       if (!list) return absl::InvalidArgumentError(fmt::format("filter: unknown list \"{}\"", term.in_list()));
-      return columns.list(*list);
+      return columns.list(*list) & universe;
     }
     case Term::kInSegment:
       return absl::InvalidArgumentError(
@@ -168,11 +169,11 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
     case Term::kIdentity:
       switch (term.identity()) {
         case contacts::v1::HAS_EMAIL:
-          return columns.has_email();
+          return columns.has_email() & universe;
         case contacts::v1::HAS_MOBILE:
-          return columns.has_mobile();
+          return columns.has_mobile() & universe;
         case contacts::v1::IDENTIFIED:
-          return columns.alive();
+          return columns.alive() & universe;
         case contacts::v1::ANONYMOUS:
           return Roaring();
         default:
@@ -182,7 +183,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       if (term.blacklisted() == contacts::v1::CHANNEL_UNSPECIFIED) {
         return absl::InvalidArgumentError("filter: blacklisted term without a channel");
       }
-      return columns.blacklisted(term.blacklisted());
+      return columns.blacklisted(term.blacklisted()) & universe;
     case Term::KIND_NOT_SET:
       break;
   }

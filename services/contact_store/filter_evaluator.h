@@ -36,8 +36,9 @@ class FilterEvaluator {
   static absl::StatusOr<int64_t> TimeBound(const std::string& text, bool upper, std::string_view field);
 
  private:
-  // Both return a subset of `universe`: an AND narrows the universe child by child (cheap bitmap
-  // terms first), so column predicates only visit the candidates left.
+  // Both return a subset of `universe` (each term intersects with it itself, so nothing is copied
+  // or intersected twice): an AND narrows the universe child by child (cheap bitmap terms first),
+  // so column predicates only visit the candidates left.
   absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth, const Roaring& universe);
   absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term, const Roaring& universe);
 
