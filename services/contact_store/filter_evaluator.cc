@@ -48,7 +48,12 @@ absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool
 }
 
 absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) {
-  return EvaluateNode(filter, 0, tenant_.columns.alive());
+  return Evaluate(filter, tenant_.columns.alive());
+}
+
+absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter, const Roaring& universe) {
+  terms_ = 0;
+  return EvaluateNode(filter, 0, universe);
 }
 
 namespace {
@@ -137,9 +142,12 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
           return typed.op() == Operator::IS_SET ? universe & present : universe - present;
         }
       }
-      ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
-      scanned &= universe;
-      return scanned;
+      auto cached = scanned_.find(&term);
+      if (cached == scanned_.end()) {
+        ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
+        cached = scanned_.emplace(&term, std::move(scanned)).first;
+      }
+      return cached->second & universe;
     }
     case Term::kCreated:
     case Term::kModified: {

@@ -697,18 +697,21 @@ void QueryPropertyTest::RunRandomFilters() {
     auto count = repo_->Count("t1", filter);
     ASSERT_TRUE(count.ok()) << count.status() << filter.DebugString();
     ASSERT_EQ(*count, expected.size()) << filter.DebugString();
-    if (i % 10 == 0) {
+    if (i % 5 == 0) {
       std::set<std::string> paged;
       contacts::v1::StoreQueryRequest q;
       *q.mutable_filter() = filter;
       q.set_page_size(1 + rng() % 700);
-      q.set_with_total(true);
+      // Without a total, pages are evaluated over growing windows of ordinals.
+      q.set_with_total(i % 20 == 0);
       std::string token;
       do {
         q.set_page_token(token);
         auto page = repo_->Query("t1", q);
         ASSERT_TRUE(page.ok()) << page.status();
-        EXPECT_EQ(page->total(), expected.size());
+        if (q.with_total()) {
+          EXPECT_EQ(page->total(), expected.size());
+        }
         for (const auto& c : page->contacts()) ASSERT_TRUE(paged.insert(c.primary_key()).second) << "repeated";
         token = page->next_page_token();
       } while (!token.empty());
