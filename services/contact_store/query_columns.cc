@@ -167,6 +167,14 @@ Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const
 Roaring AttributeColumn::EvaluateByScan(const TypedPredicate& predicate, const Roaring& universe) const {
   Roaring candidates = universe & present_;
   if (TypedPredicate::IsIntegerLike(type_)) {
+    int64_t low = 0, high = 0;
+    if (predicate.IntInterval(&low, &high)) {
+      if (high < low) return Roaring();
+      // low <= v <= high as one unsigned compare of the distance from low (wraps below low).
+      const uint64_t base = static_cast<uint64_t>(low);
+      const uint64_t width = static_cast<uint64_t>(high) - base;
+      return Select(candidates, [&](uint32_t o) { return static_cast<uint64_t>(ints_[o]) - base <= width; });
+    }
     return Select(candidates, [&](uint32_t o) { return predicate.MatchesInt(ints_[o]); });
   }
   if (type_ == AttributeType::kDecimal) {
