@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -88,13 +89,16 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       for (const Filter& child : filter.and_().filters()) children.push_back(&child);
       std::stable_sort(children.begin(), children.end(),
                        [](const Filter* a, const Filter* b) { return AndCost(*a) < AndCost(*b); });
-      Roaring result = universe;
-      // Every child is evaluated even when the result is already empty, so that errors (an unknown
-      // attribute, a bad literal) do not depend on the data.
+      // The first child sees the caller's universe itself (no copy; often every alive contact,
+      // which column terms need not intersect with). Every child is evaluated even when the result
+      // is already empty, so that errors (an unknown attribute, a bad literal) do not depend on the
+      // data.
+      std::optional<Roaring> result;
       for (const Filter* child : children) {
-        ASSIGN_OR_RETURN(result, EvaluateNode(*child, depth + 1, result));
+        ASSIGN_OR_RETURN(Roaring narrowed, EvaluateNode(*child, depth + 1, result ? *result : universe));
+        result = std::move(narrowed);
       }
-      return result;
+      return result ? *std::move(result) : universe;
     }
     case Filter::kOr: {
       Roaring result;
@@ -130,7 +134,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       ASSIGN_OR_RETURN(TypedPredicate typed,
                        TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
       if (const AttributeColumn* column = columns.attribute_column(attribute->id())) {
-        return column->Evaluate(typed, universe);
+        return column->Evaluate(typed, universe, /*universe_is_alive=*/&universe == &columns.alive());
       }
       if (attribute->primary_key() || attribute->id() == tenant_.email_id() || attribute->id() == tenant_.mobile_id()) {
         // Presence of the primary key, email and mobile is known without a scan.

@@ -128,14 +128,17 @@ void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
   AddToValue(new_key, ordinal);
 }
 
-Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring& universe) const {
+Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring& universe,
+                                  bool universe_is_alive) const {
   using contacts::v1::Operator;
   if (predicate.op() == Operator::IS_NOT_SET) return universe - present_;
-  if (predicate.op() == Operator::IS_SET) return universe & present_;
-  return high_cardinality_ ? EvaluateByScan(predicate, universe) : EvaluateByValues(predicate, universe);
+  if (predicate.op() == Operator::IS_SET) return universe_is_alive ? present_ : universe & present_;
+  return high_cardinality_ ? EvaluateByScan(predicate, universe)
+                           : EvaluateByValues(predicate, universe, universe_is_alive);
 }
 
-Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe) const {
+Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe,
+                                          bool universe_is_alive) const {
   std::vector<const Roaring*> matching, others;
   uint64_t matching_size = 0, others_size = 0;
   for (const auto& [key, value] : by_value_) {
@@ -150,7 +153,7 @@ Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const
   if (matching.empty()) return Roaring();
   if (others_size < matching_size) {
     // Cheaper as present minus the values that do not match (e.g. NE, or a wide range).
-    Roaring out = universe & present_;
+    Roaring out = universe_is_alive ? present_ : universe & present_;
     if (others.size() == 1) {
       out -= *others[0];
     } else if (!others.empty()) {
@@ -158,9 +161,9 @@ Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const
     }
     return out;
   }
-  if (matching.size() == 1) return *matching[0] & universe;
+  if (matching.size() == 1) return universe_is_alive ? *matching[0] : *matching[0] & universe;
   Roaring out = Roaring::fastunion(matching.size(), matching.data());
-  out &= universe;
+  if (!universe_is_alive) out &= universe;
   return out;
 }
 

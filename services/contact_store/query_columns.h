@@ -38,8 +38,9 @@ class AttributeColumn {
   AttributeType type() const { return type_; }
   // Sets the value of `ordinal`; "" clears it. REQUIRES: canonical is valid for the type.
   void Set(uint32_t ordinal, std::string_view canonical);
-  // Ordinals of `universe` whose value matches.
-  Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe) const;
+  // Ordinals of `universe` whose value matches. `universe_is_alive` (the universe is every alive
+  // contact, so it holds every present ordinal) spares intersecting value bitmaps with it.
+  Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe, bool universe_is_alive = false) const;
   const Roaring& present() const { return present_; }
 
   // Whether the column keeps per-value bitmaps, and how many (distinct values present).
@@ -64,7 +65,7 @@ class AttributeColumn {
   bool KeyMatches(const TypedPredicate& predicate, absl::int128 key) const;
   void AddToValue(absl::int128 key, uint32_t ordinal);
   void RemoveFromValue(absl::int128 key, uint32_t ordinal);
-  Roaring EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe) const;
+  Roaring EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe, bool universe_is_alive) const;
   Roaring EvaluateByScan(const TypedPredicate& predicate, const Roaring& universe) const;
 
   AttributeType type_;

@@ -110,7 +110,7 @@ class RandomColumnHarness {
           auto value = contact.values().find(kAttribute);
           if (predicate->MatchesCanonical(value == contact.values().end() ? "" : value->second)) expected.add(o);
         }
-        Roaring got = column().Evaluate(*predicate, *u);
+        Roaring got = column().Evaluate(*predicate, *u, /*universe_is_alive=*/u == &columns_.alive());
         EXPECT_EQ(got, expected) << p.DebugString() << "got " << got.cardinality() << ", want "
                                  << expected.cardinality();
         nonempty += expected.cardinality() > 0 ? 1 : 0;
