@@ -1661,8 +1661,8 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   contacts::v1::StoreQueryResponse out;
   std::vector<uint32_t> ordinals;
   for (uint64_t window = std::max<uint64_t>(4096, 64 * (uint64_t{page_size} + 1));; window *= 8) {
-    const bool whole = request.with_total() || start > UINT32_MAX || alive.isEmpty() ||
-                       start + window > uint64_t{alive.maximum()};
+    const bool whole =
+        request.with_total() || start > UINT32_MAX || alive.isEmpty() || start + window > uint64_t{alive.maximum()};
     Roaring matches;
     if (whole) {
       ASSIGN_OR_RETURN(matches, evaluator.Evaluate(request.filter()));

@@ -139,9 +139,9 @@ class RandomColumnHarness {
 
   contacts::v1::AttributePredicate RandomPredicate() {
     using contacts::v1::Operator;
-    static constexpr Operator kOps[] = {Operator::EQ, Operator::NE,      Operator::LT, Operator::LE,     Operator::GT,
-                                        Operator::GE, Operator::BETWEEN, Operator::IN, Operator::IS_SET,
-                                        Operator::IS_NOT_SET};
+    static constexpr Operator kOps[] = {Operator::EQ,     Operator::NE,        Operator::LT,      Operator::LE,
+                                        Operator::GT,     Operator::GE,        Operator::BETWEEN, Operator::IN,
+                                        Operator::IS_SET, Operator::IS_NOT_SET};
     contacts::v1::AttributePredicate p;
     p.set_attribute("a");
     p.set_op(kOps[rng_() % std::size(kOps)]);
@@ -215,7 +215,8 @@ contacts::v1::AttributePredicate Eq(const std::string& value) {
   return p;
 }
 
-Roaring EvaluateText(const AttributeColumn& column, const contacts::v1::AttributePredicate& p, const Roaring& universe) {
+Roaring EvaluateText(const AttributeColumn& column, const contacts::v1::AttributePredicate& p,
+                     const Roaring& universe) {
   auto predicate = TypedPredicate::Create(p, AttributeType::kText, {});
   EXPECT_TRUE(predicate.ok());
   return column.Evaluate(*predicate, universe);
