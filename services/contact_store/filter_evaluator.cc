@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -48,7 +49,12 @@ absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool
 }
 
 absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) {
-  return EvaluateNode(filter, 0, tenant_.columns.alive());
+  return Evaluate(filter, tenant_.columns.alive());
+}
+
+absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter, const Roaring& universe) {
+  terms_ = 0;
+  return EvaluateNode(filter, 0, universe);
 }
 
 namespace {
@@ -83,13 +89,16 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       for (const Filter& child : filter.and_().filters()) children.push_back(&child);
       std::stable_sort(children.begin(), children.end(),
                        [](const Filter* a, const Filter* b) { return AndCost(*a) < AndCost(*b); });
-      Roaring result = universe;
-      // Every child is evaluated even when the result is already empty, so that errors (an unknown
-      // attribute, a bad literal) do not depend on the data.
+      // The first child sees the caller's universe itself (no copy; often every alive contact,
+      // which column terms need not intersect with). Every child is evaluated even when the result
+      // is already empty, so that errors (an unknown attribute, a bad literal) do not depend on the
+      // data.
+      std::optional<Roaring> result;
       for (const Filter* child : children) {
-        ASSIGN_OR_RETURN(result, EvaluateNode(*child, depth + 1, result));
+        ASSIGN_OR_RETURN(Roaring narrowed, EvaluateNode(*child, depth + 1, result ? *result : universe));
+        result = std::move(narrowed);
       }
-      return result;
+      return result ? *std::move(result) : universe;
     }
     case Filter::kOr: {
       Roaring result;
@@ -107,8 +116,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       if (++terms_ > kMaxFilterTerms) {
         return absl::InvalidArgumentError(fmt::format("filter: more than {} terms", kMaxFilterTerms));
       }
-      ASSIGN_OR_RETURN(Roaring part, EvaluateTerm(filter.term(), universe));
-      return part & universe;
+      return EvaluateTerm(filter.term(), universe);
     }
   }
   return absl::InvalidArgumentError("filter: unknown node");
@@ -126,19 +134,24 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       ASSIGN_OR_RETURN(TypedPredicate typed,
                        TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
       if (const AttributeColumn* column = columns.attribute_column(attribute->id())) {
-        return column->Evaluate(typed, universe);
+        return column->Evaluate(typed, universe, /*universe_is_alive=*/&universe == &columns.alive());
       }
       if (attribute->primary_key() || attribute->id() == tenant_.email_id() || attribute->id() == tenant_.mobile_id()) {
         // Presence of the primary key, email and mobile is known without a scan.
         using contacts::v1::Operator;
         if (typed.op() == Operator::IS_SET || typed.op() == Operator::IS_NOT_SET) {
-          Roaring present = attribute->primary_key()                ? columns.alive()
-                            : attribute->id() == tenant_.email_id() ? columns.has_email()
-                                                                    : columns.has_mobile();
-          return typed.op() == Operator::IS_SET ? present : columns.alive() - present;
+          const Roaring& present = attribute->primary_key()                ? columns.alive()
+                                   : attribute->id() == tenant_.email_id() ? columns.has_email()
+                                                                           : columns.has_mobile();
+          return typed.op() == Operator::IS_SET ? universe & present : universe - present;
         }
       }
-      return scan_(attribute->id(), typed);
+      auto cached = scanned_.find(&term);
+      if (cached == scanned_.end()) {
+        ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
+        cached = scanned_.emplace(&term, std::move(scanned)).first;
+      }
+      return cached->second & universe;
     }
     case Term::kCreated:
     case Term::kModified: {
@@ -152,7 +165,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
     case Term::kInList: {
       std::optional<uint64_t> list = tenant_.FindList(term.in_list());
       if (!list) return absl::InvalidArgumentError(fmt::format("filter: unknown list \"{}\"", term.in_list()));
-      return columns.list(*list);
+      return columns.list(*list) & universe;
     }
     case Term::kInSegment:
       return absl::InvalidArgumentError(
@@ -168,11 +181,11 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
     case Term::kIdentity:
       switch (term.identity()) {
         case contacts::v1::HAS_EMAIL:
-          return columns.has_email();
+          return columns.has_email() & universe;
         case contacts::v1::HAS_MOBILE:
-          return columns.has_mobile();
+          return columns.has_mobile() & universe;
         case contacts::v1::IDENTIFIED:
-          return columns.alive();
+          return columns.alive() & universe;
         case contacts::v1::ANONYMOUS:
           return Roaring();
         default:
@@ -182,7 +195,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       if (term.blacklisted() == contacts::v1::CHANNEL_UNSPECIFIED) {
         return absl::InvalidArgumentError("filter: blacklisted term without a channel");
       }
-      return columns.blacklisted(term.blacklisted());
+      return columns.blacklisted(term.blacklisted()) & universe;
     case Term::KIND_NOT_SET:
       break;
   }

@@ -11,6 +11,7 @@
 
 #include "contacts/v1/types.pb.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "services/contact_store/predicate.h"
 #include "services/contact_store/tenant_state.h"
@@ -31,19 +32,25 @@ class FilterEvaluator {
   // Errors: INVALID_ARGUMENT naming the unknown attribute, list or control group, the bad literal,
   // an in_segment term (segments are expanded by audience-query), or a tree too deep or too large.
   absl::StatusOr<Roaring> Evaluate(const contacts::v1::Filter& filter);
+  // The matching contacts within `universe` (REQUIRES: a subset of the alive contacts), e.g. a
+  // window of ordinals for a first page. The same evaluator may evaluate the same filter again
+  // with another universe: record scans are kept per term and not repeated.
+  absl::StatusOr<Roaring> Evaluate(const contacts::v1::Filter& filter, const Roaring& universe);
 
   // Parses a TimeRange bound; `upper` makes a plain date cover its whole day.
   static absl::StatusOr<int64_t> TimeBound(const std::string& text, bool upper, std::string_view field);
 
  private:
-  // Both return a subset of `universe`: an AND narrows the universe child by child (cheap bitmap
-  // terms first), so column predicates only visit the candidates left.
+  // Both return a subset of `universe` (each term intersects with it itself, so nothing is copied
+  // or intersected twice): an AND narrows the universe child by child (cheap bitmap terms first),
+  // so column predicates only visit the candidates left.
   absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth, const Roaring& universe);
   absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term, const Roaring& universe);
 
   const TenantState& tenant_;
   RecordScan scan_;
   int terms_ = 0;
+  absl::flat_hash_map<const contacts::v1::Term*, Roaring> scanned_;  // record scans, over all alive
 };
 
 }  // namespace contacts::store

@@ -1,6 +1,7 @@
 #include "services/contact_store/predicate.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -141,6 +142,37 @@ bool TypedPredicate::Compare(const T& value, const std::vector<T>& literals) con
 }
 
 bool TypedPredicate::MatchesInt(int64_t value) const { return Compare(value, ints_); }
+
+bool TypedPredicate::IntInterval(int64_t* low, int64_t* high) const {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (ints_.empty()) return false;
+  const int64_t v = ints_[0];
+  switch (op_) {
+    case Operator::EQ:
+      *low = v, *high = v;
+      return true;
+    case Operator::LT:
+      if (v == kMin) return false;
+      *low = kMin, *high = v - 1;
+      return true;
+    case Operator::LE:
+      *low = kMin, *high = v;
+      return true;
+    case Operator::GT:
+      if (v == kMax) return false;
+      *low = v + 1, *high = kMax;
+      return true;
+    case Operator::GE:
+      *low = v, *high = kMax;
+      return true;
+    case Operator::BETWEEN:
+      *low = ints_[0], *high = ints_[1];
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool TypedPredicate::MatchesDecimal(absl::int128 value) const { return Compare(value, decimals_); }
 

@@ -36,6 +36,9 @@ class TypedPredicate {
 
   // For the integer-like types (INTEGER, DATE, DATETIME, BOOLEAN as 0/1).
   bool MatchesInt(int64_t value) const;
+  // For the integer-like types: when the predicate is one closed interval of values (=, <, <=, >,
+  // >=, BETWEEN), sets [*low, *high] and returns true, so a scan can compare inline.
+  bool IntInterval(int64_t* low, int64_t* high) const;
   // For DECIMAL, scaled by 10^9 (DecimalScaledOf).
   bool MatchesDecimal(absl::int128 value) const;
   // For TEXT, EMAIL, MOBILE.

@@ -15,20 +15,40 @@ void ForEach(const Roaring& bitmap, Fn&& fn) {
   for (auto it = bitmap.begin(); it != bitmap.end(); ++it) fn(*it);
 }
 
-// Collects matching ordinals into a bitmap in one bulk insert. The universe is expanded to an
-// array first (a bulk copy, much faster than stepping an iterator), then filtered in place.
+// Collects the ordinals of `universe` that satisfy `pred`. The universe is read a few thousand
+// ordinals at a time (bulk reads, much faster than stepping an iterator, without expanding a 10M
+// universe into a 40 MB array), filtered in place and added in sorted runs.
 template <typename Pred>
 Roaring Select(const Roaring& universe, Pred&& pred) {
-  std::vector<uint32_t> ordinals(universe.cardinality());
-  if (ordinals.empty()) return Roaring();
-  universe.toUint32Array(ordinals.data());
-  size_t kept = 0;
-  for (uint32_t ordinal : ordinals) {
-    if (pred(ordinal)) ordinals[kept++] = ordinal;
-  }
+  constexpr uint32_t kChunk = 4096;
+  uint32_t buffer[kChunk];
+  roaring_uint32_iterator_t it;
+  roaring_init_iterator(&universe.roaring, &it);
   Roaring out;
-  if (kept > 0) out.addMany(kept, ordinals.data());
+  while (true) {
+    const uint32_t n = roaring_read_uint32_iterator(&it, buffer, kChunk);
+    if (n == 0) break;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t ordinal = buffer[i];
+      buffer[kept] = ordinal;
+      kept += pred(ordinal) ? 1 : 0;
+    }
+    if (kept > 0) out.addMany(kept, buffer);
+    if (n < kChunk) break;
+  }
   return out;
+}
+
+size_t value_bitmap_limit_ = AttributeColumn::kDefaultValueBitmapLimit;
+
+// Heap bytes of a bitmap: container payloads plus, per container, its key, type, pointer and the
+// malloc'd container struct.
+size_t HeapBytes(const Roaring& bitmap) {
+  roaring_statistics_t stats;
+  roaring_bitmap_statistics(&bitmap.roaring, &stats);
+  return size_t{stats.n_bytes_array_containers} + stats.n_bytes_run_containers + stats.n_bytes_bitset_containers +
+         size_t{stats.n_containers} * 48;
 }
 
 // splitmix64 finaliser: a fixed, well-mixed hash that never changes across releases (control-group
@@ -42,9 +62,47 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
+size_t AttributeColumn::value_bitmap_limit() { return value_bitmap_limit_; }
+
+void AttributeColumn::set_value_bitmap_limit_for_testing(size_t limit) { value_bitmap_limit_ = limit; }
+
+absl::int128 AttributeColumn::KeyAt(uint32_t ordinal) const {
+  if (TypedPredicate::IsIntegerLike(type_)) return ints_[ordinal];
+  if (type_ == AttributeType::kDecimal) return decimals_[ordinal];
+  return codes_[ordinal];
+}
+
+bool AttributeColumn::KeyMatches(const TypedPredicate& predicate, absl::int128 key) const {
+  if (TypedPredicate::IsIntegerLike(type_)) return predicate.MatchesInt(static_cast<int64_t>(key));
+  if (type_ == AttributeType::kDecimal) return predicate.MatchesDecimal(key);
+  return predicate.MatchesText(dictionary_[static_cast<uint32_t>(key)]);
+}
+
+void AttributeColumn::AddToValue(absl::int128 key, uint32_t ordinal) {
+  ValueBitmap& value = by_value_[key];
+  value.ordinals.add(ordinal);
+  ++value.size;
+  if (by_value_.size() > value_bitmap_limit_) {
+    high_cardinality_ = true;
+    by_value_ = {};  // releases the table's memory too, unlike clear()
+  }
+}
+
+void AttributeColumn::RemoveFromValue(absl::int128 key, uint32_t ordinal) {
+  auto it = by_value_.find(key);
+  if (it == by_value_.end()) return;
+  it->second.ordinals.remove(ordinal);
+  if (--it->second.size == 0) by_value_.erase(it);
+}
+
 void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
+  const bool had = present_.contains(ordinal);
+  const bool bitmaps = !high_cardinality_;
+  const absl::int128 old_key = had && bitmaps ? KeyAt(ordinal) : 0;
   if (canonical.empty()) {
+    if (!had) return;
     present_.remove(ordinal);
+    if (bitmaps) RemoveFromValue(old_key, ordinal);
     return;
   }
   if (TypedPredicate::IsIntegerLike(type_)) {
@@ -62,15 +120,64 @@ void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
     }
     codes_[ordinal] = found->second;
   }
-  present_.add(ordinal);
+  if (!had) present_.add(ordinal);
+  if (!bitmaps) return;
+  const absl::int128 new_key = KeyAt(ordinal);
+  if (had && new_key == old_key) return;
+  if (had) RemoveFromValue(old_key, ordinal);
+  AddToValue(new_key, ordinal);
 }
 
-Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring& universe) const {
+Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring& universe,
+                                  bool universe_is_alive) const {
   using contacts::v1::Operator;
   if (predicate.op() == Operator::IS_NOT_SET) return universe - present_;
+  if (predicate.op() == Operator::IS_SET) return universe_is_alive ? present_ : universe & present_;
+  return high_cardinality_ ? EvaluateByScan(predicate, universe)
+                           : EvaluateByValues(predicate, universe, universe_is_alive);
+}
+
+Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe,
+                                          bool universe_is_alive) const {
+  std::vector<const Roaring*> matching, others;
+  uint64_t matching_size = 0, others_size = 0;
+  for (const auto& [key, value] : by_value_) {
+    if (KeyMatches(predicate, key)) {
+      matching.push_back(&value.ordinals);
+      matching_size += value.size;
+    } else {
+      others.push_back(&value.ordinals);
+      others_size += value.size;
+    }
+  }
+  if (matching.empty()) return Roaring();
+  if (others_size < matching_size) {
+    // Cheaper as present minus the values that do not match (e.g. NE, or a wide range).
+    Roaring out = universe_is_alive ? present_ : universe & present_;
+    if (others.size() == 1) {
+      out -= *others[0];
+    } else if (!others.empty()) {
+      out -= Roaring::fastunion(others.size(), others.data());
+    }
+    return out;
+  }
+  if (matching.size() == 1) return universe_is_alive ? *matching[0] : *matching[0] & universe;
+  Roaring out = Roaring::fastunion(matching.size(), matching.data());
+  if (!universe_is_alive) out &= universe;
+  return out;
+}
+
+Roaring AttributeColumn::EvaluateByScan(const TypedPredicate& predicate, const Roaring& universe) const {
   Roaring candidates = universe & present_;
-  if (predicate.op() == Operator::IS_SET) return candidates;
   if (TypedPredicate::IsIntegerLike(type_)) {
+    int64_t low = 0, high = 0;
+    if (predicate.IntInterval(&low, &high)) {
+      if (high < low) return Roaring();
+      // low <= v <= high as one unsigned compare of the distance from low (wraps below low).
+      const uint64_t base = static_cast<uint64_t>(low);
+      const uint64_t width = static_cast<uint64_t>(high) - base;
+      return Select(candidates, [&](uint32_t o) { return static_cast<uint64_t>(ints_[o]) - base <= width; });
+    }
     return Select(candidates, [&](uint32_t o) { return predicate.MatchesInt(ints_[o]); });
   }
   if (type_ == AttributeType::kDecimal) {
@@ -82,6 +189,14 @@ Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring
     code_matches[code] = predicate.MatchesText(dictionary_[code]) ? 1 : 0;
   }
   return Select(candidates, [&](uint32_t o) { return code_matches[codes_[o]] != 0; });
+}
+
+size_t AttributeColumn::MemoryBytes() const {
+  size_t bytes = HeapBytes(present_) + ints_.capacity() * sizeof(int64_t) +
+                 decimals_.capacity() * sizeof(absl::int128) + codes_.capacity() * sizeof(uint32_t);
+  for (const std::string& entry : dictionary_) bytes += 2 * (sizeof(std::string) + entry.capacity());
+  for (const auto& [key, value] : by_value_) bytes += sizeof(key) + sizeof(value) + HeapBytes(value.ordinals);
+  return bytes;
 }
 
 uint64_t TenantColumns::PrimaryKeyHash(std::string_view primary_key) {
@@ -219,6 +334,16 @@ Roaring TenantColumns::ModifiedBetween(const Roaring& universe, int64_t from_mic
 Roaring TenantColumns::ControlGroup(const Roaring& universe, uint64_t group_seed, uint32_t percent_basis_points) const {
   return Select(universe & alive_,
                 [&](uint32_t o) { return InControlGroup(pk_hash_[o], group_seed, percent_basis_points); });
+}
+
+size_t TenantColumns::MemoryBytes() const {
+  size_t bytes = HeapBytes(alive_) + HeapBytes(has_email_) + HeapBytes(has_mobile_);
+  for (const Roaring& channel : blacklisted_) bytes += HeapBytes(channel);
+  bytes += (created_.capacity() + modified_.capacity() + pk_hash_.capacity()) * sizeof(int64_t);
+  for (const auto& [id, list] : lists_) bytes += HeapBytes(list);
+  bytes += (pk_filter_.capacity() + value_filter_.capacity()) * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+  for (const auto& [id, column] : attributes_) bytes += column->MemoryBytes();
+  return bytes;
 }
 
 }  // namespace contacts::store

@@ -24,6 +24,13 @@ namespace contacts::store {
 
 // Values of one indexed attribute by ordinal. TEXT, EMAIL and MOBILE are dictionary-encoded (the
 // dictionary only grows; a rebuild at start drops unused entries).
+//
+// While the column holds at most value_bitmap_limit() distinct values it also keeps one bitmap of
+// ordinals per distinct value, so a predicate is decided once per distinct value and answered by a
+// many-way union of the matching bitmaps (or the present ordinals minus the union of the others,
+// whichever touches fewer ordinals). A write moves the ordinal from its old value's bitmap to the
+// new one's. When a write brings the distinct values above the limit the bitmaps are dropped for
+// good (until the next rebuild at start) and predicates scan the typed vector instead.
 class AttributeColumn {
  public:
   explicit AttributeColumn(AttributeType type) : type_(type) {}
@@ -31,11 +38,36 @@ class AttributeColumn {
   AttributeType type() const { return type_; }
   // Sets the value of `ordinal`; "" clears it. REQUIRES: canonical is valid for the type.
   void Set(uint32_t ordinal, std::string_view canonical);
-  // Ordinals of `universe` whose value matches.
-  Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe) const;
+  // Ordinals of `universe` whose value matches. `universe_is_alive` (the universe is every alive
+  // contact, so it holds every present ordinal) spares intersecting value bitmaps with it.
+  Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe, bool universe_is_alive = false) const;
   const Roaring& present() const { return present_; }
 
+  // Whether the column keeps per-value bitmaps, and how many (distinct values present).
+  bool has_value_bitmaps() const { return !high_cardinality_; }
+  size_t value_bitmap_count() const { return by_value_.size(); }
+  // Heap bytes of the column (vectors, dictionary, bitmaps), roughly.
+  size_t MemoryBytes() const;
+
+  // Most distinct values a column keeps bitmaps for. Tests lower it to drive both paths.
+  static size_t value_bitmap_limit();
+  static void set_value_bitmap_limit_for_testing(size_t limit);
+  static constexpr size_t kDefaultValueBitmapLimit = 1024;
+
  private:
+  // Ordinals holding one value, and how many (kept alongside: Roaring counts in O(containers)).
+  struct ValueBitmap {
+    Roaring ordinals;
+    uint64_t size = 0;
+  };
+  // The value of a present ordinal as a bitmap key: the integer, the scaled decimal or the code.
+  absl::int128 KeyAt(uint32_t ordinal) const;
+  bool KeyMatches(const TypedPredicate& predicate, absl::int128 key) const;
+  void AddToValue(absl::int128 key, uint32_t ordinal);
+  void RemoveFromValue(absl::int128 key, uint32_t ordinal);
+  Roaring EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe, bool universe_is_alive) const;
+  Roaring EvaluateByScan(const TypedPredicate& predicate, const Roaring& universe) const;
+
   AttributeType type_;
   Roaring present_;
   std::vector<int64_t> ints_;
@@ -43,6 +75,8 @@ class AttributeColumn {
   std::vector<uint32_t> codes_;
   std::vector<std::string> dictionary_;
   absl::flat_hash_map<std::string, uint32_t> code_of_;
+  bool high_cardinality_ = false;
+  absl::flat_hash_map<absl::int128, ValueBitmap> by_value_;
 };
 
 // Which attribute ids the columns follow, taken from the tenant's catalog.
@@ -92,6 +126,9 @@ class TenantColumns {
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
     return value_filter_.contains(LookupValueHash(attribute_id, value));
   }
+
+  // Heap bytes of all columns, roughly (for logs and the README's sizing).
+  size_t MemoryBytes() const;
 
   // The control-group hash, shared with tests and the brute-force checks.
   static uint64_t PrimaryKeyHash(std::string_view primary_key);

@@ -1,9 +1,313 @@
 #include "services/contact_store/query_columns.h"
 
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "common/values/typed_value.h"
 
 namespace contacts::store {
 namespace {
+
+using contacts::internal::StoredContact;
+
+// Lowers the number of distinct values a column keeps per-value bitmaps for, for one test.
+class ScopedValueBitmapLimit {
+ public:
+  explicit ScopedValueBitmapLimit(size_t limit) { AttributeColumn::set_value_bitmap_limit_for_testing(limit); }
+  ~ScopedValueBitmapLimit() {
+    AttributeColumn::set_value_bitmap_limit_for_testing(AttributeColumn::kDefaultValueBitmapLimit);
+  }
+};
+
+// Drives one indexed attribute (id 3) of a TenantColumns through random creates, value changes,
+// clears and deletes, keeping a model of every live contact's canonical value, and checks the
+// column against it: predicates over the whole population and over a random universe, and the
+// number of value bitmaps against the number of distinct values alive.
+class RandomColumnHarness {
+ public:
+  static constexpr uint32_t kAttribute = 3;
+
+  RandomColumnHarness(AttributeType type, int distinct, uint32_t seed) : type_(type), distinct_(distinct), rng_(seed) {
+    columns_.set_layout({1, 2});
+    columns_.AddAttributeColumn(kAttribute, type);
+  }
+
+  TenantColumns& columns() { return columns_; }
+  const AttributeColumn& column() const { return *columns_.attribute_column(kAttribute); }
+
+  std::string RandomRaw() {
+    const int n = static_cast<int>(rng_() % distinct_);
+    switch (type_) {
+      case AttributeType::kInteger:
+        return std::to_string(n - distinct_ / 2);
+      case AttributeType::kDecimal:
+        return fmt::format("{}.{}", n / 4 - 3, n % 4 * 25);
+      case AttributeType::kBoolean:
+        return n % 2 ? "true" : "false";
+      case AttributeType::kDate:
+        return fmt::format("2020-{:02}-{:02}", 1 + n / 28 % 12, 1 + n % 28);
+      default:
+        return fmt::format("v{:03}", n);
+    }
+  }
+
+  std::string RandomCanonical() { return *NormalizeValue(type_, RandomRaw()); }
+
+  // One random write: create, change, clear or delete.
+  void Step(uint32_t ordinals) {
+    const uint32_t o = rng_() % ordinals;
+    auto it = live_.find(o);
+    if (it == live_.end()) {
+      StoredContact after = Contact(o, rng_() % 5 == 0 ? "" : RandomCanonical());
+      columns_.Apply(nullptr, &after);
+      live_[o] = after;
+      return;
+    }
+    StoredContact before = it->second;
+    switch (rng_() % 6) {
+      case 0:
+        columns_.Apply(&before, nullptr);
+        live_.erase(it);
+        return;
+      case 1: {
+        StoredContact after = Contact(o, "");
+        columns_.Apply(&before, &after);
+        it->second = after;
+        return;
+      }
+      case 2: {  // unchanged value, other fields change
+        StoredContact after = before;
+        after.add_list_ids(7);
+        columns_.Apply(&before, &after);
+        it->second = after;
+        return;
+      }
+      default: {
+        StoredContact after = Contact(o, RandomCanonical());
+        columns_.Apply(&before, &after);
+        it->second = after;
+      }
+    }
+  }
+
+  // Checks `count` random predicates; returns how many matched something (so callers can tell the
+  // check was not vacuous).
+  int CheckRandomPredicates(int count) {
+    int nonempty = 0;
+    for (int i = 0; i < count; ++i) {
+      contacts::v1::AttributePredicate p = RandomPredicate();
+      auto predicate = TypedPredicate::Create(p, type_, {});
+      EXPECT_TRUE(predicate.ok()) << predicate.status();
+      if (!predicate.ok()) continue;
+      Roaring universe = RandomUniverse();
+      for (const Roaring* u : {&columns_.alive(), static_cast<const Roaring*>(&universe)}) {
+        Roaring expected;
+        for (const auto& [o, contact] : live_) {
+          if (!u->contains(o)) continue;
+          auto value = contact.values().find(kAttribute);
+          if (predicate->MatchesCanonical(value == contact.values().end() ? "" : value->second)) expected.add(o);
+        }
+        Roaring got = column().Evaluate(*predicate, *u, /*universe_is_alive=*/u == &columns_.alive());
+        EXPECT_EQ(got, expected) << p.DebugString() << "got " << got.cardinality() << ", want "
+                                 << expected.cardinality();
+        nonempty += expected.cardinality() > 0 ? 1 : 0;
+      }
+    }
+    return nonempty;
+  }
+
+  size_t DistinctValuesAlive() const {
+    std::set<std::string> values;
+    for (const auto& [o, contact] : live_) {
+      auto value = contact.values().find(kAttribute);
+      if (value != contact.values().end() && !value->second.empty()) values.insert(value->second);
+    }
+    return values.size();
+  }
+
+ private:
+  StoredContact Contact(uint32_t o, const std::string& canonical) {
+    StoredContact c;
+    c.set_primary_key(fmt::format("k{}", o));
+    c.set_ordinal(o);
+    if (!canonical.empty()) (*c.mutable_values())[kAttribute] = canonical;
+    return c;
+  }
+
+  contacts::v1::AttributePredicate RandomPredicate() {
+    using contacts::v1::Operator;
+    static constexpr Operator kOps[] = {Operator::EQ,     Operator::NE,        Operator::LT,      Operator::LE,
+                                        Operator::GT,     Operator::GE,        Operator::BETWEEN, Operator::IN,
+                                        Operator::IS_SET, Operator::IS_NOT_SET};
+    contacts::v1::AttributePredicate p;
+    p.set_attribute("a");
+    p.set_op(kOps[rng_() % std::size(kOps)]);
+    if (p.op() == Operator::BETWEEN) {
+      std::string a = RandomCanonical(), b = RandomCanonical();
+      if (CompareValues(type_, a, b) > 0) std::swap(a, b);
+      p.add_values(a);
+      p.add_values(b);
+    } else if (p.op() == Operator::IN) {
+      for (int i = 0; i < 3; ++i) p.add_values(RandomRaw());
+    } else if (p.op() != Operator::IS_SET && p.op() != Operator::IS_NOT_SET) {
+      p.add_values(RandomRaw());
+    }
+    return p;
+  }
+
+  Roaring RandomUniverse() {
+    Roaring out;
+    for (uint32_t o : columns_.alive()) {
+      if (rng_() % 3 != 0) out.add(o);
+    }
+    return out;
+  }
+
+  AttributeType type_;
+  int distinct_;
+  std::mt19937 rng_;
+  TenantColumns columns_;
+  std::map<uint32_t, StoredContact> live_;
+};
+
+class ValueBitmapTypesTest : public ::testing::TestWithParam<AttributeType> {};
+
+TEST_P(ValueBitmapTypesTest, ValueBitmapsStayExactAcrossCreatesChangesClearsAndDeletes) {
+  RandomColumnHarness harness(GetParam(), 40, 7);
+  int nonempty = 0;
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 300; ++i) harness.Step(/*ordinals=*/400);
+    ASSERT_TRUE(harness.column().has_value_bitmaps());
+    // An emptied value's bitmap is dropped: one bitmap per distinct value alive, no more.
+    ASSERT_EQ(harness.column().value_bitmap_count(), harness.DistinctValuesAlive());
+    nonempty += harness.CheckRandomPredicates(20);
+  }
+  EXPECT_GT(nonempty, 100);
+}
+
+TEST_P(ValueBitmapTypesTest, ScanAnswersStayExactAfterTheColumnOutgrowsItsValueBitmaps) {
+  ScopedValueBitmapLimit limit(2);
+  RandomColumnHarness harness(GetParam(), 40, 11);
+  for (int i = 0; i < 300; ++i) harness.Step(400);
+  // BOOLEAN has two values and so keeps its bitmaps; every other type outgrows them.
+  EXPECT_EQ(harness.column().has_value_bitmaps(), GetParam() == AttributeType::kBoolean);
+  int nonempty = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 300; ++i) harness.Step(400);
+    nonempty += harness.CheckRandomPredicates(20);
+  }
+  EXPECT_GT(nonempty, 50);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, ValueBitmapTypesTest,
+                         ::testing::Values(AttributeType::kInteger, AttributeType::kDecimal, AttributeType::kText,
+                                           AttributeType::kBoolean, AttributeType::kDate),
+                         [](const auto& info) { return std::string(AttributeTypeName(info.param)); });
+
+contacts::v1::AttributePredicate Eq(const std::string& value) {
+  contacts::v1::AttributePredicate p;
+  p.set_attribute("city");
+  p.set_op(contacts::v1::EQ);
+  p.add_values(value);
+  return p;
+}
+
+Roaring EvaluateText(const AttributeColumn& column, const contacts::v1::AttributePredicate& p,
+                     const Roaring& universe) {
+  auto predicate = TypedPredicate::Create(p, AttributeType::kText, {});
+  EXPECT_TRUE(predicate.ok());
+  return column.Evaluate(*predicate, universe);
+}
+
+TEST(QueryColumnsTest, ColumnSwitchesToScanOnlyWhenDistinctValuesAliveExceedTheLimit) {
+  ScopedValueBitmapLimit limit(3);
+  AttributeColumn column(AttributeType::kText);
+  Roaring all;
+  all.addRange(0, 100);
+  for (uint32_t o = 0; o < 30; ++o) column.Set(o, std::string(1, static_cast<char>('a' + o % 3)));
+  EXPECT_TRUE(column.has_value_bitmaps());
+  EXPECT_EQ(column.value_bitmap_count(), 3u);
+  // Clearing every "a" frees its bitmap, so a new value "d" still fits.
+  for (uint32_t o = 0; o < 30; o += 3) column.Set(o, "");
+  EXPECT_EQ(column.value_bitmap_count(), 2u);
+  column.Set(40, "d");
+  column.Set(41, "b");  // an existing value adds no bitmap
+  EXPECT_TRUE(column.has_value_bitmaps());
+  EXPECT_EQ(column.value_bitmap_count(), 3u);
+  EXPECT_EQ(EvaluateText(column, Eq("d"), all), Roaring::bitmapOf(1, 40));
+  EXPECT_EQ(EvaluateText(column, Eq("a"), all).cardinality(), 0u);
+  EXPECT_EQ(EvaluateText(column, Eq("b"), all).cardinality(), 11u);
+  // Changing a value in place moves the ordinal between bitmaps.
+  column.Set(40, "b");
+  EXPECT_EQ(EvaluateText(column, Eq("d"), all).cardinality(), 0u);
+  EXPECT_EQ(EvaluateText(column, Eq("b"), all).cardinality(), 12u);
+  EXPECT_EQ(column.value_bitmap_count(), 2u);
+  column.Set(42, "d");
+  column.Set(43, "e");  // the fourth distinct value: bitmaps dropped for good
+  EXPECT_FALSE(column.has_value_bitmaps());
+  EXPECT_EQ(column.value_bitmap_count(), 0u);
+  column.Set(43, "");
+  EXPECT_FALSE(column.has_value_bitmaps());
+  EXPECT_EQ(EvaluateText(column, Eq("d"), all), Roaring::bitmapOf(1, 42));
+  EXPECT_EQ(EvaluateText(column, Eq("e"), all).cardinality(), 0u);
+  EXPECT_EQ(EvaluateText(column, Eq("b"), all).cardinality(), 12u);
+}
+
+TEST(QueryColumnsTest, NotEqualOverManyValuesSubtractsTheRestAndStaysInsideTheUniverse) {
+  AttributeColumn column(AttributeType::kInteger);
+  for (uint32_t o = 0; o < 1000; ++o) column.Set(o, std::to_string(o % 10));
+  contacts::v1::AttributePredicate p;
+  p.set_attribute("n");
+  p.set_op(contacts::v1::NE);
+  p.add_values("3");
+  auto predicate = TypedPredicate::Create(p, AttributeType::kInteger, {});
+  ASSERT_TRUE(predicate.ok());
+  Roaring universe;
+  universe.addRange(500, 2000);  // beyond the column's ordinals too
+  Roaring got = column.Evaluate(*predicate, universe);
+  EXPECT_EQ(got.cardinality(), 450u);
+  EXPECT_FALSE(got.contains(503));
+  EXPECT_TRUE(got.contains(504));
+  EXPECT_EQ(got.maximum(), 999u);
+  EXPECT_EQ(got.minimum(), 500u);
+}
+
+TEST(QueryColumnsTest, DroppedAndReaddedColumnAnswersFromItsNewValuesOnly) {
+  TenantColumns columns;
+  columns.set_layout({1, 2});
+  columns.AddAttributeColumn(3, AttributeType::kText);
+  for (uint32_t o = 0; o < 20; ++o) {
+    StoredContact c;
+    c.set_primary_key(fmt::format("k{}", o));
+    c.set_ordinal(o);
+    (*c.mutable_values())[3] = o % 2 ? "Pune" : "Goa";
+    columns.Apply(nullptr, &c);
+  }
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()).cardinality(), 10u);
+  columns.DropAttributeColumn(3);
+  EXPECT_EQ(columns.attribute_column(3), nullptr);
+  columns.AddAttributeColumn(3, AttributeType::kText);
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()).cardinality(), 0u);
+  for (uint32_t o = 0; o < 4; ++o) columns.SetAttribute(3, o, "Pune");
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()), Roaring::bitmapOf(4, 0, 1, 2, 3));
+  EXPECT_EQ(columns.attribute_column(3)->value_bitmap_count(), 1u);
+  // Later writes maintain the new column.
+  StoredContact before;
+  before.set_primary_key("k1");
+  before.set_ordinal(1);
+  (*before.mutable_values())[3] = "Pune";
+  StoredContact after = before;
+  (*after.mutable_values())[3] = "Goa";
+  columns.Apply(&before, &after);
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()), Roaring::bitmapOf(3, 0, 2, 3));
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Goa"), columns.alive()), Roaring::bitmapOf(1, 1));
+  columns.Apply(&after, nullptr);
+  EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Goa"), columns.alive()).cardinality(), 0u);
+  EXPECT_EQ(columns.attribute_column(3)->value_bitmap_count(), 1u);
+}
 
 TEST(QueryColumnsTest, ControlGroupHashIsStableAndProportional) {
   // Pinned values: membership must never change across releases.
