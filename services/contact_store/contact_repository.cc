@@ -1060,6 +1060,25 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContact(const std::s
                                                                     const contacts::v1::GetContactRequest& request) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
+  return GetContactLocked(*state, request);
+}
+
+absl::StatusOr<std::optional<contacts::v1::Contact>> ContactRepository::TryGetContact(
+    const std::string& tenant, const contacts::v1::GetContactRequest& request) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  std::shared_lock lock(state->mu, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  return GetContactLocked(*state, request);
+}
+
+absl::StatusOr<std::unique_lock<std::shared_mutex>> ContactRepository::LockTenantForTesting(const std::string& tenant) {
+  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  return std::unique_lock(state->mu);
+}
+
+absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContactLocked(
+    const TenantState& state_ref, const contacts::v1::GetContactRequest& request) {
+  const TenantState* state = &state_ref;
   std::string pk;
   switch (request.key_case()) {
     case contacts::v1::GetContactRequest::kPrimaryKey: {

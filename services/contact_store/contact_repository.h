@@ -12,6 +12,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -69,6 +72,12 @@ class ContactRepository {
                                                      const std::vector<uint64_t>& list_ids, const std::string& source);
   absl::StatusOr<contacts::v1::Contact> GetContact(const std::string& tenant,
                                                    const contacts::v1::GetContactRequest& request);
+  // GetContact without waiting: nullopt when a writer holds the tenant's lock (the caller then
+  // retries where blocking is allowed). Same errors as GetContact.
+  absl::StatusOr<std::optional<contacts::v1::Contact>> TryGetContact(const std::string& tenant,
+                                                                     const contacts::v1::GetContactRequest& request);
+  // Holds the tenant's lock as a writer does, for tests of the paths that must not wait for it.
+  absl::StatusOr<std::unique_lock<std::shared_mutex>> LockTenantForTesting(const std::string& tenant);
   absl::Status DeleteContact(const std::string& tenant, const std::string& primary_key);
 
   // ----- Lists -----
@@ -148,6 +157,9 @@ class ContactRepository {
   // Finds or registers the tenant.
   absl::StatusOr<TenantState*> Tenant(const std::string& name);
   absl::StatusOr<TenantState*> ConfiguredTenant(const std::string& name);
+  // REQUIRES: state.mu held (shared or exclusive).
+  absl::StatusOr<contacts::v1::Contact> GetContactLocked(const TenantState& state,
+                                                         const contacts::v1::GetContactRequest& request);
   absl::Status PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch);
 
   absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(

@@ -107,10 +107,27 @@ CONTACTS_END
 grpc::ServerUnaryReactor* ContactStoreService::GetContact(grpc::CallbackServerContext* ctx,
                                                           const GetContactRequest* request, Contact* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
-    ASSIGN_OR_RETURN(*response, repository_->GetContact(tenant, *request));
+  std::string blocked_tenant;
+  grpc::Status status = Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<Contact> contact, repository_->TryGetContact(tenant, *request));
+    if (contact) {
+      *response = *std::move(contact);
+    } else {
+      blocked_tenant = tenant;
+    }
     return absl::OkStatus();
-  }));
+  });
+  if (!status.ok() || blocked_tenant.empty()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  // A writer holds the tenant: wait for it on our own threads, not on gRPC's event threads. The
+  // call (request, response, reactor) stays alive until Finish.
+  blocked_reads_.Run([this, reactor, request, response, tenant = std::move(blocked_tenant)] {
+    absl::StatusOr<Contact> contact = repository_->GetContact(tenant, *request);
+    if (contact.ok()) *response = *std::move(contact);
+    reactor->Finish(ToGrpcStatus(contact.status()));
+  });
   return reactor;
 }
 
