@@ -55,6 +55,24 @@ class ContactRepositoryTest : public ::testing::Test {
     return repo_->WriteContact(tenant, ContactWriteKind::kUpsert, attributes, lists, "api");
   }
 
+  // Primary keys of every contact matching `filter`, paging through Query.
+  std::set<std::string> AllMatches(const std::string& tenant, const Filter& filter) {
+    std::set<std::string> out;
+    contacts::v1::StoreQueryRequest query;
+    *query.mutable_filter() = filter;
+    query.set_page_size(1000);
+    std::string token;
+    do {
+      query.set_page_token(token);
+      auto page = repo_->Query(tenant, query);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& c : page->contacts()) out.insert(c.primary_key());
+      token = page->next_page_token();
+    } while (!token.empty());
+    return out;
+  }
+
   absl::StatusOr<contacts::v1::Contact> Get(const std::string& tenant, const std::string& pk) {
     contacts::v1::GetContactRequest request;
     request.set_primary_key(pk);
@@ -671,17 +689,7 @@ void QueryPropertyTest::RunRandomFilters() {
     // size instead, then use it as the model.
     Filter cg;
     cg.mutable_term()->set_in_control_group("holdout");
-    contacts::v1::StoreQueryRequest q;
-    *q.mutable_filter() = cg;
-    q.set_page_size(1000);
-    std::string token;
-    do {
-      q.set_page_token(token);
-      auto page = repo_->Query("t1", q);
-      ASSERT_TRUE(page.ok());
-      for (const auto& c : page->contacts()) holdout_.insert(c.primary_key());
-      token = page->next_page_token();
-    } while (!token.empty());
+    holdout_ = AllMatches("t1", cg);
     double share = static_cast<double>(holdout_.size()) / models.size();
     EXPECT_NEAR(share, 0.10, 0.01);
   }
@@ -734,22 +742,7 @@ TEST_F(ContactRepositoryTest, TenPercentControlGroupOverHundredThousandIsStableA
   ASSERT_TRUE(repo_->CreateControlGroup("t1", "q4-holdout", 10).ok());
   Filter in_group;
   in_group.mutable_term()->set_in_control_group("q4-holdout");
-  auto members = [&] {
-    std::set<std::string> out;
-    contacts::v1::StoreQueryRequest q;
-    *q.mutable_filter() = in_group;
-    q.set_page_size(1000);
-    std::string token;
-    do {
-      q.set_page_token(token);
-      auto page = repo_->Query("t1", q);
-      EXPECT_TRUE(page.ok());
-      if (!page.ok()) break;
-      for (const auto& c : page->contacts()) out.insert(c.primary_key());
-      token = page->next_page_token();
-    } while (!token.empty());
-    return out;
-  };
+  auto members = [&] { return AllMatches("t1", in_group); };
   std::set<std::string> first = members();
   EXPECT_NEAR(first.size() / static_cast<double>(kContacts), 0.10, 0.005);
   EXPECT_EQ(*repo_->Count("t1", in_group), first.size());
