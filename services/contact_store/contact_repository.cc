@@ -729,11 +729,14 @@ absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) 
 absl::StatusOr<TenantState*> ContactRepository::ConfiguredTenant(const std::string& name) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(name));
   std::shared_lock lock(state->mu);
-  if (!state->record.configured()) {
-    return absl::FailedPreconditionError(
-        fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", name));
-  }
+  RETURN_IF_ERROR(CheckConfigured(*state, name));
   return state;
+}
+
+absl::Status ContactRepository::CheckConfigured(const TenantState& state, const std::string& name) {
+  if (state.record.configured()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", name));
 }
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::string& tenant,
@@ -1065,9 +1068,11 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContact(const std::s
 
 absl::StatusOr<std::optional<contacts::v1::Contact>> ContactRepository::TryGetContact(
     const std::string& tenant, const contacts::v1::GetContactRequest& request) {
-  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  // Not ConfiguredTenant: that waits for the lock to check the setup.
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::shared_lock lock(state->mu, std::try_to_lock);
   if (!lock.owns_lock()) return std::nullopt;
+  RETURN_IF_ERROR(CheckConfigured(*state, tenant));
   return GetContactLocked(*state, request);
 }
 

@@ -157,6 +157,8 @@ class ContactRepository {
   // Finds or registers the tenant.
   absl::StatusOr<TenantState*> Tenant(const std::string& name);
   absl::StatusOr<TenantState*> ConfiguredTenant(const std::string& name);
+  // FAILED_PRECONDITION unless SetupTenant has run. REQUIRES: state.mu held.
+  static absl::Status CheckConfigured(const TenantState& state, const std::string& name);
   // REQUIRES: state.mu held (shared or exclusive).
   absl::StatusOr<contacts::v1::Contact> GetContactLocked(const TenantState& state,
                                                          const contacts::v1::GetContactRequest& request);
