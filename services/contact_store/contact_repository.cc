@@ -315,11 +315,7 @@ class ContactRepository::BatchWriter {
     std::vector<std::string> key_bytes;
     key_bytes.reserve(wanted.size());
     for (const auto& pk : wanted) key_bytes.push_back(keys::ContactKey(state_->id(), pk));
-    std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
-    std::vector<rocksdb::PinnableSlice> values(wanted.size());
-    std::vector<rocksdb::Status> statuses(wanted.size());
-    repo_->db_->db()->MultiGet(rocksdb::ReadOptions(), repo_->db_->contacts(), slices.size(), slices.data(),
-                               values.data(), statuses.data(), /*sorted_input=*/true);
+    auto [values, statuses] = repo_->db_->MultiGet(repo_->db_->contacts(), key_bytes, nullptr, /*sorted_input=*/true);
     for (size_t i = 0; i < wanted.size(); ++i) {
       std::optional<StoredContact> stored;
       if (statuses[i].ok()) {
@@ -1639,13 +1635,7 @@ absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const 
   std::vector<std::string> key_bytes;
   key_bytes.reserve(ordinals.size());
   for (uint32_t o : ordinals) key_bytes.push_back(keys::OrdinalKey(state.id(), o));
-  std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
-  std::vector<rocksdb::PinnableSlice> values(ordinals.size());
-  std::vector<rocksdb::Status> statuses(ordinals.size());
-  rocksdb::ReadOptions read;
-  read.snapshot = snapshot;
-  db_->db()->MultiGet(read, db_->ordinals(), slices.size(), slices.data(), values.data(), statuses.data(),
-                      /*sorted_input=*/true);
+  auto [values, statuses] = db_->MultiGet(db_->ordinals(), key_bytes, snapshot, /*sorted_input=*/true);
   std::vector<std::string> pks(ordinals.size());
   for (size_t i = 0; i < ordinals.size(); ++i) {
     if (!statuses[i].ok())
@@ -1714,13 +1704,9 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   std::vector<std::string> key_bytes;
   key_bytes.reserve(pks.size());
   for (const auto& pk : pks) key_bytes.push_back(keys::ContactKey(state->id(), pk));
-  std::vector<rocksdb::Slice> slices(key_bytes.begin(), key_bytes.end());
-  std::vector<rocksdb::PinnableSlice> values(slices.size());
-  std::vector<rocksdb::Status> statuses(slices.size());
-  db_->db()->MultiGet(rocksdb::ReadOptions(), db_->contacts(), slices.size(), slices.data(), values.data(),
-                      statuses.data());
+  auto [values, statuses] = db_->MultiGet(db_->contacts(), key_bytes);
   StoredContact stored;
-  for (size_t i = 0; i < slices.size(); ++i) {
+  for (size_t i = 0; i < key_bytes.size(); ++i) {
     if (statuses[i].IsNotFound()) return absl::InternalError("contact of a live ordinal is missing");
     if (!statuses[i].ok()) return FromRocksStatus(statuses[i], fmt::format("contact of ordinal {}", ordinals[i]));
     if (!stored.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {

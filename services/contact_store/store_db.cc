@@ -95,6 +95,16 @@ absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
   return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
 }
 
+StoreDb::MultiGetResult StoreDb::MultiGet(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& keys,
+                                          const rocksdb::Snapshot* snapshot, bool sorted_input) {
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  MultiGetResult result{std::vector<rocksdb::PinnableSlice>(keys.size()), std::vector<rocksdb::Status>(keys.size())};
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  db_->MultiGet(read, cf, slices.size(), slices.data(), result.values.data(), result.statuses.data(), sorted_input);
+  return result;
+}
+
 absl::Status StoreDb::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value,
                           const rocksdb::Snapshot* snapshot) {
   rocksdb::ReadOptions read;

@@ -47,6 +47,15 @@ class StoreDb {
   // Get into *value; NOT_FOUND when absent.
   absl::Status Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value,
                    const rocksdb::Snapshot* snapshot = nullptr);
+  // Values and statuses of one MultiGet, in the order of the keys asked for.
+  struct MultiGetResult {
+    std::vector<rocksdb::PinnableSlice> values;
+    std::vector<rocksdb::Status> statuses;
+  };
+  // One batched point read of `keys` (sorted_input: the keys are in ascending order, which lets
+  // RocksDB skip sorting them).
+  MultiGetResult MultiGet(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& keys,
+                          const rocksdb::Snapshot* snapshot = nullptr, bool sorted_input = false);
   // Iterator bounded to keys starting with `prefix` (iterate_upper_bound = PrefixSuccessor), so
   // a scan never leaves the tenant. The bound lives in the returned object.
   class PrefixIterator {
