@@ -1439,8 +1439,34 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
 // Import batches
 // ---------------------------------------------------------------------------------------------
 
+absl::Status ContactRepository::WaitForAppliedBatch(const std::string& applied_key, const std::string& what,
+                                                    const StopCheck& stop) {
+  const absl::Time give_up = absl::Now() + kBatchOrderWait;
+  absl::MutexLock lock(&applied_mu_);
+  while (true) {
+    // Checked under applied_mu_: a batch applied after this read signals only once we wait.
+    std::string ignored;
+    absl::Status got = db_->Get(db_->applied(), applied_key, &ignored);
+    if (got.ok()) return absl::OkStatus();
+    if (!absl::IsNotFound(got)) return got;
+    if (stop && stop()) return absl::CancelledError(fmt::format("cancelled while waiting for {}", what));
+    const absl::Time now = absl::Now();
+    if (now >= give_up) {
+      return absl::AbortedError(
+          fmt::format("{} is not applied yet after {}; retry later", what, absl::FormatDuration(kBatchOrderWait)));
+    }
+    // Short slices so that `stop` is polled.
+    applied_cv_.WaitWithTimeout(&applied_mu_, std::min(give_up - now, absl::Milliseconds(50)));
+  }
+}
+
+void ContactRepository::NotifyBatchApplied() {
+  absl::MutexLock lock(&applied_mu_);
+  applied_cv_.SignalAll();
+}
+
 absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert(
-    const std::string& tenant, const contacts::v1::BatchUpsertRequest& request) {
+    const std::string& tenant, const contacts::v1::BatchUpsertRequest& request, const StopCheck& stop) {
   if (request.job_id().empty() || request.job_id().size() > 128) {
     return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
   }
@@ -1448,7 +1474,17 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     return absl::InvalidArgumentError(
         fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, request.rows_size()));
   }
+  const uint64_t after = request.after_batch_sequence();
+  if (after != 0 && after >= request.batch_sequence()) {
+    return absl::InvalidArgumentError(
+        fmt::format("after_batch_sequence: {} must be below batch_sequence {}", after, request.batch_sequence()));
+  }
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  if (after != 0 && !request.dry_run()) {
+    // Outside the tenant's lock: the batch waited for needs it to be applied.
+    RETURN_IF_ERROR(WaitForAppliedBatch(keys::AppliedKey(state->id(), request.job_id(), after),
+                                        fmt::format("batch {} of job {}", after, request.job_id()), stop));
+  }
   std::unique_lock lock(state->mu);
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
@@ -1509,6 +1545,8 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   if (request.dry_run()) return response;  // the writer's destructor gives the ordinals back
   writer.batch()->Put(db_->applied(), applied_key, response.SerializeAsString());
   RETURN_IF_ERROR(writer.Commit());
+  lock.unlock();
+  NotifyBatchApplied();
   return response;
 }
 

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/store_db.h"
 #include "services/contact_store/tenant_state.h"
@@ -35,6 +36,8 @@ namespace contacts::store {
 inline constexpr int kMaxBatchRows = 10000;
 inline constexpr int kMaxAttributesPerTenant = 500;
 inline constexpr int kMaxPageSize = 1000;
+// How long a batch waits for the batch it must follow (BatchUpsertRequest.after_batch_sequence).
+inline constexpr absl::Duration kBatchOrderWait = absl::Seconds(2);
 
 enum class ContactWriteKind { kAdd, kUpsert, kUpdate };
 
@@ -103,8 +106,12 @@ class ContactRepository {
                                                           const contacts::v1::IdentifyAnonymousRequest& request);
 
   // ----- Import batches (idempotent per job id and batch sequence) -----
+  // A request with after_batch_sequence waits (up to kBatchOrderWait, or until `stop` says so)
+  // for that batch of the job to be applied. Errors: ABORTED when it is still not applied,
+  // CANCELLED when `stop` ended the wait.
   absl::StatusOr<contacts::v1::BatchUpsertResponse> BatchUpsert(const std::string& tenant,
-                                                                const contacts::v1::BatchUpsertRequest& request);
+                                                                const contacts::v1::BatchUpsertRequest& request,
+                                                                const StopCheck& stop = {});
   absl::StatusOr<contacts::v1::BatchDeleteResponse> BatchDelete(const std::string& tenant,
                                                                 const contacts::v1::BatchDeleteRequest& request);
 
@@ -163,6 +170,10 @@ class ContactRepository {
   absl::StatusOr<contacts::v1::Contact> GetContactLocked(const TenantState& state,
                                                          const contacts::v1::GetContactRequest& request);
   absl::Status PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch);
+  // Waits until the import batch at `applied_key` is applied. Errors as BatchUpsert's wait.
+  absl::Status WaitForAppliedBatch(const std::string& applied_key, const std::string& what, const StopCheck& stop);
+  // Wakes the batches waiting for their predecessor. Call after a batch's applied record is written.
+  void NotifyBatchApplied();
 
   absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(
       const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
@@ -190,6 +201,9 @@ class ContactRepository {
   absl::Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
+  // Signalled (under applied_mu_) after every applied import batch; see WaitForAppliedBatch.
+  absl::Mutex applied_mu_;
+  absl::CondVar applied_cv_;
 };
 
 }  // namespace contacts::store

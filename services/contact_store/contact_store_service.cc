@@ -199,7 +199,9 @@ return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_HANDLER(BatchUpsert, BatchUpsertRequest, BatchUpsertResponse, Role::kWriter)
-ASSIGN_OR_RETURN(*response, repository_->BatchUpsert(tenant, *request));
+const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
+ASSIGN_OR_RETURN(*response,
+                 repository_->BatchUpsert(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); }));
 return absl::OkStatus();
 CONTACTS_END
 

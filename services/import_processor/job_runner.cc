@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <future>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -340,27 +342,47 @@ class Runner {
       }
     });
 
+    // Batches go out in file order with up to options_.batches_in_flight unanswered; each is
+    // counted and checkpointed in that order once answered, so a checkpoint never covers a batch
+    // the store has not acknowledged.
+    const size_t window = std::max(1, options_.batches_in_flight);
+    std::deque<SentBatch> in_flight;
+    uint64_t next_sequence = job_.next_batch_sequence();
+    uint64_t previous_sequence = 0;  // last batch sent by this run, which the next one must follow
     absl::Status status;
-    while (true) {
-      const Clock::time_point wait_start = Clock::now();
-      PreparedBatch batch = queue.Pop();
-      timing_.parse_wait += Clock::now() - wait_start;
-      if (!batch.error.ok()) {
-        status = batch.error;
-        break;
+    bool stop_sending = false;  // a cancel or stop: answer what is in flight, send nothing more
+    bool done = false;
+    while (!done) {
+      if (!stop_sending && (in_flight.empty() || (in_flight.size() < window && !in_flight.back().batch.last))) {
+        const Clock::time_point wait_start = Clock::now();
+        PreparedBatch batch = queue.Pop();
+        timing_.parse_wait += Clock::now() - wait_start;
+        if (!batch.error.ok()) {
+          status = batch.error;
+          break;
+        }
+        in_flight.push_back(SendImportBatch(std::move(batch), next_sequence, previous_sequence));
+        continue;
       }
-      status = ApplyImportBatch(batch, column_of);
+      SentBatch& oldest = in_flight.front();
+      status = ApplyImportBatch(oldest, column_of);
       if (!status.ok()) break;
-      if (batch.last) {
+      const bool last = oldest.batch.last;
+      in_flight.pop_front();
+      if (last) {
         FinishCompleted();
         break;
       }
-      if (control_.cancel_requested()) {
-        Finish(v1::CANCELLED, "");
-        break;
+      if (control_.cancel_requested() || control_.stop_requested()) stop_sending = true;
+      if (stop_sending && in_flight.empty()) {
+        if (control_.cancel_requested()) Finish(v1::CANCELLED, "");
+        done = true;
       }
-      if (control_.stop_requested()) break;
     }
+    // After a failure, batches still in flight are abandoned: they stop retrying and are waited
+    // for (a later batch waits at most kBatchOrderWait in the store for one that failed).
+    for (SentBatch& sent : in_flight) sent.abandon->store(true);
+    in_flight.clear();
     queue.Close();
     parser.join();
     auto secs = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
@@ -371,19 +393,46 @@ class Runner {
     return status;
   }
 
-  absl::Status ApplyImportBatch(PreparedBatch& batch, const absl::flat_hash_map<std::string, std::string>& column_of) {
+  // A batch handed to the store: the call runs on its own thread until `answer` is ready.
+  struct SentBatch {
+    PreparedBatch batch;
+    std::future<absl::StatusOr<v1::BatchUpsertResponse>> answer;  // invalid when nothing was sent
+    std::shared_ptr<std::atomic<bool>> abandon = std::make_shared<std::atomic<bool>>(false);
+    Clock::time_point sent_at;
+  };
+
+  // Starts the store call of a batch with rows to send, numbered *next_sequence (then advanced);
+  // it follows batch *previous_sequence of this run, if any (dry runs do not depend on order).
+  SentBatch SendImportBatch(PreparedBatch batch, uint64_t& next_sequence, uint64_t& previous_sequence) {
+    SentBatch sent{.batch = std::move(batch), .sent_at = Clock::now()};
+    if (sent.batch.rows_to_send == 0) return sent;
+    v1::BatchUpsertRequest* request = sent.batch.upsert;
+    request->set_batch_sequence(next_sequence++);
+    if (!request->dry_run()) request->set_after_batch_sequence(previous_sequence);
+    previous_sequence = request->batch_sequence();
+    std::string what = fmt::format("job {} batch {}", job_.job().id(), request->batch_sequence());
+    sent.answer = std::async(std::launch::async, [this, request, abandon = sent.abandon, what = std::move(what)] {
+      return CallWithRetry(
+          [&]() -> absl::StatusOr<v1::BatchUpsertResponse> {
+            if (abandon->load()) return absl::CancelledError("abandoned after an earlier batch failed");
+            return store_.BatchUpsert(credentials_, *request);
+          },
+          control_, options_.store_retry_budget, what);
+    });
+    return sent;
+  }
+
+  absl::Status ApplyImportBatch(SentBatch& sent_batch, const absl::flat_hash_map<std::string, std::string>& column_of) {
+    PreparedBatch& batch = sent_batch.batch;
     v1::JobCounts* counts = job_.mutable_job()->mutable_counts();
     v1::JobCounts next = *counts;
     ApplyLocalCounts(batch, &next);
     bool sent = false;
-    if (batch.rows_to_send > 0) {
-      batch.upsert->set_batch_sequence(job_.next_batch_sequence());
-      const Clock::time_point store_start = Clock::now();
-      absl::Cleanup count_store = [&] { timing_.store += Clock::now() - store_start; };
-      ASSIGN_OR_RETURN(v1::BatchUpsertResponse response,
-                       CallWithRetry([&] { return store_.BatchUpsert(credentials_, *batch.upsert); }, control_,
-                                     options_.store_retry_budget,
-                                     fmt::format("job {} batch {}", job_.job().id(), batch.upsert->batch_sequence())));
+    if (sent_batch.answer.valid()) {
+      absl::StatusOr<v1::BatchUpsertResponse> answer = sent_batch.answer.get();
+      timing_.store += Clock::now() - sent_batch.sent_at;
+      if (!answer.ok()) return answer.status();
+      v1::BatchUpsertResponse& response = *answer;
       if (static_cast<size_t>(response.results_size()) != batch.rows_to_send) {
         return absl::InternalError(fmt::format("contact-store answered batch {} with {} results for {} rows{}",
                                                batch.upsert->batch_sequence(), response.results_size(),
@@ -431,7 +480,7 @@ class Runner {
       sent = true;
     }
     *counts = std::move(next);
-    if (sent) job_.set_next_batch_sequence(job_.next_batch_sequence() + 1);
+    if (sent) job_.set_next_batch_sequence(batch.upsert->batch_sequence() + 1);
     SetResumePosition(&job_, batch.end);
     std::sort(batch.rejected_rows.begin(), batch.rejected_rows.end(),
               [](const v1::JobError& a, const v1::JobError& b) { return a.row_number() < b.row_number(); });

@@ -55,6 +55,10 @@ struct JobRunnerOptions {
   EmailTypoFixer email_fixer = nullptr;
   // A batch is also cut after this many bytes of row data. Default: 8 MiB.
   size_t max_batch_bytes = size_t{8} << 20;
+  // Import batches sent to contact-store before the oldest is answered. With 2 the store parses
+  // and answers one batch while it applies another (BatchUpsertRequest.after_batch_sequence keeps
+  // them in order); 1 sends one at a time. Default: 2.
+  int batches_in_flight = 2;
 };
 
 // Called after every persisted change of the job (checkpoint or state change).

@@ -238,6 +238,70 @@ TEST_F(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResul
   EXPECT_EQ(next->results(1).outcome(), contacts::v1::UNCHANGED);
 }
 
+// One row per (primary key, email) pair, as an import job's batch.
+contacts::v1::BatchUpsertRequest EmailBatch(uint64_t sequence, uint64_t after,
+                                            const std::vector<std::pair<std::string, std::string>>& rows) {
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("ordered");
+  batch.set_batch_sequence(sequence);
+  batch.set_after_batch_sequence(after);
+  batch.add_columns("customer_id");
+  batch.add_columns("email");
+  for (const auto& [pk, email] : rows) {
+    auto* row = batch.add_rows();
+    row->set_row_number(batch.rows_size());
+    *row->add_values() = pk;
+    *row->add_values() = email;
+  }
+  return batch;
+}
+
+TEST_F(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
+  SetUpTenant("t1");
+  // Both batches claim the same unique email: the one applied first keeps it.
+  contacts::v1::BatchUpsertRequest first = EmailBatch(1, 0, {{"A", "same@x.io"}});
+  contacts::v1::BatchUpsertRequest second = EmailBatch(2, 1, {{"B", "same@x.io"}});
+  absl::StatusOr<contacts::v1::BatchUpsertResponse> second_answer;
+  std::thread early([&] { second_answer = repo_->BatchUpsert("t1", second); });  // arrives first
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);  // still waiting
+  auto first_answer = repo_->BatchUpsert("t1", first);
+  early.join();
+  ASSERT_TRUE(first_answer.ok()) << first_answer.status();
+  ASSERT_TRUE(second_answer.ok()) << second_answer.status();
+  EXPECT_EQ(first_answer->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(second_answer->results(0).outcome(), contacts::v1::REJECTED);
+  EXPECT_THAT(second_answer->results(0).reason(), HasSubstr("already belongs to another contact"));
+  EXPECT_EQ(Get("t1", "A")->attributes().at("email"), "same@x.io");
+  // A replay of the later batch answers at once: what it follows is applied.
+  auto replay = repo_->BatchUpsert("t1", second);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed());
+}
+
+TEST_F(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesNothing) {
+  SetUpTenant("t1");
+  const auto started = std::chrono::steady_clock::now();
+  auto orphan = repo_->BatchUpsert("t1", EmailBatch(5, 4, {{"C", "c@x.io"}}));
+  EXPECT_EQ(orphan.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(orphan.status().message(), HasSubstr("batch 4 of job ordered"));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1900));
+  EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
+  // A stop check ends the wait early (the caller went away).
+  auto cancelled = repo_->BatchUpsert("t1", EmailBatch(5, 4, {{"C", "c@x.io"}}), [] { return true; });
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+  // Dry runs do not wait; an order that is not backwards is refused.
+  contacts::v1::BatchUpsertRequest dry = EmailBatch(5, 4, {{"C", "c@x.io"}});
+  dry.set_dry_run(true);
+  auto tried = repo_->BatchUpsert("t1", dry);
+  ASSERT_TRUE(tried.ok()) << tried.status();
+  EXPECT_EQ(tried->results(0).outcome(), contacts::v1::INSERTED);
+  auto backwards = repo_->BatchUpsert("t1", EmailBatch(5, 5, {{"C", "c@x.io"}}));
+  EXPECT_EQ(backwards.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(backwards.status().message(), HasSubstr("after_batch_sequence"));
+  EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShapes) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);

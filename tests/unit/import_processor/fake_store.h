@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -13,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "services/import_processor/store_client.h"
 
 namespace contacts::test {
@@ -93,8 +97,18 @@ class FakeStore : public StoreClient {
 
   absl::StatusOr<v1::BatchUpsertResponse> BatchUpsert(const StoreCredentials& credentials,
                                                       const v1::BatchUpsertRequest& request) override {
+    // Like contact-store: several calls may be in flight, applied in after_batch_sequence order.
+    const int in_flight = ++upserts_in_flight_;
+    absl::Cleanup leave = [&] { --upserts_in_flight_; };
     std::unique_lock lock(mu_);
+    max_upserts_in_flight = std::max(max_upserts_in_flight, in_flight);
     last_credentials = credentials;
+    if (request.after_batch_sequence() != 0 && !request.dry_run()) {
+      const auto previous = std::make_pair(request.job_id(), request.after_batch_sequence());
+      if (!applied_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return applied_upserts_.contains(previous); })) {
+        return absl::AbortedError("the batch to follow is not applied yet");
+      }
+    }
     bool apply_first = false;
     absl::Status hook = batch_hook ? batch_hook(request.batch_sequence(), &apply_first) : absl::OkStatus();
     if (!hook.ok() && !apply_first) return hook;
@@ -147,7 +161,9 @@ class FakeStore : public StoreClient {
       }
     }
     applied_upserts_[key] = response;
+    applied_cv_.notify_all();
     ++applied_batches;
+    applied_sequences.push_back(request.batch_sequence());
     if (!hook.ok()) return hook;  // applied, but the answer is lost
     return response;
   }
@@ -198,10 +214,14 @@ class FakeStore : public StoreClient {
   std::vector<std::string> created;
   int replays = 0;
   int applied_batches = 0;
+  std::vector<uint64_t> applied_sequences;  // upsert batches in the order they were applied
+  int max_upserts_in_flight = 0;
   StoreCredentials last_credentials;
 
  private:
   std::mutex mu_;
+  std::condition_variable applied_cv_;
+  std::atomic<int> upserts_in_flight_{0};
   v1::Tenant tenant_;
   v1::ListAttributesResponse attributes_;
   v1::ListListsResponse lists_;

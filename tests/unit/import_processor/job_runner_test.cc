@@ -1,5 +1,7 @@
 #include "services/import_processor/job_runner.h"
 
+#include <thread>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -110,7 +112,9 @@ TEST_F(JobRunnerTest, ResumeAfterALostAnswerAppliesNoBatchTwice) {
   EXPECT_EQ(done.job().state(), v1::COMPLETED);
   EXPECT_EQ(done.job().counts().received(), 50u);
   EXPECT_EQ(done.job().counts().inserted(), 50u);
-  EXPECT_EQ(store_.replays, 1);
+  // Batch 4 is replayed; batch 5, in flight with it, may have been applied before the stop too.
+  EXPECT_GE(store_.replays, 1);
+  EXPECT_LE(store_.replays, 2);
   EXPECT_EQ(store_.applied_batches, 17);  // ceil(50 / 3), each applied once
   EXPECT_EQ(store_.contacts.size(), 50u);
 }
@@ -143,9 +147,51 @@ TEST_F(JobRunnerTest, CancelStopsAtTheNextBatchBoundary) {
   };
   internal::StoredJob job = Run(id, &control);
   EXPECT_EQ(job.job().state(), v1::CANCELLED);
-  EXPECT_EQ(job.job().counts().received(), 6u);
-  EXPECT_EQ(job.job().counts().inserted(), 6u);
-  EXPECT_EQ(store_.contacts.size(), 6u);
+  // Batches already sent are answered and counted (batch 3 may have gone out with batch 2), and
+  // the counts match what the store holds.
+  EXPECT_TRUE(job.job().counts().received() == 6u || job.job().counts().received() == 9u)
+      << job.job().counts().received();
+  EXPECT_EQ(job.job().counts().inserted(), job.job().counts().received());
+  EXPECT_EQ(store_.contacts.size(), job.job().counts().received());
+}
+
+TEST_F(JobRunnerTest, KeepsTwoBatchesInFlightAndTheStoreAppliesThemInOrder) {
+  const std::string id = StartImport(GeneratedFile(30));  // 10 batches of 3 rows
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    // Batch 1 is slow: batch 2 goes out meanwhile (and waits in the store for batch 1).
+    if (sequence == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return absl::OkStatus();
+  };
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().state(), v1::COMPLETED);
+  EXPECT_EQ(job.job().counts().inserted(), 30u);
+  EXPECT_EQ(store_.max_upserts_in_flight, 2);
+  EXPECT_EQ(store_.applied_sequences, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(job.next_batch_sequence(), 11u);
+}
+
+TEST_F(JobRunnerTest, OneBatchInFlightWhenConfigured) {
+  options_.runner.batches_in_flight = 1;
+  const std::string id = StartImport(GeneratedFile(30));
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    if (sequence == 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return absl::OkStatus();
+  };
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().counts().inserted(), 30u);
+  EXPECT_EQ(store_.max_upserts_in_flight, 1);
+}
+
+TEST_F(JobRunnerTest, AFailedBatchFailsTheJobAndTheOneInFlightBehindItIsNotApplied) {
+  const std::string id = StartImport(GeneratedFile(30));
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    return sequence == 2 ? absl::InvalidArgumentError("attribute gone") : absl::OkStatus();
+  };
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().state(), v1::FAILED);
+  EXPECT_EQ(job.job().counts().inserted(), 3u);  // batch 1 only
+  EXPECT_EQ(store_.applied_sequences, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(Stored(id).next_batch_sequence(), 2u);
 }
 
 TEST_F(JobRunnerTest, StoreRejectionsAreCountedAndLogged) {
