@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
   int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.");
   int64_t* batch_rows = flags.Int("batch_rows", 2000, "Rows per BatchUpsert (keys per BatchDelete).");
+  int64_t* batches_in_flight = flags.Int(
+      "batches_in_flight", 2, "Batches of one job sent to contact-store before the oldest is answered (1 to 8).");
   int64_t* max_upload_bytes =
       flags.Int("max_upload_bytes", int64_t{2} << 30, "Largest upload accepted, in bytes (the .zip for archives).");
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 60000, "Deadline of each call to contact-store.");
@@ -34,10 +36,12 @@ int main(int argc, char** argv) {
   absl::StatusOr<Authenticator> started = StartService("import-processor", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("import-processor", started.status());
   Authenticator auth = *std::move(started);
-  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *max_upload_bytes < 1 ||
-      *store_timeout_ms <= 0 || *store_retry_ms < 0 || *upload_ttl_hours < 0) {
+  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *batches_in_flight < 1 ||
+      *batches_in_flight > 8 || *max_upload_bytes < 1 || *store_timeout_ms <= 0 || *store_retry_ms < 0 ||
+      *upload_ttl_hours < 0) {
     spdlog::critical(
         "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 10000 (contact-store's batch limit), "
+        "1 <= --batches_in_flight <= 8, "
         "--max_upload_bytes > 0, "
         "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
     return 2;
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
   options.upload_ttl = std::chrono::hours(*upload_ttl_hours);
   options.runner.email_fixer = FixEmailTypo;
   options.runner.store_retry_budget = std::chrono::milliseconds(*store_retry_ms);
+  options.runner.batches_in_flight = static_cast<int>(*batches_in_flight);
   JobManager manager(**jobs, store, options, &runner.metrics());
   ImportProcessorService service(&manager, &auth,
                                  ImportProcessorServiceOptions{.deadline_cap_ms = *common.deadline_cap_ms});
