@@ -1442,9 +1442,14 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
 absl::Status ContactRepository::WaitForAppliedBatch(const std::string& applied_key, const std::string& what,
                                                     const StopCheck& stop) {
   const absl::Time give_up = absl::Now() + kBatchOrderWait;
-  absl::MutexLock lock(&applied_mu_);
   while (true) {
-    // Checked under applied_mu_: a batch applied after this read signals only once we wait.
+    // The generation is read before the marker: a batch applied after the read bumps it, so the
+    // wait below returns at once instead of missing the wake-up.
+    uint64_t generation;
+    {
+      absl::MutexLock lock(&applied_mu_);
+      generation = applied_generation_;
+    }
     std::string ignored;
     absl::Status got = db_->Get(db_->applied(), applied_key, &ignored);
     if (got.ok()) return absl::OkStatus();
@@ -1456,12 +1461,16 @@ absl::Status ContactRepository::WaitForAppliedBatch(const std::string& applied_k
           fmt::format("{} is not applied yet after {}; retry later", what, absl::FormatDuration(kBatchOrderWait)));
     }
     // Short slices so that `stop` is polled.
-    applied_cv_.WaitWithTimeout(&applied_mu_, std::min(give_up - now, absl::Milliseconds(50)));
+    absl::MutexLock lock(&applied_mu_);
+    if (applied_generation_ == generation) {
+      applied_cv_.WaitWithTimeout(&applied_mu_, std::min(give_up - now, absl::Milliseconds(50)));
+    }
   }
 }
 
 void ContactRepository::NotifyBatchApplied() {
   absl::MutexLock lock(&applied_mu_);
+  ++applied_generation_;
   applied_cv_.SignalAll();
 }
 

@@ -201,9 +201,10 @@ class ContactRepository {
   absl::Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
-  // Signalled (under applied_mu_) after every applied import batch; see WaitForAppliedBatch.
+  // Bumped and signalled after every applied import batch; see WaitForAppliedBatch.
   absl::Mutex applied_mu_;
   absl::CondVar applied_cv_;
+  uint64_t applied_generation_ ABSL_GUARDED_BY(applied_mu_) = 0;
 };
 
 }  // namespace contacts::store

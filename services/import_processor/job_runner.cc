@@ -1,6 +1,7 @@
 #include "services/import_processor/job_runner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <future>
 #include <memory>
@@ -350,37 +351,42 @@ class Runner {
     uint64_t next_sequence = job_.next_batch_sequence();
     uint64_t previous_sequence = 0;  // last batch sent by this run, which the next one must follow
     absl::Status status;
-    bool stop_sending = false;  // a cancel or stop: answer what is in flight, send nothing more
-    bool done = false;
-    while (!done) {
+    absl::Status read_error;    // the file could not be read on: reported once the batches sent are counted
+    bool stop_sending = false;  // a read error, cancel or stop: answer what is in flight, send nothing more
+    while (true) {
       if (!stop_sending && (in_flight.empty() || (in_flight.size() < window && !in_flight.back().batch.last))) {
         const Clock::time_point wait_start = Clock::now();
         PreparedBatch batch = queue.Pop();
         timing_.parse_wait += Clock::now() - wait_start;
         if (!batch.error.ok()) {
-          status = batch.error;
+          read_error = batch.error;
+          stop_sending = true;
+        } else {
+          in_flight.push_back(SendImportBatch(std::move(batch), next_sequence, previous_sequence));
+        }
+      } else {
+        SentBatch& oldest = in_flight.front();
+        status = ApplyImportBatch(oldest, column_of);
+        if (!status.ok()) break;
+        const bool last = oldest.batch.last;
+        in_flight.pop_front();
+        if (last) {
+          FinishCompleted();
           break;
         }
-        in_flight.push_back(SendImportBatch(std::move(batch), next_sequence, previous_sequence));
-        continue;
+        if (control_.cancel_requested() || control_.stop_requested()) stop_sending = true;
       }
-      SentBatch& oldest = in_flight.front();
-      status = ApplyImportBatch(oldest, column_of);
-      if (!status.ok()) break;
-      const bool last = oldest.batch.last;
-      in_flight.pop_front();
-      if (last) {
-        FinishCompleted();
+      if (stop_sending && in_flight.empty()) {
+        if (!read_error.ok()) {
+          status = read_error;
+        } else if (control_.cancel_requested()) {
+          Finish(v1::CANCELLED, "");
+        }
         break;
       }
-      if (control_.cancel_requested() || control_.stop_requested()) stop_sending = true;
-      if (stop_sending && in_flight.empty()) {
-        if (control_.cancel_requested()) Finish(v1::CANCELLED, "");
-        done = true;
-      }
     }
-    // After a failure, batches still in flight are abandoned: they stop retrying and are waited
-    // for (a later batch waits at most kBatchOrderWait in the store for one that failed).
+    // After a failed batch, the ones still in flight are abandoned: they stop retrying and are
+    // waited for (a later batch waits at most kBatchOrderWait in the store for one that failed).
     for (SentBatch& sent : in_flight) sent.abandon->store(true);
     in_flight.clear();
     queue.Close();
@@ -401,8 +407,8 @@ class Runner {
     Clock::time_point sent_at;
   };
 
-  // Starts the store call of a batch with rows to send, numbered *next_sequence (then advanced);
-  // it follows batch *previous_sequence of this run, if any (dry runs do not depend on order).
+  // Starts the store call of a batch with rows to send, numbered next_sequence (then advanced); it
+  // follows batch previous_sequence of this run, if any (dry runs do not depend on order).
   SentBatch SendImportBatch(PreparedBatch batch, uint64_t& next_sequence, uint64_t& previous_sequence) {
     SentBatch sent{.batch = std::move(batch), .sent_at = Clock::now()};
     if (sent.batch.rows_to_send == 0) return sent;
@@ -412,12 +418,19 @@ class Runner {
     previous_sequence = request->batch_sequence();
     std::string what = fmt::format("job {} batch {}", job_.job().id(), request->batch_sequence());
     sent.answer = std::async(std::launch::async, [this, request, abandon = sent.abandon, what = std::move(what)] {
-      return CallWithRetry(
-          [&]() -> absl::StatusOr<v1::BatchUpsertResponse> {
-            if (abandon->load()) return absl::CancelledError("abandoned after an earlier batch failed");
-            return store_.BatchUpsert(credentials_, *request);
-          },
-          control_, options_.store_retry_budget, what);
+      while (true) {
+        absl::StatusOr<v1::BatchUpsertResponse> answer = CallWithRetry(
+            [&]() -> absl::StatusOr<v1::BatchUpsertResponse> {
+              if (abandon->load()) return absl::CancelledError("abandoned after an earlier batch failed");
+              return store_.BatchUpsert(credentials_, *request);
+            },
+            control_, options_.store_retry_budget, what);
+        // ABORTED: the store gave up waiting for the batch this one follows, which is still in
+        // flight (or it failed, and the job thread abandons this one). Not this batch's failure:
+        // try again without charging the retry budget.
+        if (request->after_batch_sequence() != 0 && absl::IsAborted(answer.status()) && !abandon->load()) continue;
+        return answer;
+      }
     });
     return sent;
   }
@@ -630,7 +643,7 @@ class Runner {
   struct Timing {
     Clock::duration dedup{};
     Clock::duration parse_wait{};
-    Clock::duration store{};
+    Clock::duration store{};  // summed over the calls, which overlap when several are in flight
     Clock::duration checkpoint{};
   } timing_;
   Clock::time_point run_start_;

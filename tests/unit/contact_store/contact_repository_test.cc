@@ -2,6 +2,7 @@
 // and the query engine checked against a brute-force evaluator.
 #include "services/contact_store/contact_repository.h"
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
@@ -262,9 +263,17 @@ TEST_F(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
   contacts::v1::BatchUpsertRequest first = EmailBatch(1, 0, {{"A", "same@x.io"}});
   contacts::v1::BatchUpsertRequest second = EmailBatch(2, 1, {{"B", "same@x.io"}});
   absl::StatusOr<contacts::v1::BatchUpsertResponse> second_answer;
-  std::thread early([&] { second_answer = repo_->BatchUpsert("t1", second); });  // arrives first
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);  // still waiting
+  std::atomic<bool> waiting{false};
+  std::thread early([&] {  // arrives first; its stop check is only asked while it waits
+    second_answer = repo_->BatchUpsert("t1", second, [&] {
+      waiting = true;
+      return false;
+    });
+  });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!waiting && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_TRUE(waiting);  // (not ASSERT: the thread must be joined)
+  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);
   auto first_answer = repo_->BatchUpsert("t1", first);
   early.join();
   ASSERT_TRUE(first_answer.ok()) << first_answer.status();
