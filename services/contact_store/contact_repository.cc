@@ -417,8 +417,6 @@ class ContactRepository::BatchWriter {
     return absl::OkStatus();
   }
 
-  void Discard() {}
-
  private:
   static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
     std::string key;
