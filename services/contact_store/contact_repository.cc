@@ -1666,12 +1666,15 @@ absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state,
   return out;
 }
 
-absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state,
-                                                          const contacts::v1::Filter& filter) {
-  FilterEvaluator evaluator(state, [&](uint32_t attribute_id, const TypedPredicate& predicate) {
+FilterEvaluator ContactRepository::Evaluator(const TenantState& state) {
+  return FilterEvaluator(state, [this, &state](uint32_t attribute_id, const TypedPredicate& predicate) {
     return ScanRecords(state, attribute_id, predicate);
   });
-  return evaluator.Evaluate(filter);
+}
+
+absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state,
+                                                          const contacts::v1::Filter& filter) {
+  return Evaluator(state).Evaluate(filter);
 }
 
 absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const TenantState& state,
@@ -1713,9 +1716,7 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   // widened eightfold until it holds a page or covers every contact: a page of a large audience
   // then costs a fraction of a count, and an empty result at most ~8/7 of one. Record scans run
   // once however often the window widens.
-  FilterEvaluator evaluator(*state, [&](uint32_t attribute_id, const TypedPredicate& predicate) {
-    return ScanRecords(*state, attribute_id, predicate);
-  });
+  FilterEvaluator evaluator = Evaluator(*state);
   const Roaring& alive = state->columns.alive();
   contacts::v1::StoreQueryResponse out;
   std::vector<uint32_t> ordinals;
@@ -1765,8 +1766,7 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
 absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, const contacts::v1::Filter& filter) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
-  ASSIGN_OR_RETURN(Roaring matches, EvaluateFilter(*state, filter));
-  return matches.cardinality();
+  return Evaluator(*state).Count(filter);
 }
 
 absl::Status ContactRepository::Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/contact_store/export_writer.h"
+#include "services/contact_store/filter_evaluator.h"
 #include "services/contact_store/store_db.h"
 #include "services/contact_store/tenant_state.h"
 
@@ -185,6 +186,8 @@ class ContactRepository {
                                                                 const std::string& canonical);
   contacts::v1::Contact ToContact(const TenantState& state, const contacts::internal::StoredContact& stored,
                                   const std::vector<uint32_t>* projection = nullptr) const;
+  // An evaluator over the tenant's columns whose record scans read this repository.
+  FilterEvaluator Evaluator(const TenantState& state);
   absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter);
   absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate);
   absl::StatusOr<std::vector<std::string>> PrimaryKeysOf(const TenantState& state,

@@ -57,6 +57,29 @@ absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter, const Ro
   return EvaluateNode(filter, 0, universe);
 }
 
+absl::StatusOr<uint64_t> FilterEvaluator::Count(const Filter& filter) {
+  if (filter.node_case() == Filter::kTerm && filter.term().kind_case() == Term::kAttribute) {
+    ASSIGN_OR_RETURN(auto resolved, ResolvePredicate(filter.term().attribute()));
+    const auto& [attribute, typed] = resolved;
+    if (const AttributeColumn* column = tenant_.columns.attribute_column(attribute->id())) {
+      if (std::optional<uint64_t> count = column->CountMatches(typed)) return *count;
+    }
+  }
+  ASSIGN_OR_RETURN(Roaring matches, Evaluate(filter));
+  return matches.cardinality();
+}
+
+absl::StatusOr<std::pair<const contacts::v1::Attribute*, TypedPredicate>> FilterEvaluator::ResolvePredicate(
+    const contacts::v1::AttributePredicate& predicate) const {
+  const contacts::v1::Attribute* attribute = tenant_.FindAttribute(predicate.attribute());
+  if (attribute == nullptr) {
+    return absl::InvalidArgumentError(fmt::format("filter: unknown attribute \"{}\"", predicate.attribute()));
+  }
+  ASSIGN_OR_RETURN(TypedPredicate typed,
+                   TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
+  return std::make_pair(attribute, std::move(typed));
+}
+
 namespace {
 
 // Evaluation order inside an AND: bitmap terms cost a copy, column predicates a pass over the
@@ -101,12 +124,19 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       return result ? *std::move(result) : universe;
     }
     case Filter::kOr: {
-      Roaring result;
+      // One many-way union of the parts: cheaper than merging them one by one, which rewrites the
+      // growing result for every part.
+      std::vector<Roaring> parts;
+      parts.reserve(filter.or_().filters_size());
       for (const Filter& child : filter.or_().filters()) {
         ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1, universe));
-        result |= part;
+        parts.push_back(std::move(part));
       }
-      return result;
+      if (parts.empty()) return Roaring();
+      if (parts.size() == 1) return std::move(parts[0]);
+      std::vector<const Roaring*> pointers;
+      for (const Roaring& part : parts) pointers.push_back(&part);
+      return Roaring::fastunion(pointers.size(), pointers.data());
     }
     case Filter::kNot: {
       ASSIGN_OR_RETURN(Roaring part, EvaluateNode(filter.not_(), depth + 1, universe));
@@ -126,13 +156,8 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
   const TenantColumns& columns = tenant_.columns;
   switch (term.kind_case()) {
     case Term::kAttribute: {
-      const auto& predicate = term.attribute();
-      const contacts::v1::Attribute* attribute = tenant_.FindAttribute(predicate.attribute());
-      if (attribute == nullptr) {
-        return absl::InvalidArgumentError(fmt::format("filter: unknown attribute \"{}\"", predicate.attribute()));
-      }
-      ASSIGN_OR_RETURN(TypedPredicate typed,
-                       TypedPredicate::Create(predicate, TypeOf(*attribute), tenant_.value_options()));
+      ASSIGN_OR_RETURN(auto resolved, ResolvePredicate(term.attribute()));
+      const auto& [attribute, typed] = resolved;
       if (const AttributeColumn* column = columns.attribute_column(attribute->id())) {
         return column->Evaluate(typed, universe, /*universe_is_alive=*/&universe == &columns.alive());
       }

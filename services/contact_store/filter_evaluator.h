@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 
 #include <roaring/roaring.hh>
 
@@ -37,6 +38,10 @@ class FilterEvaluator {
   // with another universe: record scans are kept per term and not repeated.
   absl::StatusOr<Roaring> Evaluate(const contacts::v1::Filter& filter, const Roaring& universe);
 
+  // The number of contacts Evaluate(filter) would return. A filter of one attribute term is
+  // counted from the column's value sizes, without building the bitmap. Same errors as Evaluate.
+  absl::StatusOr<uint64_t> Count(const contacts::v1::Filter& filter);
+
   // Parses a TimeRange bound; `upper` makes a plain date cover its whole day.
   static absl::StatusOr<int64_t> TimeBound(const std::string& text, bool upper, std::string_view field);
 
@@ -46,6 +51,10 @@ class FilterEvaluator {
   // so column predicates only visit the candidates left.
   absl::StatusOr<Roaring> EvaluateNode(const contacts::v1::Filter& filter, int depth, const Roaring& universe);
   absl::StatusOr<Roaring> EvaluateTerm(const contacts::v1::Term& term, const Roaring& universe);
+  // The attribute of an attribute term and its predicate typed by it. Errors: INVALID_ARGUMENT for
+  // an unknown attribute or a bad literal.
+  absl::StatusOr<std::pair<const contacts::v1::Attribute*, TypedPredicate>> ResolvePredicate(
+      const contacts::v1::AttributePredicate& predicate) const;
 
   const TenantState& tenant_;
   RecordScan scan_;

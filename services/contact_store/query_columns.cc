@@ -137,6 +137,17 @@ Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring
                            : EvaluateByValues(predicate, universe, universe_is_alive);
 }
 
+std::optional<uint64_t> AttributeColumn::CountMatches(const TypedPredicate& predicate) const {
+  using contacts::v1::Operator;
+  if (predicate.op() == Operator::IS_SET) return present_.cardinality();
+  if (predicate.op() == Operator::IS_NOT_SET || high_cardinality_) return std::nullopt;
+  uint64_t count = 0;
+  for (const auto& [key, value] : by_value_) {
+    if (KeyMatches(predicate, key)) count += value.size;
+  }
+  return count;
+}
+
 Roaring AttributeColumn::EvaluateByValues(const TypedPredicate& predicate, const Roaring& universe,
                                           bool universe_is_alive) const {
   std::vector<const Roaring*> matching, others;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,10 @@ class AttributeColumn {
   // contact, so it holds every present ordinal) spares intersecting value bitmaps with it.
   Roaring Evaluate(const TypedPredicate& predicate, const Roaring& universe, bool universe_is_alive = false) const;
   const Roaring& present() const { return present_; }
+  // How many alive contacts match, without building their bitmap: the sum of the matching values'
+  // sizes. nullopt when that takes a bitmap (no value bitmaps, or IS_NOT_SET, which needs the
+  // alive contacts).
+  std::optional<uint64_t> CountMatches(const TypedPredicate& predicate) const;
 
   // Whether the column keeps per-value bitmaps, and how many (distinct values present).
   bool has_value_bitmaps() const { return !high_cardinality_; }

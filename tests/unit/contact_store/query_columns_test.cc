@@ -1,6 +1,7 @@
 #include "services/contact_store/query_columns.h"
 
 #include <map>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -113,6 +114,16 @@ class RandomColumnHarness {
         Roaring got = column().Evaluate(*predicate, *u, /*universe_is_alive=*/u == &columns_.alive());
         EXPECT_EQ(got, expected) << p.DebugString() << "got " << got.cardinality() << ", want "
                                  << expected.cardinality();
+        if (u == &columns_.alive()) {
+          // Counted from the value sizes whenever the column keeps value bitmaps.
+          std::optional<uint64_t> count = column().CountMatches(*predicate);
+          const bool countable = p.op() == contacts::v1::Operator::IS_SET ||
+                                 (column().has_value_bitmaps() && p.op() != contacts::v1::Operator::IS_NOT_SET);
+          EXPECT_EQ(count.has_value(), countable) << p.DebugString();
+          if (count) {
+            EXPECT_EQ(*count, expected.cardinality()) << p.DebugString();
+          }
+        }
         nonempty += expected.cardinality() > 0 ? 1 : 0;
       }
     }
