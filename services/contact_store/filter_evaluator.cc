@@ -124,19 +124,12 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       return result ? *std::move(result) : universe;
     }
     case Filter::kOr: {
-      // One many-way union of the parts: cheaper than merging them one by one, which rewrites the
-      // growing result for every part.
-      std::vector<Roaring> parts;
-      parts.reserve(filter.or_().filters_size());
+      Roaring result;
       for (const Filter& child : filter.or_().filters()) {
         ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1, universe));
-        parts.push_back(std::move(part));
+        result |= part;
       }
-      if (parts.empty()) return Roaring();
-      if (parts.size() == 1) return std::move(parts[0]);
-      std::vector<const Roaring*> pointers;
-      for (const Roaring& part : parts) pointers.push_back(&part);
-      return Roaring::fastunion(pointers.size(), pointers.data());
+      return result;
     }
     case Filter::kNot: {
       ASSIGN_OR_RETURN(Roaring part, EvaluateNode(filter.not_(), depth + 1, universe));
