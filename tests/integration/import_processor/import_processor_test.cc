@@ -744,6 +744,45 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
   EXPECT_TRUE(s.store_stub_->GetContact(ctx.get(), contact_request, &contact).ok());
 }
 
+// ----- Batch order -----
+
+// Pairs of consecutive rows claim one unique email each, one row per batch, so the two batches of
+// a pair are in flight together (--batches_in_flight defaults to 2): contact-store must still
+// apply them in file order, and the first row of every pair keeps its email, every time.
+TEST(ImportOrderTest, BatchesInFlightTogetherAreAppliedInFileOrder) {
+  Services s;
+  absl::Status started = s.Start({"--batch_rows=1", "--workers=1"});
+  ASSERT_TRUE(started.ok()) << started;
+  const std::string tenant = "order";
+  ASSERT_TRUE(s.SetupTenant(tenant).ok());
+  constexpr int kPairs = 40;
+  std::string csv = "customer_id,email\n";
+  for (int i = 0; i < 2 * kPairs; ++i) csv += fmt::format("p{},pair{}@x.io\n", i, i / 2);
+  v1::StartImportRequest import;
+  for (const char* column : {"customer_id", "email"}) {
+    v1::ColumnMapping* m = import.add_mapping();
+    m->set_column(column);
+    m->set_attribute(column);
+  }
+  v1::UploadResponse upload;
+  grpc::Status status = s.Upload(tenant, csv, "pairs.csv", &upload, &import);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::Job job = s.Wait(tenant, upload.job().id());
+  EXPECT_EQ(job.state(), v1::COMPLETED_WITH_ERRORS) << s.Logs();
+  EXPECT_EQ(job.counts().inserted(), static_cast<uint64_t>(kPairs));
+  EXPECT_EQ(job.counts().rejected(), static_cast<uint64_t>(kPairs));
+  for (int pair = 0; pair < kPairs; ++pair) {
+    absl::StatusOr<v1::Contact> owner = s.GetContact(tenant, fmt::format("pair{}@x.io", pair), /*by_email=*/true);
+    ASSERT_TRUE(owner.ok()) << owner.status();
+    EXPECT_EQ(owner->primary_key(), fmt::format("p{}", 2 * pair)) << "pair " << pair;
+  }
+  std::set<uint64_t> rejected_rows;
+  for (const v1::JobError& error : s.Errors(tenant, job.id())) rejected_rows.insert(error.row_number());
+  std::set<uint64_t> odd_rows;
+  for (int pair = 0; pair < kPairs; ++pair) odd_rows.insert(2 * pair + 2);  // 1-based data rows
+  EXPECT_EQ(rejected_rows, odd_rows);
+}
+
 // ----- Crash safety -----
 
 int EnvInt(const char* name, int fallback) {
