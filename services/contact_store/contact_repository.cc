@@ -559,10 +559,10 @@ class ContactRepository::BatchWriter {
 // Opening and tenants
 // ---------------------------------------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<ContactRepository>> ContactRepository::Open(const std::string& data_dir,
-                                                                           const StoreDbOptions& options) {
+absl::StatusOr<std::unique_ptr<ContactRepository>> ContactRepository::Open(
+    const std::string& data_dir, const StoreDbOptions& options, ContactRepositoryOptions repository_options) {
   ASSIGN_OR_RETURN(std::unique_ptr<StoreDb> db, StoreDb::Open(data_dir + "/db", options));
-  std::unique_ptr<ContactRepository> repo(new ContactRepository(std::move(db)));
+  std::unique_ptr<ContactRepository> repo(new ContactRepository(std::move(db), repository_options));
   RETURN_IF_ERROR(repo->LoadAll());
   return repo;
 }
@@ -1801,6 +1801,7 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
     snapshot = std::make_unique<SnapshotHolder>(db_->db());
   }
   plan.snapshot = snapshot->get();
+  plan.scan_threads = options_.export_threads;
   // The record walk and the CSV rendering need no lock: services/contact_store/export_writer.h.
   return WriteExport(*db_, plan, sink, stop);
 }

@@ -45,11 +45,17 @@ enum class ContactWriteKind { kAdd, kUpsert, kUpdate };
 // Lets long operations stop when the caller went away or the deadline passed.
 using StopCheck = std::function<bool()>;
 
+struct ContactRepositoryOptions {
+  // Threads that read and render one large export at once (ExportPlan::scan_threads). Default: 2.
+  int export_threads = 2;
+};
+
 class ContactRepository {
  public:
   // Opens <data_dir>/db and loads every tenant's catalog and columns.
   static absl::StatusOr<std::unique_ptr<ContactRepository>> Open(const std::string& data_dir,
-                                                                 const StoreDbOptions& options);
+                                                                 const StoreDbOptions& options,
+                                                                 ContactRepositoryOptions repository_options = {});
 
   // ----- Tenant -----
   // Errors: FAILED_PRECONDITION when the primary key changes after contacts exist;
@@ -154,7 +160,8 @@ class ContactRepository {
   absl::Status CheckConsistency(const std::string& tenant);
 
  private:
-  explicit ContactRepository(std::unique_ptr<StoreDb> db) : db_(std::move(db)) {}
+  ContactRepository(std::unique_ptr<StoreDb> db, ContactRepositoryOptions options)
+      : db_(std::move(db)), options_(options) {}
 
   struct RowResult;
   class BatchWriter;
@@ -201,6 +208,7 @@ class ContactRepository {
                                      rocksdb::WriteBatch* batch);
 
   std::unique_ptr<StoreDb> db_;
+  const ContactRepositoryOptions options_;
   absl::Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;

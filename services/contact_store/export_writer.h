@@ -8,7 +8,8 @@
 // reads only the ordinal and the chosen attribute values straight from the wire bytes, as views
 // into the RocksDB value, and CsvRowWriter (common/csv/csv_writer.h) writes each row straight into
 // the chunk. Most-contacts exports read the contacts column family in key order with a large
-// readahead; small selections read their records by ordinal with MultiGet.
+// readahead, split into key ranges read by several threads; small selections read their records
+// by ordinal with MultiGet.
 #pragma once
 
 #include <cstdint>
@@ -82,13 +83,15 @@ struct ExportPlan {
   const rocksdb::Snapshot* snapshot = nullptr;
   // Default: kExportChunkBytes.
   size_t chunk_bytes = kExportChunkBytes;
-  // A scan of a tenant with at least this many contacts runs on two threads (one iterates
-  // RocksDB, the calling one renders CSV and feeds the sink); smaller ones stay on the calling
-  // thread. The second thread costs ~0.1 CPU-s per million contacts (copying the records across,
-  // cache misses on the other core) and only pays off when a core is idle: on the 2-core bench
-  // machine, shared with audience-query and the client, it gave no gain, so it is off by default.
-  // Default: UINT64_MAX (never).
-  uint64_t pipelined_scan_min_contacts = UINT64_MAX;
+  // A key-ordered pass over at least parallel_scan_min_matches matches is split into key ranges
+  // read and rendered by this many threads at once (rows still come in key order); 1 keeps every
+  // pass on the calling thread. Default: 2.
+  int scan_threads = 2;
+  // Default: 50000; smaller exports take a few milliseconds on one thread.
+  uint64_t parallel_scan_min_matches = 50000;
+  // Matches per key range of a parallel pass (about 1 MiB of CSV), at most 1024 ranges.
+  // Default: 8192.
+  uint64_t scan_range_matches = 8192;
 };
 
 // Writes the header row, then one row per contact in plan.matches (cells neutralised against

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
                                  "off, a process crash still loses nothing acknowledged");
   int64_t* rocksdb_memory_mb =
       flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables");
+  int64_t* export_threads =
+      flags.Int("export_threads", 2, "threads that read and render one large export (1-16); rows stay in key order");
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
@@ -32,7 +34,12 @@ int main(int argc, char** argv) {
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
   db_options.memory_budget_bytes = static_cast<size_t>(*rocksdb_memory_mb) << 20;
-  auto repository = store::ContactRepository::Open(*common.data_dir, db_options);
+  if (*export_threads < 1 || *export_threads > 16) {
+    spdlog::critical("--export_threads must be 1 to 16, got {}", *export_threads);
+    return 2;
+  }
+  auto repository = store::ContactRepository::Open(*common.data_dir, db_options,
+                                                   {.export_threads = static_cast<int>(*export_threads)});
   if (!repository.ok()) {
     spdlog::critical("cannot open the store: {}", repository.status().ToString());
     return 1;

@@ -259,5 +259,16 @@ TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts
   EXPECT_EQ(std::count(restored_csv.begin(), restored_csv.end(), '\n'), 501);
 }
 
+TEST(ContactStoreFlagsTest, ExportThreadsOutOfRangeIsAUsageError) {
+  for (const char* value : {"0", "17"}) {
+    auto process =
+        test::ServiceProcess::Start({.binary = "contact-store", .flags = {std::string("--export_threads=") + value}});
+    ASSERT_FALSE(process.ok()) << value;
+    EXPECT_NE(process.status().message().find("exit code 2"), absl::string_view::npos) << process.status();
+    EXPECT_NE(process.status().message().find("--export_threads must be 1 to 16"), absl::string_view::npos)
+        << process.status();
+  }
+}
+
 }  // namespace
 }  // namespace contacts

@@ -221,7 +221,8 @@ TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
 
 // ----- WriteExport over a real RocksDB -----
 
-// Parameter: whether scans run on two threads (PipelinedScanInKeyOrder) or on the caller's.
+// Parameter: whether scans are split into key ranges read by three threads
+// (ParallelScanInKeyOrder, from the first match on) or run on the caller's.
 class WriteExportTest : public ::testing::TestWithParam<bool> {
  protected:
   static constexpr uint32_t kTenant = 7;
@@ -254,7 +255,8 @@ class WriteExportTest : public ::testing::TestWithParam<bool> {
     plan.columns = {{1, "id", false}, {2, "note", false}, {3, "amount", true}};
     for (uint32_t o : matches) plan.matches.add(o);
     plan.alive = alive;
-    plan.pipelined_scan_min_contacts = GetParam() ? 0 : UINT64_MAX;
+    plan.scan_threads = GetParam() ? 3 : 1;
+    plan.parallel_scan_min_matches = 0;
     return plan;
   }
 
@@ -367,11 +369,12 @@ TEST_P(WriteExportTest, NoMatchesGiveTheHeaderAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(OneAndTwoThreads, WriteExportTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Pipelined" : "CallingThread"; });
+INSTANTIATE_TEST_SUITE_P(OneAndThreeThreads, WriteExportTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "ParallelRanges" : "CallingThread"; });
 
 TEST_P(WriteExportTest, LargeScanKeepsKeyOrderAcrossBatches) {
-  // Enough bytes for many scanner batches (512 KiB each) and many 64 KiB chunks.
+  // Enough bytes for many 64 KiB chunks and, on three threads, ~40 key ranges of ~100 matches
+  // (more than the workers may run ahead), whose pieces straddle chunk boundaries.
   const std::string note(300, 'n');
   for (uint32_t i = 0; i < 6000; ++i) Put(kTenant, i, fmt::format("C{:05}", (i * 7919) % 6000), note, "");
   std::vector<uint32_t> matches;
@@ -380,6 +383,7 @@ TEST_P(WriteExportTest, LargeScanKeepsKeyOrderAcrossBatches) {
   }
   ExportPlan plan = Plan(matches, 6000);
   plan.chunk_bytes = 64 << 10;
+  plan.scan_range_matches = 100;
   Output out = Run(plan);
   ASSERT_TRUE(out.status.ok()) << out.status;
   EXPECT_EQ(out.rows, matches.size());
