@@ -320,6 +320,9 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
   size_t next_range = 0;   // the next range a worker takes
   size_t handed_over = 0;  // ranges the calling thread has passed to `out`
   bool abandoned = false;  // the calling thread stopped: workers finish their range and quit
+  // Pieces already handed on, for workers to render into again: reusing their memory saves a
+  // page fault per 4 KiB of CSV (~0.1 s per million contacts).
+  std::vector<std::string> spare_pieces;
   const std::function<bool()> never_stop;
 
   auto work = [&] {
@@ -335,8 +338,13 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
       RenderedRange result;
       ExportSink keep_piece = [&](std::string* csv, uint64_t rows) {
         result.pieces.emplace_back(std::move(*csv), rows);
-        csv->clear();
         std::lock_guard lock(mu);
+        if (spare_pieces.empty()) {
+          *csv = std::string();
+        } else {
+          csv->swap(spare_pieces.back());
+          spare_pieces.pop_back();
+        }
         return !abandoned;
       };
       ChunkWriter pieces(plan.columns, plan.chunk_bytes / 4, keep_piece, never_stop, /*header=*/false);
@@ -366,6 +374,7 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
       status = out.Flush(false);
     }
     std::lock_guard lock(mu);
+    for (auto& piece : result.pieces) spare_pieces.push_back(std::move(piece.first));
     handed_over = range + 1;
     changed.notify_all();
   }
