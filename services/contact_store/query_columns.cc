@@ -237,10 +237,24 @@ void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint6
   if (it != filter.end() && --it->second == 0) filter.erase(it);
 }
 
-void TenantColumns::CountLookupValues(const StoredContact& contact, bool add) {
+void TenantColumns::MoveFilterCounts(const StoredContact* before, const StoredContact* after) {
+  // An update keeps its primary key and mostly its email and mobile: those counts would only go
+  // down and up again (an erase and an insert in a large hash map each), so only changed keys move.
+  if (before == nullptr || after == nullptr || before->primary_key() != after->primary_key()) {
+    if (before != nullptr) Count(pk_filter_, PrimaryKeyHash(before->primary_key()), false);
+    if (after != nullptr) Count(pk_filter_, PrimaryKeyHash(after->primary_key()), true);
+  }
+  auto value_of = [](const StoredContact* contact, uint32_t id) -> std::string_view {
+    if (contact == nullptr) return {};
+    auto it = contact->values().find(id);
+    return it == contact->values().end() ? std::string_view() : std::string_view(it->second);
+  };
   for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
-    auto it = contact.values().find(id);
-    if (it != contact.values().end() && !it->second.empty()) Count(value_filter_, LookupValueHash(id, it->second), add);
+    const std::string_view old_value = value_of(before, id);
+    const std::string_view new_value = value_of(after, id);
+    if (old_value == new_value) continue;
+    if (!old_value.empty()) Count(value_filter_, LookupValueHash(id, old_value), false);
+    if (!new_value.empty()) Count(value_filter_, LookupValueHash(id, new_value), true);
   }
 }
 
@@ -253,9 +267,8 @@ void TenantColumns::Grow(uint32_t ordinal) {
 }
 
 void TenantColumns::Apply(const StoredContact* before, const StoredContact* after) {
+  MoveFilterCounts(before, after);
   if (before != nullptr) {
-    Count(pk_filter_, PrimaryKeyHash(before->primary_key()), false);
-    CountLookupValues(*before, false);
     const uint32_t o = before->ordinal();
     for (uint64_t list_id : before->list_ids()) {
       auto it = lists_.find(list_id);
@@ -277,8 +290,6 @@ void TenantColumns::Apply(const StoredContact* before, const StoredContact* afte
   created_[o] = after->created_at_micros();
   modified_[o] = after->modified_at_micros();
   pk_hash_[o] = PrimaryKeyHash(after->primary_key());
-  Count(pk_filter_, pk_hash_[o], true);
-  CountLookupValues(*after, true);
   for (uint64_t list_id : after->list_ids()) lists_[list_id].add(o);
   for (const auto& entry : after->blacklist()) {
     int channel = entry.channel();

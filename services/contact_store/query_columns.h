@@ -144,7 +144,9 @@ class TenantColumns {
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
   static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
-  void CountLookupValues(const contacts::internal::StoredContact& contact, bool add);
+  // Moves the primary-key and lookup-value counts from `before`'s keys to `after`'s (either may
+  // be null).
+  void MoveFilterCounts(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
 
   ColumnLayout layout_;
   Roaring alive_;

@@ -365,6 +365,66 @@ TEST(QueryColumnsTest, ApplyTracksListsIdentityAndDeletes) {
   EXPECT_FALSE(columns.has_email().contains(5));
 }
 
+TEST(QueryColumnsTest, NegativeLookupsFollowInsertsUpdatesAndDeletes) {
+  TenantColumns columns;
+  columns.set_layout({1, 2});  // email = attribute 1, mobile = attribute 2
+  auto contact = [](const std::string& pk, uint32_t ordinal, const std::string& email, const std::string& mobile) {
+    contacts::internal::StoredContact c;
+    c.set_primary_key(pk);
+    c.set_ordinal(ordinal);
+    if (!email.empty()) (*c.mutable_values())[1] = email;
+    if (!mobile.empty()) (*c.mutable_values())[2] = mobile;
+    (*c.mutable_values())[3] = "other";
+    return c;
+  };
+  const auto a = contact("a", 1, "a@x.io", "+911");
+  const auto b = contact("b", 2, "shared@x.io", "");
+  const auto c = contact("c", 3, "shared@x.io", "+913");
+  columns.Apply(nullptr, &a);
+  columns.Apply(nullptr, &b);
+  columns.Apply(nullptr, &c);
+  EXPECT_TRUE(columns.MayHavePrimaryKey("a"));
+  EXPECT_FALSE(columns.MayHavePrimaryKey("z"));
+  EXPECT_TRUE(columns.MayHaveLookupValue(1, "shared@x.io"));
+  EXPECT_FALSE(columns.MayHaveLookupValue(2, "shared@x.io"));  // the value, but as a mobile
+  EXPECT_FALSE(columns.MayHaveLookupValue(1, ""));
+
+  // Updates: an unchanged email and primary key stay; a changed mobile moves; a cleared one goes.
+  const auto a2 = contact("a", 1, "a@x.io", "+912");
+  columns.Apply(&a, &a2);
+  EXPECT_TRUE(columns.MayHavePrimaryKey("a"));
+  EXPECT_TRUE(columns.MayHaveLookupValue(1, "a@x.io"));
+  EXPECT_FALSE(columns.MayHaveLookupValue(2, "+911"));
+  EXPECT_TRUE(columns.MayHaveLookupValue(2, "+912"));
+  const auto a3 = contact("a", 1, "a@x.io", "");
+  columns.Apply(&a2, &a3);
+  EXPECT_FALSE(columns.MayHaveLookupValue(2, "+912"));
+  // The same update applied twice over leaves the counts as they were.
+  columns.Apply(&a3, &a3);
+  EXPECT_TRUE(columns.MayHavePrimaryKey("a"));
+  EXPECT_TRUE(columns.MayHaveLookupValue(1, "a@x.io"));
+
+  // A value two contacts share stays until the last of them lets go of it.
+  const auto b2 = contact("b", 2, "b@x.io", "");
+  columns.Apply(&b, &b2);
+  EXPECT_TRUE(columns.MayHaveLookupValue(1, "shared@x.io"));
+  columns.Apply(&c, nullptr);
+  EXPECT_FALSE(columns.MayHaveLookupValue(1, "shared@x.io"));
+  EXPECT_FALSE(columns.MayHaveLookupValue(2, "+913"));
+  EXPECT_FALSE(columns.MayHavePrimaryKey("c"));
+  // A contact moving to a new primary key (a delete and an insert in one Apply) moves its key.
+  const auto b3 = contact("b-new", 2, "b@x.io", "");
+  columns.Apply(&b2, &b3);
+  EXPECT_FALSE(columns.MayHavePrimaryKey("b"));
+  EXPECT_TRUE(columns.MayHavePrimaryKey("b-new"));
+  EXPECT_TRUE(columns.MayHaveLookupValue(1, "b@x.io"));
+  columns.Apply(&b3, nullptr);
+  columns.Apply(&a3, nullptr);
+  EXPECT_FALSE(columns.MayHavePrimaryKey("a"));
+  EXPECT_FALSE(columns.MayHaveLookupValue(1, "a@x.io"));
+  EXPECT_FALSE(columns.MayHaveLookupValue(1, "b@x.io"));
+}
+
 TEST(TypedPredicateTest, RejectsWrongLiteralsNamingTheAttribute) {
   contacts::v1::AttributePredicate p;
   p.set_attribute("age");
