@@ -226,6 +226,10 @@ class TenantScan {
     it_.reset(db.db()->NewIterator(read, db.contacts()));
     it_->Seek(lower_);
   }
+  // Not copyable or movable: the read options point into upper_.
+  TenantScan(const TenantScan&) = delete;
+  TenantScan& operator=(const TenantScan&) = delete;
+
   rocksdb::Iterator* operator->() { return it_.get(); }
   absl::Status status() const { return FromRocksStatus(it_->status(), "scan contacts"); }
 
@@ -299,19 +303,40 @@ struct RenderedRange {
   std::vector<std::pair<std::string, uint64_t>> pieces;  // (CSV, data rows)
 };
 
+// Matches per key range of a parallel pass: plan.scan_range_matches, fewer when the tenant's
+// records are wide, so that a range holds about kRangeBytes of records (RocksDB's estimate of the
+// tenant's bytes, compressed, over its live contacts) and memory stays bounded whatever the rows.
+uint64_t RangeMatches(StoreDb& db, const ExportPlan& plan) {
+  constexpr uint64_t kRangeBytes = 1 << 20;
+  constexpr uint64_t kMinRangeMatches = 64;
+  const uint64_t most = std::max<uint64_t>(plan.scan_range_matches, 1);
+  const std::string lower = keys::ContactPrefix(plan.tenant_id);
+  const std::string upper = keys::PrefixSuccessor(lower);
+  const rocksdb::Range range(lower, upper);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  uint64_t bytes = 0;
+  if (upper.empty() || !db.db()->GetApproximateSizes(options, db.contacts(), &range, 1, &bytes).ok() || bytes == 0) {
+    return most;
+  }
+  const uint64_t bytes_per_contact = std::max<uint64_t>(bytes / std::max<uint64_t>(plan.alive, 1), 1);
+  return std::clamp<uint64_t>(kRangeBytes / bytes_per_contact, std::min(kMinRangeMatches, most), most);
+}
+
 // The key-ordered pass split over threads: the tenant's key range is cut into ranges of similar
 // numbers of matches (RangeCuts); `threads` workers each take the next range, read it with their
 // own iterator from the snapshot and render its rows into pieces; the calling thread hands the
 // ranges' pieces to `out` strictly in range order, so rows keep their key order. Workers stay at
-// most 2 * threads ranges ahead of the calling thread, which bounds memory (~1 MiB per range at
-// the default 8192 rows of ~100 bytes).
+// most threads + 1 ranges ahead of the calling thread, so memory stays near (threads + 2) ranges
+// of about 1 MiB of records each (RangeMatches).
 absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const OrdinalSet& matches, ChunkWriter& out) {
+  constexpr uint64_t kMaxRanges = 1024;
   const size_t threads = static_cast<size_t>(std::max(plan.scan_threads, 1));
   const size_t wanted = static_cast<size_t>(
-      std::clamp<uint64_t>(plan.matches.cardinality() / std::max<uint64_t>(plan.scan_range_matches, 1), threads, 1024));
+      std::max<uint64_t>(threads, std::min(plan.matches.cardinality() / RangeMatches(db, plan), kMaxRanges)));
   ASSIGN_OR_RETURN(std::vector<std::string> cuts, RangeCuts(db, plan, wanted));
   const size_t ranges = cuts.size() + 1;
-  const size_t window = 2 * threads;
+  const size_t window = threads + 1;
   const std::vector<uint32_t> attribute_ids = AttributeIds(plan.columns);
 
   std::mutex mu;
@@ -319,6 +344,7 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
   std::vector<RenderedRange> rendered(ranges);
   size_t next_range = 0;   // the next range a worker takes
   size_t handed_over = 0;  // ranges the calling thread has passed to `out`
+  bool failed = false;     // a range failed: the ranges after it are not needed
   bool abandoned = false;  // the calling thread stopped: workers finish their range and quit
   // Pieces already handed on, for workers to render into again: reusing their memory saves a
   // page fault per 4 KiB of CSV (~0.1 s per million contacts).
@@ -327,37 +353,58 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
 
   auto work = [&] {
     StoredContactFields fields(attribute_ids);
+    RenderedRange* current = nullptr;
+    ExportSink keep_piece = [&](std::string* csv, uint64_t rows) {
+      current->pieces.emplace_back(std::move(*csv), rows);
+      std::lock_guard lock(mu);
+      if (spare_pieces.empty()) {
+        *csv = std::string();
+      } else {
+        csv->swap(spare_pieces.back());
+        spare_pieces.pop_back();
+      }
+      return !abandoned;
+    };
+    // One writer for all of this worker's ranges: after the first piece it renders into spares.
+    ChunkWriter pieces(plan.columns, plan.chunk_bytes / 4, keep_piece, never_stop, /*header=*/false);
     while (true) {
       size_t range = 0;
       {
         std::unique_lock lock(mu);
-        changed.wait(lock, [&] { return abandoned || next_range == ranges || next_range < handed_over + window; });
-        if (abandoned || next_range == ranges) return;
+        changed.wait(lock,
+                     [&] { return abandoned || failed || next_range == ranges || next_range < handed_over + window; });
+        if (abandoned || failed || next_range == ranges) return;
         range = next_range++;
       }
       RenderedRange result;
-      ExportSink keep_piece = [&](std::string* csv, uint64_t rows) {
-        result.pieces.emplace_back(std::move(*csv), rows);
-        std::lock_guard lock(mu);
-        if (spare_pieces.empty()) {
-          *csv = std::string();
-        } else {
-          csv->swap(spare_pieces.back());
-          spare_pieces.pop_back();
-        }
-        return !abandoned;
-      };
-      ChunkWriter pieces(plan.columns, plan.chunk_bytes / 4, keep_piece, never_stop, /*header=*/false);
+      current = &result;
       result.status = ScanRange(db, plan, matches, range == 0 ? keys::ContactPrefix(plan.tenant_id) : cuts[range - 1],
                                 range + 1 == ranges ? std::string() : cuts[range], fields, pieces);
       if (result.status.ok()) result.status = pieces.Flush(/*force=*/true);
       std::lock_guard lock(mu);
+      if (!result.status.ok()) failed = true;
       result.done = true;
       rendered[range] = std::move(result);
       changed.notify_all();
     }
   };
+
+  // Stops and joins the workers however this function ends (an error, or an exception from
+  // starting a thread or allocating), so no joinable thread is ever destroyed.
   std::vector<std::thread> workers;
+  auto stop_workers = [&] {
+    {
+      std::lock_guard lock(mu);
+      abandoned = true;
+      changed.notify_all();
+    }
+    for (std::thread& worker : workers) worker.join();
+    workers.clear();
+  };
+  struct JoinOnExit {
+    std::function<void()> join;
+    ~JoinOnExit() { join(); }
+  } join_on_exit{stop_workers};
   for (size_t i = 0; i < std::min(threads, ranges); ++i) workers.emplace_back(work);
 
   absl::Status status;
@@ -378,12 +425,6 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
     handed_over = range + 1;
     changed.notify_all();
   }
-  {
-    std::lock_guard lock(mu);
-    abandoned = true;
-    changed.notify_all();
-  }
-  for (std::thread& worker : workers) worker.join();
   return status;
 }
 

@@ -31,7 +31,8 @@ namespace contacts::store {
 // left there. Returns false to stop the export (the client went away).
 using ExportSink = std::function<bool(std::string* csv, uint64_t rows)>;
 
-// Chunks are cut at the first row boundary past this size. Default for ExportPlan::chunk_bytes.
+// Chunks are cut at the first row boundary past this size (a parallel pass may overshoot by up to
+// a quarter of it: it appends rows rendered in pieces). Default for ExportPlan::chunk_bytes.
 inline constexpr size_t kExportChunkBytes = 1 << 20;
 
 // Reads the ordinal and the values of chosen attributes from the wire bytes of a contacts CF
@@ -89,15 +90,16 @@ struct ExportPlan {
   int scan_threads = 2;
   // Default: 50000; smaller exports take a few milliseconds on one thread.
   uint64_t parallel_scan_min_matches = 50000;
-  // Matches per key range of a parallel pass (about 1 MiB of CSV), at most 1024 ranges.
-  // Default: 8192.
+  // Matches per key range of a parallel pass (about 1 MiB of CSV at ~100 bytes a row), fewer
+  // when the records are wide; at most 1024 ranges. Default: 8192.
   uint64_t scan_range_matches = 8192;
 };
 
 // Writes the header row, then one row per contact in plan.matches (cells neutralised against
 // spreadsheet formulas, numbers in numeric columns left alone), in chunks of about
-// plan.chunk_bytes, to `sink`. Rows come in key order when most contacts match (one sequential
-// pass over the contacts column family), else in ordinal order. `stop` (may be empty) is checked
+// plan.chunk_bytes, to `sink`. Rows come in key order when most contacts match (a pass over the
+// contacts column family, split into key ranges read at once by plan.scan_threads threads), else
+// in ordinal order. `stop` (may be empty) is checked
 // before each chunk.
 // Errors: CANCELLED when `stop` returns true or `sink` returns false; DATA_LOSS for a corrupt
 // record; NOT_FOUND when a matched ordinal has no record; RocksDB errors as FromRocksStatus maps them.

@@ -146,7 +146,8 @@ class TenantColumns {
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
   // Moves the primary-key and lookup-value counts from `before`'s keys to `after`'s (either may
   // be null).
-  void MoveFilterCounts(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
+  void MoveFilterCounts(const contacts::internal::StoredContact* before,
+                        const contacts::internal::StoredContact* after);
 
   ColumnLayout layout_;
   Roaring alive_;

@@ -265,6 +265,7 @@ class WriteExportTest : public ::testing::TestWithParam<bool> {
     std::string csv;
     uint64_t rows = 0;
     std::vector<std::string> chunks;
+    std::vector<uint64_t> chunk_rows;  // the sink's row count for each chunk
   };
   Output Run(const ExportPlan& plan, std::function<bool()> stop = nullptr, int accept_chunks = 1 << 30) {
     Output out;
@@ -273,6 +274,7 @@ class WriteExportTest : public ::testing::TestWithParam<bool> {
         [&](std::string* csv, uint64_t rows) {
           if (static_cast<int>(out.chunks.size()) >= accept_chunks) return false;
           out.chunks.push_back(*csv);
+          out.chunk_rows.push_back(rows);
           out.csv += *csv;
           out.rows += rows;
           // Hand back a used string, as the gRPC adapter does with its message's buffer.
@@ -325,7 +327,9 @@ TEST_P(WriteExportTest, ChunksEndOnRowBoundariesAndCountTheirRows) {
         EXPECT_GE(chunk.size(), 100u);
       }
       EXPECT_EQ(chunk.substr(chunk.size() - 2), "\r\n");
-      rows += static_cast<uint64_t>(std::count(chunk.begin(), chunk.end(), '\r'));
+      const auto row_ends = static_cast<uint64_t>(std::count(chunk.begin(), chunk.end(), '\r'));
+      EXPECT_EQ(out.chunk_rows[i] + (i == 0 ? 1 : 0), row_ends) << "chunk " << i;  // + the header
+      rows += row_ends;
     }
     EXPECT_EQ(rows, matches.size() + 1);  // + the header
     EXPECT_EQ(out.csv.find("stale"), std::string::npos);
@@ -377,6 +381,12 @@ TEST_P(WriteExportTest, LargeScanKeepsKeyOrderAcrossBatches) {
   // (more than the workers may run ahead), whose pieces straddle chunk boundaries.
   const std::string note(300, 'n');
   for (uint32_t i = 0; i < 6000; ++i) Put(kTenant, i, fmt::format("C{:05}", (i * 7919) % 6000), note, "");
+  // Neighbouring tenants, with keys that sort before and after every key of the tenant: the first
+  // range must start at the tenant's first key and the last one stop at its last.
+  for (uint32_t i = 0; i < 50; ++i) {
+    Put(kTenant - 1, i, fmt::format("Z{:05}", i), "before", "");
+    Put(kTenant + 1, i, fmt::format("A{:05}", i), "after", "");
+  }
   std::vector<uint32_t> matches;
   for (uint32_t i = 0; i < 6000; ++i) {
     if (i % 3 != 0) matches.push_back(i);
@@ -394,6 +404,52 @@ TEST_P(WriteExportTest, LargeScanKeepsKeyOrderAcrossBatches) {
     while ((i * 7919) % 6000 != k) ++i;
     if (i % 3 != 0) want += fmt::format("C{:05},{},\r\n", k, note);
   }
+  EXPECT_EQ(out.csv, want);
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    const auto row_ends = static_cast<uint64_t>(std::count(out.chunks[i].begin(), out.chunks[i].end(), '\r'));
+    EXPECT_EQ(out.chunk_rows[i] + (i == 0 ? 1 : 0), row_ends) << "chunk " << i;
+  }
+}
+
+TEST_P(WriteExportTest, ManyRangesStopWhenTheSinkOrTheStopCheckSaysSo) {
+  const std::string note(200, 'n');
+  for (uint32_t i = 0; i < 4000; ++i) Put(kTenant, i, fmt::format("C{:05}", (i * 7919) % 4000), note, "");
+  std::vector<uint32_t> matches(4000);
+  for (uint32_t i = 0; i < 4000; ++i) matches[i] = i;
+  ExportPlan plan = Plan(matches, 4000);
+  plan.chunk_bytes = 16 << 10;
+  plan.scan_range_matches = 100;  // ~40 ranges: workers wait on the window when the caller stops
+  Output refused = Run(plan, nullptr, /*accept_chunks=*/2);
+  EXPECT_EQ(refused.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(refused.chunks.size(), 2u);
+  int checks = 0;
+  Output stopped = Run(plan, [&] { return ++checks > 5; });
+  EXPECT_EQ(stopped.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(stopped.chunks.size(), 5u);
+  // And the same plan runs to the end afterwards.
+  Output full = Run(plan);
+  ASSERT_TRUE(full.status.ok()) << full.status;
+  EXPECT_EQ(full.rows, 4000u);
+}
+
+TEST_P(WriteExportTest, CorruptRecordLateInTheScanIsDataLossAfterTheRowsBeforeIt) {
+  for (uint32_t i = 0; i < 4000; ++i) Put(kTenant, i, fmt::format("C{:05}", i), "x", "");
+  // Past the middle of the key order: with ~40 ranges, in about range 24.
+  ASSERT_TRUE(db_->db()
+                  ->Put(rocksdb::WriteOptions(), db_->contacts(), keys::ContactKey(kTenant, "C02400"),
+                        std::string("\x1a\x05\x08", 3))
+                  .ok());
+  std::vector<uint32_t> matches(4000);
+  for (uint32_t i = 0; i < 4000; ++i) matches[i] = i;
+  ExportPlan plan = Plan(matches, 4000);
+  plan.chunk_bytes = 4 << 10;
+  plan.scan_range_matches = 100;
+  Output out = Run(plan);
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kDataLoss) << out.status;
+  // Whatever went out before the error is whole rows in key order, all before the bad record.
+  EXPECT_LE(out.rows, 2400u);
+  std::string want = "id,note,amount\r\n";
+  for (uint32_t i = 0; i < out.rows; ++i) want += fmt::format("C{:05},x,\r\n", i);
   EXPECT_EQ(out.csv, want);
 }
 
