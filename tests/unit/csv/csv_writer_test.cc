@@ -268,6 +268,34 @@ TEST(CsvRowWriterTest, MatchesTheReferenceOnRandomRows) {
   }
 }
 
+TEST(CsvRowWriterTest, OneSpecialByteAnywhereInALongFieldIsFound) {
+  // A special byte at every offset of fields of every length up to 40 forces the quotes, plain
+  // fields get none (the random tests rarely make long fields without several specials).
+  for (const char delimiter : {',', ';', '\t', '|'}) {
+    CsvWriteOptions options;
+    options.delimiter = delimiter;
+    const CsvRowWriter writer(options);
+    for (size_t len = 1; len <= 40; ++len) {
+      const std::string plain(len, 'k');
+      ASSERT_EQ(WrittenRow(writer, {plain, "x"}), ReferenceRow({plain, "x"}, options)) << len;
+      for (const char special : {delimiter, '"', '\r', '\n'}) {
+        for (size_t at = 0; at < len; ++at) {
+          std::string field = plain;
+          field[at] = special;
+          ASSERT_EQ(WrittenRow(writer, {field, "x"}), ReferenceRow({field, "x"}, options))
+              << "len " << len << " at " << at << " byte " << static_cast<int>(special);
+        }
+      }
+      // Bytes one bit away from a special one are plain.
+      for (const char near : {'\x0b', '\x0c', '\x2d', '\x23', '\xa2', '\x8d', '\x7f', '\xff'}) {
+        std::string field = plain;
+        field[len / 2] = near;
+        ASSERT_EQ(WrittenRow(writer, {field, "x"}), ReferenceRow({field, "x"}, options)) << len;
+      }
+    }
+  }
+}
+
 TEST(CsvRowWriterTest, AnExportedTableReadsBackExactly) {
   CsvWriteOptions options;
   options.neutralize_formulas = true;
