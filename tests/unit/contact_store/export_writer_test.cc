@@ -285,6 +285,18 @@ class WriteExportTest : public ::testing::TestWithParam<bool> {
     return out;
   }
 
+  // A sink that refuses the third chunk, then a stop check that fires after `stop_after_checks`
+  // chunks, each end the export with CANCELLED after exactly the chunks they let through.
+  void ExpectStopsEarly(const ExportPlan& plan, int stop_after_checks) {
+    Output refused = Run(plan, nullptr, /*accept_chunks=*/2);
+    EXPECT_EQ(refused.status.code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(refused.chunks.size(), 2u);
+    int checks = 0;
+    Output stopped = Run(plan, [&] { return ++checks > stop_after_checks; });
+    EXPECT_EQ(stopped.status.code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(stopped.chunks.size(), static_cast<size_t>(stop_after_checks));
+  }
+
   test::TempDir dir_;
   std::unique_ptr<StoreDb> db_;
 };
@@ -341,13 +353,7 @@ TEST_P(WriteExportTest, StopsWhenTheSinkOrTheStopCheckSaysSo) {
   ExportPlan plan = Plan({}, 200);
   for (uint32_t i = 0; i < 200; ++i) plan.matches.add(i);
   plan.chunk_bytes = 64;
-  Output refused = Run(plan, nullptr, /*accept_chunks=*/2);
-  EXPECT_EQ(refused.status.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(refused.chunks.size(), 2u);
-  int checks = 0;
-  Output stopped = Run(plan, [&] { return ++checks > 3; });
-  EXPECT_EQ(stopped.status.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(stopped.chunks.size(), 3u);
+  ExpectStopsEarly(plan, /*stop_after_checks=*/3);
 }
 
 TEST_P(WriteExportTest, CorruptRecordIsDataLossAndAMissingRecordIsNotFound) {
@@ -419,13 +425,7 @@ TEST_P(WriteExportTest, ManyRangesStopWhenTheSinkOrTheStopCheckSaysSo) {
   ExportPlan plan = Plan(matches, 4000);
   plan.chunk_bytes = 16 << 10;
   plan.scan_range_matches = 100;  // ~40 ranges: workers wait on the window when the caller stops
-  Output refused = Run(plan, nullptr, /*accept_chunks=*/2);
-  EXPECT_EQ(refused.status.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(refused.chunks.size(), 2u);
-  int checks = 0;
-  Output stopped = Run(plan, [&] { return ++checks > 5; });
-  EXPECT_EQ(stopped.status.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(stopped.chunks.size(), 5u);
+  ExpectStopsEarly(plan, /*stop_after_checks=*/5);
   // And the same plan runs to the end afterwards.
   Output full = Run(plan);
   ASSERT_TRUE(full.status.ok()) << full.status;
