@@ -853,5 +853,76 @@ TEST_F(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   EXPECT_EQ(csv, "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
 }
 
+TEST_F(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidExport) {
+  // 60,000 contacts: past the 50,000 matches from which the store splits an export into key
+  // ranges read by two threads (the default). Writes made while the first chunk is being handed
+  // on (deletes, changes, new contacts) must not show in any range. Notes of 200 bytes make the
+  // first 1 MiB chunk go out while most ranges are still unread.
+  SetUpTenant("t1");
+  CreateAttribute("t1", "note", contacts::v1::TEXT, false);
+  constexpr int kContacts = 60000;
+  const std::string v1 = "v1" + std::string(198, 'n');
+  auto pk = [](int i) { return fmt::format("cust-{:06}", (i * 7919) % kContacts); };
+  for (int start = 0; start < kContacts; start += 10000) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id("load");
+    batch.set_batch_sequence(start + 1);
+    batch.add_columns("customer_id");
+    batch.add_columns("note");
+    for (int i = start; i < start + 10000; ++i) {
+      auto* row = batch.add_rows();
+      *row->add_values() = pk(i);
+      *row->add_values() = v1;
+    }
+    ASSERT_TRUE(repo_->BatchUpsert("t1", batch).ok());
+  }
+  std::string want = "customer_id,note\r\n";
+  for (int k = 0; k < kContacts; ++k) want += fmt::format("cust-{:06},{}\r\n", k, v1);
+
+  contacts::v1::StoreExportRequest request;
+  request.add_attributes("note");
+  std::string csv;
+  uint64_t rows = 0;
+  bool wrote = false;
+  uint64_t rows_before_writes = 0;
+  absl::Status exported = repo_->Export(
+      "t1", request,
+      [&](std::string* chunk, uint64_t n) {
+        csv.append(*chunk);
+        rows += n;
+        if (!wrote) {
+          wrote = true;
+          rows_before_writes = rows;
+          // Spread over the whole key space, so every range has some: delete, change, add.
+          for (int k = 0; k < kContacts; k += 600) {
+            EXPECT_TRUE(repo_->DeleteContact("t1", fmt::format("cust-{:06}", k)).ok());
+            EXPECT_TRUE(Upsert("t1", {{"customer_id", fmt::format("cust-{:06}", k + 1)}, {"note", "v2"}}).ok());
+            EXPECT_TRUE(Upsert("t1", {{"customer_id", fmt::format("cust-{:06}a", k)}, {"note", "new"}}).ok());
+          }
+        }
+        return true;
+      },
+      nullptr);
+  ASSERT_TRUE(exported.ok()) << exported;
+  ASSERT_TRUE(wrote);
+  EXPECT_LT(rows_before_writes, static_cast<uint64_t>(kContacts / 10));
+  EXPECT_EQ(rows, static_cast<uint64_t>(kContacts));
+  EXPECT_TRUE(csv == want) << "the export differs from the snapshot; sizes " << csv.size() << " and " << want.size();
+  // The writes did land: a second export sees them.
+  std::string after;
+  ASSERT_TRUE(repo_
+                  ->Export(
+                      "t1", request,
+                      [&](std::string* chunk, uint64_t) {
+                        after.append(*chunk);
+                        return true;
+                      },
+                      nullptr)
+                  .ok());
+  EXPECT_EQ(after.find("cust-000000,"), std::string::npos);
+  EXPECT_NE(after.find("cust-000001,v2\r\n"), std::string::npos);
+  EXPECT_NE(after.find("cust-000000a,new\r\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace contacts::store
