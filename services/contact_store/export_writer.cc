@@ -277,18 +277,13 @@ absl::StatusOr<std::vector<std::string>> RangeCuts(StoreDb& db, const ExportPlan
       ordinal_keys.push_back(keys::OrdinalKey(plan.tenant_id, ordinal));
     }
   }
-  std::vector<rocksdb::Slice> slices(ordinal_keys.begin(), ordinal_keys.end());
-  std::vector<rocksdb::PinnableSlice> values(slices.size());
-  std::vector<rocksdb::Status> statuses(slices.size());
-  rocksdb::ReadOptions read;
-  read.snapshot = plan.snapshot;
-  db.db()->MultiGet(read, db.ordinals(), slices.size(), slices.data(), values.data(), statuses.data(),
-                    /*sorted_input=*/true);
+  // Ranks ascend, so do the ordinals and their keys.
+  const StoreDb::MultiGetResult pks = db.MultiGet(db.ordinals(), ordinal_keys, plan.snapshot, /*sorted_input=*/true);
   std::vector<std::string> sampled;
-  for (size_t i = 0; i < slices.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
-    RETURN_IF_ERROR(FromRocksStatus(statuses[i], "sample contacts for a parallel export"));
-    sampled.push_back(keys::ContactKey(plan.tenant_id, std::string_view(values[i].data(), values[i].size())));
+  for (size_t i = 0; i < ordinal_keys.size(); ++i) {
+    if (pks.statuses[i].IsNotFound()) continue;
+    RETURN_IF_ERROR(FromRocksStatus(pks.statuses[i], "sample contacts for a parallel export"));
+    sampled.push_back(keys::ContactKey(plan.tenant_id, std::string_view(pks.values[i].data(), pks.values[i].size())));
   }
   std::sort(sampled.begin(), sampled.end());
   sampled.erase(std::unique(sampled.begin(), sampled.end()), sampled.end());
