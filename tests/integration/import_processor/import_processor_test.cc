@@ -43,6 +43,13 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& tenant, int seconds 
   return ctx;
 }
 
+// Maps the file's `column` to `attribute` in `request`.
+void AddMapping(v1::StartImportRequest* request, const std::string& column, const std::string& attribute) {
+  v1::ColumnMapping* mapping = request->add_mapping();
+  mapping->set_column(column);
+  mapping->set_attribute(attribute);
+}
+
 // Bytes of a zip holding `entries` (name -> content), built with libzip in a temp folder.
 std::string MakeZip(const std::vector<std::pair<std::string, std::string>>& entries) {
   TempDir dir("import_zip");
@@ -209,11 +216,8 @@ class Services {
 v1::StartImportRequest DatasetImport(const std::string& upload_id, uint64_t list_id) {
   v1::StartImportRequest request;
   request.set_upload_id(upload_id);
-  for (size_t i = 0; i < Dataset::kHeader.size(); ++i) {
-    v1::ColumnMapping* m = request.add_mapping();
-    m->set_column(Dataset::kHeader[i]);
-    m->set_attribute(Dataset::kAttributes[i]);
-  }
+  for (size_t i = 0; i < Dataset::kHeader.size(); ++i)
+    AddMapping(&request, Dataset::kHeader[i], Dataset::kAttributes[i]);
   const std::vector<std::pair<std::string, v1::AttributeType>> created = {
       {"first_name", v1::TEXT}, {"age", v1::INTEGER}, {"joined", v1::DATE},
       {"score", v1::DECIMAL},   {"vip", v1::BOOLEAN}, {"notes", v1::TEXT}};
@@ -450,11 +454,7 @@ TEST_F(ImportProcessorTest, MappingErrorsAreInvalidArgumentAndCreateNothing) {
   auto start = [&](const std::vector<std::pair<std::string, std::string>>& mapping, bool create_age) {
     v1::StartImportRequest request;
     request.set_upload_id(upload.upload_id());
-    for (const auto& [column, attribute] : mapping) {
-      v1::ColumnMapping* m = request.add_mapping();
-      m->set_column(column);
-      m->set_attribute(attribute);
-    }
+    for (const auto& [column, attribute] : mapping) AddMapping(&request, column, attribute);
     if (create_age) {
       v1::NewAttribute* a = request.add_create_attributes();
       a->set_name("age");
@@ -486,12 +486,8 @@ TEST_F(ImportProcessorTest, MappingErrorsAreInvalidArgumentAndCreateNothing) {
 
 TEST_F(ImportProcessorTest, UploadAndImportInOneCallThenJobsAreTheTenantsOnly) {
   v1::StartImportRequest import;
-  v1::ColumnMapping* m = import.add_mapping();
-  m->set_column("customer_id");
-  m->set_attribute("customer_id");
-  m = import.add_mapping();
-  m->set_column("Email Address");
-  m->set_attribute("email");
+  AddMapping(&import, "customer_id", "customer_id");
+  AddMapping(&import, "Email Address", "email");
   v1::UploadResponse upload;
   ASSERT_TRUE(
       s().Upload(tenant_, "customer_id,Email Address\nk1,A@B.co\nk2,c@d.co\n", "one.csv", &upload, &import).ok());
@@ -529,11 +525,7 @@ TEST_F(ImportProcessorTest, DeleteJobsByPrimaryKeyAndByEmailFromTheStoreOrFromAL
   ASSERT_TRUE(s().Upload(tenant_, content, "d.csv", &upload).ok());
   v1::StartImportRequest import;
   import.set_upload_id(upload.upload_id());
-  for (const char* c : {"customer_id", "email"}) {
-    v1::ColumnMapping* m = import.add_mapping();
-    m->set_column(c);
-    m->set_attribute(c);
-  }
+  for (const char* c : {"customer_id", "email"}) AddMapping(&import, c, c);
   import.add_list_ids(list);
   v1::Job job;
   auto ctx = Ctx(tenant_);
@@ -583,9 +575,7 @@ TEST_F(ImportProcessorTest, DeleteJobsByPrimaryKeyAndByEmailFromTheStoreOrFromAL
 
 TEST_F(ImportProcessorTest, MetricsCountRowsAndJobsByState) {
   v1::StartImportRequest import;
-  v1::ColumnMapping* m = import.add_mapping();
-  m->set_column("customer_id");
-  m->set_attribute("customer_id");
+  AddMapping(&import, "customer_id", "customer_id");
   v1::UploadResponse upload;
   ASSERT_TRUE(s().Upload(tenant_, "customer_id\na\nb\nc\n", "x.csv", &upload, &import).ok());
   s().Wait(tenant_, upload.job().id());
@@ -696,9 +686,7 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
     auto writer = s.stub_->Upload(ctx.get(), response);
     v1::UploadRequest first;
     first.mutable_start()->set_file_name("a.csv");
-    v1::ColumnMapping* m = first.mutable_start()->mutable_import()->add_mapping();
-    m->set_column("customer_id");
-    m->set_attribute("customer_id");
+    AddMapping(first.mutable_start()->mutable_import(), "customer_id", "customer_id");
     writer->Write(first);
     v1::UploadRequest chunk;
     std::string content = "customer_id\n";
@@ -759,11 +747,7 @@ TEST(ImportOrderTest, BatchesInFlightTogetherAreAppliedInFileOrder) {
   std::string csv = "customer_id,email\n";
   for (int i = 0; i < 2 * kPairs; ++i) csv += fmt::format("p{},pair{}@x.io\n", i, i / 2);
   v1::StartImportRequest import;
-  for (const char* column : {"customer_id", "email"}) {
-    v1::ColumnMapping* m = import.add_mapping();
-    m->set_column(column);
-    m->set_attribute(column);
-  }
+  for (const char* column : {"customer_id", "email"}) AddMapping(&import, column, column);
   v1::UploadResponse upload;
   grpc::Status status = s.Upload(tenant, csv, "pairs.csv", &upload, &import);
   ASSERT_TRUE(status.ok()) << status.error_message();
@@ -885,9 +869,7 @@ TEST(ImportBenchTest, BigFileThroughputAndPeakMemory) {
       {"mobile", v1::MOBILE},    {"age", v1::INTEGER},     {"city", v1::TEXT},      {"joined", v1::DATE},
       {"score", v1::DECIMAL},    {"vip", v1::BOOLEAN}};
   for (const auto& [name, type] : columns) {
-    v1::ColumnMapping* m = import.add_mapping();
-    m->set_column(name);
-    m->set_attribute(name);
+    AddMapping(&import, name, name);
     if (name != "customer_id" && name != "email" && name != "mobile") {
       v1::NewAttribute* a = import.add_create_attributes();
       a->set_name(name);
