@@ -13,19 +13,25 @@ BIN="$BUILD_DIR/bin"
 mkdir -p "$DATA_DIR"
 
 pids=()
+stopped=0
 stop() {
   trap - INT TERM
+  [[ $stopped == 1 ]] && return
+  stopped=1
   echo "stopping the suite..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait
 }
 trap stop INT TERM
 
-"$BIN/contact-store" --data_dir="$DATA_DIR/contact-store" "$@" &
+# Each service runs in a session of its own (setsid), so a terminal's Ctrl-C reaches only this
+# script, which sends every service one SIGTERM: a second signal would make a service skip its
+# graceful drain and exit at once.
+setsid "$BIN/contact-store" --data_dir="$DATA_DIR/contact-store" "$@" &
 pids+=($!)
-"$BIN/import-processor" --data_dir="$DATA_DIR/import-processor" --store=127.0.0.1:50051 "$@" &
+setsid "$BIN/import-processor" --data_dir="$DATA_DIR/import-processor" --store=127.0.0.1:50051 "$@" &
 pids+=($!)
-"$BIN/audience-query" --data_dir="$DATA_DIR/audience-query" --store=127.0.0.1:50051 "$@" &
+setsid "$BIN/audience-query" --data_dir="$DATA_DIR/audience-query" --store=127.0.0.1:50051 "$@" &
 pids+=($!)
 
 cat <<MSG
