@@ -69,6 +69,14 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // 0.44 against 0.61 CPU-s per 1M-row export, for ~50% more bytes on disk).
   rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
   contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
+  // 16 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
+  // decompression call per block (the cache lookup alone was 6% of its CPU), and a point read
+  // costs the same one pread either way. Measured at 1M contacts: export ~10% less CPU in
+  // contact-store, GetContact p50 over gRPC no slower (89-109 against 137-209 us in the same
+  // session).
+  rocksdb::BlockBasedTableOptions contacts_table = table;
+  contacts_table.block_size = 16 << 10;
+  contacts_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(contacts_table));
   // Small CFs: catalog, applied, anonymous; they share defaults but smaller memtables.
   rocksdb::ColumnFamilyOptions small_cf = cf_options;
   small_cf.write_buffer_size = 8 << 20;
