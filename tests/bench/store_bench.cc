@@ -250,19 +250,17 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
         call->scheduled = scheduled;
         call->request.set_primary_key(keys[k]);
         call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response,
-                                      [&, call, k](grpc::Status status) {
-                                        auto now = std::chrono::steady_clock::now();
-                                        if (status.ok()) {
-                                          latency_micros[k] =
-                                              std::chrono::duration<double, std::micro>(now - call->scheduled).count();
-                                        } else {
-                                          ++errors;
-                                        }
-                                        delete call;
-                                        absl::MutexLock lock(&finished_mu);
-                                        ++finished;
-                                      });
+        stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response, [&, call, k](grpc::Status status) {
+          auto now = std::chrono::steady_clock::now();
+          if (status.ok()) {
+            latency_micros[k] = std::chrono::duration<double, std::micro>(now - call->scheduled).count();
+          } else {
+            ++errors;
+          }
+          delete call;
+          absl::MutexLock lock(&finished_mu);
+          ++finished;
+        });
       }
     });
   }
