@@ -375,12 +375,17 @@ std::optional<uint64_t> PeakRssKib(pid_t pid) {
   return std::nullopt;
 }
 
-std::optional<double> CpuSeconds(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+namespace {
+
+// utime + stime of a /proc/.../stat file in seconds, and its command name; nullopt if unreadable.
+std::optional<double> StatCpuSeconds(const std::string& path, std::string* name = nullptr) {
+  std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // The command name (field 2) may hold spaces: fields are counted after its closing ')'.
+  size_t open = text.find('(');
   size_t close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  if (name != nullptr) *name = text.substr(open + 1, close - open - 1);
   std::istringstream fields(text.substr(close + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
@@ -389,6 +394,21 @@ std::optional<double> CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+std::optional<double> CpuSeconds(pid_t pid) { return StatCpuSeconds(fmt::format("/proc/{}/stat", pid)); }
+
+double ThreadsCpuSeconds(pid_t pid, std::string_view name_prefix) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::string name;
+    auto seconds = StatCpuSeconds(entry.path().string() + "/stat", &name);
+    if (seconds && name.starts_with(name_prefix)) total += *seconds;
+  }
+  return total;
 }
 
 double WaitUntilQuiet(pid_t pid, std::chrono::seconds timeout) {

@@ -118,6 +118,9 @@ std::string LoadAverage();
 std::optional<uint64_t> PeakRssKib(pid_t pid);
 // CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. nullopt if unreadable.
 std::optional<double> CpuSeconds(pid_t pid);
+// CPU seconds of the threads of `pid` whose name starts with `name_prefix` (threads that ended
+// are not counted): e.g. "rocksdb:" for a store's flushes and compactions.
+double ThreadsCpuSeconds(pid_t pid, std::string_view name_prefix);
 // Waits until `pid` has used less than 5% of a core in each of 3 consecutive seconds (e.g. RocksDB
 // compactions after a load have finished), at most `timeout`. Returns the seconds waited.
 double WaitUntilQuiet(pid_t pid, std::chrono::seconds timeout);
