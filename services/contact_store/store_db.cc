@@ -70,10 +70,13 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
   contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
   // 16 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
-  // decompression call per block (the cache lookup alone was 6% of its CPU), and a point read
-  // costs the same one pread either way. Measured at 1M contacts: export ~10% less CPU in
-  // contact-store, GetContact p50 over gRPC no slower (89-109 against 137-209 us in the same
-  // session).
+  // decompression call per block (the cache lookup alone was 6% of its CPU). The price is on
+  // point reads that miss the block cache, which now decompress 16 KiB for one record. Measured
+  // at 1M contacts (tests/bench/RESULTS.md, session 5): with the 512 KiB export readahead,
+  // contact-store's CPU per export fell from ~0.6 to ~0.5 s, and export through audience-query
+  // rose from 217-243 to 274-282 MB/s; in-process GetContact p50 went from 12-16 to 15-22 us and
+  // the update pass slowed by ~15%. With a block cache that holds the working set (the prod
+  // overlay's 2 GiB), point reads hit the cache and the price fades.
   rocksdb::BlockBasedTableOptions contacts_table = table;
   contacts_table.block_size = 16 << 10;
   contacts_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(contacts_table));

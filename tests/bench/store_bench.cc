@@ -33,7 +33,6 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
-#include "absl/synchronization/mutex.h"
 #include "services/contact_store/contact_repository.h"
 #include "tests/bench/bench_util.h"
 
@@ -235,8 +234,7 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
   // One slot per call, written by its callback only: no lock on the hot path.
   std::vector<double> latency_micros(total, -1);
   std::atomic<uint64_t> errors{0}, late{0};
-  absl::Mutex finished_mu;
-  int64_t finished = 0;
+  std::atomic<int64_t> finished{0};
   const auto interval = std::chrono::nanoseconds(1000000000LL / options.paced_rate);
   const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
   std::vector<std::thread> sender_threads;
@@ -258,20 +256,16 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
             ++errors;
           }
           delete call;
-          absl::MutexLock lock(&finished_mu);
-          ++finished;
+          ++finished;  // last: the waiter below may return (and end these variables) after it
         });
       }
     });
   }
   for (auto& sender : sender_threads) sender.join();
   const double send_seconds = SecondsSince(start);
-  {
-    // Every call ends, with an answer or at its deadline.
-    auto all_finished = [&] { return finished == total; };
-    absl::MutexLock lock(&finished_mu);
-    finished_mu.Await(absl::Condition(&all_finished));
-  }
+  // Every call ends, with an answer or at its deadline. Polled, so that no lock or condition
+  // variable is touched by a callback after the waiter may have gone.
+  while (finished.load() < total) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   Latencies all;
   all.Reserve(total);
   for (double micros : latency_micros) {
