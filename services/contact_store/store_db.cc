@@ -69,16 +69,14 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // 0.44 against 0.61 CPU-s per 1M-row export, for ~50% more bytes on disk).
   rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
   contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
-  // 16 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
-  // decompression call per block (the cache lookup alone was 6% of its CPU). The price is on
-  // point reads that miss the block cache, which now decompress 16 KiB for one record. Measured
-  // at 1M contacts (tests/bench/RESULTS.md, session 5): with the 512 KiB export readahead,
-  // contact-store's CPU per export fell from ~0.6 to ~0.5 s, and export through audience-query
-  // rose from 217-243 to 274-282 MB/s; in-process GetContact p50 went from 12-16 to 15-22 us and
-  // the update pass slowed by ~15%. With a block cache that holds the working set (the prod
-  // overlay's 2 GiB), point reads hit the cache and the price fades.
+  // 8 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
+  // decompression call per block (the cache lookup alone was 6% of its CPU), while a point read
+  // that misses the cache decompresses a whole block for one record. Measured at 1M contacts
+  // (tests/bench/RESULTS.md, session 5), with the 512 KiB export readahead: contact-store's CPU
+  // per export ~0.6 s with 4 KiB, 0.50-0.56 s with 8, 0.43-0.64 s with 16; GetContact over gRPC
+  // p90 / p99 ~190 / ~300 us with 4 or 8 KiB but ~260 / ~400 us with 16, whose misses cost more.
   rocksdb::BlockBasedTableOptions contacts_table = table;
-  contacts_table.block_size = 16 << 10;
+  contacts_table.block_size = 8 << 10;
   contacts_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(contacts_table));
   // Small CFs: catalog, applied, anonymous; they share defaults but smaller memtables.
   rocksdb::ColumnFamilyOptions small_cf = cf_options;
