@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
       flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables");
   int64_t* export_threads =
       flags.Int("export_threads", 2, "threads that read and render one large export (1-16); rows stay in key order");
+  int64_t* idle_compaction_ms =
+      flags.Int("idle_compaction_ms", 2000,
+                "after a burst of writes (4 MiB or more) and this many ms without one, flush the memtables and "
+                "compact RocksDB's level 0, so scans and reads merge fewer sorted runs; 0 turns it off");
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
@@ -34,6 +38,11 @@ int main(int argc, char** argv) {
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
   db_options.memory_budget_bytes = static_cast<size_t>(*rocksdb_memory_mb) << 20;
+  if (*idle_compaction_ms < 0) {
+    spdlog::critical("--idle_compaction_ms must be 0 or more, got {}", *idle_compaction_ms);
+    return 2;
+  }
+  db_options.idle_compaction.idle_after = absl::Milliseconds(*idle_compaction_ms);
   if (*export_threads < 1 || *export_threads > 16) {
     spdlog::critical("--export_threads must be 1 to 16, got {}", *export_threads);
     return 2;

@@ -95,10 +95,15 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   if (!s.ok()) return FromRocksStatus(s, fmt::format("open RocksDB at {}", path));
   store->db_.reset(raw);
   store->write_options_.sync = options.sync_writes;
+  if (options.idle_compaction.idle_after > absl::ZeroDuration()) {
+    store->idle_compactor_ = std::make_unique<IdleCompactor>(raw, store->handles_, &store->written_bytes_,
+                                                             options.idle_compaction);
+  }
   return store;
 }
 
 StoreDb::~StoreDb() {
+  idle_compactor_.reset();  // before the handles go
   if (db_) {
     for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
     db_->Close();
@@ -106,6 +111,7 @@ StoreDb::~StoreDb() {
 }
 
 absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
+  written_bytes_.fetch_add(batch->GetDataSize(), std::memory_order_relaxed);
   return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
 }
 

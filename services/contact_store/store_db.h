@@ -2,6 +2,7 @@
 // common/storage/key_codec.h) and converts rocksdb::Status to absl::Status, once, here.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/contact_store/idle_compaction.h"
 
 namespace contacts::store {
 
@@ -24,6 +26,8 @@ struct StoreDbOptions {
   // RocksDB's memory budget: the block cache, with the memtables charged to it (they may use up to
   // half). Default: 128 MiB.
   size_t memory_budget_bytes = 128 << 20;
+  // Flushing and compacting level 0 once writes stop (idle_compaction.h).
+  IdleCompactionOptions idle_compaction;
 };
 
 class StoreDb {
@@ -78,12 +82,16 @@ class StoreDb {
                                        const rocksdb::Snapshot* snapshot = nullptr, bool fill_cache = true);
   // Sum of live SST bytes and estimated keys, for Backup and metrics.
   uint64_t LiveDataBytes() const;
+  // Times idle compaction has flattened the trees since Open (0 when it is off).
+  uint64_t idle_flattenings() const { return idle_compactor_ ? idle_compactor_->flattenings() : 0; }
 
  private:
   StoreDb() = default;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
+  std::atomic<uint64_t> written_bytes_{0};  // WriteBatch data written through Write
+  std::unique_ptr<IdleCompactor> idle_compactor_;
 };
 
 }  // namespace contacts::store

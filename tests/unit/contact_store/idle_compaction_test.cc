@@ -1,0 +1,187 @@
+// Idle compaction: the policy's decisions over made-up times, and a real StoreDb whose level 0 and
+// memtables are flattened once writes stop (and left alone when the feature is off or the burst
+// was too small).
+#include "services/contact_store/idle_compaction.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <rocksdb/write_batch.h>
+
+#include "services/contact_store/store_db.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts::store {
+namespace {
+
+const absl::Time kStart = absl::FromUnixSeconds(1'800'000'000);
+
+IdleCompactionOptions Options(absl::Duration idle, uint64_t min_bytes) {
+  IdleCompactionOptions options;
+  options.idle_after = idle;
+  options.min_written_bytes = min_bytes;
+  return options;
+}
+
+TEST(IdleCompactionPolicyTest, NothingWrittenIsNeverDue) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
+  EXPECT_FALSE(policy.Due(0, kStart + absl::Hours(1)));
+}
+
+TEST(IdleCompactionPolicyTest, DueOnceWritesStopForTheIdlePeriod) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
+  EXPECT_FALSE(policy.Due(150, kStart + absl::Seconds(1)));  // a write was just seen
+  EXPECT_FALSE(policy.Due(150, kStart + absl::Milliseconds(2999)));
+  EXPECT_TRUE(policy.Due(150, kStart + absl::Seconds(3)));
+}
+
+TEST(IdleCompactionPolicyTest, AWriteRestartsTheIdlePeriod) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
+  EXPECT_FALSE(policy.Due(150, kStart + absl::Seconds(1)));
+  EXPECT_FALSE(policy.Due(160, kStart + absl::Seconds(2)));
+  EXPECT_FALSE(policy.Due(160, kStart + absl::Milliseconds(3999)));
+  EXPECT_TRUE(policy.Due(160, kStart + absl::Seconds(4)));
+}
+
+TEST(IdleCompactionPolicyTest, ASmallBurstIsNotWorthIt) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 1000, kStart);
+  EXPECT_FALSE(policy.Due(1099, kStart + absl::Seconds(1)));
+  EXPECT_FALSE(policy.Due(1099, kStart + absl::Hours(1)));
+  EXPECT_FALSE(policy.Due(1100, kStart + absl::Hours(2)));
+  EXPECT_TRUE(policy.Due(1100, kStart + absl::Hours(3)));
+}
+
+TEST(IdleCompactionPolicyTest, OncePerBurst) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1)));
+  ASSERT_TRUE(policy.Due(500, kStart + absl::Seconds(3)));
+  policy.Flattened(500);
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(10)));
+  // The next burst counts from the bytes written when the last flattening began.
+  EXPECT_FALSE(policy.Due(550, kStart + absl::Seconds(11)));
+  EXPECT_FALSE(policy.Due(550, kStart + absl::Seconds(20)));
+  EXPECT_FALSE(policy.Due(600, kStart + absl::Seconds(21)));
+  EXPECT_TRUE(policy.Due(600, kStart + absl::Seconds(23)));
+}
+
+TEST(IdleCompactionPolicyTest, PostponeWaitsAnotherIdlePeriod) {
+  IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1)));
+  ASSERT_TRUE(policy.Due(500, kStart + absl::Seconds(3)));
+  policy.Postpone(kStart + absl::Seconds(3));
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(4)));
+  EXPECT_TRUE(policy.Due(500, kStart + absl::Seconds(5)));
+}
+
+TEST(IdleCompactionPolicyTest, ZeroIdlePeriodTurnsItOff) {
+  IdleCompactionPolicy policy(Options(absl::ZeroDuration(), 0), 0, kStart);
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1)));
+  EXPECT_FALSE(policy.Due(500, kStart + absl::Hours(1)));
+}
+
+// ----- a real store -----
+
+uint64_t IntProperty(StoreDb& db, rocksdb::ColumnFamilyHandle* family, const std::string& name) {
+  std::string value;
+  EXPECT_TRUE(db.db()->GetProperty(family, name, &value)) << name;
+  return value.empty() ? 0 : std::stoull(value);
+}
+
+uint64_t Level0Files(StoreDb& db) { return IntProperty(db, db.contacts(), "rocksdb.num-files-at-level0"); }
+
+std::string Key(int i) { return fmt::format("key{:08d}", i * 7919 % 100000); }
+
+// Writes `batches` batches of 1,000 records of ~1 KiB to the contacts family, each flushed into a
+// level-0 file of its own, then one more batch that stays in the memtable.
+void WriteBurst(StoreDb& db, int batches) {
+  const std::string value(1000, 'v');
+  int next = 0;
+  for (int batch = 0; batch <= batches; ++batch) {
+    rocksdb::WriteBatch write;
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(write.Put(db.contacts(), Key(next++), value).ok());
+    ASSERT_TRUE(db.Write(&write).ok());
+    if (batch < batches) {
+      ASSERT_TRUE(db.db()->Flush(rocksdb::FlushOptions(), db.contacts()).ok());
+    }
+  }
+}
+
+// Waits until `done` holds or `limit` passes; returns whether it held.
+template <typename Condition>
+bool WaitFor(Condition done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+StoreDbOptions DbOptions(absl::Duration idle, uint64_t min_bytes) {
+  StoreDbOptions options;
+  options.idle_compaction = Options(idle, min_bytes);
+  return options;
+}
+
+TEST(IdleCompactorTest, FlattensLevel0AndMemtablesOnceWritesStop) {
+  test::TempDir dir("idle_compaction_test");
+  auto db = StoreDb::Open(dir.path() + "/db", DbOptions(absl::Milliseconds(500), 1 << 20));
+  ASSERT_TRUE(db.ok()) << db.status();
+  WriteBurst(**db, 3);
+  ASSERT_EQ(Level0Files(**db), 3u);  // below RocksDB's own trigger (4): it would leave them there
+  ASSERT_TRUE(WaitFor([&] { return (*db)->idle_flattenings() >= 1; }, std::chrono::seconds(20)));
+  EXPECT_EQ(Level0Files(**db), 0u);
+  EXPECT_EQ(IntProperty(**db, (*db)->contacts(), "rocksdb.num-entries-active-mem-table"), 0u);
+  EXPECT_GT(IntProperty(**db, (*db)->contacts(), "rocksdb.num-files-at-level1"), 0u);
+  // Every record is still there, once.
+  auto scan = (*db)->Scan((*db)->contacts(), "key");
+  int records = 0;
+  for ((*scan)->SeekToFirst(); (*scan)->Valid(); (*scan)->Next()) ++records;
+  EXPECT_EQ(records, 4000);
+  // Nothing more was written: no second flattening.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ((*db)->idle_flattenings(), 1u);
+}
+
+TEST(IdleCompactorTest, LeavesTheTreesAloneWhenOff) {
+  test::TempDir dir("idle_compaction_test");
+  auto db = StoreDb::Open(dir.path() + "/db", DbOptions(absl::ZeroDuration(), 1 << 20));
+  ASSERT_TRUE(db.ok()) << db.status();
+  WriteBurst(**db, 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(Level0Files(**db), 3u);
+  EXPECT_EQ((*db)->idle_flattenings(), 0u);
+}
+
+TEST(IdleCompactorTest, LeavesTheTreesAloneAfterASmallBurst) {
+  test::TempDir dir("idle_compaction_test");
+  // The burst writes ~4 MB: under the 64 MiB asked for.
+  auto db = StoreDb::Open(dir.path() + "/db", DbOptions(absl::Milliseconds(100), 64 << 20));
+  ASSERT_TRUE(db.ok()) << db.status();
+  WriteBurst(**db, 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(Level0Files(**db), 3u);
+  EXPECT_EQ((*db)->idle_flattenings(), 0u);
+}
+
+TEST(IdleCompactorTest, ClosingDuringAFlatteningIsClean) {
+  test::TempDir dir("idle_compaction_test");
+  {
+    auto db = StoreDb::Open(dir.path() + "/db", DbOptions(absl::Milliseconds(10), 1));
+    ASSERT_TRUE(db.ok()) << db.status();
+    WriteBurst(**db, 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));  // about when it starts
+  }
+  auto reopened = StoreDb::Open(dir.path() + "/db", DbOptions(absl::ZeroDuration(), 1));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto scan = (*reopened)->Scan((*reopened)->contacts(), "key");
+  int records = 0;
+  for ((*scan)->SeekToFirst(); (*scan)->Valid(); (*scan)->Next()) ++records;
+  EXPECT_EQ(records, 4000);
+}
+
+}  // namespace
+}  // namespace contacts::store
