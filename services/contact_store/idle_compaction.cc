@@ -50,6 +50,11 @@ absl::Status FlattenLevel0(rocksdb::DB& db, const std::vector<rocksdb::ColumnFam
     if (compacted.IsAborted()) return absl::UnavailableError(compacted.ToString());
     RETURN_IF_ERROR(FromRocksStatus(compacted, fmt::format("compact level 0 of {}", family->GetName())));
   }
+  // Files moved down whole (sequential keys, e.g. ordinals) keep their sequence numbers, and
+  // RocksDB rewrites such bottommost files to zero them, but only looks for them when a snapshot
+  // is released: without this, that happened at the end of the first export after an import, and
+  // cost the second one 0.12-0.25 CPU-s. Releasing a snapshot here lets it happen now, while idle.
+  db.ReleaseSnapshot(db.GetSnapshot());
   return absl::OkStatus();
 }
 
