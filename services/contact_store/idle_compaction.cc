@@ -15,14 +15,17 @@ namespace contacts::store {
 IdleCompactionPolicy::IdleCompactionPolicy(IdleCompactionOptions options, uint64_t written_bytes, absl::Time now)
     : options_(options), last_seen_(written_bytes), last_change_(now), flattened_at_(written_bytes) {}
 
-bool IdleCompactionPolicy::Due(uint64_t written_bytes, absl::Time now) {
+bool IdleCompactionPolicy::Due(uint64_t written_bytes, absl::Time now,
+                               const std::function<uint64_t()>& level1_bytes) {
   if (options_.idle_after <= absl::ZeroDuration()) return false;
   if (written_bytes != last_seen_) {
     last_seen_ = written_bytes;
     last_change_ = now;
     return false;
   }
-  return written_bytes - flattened_at_ >= options_.min_written_bytes && now - last_change_ >= options_.idle_after;
+  const uint64_t written = written_bytes - flattened_at_;
+  if (written < options_.min_written_bytes || now - last_change_ < options_.idle_after) return false;
+  return written >= level1_bytes() / std::max<uint64_t>(options_.max_rewrite_ratio, 1);
 }
 
 void IdleCompactionPolicy::Flattened(uint64_t written_bytes) { flattened_at_ = written_bytes; }
@@ -58,6 +61,16 @@ absl::Status FlattenLevel0(rocksdb::DB& db, const std::vector<rocksdb::ColumnFam
   return absl::OkStatus();
 }
 
+uint64_t Level1Bytes(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
+  uint64_t bytes = 0;
+  for (rocksdb::ColumnFamilyHandle* family : families) {
+    rocksdb::ColumnFamilyMetaData meta;
+    db.GetColumnFamilyMetaData(family, &meta);
+    if (meta.levels.size() > 1) bytes += meta.levels[1].size;
+  }
+  return bytes;
+}
+
 IdleCompactor::IdleCompactor(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> families,
                              const std::atomic<uint64_t>* written_bytes, IdleCompactionOptions options)
     : db_(db), families_(std::move(families)), written_bytes_(written_bytes), options_(options) {
@@ -83,7 +96,7 @@ void IdleCompactor::Run() {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), poll);
     if (stopping_) break;
     const uint64_t written = written_bytes_->load(std::memory_order_relaxed);
-    if (!policy.Due(written, absl::Now())) continue;
+    if (!policy.Due(written, absl::Now(), [this] { return Level1Bytes(*db_, families_); })) continue;
     mu_.Unlock();
     const absl::Time start = absl::Now();
     absl::Status flattened = FlattenLevel0(*db_, families_);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct IdleCompactionOptions {
   // Bytes written (WriteBatch data) since the last flattening that make the next one worth its
   // work: a trickle of single writes never triggers it. Default: 4 MiB.
   uint64_t min_written_bytes = 4 << 20;
+  // A pass rewrites the level-1 files that level 0 overlaps (all of them, for random keys), so it
+  // also waits until the bytes written since the last pass reach level 1's bytes divided by this:
+  // small bursts into a large store, seconds apart, would otherwise rewrite level 1 after each.
+  // RocksDB itself rewrites it about once per four memtables. Default: 8.
+  uint64_t max_rewrite_ratio = 8;
 };
 
 // When to flatten, from the running count of bytes written and the clock. Pure, so tests can
@@ -38,8 +44,9 @@ class IdleCompactionPolicy {
  public:
   IdleCompactionPolicy(IdleCompactionOptions options, uint64_t written_bytes, absl::Time now);
 
-  // Whether to flatten now, `written_bytes` having been written in all so far.
-  bool Due(uint64_t written_bytes, absl::Time now);
+  // Whether to flatten now, `written_bytes` having been written in all so far and level 1 of the
+  // trees holding `level1_bytes` (asked for only when everything else says yes).
+  bool Due(uint64_t written_bytes, absl::Time now, const std::function<uint64_t()>& level1_bytes);
   // Records a flattening that began when `written_bytes` had been written.
   void Flattened(uint64_t written_bytes);
   // Puts the next attempt off by a whole idle period (after a failed one).
@@ -56,6 +63,9 @@ class IdleCompactionPolicy {
 // Errors: UNAVAILABLE when RocksDB is compacting a level-0 file itself (try again later); others
 // as FromRocksStatus maps them.
 absl::Status FlattenLevel0(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& families);
+
+// Bytes in level 1 of `families`.
+uint64_t Level1Bytes(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& families);
 
 // Runs IdleCompactionPolicy on a thread of its own and flattens (FlattenLevel0) when it is due.
 class IdleCompactor {
