@@ -15,8 +15,7 @@ namespace contacts::store {
 IdleCompactionPolicy::IdleCompactionPolicy(IdleCompactionOptions options, uint64_t written_bytes, absl::Time now)
     : options_(options), last_seen_(written_bytes), last_change_(now), flattened_at_(written_bytes) {}
 
-bool IdleCompactionPolicy::Due(uint64_t written_bytes, absl::Time now,
-                               const std::function<uint64_t()>& level1_bytes) {
+bool IdleCompactionPolicy::Due(uint64_t written_bytes, absl::Time now, const std::function<uint64_t()>& level1_bytes) {
   if (options_.idle_after <= absl::ZeroDuration()) return false;
   if (written_bytes != last_seen_) {
     last_seen_ = written_bytes;
@@ -88,8 +87,7 @@ IdleCompactor::~IdleCompactor() {
 
 void IdleCompactor::Run() {
   // A few looks per idle period, so a flattening starts soon after the period ends.
-  const absl::Duration poll =
-      std::clamp(options_.idle_after / 4, absl::Milliseconds(10), absl::Milliseconds(500));
+  const absl::Duration poll = std::clamp(options_.idle_after / 4, absl::Milliseconds(10), absl::Milliseconds(500));
   IdleCompactionPolicy policy(options_, written_bytes_->load(std::memory_order_relaxed), absl::Now());
   absl::MutexLock lock(&mu_);
   while (!stopping_) {

@@ -18,9 +18,13 @@ namespace contacts::store {
 namespace {
 
 const absl::Time kStart = absl::FromUnixSeconds(1'800'000'000);
-// Level 1 bytes for the cases where they do not matter.
-uint64_t NoLevel1() { return 0; }
-const std::function<uint64_t()> kNoLevel1 = NoLevel1;
+
+// policy.Due with `written` bytes, `since_start` after kStart, and level 1 empty unless given.
+bool DueAt(
+    IdleCompactionPolicy& policy, uint64_t written, absl::Duration since_start,
+    const std::function<uint64_t()>& level1 = [] { return uint64_t{0}; }) {
+  return policy.Due(written, kStart + since_start, level1);
+}
 
 IdleCompactionOptions Options(absl::Duration idle, uint64_t min_bytes) {
   IdleCompactionOptions options;
@@ -31,52 +35,52 @@ IdleCompactionOptions Options(absl::Duration idle, uint64_t min_bytes) {
 
 TEST(IdleCompactionPolicyTest, NothingWrittenIsNeverDue) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
-  EXPECT_FALSE(policy.Due(0, kStart + absl::Hours(1), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 0, absl::Hours(1)));
 }
 
 TEST(IdleCompactionPolicyTest, DueOnceWritesStopForTheIdlePeriod) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
-  EXPECT_FALSE(policy.Due(150, kStart + absl::Seconds(1), kNoLevel1));  // a write was just seen
-  EXPECT_FALSE(policy.Due(150, kStart + absl::Milliseconds(2999), kNoLevel1));
-  EXPECT_TRUE(policy.Due(150, kStart + absl::Seconds(3), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 150, absl::Seconds(1)));  // a write was just seen
+  EXPECT_FALSE(DueAt(policy, 150, absl::Milliseconds(2999)));
+  EXPECT_TRUE(DueAt(policy, 150, absl::Seconds(3)));
 }
 
 TEST(IdleCompactionPolicyTest, AWriteRestartsTheIdlePeriod) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
-  EXPECT_FALSE(policy.Due(150, kStart + absl::Seconds(1), kNoLevel1));
-  EXPECT_FALSE(policy.Due(160, kStart + absl::Seconds(2), kNoLevel1));
-  EXPECT_FALSE(policy.Due(160, kStart + absl::Milliseconds(3999), kNoLevel1));
-  EXPECT_TRUE(policy.Due(160, kStart + absl::Seconds(4), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 150, absl::Seconds(1)));
+  EXPECT_FALSE(DueAt(policy, 160, absl::Seconds(2)));
+  EXPECT_FALSE(DueAt(policy, 160, absl::Milliseconds(3999)));
+  EXPECT_TRUE(DueAt(policy, 160, absl::Seconds(4)));
 }
 
 TEST(IdleCompactionPolicyTest, ASmallBurstIsNotWorthIt) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 1000, kStart);
-  EXPECT_FALSE(policy.Due(1099, kStart + absl::Seconds(1), kNoLevel1));
-  EXPECT_FALSE(policy.Due(1099, kStart + absl::Hours(1), kNoLevel1));
-  EXPECT_FALSE(policy.Due(1100, kStart + absl::Hours(2), kNoLevel1));
-  EXPECT_TRUE(policy.Due(1100, kStart + absl::Hours(3), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 1099, absl::Seconds(1)));
+  EXPECT_FALSE(DueAt(policy, 1099, absl::Hours(1)));
+  EXPECT_FALSE(DueAt(policy, 1100, absl::Hours(2)));
+  EXPECT_TRUE(DueAt(policy, 1100, absl::Hours(3)));
 }
 
 TEST(IdleCompactionPolicyTest, OncePerBurst) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1), kNoLevel1));
-  ASSERT_TRUE(policy.Due(500, kStart + absl::Seconds(3), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(1)));
+  ASSERT_TRUE(DueAt(policy, 500, absl::Seconds(3)));
   policy.Flattened(500);
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(10), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(10)));
   // The next burst counts from the bytes written when the last flattening began.
-  EXPECT_FALSE(policy.Due(550, kStart + absl::Seconds(11), kNoLevel1));
-  EXPECT_FALSE(policy.Due(550, kStart + absl::Seconds(20), kNoLevel1));
-  EXPECT_FALSE(policy.Due(600, kStart + absl::Seconds(21), kNoLevel1));
-  EXPECT_TRUE(policy.Due(600, kStart + absl::Seconds(23), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 550, absl::Seconds(11)));
+  EXPECT_FALSE(DueAt(policy, 550, absl::Seconds(20)));
+  EXPECT_FALSE(DueAt(policy, 600, absl::Seconds(21)));
+  EXPECT_TRUE(DueAt(policy, 600, absl::Seconds(23)));
 }
 
 TEST(IdleCompactionPolicyTest, PostponeWaitsAnotherIdlePeriod) {
   IdleCompactionPolicy policy(Options(absl::Seconds(2), 100), 0, kStart);
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1), kNoLevel1));
-  ASSERT_TRUE(policy.Due(500, kStart + absl::Seconds(3), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(1)));
+  ASSERT_TRUE(DueAt(policy, 500, absl::Seconds(3)));
   policy.Postpone(kStart + absl::Seconds(3));
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(4), kNoLevel1));
-  EXPECT_TRUE(policy.Due(500, kStart + absl::Seconds(5), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(4)));
+  EXPECT_TRUE(DueAt(policy, 500, absl::Seconds(5)));
 }
 
 TEST(IdleCompactionPolicyTest, WaitsUntilTheBurstIsWorthRewritingLevel1) {
@@ -84,10 +88,10 @@ TEST(IdleCompactionPolicyTest, WaitsUntilTheBurstIsWorthRewritingLevel1) {
   options.max_rewrite_ratio = 8;
   IdleCompactionPolicy policy(options, 0, kStart);
   const std::function<uint64_t()> level1 = [] { return uint64_t{8000}; };
-  EXPECT_FALSE(policy.Due(999, kStart + absl::Seconds(1), level1));
-  EXPECT_FALSE(policy.Due(999, kStart + absl::Hours(1), level1));  // 999 < 8000 / 8
-  EXPECT_FALSE(policy.Due(1000, kStart + absl::Hours(2), level1));
-  EXPECT_TRUE(policy.Due(1000, kStart + absl::Hours(3), level1));
+  EXPECT_FALSE(DueAt(policy, 999, absl::Seconds(1), level1));
+  EXPECT_FALSE(DueAt(policy, 999, absl::Hours(1), level1));  // 999 < 8000 / 8
+  EXPECT_FALSE(DueAt(policy, 1000, absl::Hours(2), level1));
+  EXPECT_TRUE(DueAt(policy, 1000, absl::Hours(3), level1));
 }
 
 TEST(IdleCompactionPolicyTest, AsksForLevel1OnlyWhenEverythingElseSaysYes) {
@@ -97,18 +101,18 @@ TEST(IdleCompactionPolicyTest, AsksForLevel1OnlyWhenEverythingElseSaysYes) {
     ++asked;
     return uint64_t{0};
   };
-  EXPECT_FALSE(policy.Due(50, kStart + absl::Seconds(1), level1));
-  EXPECT_FALSE(policy.Due(50, kStart + absl::Seconds(5), level1));
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(6), level1));
+  EXPECT_FALSE(DueAt(policy, 50, absl::Seconds(1), level1));
+  EXPECT_FALSE(DueAt(policy, 50, absl::Seconds(5), level1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(6), level1));
   EXPECT_EQ(asked, 0);
-  EXPECT_TRUE(policy.Due(500, kStart + absl::Seconds(8), level1));
+  EXPECT_TRUE(DueAt(policy, 500, absl::Seconds(8), level1));
   EXPECT_EQ(asked, 1);
 }
 
 TEST(IdleCompactionPolicyTest, ZeroIdlePeriodTurnsItOff) {
   IdleCompactionPolicy policy(Options(absl::ZeroDuration(), 0), 0, kStart);
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Seconds(1), kNoLevel1));
-  EXPECT_FALSE(policy.Due(500, kStart + absl::Hours(1), kNoLevel1));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Seconds(1)));
+  EXPECT_FALSE(DueAt(policy, 500, absl::Hours(1)));
 }
 
 // ----- a real store -----
