@@ -4,10 +4,10 @@
 // key ranges all overlap (RocksDB compacts level 0 only at four files), and every scan and point
 // read merges them with level 1 and below. An export of 1M contacts cost contact-store 0.50-0.65
 // CPU-s in that state and 0.42-0.51 once the memtables were flushed and level 0 compacted into
-// level 1 (in-process, three loads; tests/bench/RESULTS.md, session 6). So when no write has come for a while after at
-// least a few megabytes were written, the memtables are flushed and level 0 is compacted into
-// level 1, once per burst. Level 1 and below are left to RocksDB: the work stays bounded by what
-// the burst wrote plus the level-1 files it overlaps.
+// level 1 (in-process, three loads; tests/bench/RESULTS.md, session 6). So when no write has come
+// for a while after at least a few megabytes were written, the memtables are flushed and level 0
+// is compacted into level 1, once per burst. Level 1 and below are left to RocksDB: the work stays
+// bounded by what the burst wrote plus the level-1 files it overlaps.
 #pragma once
 
 #include <atomic>
