@@ -59,6 +59,7 @@ CsvRowWriter::CsvRowWriter(CsvWriteOptions options) : options_(std::move(options
   special_[static_cast<unsigned char>('\r')] = 1;
   special_[static_cast<unsigned char>('\n')] = 1;
   numeric_.assign(options_.numeric_columns.begin(), options_.numeric_columns.end());
+  plain_.assign(options_.plain_columns.begin(), options_.plain_columns.end());
 }
 
 size_t CsvRowWriter::MaxRowBytes(const std::string_view* fields, size_t count) {
@@ -93,6 +94,15 @@ char* CsvRowWriter::WriteField(char* dest, std::string_view field, bool numeric)
   return out + size;
 }
 
+char* CsvRowWriter::WritePlainField(char* dest, std::string_view field, bool numeric) const {
+  if (field.empty()) return dest;
+  if (options_.neutralize_formulas && StartsLikeFormula(field.front()) && !(numeric && IsPlainNumber(field))) {
+    *dest++ = '\'';
+  }
+  std::memcpy(dest, field.data(), field.size());
+  return dest + field.size();
+}
+
 char* CsvRowWriter::WriteRow(char* dest, const std::string_view* fields, size_t count) const {
   if (count == 1 && fields[0].empty()) {
     std::memcpy(dest, "\"\"\r\n", 4);
@@ -100,7 +110,9 @@ char* CsvRowWriter::WriteRow(char* dest, const std::string_view* fields, size_t 
   }
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) *dest++ = options_.delimiter;
-    dest = WriteField(dest, fields[i], i < numeric_.size() && numeric_[i] != 0);
+    const bool numeric = i < numeric_.size() && numeric_[i] != 0;
+    dest = i < plain_.size() && plain_[i] != 0 ? WritePlainField(dest, fields[i], numeric)
+                                               : WriteField(dest, fields[i], numeric);
   }
   *dest++ = '\r';
   *dest++ = '\n';

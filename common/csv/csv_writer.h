@@ -39,6 +39,12 @@ struct CsvWriteOptions {
   // With neutralize_formulas: column i holds numbers when i < size() and numeric_columns[i].
   // Default: empty (no numeric columns).
   std::vector<bool> numeric_columns;
+  // Column i never needs quotes when i < size() and plain_columns[i]: its values hold no
+  // delimiter, '"', CR or LF and no space or tab at either end, as the canonical values of every
+  // attribute type but TEXT do (common/values). Such cells are copied without the per-byte scan;
+  // formula neutralisation still applies. The caller vouches for the values: a plain cell that
+  // breaks the rule is written unquoted. Default: empty (every cell is scanned).
+  std::vector<bool> plain_columns;
 };
 
 // Appends the fields separated by the delimiter, then "\r\n". An empty `fields` appends a blank
@@ -68,11 +74,13 @@ class CsvRowWriter {
 
  private:
   char* WriteField(char* dest, std::string_view field, bool numeric) const;
+  char* WritePlainField(char* dest, std::string_view field, bool numeric) const;
 
   CsvWriteOptions options_;
   // special_[c] != 0 when byte c forces quotes anywhere in a field: the delimiter, '"', CR, LF.
   uint8_t special_[256];
   std::vector<uint8_t> numeric_;  // options_.numeric_columns, one byte per column
+  std::vector<uint8_t> plain_;    // options_.plain_columns, one byte per column
 };
 
 }  // namespace contacts

@@ -793,4 +793,20 @@ int CompareValues(AttributeType type, std::string_view a, std::string_view b) {
   return Sign(a.compare(b));
 }
 
+bool CanonicalNeedsNoCsvQuotes(AttributeType type) {
+  switch (type) {
+    case AttributeType::kInteger:
+    case AttributeType::kDecimal:
+    case AttributeType::kBoolean:
+    case AttributeType::kDate:
+    case AttributeType::kDateTime:
+    case AttributeType::kEmail:
+    case AttributeType::kMobile:
+      return true;
+    case AttributeType::kText:
+      break;
+  }
+  return false;
+}
+
 }  // namespace contacts

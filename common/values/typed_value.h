@@ -71,6 +71,11 @@ struct ValueOptions {
   std::string default_country_code = "91";
 };
 
+// True when no canonical value of `type` needs quotes in a comma-separated CSV cell: none holds a
+// ',', '"', CR or LF, or starts or ends with a space or tab. That is every type but TEXT (see the
+// table above). CSV exports copy such cells without scanning them.
+bool CanonicalNeedsNoCsvQuotes(AttributeType type);
+
 // Trims, validates and normalises `raw` to the canonical text of `type` (see the table above).
 // Returns "" for empty or all-whitespace input ("not set") whatever the type.
 // Errors: InvalidArgumentError when the value is not valid for the type. The message quotes the

@@ -155,7 +155,10 @@ class ChunkWriter {
   static CsvWriteOptions Options(const std::vector<ExportColumn>& columns) {
     CsvWriteOptions options;
     options.neutralize_formulas = true;
-    for (const auto& column : columns) options.numeric_columns.push_back(column.numeric);
+    for (const auto& column : columns) {
+      options.numeric_columns.push_back(column.numeric);
+      options.plain_columns.push_back(column.plain);
+    }
     return options;
   }
 

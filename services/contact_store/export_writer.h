@@ -72,6 +72,8 @@ struct ExportColumn {
   uint32_t attribute_id = 0;
   std::string name;      // header cell
   bool numeric = false;  // INTEGER or DECIMAL: plain numbers are not neutralised as formulas
+  // Values never need CSV quotes (every type but TEXT: CsvWriteOptions::plain_columns).
+  bool plain = false;
 };
 
 // What to export, as resolved under the tenant's lock.

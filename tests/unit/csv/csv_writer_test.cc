@@ -311,5 +311,33 @@ TEST(CsvRowWriterTest, AnExportedTableReadsBackExactly) {
   EXPECT_EQ(ReadAll(csv, ','), rows);
 }
 
+// Plain columns skip the scan for bytes that force quotes: for values that have none, the output
+// is byte for byte the scanned output, formula neutralisation and numeric columns included.
+TEST(CsvRowWriterTest, PlainColumnsWriteWhatTheScanWouldForValuesThatNeedNoQuotes) {
+  const std::vector<std::string_view> fields = {"42",   "-17", "=cmd@x.com", "+919876543210", "2026-11-26",
+                                                "true", "",    "-1.5",       "@home",         "a'b@c.io"};
+  CsvWriteOptions scanned;
+  scanned.neutralize_formulas = true;
+  scanned.numeric_columns = {true, true, false, false, false, false, false, true, false, false};
+  CsvWriteOptions plain = scanned;
+  plain.plain_columns.assign(fields.size(), true);
+  std::string expected, got;
+  CsvRowWriter(scanned).AppendRow(&expected, fields.data(), fields.size());
+  CsvRowWriter(plain).AppendRow(&got, fields.data(), fields.size());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(got, "42,-17,'=cmd@x.com,'+919876543210,2026-11-26,true,,-1.5,'@home,a'b@c.io\r\n");
+}
+
+// The caller vouches for plain columns: a value that breaks the rule is not quoted (which is why
+// only the typed-value module's canonical forms are declared plain).
+TEST(CsvRowWriterTest, PlainColumnsAreNotScanned) {
+  const std::vector<std::string_view> fields = {"a,b", "a,b"};
+  CsvWriteOptions options;
+  options.plain_columns = {true, false};
+  std::string out;
+  CsvRowWriter(options).AppendRow(&out, fields.data(), fields.size());
+  EXPECT_EQ(out, "a,b,\"a,b\"\r\n");
+}
+
 }  // namespace
 }  // namespace contacts

@@ -797,5 +797,73 @@ TEST(CompareValuesTest, RandomDatesAndDateTimesSortChronologically) {
   }
 }
 
+// CSV exports copy cells of these types without scanning them for quoting
+// (CanonicalNeedsNoCsvQuotes): random valid inputs, spaces, separators and odd case included,
+// must never normalise to a value that would need quotes.
+TEST(NormalizeValueTest, CanonicalValuesOfEveryTypeButTextNeedNoCsvQuotes) {
+  for (AttributeType type : kAllAttributeTypes) {
+    EXPECT_EQ(CanonicalNeedsNoCsvQuotes(type), type != AttributeType::kText) << AttributeTypeName(type);
+  }
+  EXPECT_FALSE(CanonicalNeedsNoCsvQuotes(static_cast<AttributeType>(99)));
+  std::mt19937_64 random(20261126);
+  auto pick = [&](std::string_view choices) { return choices[random() % choices.size()]; };
+  auto number = [&](int digits) {
+    std::string out;
+    for (int i = 0; i < digits; ++i) out.push_back(pick("0123456789"));
+    return out;
+  };
+  const std::string atext = "abcxyzABCXYZ0189!#$%&'*+-/=?^_`{|}~";
+  auto raw_of = [&](AttributeType type) -> std::string {
+    const std::string pad(random() % 3, pick(" \t"));
+    switch (type) {
+      case AttributeType::kInteger:
+        return pad + (random() % 2 ? "-" : "") + number(1 + random() % 18) + pad;
+      case AttributeType::kDecimal:
+        return pad + (random() % 2 ? "-" : "") + number(random() % 9) + "." + number(random() % 9) + pad;
+      case AttributeType::kBoolean:
+        return pad + std::string(1, pick("tfyn01")) + pad;
+      case AttributeType::kDate:
+        return pad +
+               fmt::format("{:04}{}{}{}{}", 1 + random() % 9999, pick("-/"), 1 + random() % 12, pick("-/"),
+                           1 + random() % 28) +
+               pad;
+      case AttributeType::kDateTime:
+        return pad +
+               fmt::format("{:04}-{:02}-{:02}{}{}:{:02}:{:02}.{}{}", 1 + random() % 9998, 1 + random() % 12,
+                           1 + random() % 28, pick("Tt "), random() % 24, random() % 60, random() % 60,
+                           number(1 + random() % 9), random() % 2 ? "Z" : "+05:30") +
+               pad;
+      case AttributeType::kEmail: {
+        std::string local;
+        for (int i = 1 + random() % 10; i > 0; --i) local.push_back(pick(atext));
+        return pad + local + "@Example" + number(2) + "." + (random() % 2 ? "COM" : "in") + pad;
+      }
+      case AttributeType::kMobile:
+        return pad + (random() % 2 ? "+44 (0)" : "0") + number(3) + pick(" -.") + number(3) + pick(" -.") + number(4) +
+               pad;
+      case AttributeType::kText:
+        break;
+    }
+    return "";
+  };
+  for (AttributeType type : kAllAttributeTypes) {
+    if (type == AttributeType::kText) continue;
+    int valid = 0;
+    for (int i = 0; i < 20000; ++i) {
+      const std::string raw = raw_of(type);
+      absl::StatusOr<std::string> canonical = NormalizeValue(type, raw);
+      if (!canonical.ok() || canonical->empty()) continue;
+      ++valid;
+      const std::string& value = *canonical;
+      ASSERT_EQ(value.find_first_of(",\"\r\n"), std::string::npos) << AttributeTypeName(type) << " " << value;
+      ASSERT_NE(value.front(), ' ') << value;
+      ASSERT_NE(value.front(), '\t') << value;
+      ASSERT_NE(value.back(), ' ') << value;
+      ASSERT_NE(value.back(), '\t') << value;
+    }
+    EXPECT_GT(valid, 1000) << AttributeTypeName(type) << ": the generator makes too few valid values";
+  }
+}
+
 }  // namespace
 }  // namespace contacts
