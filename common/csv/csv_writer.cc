@@ -68,14 +68,17 @@ size_t CsvRowWriter::MaxRowBytes(const std::string_view* fields, size_t count) {
   return bytes;
 }
 
+bool CsvRowWriter::Neutralizes(std::string_view field, bool numeric) const {
+  return options_.neutralize_formulas && IsFormulaLike(field, numeric);
+}
+
 char* CsvRowWriter::WriteField(char* dest, std::string_view field, bool numeric) const {
   const size_t size = field.size();
   if (size == 0) return dest;
   // Copy while looking for bytes that force quotes (the usual case has none); rewrite the field
   // quoted when one turns up. `dest` has room for the quoted form, so the copy never overflows.
   const auto* bytes = reinterpret_cast<const unsigned char*>(field.data());
-  const bool neutralize =
-      options_.neutralize_formulas && StartsLikeFormula(field.front()) && !(numeric && IsPlainNumber(field));
+  const bool neutralize = Neutralizes(field, numeric);
   char* out = dest + (neutralize ? 1 : 0);
   uint8_t special = 0;
   for (size_t i = 0; i < size; ++i) {
@@ -96,9 +99,7 @@ char* CsvRowWriter::WriteField(char* dest, std::string_view field, bool numeric)
 
 char* CsvRowWriter::WritePlainField(char* dest, std::string_view field, bool numeric) const {
   if (field.empty()) return dest;
-  if (options_.neutralize_formulas && StartsLikeFormula(field.front()) && !(numeric && IsPlainNumber(field))) {
-    *dest++ = '\'';
-  }
+  if (Neutralizes(field, numeric)) *dest++ = '\'';
   std::memcpy(dest, field.data(), field.size());
   return dest + field.size();
 }

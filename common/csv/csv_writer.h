@@ -73,6 +73,8 @@ class CsvRowWriter {
   const CsvWriteOptions& options() const { return options_; }
 
  private:
+  // Whether `field` gets a leading ' against formula evaluation.
+  bool Neutralizes(std::string_view field, bool numeric) const;
   char* WriteField(char* dest, std::string_view field, bool numeric) const;
   char* WritePlainField(char* dest, std::string_view field, bool numeric) const;
 
