@@ -200,7 +200,9 @@ TEST(IdleCompactorTest, LeavesTheTreesAloneAfterASmallBurst) {
   EXPECT_EQ((*db)->idle_flattenings(), 0u);
 }
 
-TEST(IdleCompactorTest, ClosingDuringAFlatteningIsClean) {
+// The store closes about when a pass starts: before, during or after it depending on timing (the
+// test cannot force "during"). Whichever it was, closing returns and nothing written is lost.
+TEST(IdleCompactorTest, ClosingAroundAFlatteningLosesNothing) {
   test::TempDir dir("idle_compaction_test");
   {
     auto db = StoreDb::Open(dir.path() + "/db", DbOptions(absl::Milliseconds(10), 1));
