@@ -21,6 +21,7 @@
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
 #include "common/values/text_case.h"
+#include "services/contact_store/column_update.h"
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
 
@@ -384,15 +385,37 @@ class ContactRepository::BatchWriter {
   // Writes everything planned; applies the columns. Nothing is written when no contact changed and
   // the caller added nothing to batch().
   absl::Status Commit() {
-    std::vector<std::pair<const StoredContact*, const StoredContact*>> changes;
+    std::vector<ContactChange> changes;
     changes.reserve(changed_.size());
     for (const std::string& pk : changed_) {
       const std::optional<StoredContact>& original = original_.at(pk);
       const std::optional<StoredContact>& current = current_.at(pk);
       if (!original && !current) continue;
-      EmitDiff(original ? &*original : nullptr, current ? &*current : nullptr);
       changes.emplace_back(original ? &*original : nullptr, current ? &*current : nullptr);
     }
+    // The columns change while the WriteBatch is built and written (column_update.h), and are
+    // put back if that fails.
+    ColumnUpdate columns(&state_->columns, changes);
+    absl::Status written = BuildAndWrite(changes);
+    if (!written.ok()) {
+      columns.Revert();
+      return written;
+    }
+    columns.Finish();
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
+    std::string key;
+    keys::PutFixed32BE(&key, attribute_id);
+    key.append(value);
+    return key;
+  }
+
+  absl::Status BuildAndWrite(const std::vector<ContactChange>& changes) {
+    for (const auto& [before, after] : changes) EmitDiff(before, after);
     std::sort(staged_.begin(), staged_.end(), [](const StagedOp& a, const StagedOp& b) {
       if (a.cf->GetID() != b.cf->GetID()) return a.cf->GetID() < b.cf->GetID();
       return a.key < b.key;
@@ -405,24 +428,7 @@ class ContactRepository::BatchWriter {
       RETURN_IF_ERROR(repo_->PersistTenantRecord(state_, &batch_));
     }
     if (batch_.Count() > 0) RETURN_IF_ERROR(repo_->db_->Write(&batch_));
-    committed_ = true;
-    for (const auto& [before, after] : changes) {
-      if (before != nullptr && after != nullptr && before->ordinal() != after->ordinal()) {
-        state_->columns.Apply(before, nullptr);
-        state_->columns.Apply(nullptr, after);
-      } else {
-        state_->columns.Apply(before, after);
-      }
-    }
     return absl::OkStatus();
-  }
-
- private:
-  static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
-    std::string key;
-    keys::PutFixed32BE(&key, attribute_id);
-    key.append(value);
-    return key;
   }
 
   // Email and mobile stay unique per tenant unless the tenant allows duplicates.
