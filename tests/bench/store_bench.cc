@@ -14,7 +14,7 @@
 // 3. GetContact by primary key over gRPC, one call in flight, random keys: p50 / p99.
 // 4. GetContact paced open-loop at --paced_rate calls/s for --paced_seconds (--paced_senders
 //    threads, each with its own connection; callback API; latency from the scheduled send time,
-//    so a late sender counts).
+//    so a late sender counts), after grpc.health.v1.Health/Check paced the same way as the floor.
 // PostgreSQL: COPY of the same rows (CSV) into an UNLOGGED staging table, then INSERT ... SELECT ...
 // ON CONFLICT (pk) DO UPDATE into contacts(pk, email, mobile, attrs jsonb) with btree indexes on
 // email and mobile and a GIN index on attrs; point selects by pk with pgbench (prepared statement,
@@ -62,6 +62,7 @@ struct Figures {
   double health_p50 = -1, health_p99 = -1;
   double in_process_get_p50 = -1, in_process_get_p99 = -1;
   double paced_p50 = -1, paced_p99 = -1, paced_achieved = -1;
+  double paced_health_p99 = -1;  // the same pacing of Health/Check
   uint64_t paced_errors = 0;
   double pg_copy_s = -1, pg_insert_s = -1;
   double pg_get_p50 = -1, pg_get_p99 = -1;
@@ -195,19 +196,91 @@ absl::Status GetOneInFlight(v1::ContactStore::Stub* stub, const Options& options
   return absl::OkStatus();
 }
 
-// One paced GetContact; deleted by its completion callback.
-struct PacedCall {
-  grpc::ClientContext ctx;
-  v1::GetContactRequest request;
-  v1::Contact response;
-  std::chrono::steady_clock::time_point scheduled;
+// One open-loop paced run: call k is due at start + k / rate and is sent by sender k % senders.
+// Latency counts from the due time, so a sender that wakes late (the wake-up alone takes ~100 us
+// on this VM: tests/bench/README.md, "Reading the figures") is counted, as a client would see it.
+struct PacedRun {
+  Latencies latencies;
+  Latencies send_lateness;  // due time -> the call handed to gRPC
+  double send_seconds = 0;
+  uint64_t late = 0;  // sent > 1 ms after its due time
+  uint64_t errors = 0;
 };
 
+// Starts call k asynchronously on sender `sender`'s connection and calls done(ok) once it ends.
+using PacedIssue = std::function<void(int sender, int64_t k, std::function<void(bool ok)> done)>;
+
+PacedRun RunPaced(int64_t rate, int64_t total, int senders, const PacedIssue& issue) {
+  // One slot per call, written by its callback only: no lock on the hot path.
+  std::vector<double> latency_micros(total, -1), lateness_micros(total, -1);
+  std::atomic<uint64_t> errors{0}, late{0};
+  std::atomic<int64_t> finished{0};
+  const auto interval = std::chrono::nanoseconds(1000000000LL / rate);
+  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  std::vector<std::thread> sender_threads;
+  for (int s = 0; s < senders; ++s) {
+    sender_threads.emplace_back([&, s] {
+      for (int64_t k = s; k < total; k += senders) {
+        const auto scheduled = start + k * interval;
+        std::this_thread::sleep_until(scheduled);
+        const auto sent = std::chrono::steady_clock::now();
+        lateness_micros[k] = std::chrono::duration<double, std::micro>(sent - scheduled).count();
+        if (sent - scheduled > std::chrono::milliseconds(1)) ++late;
+        issue(s, k, [&, k, scheduled](bool ok) {
+          if (ok) {
+            latency_micros[k] =
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - scheduled).count();
+          } else {
+            ++errors;
+          }
+          ++finished;  // last: the waiter below may return (and end these variables) after it
+        });
+      }
+    });
+  }
+  for (auto& sender : sender_threads) sender.join();
+  PacedRun run;
+  run.send_seconds = SecondsSince(start);
+  // Every call ends, with an answer or at its deadline. Polled, so that no lock or condition
+  // variable is touched by a callback after the waiter may have gone.
+  while (finished.load() < total) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  run.latencies.Reserve(total);
+  for (double micros : latency_micros) {
+    if (micros >= 0) run.latencies.Add(micros);
+  }
+  for (double micros : lateness_micros) run.send_lateness.Add(micros);
+  run.late = late;
+  run.errors = errors;
+  return run;
+}
+
+void PrintPaced(const std::string& what, const Options& options, int64_t total, PacedRun& run) {
+  fmt::print(
+      "{} paced at {}/s for {} s from {} senders: {} calls sent in {:.2f} s ({:.0f}/s; sends p50 {} / p99 {} after "
+      "their due time, {} > 1 ms), {} errors, p50 {}, p90 {}, p99 {}, p99.9 {}\n",
+      what, options.paced_rate, options.paced_seconds, options.paced_senders, total, run.send_seconds,
+      total / run.send_seconds, FormatMicros(run.send_lateness.Percentile(50)),
+      FormatMicros(run.send_lateness.Percentile(99)), run.late, run.errors, FormatMicros(run.latencies.Percentile(50)),
+      FormatMicros(run.latencies.Percentile(90)), FormatMicros(run.latencies.Percentile(99)),
+      FormatMicros(run.latencies.Percentile(99.9)));
+  std::fflush(stdout);
+}
+
+// One paced call; deleted by its completion callback.
+template <typename Request, typename Response>
+struct PacedCall {
+  grpc::ClientContext ctx;
+  Request request;
+  Response response;
+};
+
+// Paced GetContact, after the same pacing of grpc.health.v1.Health/Check on the same connections:
+// the floor any unary call meets on this machine at this rate (the sender's wake-up, both
+// processes' share of the 2 cores, gRPC's own threads), measured in the same run.
 absl::Status GetPaced(const std::string& address, const Options& options, Figures* figures) {
-  // Each sender has its own channel (its own connection) and sends calls s, s + senders,
-  // s + 2 * senders, ... at start + k / rate. Calls use the callback API: the answer is handled
-  // on the gRPC thread that read it, with no hand-over to a completion-queue thread (a wake-up
-  // per call on this 2-core machine, where the client's CPU is taken from the server's).
+  // Each sender has its own channel (its own connection). Calls use the callback API: the answer
+  // is handled on the gRPC thread that read it, with no hand-over to a completion-queue thread (a
+  // wake-up per call on this 2-core machine, where the client's CPU is taken from the server's).
   const int senders = static_cast<int>(options.paced_senders);
   const int64_t total = options.paced_rate * options.paced_seconds;
   std::vector<std::string> keys;
@@ -216,11 +289,13 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
   std::uniform_int_distribution<uint64_t> pick(0, options.rows - 1);
   for (int64_t k = 0; k < total; ++k) keys.push_back(CustomerId(pick(random)));
   std::vector<std::unique_ptr<v1::ContactStore::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> health_stubs;
   for (int s = 0; s < senders; ++s) {
     grpc::ChannelArguments args;
     args.SetInt("contacts.bench.sender", s);  // distinct arguments: a connection per sender
-    stubs.push_back(
-        v1::ContactStore::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    stubs.push_back(v1::ContactStore::NewStub(channel));
+    health_stubs.push_back(grpc::health::v1::Health::NewStub(channel));
     // Connect before the clock starts.
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -231,57 +306,34 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
       return absl::InternalError(fmt::format("GetContact: {}", status.error_message()));
     }
   }
-  // One slot per call, written by its callback only: no lock on the hot path.
-  std::vector<double> latency_micros(total, -1);
-  std::atomic<uint64_t> errors{0}, late{0};
-  std::atomic<int64_t> finished{0};
-  const auto interval = std::chrono::nanoseconds(1000000000LL / options.paced_rate);
-  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
-  std::vector<std::thread> sender_threads;
-  for (int s = 0; s < senders; ++s) {
-    sender_threads.emplace_back([&, s] {
-      for (int64_t k = s; k < total; k += senders) {
-        auto scheduled = start + k * interval;
-        std::this_thread::sleep_until(scheduled);
-        if (std::chrono::steady_clock::now() - scheduled > std::chrono::milliseconds(1)) ++late;
-        auto* call = new PacedCall;
-        call->scheduled = scheduled;
-        call->request.set_primary_key(keys[k]);
-        call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response, [&, call, k](grpc::Status status) {
-          auto now = std::chrono::steady_clock::now();
-          if (status.ok()) {
-            latency_micros[k] = std::chrono::duration<double, std::micro>(now - call->scheduled).count();
-          } else {
-            ++errors;
-          }
-          delete call;
-          ++finished;  // last: the waiter below may return (and end these variables) after it
-        });
-      }
-    });
-  }
-  for (auto& sender : sender_threads) sender.join();
-  const double send_seconds = SecondsSince(start);
-  // Every call ends, with an answer or at its deadline. Polled, so that no lock or condition
-  // variable is touched by a callback after the waiter may have gone.
-  while (finished.load() < total) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  Latencies all;
-  all.Reserve(total);
-  for (double micros : latency_micros) {
-    if (micros >= 0) all.Add(micros);
-  }
-  figures->paced_p50 = all.Percentile(50);
-  figures->paced_p99 = all.Percentile(99);
-  figures->paced_achieved = total / send_seconds;
-  figures->paced_errors = errors;
-  fmt::print(
-      "GetContact paced at {}/s for {} s from {} senders: {} calls sent in {:.2f} s ({:.0f}/s; {} sent > 1 ms late), "
-      "{} errors, p50 {}, p90 {}, p99 {}, p99.9 {}\n",
-      options.paced_rate, options.paced_seconds, senders, total, send_seconds, figures->paced_achieved, late.load(),
-      figures->paced_errors, FormatMicros(figures->paced_p50), FormatMicros(all.Percentile(90)),
-      FormatMicros(figures->paced_p99), FormatMicros(all.Percentile(99.9)));
-  std::fflush(stdout);
+  const auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(10); };
+  PacedRun health = RunPaced(options.paced_rate, total, senders, [&](int s, int64_t, std::function<void(bool)> done) {
+    using Call = PacedCall<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
+    auto* call = new Call;
+    call->ctx.set_deadline(deadline());
+    health_stubs[s]->async()->Check(&call->ctx, &call->request, &call->response,
+                                    [call, done = std::move(done)](grpc::Status status) {
+                                      delete call;
+                                      done(status.ok());
+                                    });
+  });
+  PrintPaced("baseline Health/Check", options, total, health);
+  figures->paced_health_p99 = health.latencies.Percentile(99);
+  PacedRun get = RunPaced(options.paced_rate, total, senders, [&](int s, int64_t k, std::function<void(bool)> done) {
+    auto* call = new PacedCall<v1::GetContactRequest, v1::Contact>;
+    call->request.set_primary_key(keys[k]);
+    call->ctx.set_deadline(deadline());
+    stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response,
+                                  [call, done = std::move(done)](grpc::Status status) {
+                                    delete call;
+                                    done(status.ok());
+                                  });
+  });
+  PrintPaced("GetContact", options, total, get);
+  figures->paced_p50 = get.latencies.Percentile(50);
+  figures->paced_p99 = get.latencies.Percentile(99);
+  figures->paced_achieved = total / get.send_seconds;
+  figures->paced_errors = get.errors;
   return absl::OkStatus();
 }
 
@@ -337,7 +389,8 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
     auto server_before = CpuSeconds((*process)->pid());
     auto client_before = CpuSeconds(getpid());
     if (auto paced = GetPaced((*process)->address(), options, figures); !paced.ok()) return paced;
-    cpu_report("paced", server_before, client_before, options.paced_rate * options.paced_seconds);
+    cpu_report("paced, Health/Check and GetContact", server_before, client_before,
+               2 * options.paced_rate * options.paced_seconds);
   }
   if (auto rss = PeakRssKib((*process)->pid())) fmt::print("contact-store peak RSS at the end: {} MiB\n", *rss / 1024);
   auto exit = (*process)->Terminate();
@@ -411,6 +464,10 @@ void PrintTable(const Options& options, const Figures& f) {
   if (f.health_p50 > 0) {
     table.Add({"baseline: Health/Check p50 / p99",
                fmt::format("{} / {}", FormatMicros(f.health_p50), FormatMicros(f.health_p99)), "-", "-", "-", "-"});
+  }
+  if (f.paced_health_p99 > 0) {
+    table.Add({fmt::format("baseline: Health/Check p99 at {}/s", options.paced_rate), FormatMicros(f.paced_health_p99),
+               "-", "-", "-", "-"});
   }
   table.Print();
   fmt::print("PostgreSQL upsert = COPY into UNLOGGED staging ({:.2f} s) + INSERT ... ON CONFLICT ({:.2f} s).\n",
