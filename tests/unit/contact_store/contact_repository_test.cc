@@ -449,6 +449,70 @@ TEST_F(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
   EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
 }
 
+// Batches of hundreds of rows update the query columns on a helper thread while the WriteBatch is
+// written (column_update.h): the counts must still match the records, before and after a reopen
+// (which rebuilds the columns from the records).
+TEST_F(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  auto list = repo_->CreateList("t1", "l");
+  ASSERT_TRUE(list.ok());
+  std::map<int, int> city_of;  // live contacts: key -> city number
+  auto upsert = [&](uint64_t sequence, int from, int to, int city_shift) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id("large");
+    batch.set_batch_sequence(sequence);
+    batch.add_list_ids(list->id());
+    batch.add_columns("customer_id");
+    batch.add_columns("email");
+    batch.add_columns("city");
+    for (int i = from; i < to; ++i) {
+      auto* row = batch.add_rows();
+      row->set_row_number(batch.rows_size());
+      *row->add_values() = "K" + std::to_string(i);
+      *row->add_values() = "k" + std::to_string(i) + "@x.io";
+      *row->add_values() = "c" + std::to_string((i + city_shift) % 5);
+      city_of[i] = (i + city_shift) % 5;
+    }
+    auto done = repo_->BatchUpsert("t1", batch);
+    ASSERT_TRUE(done.ok()) << done.status();
+    for (const auto& result : done->results()) ASSERT_NE(result.outcome(), contacts::v1::REJECTED) << result.reason();
+  };
+  auto expect_counts = [&](const std::string& when) {
+    std::vector<uint64_t> expected(5, 0);
+    for (const auto& [key, city] : city_of) ++expected[city];
+    for (int c = 0; c < 5; ++c) {
+      Filter filter;
+      auto* term = filter.mutable_term()->mutable_attribute();
+      term->set_attribute("city");
+      term->set_op(contacts::v1::EQ);
+      term->add_values("c" + std::to_string(c));
+      EXPECT_EQ(*repo_->Count("t1", filter), expected[c]) << when << ": city c" << c;
+    }
+    Filter in_list;
+    in_list.mutable_term()->set_in_list("l");
+    EXPECT_EQ(*repo_->Count("t1", in_list), city_of.size()) << when;
+    EXPECT_EQ(*repo_->Count("t1", Filter()), city_of.size()) << when;
+  };
+  upsert(1, 0, 700, 0);    // 700 new contacts
+  expect_counts("after the inserts");
+  upsert(2, 350, 1050, 1);  // 350 move to another city, 350 new
+  expect_counts("after the updates");
+  contacts::v1::BatchDeleteRequest deletes;
+  deletes.set_job_id("large-delete");
+  for (int i = 0; i < 300; ++i) {
+    deletes.add_keys("K" + std::to_string(i));
+    city_of.erase(i);
+  }
+  auto deleted = repo_->BatchDelete("t1", deletes);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->deleted(), 300u);
+  expect_counts("after the deletes");
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  Open();
+  expect_counts("after reopening");
+}
+
 TEST_F(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
   SetUpTenant("t1");
   auto list = repo_->CreateList("t1", "l");
