@@ -292,6 +292,15 @@ struct PacedCall {
   Response response;
 };
 
+// The completion callback of a paced call: frees the call, then reports to RunPaced.
+template <typename Call>
+std::function<void(grpc::Status)> EndPaced(Call* call, std::function<void(bool)> done) {
+  return [call, done = std::move(done)](grpc::Status status) {
+    delete call;
+    done(status.ok());
+  };
+}
+
 // Paced GetContact, after the same pacing of grpc.health.v1.Health/Check on the same connections:
 // the floor any unary call meets on this machine at this rate (the sender's wake-up, both
 // processes' share of the 2 cores, gRPC's own threads), measured in the same run.
@@ -330,11 +339,7 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
     using Call = PacedCall<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
     auto* call = new Call;
     call->ctx.set_deadline(deadline());
-    health_stubs[s]->async()->Check(&call->ctx, &call->request, &call->response,
-                                    [call, done = std::move(done)](grpc::Status status) {
-                                      delete call;
-                                      done(status.ok());
-                                    });
+    health_stubs[s]->async()->Check(&call->ctx, &call->request, &call->response, EndPaced(call, std::move(done)));
   });
   PrintPaced("baseline Health/Check", options, total, health);
   figures->paced_health_p99 = health.latencies.Percentile(99);
@@ -342,11 +347,7 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
     auto* call = new PacedCall<v1::GetContactRequest, v1::Contact>;
     call->request.set_primary_key(keys[k]);
     call->ctx.set_deadline(deadline());
-    stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response,
-                                  [call, done = std::move(done)](grpc::Status status) {
-                                    delete call;
-                                    done(status.ok());
-                                  });
+    stubs[s]->async()->GetContact(&call->ctx, &call->request, &call->response, EndPaced(call, std::move(done)));
   });
   PrintPaced("GetContact", options, total, get);
   figures->paced_p50 = get.latencies.Percentile(50);

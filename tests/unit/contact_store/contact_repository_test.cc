@@ -377,6 +377,16 @@ TEST_F(ContactRepositoryTest, DataSurvivesReopen) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
+// city = `value`.
+Filter CityIs(const std::string& value) {
+  Filter filter;
+  auto* term = filter.mutable_term()->mutable_attribute();
+  term->set_attribute("city");
+  term->set_op(contacts::v1::EQ);
+  term->add_values(value);
+  return filter;
+}
+
 TEST_F(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
@@ -409,21 +419,11 @@ TEST_F(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
   // The columns agree with the records too: the rebuild after reopen gives the same counts.
   std::vector<uint64_t> before;
   for (int v = 0; v < 5; ++v) {
-    Filter filter;
-    auto* term = filter.mutable_term()->mutable_attribute();
-    term->set_attribute("city");
-    term->set_op(contacts::v1::EQ);
-    term->add_values("c" + std::to_string(v));
-    before.push_back(*repo_->Count("t1", filter));
+    before.push_back(*repo_->Count("t1", CityIs("c" + std::to_string(v))));
   }
   Open();
   for (int v = 0; v < 5; ++v) {
-    Filter filter;
-    auto* term = filter.mutable_term()->mutable_attribute();
-    term->set_attribute("city");
-    term->set_op(contacts::v1::EQ);
-    term->add_values("c" + std::to_string(v));
-    EXPECT_EQ(*repo_->Count("t1", filter), before[v]);
+    EXPECT_EQ(*repo_->Count("t1", CityIs("c" + std::to_string(v))), before[v]);
   }
 }
 
@@ -482,19 +482,14 @@ TEST_F(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
     std::vector<uint64_t> expected(5, 0);
     for (const auto& [key, city] : city_of) ++expected[city];
     for (int c = 0; c < 5; ++c) {
-      Filter filter;
-      auto* term = filter.mutable_term()->mutable_attribute();
-      term->set_attribute("city");
-      term->set_op(contacts::v1::EQ);
-      term->add_values("c" + std::to_string(c));
-      EXPECT_EQ(*repo_->Count("t1", filter), expected[c]) << when << ": city c" << c;
+      EXPECT_EQ(*repo_->Count("t1", CityIs("c" + std::to_string(c))), expected[c]) << when << ": city c" << c;
     }
     Filter in_list;
     in_list.mutable_term()->set_in_list("l");
     EXPECT_EQ(*repo_->Count("t1", in_list), city_of.size()) << when;
     EXPECT_EQ(*repo_->Count("t1", Filter()), city_of.size()) << when;
   };
-  upsert(1, 0, 700, 0);    // 700 new contacts
+  upsert(1, 0, 700, 0);  // 700 new contacts
   expect_counts("after the inserts");
   upsert(2, 350, 1050, 1);  // 350 move to another city, 350 new
   expect_counts("after the updates");
