@@ -1,7 +1,7 @@
 // Applies one commit's contact changes to a tenant's query columns, on a helper thread when the
 // commit is large, so that the update overlaps building and writing the commit's WriteBatch.
 //
-// An import batch spends about a seventh of contact-store's time in the columns (hash-filter
+// An import batch spends an eighth to a fifth of its commit time in the columns (hash-filter
 // counts and bitmaps of 2,000 contacts, mostly cache misses), while the other core of a 2-core
 // machine is partly idle; the columns are only read under the tenant's lock, which the committer
 // holds until Finish or Revert returns, so no reader sees them half updated.

@@ -414,6 +414,8 @@ class ContactRepository::BatchWriter {
     return key;
   }
 
+  // Stages the RocksDB operations of `changes` in key order and writes them in one WriteBatch with
+  // whatever the caller put in batch() and the tenant record if it changed.
   absl::Status BuildAndWrite(const std::vector<ContactChange>& changes) {
     for (const auto& [before, after] : changes) EmitDiff(before, after);
     std::sort(staged_.begin(), staged_.end(), [](const StagedOp& a, const StagedOp& b) {
