@@ -1,6 +1,7 @@
 #include "services/contact_store/idle_compaction.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -60,6 +61,26 @@ absl::Status FlattenLevel0(rocksdb::DB& db, const std::vector<rocksdb::ColumnFam
   return absl::OkStatus();
 }
 
+absl::Status WarmBlockCache(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family,
+                            const std::function<bool()>& interrupted) {
+  uint64_t capacity = 0;
+  if (!db.GetIntProperty(family, rocksdb::DB::Properties::kBlockCacheCapacity, &capacity)) return absl::OkStatus();
+  rocksdb::ReadOptions read;
+  read.fill_cache = true;
+  read.readahead_size = 512 << 10;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, family));
+  uint64_t records = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (++records % 4096 != 0) continue;
+    if (interrupted()) return absl::OkStatus();
+    uint64_t usage = 0;
+    if (!db.GetIntProperty(family, rocksdb::DB::Properties::kBlockCacheUsage, &usage) || usage >= capacity / 10 * 9) {
+      return absl::OkStatus();
+    }
+  }
+  return FromRocksStatus(it->status(), "warm the block cache");
+}
+
 uint64_t Level1Bytes(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
   uint64_t bytes = 0;
   for (rocksdb::ColumnFamilyHandle* family : families) {
@@ -71,8 +92,13 @@ uint64_t Level1Bytes(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHan
 }
 
 IdleCompactor::IdleCompactor(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> families,
-                             const std::atomic<uint64_t>* written_bytes, IdleCompactionOptions options)
-    : db_(db), families_(std::move(families)), written_bytes_(written_bytes), options_(options) {
+                             const std::atomic<uint64_t>* written_bytes, IdleCompactionOptions options,
+                             rocksdb::ColumnFamilyHandle* warm_family)
+    : db_(db),
+      families_(std::move(families)),
+      warm_family_(warm_family),
+      written_bytes_(written_bytes),
+      options_(options) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -104,6 +130,22 @@ void IdleCompactor::Run() {
       flattenings_.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("idle compaction: memtables flushed and level 0 compacted in {} ms",
                    absl::ToInt64Milliseconds(absl::Now() - start));
+      if (warm_family_ != nullptr) {
+        mu_.Unlock();
+        const absl::Time warm_start = absl::Now();
+        // Stops as soon as a write comes (the store is no longer idle) or the store closes.
+        absl::Status warmed = WarmBlockCache(*db_, warm_family_, [&] {
+          absl::MutexLock stop_lock(&mu_);
+          return stopping_ || written_bytes_->load(std::memory_order_relaxed) != written;
+        });
+        mu_.Lock();
+        if (warmed.ok()) {
+          spdlog::info("idle compaction: block cache warmed in {} ms",
+                       absl::ToInt64Milliseconds(absl::Now() - warm_start));
+        } else {
+          spdlog::warn("idle compaction: warming the block cache failed: {}", warmed.ToString());
+        }
+      }
     } else if (absl::IsUnavailable(flattened)) {
       spdlog::debug("idle compaction: {}; trying again shortly", flattened.ToString());
     } else if (!stopping_) {

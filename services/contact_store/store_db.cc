@@ -97,7 +97,8 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   store->write_options_.sync = options.sync_writes;
   if (options.idle_compaction.idle_after > absl::ZeroDuration()) {
     store->idle_compactor_ =
-        std::make_unique<IdleCompactor>(raw, store->handles_, &store->written_bytes_, options.idle_compaction);
+        std::make_unique<IdleCompactor>(raw, store->handles_, &store->written_bytes_, options.idle_compaction,
+                                        /*warm_family=*/store->contacts());
   }
   return store;
 }

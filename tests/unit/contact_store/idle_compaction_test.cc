@@ -153,6 +153,20 @@ bool WaitFor(Condition done, std::chrono::milliseconds limit) {
   return true;
 }
 
+// Whether the first `records` keys of WriteBurst can be read from the memtables and the block
+// cache alone (kBlockCacheTier: a read that would need the disk fails as Incomplete).
+bool AllCached(StoreDb& db, int records) {
+  rocksdb::ReadOptions cache_only;
+  cache_only.read_tier = rocksdb::kBlockCacheTier;
+  std::string value;
+  for (int i = 0; i < records; ++i) {
+    if (!db.db()->Get(cache_only, db.contacts(), Key(i), &value).ok()) return false;
+  }
+  return true;
+}
+
+uint64_t BlockCacheUsage(StoreDb& db) { return IntProperty(db, db.contacts(), "rocksdb.block-cache-usage"); }
+
 StoreDbOptions DbOptions(absl::Duration idle, uint64_t min_bytes) {
   StoreDbOptions options;
   options.idle_compaction = Options(idle, min_bytes);
@@ -169,6 +183,10 @@ TEST(IdleCompactorTest, FlattensLevel0AndMemtablesOnceWritesStop) {
   EXPECT_EQ(Level0Files(**db), 0u);
   EXPECT_EQ(IntProperty(**db, (*db)->contacts(), "rocksdb.num-entries-active-mem-table"), 0u);
   EXPECT_GT(IntProperty(**db, (*db)->contacts(), "rocksdb.num-files-at-level1"), 0u);
+  // Then the new files' blocks are read into the block cache (compactions do not fill it), so
+  // reads that may not touch the disk find every record. Checked before the scan below, which
+  // would fill the cache itself.
+  EXPECT_TRUE(WaitFor([&] { return AllCached(**db, 4000); }, std::chrono::seconds(20)));
   // Every record is still there, once.
   auto scan = (*db)->Scan((*db)->contacts(), "key");
   int records = 0;
@@ -177,6 +195,52 @@ TEST(IdleCompactorTest, FlattensLevel0AndMemtablesOnceWritesStop) {
   // Nothing more was written: no second flattening.
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   EXPECT_EQ((*db)->idle_flattenings(), 1u);
+}
+
+// 20 MB of records in one flushed file, in a store with idle compaction off and a memory budget
+// (block cache) of `budget_bytes`.
+absl::StatusOr<std::unique_ptr<StoreDb>> StoreWith20MbFlushed(const test::TempDir& dir, size_t budget_bytes) {
+  StoreDbOptions options = DbOptions(absl::ZeroDuration(), 1);
+  options.memory_budget_bytes = budget_bytes;
+  auto db = StoreDb::Open(dir.path() + "/db", options);
+  if (!db.ok()) return db;
+  const std::string value(1000, 'v');
+  rocksdb::WriteBatch write;
+  for (int i = 0; i < 20000; ++i) EXPECT_TRUE(write.Put((*db)->contacts(), fmt::format("k{:08d}", i), value).ok());
+  EXPECT_TRUE((*db)->Write(&write).ok());
+  EXPECT_TRUE((*db)->db()->Flush(rocksdb::FlushOptions(), (*db)->contacts()).ok());
+  return db;
+}
+
+TEST(WarmBlockCacheTest, ReadsTheFamilyIntoTheCache) {
+  test::TempDir dir("idle_compaction_test");
+  auto db = StoreWith20MbFlushed(dir, 64 << 20);
+  ASSERT_TRUE(db.ok()) << db.status();
+  const uint64_t before = BlockCacheUsage(**db);
+  ASSERT_TRUE(WarmBlockCache(*(*db)->db(), (*db)->contacts(), [] { return false; }).ok());
+  EXPECT_GE(BlockCacheUsage(**db), before + (18u << 20));
+}
+
+TEST(WarmBlockCacheTest, StopsWhenInterrupted) {
+  test::TempDir dir("idle_compaction_test");
+  auto db = StoreWith20MbFlushed(dir, 64 << 20);
+  ASSERT_TRUE(db.ok()) << db.status();
+  const uint64_t before = BlockCacheUsage(**db);
+  int asked = 0;
+  ASSERT_TRUE(WarmBlockCache(*(*db)->db(), (*db)->contacts(), [&] { return ++asked >= 1; }).ok());
+  EXPECT_EQ(asked, 1);
+  // It stops at the first check, 4,096 records (~4 MB) in, plus the readahead.
+  EXPECT_LT(BlockCacheUsage(**db), before + (8u << 20));
+}
+
+TEST(WarmBlockCacheTest, StopsAtNinetyPercentOfTheCache) {
+  test::TempDir dir("idle_compaction_test");
+  auto db = StoreWith20MbFlushed(dir, 8 << 20);  // 20 MB of records do not fit
+  ASSERT_TRUE(db.ok()) << db.status();
+  int asked = 0;
+  ASSERT_TRUE(WarmBlockCache(*(*db)->db(), (*db)->contacts(), [&] { return ++asked > 1000; }).ok());
+  // 20,000 records are asked about 4 times on the way to the end; the cache fills before.
+  EXPECT_LE(asked, 2) << asked;
 }
 
 TEST(IdleCompactorTest, LeavesTheTreesAloneWhenOff) {
