@@ -5,6 +5,8 @@
 #
 #   scripts/bench_all.sh [--rows N] [--out FILE] [--only store|query|import] [--query10m]
 #
+# --only import also runs the in-process dedup bench (the import's first pass, no PostgreSQL).
+#
 # Environment: BUILD_DIR (default <repo>/build-bench), JOBS (ninja -j, default 2).
 # --query10m also runs the audience-query bench on 10M contacts (count figures); that loads 10M
 # rows into contact-store and into PostgreSQL and takes tens of minutes.
@@ -31,7 +33,7 @@ out=${out:-$repo/bench-results-$(date +%Y%m%d-%H%M%S).txt}
 export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=true
 cmake -G Ninja -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 # The bench targets depend on the service binaries they start (tests/bench/CMakeLists.txt).
-ninja -C "$build" -j"$jobs" contacts_bench_store contacts_bench_query contacts_bench_import
+ninja -C "$build" -j"$jobs" contacts_bench_store contacts_bench_query contacts_bench_import contacts_bench_dedup
 
 export CONTACTS_BIN_DIR=$build/bin CONTACTS_SOURCE_DIR=$repo
 run() {
@@ -46,6 +48,7 @@ run() {
   [[ -z "$only" || "$only" == store ]] && run "$build/bin/contacts_bench_store" --rows "$rows"
   [[ -z "$only" || "$only" == query ]] && run "$build/bin/contacts_bench_query" --rows "$rows"
   [[ -z "$only" || "$only" == import ]] && run "$build/bin/contacts_bench_import" --rows "$rows"
+  [[ -z "$only" || "$only" == import ]] && run "$build/bin/contacts_bench_dedup" --rows "$rows"
   [[ "$query10m" == 1 ]] && run "$build/bin/contacts_bench_query" --rows 10000000 --calls 100 --pg_calls 10
   true
 } 2>&1 | tee "$out"

@@ -1,5 +1,10 @@
 #include "services/import_processor/dedup_index.h"
 
+#include <algorithm>
+#include <cassert>
+
+#include "absl/hash/hash.h"
+
 namespace contacts {
 namespace {
 
@@ -21,37 +26,38 @@ uint64_t SecondHash(std::string_view key) {
 
 }  // namespace
 
-std::pair<uint64_t, uint64_t> LastOccurrenceIndex::Fingerprint(std::string_view key) {
+LastOccurrenceIndex::KeyFingerprint LastOccurrenceIndex::Fingerprint(std::string_view key) {
   return {absl::HashOf(key), SecondHash(key)};
 }
 
-void LastOccurrenceIndex::Record(std::string_view key, uint64_t row) { RecordFingerprint(Fingerprint(key), row); }
-
-bool LastOccurrenceIndex::IsLast(std::string_view key, uint64_t row) const {
-  return IsLastFingerprint(Fingerprint(key), row);
+void LastOccurrenceIndex::RecordFingerprint(KeyFingerprint fingerprint, uint64_t row) {
+  assert(!finished_);
+  assert(recorded_.empty() || recorded_.back().row < row);
+  recorded_.push_back({fingerprint, row});
 }
 
-void LastOccurrenceIndex::RecordFingerprint(std::pair<uint64_t, uint64_t> fingerprint, uint64_t row) {
-  auto [it, inserted] = primary_.try_emplace(fingerprint.first, Slot{fingerprint.second, row});
-  if (inserted) return;
-  if (it->second.second_hash == fingerprint.second) {
-    it->second.last_row = row;
-    return;
+void LastOccurrenceIndex::Finish() {
+  assert(!finished_);
+  finished_ = true;
+  // By fingerprint, then row: each key's rows end up together, its last row at the end.
+  std::sort(recorded_.begin(), recorded_.end(), [](const Recorded& a, const Recorded& b) {
+    return a.fingerprint != b.fingerprint ? a.fingerprint < b.fingerprint : a.row < b.row;
+  });
+  for (size_t i = 0; i < recorded_.size(); ++i) {
+    if (i + 1 < recorded_.size() && recorded_[i + 1].fingerprint == recorded_[i].fingerprint) {
+      superseded_.push_back(recorded_[i].row);
+    } else {
+      ++distinct_keys_;
+    }
   }
-  overflow_[fingerprint] = row;  // same first hash, different key
+  std::sort(superseded_.begin(), superseded_.end());
+  superseded_.shrink_to_fit();
+  recorded_ = {};
 }
 
-bool LastOccurrenceIndex::IsLastFingerprint(std::pair<uint64_t, uint64_t> fingerprint, uint64_t row) const {
-  auto it = primary_.find(fingerprint.first);
-  if (it == primary_.end()) return true;
-  if (it->second.second_hash == fingerprint.second) return it->second.last_row == row;
-  auto overflow = overflow_.find(fingerprint);
-  return overflow == overflow_.end() || overflow->second == row;
-}
-
-void LastOccurrenceIndex::Clear() {
-  primary_ = {};
-  overflow_ = {};
+bool LastOccurrenceIndex::IsLast(uint64_t row) const {
+  assert(finished_);
+  return !std::binary_search(superseded_.begin(), superseded_.end(), row);
 }
 
 }  // namespace contacts

@@ -444,7 +444,7 @@ int FreePort() {
 // ----- Result table -----
 
 void ResultTable::Print() const {
-  const ResultLine header{"metric", "contacts", "PostgreSQL", "ratio", "target", "met"};
+  const ResultLine header{"metric", "contacts", baseline_, "ratio", "target", "met"};
   size_t widths[6] = {};
   auto fields = [](const ResultLine& line) {
     return std::array<const std::string*, 6>{&line.metric, &line.ours,   &line.postgres,

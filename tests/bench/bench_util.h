@@ -143,13 +143,16 @@ struct ResultLine {
 
 class ResultTable {
  public:
-  explicit ResultTable(std::string title) : title_(std::move(title)) {}
+  // `baseline` heads the column of ResultLine::postgres (a bench without PostgreSQL names its own).
+  explicit ResultTable(std::string title, std::string baseline = "PostgreSQL")
+      : title_(std::move(title)), baseline_(std::move(baseline)) {}
   void Add(ResultLine line) { lines_.push_back(std::move(line)); }
   // Prints the table to stdout with aligned columns.
   void Print() const;
 
  private:
   std::string title_;
+  std::string baseline_;
   std::vector<ResultLine> lines_;
 };
 

@@ -12,38 +12,70 @@ TEST(LastOccurrenceIndexTest, LaterRowWins) {
   index.Record("a", 1);
   index.Record("b", 2);
   index.Record("a", 3);
-  EXPECT_FALSE(index.IsLast("a", 1));
-  EXPECT_TRUE(index.IsLast("a", 3));
-  EXPECT_TRUE(index.IsLast("b", 2));
+  index.Finish();
+  EXPECT_FALSE(index.IsLast(1));
+  EXPECT_TRUE(index.IsLast(3));
+  EXPECT_TRUE(index.IsLast(2));
   EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.superseded_rows(), 1u);
 }
 
-TEST(LastOccurrenceIndexTest, UnknownKeyCountsAsLast) {
+TEST(LastOccurrenceIndexTest, EveryEarlierRowOfAKeyIsSuperseded) {
   LastOccurrenceIndex index;
-  EXPECT_TRUE(index.IsLast("never", 9));
+  for (uint64_t row = 10; row < 20; ++row) index.Record(row % 2 == 0 ? "even" : "odd", row);
+  index.Record("once", 25);
+  index.Finish();
+  for (uint64_t row = 10; row < 18; ++row) EXPECT_FALSE(index.IsLast(row)) << row;
+  EXPECT_TRUE(index.IsLast(18));
+  EXPECT_TRUE(index.IsLast(19));
+  EXPECT_TRUE(index.IsLast(25));
+  EXPECT_EQ(index.size(), 3u);
+  EXPECT_EQ(index.superseded_rows(), 8u);
 }
 
-TEST(LastOccurrenceIndexTest, FirstHashCollisionIsResolvedExactly) {
+TEST(LastOccurrenceIndexTest, RowsNeverRecordedCountAsLast) {
+  LastOccurrenceIndex empty;
+  empty.Finish();
+  EXPECT_TRUE(empty.IsLast(9));
+  EXPECT_EQ(empty.size(), 0u);
+
+  LastOccurrenceIndex index;
+  index.Record("a", 1);
+  index.Record("a", 5);
+  index.Finish();
+  EXPECT_TRUE(index.IsLast(3));  // a row whose key did not validate in the first pass
+}
+
+TEST(LastOccurrenceIndexTest, KeysSharingTheFirstHashStayApart) {
   LastOccurrenceIndex index;
   // Two different keys sharing the first 64-bit hash.
-  const std::pair<uint64_t, uint64_t> x{42, 1};
-  const std::pair<uint64_t, uint64_t> y{42, 2};
+  const LastOccurrenceIndex::KeyFingerprint x{42, 1};
+  const LastOccurrenceIndex::KeyFingerprint y{42, 2};
   index.RecordFingerprint(x, 1);
   index.RecordFingerprint(y, 2);
   index.RecordFingerprint(y, 5);
   index.RecordFingerprint(x, 7);
-  EXPECT_TRUE(index.IsLastFingerprint(x, 7));
-  EXPECT_FALSE(index.IsLastFingerprint(x, 1));
-  EXPECT_TRUE(index.IsLastFingerprint(y, 5));
-  EXPECT_FALSE(index.IsLastFingerprint(y, 2));
+  index.Finish();
+  EXPECT_TRUE(index.IsLast(7));
+  EXPECT_FALSE(index.IsLast(1));
+  EXPECT_TRUE(index.IsLast(5));
+  EXPECT_FALSE(index.IsLast(2));
   EXPECT_EQ(index.size(), 2u);
 }
 
 TEST(LastOccurrenceIndexTest, FingerprintsOfManyKeysAreDistinct) {
   LastOccurrenceIndex index;
   for (uint64_t i = 0; i < 100000; ++i) index.Record("key" + std::to_string(i), i);
+  index.Record("key77", 100000);
+  index.Finish();
   EXPECT_EQ(index.size(), 100000u);
-  for (uint64_t i = 0; i < 100000; i += 997) EXPECT_TRUE(index.IsLast("key" + std::to_string(i), i));
+  EXPECT_EQ(index.superseded_rows(), 1u);
+  EXPECT_FALSE(index.IsLast(77));
+  for (uint64_t i = 0; i <= 100000; i += 997) {
+    if (i != 77) {
+      EXPECT_TRUE(index.IsLast(i)) << i;
+    }
+  }
 }
 
 }  // namespace
