@@ -1,14 +1,14 @@
 // JobRunner: runs one import or delete job from its last checkpoint to a final state.
 //
 // Import: pass 1 streams the spooled file and records a fingerprint of every valid row's primary
-// key, from which LastOccurrenceIndex works out the rows a later row supersedes. Pass 2 streams
-// the file again from the checkpoint: a parser thread validates rows and cuts batches (rejected
-// rows and earlier duplicates are counted locally), while the job's thread sends each batch to contact-store with
-// (job id, batch sequence), counts the store's per-row outcomes, and writes the checkpoint (next
-// sequence, CSV position, counts, the batch's error log) in one synced WriteBatch. A batch is cut
-// by rules that depend only on the file and the job's fixed settings, so after a crash the batch
-// in flight is rebuilt identically and the store's idempotency on (job id, sequence) makes its
-// replay a no-op that still reports the original outcomes.
+// key, from which LastOccurrenceIndex works out the rows a later row supersedes. Pass 2 streams the
+// file again from the checkpoint: a parser thread validates rows and cuts batches (rejected rows
+// and earlier duplicates are counted locally), while the job's thread sends each batch to
+// contact-store with (job id, batch sequence), counts the store's per-row outcomes, and writes the
+// checkpoint (next sequence, CSV position, counts, the batch's error log) in one synced WriteBatch.
+// A batch is cut by rules that depend only on the file and the job's fixed settings, so after a
+// crash the batch in flight is rebuilt identically and the store's idempotency on (job id,
+// sequence) makes its replay a no-op that still reports the original outcomes.
 //
 // Delete: the keys (first column of an uploaded file, or the job's inline list) are checked
 // locally and sent to BatchDelete in batches, checkpointed the same way.
