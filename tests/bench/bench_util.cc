@@ -350,6 +350,10 @@ double Latencies::Percentile(double p) {
   return values_[std::min(rank, values_.size()) - 1];
 }
 
+size_t Latencies::CountAbove(double limit) const {
+  return std::count_if(values_.begin(), values_.end(), [limit](double v) { return v > limit; });
+}
+
 double Latencies::Mean() const {
   if (values_.empty()) return 0;
   return std::accumulate(values_.begin(), values_.end(), 0.0) / static_cast<double>(values_.size());

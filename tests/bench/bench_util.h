@@ -104,6 +104,8 @@ class Latencies {
   // p in [0, 100]. 0 if empty.
   double Percentile(double p);
   double Mean() const;
+  // How many values are above `limit` (e.g. calls slower than 10 ms).
+  size_t CountAbove(double limit) const;
 
  private:
   std::vector<double> values_;
