@@ -8,7 +8,8 @@
 // to the key's last row (absl::flat_hash_map, 24-byte slots), asked again with the key's
 // fingerprint in pass 2. Ours: LastOccurrenceIndex (reserve, append, sort once, keep the superseded
 // rows).
-// Keys look like the import bench's emails; "with duplicates" repeats every tenth key later on.
+// Keys look like the import bench's emails; "with duplicates" makes every tenth row of the second
+// half repeat the key of the row half a file earlier (5% of the rows).
 // Hashing the key (Fingerprint) is in pass 1 of both and in pass 2 of the baseline only.
 #include <algorithm>
 #include <chrono>
@@ -40,7 +41,8 @@ class HashMapLastRows {
   absl::flat_hash_map<Fingerprint, uint64_t> last_row_;
 };
 
-// Row i holds keys[i]. With duplicates, every tenth row repeats the key of a row ~half the file earlier.
+// Row i holds keys[i]. With duplicates, every tenth row of the second half repeats the key of the row
+// half a file earlier.
 std::vector<std::string> Keys(int64_t rows, bool duplicates) {
   std::mt19937_64 random(7);
   std::vector<std::string> keys;
