@@ -37,6 +37,19 @@ std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) 
   });                \
   }
 
+// A callback method whose work runs on `pool` (it may block), answered from there.
+#define CONTACTS_POOLED_HANDLER(Method, Request, Response, Role, pool)                                            \
+  grpc::ServerUnaryReactor* ContactStoreService::Method(grpc::CallbackServerContext* ctx, const Request* request, \
+                                                        Response* response) {                                     \
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();                                                    \
+    pool.Run([this, ctx, reactor, request, response] {                                                          \
+      reactor->Finish(Handle(*auth_, ctx, Role, [&](const std::string& tenant) -> absl::Status {
+#define CONTACTS_POOLED_END \
+  }));                      \
+  });                       \
+  return reactor;           \
+  }
+
 CONTACTS_HANDLER(SetupTenant, SetupTenantRequest, Tenant, Role::kAdmin)
 ASSIGN_OR_RETURN(*response, repository_->SetupTenant(tenant, *request));
 return absl::OkStatus();
@@ -210,16 +223,16 @@ ASSIGN_OR_RETURN(*response, repository_->BatchDelete(tenant, *request));
 return absl::OkStatus();
 CONTACTS_END
 
-CONTACTS_HANDLER(Query, StoreQueryRequest, StoreQueryResponse, Role::kReader)
+CONTACTS_POOLED_HANDLER(Query, StoreQueryRequest, StoreQueryResponse, Role::kReader, queries_)
 ASSIGN_OR_RETURN(*response, repository_->Query(tenant, *request));
 return absl::OkStatus();
-CONTACTS_END
+CONTACTS_POOLED_END
 
-CONTACTS_HANDLER(Count, StoreCountRequest, StoreCountResponse, Role::kReader)
+CONTACTS_POOLED_HANDLER(Count, StoreCountRequest, StoreCountResponse, Role::kReader, queries_)
 ASSIGN_OR_RETURN(uint64_t count, repository_->Count(tenant, request->filter()));
 response->set_count(count);
 return absl::OkStatus();
-CONTACTS_END
+CONTACTS_POOLED_END
 
 CONTACTS_HANDLER(SearchByPrimaryKey, SearchByPrimaryKeyRequest, SearchByPrimaryKeyResponse, Role::kReader)
 ASSIGN_OR_RETURN(auto contacts, repository_->SearchByPrimaryKey(tenant, *request));

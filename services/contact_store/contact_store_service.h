@@ -15,10 +15,18 @@ namespace contacts::store {
 // GetContact is served through gRPC's callback API: the handler runs on the thread that read the
 // request instead of being handed to a sync-server worker, which saved ~40% of the CPU per call
 // and most of the latency tail at 5k calls/s (tests/bench/store_bench.cc). It never waits there:
-// when a writer holds the tenant's lock the call moves to a small pool of its own. The other
-// methods stay synchronous: they may block for long (batches, exports).
+// when a writer holds the tenant's lock the call moves to a small pool of its own.
+//
+// Count and Query (what audience-query calls for counts and pages) are callback methods too, run
+// on a pool of their own: in gRPC 1.51 with the epoll1 poller, once a process uses the callback
+// API, its synchronous methods sometimes waited up to 100 ms (about once per 1.1 s; the callback
+// completion queue's threads sleep 100 ms after each idle second), and the callback methods did
+// not (docs/architecture.md, "Known problem"). The other methods stay synchronous: batches,
+// exports and admin calls, for which such a wait is small against their own time.
 class ContactStoreService final
-    : public contacts::v1::ContactStore::WithCallbackMethod_GetContact<contacts::v1::ContactStore::Service> {
+    : public contacts::v1::ContactStore::WithCallbackMethod_GetContact<
+          contacts::v1::ContactStore::WithCallbackMethod_Count<
+              contacts::v1::ContactStore::WithCallbackMethod_Query<contacts::v1::ContactStore::Service>>> {
  public:
   ContactStoreService(ContactRepository* repository, const Authenticator* auth, int64_t deadline_cap_ms)
       : repository_(repository), auth_(auth), deadline_cap_ms_(deadline_cap_ms) {}
@@ -52,8 +60,10 @@ class ContactStoreService final
   CONTACTS_UNARY(IdentifyAnonymous, IdentifyAnonymousRequest, Contact)
   CONTACTS_UNARY(BatchUpsert, BatchUpsertRequest, BatchUpsertResponse)
   CONTACTS_UNARY(BatchDelete, BatchDeleteRequest, BatchDeleteResponse)
-  CONTACTS_UNARY(Query, StoreQueryRequest, StoreQueryResponse)
-  CONTACTS_UNARY(Count, StoreCountRequest, StoreCountResponse)
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const contacts::v1::StoreQueryRequest* request,
+                                  contacts::v1::StoreQueryResponse* response) override;
+  grpc::ServerUnaryReactor* Count(grpc::CallbackServerContext* ctx, const contacts::v1::StoreCountRequest* request,
+                                  contacts::v1::StoreCountResponse* response) override;
   CONTACTS_UNARY(SearchByPrimaryKey, SearchByPrimaryKeyRequest, SearchByPrimaryKeyResponse)
   CONTACTS_UNARY(PutSegment, PutSegmentRequest, Segment)
   CONTACTS_UNARY(GetSegment, GetSegmentRequest, Segment)
@@ -73,6 +83,10 @@ class ContactStoreService final
   const Authenticator* auth_;
   int64_t deadline_cap_ms_;
   BlockingWorkPool blocked_reads_{2};  // GetContact calls that found their tenant locked
+  // Count and Query calls: they may take milliseconds or wait for a writer, so not on gRPC's
+  // event threads. Up to 8 run at once; calls beyond that queue, also behind calls waiting for a
+  // writer's lock (a batch commit: tens of milliseconds).
+  BlockingWorkPool queries_{8};
 };
 
 }  // namespace contacts::store

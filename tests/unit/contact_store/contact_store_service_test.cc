@@ -1,8 +1,9 @@
 // ContactStoreService in process, behind a real gRPC server on a loopback port: GetContact (on
 // gRPC's callback API) hands reads of a tenant locked by a writer to its own threads, and both
-// paths answer the same. (gRPC 1.51 here adds event threads when they block, so a blocking
-// handler would not starve other tenants in this test; the hand-off keeps the event threads free
-// on builds that do not.)
+// paths answer the same; Count and Query (callback methods run on a pool) wait for a writer
+// without holding up other tenants. (gRPC 1.51 here adds event threads when they block, so a
+// blocking handler would not starve other tenants in this test; the hand-off keeps the event
+// threads free on builds that do not.)
 #include "services/contact_store/contact_store_service.h"
 
 #include <atomic>
@@ -103,6 +104,58 @@ TEST_F(ContactStoreServiceTest, ReadsOfALockedTenantWaitAsideAndOtherTenantsAreS
     ASSERT_TRUE(call_status.ok()) << call_status.error_message();
     EXPECT_EQ(contact.attributes().at("email"), "locked@example.com");
   }
+}
+
+// Count and Query run on the service's own pool (callback methods): a call on a tenant a writer
+// holds waits there, while another tenant's calls are answered; both answer right afterwards.
+TEST_F(ContactStoreServiceTest, CountsAndPagesOfALockedTenantWaitAndOtherTenantsAreServedMeanwhile) {
+  auto count = [this](const std::string& tenant) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tenant", tenant);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    contacts::v1::StoreCountResponse response;
+    grpc::Status status = stub_->Count(&ctx, contacts::v1::StoreCountRequest(), &response);
+    return std::make_pair(status, response.count());
+  };
+  auto page = [this](const std::string& tenant) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tenant", tenant);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    contacts::v1::StoreQueryRequest request;
+    request.set_page_size(10);
+    contacts::v1::StoreQueryResponse response;
+    grpc::Status status = stub_->Query(&ctx, request, &response);
+    return std::make_pair(status, response);
+  };
+
+  auto lock = repo_->LockTenantForTesting("locked");
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  std::vector<std::future<std::pair<grpc::Status, uint64_t>>> counts;
+  for (int i = 0; i < 2; ++i) counts.push_back(std::async(std::launch::async, count, "locked"));
+  auto locked_page = std::async(std::launch::async, page, "locked");
+
+  auto [other_status, other_count] = count("other");
+  ASSERT_TRUE(other_status.ok()) << other_status.error_message();
+  EXPECT_EQ(other_count, 1u);
+  auto [other_page_status, other_page] = page("other");
+  ASSERT_TRUE(other_page_status.ok()) << other_page_status.error_message();
+  ASSERT_EQ(other_page.contacts_size(), 1);
+  EXPECT_EQ(other_page.contacts(0).attributes().at("email"), "other@example.com");
+  for (auto& call : counts) {
+    EXPECT_NE(call.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "counted past the writer's lock";
+  }
+  EXPECT_NE(locked_page.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "paged past the lock";
+
+  lock->unlock();
+  for (auto& call : counts) {
+    auto [status, n] = call.get();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(n, 1u);
+  }
+  auto [page_status, locked] = locked_page.get();
+  ASSERT_TRUE(page_status.ok()) << page_status.error_message();
+  ASSERT_EQ(locked.contacts_size(), 1);
+  EXPECT_EQ(locked.contacts(0).attributes().at("email"), "locked@example.com");
 }
 
 TEST_F(ContactStoreServiceTest, UnknownContactIsNotFoundOnBothPaths) {
