@@ -21,8 +21,9 @@ namespace contacts::store {
 // on a pool of their own: in gRPC 1.51 with the epoll1 poller, once a process uses the callback
 // API, its synchronous methods sometimes waited up to 100 ms (about once per 1.1 s; the callback
 // completion queue's threads sleep 100 ms after each idle second), and the callback methods did
-// not (docs/architecture.md, "Known problem"). The other methods stay synchronous: batches,
-// exports and admin calls, for which such a wait is small against their own time.
+// not (docs/architecture.md, "Synchronous methods and the callback API"). The other methods stay
+// synchronous: batches and admin calls, for which such a wait is small against their own time,
+// and Export, whose callback form was measured and not kept (same section).
 class ContactStoreService final
     : public contacts::v1::ContactStore::WithCallbackMethod_GetContact<
           contacts::v1::ContactStore::WithCallbackMethod_Count<

@@ -61,10 +61,15 @@ class ContactStoreServiceTest : public ::testing::Test {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   }
 
+  // A call on `tenant`, given 20 s.
+  static void ForTenant(grpc::ClientContext* ctx, const std::string& tenant) {
+    ctx->AddMetadata("x-tenant", tenant);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  }
+
   grpc::Status Get(const std::string& tenant, Contact* contact) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-tenant", tenant);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    ForTenant(&ctx, tenant);
     GetContactRequest request;
     request.set_primary_key("c1");
     return stub_->GetContact(&ctx, request, contact);
@@ -111,16 +116,14 @@ TEST_F(ContactStoreServiceTest, ReadsOfALockedTenantWaitAsideAndOtherTenantsAreS
 TEST_F(ContactStoreServiceTest, CountsAndPagesOfALockedTenantWaitAndOtherTenantsAreServedMeanwhile) {
   auto count = [this](const std::string& tenant) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-tenant", tenant);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    ForTenant(&ctx, tenant);
     contacts::v1::StoreCountResponse response;
     grpc::Status status = stub_->Count(&ctx, contacts::v1::StoreCountRequest(), &response);
     return std::make_pair(status, response.count());
   };
   auto page = [this](const std::string& tenant) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-tenant", tenant);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    ForTenant(&ctx, tenant);
     contacts::v1::StoreQueryRequest request;
     request.set_page_size(10);
     contacts::v1::StoreQueryResponse response;
