@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <spdlog/spdlog.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
@@ -63,22 +64,6 @@ std::string ListCatalogName(uint64_t id) {
   std::string out;
   keys::PutFixed64BE(&out, id);
   return out;
-}
-
-// Index value bytes of a canonical value of `type` (common/storage/key_codec.h IndexValueKind).
-std::string IndexValueOf(AttributeType type, std::string_view canonical) {
-  switch (type) {
-    case AttributeType::kInteger:
-    case AttributeType::kDate:
-    case AttributeType::kDateTime:
-      return keys::EncodeIndexInt64(TypedPredicate::IntegerKey(type, canonical));
-    case AttributeType::kDecimal:
-      return keys::EncodeIndexDouble(DecimalOf(canonical).value_or(0));
-    case AttributeType::kBoolean:
-      return keys::EncodeIndexBool(BooleanOf(canonical));
-    default:
-      return keys::EncodeIndexString(canonical);
-  }
 }
 
 std::string_view ValueOf(const StoredContact& contact, uint32_t attribute_id) {
@@ -449,19 +434,19 @@ class ContactRepository::BatchWriter {
       if (it != owner_override_.end()) {
         owner = it->second;
       } else if (state_->columns.MayHaveLookupValue(rule.id, value)) {
-        const Attribute* attribute = state_->AttributeById(rule.id);
-        auto found = FindOwner(*attribute, value);
-        if (!found.ok()) {
-          *error = {attribute->name(), std::string(found.status().message())};
+        auto holders = repo_->ContactsWithLookupValue(*state_, rule.id, value);
+        if (!holders.ok()) {
+          *error = {state_->AttributeById(rule.id)->name(), std::string(holders.status().message())};
           return false;
         }
-        if (*found) {
-          owner = **found;
-          // The owner may have changed or lost the value earlier in this batch.
-          auto planned = current_.find(owner);
+        for (const StoredContact& holder : *holders) {
+          // A holder may have changed or lost the value earlier in this batch.
+          auto planned = current_.find(holder.primary_key());
           if (planned != current_.end() && (!planned->second || ValueOf(*planned->second, rule.id) != value)) {
-            owner.clear();
+            continue;
           }
+          owner = holder.primary_key();
+          break;
         }
       }
       if (!owner.empty() && owner != next.primary_key()) {
@@ -472,25 +457,6 @@ class ContactRepository::BatchWriter {
       }
     }
     return true;
-  }
-
-  // The first pk holding `value` in the index of `attribute`, with one iterator per attribute for
-  // the whole batch (an iterator per lookup costs more than the seek).
-  absl::StatusOr<std::optional<std::string>> FindOwner(const Attribute& attribute, std::string_view value) {
-    auto& it = owner_iterators_[attribute.id()];
-    if (!it) it = repo_->db_->Scan(repo_->db_->index(), keys::IndexAttributePrefix(state_->id(), attribute.id()));
-    std::string prefix = keys::IndexValuePrefix(state_->id(), attribute.id(), IndexValueOf(TypeOf(attribute), value));
-    (*it)->Seek(prefix);
-    if (!(*it)->Valid()) {
-      RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
-      return std::optional<std::string>();
-    }
-    std::string_view key = (*it)->key().ToStringView();
-    if (key.substr(0, prefix.size()) != prefix) return std::optional<std::string>();
-    std::string_view rest = key.substr(prefix.size());
-    std::string pk;
-    if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
-    return std::optional<std::string>(std::move(pk));
   }
 
   // One staged RocksDB operation; Commit sorts them by column family and key before writing, so
@@ -519,20 +485,6 @@ class ContactRepository::BatchWriter {
     } else {
       Delete(repo_->db_->contacts(), keys::ContactKey(tenant, before->primary_key()));
     }
-    for (const auto& [id, attribute] : state_->attributes) {
-      if (!HasLookupEntries(attribute)) continue;
-      std::string_view old_value = before ? ValueOf(*before, id) : std::string_view();
-      std::string_view new_value = after ? ValueOf(*after, id) : std::string_view();
-      if (old_value == new_value && same_ordinal) continue;
-      if (!old_value.empty()) {
-        Delete(repo_->db_->index(),
-               keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), old_value), before->primary_key()));
-      }
-      if (!new_value.empty()) {
-        Put(repo_->db_->index(),
-            keys::IndexKey(tenant, id, IndexValueOf(TypeOf(attribute), new_value), after->primary_key()), "");
-      }
-    }
     std::set<uint64_t> old_lists, new_lists;
     if (before) old_lists.insert(before->list_ids().begin(), before->list_ids().end());
     if (after) new_lists.insert(after->list_ids().begin(), after->list_ids().end());
@@ -559,7 +511,6 @@ class ContactRepository::BatchWriter {
   absl::node_hash_map<std::string, std::optional<StoredContact>> current_;
   absl::flat_hash_set<std::string> changed_;
   absl::flat_hash_map<std::string, std::string> owner_override_;
-  absl::flat_hash_map<uint32_t, std::unique_ptr<StoreDb::PrefixIterator>> owner_iterators_;
   std::vector<StagedOp> staged_;
 };
 
@@ -594,6 +545,8 @@ absl::Status ContactRepository::LoadAll() {
           fmt::format("data format version {} is not {} (this build's): migrate first", stored, kFormatVersion));
     }
   }
+  ASSIGN_OR_RETURN(uint64_t dropped, DropLegacyLookupEntries());
+  if (dropped > 0) spdlog::info("dropped {} email and mobile entries of the index family (now in memory)", dropped);
   absl::MutexLock lock(&tenants_mu_);
   auto it = db_->Scan(db_->catalog(), keys::TenantRegistryPrefix());
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
@@ -609,6 +562,22 @@ absl::Status ContactRepository::LoadAll() {
     tenants_[name] = std::move(state);
   }
   return FromRocksStatus((*it)->status(), "scan tenant registry");
+}
+
+absl::StatusOr<uint64_t> ContactRepository::DropLegacyLookupEntries() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions(), db_->index()));
+  uint64_t count = 0;
+  std::string first, last;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (count++ == 0) first = it->key().ToString();
+    last = it->key().ToString();
+  }
+  RETURN_IF_ERROR(FromRocksStatus(it->status(), "scan the index family"));
+  if (count == 0) return count;
+  last.push_back('\0');  // the smallest key after the last one: DeleteRange's end is exclusive
+  RETURN_IF_ERROR(FromRocksStatus(db_->db()->DeleteRange(db_->write_options(), db_->index(), first, last),
+                                  "drop the index family's entries"));
+  return count;
 }
 
 absl::Status ContactRepository::LoadTenant(TenantState* state) {
@@ -994,21 +963,21 @@ absl::StatusOr<std::optional<StoredContact>> ContactRepository::ReadContact(cons
   return std::optional<StoredContact>(std::move(contact));
 }
 
-absl::StatusOr<std::optional<std::string>> ContactRepository::FindByIndexedValue(const TenantState& state,
-                                                                                 const Attribute& attribute,
-                                                                                 const std::string& canonical) {
-  std::string prefix = keys::IndexValuePrefix(state.id(), attribute.id(), IndexValueOf(TypeOf(attribute), canonical));
-  auto it = db_->Scan(db_->index(), prefix);
-  (*it)->Seek(prefix);
-  if (!(*it)->Valid()) {
-    RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
-    return std::optional<std::string>();
+absl::StatusOr<std::vector<StoredContact>> ContactRepository::ContactsWithLookupValue(const TenantState& state,
+                                                                                      uint32_t attribute_id,
+                                                                                      std::string_view canonical) {
+  std::vector<StoredContact> holders;
+  std::vector<uint32_t> candidates = state.columns.LookupValueOrdinals(attribute_id, canonical);
+  if (candidates.empty()) return holders;
+  ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(state, candidates, nullptr));
+  for (const std::string& pk : pks) {
+    ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(state, pk));
+    if (!stored) return absl::DataLossError(fmt::format("the record of live contact \"{}\" is missing", pk));
+    if (ValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));
   }
-  std::string_view key = (*it)->key().ToStringView();
-  std::string_view rest = key.substr(prefix.size());
-  std::string pk;
-  if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
-  return std::optional<std::string>(std::move(pk));
+  std::sort(holders.begin(), holders.end(),
+            [](const StoredContact& a, const StoredContact& b) { return a.primary_key() < b.primary_key(); });
+  return holders;
 }
 
 contacts::v1::Contact ContactRepository::ToContact(const TenantState& state, const StoredContact& stored,
@@ -1102,10 +1071,11 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContactLocked(
         return absl::InvalidArgumentError(
             fmt::format("{}: {}", attribute->name(), canonical.ok() ? "empty value" : canonical.status().message()));
       }
-      ASSIGN_OR_RETURN(std::optional<std::string> found, FindByIndexedValue(*state, *attribute, *canonical));
-      if (!found) return absl::NotFoundError(fmt::format("no contact has {} \"{}\"", attribute->name(), *canonical));
-      pk = *std::move(found);
-      break;
+      ASSIGN_OR_RETURN(std::vector<StoredContact> holders, ContactsWithLookupValue(*state, attribute->id(), *canonical));
+      if (holders.empty()) {
+        return absl::NotFoundError(fmt::format("no contact has {} \"{}\"", attribute->name(), *canonical));
+      }
+      return ToContact(*state, holders.front());  // the first by primary key when duplicates are allowed
     }
     default:
       return absl::InvalidArgumentError("key: give primary_key, email or mobile");
@@ -1598,16 +1568,8 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
         response.set_invalid(response.invalid() + 1);
         continue;
       }
-      std::string prefix =
-          keys::IndexValuePrefix(state->id(), email->id(), IndexValueOf(AttributeType::kEmail, *canonical));
-      auto it = db_->Scan(db_->index(), prefix);
-      for ((*it)->Seek(prefix); (*it)->Valid(); (*it)->Next()) {
-        std::string_view rest = (*it)->key().ToStringView().substr(prefix.size());
-        std::string pk;
-        if (!keys::GetStringOrdered(&rest, &pk)) return absl::DataLossError("index entry is corrupt");
-        targets[i].push_back(std::move(pk));
-      }
-      RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "index lookup"));
+      ASSIGN_OR_RETURN(std::vector<StoredContact> holders, ContactsWithLookupValue(*state, email->id(), *canonical));
+      for (StoredContact& holder : holders) targets[i].push_back(std::move(*holder.mutable_primary_key()));
     } else {
       auto pk = CanonicalPrimaryKey(*state, request.keys(i));
       if (!pk.ok()) {
@@ -2009,7 +1971,7 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);
   const uint32_t id = state->id();
-  std::set<std::string> expected_index, expected_membership, expected_ordinals;
+  std::set<std::string> expected_membership, expected_ordinals;
   Roaring seen;
   {
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
@@ -2023,11 +1985,13 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
       }
       seen.add(contact.ordinal());
       expected_ordinals.insert(keys::OrdinalKey(id, contact.ordinal()));
-      for (const auto& [attribute_id, attribute] : state->attributes) {
+      for (uint32_t attribute_id : {state->email_id(), state->mobile_id()}) {
         std::string_view value = ValueOf(contact, attribute_id);
-        if (HasLookupEntries(attribute) && !value.empty()) {
-          expected_index.insert(
-              keys::IndexKey(id, attribute_id, IndexValueOf(TypeOf(attribute), value), contact.primary_key()));
+        if (value.empty()) continue;
+        std::vector<uint32_t> owners = state->columns.LookupValueOrdinals(attribute_id, value);
+        if (!std::binary_search(owners.begin(), owners.end(), contact.ordinal())) {
+          return absl::InternalError(
+              fmt::format("contact {} is missing from the lookups of attribute {}", contact.ordinal(), attribute_id));
         }
       }
       for (uint64_t list_id : contact.list_ids()) {
@@ -2057,7 +2021,7 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   };
   std::string tenant_prefix;
   keys::PutFixed32BE(&tenant_prefix, id);
-  RETURN_IF_ERROR(compare(db_->index(), tenant_prefix, expected_index, "index"));
+  RETURN_IF_ERROR(compare(db_->index(), tenant_prefix, {}, "index"));  // no lookup entries are written
   RETURN_IF_ERROR(compare(db_->membership(), tenant_prefix, expected_membership, "membership"));
   return compare(db_->ordinals(), tenant_prefix, expected_ordinals, "ordinal");
 }

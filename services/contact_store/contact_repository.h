@@ -3,10 +3,10 @@
 // list-membership entries, blacklist, anonymous users, idempotent import batches, and the query
 // engine (FilterEvaluator over TenantColumns).
 //
-// Consistency: a contact write and all its index, membership and ordinal changes go in one
-// WriteBatch, written while the tenant's lock is held exclusively and followed by the column
-// update, so concurrent writers to the same key serialise and readers see records, indexes and
-// columns that agree. Tenants never share keys: every key starts with the tenant id.
+// Consistency: a contact write and all its membership and ordinal changes go in one WriteBatch,
+// written while the tenant's lock is held exclusively and followed by the column update (the
+// columns are also the email and mobile lookups), so concurrent writers to the same key serialise
+// and readers see records, lookups and columns that agree. Tenants never share keys: every key starts with the tenant id.
 #pragma once
 
 #include <atomic>
@@ -167,6 +167,9 @@ class ContactRepository {
   class BatchWriter;
 
   absl::Status LoadAll();
+  // Deletes the email and mobile entries that stores written before the lookups moved into the
+  // query columns hold in the index family: nothing reads them any more. Returns how many went.
+  absl::StatusOr<uint64_t> DropLegacyLookupEntries();
   absl::Status LoadTenant(TenantState* state);
   absl::Status RebuildColumns(TenantState* state);
   // Finds or registers the tenant.
@@ -187,10 +190,11 @@ class ContactRepository {
       const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
   // Canonical primary key from a caller's text. Errors: INVALID_ARGUMENT.
   absl::StatusOr<std::string> CanonicalPrimaryKey(const TenantState& state, const std::string& raw) const;
-  // First pk with `value` in the index of `attribute_id`, if any.
-  absl::StatusOr<std::optional<std::string>> FindByIndexedValue(const TenantState& state,
-                                                                const contacts::v1::Attribute& attribute,
-                                                                const std::string& canonical);
+  // The stored contacts whose email or mobile (`attribute_id`) is `canonical`, by primary key:
+  // the query columns name the candidates by value hash, their records settle it.
+  absl::StatusOr<std::vector<contacts::internal::StoredContact>> ContactsWithLookupValue(const TenantState& state,
+                                                                                      uint32_t attribute_id,
+                                                                                      std::string_view canonical);
   contacts::v1::Contact ToContact(const TenantState& state, const contacts::internal::StoredContact& stored,
                                   const std::vector<uint32_t>* projection = nullptr) const;
   // An evaluator over the tenant's columns whose record scans read this repository.

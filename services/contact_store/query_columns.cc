@@ -237,6 +237,42 @@ void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint6
   if (it != filter.end() && --it->second == 0) filter.erase(it);
 }
 
+void TenantColumns::AddValueOwner(uint64_t hash, uint32_t ordinal) {
+  auto [it, inserted] = value_owners_.try_emplace(hash, ordinal);
+  if (!inserted) value_owners_more_[hash].add(ordinal);
+}
+
+void TenantColumns::RemoveValueOwner(uint64_t hash, uint32_t ordinal) {
+  auto it = value_owners_.find(hash);
+  if (it == value_owners_.end()) return;
+  auto more = value_owners_more_.find(hash);
+  if (it->second == ordinal) {
+    if (more == value_owners_more_.end()) {
+      value_owners_.erase(it);
+      return;
+    }
+    it->second = more->second.maximum();
+    more->second.remove(it->second);
+  } else if (more != value_owners_more_.end()) {
+    more->second.remove(ordinal);
+  }
+  if (more != value_owners_more_.end() && more->second.isEmpty()) value_owners_more_.erase(more);
+}
+
+std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const {
+  const uint64_t hash = LookupValueHash(attribute_id, value);
+  std::vector<uint32_t> ordinals;
+  auto it = value_owners_.find(hash);
+  if (it == value_owners_.end()) return ordinals;
+  ordinals.push_back(it->second);
+  if (auto more = value_owners_more_.find(hash); more != value_owners_more_.end()) {
+    ordinals.resize(1 + more->second.cardinality());
+    more->second.toUint32Array(ordinals.data() + 1);
+    std::sort(ordinals.begin(), ordinals.end());
+  }
+  return ordinals;
+}
+
 void TenantColumns::MoveFilterCounts(const StoredContact* before, const StoredContact* after) {
   // An update keeps its primary key and mostly its email and mobile: those counts would only go
   // down and up again (an erase and an insert in a large hash map each), so only changed keys move.
@@ -249,12 +285,13 @@ void TenantColumns::MoveFilterCounts(const StoredContact* before, const StoredCo
     auto it = contact->values().find(id);
     return it == contact->values().end() ? std::string_view() : std::string_view(it->second);
   };
+  const bool same_ordinal = before != nullptr && after != nullptr && before->ordinal() == after->ordinal();
   for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
     const std::string_view old_value = value_of(before, id);
     const std::string_view new_value = value_of(after, id);
-    if (old_value == new_value) continue;
-    if (!old_value.empty()) Count(value_filter_, LookupValueHash(id, old_value), false);
-    if (!new_value.empty()) Count(value_filter_, LookupValueHash(id, new_value), true);
+    if (old_value == new_value && same_ordinal) continue;
+    if (!old_value.empty()) RemoveValueOwner(LookupValueHash(id, old_value), before->ordinal());
+    if (!new_value.empty()) AddValueOwner(LookupValueHash(id, new_value), after->ordinal());
   }
 }
 
@@ -363,7 +400,8 @@ size_t TenantColumns::MemoryBytes() const {
   for (const Roaring& channel : blacklisted_) bytes += HeapBytes(channel);
   bytes += (created_.capacity() + modified_.capacity() + pk_hash_.capacity()) * sizeof(int64_t);
   for (const auto& [id, list] : lists_) bytes += HeapBytes(list);
-  bytes += (pk_filter_.capacity() + value_filter_.capacity()) * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+  bytes += (pk_filter_.capacity() + value_owners_.capacity()) * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+  for (const auto& [hash, ordinals] : value_owners_more_) bytes += HeapBytes(ordinals);
   for (const auto& [id, column] : attributes_) bytes += column->MemoryBytes();
   return bytes;
 }

@@ -122,15 +122,20 @@ class TenantColumns {
   Roaring ControlGroup(const Roaring& universe, uint64_t group_seed, uint32_t percent_basis_points) const;
 
   // Exact negative lookups for the write path: false means no stored contact has this primary key
-  // (or this email / mobile value), so the batch writer skips the RocksDB read or index seek; true
-  // means "maybe" (a 64-bit hash matched) and the caller reads to be sure. Counting, so that
-  // deleting one of two keys with the same hash keeps the other visible.
+  // (or this email / mobile value), so the batch writer skips the RocksDB read; true means "maybe"
+  // (a 64-bit hash matched) and the caller reads to be sure. Counting, so that deleting one of two
+  // keys with the same hash keeps the other visible.
   bool MayHavePrimaryKey(std::string_view primary_key) const {
     return pk_filter_.contains(PrimaryKeyHash(primary_key));
   }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
-    return value_filter_.contains(LookupValueHash(attribute_id, value));
+    return value_owners_.contains(LookupValueHash(attribute_id, value));
   }
+  // The ordinals of the live contacts that may hold `value` in the email or mobile attribute (the
+  // value's 64-bit hash matched), ascending; the caller reads their records to be sure. This is
+  // the only index of email and mobile values: RocksDB keeps no lookup entries for them
+  // (docs/architecture.md, "Email and mobile lookups").
+  std::vector<uint32_t> LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const;
 
   // Heap bytes of all columns, roughly (for logs and the README's sizing).
   size_t MemoryBytes() const;
@@ -144,8 +149,10 @@ class TenantColumns {
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
   static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
-  // Moves the primary-key and lookup-value counts from `before`'s keys to `after`'s (either may
-  // be null).
+  void AddValueOwner(uint64_t hash, uint32_t ordinal);
+  void RemoveValueOwner(uint64_t hash, uint32_t ordinal);
+  // Moves the primary-key count and the email and mobile owners from `before`'s keys to `after`'s
+  // (either may be null).
   void MoveFilterCounts(const contacts::internal::StoredContact* before,
                         const contacts::internal::StoredContact* after);
 
@@ -159,7 +166,10 @@ class TenantColumns {
   std::vector<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
   absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;     // PrimaryKeyHash -> live contacts
-  absl::flat_hash_map<uint64_t, uint32_t> value_filter_;  // LookupValueHash -> live contacts
+  // LookupValueHash -> the ordinal of one live contact holding the value; any further ones (the
+  // tenant allows duplicate emails or mobiles, or two values' hashes collide) in value_owners_more_.
+  absl::flat_hash_map<uint64_t, uint32_t> value_owners_;
+  absl::flat_hash_map<uint64_t, Roaring> value_owners_more_;
   absl::flat_hash_map<uint32_t, std::unique_ptr<AttributeColumn>> attributes_;
   Roaring empty_;
 };

@@ -60,9 +60,4 @@ inline AttributeType TypeOf(const contacts::v1::Attribute& attribute) {
   return static_cast<AttributeType>(attribute.type());
 }
 
-// Attributes that have entries in the index column family: email and mobile, which are looked up
-// by value and kept unique. Filtering on indexed attributes is served by the in-memory columns
-// instead (see docs/architecture.md), which saves a random RocksDB write per attribute and row.
-inline bool HasLookupEntries(const contacts::v1::Attribute& attribute) { return attribute.system(); }
-
 }  // namespace contacts::store

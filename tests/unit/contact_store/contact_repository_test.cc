@@ -353,6 +353,71 @@ TEST_F(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
+TEST_F(ContactRepositoryTest, SharedEmailsAreFoundAndDeletedTogetherWhenTheTenantAllowsThem) {
+  contacts::v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  setup.set_allow_duplicate_email(true);
+  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  for (const char* pk : {"C", "A", "B"}) {
+    ASSERT_TRUE(Upsert("t1", {{"customer_id", pk}, {"email", "Shared@x.io"}}).ok()) << pk;
+  }
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "D"}, {"email", "own@x.io"}}).ok());
+  auto by_email = [&](const std::string& email) {
+    contacts::v1::GetContactRequest request;
+    request.set_email(email);
+    return repo_->GetContact("t1", request);
+  };
+  // The first by primary key, after a reopen too (the lookups are rebuilt from the records).
+  for (int round = 0; round < 2; ++round) {
+    auto first = by_email("shared@X.io");
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(first->primary_key(), "A");
+    EXPECT_EQ(by_email("own@x.io")->primary_key(), "D");
+    Open();
+  }
+  // A holder leaving the value keeps the others findable.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  EXPECT_EQ(by_email("shared@x.io")->primary_key(), "B");
+  EXPECT_EQ(by_email("a@x.io")->primary_key(), "A");
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  contacts::v1::BatchDeleteRequest by_shared;
+  by_shared.set_job_id("d1");
+  by_shared.set_key_kind(contacts::v1::BatchDeleteRequest::EMAIL);
+  by_shared.add_keys("SHARED@x.io");
+  auto deleted = repo_->BatchDelete("t1", by_shared);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->deleted(), 1u);  // one key, naming two contacts
+  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(by_email("shared@x.io").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Get("t1", "A").ok());
+  EXPECT_TRUE(Get("t1", "D").ok());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
+TEST_F(ContactRepositoryTest, ReopenDropsTheIndexEntriesOfEarlierVersions) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  repo_.reset();
+  {
+    // What a store written before the email and mobile lookups moved into memory holds.
+    auto db = StoreDb::Open(dir_.path() + "/store/db", StoreDbOptions());
+    ASSERT_TRUE(db.ok()) << db.status();
+    for (char tenant = 0; tenant < 4; ++tenant) {
+      const std::string key = std::string("\0\0\0", 3) + tenant + "old-email-entry";
+      ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->index(), key, "").ok());
+    }
+  }
+  Open();
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  contacts::v1::GetContactRequest request;
+  request.set_email("a@x.io");
+  auto found = repo_->GetContact("t1", request);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->primary_key(), "A");
+}
+
 TEST_F(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);

@@ -425,6 +425,43 @@ TEST(QueryColumnsTest, NegativeLookupsFollowInsertsUpdatesAndDeletes) {
   EXPECT_FALSE(columns.MayHaveLookupValue(1, "b@x.io"));
 }
 
+TEST(QueryColumnsTest, LookupOrdinalsNameEveryHolderOfAValueInOrder) {
+  TenantColumns columns;
+  columns.set_layout({1, 2});
+  auto contact = [](uint32_t ordinal, const std::string& email) {
+    contacts::internal::StoredContact c;
+    c.set_primary_key(fmt::format("pk{}", ordinal));
+    c.set_ordinal(ordinal);
+    (*c.mutable_values())[1] = email;
+    return c;
+  };
+  using Ordinals = std::vector<uint32_t>;
+  std::vector<contacts::internal::StoredContact> held;
+  for (uint32_t o : {7, 3, 9, 5}) held.push_back(contact(o, "shared@x.io"));
+  for (const auto& c : held) columns.Apply(nullptr, &c);
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "shared@x.io"), (Ordinals{3, 5, 7, 9}));
+  EXPECT_EQ(columns.LookupValueOrdinals(2, "shared@x.io"), Ordinals{});  // a mobile of that text
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "other@x.io"), Ordinals{});
+
+  // The first holder leaving (by a changed value, then a delete) leaves the others named.
+  const auto seven_moved = contact(7, "seven@x.io");
+  columns.Apply(&held[0], &seven_moved);
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "shared@x.io"), (Ordinals{3, 5, 9}));
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "seven@x.io"), Ordinals{7});
+  columns.Apply(&held[1], nullptr);
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "shared@x.io"), (Ordinals{5, 9}));
+  // A contact taking a new ordinal with the same value moves its entry (ColumnUpdate applies it as
+  // a delete and an insert).
+  const auto nine_renumbered = contact(11, "shared@x.io");
+  columns.Apply(&held[2], nullptr);
+  columns.Apply(nullptr, &nine_renumbered);
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "shared@x.io"), (Ordinals{5, 11}));
+  columns.Apply(&nine_renumbered, nullptr);
+  columns.Apply(&held[3], nullptr);
+  EXPECT_EQ(columns.LookupValueOrdinals(1, "shared@x.io"), Ordinals{});
+  EXPECT_FALSE(columns.MayHaveLookupValue(1, "shared@x.io"));
+}
+
 TEST(TypedPredicateTest, RejectsWrongLiteralsNamingTheAttribute) {
   contacts::v1::AttributePredicate p;
   p.set_attribute("age");
