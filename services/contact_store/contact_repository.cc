@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
-#include <spdlog/spdlog.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
@@ -965,18 +965,21 @@ absl::StatusOr<std::optional<StoredContact>> ContactRepository::ReadContact(cons
 
 absl::StatusOr<std::vector<StoredContact>> ContactRepository::ContactsWithLookupValue(const TenantState& state,
                                                                                       uint32_t attribute_id,
-                                                                                      std::string_view canonical) {
+                                                                                      std::string_view canonical,
+                                                                                      size_t limit) {
   std::vector<StoredContact> holders;
   std::vector<uint32_t> candidates = state.columns.LookupValueOrdinals(attribute_id, canonical);
   if (candidates.empty()) return holders;
+  // Primary keys first (small reads), so that a value many contacts share costs one record read
+  // per holder wanted, not per holder.
   ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(state, candidates, nullptr));
+  std::sort(pks.begin(), pks.end());
   for (const std::string& pk : pks) {
+    if (holders.size() >= limit) break;
     ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(state, pk));
     if (!stored) return absl::DataLossError(fmt::format("the record of live contact \"{}\" is missing", pk));
-    if (ValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));
+    if (ValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));  // else a hash collision
   }
-  std::sort(holders.begin(), holders.end(),
-            [](const StoredContact& a, const StoredContact& b) { return a.primary_key() < b.primary_key(); });
   return holders;
 }
 
@@ -1071,7 +1074,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContactLocked(
         return absl::InvalidArgumentError(
             fmt::format("{}: {}", attribute->name(), canonical.ok() ? "empty value" : canonical.status().message()));
       }
-      ASSIGN_OR_RETURN(std::vector<StoredContact> holders, ContactsWithLookupValue(*state, attribute->id(), *canonical));
+      ASSIGN_OR_RETURN(std::vector<StoredContact> holders,
+                       ContactsWithLookupValue(*state, attribute->id(), *canonical, /*limit=*/1));
       if (holders.empty()) {
         return absl::NotFoundError(fmt::format("no contact has {} \"{}\"", attribute->name(), *canonical));
       }

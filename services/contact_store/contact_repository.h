@@ -6,11 +6,13 @@
 // Consistency: a contact write and all its membership and ordinal changes go in one WriteBatch,
 // written while the tenant's lock is held exclusively and followed by the column update (the
 // columns are also the email and mobile lookups), so concurrent writers to the same key serialise
-// and readers see records, lookups and columns that agree. Tenants never share keys: every key starts with the tenant id.
+// and readers see records, lookups and columns that agree. Tenants never share keys: every key
+// starts with the tenant id.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -190,11 +192,11 @@ class ContactRepository {
       const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
   // Canonical primary key from a caller's text. Errors: INVALID_ARGUMENT.
   absl::StatusOr<std::string> CanonicalPrimaryKey(const TenantState& state, const std::string& raw) const;
-  // The stored contacts whose email or mobile (`attribute_id`) is `canonical`, by primary key:
-  // the query columns name the candidates by value hash, their records settle it.
-  absl::StatusOr<std::vector<contacts::internal::StoredContact>> ContactsWithLookupValue(const TenantState& state,
-                                                                                      uint32_t attribute_id,
-                                                                                      std::string_view canonical);
+  // The first `limit` stored contacts, by primary key, whose email or mobile (`attribute_id`) is
+  // `canonical`: the query columns name the candidates by value hash, their records settle it.
+  absl::StatusOr<std::vector<contacts::internal::StoredContact>> ContactsWithLookupValue(
+      const TenantState& state, uint32_t attribute_id, std::string_view canonical,
+      size_t limit = std::numeric_limits<size_t>::max());
   contacts::v1::Contact ToContact(const TenantState& state, const contacts::internal::StoredContact& stored,
                                   const std::vector<uint32_t>* projection = nullptr) const;
   // An evaluator over the tenant's columns whose record scans read this repository.

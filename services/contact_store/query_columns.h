@@ -165,7 +165,7 @@ class TenantColumns {
   std::vector<int64_t> modified_;
   std::vector<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
-  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;     // PrimaryKeyHash -> live contacts
+  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;  // PrimaryKeyHash -> live contacts
   // LookupValueHash -> the ordinal of one live contact holding the value; any further ones (the
   // tenant allows duplicate emails or mobiles, or two values' hashes collide) in value_owners_more_.
   absl::flat_hash_map<uint64_t, uint32_t> value_owners_;
