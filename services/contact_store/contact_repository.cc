@@ -14,7 +14,6 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -287,12 +286,11 @@ class ContactRepository::BatchWriter {
   absl::Status Prefetch(const std::vector<std::string>& pks) {
     std::vector<std::string> wanted;
     for (const auto& pk : pks) {
-      if (current_.contains(pk)) continue;
+      if (planned_.contains(pk)) continue;
       if (state_->columns.MayHavePrimaryKey(pk)) {
         wanted.push_back(pk);
       } else {  // certainly new: no read needed
-        original_.emplace(pk, std::nullopt);
-        current_.emplace(pk, std::nullopt);
+        planned_.try_emplace(pk);
       }
     }
     std::sort(wanted.begin(), wanted.end());
@@ -312,18 +310,20 @@ class ContactRepository::BatchWriter {
       } else if (!statuses[i].IsNotFound()) {
         return FromRocksStatus(statuses[i], "read contacts");
       }
-      original_.emplace(wanted[i], stored);
-      current_.emplace(wanted[i], std::move(stored));
+      Planned& planned = planned_[wanted[i]];
+      planned.original = stored;
+      planned.current = std::move(stored);
     }
     return absl::OkStatus();
   }
 
-  const std::optional<StoredContact>& Current(const std::string& pk) { return current_.at(pk); }
+  const std::optional<StoredContact>& Current(const std::string& pk) { return planned_.at(pk).current; }
 
   // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error.
   contacts::v1::RowOutcome Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
                                   const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error) {
-    std::optional<StoredContact>& current = current_.at(row.primary_key);
+    auto entry = planned_.find(row.primary_key);  // prefetched
+    std::optional<StoredContact>& current = entry->second.current;
     if (mode == contacts::v1::ADD_ONLY && current) return contacts::v1::SKIPPED_EXISTS;
     if (mode == contacts::v1::UPDATE_ONLY && !current) return contacts::v1::SKIPPED_MISSING;
     StoredContact next;
@@ -349,22 +349,13 @@ class ContactRepository::BatchWriter {
     next.set_modified_at_micros(now_);
     if (!current) state_->record.set_next_ordinal(state_->record.next_ordinal() + 1);
     const bool existed = current.has_value();
-    Replace(row.primary_key, std::move(next));
+    Replace(*entry, std::move(next));
     return existed ? contacts::v1::UPDATED : contacts::v1::INSERTED;
   }
 
   // Replaces the planned state of a prefetched contact (nullopt deletes it).
   void Replace(const std::string& pk, std::optional<StoredContact> next) {
-    std::optional<StoredContact>& current = current_.at(pk);
-    for (uint32_t id : {state_->email_id(), state_->mobile_id()}) {
-      std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
-      std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
-      if (old_value == new_value) continue;
-      if (!old_value.empty()) owner_override_[OwnerKey(id, old_value)] = "";
-      if (!new_value.empty()) owner_override_[OwnerKey(id, new_value)] = pk;
-    }
-    current = std::move(next);
-    changed_.insert(pk);
+    Replace(*planned_.find(pk), std::move(next));
   }
 
   // Writes everything planned; applies the columns. Nothing is written when no contact changed and
@@ -372,9 +363,9 @@ class ContactRepository::BatchWriter {
   absl::Status Commit() {
     std::vector<ContactChange> changes;
     changes.reserve(changed_.size());
-    for (const std::string& pk : changed_) {
-      const std::optional<StoredContact>& original = original_.at(pk);
-      const std::optional<StoredContact>& current = current_.at(pk);
+    for (const PlannedEntry* entry : changed_) {
+      const std::optional<StoredContact>& original = entry->second.original;
+      const std::optional<StoredContact>& current = entry->second.current;
       if (!original && !current) continue;
       changes.emplace_back(original ? &*original : nullptr, current ? &*current : nullptr);
     }
@@ -392,6 +383,31 @@ class ContactRepository::BatchWriter {
   }
 
  private:
+  // A contact the batch reads or changes: its stored state and its planned state (nullopt: none).
+  struct Planned {
+    std::optional<StoredContact> original;
+    std::optional<StoredContact> current;
+    bool changed = false;
+  };
+  using PlannedEntry = std::pair<const std::string, Planned>;
+
+  void Replace(PlannedEntry& entry, std::optional<StoredContact> next) {
+    const std::string& pk = entry.first;
+    std::optional<StoredContact>& current = entry.second.current;
+    for (uint32_t id : {state_->email_id(), state_->mobile_id()}) {
+      std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
+      std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
+      if (old_value == new_value) continue;
+      if (!old_value.empty()) owner_override_[OwnerKey(id, old_value)] = "";
+      if (!new_value.empty()) owner_override_[OwnerKey(id, new_value)] = pk;
+    }
+    current = std::move(next);
+    if (!entry.second.changed) {
+      entry.second.changed = true;
+      changed_.push_back(&entry);
+    }
+  }
+
   static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
     std::string key;
     keys::PutFixed32BE(&key, attribute_id);
@@ -404,7 +420,7 @@ class ContactRepository::BatchWriter {
   absl::Status BuildAndWrite(const std::vector<ContactChange>& changes) {
     for (const auto& [before, after] : changes) EmitDiff(before, after);
     std::sort(staged_.begin(), staged_.end(), [](const StagedOp& a, const StagedOp& b) {
-      if (a.cf->GetID() != b.cf->GetID()) return a.cf->GetID() < b.cf->GetID();
+      if (a.cf_id != b.cf_id) return a.cf_id < b.cf_id;
       return a.key < b.key;
     });
     for (const StagedOp& op : staged_) {
@@ -441,8 +457,9 @@ class ContactRepository::BatchWriter {
         }
         for (const StoredContact& holder : *holders) {
           // A holder may have changed or lost the value earlier in this batch.
-          auto planned = current_.find(holder.primary_key());
-          if (planned != current_.end() && (!planned->second || ValueOf(*planned->second, rule.id) != value)) {
+          auto planned = planned_.find(holder.primary_key());
+          if (planned != planned_.end() &&
+              (!planned->second.current || ValueOf(*planned->second.current, rule.id) != value)) {
             continue;
           }
           owner = holder.primary_key();
@@ -464,14 +481,17 @@ class ContactRepository::BatchWriter {
   // one's position instead of the top: several times cheaper for thousands of random keys).
   struct StagedOp {
     rocksdb::ColumnFamilyHandle* cf;
+    uint32_t cf_id;  // cf->GetID(), a virtual call, taken once rather than per comparison
     std::string key;
     std::string value;
     bool is_delete;
   };
   void Put(rocksdb::ColumnFamilyHandle* cf, std::string key, std::string value) {
-    staged_.push_back({cf, std::move(key), std::move(value), false});
+    staged_.push_back({cf, cf->GetID(), std::move(key), std::move(value), false});
   }
-  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string key) { staged_.push_back({cf, std::move(key), {}, true}); }
+  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string key) {
+    staged_.push_back({cf, cf->GetID(), std::move(key), {}, true});
+  }
 
   void EmitDiff(const StoredContact* before, const StoredContact* after) {
     const uint32_t tenant = state_->id();
@@ -506,10 +526,9 @@ class ContactRepository::BatchWriter {
   int64_t now_;
   bool committed_ = false;
   rocksdb::WriteBatch batch_;
-  // node_hash_map: Current() hands out references that must survive later inserts.
-  absl::node_hash_map<std::string, std::optional<StoredContact>> original_;
-  absl::node_hash_map<std::string, std::optional<StoredContact>> current_;
-  absl::flat_hash_set<std::string> changed_;
+  // node_hash_map: Current() and changed_ hold references that must survive later inserts.
+  absl::node_hash_map<std::string, Planned> planned_;
+  std::vector<PlannedEntry*> changed_;  // in the order they first changed
   absl::flat_hash_map<std::string, std::string> owner_override_;
   std::vector<StagedOp> staged_;
 };
