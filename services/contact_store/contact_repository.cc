@@ -505,19 +505,6 @@ class ContactRepository::BatchWriter {
     } else {
       Delete(repo_->db_->contacts(), keys::ContactKey(tenant, before->primary_key()));
     }
-    std::set<uint64_t> old_lists, new_lists;
-    if (before) old_lists.insert(before->list_ids().begin(), before->list_ids().end());
-    if (after) new_lists.insert(after->list_ids().begin(), after->list_ids().end());
-    for (uint64_t id : old_lists) {
-      if (!new_lists.contains(id)) {
-        Delete(repo_->db_->membership(), keys::MembershipKey(tenant, id, before->primary_key()));
-      }
-    }
-    for (uint64_t id : new_lists) {
-      if (!old_lists.contains(id)) {
-        Put(repo_->db_->membership(), keys::MembershipKey(tenant, id, after->primary_key()), "");
-      }
-    }
   }
 
   ContactRepository* repo_;
@@ -564,8 +551,13 @@ absl::Status ContactRepository::LoadAll() {
           fmt::format("data format version {} is not {} (this build's): migrate first", stored, kFormatVersion));
     }
   }
-  ASSIGN_OR_RETURN(uint64_t dropped, DropLegacyLookupEntries());
-  if (dropped > 0) spdlog::info("dropped {} email and mobile entries of the index family (now in memory)", dropped);
+  for (rocksdb::ColumnFamilyHandle* family : {db_->index(), db_->membership()}) {
+    ASSIGN_OR_RETURN(uint64_t dropped, DropEntriesOf(family));
+    if (dropped > 0) {
+      spdlog::info("dropped the {} entries of the {} family, written by an earlier version (now in memory)", dropped,
+                   family->GetName());
+    }
+  }
   absl::MutexLock lock(&tenants_mu_);
   auto it = db_->Scan(db_->catalog(), keys::TenantRegistryPrefix());
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
@@ -583,19 +575,19 @@ absl::Status ContactRepository::LoadAll() {
   return FromRocksStatus((*it)->status(), "scan tenant registry");
 }
 
-absl::StatusOr<uint64_t> ContactRepository::DropLegacyLookupEntries() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions(), db_->index()));
+absl::StatusOr<uint64_t> ContactRepository::DropEntriesOf(rocksdb::ColumnFamilyHandle* family) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions(), family));
   uint64_t count = 0;
   std::string first, last;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (count++ == 0) first = it->key().ToString();
     last = it->key().ToString();
   }
-  RETURN_IF_ERROR(FromRocksStatus(it->status(), "scan the index family"));
+  RETURN_IF_ERROR(FromRocksStatus(it->status(), fmt::format("scan the {} family", family->GetName())));
   if (count == 0) return count;
   last.push_back('\0');  // the smallest key after the last one: DeleteRange's end is exclusive
-  RETURN_IF_ERROR(FromRocksStatus(db_->db()->DeleteRange(db_->write_options(), db_->index(), first, last),
-                                  "drop the index family's entries"));
+  RETURN_IF_ERROR(FromRocksStatus(db_->db()->DeleteRange(db_->write_options(), family, first, last),
+                                  fmt::format("drop the {} family's entries", family->GetName())));
   return count;
 }
 
@@ -1187,20 +1179,16 @@ absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t i
   std::unique_lock lock(state->mu);
   auto it = state->lists.find(id);
   if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));
-  // Members leave the list in chunks (each chunk one atomic batch); the list goes last, so a
-  // failure part way leaves a list that can be deleted again.
-  std::vector<std::string> members;
-  {
-    auto scan = db_->Scan(db_->membership(), keys::MembershipListPrefix(state->id(), id));
-    for ((*scan)->Seek(scan->prefix()); (*scan)->Valid(); (*scan)->Next()) {
-      ASSIGN_OR_RETURN(std::string pk, keys::DecodeMembershipPk((*scan)->key().ToStringView(), state->id(), id));
-      members.push_back(std::move(pk));
-    }
-    RETURN_IF_ERROR(FromRocksStatus((*scan)->status(), "scan list members"));
-  }
+  // Members (the list's bitmap in the query columns) leave the list in chunks, each chunk one
+  // atomic batch; the list goes last, so a failure part way leaves a list that can be deleted again.
+  const Roaring& list = state->columns.list(id);
+  std::vector<uint32_t> members(list.cardinality());
+  list.toUint32Array(members.data());  // ascending; copied, since the commits below change the bitmap
   constexpr size_t kChunk = 5000;
   for (size_t start = 0; start < members.size(); start += kChunk) {
-    std::vector<std::string> chunk(members.begin() + start, members.begin() + std::min(members.size(), start + kChunk));
+    const std::vector<uint32_t> ordinals(members.begin() + start,
+                                         members.begin() + std::min(members.size(), start + kChunk));
+    ASSIGN_OR_RETURN(std::vector<std::string> chunk, PrimaryKeysOf(*state, ordinals, nullptr));
     BatchWriter writer(this, state);
     RETURN_IF_ERROR(writer.Prefetch(chunk));
     for (const auto& pk : chunk) {
@@ -1994,7 +1982,8 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);
   const uint32_t id = state->id();
-  std::set<std::string> expected_membership, expected_ordinals;
+  std::set<std::string> expected_ordinals;
+  std::map<uint64_t, Roaring> expected_lists;
   Roaring seen;
   {
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
@@ -2017,14 +2006,17 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
               fmt::format("contact {} is missing from the lookups of attribute {}", contact.ordinal(), attribute_id));
         }
       }
-      for (uint64_t list_id : contact.list_ids()) {
-        expected_membership.insert(keys::MembershipKey(id, list_id, contact.primary_key()));
-      }
+      for (uint64_t list_id : contact.list_ids()) expected_lists[list_id].add(contact.ordinal());
     }
     RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
   }
   if (!(seen == state->columns.alive())) {
     return absl::InternalError("query columns disagree with the stored contacts");
+  }
+  for (const auto& [list_id, list] : state->lists) {
+    if (!(expected_lists[list_id] == state->columns.list(list_id))) {
+      return absl::InternalError(fmt::format("the members of list {} disagree with the stored contacts", list_id));
+    }
   }
   auto compare = [&](rocksdb::ColumnFamilyHandle* cf, std::string prefix, const std::set<std::string>& expected,
                      std::string_view what) -> absl::Status {
@@ -2044,8 +2036,9 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   };
   std::string tenant_prefix;
   keys::PutFixed32BE(&tenant_prefix, id);
-  RETURN_IF_ERROR(compare(db_->index(), tenant_prefix, {}, "index"));  // no lookup entries are written
-  RETURN_IF_ERROR(compare(db_->membership(), tenant_prefix, expected_membership, "membership"));
+  // Neither family is written any more (lookups and list members live in the query columns).
+  RETURN_IF_ERROR(compare(db_->index(), tenant_prefix, {}, "index"));
+  RETURN_IF_ERROR(compare(db_->membership(), tenant_prefix, {}, "membership"));
   return compare(db_->ordinals(), tenant_prefix, expected_ordinals, "ordinal");
 }
 

@@ -1,12 +1,12 @@
 // ContactRepository: contact-store's domain logic, free of gRPC types. Owns the RocksDB (StoreDb)
-// and every tenant's in-memory state (TenantState): the catalog, contacts with their index and
-// list-membership entries, blacklist, anonymous users, idempotent import batches, and the query
-// engine (FilterEvaluator over TenantColumns).
+// and every tenant's in-memory state (TenantState): the catalog, contacts with their lists and
+// blacklist, anonymous users, idempotent import batches, and the query engine (FilterEvaluator over
+// TenantColumns).
 //
-// Consistency: a contact write and all its membership and ordinal changes go in one WriteBatch,
-// written while the tenant's lock is held exclusively and followed by the column update (the
-// columns are also the email and mobile lookups), so concurrent writers to the same key serialise
-// and readers see records, lookups and columns that agree. Tenants never share keys: every key
+// Consistency: a contact write and its ordinal change go in one WriteBatch, written while the
+// tenant's lock is held exclusively and followed by the column update (the columns are also the
+// email and mobile lookups and the lists' members), so concurrent writers to the same key
+// serialise and readers see records and columns that agree. Tenants never share keys: every key
 // starts with the tenant id.
 #pragma once
 
@@ -169,9 +169,10 @@ class ContactRepository {
   class BatchWriter;
 
   absl::Status LoadAll();
-  // Deletes the email and mobile entries that stores written before the lookups moved into the
-  // query columns hold in the index family: nothing reads them any more. Returns how many went.
-  absl::StatusOr<uint64_t> DropLegacyLookupEntries();
+  // Deletes every entry of `family`: stores written before the email and mobile lookups (session
+  // 9: the index family) and the list members (the membership family) moved into the query columns
+  // still hold them, and nothing reads them any more. Returns how many went.
+  absl::StatusOr<uint64_t> DropEntriesOf(rocksdb::ColumnFamilyHandle* family);
   absl::Status LoadTenant(TenantState* state);
   absl::Status RebuildColumns(TenantState* state);
   // Finds or registers the tenant.

@@ -396,26 +396,73 @@ TEST_F(ContactRepositoryTest, SharedEmailsAreFoundAndDeletedTogetherWhenTheTenan
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
-TEST_F(ContactRepositoryTest, ReopenDropsTheIndexEntriesOfEarlierVersions) {
+TEST_F(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVersions) {
   SetUpTenant("t1");
-  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  auto list = repo_->CreateList("t1", "vip");
+  ASSERT_TRUE(list.ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}, {list->id()}).ok());
   repo_.reset();
   {
-    // What a store written before the email and mobile lookups moved into memory holds.
+    // What a store written before the email and mobile lookups and the list members moved into
+    // memory holds.
     auto db = StoreDb::Open(dir_.path() + "/store/db", StoreDbOptions());
     ASSERT_TRUE(db.ok()) << db.status();
     for (char tenant = 0; tenant < 4; ++tenant) {
-      const std::string key = std::string("\0\0\0", 3) + tenant + "old-email-entry";
+      const std::string key = std::string("\0\0\0", 3) + tenant + "old-entry";
       ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->index(), key, "").ok());
+      ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->membership(), key, "").ok());
     }
   }
   Open();
-  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
   contacts::v1::GetContactRequest request;
   request.set_email("a@x.io");
   auto found = repo_->GetContact("t1", request);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->primary_key(), "A");
+  EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 1u);
+}
+
+TEST_F(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheContacts) {
+  SetUpTenant("t1");
+  auto doomed = repo_->CreateList("t1", "doomed");
+  auto kept = repo_->CreateList("t1", "kept");
+  ASSERT_TRUE(doomed.ok() && kept.ok());
+  // More members than one delete chunk (5,000), some of them in both lists.
+  constexpr int kMembers = 12000;
+  for (int start = 0; start < kMembers; start += 2000) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id("load");
+    batch.set_batch_sequence(start / 2000 + 1);
+    batch.add_list_ids(doomed->id());
+    batch.add_columns("customer_id");
+    for (int i = start; i < start + 2000; ++i) {
+      auto* row = batch.add_rows();
+      row->set_row_number(i + 1);
+      row->add_values(fmt::format("P{:05}", i));
+    }
+    auto loaded = repo_->BatchUpsert("t1", batch, [] { return false; });
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+  }
+  ASSERT_TRUE(repo_->ChangeListMembership("t1", kept->id(), {"P00007", "P11999"}, /*add=*/true).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "OUTSIDER"}}).ok());
+
+  ASSERT_TRUE(repo_->DeleteList("t1", doomed->id()).ok());
+  EXPECT_EQ(repo_->DeleteList("t1", doomed->id()).code(), absl::StatusCode::kNotFound);
+  auto lists = repo_->ListLists("t1");
+  ASSERT_TRUE(lists.ok());
+  ASSERT_EQ(lists->size(), 1u);
+  EXPECT_EQ(lists->at(0).name(), "kept");
+  EXPECT_EQ(lists->at(0).member_count(), 2u);
+  for (const char* pk : {"P00000", "P00007", "P11999", "OUTSIDER"}) {
+    auto contact = Get("t1", pk);
+    ASSERT_TRUE(contact.ok()) << pk << ": " << contact.status();
+    for (uint64_t id : contact->list_ids()) EXPECT_EQ(id, kept->id()) << pk;
+  }
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  Open();  // the members are rebuilt from the records
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 2u);
 }
 
 TEST_F(ContactRepositoryTest, DataSurvivesReopen) {
