@@ -36,6 +36,11 @@
 //   | anonymous_by_time | tenant:u32 | created_micros:i64desc | guid:str            | empty     |
 //   +-------------------+-----------------------------------------------------------+-----------+
 //
+// Since session 9 contact-store writes nothing to `index` and `membership` (email and mobile
+// lookups and list members live in its in-memory query columns, rebuilt from `contacts`) and drops
+// what earlier versions wrote there at the first open; their layouts and codecs stay here, tested,
+// as the record of that format, and are unused by the services.
+//
 // Tenant id 0xFFFFFFFF (kReservedTenantId) is never assigned: its key space holds the global tenant
 // registry. Changing any layout or encoding here changes the on-disk format: bump kKeyFormatVersion
 // (stored in the catalog under CatalogKind::kFormatVersion) and write a migration.
@@ -57,8 +62,8 @@ namespace contacts::keys {
 
 // Column family names, one per layout above.
 inline constexpr std::string_view kContactsCf = "contacts";                  // pk -> Contact protobuf
-inline constexpr std::string_view kIndexCf = "index";                        // secondary indexes by attribute
-inline constexpr std::string_view kMembershipCf = "membership";              // static list membership
+inline constexpr std::string_view kIndexCf = "index";                        // empty since session 9 (above)
+inline constexpr std::string_view kMembershipCf = "membership";              // empty since session 9 (above)
 inline constexpr std::string_view kOrdinalsCf = "ordinals";                  // dense ordinals for bitmaps
 inline constexpr std::string_view kCatalogCf = "catalog";                    // schema, lists, segments, registry
 inline constexpr std::string_view kAppliedCf = "applied";                    // idempotency of import batches
