@@ -273,9 +273,9 @@ std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, 
   return ordinals;
 }
 
-void TenantColumns::MoveFilterCounts(const StoredContact* before, const StoredContact* after) {
-  // An update keeps its primary key and mostly its email and mobile: those counts would only go
-  // down and up again (an erase and an insert in a large hash map each), so only changed keys move.
+void TenantColumns::MoveKeyEntries(const StoredContact* before, const StoredContact* after) {
+  // An update keeps its primary key and mostly its email and mobile: their entries would only go
+  // out and in again (an erase and an insert in a large hash map each), so only changed keys move.
   if (before == nullptr || after == nullptr || before->primary_key() != after->primary_key()) {
     if (before != nullptr) Count(pk_filter_, PrimaryKeyHash(before->primary_key()), false);
     if (after != nullptr) Count(pk_filter_, PrimaryKeyHash(after->primary_key()), true);
@@ -304,7 +304,7 @@ void TenantColumns::Grow(uint32_t ordinal) {
 }
 
 void TenantColumns::Apply(const StoredContact* before, const StoredContact* after) {
-  MoveFilterCounts(before, after);
+  MoveKeyEntries(before, after);
   if (before != nullptr) {
     const uint32_t o = before->ordinal();
     for (uint64_t list_id : before->list_ids()) {

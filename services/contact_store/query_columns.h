@@ -123,8 +123,8 @@ class TenantColumns {
 
   // Exact negative lookups for the write path: false means no stored contact has this primary key
   // (or this email / mobile value), so the batch writer skips the RocksDB read; true means "maybe"
-  // (a 64-bit hash matched) and the caller reads to be sure. Counting, so that deleting one of two
-  // keys with the same hash keeps the other visible.
+  // (a 64-bit hash matched) and the caller reads to be sure. The primary-key filter counts and the
+  // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
   bool MayHavePrimaryKey(std::string_view primary_key) const {
     return pk_filter_.contains(PrimaryKeyHash(primary_key));
   }
@@ -153,8 +153,7 @@ class TenantColumns {
   void RemoveValueOwner(uint64_t hash, uint32_t ordinal);
   // Moves the primary-key count and the email and mobile owners from `before`'s keys to `after`'s
   // (either may be null).
-  void MoveFilterCounts(const contacts::internal::StoredContact* before,
-                        const contacts::internal::StoredContact* after);
+  void MoveKeyEntries(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
 
   ColumnLayout layout_;
   Roaring alive_;
