@@ -1,9 +1,12 @@
 // import-processor benchmark (issue "import-processor", acceptance 8 and 9). Prints figures beside
 // PostgreSQL measured in the same run; never passes or fails.
 //
-//   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg]
+//   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg] [--lists N]
 //                         [--import_flags "--workers=2 --batch_rows=2000"] [--store_flags "..."]
 //                         [--key_order scrambled|sequential]
+//
+// --lists N creates N lists and has every imported contact join them (StartImport's list_ids);
+// the PostgreSQL side then still loads the file without memberships.
 //
 // Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
 // contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
@@ -36,6 +39,7 @@ struct Options {
   int64_t rows;
   int64_t chunk_bytes;
   bool skip_pg;
+  int64_t lists;  // lists every imported contact joins (StartImport's list_ids)
   std::string import_flags;
   std::string store_flags;
 };
@@ -111,6 +115,16 @@ absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures
   v1::StartImportRequest import;
   import.set_upload_id(uploaded.upload_id());
   import.set_mode(v1::UPSERT);
+  for (int64_t i = 1; i <= options.lists; ++i) {
+    v1::CreateListRequest create;
+    create.set_name(fmt::format("import-list-{}", i));
+    v1::ContactList list;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(60));
+    grpc::Status status = store_stub->CreateList(&ctx, create, &list);
+    if (!status.ok()) return absl::InternalError(fmt::format("CreateList: {}", status.error_message()));
+    import.add_list_ids(list.id());
+  }
   for (const char* column : kColumnNames) {
     auto* mapping = import.add_mapping();
     mapping->set_column(column);
@@ -237,15 +251,21 @@ int Main(int argc, char** argv) {
       .rows = IntFlag(argc, argv, "rows", 1000000),
       .chunk_bytes = IntFlag(argc, argv, "chunk_bytes", 1 << 20),
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
+      .lists = IntFlag(argc, argv, "lists", 0),
       .import_flags = StringFlag(argc, argv, "import_flags", ""),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
-  if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20)) {
-    std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB\n");
+  if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20) || options.lists < 0 ||
+      options.lists > 100) {
+    std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB, 0 <= lists <= 100\n");
     return 2;
   }
-  fmt::print("contacts_bench_import: {} rows ({} keys), {} byte chunks; {} cores; load average {}\n", options.rows,
-             key_order, options.chunk_bytes, std::thread::hardware_concurrency(), LoadAverage());
+  fmt::print("contacts_bench_import: {} rows ({} keys), {} byte chunks, {} lists joined; {} cores; load average {}\n",
+             options.rows, key_order, options.chunk_bytes, options.lists, std::thread::hardware_concurrency(),
+             LoadAverage());
+  if (options.lists > 0 && !options.skip_pg) {
+    fmt::print("note: the PostgreSQL side loads the same file without list memberships\n");
+  }
   test::TempDir dir("contacts_bench_import");
   if (!dir.ok()) {
     std::fprintf(stderr, "cannot create a temp folder\n");
