@@ -169,10 +169,11 @@ class ContactRepository {
   class BatchWriter;
 
   absl::Status LoadAll();
-  // Deletes every entry of `family`: stores written before the email and mobile lookups (session
-  // 9: the index family) and the list members (the membership family) moved into the query columns
-  // still hold them, and nothing reads them any more. Returns how many went.
-  absl::StatusOr<uint64_t> DropEntriesOf(rocksdb::ColumnFamilyHandle* family);
+  // Deletes every entry of `family` with one range delete: stores written before the email and
+  // mobile lookups (the index family) and the list members (the membership family) moved into the
+  // query columns in session 9 still hold them, and nothing reads them any more. Returns whether
+  // there was anything to drop.
+  absl::StatusOr<bool> DropEntriesOf(rocksdb::ColumnFamilyHandle* family);
   absl::Status LoadTenant(TenantState* state);
   absl::Status RebuildColumns(TenantState* state);
   // Finds or registers the tenant.
