@@ -976,17 +976,24 @@ absl::StatusOr<std::optional<StoredContact>> ContactRepository::ReadContact(cons
   return std::optional<StoredContact>(std::move(contact));
 }
 
+absl::StatusOr<std::vector<std::string>> ContactRepository::LookupCandidateKeys(const TenantState& state,
+                                                                                uint32_t attribute_id,
+                                                                                std::string_view canonical) {
+  std::vector<uint32_t> candidates = state.columns.LookupValueOrdinals(attribute_id, canonical);
+  if (candidates.empty()) return std::vector<std::string>();
+  ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(state, candidates, nullptr));
+  std::sort(pks.begin(), pks.end());
+  return pks;
+}
+
 absl::StatusOr<std::vector<StoredContact>> ContactRepository::ContactsWithLookupValue(const TenantState& state,
                                                                                       uint32_t attribute_id,
                                                                                       std::string_view canonical,
                                                                                       size_t limit) {
   std::vector<StoredContact> holders;
-  std::vector<uint32_t> candidates = state.columns.LookupValueOrdinals(attribute_id, canonical);
-  if (candidates.empty()) return holders;
   // Primary keys first (small reads), so that a value many contacts share costs one record read
   // per holder wanted, not per holder.
-  ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(state, candidates, nullptr));
-  std::sort(pks.begin(), pks.end());
+  ASSIGN_OR_RETURN(std::vector<std::string> pks, LookupCandidateKeys(state, attribute_id, canonical));
   for (const std::string& pk : pks) {
     if (holders.size() >= limit) break;
     ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(state, pk));
@@ -1570,8 +1577,10 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
       return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   contacts::v1::BatchDeleteResponse response;
-  // Each key resolves to the contacts it names (an email may name several when duplicates are allowed).
+  // Each key resolves to the contacts it names (an email may name several when duplicates are
+  // allowed). For emails these are candidates, checked against their prefetched records below.
   std::vector<std::vector<std::string>> targets(request.keys_size());
+  std::vector<std::string> emails(request.keys_size());
   std::vector<std::string> all_pks;
   const Attribute* email = state->AttributeById(state->email_id());
   for (int i = 0; i < request.keys_size(); ++i) {
@@ -1581,8 +1590,8 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
         response.set_invalid(response.invalid() + 1);
         continue;
       }
-      ASSIGN_OR_RETURN(std::vector<StoredContact> holders, ContactsWithLookupValue(*state, email->id(), *canonical));
-      for (StoredContact& holder : holders) targets[i].push_back(std::move(*holder.mutable_primary_key()));
+      ASSIGN_OR_RETURN(targets[i], LookupCandidateKeys(*state, email->id(), *canonical));
+      emails[i] = *std::move(canonical);
     } else {
       auto pk = CanonicalPrimaryKey(*state, request.keys(i));
       if (!pk.ok()) {
@@ -1608,6 +1617,7 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
     for (const auto& pk : targets[i]) {
       std::optional<StoredContact> next = writer.Current(pk);
       if (!next) continue;
+      if (!emails[i].empty() && ValueOf(*next, email->id()) != emails[i]) continue;  // a hash collision
       if (list_ids.empty()) {
         writer.Replace(pk, std::nullopt);
         any = true;

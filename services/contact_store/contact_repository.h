@@ -194,6 +194,10 @@ class ContactRepository {
       const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
   // Canonical primary key from a caller's text. Errors: INVALID_ARGUMENT.
   absl::StatusOr<std::string> CanonicalPrimaryKey(const TenantState& state, const std::string& raw) const;
+  // The primary keys, sorted, of the live contacts whose email or mobile (`attribute_id`) may be
+  // `canonical` (its hash matched in the query columns); their records settle it.
+  absl::StatusOr<std::vector<std::string>> LookupCandidateKeys(const TenantState& state, uint32_t attribute_id,
+                                                               std::string_view canonical);
   // The first `limit` stored contacts, by primary key, whose email or mobile (`attribute_id`) is
   // `canonical`: the query columns name the candidates by value hash, their records settle it.
   absl::StatusOr<std::vector<contacts::internal::StoredContact>> ContactsWithLookupValue(
