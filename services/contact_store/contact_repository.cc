@@ -267,8 +267,8 @@ absl::StatusOr<std::optional<Response>> AppliedBefore(StoreDb& db, const std::st
 
 // ---------------------------------------------------------------------------------------------
 // BatchWriter: plans a set of contact changes under the tenant's exclusive lock, then writes them
-// in one WriteBatch (record, ordinal, index and membership entries derived by diffing each
-// contact's state before and after) and applies the same diff to the query columns.
+// in one atomic step (record and ordinal entries derived by diffing each contact's state before
+// and after, with whatever else the caller staged) and applies the same diff to the query columns.
 // ---------------------------------------------------------------------------------------------
 class ContactRepository::BatchWriter {
  public:
@@ -280,7 +280,14 @@ class ContactRepository::BatchWriter {
   }
 
   int64_t now() const { return now_; }
-  rocksdb::WriteBatch* batch() { return &batch_; }
+
+  // Stages a put or a delete, written by Commit with the contacts' changes.
+  void Put(rocksdb::ColumnFamilyHandle* cf, std::string key, std::string value) {
+    staged_.push_back({cf, cf->GetID(), std::move(key), std::move(value), false});
+  }
+  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string key) {
+    staged_.push_back({cf, cf->GetID(), std::move(key), {}, true});
+  }
 
   // Loads the stored state of `pks` not seen yet, with one MultiGet.
   absl::Status Prefetch(const std::vector<std::string>& pks) {
@@ -359,7 +366,7 @@ class ContactRepository::BatchWriter {
   }
 
   // Writes everything planned; applies the columns. Nothing is written when no contact changed and
-  // the caller added nothing to batch().
+  // the caller staged nothing.
   absl::Status Commit() {
     std::vector<ContactChange> changes;
     changes.reserve(changed_.size());
@@ -415,23 +422,34 @@ class ContactRepository::BatchWriter {
     return key;
   }
 
-  // Stages the RocksDB operations of `changes` in key order and writes them in one WriteBatch with
-  // whatever the caller put in batch() and the tenant record if it changed.
+  // Stages the RocksDB operations of `changes` and the tenant record if it changed, sorts
+  // everything staged by family and key, and writes it in one atomic step: a large batch as
+  // ingested SST files, others as one WriteBatch.
   absl::Status BuildAndWrite(const std::vector<ContactChange>& changes) {
     for (const auto& [before, after] : changes) EmitDiff(before, after);
-    std::sort(staged_.begin(), staged_.end(), [](const StagedOp& a, const StagedOp& b) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(state_->record, saved_record_)) {
+      Put(repo_->db_->catalog(), repo_->TenantRecordKey(*state_), state_->record.SerializeAsString());
+    }
+    if (staged_.empty()) return absl::OkStatus();
+    auto key_order = [](const WriteOp& a, const WriteOp& b) {
       if (a.cf_id != b.cf_id) return a.cf_id < b.cf_id;
       return a.key < b.key;
-    });
-    for (const StagedOp& op : staged_) {
-      rocksdb::Status staged = op.is_delete ? batch_.Delete(op.cf, op.key) : batch_.Put(op.cf, op.key, op.value);
+    };
+    std::sort(staged_.begin(), staged_.end(), key_order);
+    const size_t ingest_min = repo_->db_->ingest_min_entries();
+    auto same_key = [](const WriteOp& a, const WriteOp& b) { return a.cf_id == b.cf_id && a.key == b.key; };
+    if (ingest_min > 0 && staged_.size() >= ingest_min &&
+        std::adjacent_find(staged_.begin(), staged_.end(), same_key) == staged_.end()) {
+      return repo_->db_->IngestSorted(staged_);
+    }
+    // Sorted, so that the memtable inserts walk the skip list in order (each insert starts from
+    // the previous one's position instead of the top: several times cheaper for random keys).
+    rocksdb::WriteBatch batch;
+    for (const WriteOp& op : staged_) {
+      rocksdb::Status staged = op.is_delete ? batch.Delete(op.cf, op.key) : batch.Put(op.cf, op.key, op.value);
       RETURN_IF_ERROR(FromRocksStatus(staged, "stage write"));
     }
-    if (!google::protobuf::util::MessageDifferencer::Equals(state_->record, saved_record_)) {
-      RETURN_IF_ERROR(repo_->PersistTenantRecord(state_, &batch_));
-    }
-    if (batch_.Count() > 0) RETURN_IF_ERROR(repo_->db_->Write(&batch_));
-    return absl::OkStatus();
+    return repo_->db_->Write(&batch);
   }
 
   // Email and mobile stay unique per tenant unless the tenant allows duplicates.
@@ -476,23 +494,6 @@ class ContactRepository::BatchWriter {
     return true;
   }
 
-  // One staged RocksDB operation; Commit sorts them by column family and key before writing, so
-  // that the memtable inserts walk the skip list in order (each insert starts from the previous
-  // one's position instead of the top: several times cheaper for thousands of random keys).
-  struct StagedOp {
-    rocksdb::ColumnFamilyHandle* cf;
-    uint32_t cf_id;  // cf->GetID(), a virtual call, taken once rather than per comparison
-    std::string key;
-    std::string value;
-    bool is_delete;
-  };
-  void Put(rocksdb::ColumnFamilyHandle* cf, std::string key, std::string value) {
-    staged_.push_back({cf, cf->GetID(), std::move(key), std::move(value), false});
-  }
-  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string key) {
-    staged_.push_back({cf, cf->GetID(), std::move(key), {}, true});
-  }
-
   void EmitDiff(const StoredContact* before, const StoredContact* after) {
     const uint32_t tenant = state_->id();
     const bool same_ordinal = before && after && before->ordinal() == after->ordinal();
@@ -512,12 +513,11 @@ class ContactRepository::BatchWriter {
   TenantRecord saved_record_;
   int64_t now_;
   bool committed_ = false;
-  rocksdb::WriteBatch batch_;
   // node_hash_map: Current() and changed_ hold references that must survive later inserts.
   absl::node_hash_map<std::string, Planned> planned_;
   std::vector<PlannedEntry*> changed_;  // in the order they first changed
   absl::flat_hash_map<std::string, std::string> owner_override_;
-  std::vector<StagedOp> staged_;
+  std::vector<WriteOp> staged_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -659,9 +659,12 @@ absl::Status ContactRepository::RebuildColumns(TenantState* state) {
   return FromRocksStatus((*it)->status(), "scan contacts");
 }
 
+std::string ContactRepository::TenantRecordKey(const TenantState& state) {
+  return keys::CatalogKey(state.id(), CatalogKind::kTenant, "");
+}
+
 absl::Status ContactRepository::PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch) {
-  return FromRocksStatus(batch->Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kTenant, ""),
-                                    state->record.SerializeAsString()),
+  return FromRocksStatus(batch->Put(db_->catalog(), TenantRecordKey(*state), state->record.SerializeAsString()),
                          "stage tenant record");
 }
 
@@ -1424,8 +1427,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
   auto outcome = writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error);
   if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
-  writer.batch()->Delete(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()));
-  writer.batch()->Delete(db_->anonymous_by_time(),
+  writer.Delete(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()));
+  writer.Delete(db_->anonymous_by_time(),
                          keys::AnonymousByTimeKey(state->id(), stored.user().created_at_micros(), request.guid()));
   RETURN_IF_ERROR(writer.Commit());
   return ToContact(*state, *writer.Current(row.primary_key));
@@ -1548,7 +1551,7 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     }
   }
   if (request.dry_run()) return response;  // the writer's destructor gives the ordinals back
-  writer.batch()->Put(db_->applied(), applied_key, response.SerializeAsString());
+  writer.Put(db_->applied(), applied_key, response.SerializeAsString());
   RETURN_IF_ERROR(writer.Commit());
   lock.unlock();
   NotifyBatchApplied();
@@ -1633,7 +1636,7 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
     }
   }
   if (request.dry_run()) return response;
-  writer.batch()->Put(db_->applied(), applied_key, response.SerializeAsString());
+  writer.Put(db_->applied(), applied_key, response.SerializeAsString());
   RETURN_IF_ERROR(writer.Commit());
   return response;
 }

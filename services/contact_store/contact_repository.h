@@ -184,6 +184,7 @@ class ContactRepository {
   // REQUIRES: state.mu held (shared or exclusive).
   absl::StatusOr<contacts::v1::Contact> GetContactLocked(const TenantState& state,
                                                          const contacts::v1::GetContactRequest& request);
+  static std::string TenantRecordKey(const TenantState& state);
   absl::Status PersistTenantRecord(TenantState* state, rocksdb::WriteBatch* batch);
   // Waits until the import batch at `applied_key` is applied. Errors as BatchUpsert's wait.
   absl::Status WaitForAppliedBatch(const std::string& applied_key, const std::string& what, const StopCheck& stop);

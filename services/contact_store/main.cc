@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
       flags.Int("idle_compaction_ms", 2000,
                 "after a burst of writes (4 MiB or more) and this many ms without one, flush the memtables and "
                 "compact RocksDB's level 0, so scans and reads merge fewer sorted runs; 0 turns it off");
+  int64_t* ingest_min_entries =
+      flags.Int("ingest_min_entries", 2000,
+                "a batch write of at least this many RocksDB entries (about two per new contact) is written as "
+                "SST files and ingested, skipping the write-ahead log and the memtables; 0 turns it off");
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
@@ -43,6 +47,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   db_options.idle_compaction.idle_after = absl::Milliseconds(*idle_compaction_ms);
+  if (*ingest_min_entries < 0) {
+    spdlog::critical("--ingest_min_entries must be 0 or more, got {}", *ingest_min_entries);
+    return 2;
+  }
+  db_options.ingest_min_entries = static_cast<size_t>(*ingest_min_entries);
   if (*export_threads < 1 || *export_threads > 16) {
     spdlog::critical("--export_threads must be 1 to 16, got {}", *export_threads);
     return 2;

@@ -28,6 +28,19 @@ struct StoreDbOptions {
   size_t memory_budget_bytes = 128 << 20;
   // Flushing and compacting level 0 once writes stop (idle_compaction.h).
   IdleCompactionOptions idle_compaction;
+  // A batch write of at least this many entries (about two per new contact) is written as SST
+  // files and ingested (StoreDb::IngestSorted) instead of going through the WAL and the memtables;
+  // 0: never. Below ~2,000 the fsyncs of an ingestion cost more than the memtable inserts saved.
+  size_t ingest_min_entries = 2000;
+};
+
+// One write of a sorted batch: a put of `value` or a delete at `key` in family `cf`.
+struct WriteOp {
+  rocksdb::ColumnFamilyHandle* cf;
+  uint32_t cf_id;  // cf->GetID(), a virtual call, taken once rather than per comparison
+  std::string key;
+  std::string value;
+  bool is_delete;
 };
 
 class StoreDb {
@@ -48,6 +61,11 @@ class StoreDb {
 
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
   absl::Status Write(rocksdb::WriteBatch* batch);
+  // Writes `ops`, sorted by family id and then key with no key twice in a family, as one SST file
+  // per family and ingests the files in one atomic step (all or none, also across a crash). They
+  // skip the WAL and the memtables, whose random inserts cost most of a large batch's write.
+  absl::Status IngestSorted(const std::vector<WriteOp>& ops);
+  size_t ingest_min_entries() const { return ingest_min_entries_; }
   // Get into *value; NOT_FOUND when absent.
   absl::Status Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value,
                    const rocksdb::Snapshot* snapshot = nullptr);
@@ -91,6 +109,10 @@ class StoreDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
   std::atomic<uint64_t> written_bytes_{0};  // WriteBatch data written through Write
+  std::string ingest_dir_;                  // SST files being written, before their ingestion
+  size_t ingest_min_entries_ = 0;
+  std::atomic<uint64_t> ingest_files_{0};   // names the files
+  std::vector<rocksdb::Options> sst_options_;  // per family, by handle index, for SstFileWriter
   std::unique_ptr<IdleCompactor> idle_compactor_;
 };
 

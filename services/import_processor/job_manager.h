@@ -45,8 +45,9 @@ struct JobManagerOptions {
   std::string spool_dir;
   // Jobs run at the same time. Default: 2.
   int workers = 2;
-  // Rows per BatchUpsert / keys per BatchDelete. Default: 2000.
-  uint32_t batch_rows = 2000;
+  // Rows per BatchUpsert / keys per BatchDelete. Default: 10000, contact-store's limit: a large
+  // batch of new contacts is ingested there as SST files, and fewer batches cost less per row.
+  uint32_t batch_rows = 10000;
   UploadLimits upload_limits;
   JobRunnerOptions runner;
   // Uploads older than this are deleted (file and record) unless an unfinished job reads them;

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50052", "127.0.0.1:9465", "./data/import-processor");
   std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
   int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.");
-  int64_t* batch_rows = flags.Int("batch_rows", 2000, "Rows per BatchUpsert (keys per BatchDelete).");
+  int64_t* batch_rows = flags.Int("batch_rows", 10000, "Rows per BatchUpsert (keys per BatchDelete).");
   int64_t* batches_in_flight = flags.Int(
       "batches_in_flight", 2, "Batches of one job sent to contact-store before the oldest is answered (1 to 8).");
   int64_t* max_upload_bytes =

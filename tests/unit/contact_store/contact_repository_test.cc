@@ -23,13 +23,28 @@ namespace {
 using contacts::v1::Filter;
 using ::testing::HasSubstr;
 
-class ContactRepositoryTest : public ::testing::Test {
+// Every test runs twice: every write through the WAL and the memtables, and every write of more
+// than one contact as ingested SST files (StoreDb::IngestSorted) mixed with single-contact writes
+// through the memtables (a new contact writes three entries: record, ordinal, tenant record).
+enum class WritePath { kMemtables, kIngestion };
+
+std::string WritePathName(const ::testing::TestParamInfo<WritePath>& info) {
+  return info.param == WritePath::kMemtables ? "Memtables" : "Ingestion";
+}
+
+class ContactRepositoryTest : public ::testing::TestWithParam<WritePath> {
  protected:
   void SetUp() override { Open(); }
 
+  StoreDbOptions DbOptions() const {
+    StoreDbOptions options;
+    options.ingest_min_entries = GetParam() == WritePath::kIngestion ? 4 : 0;
+    return options;
+  }
+
   void Open() {
     repo_.reset();
-    auto repo = ContactRepository::Open(dir_.path() + "/store", StoreDbOptions());
+    auto repo = ContactRepository::Open(dir_.path() + "/store", DbOptions());
     ASSERT_TRUE(repo.ok()) << repo.status();
     repo_ = *std::move(repo);
   }
@@ -84,13 +99,13 @@ class ContactRepositoryTest : public ::testing::Test {
   std::unique_ptr<ContactRepository> repo_;
 };
 
-TEST_F(ContactRepositoryTest, WritesBeforeSetupFailWithFailedPrecondition) {
+TEST_P(ContactRepositoryTest, WritesBeforeSetupFailWithFailedPrecondition) {
   auto written = Upsert("t1", {{"email", "a@b.co"}});
   EXPECT_EQ(written.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(written.status().message(), HasSubstr("SetupTenant"));
 }
 
-TEST_F(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
+TEST_P(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
   auto vip = repo_->CreateList("t1", "vip");
@@ -144,7 +159,7 @@ TEST_F(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
   for (const auto& list : *lists) EXPECT_EQ(list.member_count(), 0u);
 }
 
-TEST_F(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchanged) {
+TEST_P(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchanged) {
   SetUpTenant("t1");
   struct Case {
     std::string attribute;
@@ -179,7 +194,7 @@ TEST_F(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchan
   EXPECT_EQ(Upsert("t1", {{"customer_id", "K"}, {"nope", "1"}}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(ContactRepositoryTest, TenantsWithTheSamePrimaryKeyNeverSeeEachOther) {
+TEST_P(ContactRepositoryTest, TenantsWithTheSamePrimaryKeyNeverSeeEachOther) {
   SetUpTenant("alpha");
   SetUpTenant("beta");
   CreateAttribute("alpha", "city", contacts::v1::TEXT, true);
@@ -204,7 +219,7 @@ TEST_F(ContactRepositoryTest, TenantsWithTheSamePrimaryKeyNeverSeeEachOther) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResults) {
+TEST_P(ContactRepositoryTest, ReplayedBatchChangesNothingAndReturnsTheFirstResults) {
   SetUpTenant("t1");
   contacts::v1::BatchUpsertRequest batch;
   batch.set_job_id("job-1");
@@ -257,7 +272,7 @@ contacts::v1::BatchUpsertRequest EmailBatch(uint64_t sequence, uint64_t after,
   return batch;
 }
 
-TEST_F(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
+TEST_P(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
   SetUpTenant("t1");
   // Both batches claim the same unique email: the one applied first keeps it.
   contacts::v1::BatchUpsertRequest first = EmailBatch(1, 0, {{"A", "same@x.io"}});
@@ -288,7 +303,7 @@ TEST_F(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
   EXPECT_TRUE(replay->replayed());
 }
 
-TEST_F(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesNothing) {
+TEST_P(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesNothing) {
   SetUpTenant("t1");
   const auto started = std::chrono::steady_clock::now();
   auto orphan = repo_->BatchUpsert("t1", EmailBatch(5, 4, {{"C", "c@x.io"}}));
@@ -311,7 +326,7 @@ TEST_F(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesN
   EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShapes) {
+TEST_P(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShapes) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Pune"}, {"email", "a@x.io"}}).ok());
@@ -342,7 +357,7 @@ TEST_F(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShap
   EXPECT_EQ(repo_->BatchUpsert("t1", batch).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
+TEST_P(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
   SetUpTenant("t1");
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "x@y.io"}}).ok());
   auto clash = Upsert("t1", {{"customer_id", "B"}, {"email", "X@Y.io"}});
@@ -353,7 +368,7 @@ TEST_F(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
-TEST_F(ContactRepositoryTest, SharedEmailsAreFoundAndDeletedTogetherWhenTheTenantAllowsThem) {
+TEST_P(ContactRepositoryTest, SharedEmailsAreFoundAndDeletedTogetherWhenTheTenantAllowsThem) {
   contacts::v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
   setup.set_allow_duplicate_email(true);
@@ -396,7 +411,7 @@ TEST_F(ContactRepositoryTest, SharedEmailsAreFoundAndDeletedTogetherWhenTheTenan
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
-TEST_F(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVersions) {
+TEST_P(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVersions) {
   SetUpTenant("t1");
   auto list = repo_->CreateList("t1", "vip");
   ASSERT_TRUE(list.ok());
@@ -405,7 +420,7 @@ TEST_F(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVe
   {
     // What a store written before the email and mobile lookups and the list members moved into
     // memory holds.
-    auto db = StoreDb::Open(dir_.path() + "/store/db", StoreDbOptions());
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
     ASSERT_TRUE(db.ok()) << db.status();
     for (char tenant = 0; tenant < 4; ++tenant) {
       const std::string key = std::string("\0\0\0", 3) + tenant + "old-entry";
@@ -423,7 +438,7 @@ TEST_F(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVe
   EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 1u);
 }
 
-TEST_F(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheContacts) {
+TEST_P(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheContacts) {
   SetUpTenant("t1");
   auto doomed = repo_->CreateList("t1", "doomed");
   auto kept = repo_->CreateList("t1", "kept");
@@ -465,7 +480,7 @@ TEST_F(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheCont
   EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 2u);
 }
 
-TEST_F(ContactRepositoryTest, DataSurvivesReopen) {
+TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);
   auto list = repo_->CreateList("t1", "vip");
@@ -499,7 +514,7 @@ Filter CityIs(const std::string& value) {
   return filter;
 }
 
-TEST_F(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
+TEST_P(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
   CreateAttribute("t1", "score", contacts::v1::INTEGER, true);
@@ -539,7 +554,7 @@ TEST_F(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
   }
 }
 
-TEST_F(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
+TEST_P(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, false);
   contacts::v1::RecordAnonymousRequest record;
@@ -564,7 +579,7 @@ TEST_F(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
 // Batches of hundreds of rows update the query columns on a helper thread while the WriteBatch is
 // written (column_update.h): the counts must still match the records, before and after a reopen
 // (which rebuilds the columns from the records).
-TEST_F(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
+TEST_P(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
   auto list = repo_->CreateList("t1", "l");
@@ -620,7 +635,7 @@ TEST_F(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
   expect_counts("after reopening");
 }
 
-TEST_F(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
+TEST_P(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
   SetUpTenant("t1");
   auto list = repo_->CreateList("t1", "l");
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}, {list->id()}).ok());
@@ -837,11 +852,11 @@ class ScopedValueBitmapLimit {
 };
 
 // Every indexed column keeps per-value bitmaps (at most a few hundred distinct values each).
-TEST_F(QueryPropertyTest, RandomFiltersMatchBruteForceInCountsMembersAndPages) { RunRandomFilters(); }
+TEST_P(QueryPropertyTest, RandomFiltersMatchBruteForceInCountsMembersAndPages) { RunRandomFilters(); }
 
 // city (5 values) and vip keep bitmaps; age, score and birthday pass the limit while loading and
 // scan their vectors from then on.
-TEST_F(QueryPropertyTest, RandomFiltersMatchBruteForceWhenColumnsOutgrowValueBitmaps) {
+TEST_P(QueryPropertyTest, RandomFiltersMatchBruteForceWhenColumnsOutgrowValueBitmaps) {
   ScopedValueBitmapLimit limit(16);
   RunRandomFilters();
 }
@@ -972,7 +987,7 @@ void QueryPropertyTest::RunRandomFilters() {
   }
 }
 
-TEST_F(ContactRepositoryTest, TenPercentControlGroupOverHundredThousandIsStableAndExact) {
+TEST_P(ContactRepositoryTest, TenPercentControlGroupOverHundredThousandIsStableAndExact) {
   SetUpTenant("t1");
   constexpr int kContacts = 100000;
   for (int start = 0; start < kContacts; start += 10000) {
@@ -999,7 +1014,7 @@ TEST_F(ContactRepositoryTest, TenPercentControlGroupOverHundredThousandIsStableA
   EXPECT_EQ(*repo_->Count("t1", outside) + first.size(), static_cast<uint64_t>(kContacts));
 }
 
-TEST_F(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
+TEST_P(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   SetUpTenant("t1");
   CreateAttribute("t1", "note", contacts::v1::TEXT, false);
   CreateAttribute("t1", "balance", contacts::v1::INTEGER, false);
@@ -1024,7 +1039,7 @@ TEST_F(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   EXPECT_EQ(csv, "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
 }
 
-TEST_F(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidExport) {
+TEST_P(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidExport) {
   // 60,000 contacts: past the 50,000 matches from which the store splits an export into key
   // ranges read by two threads (the default). Writes made while the first chunk is being handed
   // on (deletes, changes, new contacts) must not show in any range. Notes of 200 bytes make the
@@ -1094,6 +1109,11 @@ TEST_F(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidEx
   EXPECT_NE(after.find("cust-000001,v2\r\n"), std::string::npos);
   EXPECT_NE(after.find("cust-000000a,new\r\n"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(WritePaths, ContactRepositoryTest,
+                         ::testing::Values(WritePath::kMemtables, WritePath::kIngestion), WritePathName);
+INSTANTIATE_TEST_SUITE_P(WritePaths, QueryPropertyTest,
+                         ::testing::Values(WritePath::kMemtables, WritePath::kIngestion), WritePathName);
 
 }  // namespace
 }  // namespace contacts::store
