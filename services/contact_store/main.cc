@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
                 "after a burst of writes (4 MiB or more) and this many ms without one, flush the memtables and "
                 "compact RocksDB's level 0, so scans and reads merge fewer sorted runs; 0 turns it off");
   int64_t* ingest_min_entries =
-      flags.Int("ingest_min_entries", 2000,
+      flags.Int("ingest_min_entries", 5000,
                 "a batch write of at least this many RocksDB entries (about two per new contact) is written as "
                 "SST files and ingested, skipping the write-ahead log and the memtables; 0 turns it off");
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);

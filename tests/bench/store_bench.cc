@@ -528,7 +528,7 @@ int Main(int argc, char** argv) {
   SetSequentialKeys(key_order == "sequential");
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
-      .batch = IntFlag(argc, argv, "batch", 2000),
+      .batch = IntFlag(argc, argv, "batch", 10000),  // import-processor's batch, the store's limit
       .grpc_threads = IntFlag(argc, argv, "grpc_threads", 2),
       .get_calls = IntFlag(argc, argv, "get_calls", 20000),
       .paced_rate = IntFlag(argc, argv, "paced_rate", 5000),
