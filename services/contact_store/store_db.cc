@@ -114,8 +114,10 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   for (auto* handle : store->handles_) {
     rocksdb::Options sst = raw->GetOptions(handle);
     // Compression would run on the writer's critical path; the files are compacted (and
-    // compressed) soon anyway.
+    // compressed) soon anyway. SstFileWriter takes bottommost_compression when it is set.
     sst.compression = rocksdb::kNoCompression;
+    sst.bottommost_compression = rocksdb::kNoCompression;
+    sst.compression_per_level.clear();
     store->sst_options_.push_back(std::move(sst));
   }
   if (options.idle_compaction.idle_after > absl::ZeroDuration()) {
