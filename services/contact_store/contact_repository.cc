@@ -301,6 +301,8 @@ class ContactRepository::BatchWriter {
 
   // Loads the stored state of `pks` not seen yet, with one MultiGet.
   absl::Status Prefetch(const std::vector<std::string>& pks) {
+    planned_.reserve(planned_.size() + pks.size());
+    owner_override_.reserve(owner_override_.size() + 2 * pks.size());  // an email and a mobile each
     std::vector<std::string> wanted;
     for (const auto& pk : pks) {
       if (planned_.contains(pk)) continue;
@@ -426,21 +428,14 @@ class ContactRepository::BatchWriter {
       std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
       std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
       if (old_value == new_value) continue;
-      if (!old_value.empty()) owner_override_[OwnerKey(id, old_value)] = "";
-      if (!new_value.empty()) owner_override_[OwnerKey(id, new_value)] = pk;
+      if (!old_value.empty()) owner_override_[{id, old_value}] = std::string_view();
+      if (!new_value.empty()) owner_override_[{id, new_value}] = pk;
     }
     current = next;
     if (!entry.second.changed) {
       entry.second.changed = true;
       changed_.push_back(&entry);
     }
-  }
-
-  static std::string OwnerKey(uint32_t attribute_id, std::string_view value) {
-    std::string key;
-    keys::PutFixed32BE(&key, attribute_id);
-    key.append(value);
-    return key;
   }
 
   // Stages the RocksDB operations of `changes` and the tenant record if it changed, sorts
@@ -485,7 +480,7 @@ class ContactRepository::BatchWriter {
       std::string_view value = ValueOf(next, rule.id);
       if (value.empty() || (current != nullptr && ValueOf(*current, rule.id) == value)) continue;
       std::string owner;
-      auto it = owner_override_.find(OwnerKey(rule.id, value));
+      auto it = owner_override_.find({rule.id, value});
       if (it != owner_override_.end()) {
         owner = it->second;
       } else if (state_->columns.MayHaveLookupValue(rule.id, value)) {
@@ -539,7 +534,10 @@ class ContactRepository::BatchWriter {
   // node_hash_map: Current() and changed_ hold references that must survive later inserts.
   absl::node_hash_map<std::string, Planned> planned_;
   std::vector<PlannedEntry*> changed_;  // in the order they first changed
-  absl::flat_hash_map<std::string, std::string> owner_override_;
+  // (email or mobile attribute id, value) -> the contact holding it as planned so far, or empty
+  // where its holder let it go. Views into records on arena_ and keys of planned_, both stable
+  // while the writer lives (records are never edited once planned): no allocation per value.
+  absl::flat_hash_map<std::pair<uint32_t, std::string_view>, std::string_view> owner_override_;
   std::vector<WriteOp> staged_;
 };
 
