@@ -18,9 +18,11 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/types/span.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
+#include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/column_update.h"
 #include "services/contact_store/export_writer.h"
@@ -204,13 +206,12 @@ bool ResolveColumns(AttributeResolver& resolver, const google::protobuf::Repeate
 
 // ResolveRow for the positional form: empty values are not given.
 bool ResolvePositionalRow(const TenantState& state, const std::vector<const Attribute*>& columns,
-                          const google::protobuf::RepeatedPtrField<std::string>& values, ResolvedRow* row,
-                          RowError* error) {
+                          absl::Span<const std::string_view> values, ResolvedRow* row, RowError* error) {
   const Attribute* pk_attribute = state.primary_key_attribute();
   const ValueOptions options = state.value_options();
   row->values.clear();
   row->primary_key.clear();
-  if (values.size() != static_cast<int>(columns.size())) {
+  if (values.size() != columns.size()) {
     *error = {"", fmt::format("row has {} values for {} columns", values.size(), columns.size())};
     return false;
   }
@@ -1499,9 +1500,22 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   if (request.job_id().empty() || request.job_id().size() > 128) {
     return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
   }
-  if (request.rows_size() > kMaxBatchRows) {
-    return absl::InvalidArgumentError(
-        fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, request.rows_size()));
+  const contacts::v1::PackedRows& packed = request.packed_rows();
+  const bool is_packed = packed.row_numbers_size() > 0 || !packed.cells().empty();
+  if (is_packed && request.rows_size() > 0) {
+    return absl::InvalidArgumentError("packed_rows: give rows or packed_rows, not both");
+  }
+  if (is_packed && request.columns_size() == 0) {
+    return absl::InvalidArgumentError("packed_rows: needs columns, which name the attribute of each value");
+  }
+  const int row_count = is_packed ? packed.row_numbers_size() : request.rows_size();
+  if (row_count > kMaxBatchRows) {
+    return absl::InvalidArgumentError(fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, row_count));
+  }
+  std::vector<std::string_view> packed_cells;  // row i's values: [i * columns, (i + 1) * columns)
+  if (is_packed) {
+    absl::Status split = SplitPackedCells(packed.cells(), row_count, request.columns_size(), &packed_cells);
+    if (!split.ok()) return absl::InvalidArgumentError(fmt::format("packed_rows.cells: {}", split.message()));
   }
   const uint64_t after = request.after_batch_sequence();
   if (after != 0 && after >= request.batch_sequence()) {
@@ -1528,10 +1542,10 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   }
   const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
   contacts::v1::BatchUpsertResponse response;
-  std::vector<ResolvedRow> rows(request.rows_size());
-  std::vector<bool> valid(request.rows_size());
+  std::vector<ResolvedRow> rows(row_count);
+  std::vector<bool> valid(row_count);
   std::vector<std::string> pks;
-  pks.reserve(request.rows_size());
+  pks.reserve(row_count);
   AttributeResolver resolver(*state);
   const bool positional = request.columns_size() > 0;
   std::vector<const Attribute*> columns;
@@ -1541,16 +1555,25 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
       return absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
     }
   }
-  for (int i = 0; i < request.rows_size(); ++i) {
+  std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
+  for (int i = 0; i < row_count; ++i) {
     RowError error;
     auto* result = response.add_results();
-    result->set_row_number(request.rows(i).row_number());
-    if (positional && request.rows(i).attributes_size() > 0) {
-      return absl::InvalidArgumentError(
-          fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
+    result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
+    if (is_packed) {
+      const size_t width = columns.size();
+      valid[i] = ResolvePositionalRow(*state, columns, absl::MakeConstSpan(packed_cells).subspan(i * width, width),
+                                      &rows[i], &error);
+    } else if (positional) {
+      if (request.rows(i).attributes_size() > 0) {
+        return absl::InvalidArgumentError(
+            fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
+      }
+      row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
+      valid[i] = ResolvePositionalRow(*state, columns, row_values, &rows[i], &error);
+    } else {
+      valid[i] = ResolveRow(resolver, request.rows(i).attributes(), &rows[i], &error);
     }
-    valid[i] = positional ? ResolvePositionalRow(*state, columns, request.rows(i).values(), &rows[i], &error)
-                          : ResolveRow(resolver, request.rows(i).attributes(), &rows[i], &error);
     if (!valid[i]) {
       result->set_outcome(contacts::v1::REJECTED);
       result->set_attribute(error.attribute);
@@ -1561,7 +1584,7 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   }
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));
-  for (int i = 0; i < request.rows_size(); ++i) {
+  for (int i = 0; i < row_count; ++i) {
     if (!valid[i]) continue;
     RowError error;
     auto* result = response.mutable_results(i);

@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "common/csv/csv_reader.h"
 #include "common/status/status_macros.h"
+#include "common/values/packed_cells.h"
 #include "common/values/typed_value.h"
 #include "services/import_processor/dedup_index.h"
 
@@ -303,7 +304,8 @@ class Runner {
         batch.upsert->mutable_list_ids()->CopyFrom(request.list_ids());
         batch.upsert->set_dry_run(request.dry_run());
         batch.upsert->set_source("import:" + job_.job().id());
-        // Positional rows: the store resolves the attribute names once per batch.
+        // Packed positional rows: the store resolves the attribute names once per batch, and the
+        // values travel as one byte string (contacts.v1.PackedRows).
         for (size_t i = 0; i < plan.columns.size(); ++i) {
           if (!local_only[i]) batch.upsert->add_columns(plan.columns[i].attribute);
         }
@@ -328,13 +330,13 @@ class Runner {
         } else if (!last_rows.IsLast(row_number)) {
           ++batch.duplicate;
         } else {
-          v1::BatchRow* out = batch.upsert->add_rows();
-          out->set_row_number(row_number);
-          auto& values = *out->mutable_values();
+          v1::PackedRows* packed = batch.upsert->mutable_packed_rows();
+          packed->add_row_numbers(row_number);
+          std::string* cells = packed->mutable_cells();
           for (size_t i = 0; i < plan.columns.size(); ++i) {
             if (local_only[i]) continue;
             bytes += row.values[i].size() + 2;
-            *values.Add() = std::move(row.values[i]);  // "" leaves the stored value as it is
+            AppendPackedCell(cells, row.values[i]);  // "" leaves the stored value as it is
           }
           for (EmailFix& fix : row.fixes) {
             ++batch.emails_fixed;
@@ -462,7 +464,9 @@ class Runner {
                                                batch.upsert->batch_sequence(), response.results_size(),
                                                batch.rows_to_send, response.replayed() ? " (replayed)" : ""));
       }
-      absl::flat_hash_map<uint64_t, const v1::BatchRow*> sent_rows;
+      // For the values of rows the store rejected: row number -> row index, and the sent cells.
+      absl::flat_hash_map<uint64_t, int> sent_rows;
+      std::vector<std::string_view> sent_cells;
       for (const v1::BatchRowResult& result : response.results()) {
         switch (result.outcome()) {
           case v1::INSERTED:
@@ -479,8 +483,13 @@ class Runner {
             next.set_skipped(next.skipped() + 1);
             break;
           default: {  // REJECTED, or an outcome this binary does not know
-            if (sent_rows.empty()) {
-              for (const v1::BatchRow& row : batch.upsert->rows()) sent_rows[row.row_number()] = &row;
+            const v1::PackedRows& packed = batch.upsert->packed_rows();
+            const auto& columns = batch.upsert->columns();
+            if (sent_rows.empty() && packed.row_numbers_size() > 0) {
+              // The cells were built here, so they split; a failure only loses the values quoted.
+              if (SplitPackedCells(packed.cells(), packed.row_numbers_size(), columns.size(), &sent_cells).ok()) {
+                for (int i = 0; i < packed.row_numbers_size(); ++i) sent_rows[packed.row_numbers(i)] = i;
+              }
             }
             const std::string key =
                 result.attribute().empty() ? "rejected_by_store" : "rejected_by_store:" + result.attribute();
@@ -488,9 +497,8 @@ class Runner {
             std::string value;
             if (auto c = column_of.find(result.attribute()); c != column_of.end()) column = c->second;
             if (auto r = sent_rows.find(result.row_number()); r != sent_rows.end()) {
-              const auto& columns = batch.upsert->columns();
-              for (int i = 0; i < columns.size() && i < r->second->values_size(); ++i) {
-                if (columns[i] == result.attribute()) value = r->second->values(i);
+              for (int i = 0; i < columns.size(); ++i) {
+                if (columns[i] == result.attribute()) value = std::string(sent_cells[r->second * columns.size() + i]);
               }
             }
             next.set_rejected(next.rejected() + 1);

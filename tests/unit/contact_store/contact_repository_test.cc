@@ -13,6 +13,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/query_columns.h"
 #include "tests/testing/service_process.h"
@@ -355,6 +356,66 @@ TEST_P(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShap
   batch.set_batch_sequence(2);
   batch.add_columns("nope");
   EXPECT_EQ(repo_->BatchUpsert("t1", batch).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The packed form (one byte string of cells) answers exactly as the positional rows do, and
+// malformed cells are refused as a whole, naming the field, row, column and byte.
+TEST_P(ContactRepositoryTest, PackedRowsAnswerLikePositionalRowsAndMalformedCellsAreRefused) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Pune"}, {"email", "a@x.io"}}).ok());
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("packed");
+  batch.set_batch_sequence(1);
+  for (const char* column : {"customer_id", "City", "email"}) batch.add_columns(column);
+  auto add = [&](uint64_t number, std::vector<std::string> values) {
+    batch.mutable_packed_rows()->add_row_numbers(number);
+    for (auto& v : values) AppendPackedCell(batch.mutable_packed_rows()->mutable_cells(), v);
+  };
+  add(7, {"A", "", "new@x.io"});  // city left as it is
+  add(8, {"B", "Goa", ""});
+  add(9, {"", "Goa", "d@x.io"});  // no primary key
+  add(10, {"E", "Goa", "new@x.io"});  // the email row 7 just took
+  auto response = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->results_size(), 4);
+  EXPECT_EQ(response->results(0).row_number(), 7u);
+  EXPECT_EQ(response->results(0).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(response->results(1).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(response->results(2).outcome(), contacts::v1::REJECTED);
+  EXPECT_EQ(response->results(2).attribute(), "customer_id");
+  EXPECT_EQ(response->results(3).row_number(), 10u);
+  EXPECT_EQ(response->results(3).outcome(), contacts::v1::REJECTED);
+  EXPECT_THAT(response->results(3).reason(), HasSubstr("already belongs to another contact"));
+  auto a = Get("t1", "A");
+  EXPECT_EQ(a->attributes().at("city"), "Pune");
+  EXPECT_EQ(a->attributes().at("email"), "new@x.io");
+  EXPECT_EQ(Get("t1", "B")->attributes().at("city"), "Goa");
+
+  auto refused = [&](const contacts::v1::BatchUpsertRequest& request) {
+    auto answer = repo_->BatchUpsert("t1", request);
+    EXPECT_EQ(answer.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(answer.status().message());
+  };
+  contacts::v1::BatchUpsertRequest bad = batch;
+  bad.set_batch_sequence(2);
+  bad.mutable_packed_rows()->add_row_numbers(11);  // a fifth row whose first value is cut short
+  bad.mutable_packed_rows()->mutable_cells()->append("\x02Z");
+  EXPECT_THAT(refused(bad), HasSubstr("packed_rows.cells: row 4 column 0: a value of 2 bytes runs past the end"));
+  bad = batch;
+  bad.set_batch_sequence(3);
+  bad.mutable_packed_rows()->mutable_cells()->push_back('\0');
+  EXPECT_THAT(refused(bad), HasSubstr("packed_rows.cells: 1 bytes left after the last of 4 rows"));
+  bad = batch;
+  bad.set_batch_sequence(4);
+  bad.clear_columns();
+  EXPECT_THAT(refused(bad), HasSubstr("packed_rows: needs columns"));
+  bad = batch;
+  bad.set_batch_sequence(5);
+  bad.add_rows()->set_row_number(1);
+  EXPECT_THAT(refused(bad), HasSubstr("packed_rows: give rows or packed_rows, not both"));
+  EXPECT_EQ(Get("t1", "Z").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
 TEST_P(ContactRepositoryTest, DuplicateEmailIsRejectedUnlessTheTenantAllowsIt) {

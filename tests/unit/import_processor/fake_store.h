@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "common/values/packed_cells.h"
 #include "services/import_processor/store_client.h"
 
 namespace contacts::test {
@@ -120,11 +121,20 @@ class FakeStore : public StoreClient {
       return replay;
     }
     v1::BatchUpsertResponse response;
-    for (const v1::BatchRow& positional : request.rows()) {
-      // Rows come positional (BatchUpsertRequest.columns); the fake works on attribute maps.
-      v1::BatchRow row = positional;
-      for (int i = 0; i < request.columns_size() && i < positional.values_size(); ++i) {
-        if (!positional.values(i).empty()) (*row.mutable_attributes())[request.columns(i)] = positional.values(i);
+    // Rows come packed (BatchUpsertRequest.packed_rows, by columns); the fake works on attribute
+    // maps.
+    const v1::PackedRows& packed = request.packed_rows();
+    const size_t width = request.columns_size();
+    std::vector<std::string_view> cells;
+    if (absl::Status split = SplitPackedCells(packed.cells(), packed.row_numbers_size(), width, &cells); !split.ok()) {
+      return absl::InvalidArgumentError(split.message());
+    }
+    for (int r = 0; r < packed.row_numbers_size(); ++r) {
+      v1::BatchRow row;
+      row.set_row_number(packed.row_numbers(r));
+      for (size_t i = 0; i < width; ++i) {
+        std::string_view value = cells[r * width + i];
+        if (!value.empty()) (*row.mutable_attributes())[request.columns(i)] = std::string(value);
       }
       v1::BatchRowResult* result = response.add_results();
       result->set_row_number(row.row_number());
