@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/values/packed_cells.h"
+
 namespace contacts::bench {
 
 namespace {
@@ -269,18 +271,19 @@ absl::Status SetupStoreSchema(contacts::v1::ContactStore::Stub* stub) {
 }
 
 contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence,
-                                           const std::string& job_id) {
+                                           const std::string& job_id, const std::function<void(ContactRow&)>& edit) {
   contacts::v1::BatchUpsertRequest request;
   request.set_job_id(job_id);
   request.set_batch_sequence(sequence);
-  request.mutable_rows()->Reserve(static_cast<int>(count));
-  // The positional form, as import-processor sends it.
   for (int c = 0; c < kColumns; ++c) request.add_columns(kColumnNames[c]);
+  contacts::v1::PackedRows* packed = request.mutable_packed_rows();
+  packed->mutable_row_numbers()->Reserve(static_cast<int>(count));
+  packed->mutable_cells()->reserve(count * 110);
   for (uint64_t i = first; i < first + count; ++i) {
     ContactRow row = MakeRow(i);
-    auto* out = request.add_rows();
-    out->set_row_number(i + 1);
-    for (int c = 0; c < kColumns; ++c) *out->add_values() = std::move(row.values[c]);
+    if (edit) edit(row);
+    packed->add_row_numbers(i + 1);
+    for (int c = 0; c < kColumns; ++c) AppendPackedCell(packed->mutable_cells(), row.values[c]);
   }
   return request;
 }

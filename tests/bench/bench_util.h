@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,9 +76,11 @@ absl::Status SetupStoreSchema(contacts::v1::ContactStore::Stub* stub);
 contacts::v1::SetupTenantRequest SchemaTenantRequest();
 std::vector<contacts::v1::CreateAttributeRequest> SchemaAttributeRequests();
 
-// A BatchUpsert request for rows [first, first + count).
+// A BatchUpsert request for rows [first, first + count), in the packed positional form
+// import-processor sends; `edit`, when given, changes each row first.
 contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence,
-                                           const std::string& job_id);
+                                           const std::string& job_id,
+                                           const std::function<void(ContactRow&)>& edit = {});
 
 // Loads rows [0, rows) through BatchUpsert RPCs from `threads` client threads (batches of
 // `batch_rows`; with `prebuild` all requests are built before the clock starts, which holds them
