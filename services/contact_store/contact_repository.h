@@ -36,7 +36,7 @@
 namespace contacts::store {
 
 // Limits on request sizes (RESOURCE_EXHAUSTED / INVALID_ARGUMENT beyond them).
-inline constexpr int kMaxBatchRows = 10000;
+inline constexpr int kMaxBatchRows = 50000;
 inline constexpr int kMaxAttributesPerTenant = 500;
 inline constexpr int kMaxPageSize = 1000;
 // How long a batch waits for the batch it must follow (BatchUpsertRequest.after_batch_sequence).

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50052", "127.0.0.1:9465", "./data/import-processor");
   std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
   int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.");
-  int64_t* batch_rows = flags.Int("batch_rows", 10000, "Rows per BatchUpsert (keys per BatchDelete).");
+  int64_t* batch_rows = flags.Int("batch_rows", 25000, "Rows per BatchUpsert (keys per BatchDelete).");
   int64_t* batches_in_flight = flags.Int(
       "batches_in_flight", 2, "Batches of one job sent to contact-store before the oldest is answered (1 to 8).");
   int64_t* max_upload_bytes =
@@ -36,11 +36,11 @@ int main(int argc, char** argv) {
   absl::StatusOr<Authenticator> started = StartService("import-processor", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("import-processor", started.status());
   Authenticator auth = *std::move(started);
-  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 10000 || *batches_in_flight < 1 ||
+  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 50000 || *batches_in_flight < 1 ||
       *batches_in_flight > 8 || *max_upload_bytes < 1 || *store_timeout_ms <= 0 || *store_retry_ms < 0 ||
       *upload_ttl_hours < 0) {
     spdlog::critical(
-        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 10000 (contact-store's batch limit), "
+        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 50000 (contact-store's batch limit), "
         "1 <= --batches_in_flight <= 8, "
         "--max_upload_bytes > 0, "
         "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");

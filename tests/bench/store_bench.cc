@@ -1,7 +1,7 @@
 // contact-store benchmark (issue "contact-store", acceptance 8). Prints figures beside PostgreSQL
 // measured in the same run; never passes or fails.
 //
-//   contacts_bench_store [--rows 1000000] [--batch 2000] [--grpc_threads 2] [--get_calls 20000]
+//   contacts_bench_store [--rows 1000000] [--batch 25000] [--grpc_threads 2] [--get_calls 20000]
 //                        [--paced_rate 5000] [--paced_seconds 10] [--paced_senders 2] [--skip_pg]
 //                        [--skip_in_process] [--key_order scrambled|sequential]
 //                        [--store_flags "--rocksdb_memory_mb=512"]  (extra flags for contact-store)
@@ -526,7 +526,7 @@ int Main(int argc, char** argv) {
   SetSequentialKeys(key_order == "sequential");
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
-      .batch = IntFlag(argc, argv, "batch", 10000),  // import-processor's batch, the store's limit
+      .batch = IntFlag(argc, argv, "batch", 25000),  // import-processor's batch
       .grpc_threads = IntFlag(argc, argv, "grpc_threads", 2),
       .get_calls = IntFlag(argc, argv, "get_calls", 20000),
       .paced_rate = IntFlag(argc, argv, "paced_rate", 5000),
