@@ -1451,7 +1451,7 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
   writer.Delete(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()));
   writer.Delete(db_->anonymous_by_time(),
-                         keys::AnonymousByTimeKey(state->id(), stored.user().created_at_micros(), request.guid()));
+                keys::AnonymousByTimeKey(state->id(), stored.user().created_at_micros(), request.guid()));
   RETURN_IF_ERROR(writer.Commit());
   return ToContact(*state, *writer.Current(row.primary_key));
 }

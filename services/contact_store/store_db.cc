@@ -171,7 +171,7 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
     rocksdb::IngestExternalFileArg& arg = args.emplace_back();
     arg.column_family = cf;
     arg.external_files = {paths.back()};
-    arg.options.move_files = true;          // a hard link, not a copy
+    arg.options.move_files = true;           // a hard link, not a copy
     arg.options.write_global_seqno = false;  // the sequence number lives in the MANIFEST only
     begin = end;
   }

@@ -112,7 +112,7 @@ class StoreDb {
   std::atomic<uint64_t> written_bytes_{0};  // WriteBatch data written through Write
   std::string ingest_dir_;                  // SST files being written, before their ingestion
   size_t ingest_min_entries_ = 0;
-  std::atomic<uint64_t> ingest_files_{0};   // names the files
+  std::atomic<uint64_t> ingest_files_{0};      // names the files
   std::vector<rocksdb::Options> sst_options_;  // per family, by handle index, for SstFileWriter
   std::unique_ptr<IdleCompactor> idle_compactor_;
 };

@@ -270,8 +270,8 @@ absl::Status SetupStoreSchema(contacts::v1::ContactStore::Stub* stub) {
   return absl::OkStatus();
 }
 
-contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence,
-                                           const std::string& job_id, const std::function<void(ContactRow&)>& edit) {
+contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence, const std::string& job_id,
+                                           const std::function<void(ContactRow&)>& edit) {
   contacts::v1::BatchUpsertRequest request;
   request.set_job_id(job_id);
   request.set_batch_sequence(sequence);

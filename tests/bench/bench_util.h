@@ -78,8 +78,7 @@ std::vector<contacts::v1::CreateAttributeRequest> SchemaAttributeRequests();
 
 // A BatchUpsert request for rows [first, first + count), in the packed positional form
 // import-processor sends; `edit`, when given, changes each row first.
-contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence,
-                                           const std::string& job_id,
+contacts::v1::BatchUpsertRequest MakeBatch(uint64_t first, uint64_t count, uint64_t sequence, const std::string& job_id,
                                            const std::function<void(ContactRow&)>& edit = {});
 
 // Loads rows [0, rows) through BatchUpsert RPCs from `threads` client threads (batches of

@@ -116,9 +116,8 @@ absl::Status InProcessUpsert(const Options& options, Figures* figures) {
   // The same rows again with first_name (not indexed) changed: a re-import of an updated file,
   // where every row is an UPDATE and keys, email and mobile stay.
   constexpr int kFirstName = 3;
-  absl::StatusOr<double> updated =
-      TimedUpsertPass(repo, options, "bench-update", v1::UPDATED,
-                      [](ContactRow& row) { row.values[kFirstName] = "Updated"; });
+  absl::StatusOr<double> updated = TimedUpsertPass(repo, options, "bench-update", v1::UPDATED,
+                                                   [](ContactRow& row) { row.values[kFirstName] = "Updated"; });
   if (!updated.ok()) return updated.status();
   figures->in_process_update_rows_per_s = options.rows / *updated;
   fmt::print("in-process update of every contact (first_name changed): BatchUpsert calls {:.2f} s ({})\n", *updated,

@@ -374,7 +374,7 @@ TEST_P(ContactRepositoryTest, PackedRowsAnswerLikePositionalRowsAndMalformedCell
   };
   add(7, {"A", "", "new@x.io"});  // city left as it is
   add(8, {"B", "Goa", ""});
-  add(9, {"", "Goa", "d@x.io"});  // no primary key
+  add(9, {"", "Goa", "d@x.io"});      // no primary key
   add(10, {"E", "Goa", "new@x.io"});  // the email row 7 just took
   auto response = repo_->BatchUpsert("t1", batch);
   ASSERT_TRUE(response.ok()) << response.status();
@@ -1173,8 +1173,8 @@ TEST_P(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidEx
 
 INSTANTIATE_TEST_SUITE_P(WritePaths, ContactRepositoryTest,
                          ::testing::Values(WritePath::kMemtables, WritePath::kIngestion), WritePathName);
-INSTANTIATE_TEST_SUITE_P(WritePaths, QueryPropertyTest,
-                         ::testing::Values(WritePath::kMemtables, WritePath::kIngestion), WritePathName);
+INSTANTIATE_TEST_SUITE_P(WritePaths, QueryPropertyTest, ::testing::Values(WritePath::kMemtables, WritePath::kIngestion),
+                         WritePathName);
 
 }  // namespace
 }  // namespace contacts::store

@@ -14,7 +14,9 @@ TEST(PackedCellsTest, RowsComeBackAsWrittenWithEmptyAndLongValues) {
   const std::string long_value(300, 'x');  // a two-byte length
   std::string cells;
   for (std::string_view value : {"C1", "", "ana@x.io", long_value.c_str(), "Pune", ""}) AppendPackedCell(&cells, value);
-  EXPECT_EQ(cells.substr(0, 3), std::string("\x02" "C1", 3));
+  EXPECT_EQ(cells.substr(0, 3), std::string("\x02"
+                                            "C1",
+                                            3));
   std::vector<std::string_view> out;
   ASSERT_TRUE(SplitPackedCells(cells, 2, 3, &out).ok());
   EXPECT_THAT(out, ElementsAre("C1", "", "ana@x.io", long_value, "Pune", ""));
