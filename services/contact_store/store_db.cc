@@ -69,8 +69,8 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // export's CPU in contact-store, so the contacts CF keeps LZ4 down to the last level (measured
   // 0.44 against 0.61 CPU-s per 1M-row export, for ~50% more bytes on disk).
   rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
-  // Large import batches arrive as ingested SST files (IngestSorted) of ~2 MiB whose random keys
-  // overlap every other file, so each lands in level 0. Compacting every 4 of them (the default)
+  // Large import batches arrive as ingested SST files (IngestSorted) of a few MiB whose random
+  // keys overlap every other file, so each lands in level 0. Compacting every 4 of them (the default)
   // rewrote level 1 over and over: 30-40% more CPU for the import than the memtable path. Every 32
   // (~64 MiB, as much as one memtable flush brings) makes ingestion the faster path; a point read
   // checks at most ~32 files' Bloom filters meanwhile, and idle compaction flattens them once the
@@ -178,7 +178,7 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
   if (args.empty()) return absl::OkStatus();
   rocksdb::Status s = db_->IngestExternalFiles(args);
   remove_files();  // moved files are gone already; a failed ingestion leaves them here
-  written_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (s.ok()) written_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   return FromRocksStatus(s, "ingest SST files");
 }
 

@@ -109,7 +109,7 @@ class StoreDb {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
-  std::atomic<uint64_t> written_bytes_{0};  // WriteBatch data written through Write
+  std::atomic<uint64_t> written_bytes_{0};  // bytes written through Write and IngestSorted
   std::string ingest_dir_;                  // SST files being written, before their ingestion
   size_t ingest_min_entries_ = 0;
   std::atomic<uint64_t> ingest_files_{0};      // names the files
