@@ -24,9 +24,11 @@ namespace {
 using contacts::v1::Filter;
 using ::testing::HasSubstr;
 
-// Every test runs twice: every write through the WAL and the memtables, and every write of more
-// than one contact as ingested SST files (StoreDb::IngestSorted) mixed with single-contact writes
-// through the memtables (a new contact writes three entries: record, ordinal, tenant record).
+// Every test runs twice: every write through the WAL and the memtables, and every commit of four
+// or more RocksDB entries as ingested SST files (StoreDb::IngestSorted), mixed with smaller ones
+// through the memtables. Two new contacts make four entries (record and ordinal each); a single
+// new contact makes three (with the tenant record), an update one, and an import batch adds its
+// applied marker.
 enum class WritePath { kMemtables, kIngestion };
 
 std::string WritePathName(const ::testing::TestParamInfo<WritePath>& info) {
