@@ -128,6 +128,10 @@ absl::StatusOr<uint64_t> DecodePageToken(const std::string& token) {
   return value;
 }
 
+// How many rows ahead the batch path prefetches the query columns' hash-table slots: enough to
+// hide a memory miss behind the rows in between (TenantColumns::PrefetchPrimaryKey).
+constexpr size_t kPrefetchDistance = 8;
+
 struct RowError {
   std::string attribute;
   std::string reason;
@@ -205,10 +209,10 @@ bool ResolveColumns(AttributeResolver& resolver, const google::protobuf::Repeate
 }
 
 // ResolveRow for the positional form: empty values are not given.
-bool ResolvePositionalRow(const TenantState& state, const std::vector<const Attribute*>& columns,
-                          absl::Span<const std::string_view> values, ResolvedRow* row, RowError* error) {
-  const Attribute* pk_attribute = state.primary_key_attribute();
-  const ValueOptions options = state.value_options();
+// `pk_attribute` and `options` are the tenant's, looked up once per batch.
+bool ResolvePositionalRow(const Attribute* pk_attribute, const ValueOptions& options,
+                          const std::vector<const Attribute*>& columns, absl::Span<const std::string_view> values,
+                          ResolvedRow* row, RowError* error) {
   row->values.clear();
   row->primary_key.clear();
   if (values.size() != columns.size()) {
@@ -284,7 +288,12 @@ absl::StatusOr<std::optional<Response>> AppliedBefore(StoreDb& db, const std::st
 class ContactRepository::BatchWriter {
  public:
   BatchWriter(ContactRepository* repo, TenantState* state)
-      : repo_(repo), state_(state), saved_record_(state->record), now_(NowMicros()) {}
+      : repo_(repo),
+        state_(state),
+        email_id_(state->email_id()),
+        mobile_id_(state->mobile_id()),
+        saved_record_(state->record),
+        now_(NowMicros()) {}
 
   ~BatchWriter() {
     if (!committed_) state_->record = saved_record_;  // ordinals handed out are given back
@@ -305,7 +314,9 @@ class ContactRepository::BatchWriter {
     planned_.reserve(planned_.size() + pks.size());
     owner_override_.reserve(owner_override_.size() + 2 * pks.size());  // an email and a mobile each
     std::vector<std::string> wanted;
-    for (const auto& pk : pks) {
+    for (size_t i = 0; i < pks.size(); ++i) {
+      if (i + kPrefetchDistance < pks.size()) state_->columns.PrefetchPrimaryKey(pks[i + kPrefetchDistance]);
+      const std::string& pk = pks[i];
       if (planned_.contains(pk)) continue;
       if (state_->columns.MayHavePrimaryKey(pk)) {
         wanted.push_back(pk);
@@ -348,6 +359,16 @@ class ContactRepository::BatchWriter {
     StoredContact* draft = NewRecord();
     *draft = *current;
     return draft;
+  }
+
+  // Starts loading what Upsert(row) will probe in the tenant's email and mobile owners; see
+  // TenantColumns::PrefetchLookupValue.
+  void PrefetchLookups(const ResolvedRow& row) const {
+    for (const auto& [id, value] : row.values) {
+      if ((id == email_id_ || id == mobile_id_) && !value.empty()) {
+        state_->columns.PrefetchLookupValue(id, value);
+      }
+    }
   }
 
   // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error.
@@ -425,7 +446,7 @@ class ContactRepository::BatchWriter {
   void Replace(PlannedEntry& entry, const StoredContact* next) {
     const std::string& pk = entry.first;
     const StoredContact*& current = entry.second.current;
-    for (uint32_t id : {state_->email_id(), state_->mobile_id()}) {
+    for (uint32_t id : {email_id_, mobile_id_}) {
       std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
       std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
       if (old_value == new_value) continue;
@@ -443,20 +464,15 @@ class ContactRepository::BatchWriter {
   // everything staged by family and key, and writes it in one atomic step: a large batch as
   // ingested SST files, others as one WriteBatch.
   absl::Status BuildAndWrite(const std::vector<ContactChange>& changes) {
+    staged_.reserve(staged_.size() + 2 * changes.size() + 1);  // a record and an ordinal each, the tenant
     for (const auto& [before, after] : changes) EmitDiff(before, after);
     if (!google::protobuf::util::MessageDifferencer::Equals(state_->record, saved_record_)) {
       Put(repo_->db_->catalog(), repo_->TenantRecordKey(*state_), state_->record.SerializeAsString());
     }
     if (staged_.empty()) return absl::OkStatus();
-    auto key_order = [](const WriteOp& a, const WriteOp& b) {
-      if (a.cf_id != b.cf_id) return a.cf_id < b.cf_id;
-      return a.key < b.key;
-    };
-    std::sort(staged_.begin(), staged_.end(), key_order);
+    SortWriteOps(&staged_);
     const size_t ingest_min = repo_->db_->ingest_min_entries();
-    auto same_key = [](const WriteOp& a, const WriteOp& b) { return a.cf_id == b.cf_id && a.key == b.key; };
-    if (ingest_min > 0 && staged_.size() >= ingest_min &&
-        std::adjacent_find(staged_.begin(), staged_.end(), same_key) == staged_.end()) {
+    if (ingest_min > 0 && staged_.size() >= ingest_min && !HasRepeatedKey(staged_)) {
       return repo_->db_->IngestSorted(staged_);
     }
     // Sorted, so that the memtable inserts walk the skip list in order (each insert starts from
@@ -475,8 +491,7 @@ class ContactRepository::BatchWriter {
       uint32_t id;
       bool unique;
     };
-    for (Rule rule : {Rule{state_->email_id(), state_->record.email_unique()},
-                      Rule{state_->mobile_id(), state_->record.mobile_unique()}}) {
+    for (Rule rule : {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
       if (!rule.unique) continue;
       std::string_view value = ValueOf(next, rule.id);
       if (value.empty() || (current != nullptr && ValueOf(*current, rule.id) == value)) continue;
@@ -527,6 +542,8 @@ class ContactRepository::BatchWriter {
 
   ContactRepository* repo_;
   TenantState* state_;
+  const uint32_t email_id_;  // system attributes: fixed for the tenant's life
+  const uint32_t mobile_id_;
   // Before planned_, so the records outlive every pointer to them.
   google::protobuf::Arena arena_{ArenaOptionsForBatches()};
   TenantRecord saved_record_;
@@ -1556,21 +1573,23 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     }
   }
   std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
+  const Attribute* pk_attribute = state->primary_key_attribute();
+  const ValueOptions value_options = state->value_options();
   for (int i = 0; i < row_count; ++i) {
     RowError error;
     auto* result = response.add_results();
     result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
     if (is_packed) {
       const size_t width = columns.size();
-      valid[i] = ResolvePositionalRow(*state, columns, absl::MakeConstSpan(packed_cells).subspan(i * width, width),
-                                      &rows[i], &error);
+      valid[i] = ResolvePositionalRow(pk_attribute, value_options, columns,
+                                      absl::MakeConstSpan(packed_cells).subspan(i * width, width), &rows[i], &error);
     } else if (positional) {
       if (request.rows(i).attributes_size() > 0) {
         return absl::InvalidArgumentError(
             fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
       }
       row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
-      valid[i] = ResolvePositionalRow(*state, columns, row_values, &rows[i], &error);
+      valid[i] = ResolvePositionalRow(pk_attribute, value_options, columns, row_values, &rows[i], &error);
     } else {
       valid[i] = ResolveRow(resolver, request.rows(i).attributes(), &rows[i], &error);
     }
@@ -1585,6 +1604,9 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));
   for (int i = 0; i < row_count; ++i) {
+    if (i + kPrefetchDistance < static_cast<size_t>(row_count) && valid[i + kPrefetchDistance]) {
+      writer.PrefetchLookups(rows[i + kPrefetchDistance]);
+    }
     if (!valid[i]) continue;
     RowError error;
     auto* result = response.mutable_results(i);

@@ -273,6 +273,17 @@ std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, 
   return ordinals;
 }
 
+void TenantColumns::PrefetchKeyEntries(const StoredContact* before, const StoredContact* after) const {
+  for (const StoredContact* contact : {before, after}) {
+    if (contact == nullptr) continue;
+    PrefetchPrimaryKey(contact->primary_key());
+    for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
+      auto it = contact->values().find(id);
+      if (it != contact->values().end() && !it->second.empty()) PrefetchLookupValue(id, it->second);
+    }
+  }
+}
+
 void TenantColumns::MoveKeyEntries(const StoredContact* before, const StoredContact* after) {
   // An update keeps its primary key and mostly its email and mobile: their entries would only go
   // out and in again (an erase and an insert in a large hash map each), so only changed keys move.

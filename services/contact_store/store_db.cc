@@ -141,6 +141,12 @@ absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
   return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
 }
 
+namespace {
+
+constexpr size_t kPrefetchOps = 8;
+
+}  // namespace
+
 absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
   std::vector<rocksdb::IngestExternalFileArg> args;
   std::vector<std::string> paths;
@@ -160,6 +166,15 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
     rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options_[index], cf);
     rocksdb::Status s = writer.Open(paths.back());
     for (size_t i = begin; s.ok() && i < end; ++i) {
+      // The values were serialised in another order than this one, so each starts with a cache
+      // miss: asking a few ops ahead overlaps them (the copies into the file's blocks were 40% of
+      // writing the files).
+      if (i + kPrefetchOps < end) {
+        const std::string& ahead = ops[i + kPrefetchOps].value;
+        for (size_t offset = 0; offset < ahead.size() && offset < 512; offset += 64) {
+          __builtin_prefetch(ahead.data() + offset);
+        }
+      }
       s = ops[i].is_delete ? writer.Delete(ops[i].key) : writer.Put(ops[i].key, ops[i].value);
       bytes += ops[i].key.size() + ops[i].value.size();
     }

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/contact_store/idle_compaction.h"
+#include "services/contact_store/write_ops.h"
 
 namespace contacts::store {
 
@@ -35,15 +36,6 @@ struct StoreDbOptions {
   size_t ingest_min_entries = 5000;
 };
 
-// One write of a sorted batch: a put of `value` or a delete at `key` in family `cf`.
-struct WriteOp {
-  rocksdb::ColumnFamilyHandle* cf;
-  uint32_t cf_id;  // cf->GetID(), a virtual call, taken once rather than per comparison
-  std::string key;
-  std::string value;
-  bool is_delete;
-};
-
 class StoreDb {
  public:
   // Opens or creates the database under `path`, creating missing column families.
@@ -62,7 +54,8 @@ class StoreDb {
 
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
   absl::Status Write(rocksdb::WriteBatch* batch);
-  // Writes `ops`, sorted by family id and then key with no key twice in a family, as one SST file
+  // Writes `ops`, sorted by family id and then key with no key twice in a family (SortWriteOps,
+  // HasRepeatedKey), as one SST file
   // per family and ingests the files in one atomic step (all or none, also across a crash). They
   // skip the WAL and the memtables, whose random inserts cost most of a large batch's write.
   absl::Status IngestSorted(const std::vector<WriteOp>& ops);

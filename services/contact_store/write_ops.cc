@@ -1,0 +1,76 @@
+#include "services/contact_store/write_ops.h"
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+
+namespace contacts::store {
+namespace {
+
+// Where the keys of one family in a batch start to differ: they share the tenant's prefix, so
+// the 8 bytes compared first are taken after it.
+size_t CommonPrefixLength(const std::vector<WriteOp>& ops, const std::vector<uint32_t>& indexes) {
+  const std::string& first = ops[indexes.front()].key;
+  size_t length = first.size();
+  for (uint32_t index : indexes) {
+    const std::string& key = ops[index].key;
+    length = std::min(length, key.size());
+    length = std::mismatch(first.begin(), first.begin() + length, key.begin()).first - first.begin();
+    if (length == 0) break;
+  }
+  return length;
+}
+
+// Bytes [offset, offset + 8) of `key` as a big-endian number, zero-padded: when two keys' numbers
+// differ, the keys compare the same way (keys sharing their first `offset` bytes).
+uint64_t KeyPrefixAt(std::string_view key, size_t offset) {
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    prefix <<= 8;
+    if (offset + i < key.size()) prefix |= static_cast<unsigned char>(key[offset + i]);
+  }
+  return prefix;
+}
+
+// Sorts the ops at `indexes` (one family, in staging order) by key, stably.
+void SortFamily(const std::vector<WriteOp>& ops, std::vector<uint32_t>* indexes) {
+  auto key_less = [&ops](uint32_t a, uint32_t b) { return ops[a].key < ops[b].key; };
+  if (std::is_sorted(indexes->begin(), indexes->end(), key_less)) return;
+  // Comparing cached 8-byte prefixes first spares most comparisons a string compare, and most
+  // element moves are 16 bytes instead of a WriteOp's 80.
+  const size_t offset = CommonPrefixLength(ops, *indexes);
+  struct Entry {
+    uint64_t prefix;
+    uint32_t index;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(indexes->size());
+  for (uint32_t index : *indexes) entries.push_back({KeyPrefixAt(ops[index].key, offset), index});
+  std::stable_sort(entries.begin(), entries.end(), [&ops](const Entry& a, const Entry& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return ops[a.index].key < ops[b.index].key;
+  });
+  for (size_t i = 0; i < entries.size(); ++i) (*indexes)[i] = entries[i].index;
+}
+
+}  // namespace
+
+void SortWriteOps(std::vector<WriteOp>* ops) {
+  std::map<uint32_t, std::vector<uint32_t>> by_family;  // a handful of families
+  for (uint32_t i = 0; i < ops->size(); ++i) by_family[(*ops)[i].cf_id].push_back(i);
+  std::vector<WriteOp> sorted;
+  sorted.reserve(ops->size());
+  for (auto& [family, indexes] : by_family) {
+    SortFamily(*ops, &indexes);
+    for (uint32_t index : indexes) sorted.push_back(std::move((*ops)[index]));
+  }
+  ops->swap(sorted);
+}
+
+bool HasRepeatedKey(const std::vector<WriteOp>& ops) {
+  return std::adjacent_find(ops.begin(), ops.end(), [](const WriteOp& a, const WriteOp& b) {
+           return a.cf_id == b.cf_id && a.key == b.key;
+         }) != ops.end();
+}
+
+}  // namespace contacts::store
