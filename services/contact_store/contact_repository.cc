@@ -27,6 +27,7 @@
 #include "services/contact_store/column_update.h"
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
+#include "services/contact_store/stored_values.h"
 
 namespace contacts::store {
 namespace {
@@ -68,17 +69,8 @@ std::string ListCatalogName(uint64_t id) {
   return out;
 }
 
-std::string_view ValueOf(const StoredContact& contact, uint32_t attribute_id) {
-  auto it = contact.values().find(attribute_id);
-  return it == contact.values().end() ? std::string_view() : std::string_view(it->second);
-}
-
 bool SameContent(const StoredContact& a, const StoredContact& b) {
-  if (a.values_size() != b.values_size()) return false;
-  for (const auto& [id, value] : a.values()) {
-    auto it = b.values().find(id);
-    if (it == b.values().end() || it->second != value) return false;
-  }
+  if (!SameStoredValues(a, b)) return false;
   if (a.list_ids_size() != b.list_ids_size()) return false;
   for (int i = 0; i < a.list_ids_size(); ++i) {
     if (a.list_ids(i) != b.list_ids(i)) return false;
@@ -387,14 +379,7 @@ class ContactRepository::BatchWriter {
       next->set_created_at_micros(now_);
       next->set_source(source);
     }
-    auto* values = next->mutable_values();
-    for (const auto& [id, value] : row.values) {
-      if (value.empty()) {
-        values->erase(id);
-      } else {
-        (*values)[id] = value;
-      }
-    }
+    for (const auto& [id, value] : row.values) SetStoredValue(next, id, value);
     AddListIds(next, list_ids);
     if (current && SameContent(*current, *next)) return contacts::v1::UNCHANGED;
     if (!CheckUnique(current, *next, error)) return contacts::v1::REJECTED;
@@ -447,8 +432,8 @@ class ContactRepository::BatchWriter {
     const std::string& pk = entry.first;
     const StoredContact*& current = entry.second.current;
     for (uint32_t id : {email_id_, mobile_id_}) {
-      std::string_view old_value = current ? ValueOf(*current, id) : std::string_view();
-      std::string_view new_value = next ? ValueOf(*next, id) : std::string_view();
+      std::string_view old_value = current ? StoredValueOf(*current, id) : std::string_view();
+      std::string_view new_value = next ? StoredValueOf(*next, id) : std::string_view();
       if (old_value == new_value) continue;
       if (!old_value.empty()) owner_override_[{id, old_value}] = std::string_view();
       if (!new_value.empty()) owner_override_[{id, new_value}] = pk;
@@ -493,8 +478,8 @@ class ContactRepository::BatchWriter {
     };
     for (Rule rule : {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
       if (!rule.unique) continue;
-      std::string_view value = ValueOf(next, rule.id);
-      if (value.empty() || (current != nullptr && ValueOf(*current, rule.id) == value)) continue;
+      std::string_view value = StoredValueOf(next, rule.id);
+      if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
       std::string owner;
       auto it = owner_override_.find({rule.id, value});
       if (it != owner_override_.end()) {
@@ -509,7 +494,7 @@ class ContactRepository::BatchWriter {
           // A holder may have changed or lost the value earlier in this batch.
           auto planned = planned_.find(holder.primary_key());
           if (planned != planned_.end() &&
-              (planned->second.current == nullptr || ValueOf(*planned->second.current, rule.id) != value)) {
+              (planned->second.current == nullptr || StoredValueOf(*planned->second.current, rule.id) != value)) {
             continue;
           }
           owner = holder.primary_key();
@@ -949,7 +934,7 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
       if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
         return absl::DataLossError("contact record is corrupt");
       }
-      std::string_view value = ValueOf(contact, updated.id());
+      std::string_view value = StoredValueOf(contact, updated.id());
       if (!value.empty()) values.emplace_back(contact.ordinal(), std::string(value));
     }
     RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
@@ -1040,7 +1025,7 @@ absl::StatusOr<std::vector<StoredContact>> ContactRepository::ContactsWithLookup
     if (holders.size() >= limit) break;
     ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(state, pk));
     if (!stored) return absl::DataLossError(fmt::format("the record of live contact \"{}\" is missing", pk));
-    if (ValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));  // else a hash collision
+    if (StoredValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));  // else a hash collision
   }
   return holders;
 }
@@ -1050,7 +1035,9 @@ contacts::v1::Contact ContactRepository::ToContact(const TenantState& state, con
   contacts::v1::Contact out;
   out.set_primary_key(stored.primary_key());
   auto* attributes = out.mutable_attributes();
-  for (const auto& [id, value] : stored.values()) {
+  for (const contacts::internal::StoredValue& entry : stored.values()) {
+    const uint32_t id = entry.attribute_id();
+    const std::string& value = entry.value();
     const Attribute* attribute = state.AttributeById(id);
     if (attribute == nullptr) continue;  // retired attribute
     if (projection != nullptr && !attribute->primary_key() && !attribute->system() &&
@@ -1686,7 +1673,7 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
     for (const auto& pk : targets[i]) {
       const StoredContact* current = writer.Current(pk);
       if (!current) continue;
-      if (!emails[i].empty() && ValueOf(*current, email->id()) != emails[i]) continue;  // a hash collision
+      if (!emails[i].empty() && StoredValueOf(*current, email->id()) != emails[i]) continue;  // a hash collision
       if (list_ids.empty()) {
         writer.Replace(pk, nullptr);
         any = true;
@@ -1723,7 +1710,7 @@ absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state,
     if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
       return absl::DataLossError("contact record is corrupt");
     }
-    if (predicate.MatchesCanonical(ValueOf(contact, attribute_id))) hits.push_back(contact.ordinal());
+    if (predicate.MatchesCanonical(StoredValueOf(contact, attribute_id))) hits.push_back(contact.ordinal());
   }
   RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
   Roaring out;
@@ -2082,7 +2069,7 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
       seen.add(contact.ordinal());
       expected_ordinals.insert(keys::OrdinalKey(id, contact.ordinal()));
       for (uint32_t attribute_id : {state->email_id(), state->mobile_id()}) {
-        std::string_view value = ValueOf(contact, attribute_id);
+        std::string_view value = StoredValueOf(contact, attribute_id);
         if (value.empty()) continue;
         std::vector<uint32_t> owners = state->columns.LookupValueOrdinals(attribute_id, value);
         if (!std::binary_search(owners.begin(), owners.end(), contact.ordinal())) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "services/contact_store/stored_values.h"
 
 namespace contacts::store {
 namespace {
@@ -278,8 +279,8 @@ void TenantColumns::PrefetchKeyEntries(const StoredContact* before, const Stored
     if (contact == nullptr) continue;
     PrefetchPrimaryKey(contact->primary_key());
     for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
-      auto it = contact->values().find(id);
-      if (it != contact->values().end() && !it->second.empty()) PrefetchLookupValue(id, it->second);
+      std::string_view value = StoredValueOf(*contact, id);
+      if (!value.empty()) PrefetchLookupValue(id, value);
     }
   }
 }
@@ -291,10 +292,8 @@ void TenantColumns::MoveKeyEntries(const StoredContact* before, const StoredCont
     if (before != nullptr) Count(pk_filter_, PrimaryKeyHash(before->primary_key()), false);
     if (after != nullptr) Count(pk_filter_, PrimaryKeyHash(after->primary_key()), true);
   }
-  auto value_of = [](const StoredContact* contact, uint32_t id) -> std::string_view {
-    if (contact == nullptr) return {};
-    auto it = contact->values().find(id);
-    return it == contact->values().end() ? std::string_view() : std::string_view(it->second);
+  auto value_of = [](const StoredContact* contact, uint32_t id) {
+    return contact == nullptr ? std::string_view() : StoredValueOf(*contact, id);
   };
   const bool same_ordinal = before != nullptr && after != nullptr && before->ordinal() == after->ordinal();
   for (uint32_t id : {layout_.email_attribute_id, layout_.mobile_attribute_id}) {
@@ -343,23 +342,17 @@ void TenantColumns::Apply(const StoredContact* before, const StoredContact* afte
     int channel = entry.channel();
     if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
   }
-  const auto& values = after->values();
-  auto email = values.find(layout_.email_attribute_id);
-  if (email != values.end() && !email->second.empty()) {
+  if (!StoredValueOf(*after, layout_.email_attribute_id).empty()) {
     has_email_.add(o);
   } else {
     has_email_.remove(o);
   }
-  auto mobile = values.find(layout_.mobile_attribute_id);
-  if (mobile != values.end() && !mobile->second.empty()) {
+  if (!StoredValueOf(*after, layout_.mobile_attribute_id).empty()) {
     has_mobile_.add(o);
   } else {
     has_mobile_.remove(o);
   }
-  for (auto& [id, column] : attributes_) {
-    auto it = values.find(id);
-    column->Set(o, it == values.end() ? std::string_view() : std::string_view(it->second));
-  }
+  for (auto& [id, column] : attributes_) column->Set(o, StoredValueOf(*after, id));
 }
 
 void TenantColumns::AddAttributeColumn(uint32_t attribute_id, AttributeType type) {

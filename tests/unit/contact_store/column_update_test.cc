@@ -1,4 +1,5 @@
 #include "services/contact_store/column_update.h"
+#include "services/contact_store/stored_values.h"
 
 #include <deque>
 #include <random>
@@ -76,13 +77,13 @@ class ChangeGenerator {
       StoredContact next = slot ? *slot : StoredContact();
       if (!slot || what == 2) next.set_ordinal(next_ordinal_++);  // new, or moved to a new ordinal
       next.set_primary_key(fmt::format("pk{}", i));
-      (*next.mutable_values())[kEmail] = fmt::format("pk{}@example.{}", i, rng_() % 2 ? "com" : "org");
+      SetStoredValue(&next, kEmail, fmt::format("pk{}@example.{}", i, rng_() % 2 ? "com" : "org"));
       if (rng_() % 3) {
-        (*next.mutable_values())[kMobile] = fmt::format("+9199{:08}", i);
+        SetStoredValue(&next, kMobile, fmt::format("+9199{:08}", i));
       } else {
-        next.mutable_values()->erase(kMobile);
+        SetStoredValue(&next, kMobile, "");
       }
-      (*next.mutable_values())[kCity] = fmt::format("city{}", rng_() % kCities);
+      SetStoredValue(&next, kCity, fmt::format("city{}", rng_() % kCities));
       next.clear_list_ids();
       for (uint64_t list : kLists) {
         if (rng_() % 2) next.add_list_ids(list);

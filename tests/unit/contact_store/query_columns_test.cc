@@ -1,4 +1,5 @@
 #include "services/contact_store/query_columns.h"
+#include "services/contact_store/stored_values.h"
 
 #include <map>
 #include <optional>
@@ -108,8 +109,7 @@ class RandomColumnHarness {
         Roaring expected;
         for (const auto& [o, contact] : live_) {
           if (!u->contains(o)) continue;
-          auto value = contact.values().find(kAttribute);
-          if (predicate->MatchesCanonical(value == contact.values().end() ? "" : value->second)) expected.add(o);
+          if (predicate->MatchesCanonical(StoredValueOf(contact, kAttribute))) expected.add(o);
         }
         Roaring got = column().Evaluate(*predicate, *u, /*universe_is_alive=*/u == &columns_.alive());
         EXPECT_EQ(got, expected) << p.DebugString() << "got " << got.cardinality() << ", want "
@@ -133,8 +133,7 @@ class RandomColumnHarness {
   size_t DistinctValuesAlive() const {
     std::set<std::string> values;
     for (const auto& [o, contact] : live_) {
-      auto value = contact.values().find(kAttribute);
-      if (value != contact.values().end() && !value->second.empty()) values.insert(value->second);
+      if (std::string_view value = StoredValueOf(contact, kAttribute); !value.empty()) values.insert(std::string(value));
     }
     return values.size();
   }
@@ -144,7 +143,7 @@ class RandomColumnHarness {
     StoredContact c;
     c.set_primary_key(fmt::format("k{}", o));
     c.set_ordinal(o);
-    if (!canonical.empty()) (*c.mutable_values())[kAttribute] = canonical;
+    if (!canonical.empty()) SetStoredValue(&c, kAttribute, canonical);
     return c;
   }
 
@@ -294,7 +293,7 @@ TEST(QueryColumnsTest, DroppedAndReaddedColumnAnswersFromItsNewValuesOnly) {
     StoredContact c;
     c.set_primary_key(fmt::format("k{}", o));
     c.set_ordinal(o);
-    (*c.mutable_values())[3] = o % 2 ? "Pune" : "Goa";
+    SetStoredValue(&c, 3, o % 2 ? "Pune" : "Goa");
     columns.Apply(nullptr, &c);
   }
   EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()).cardinality(), 10u);
@@ -309,9 +308,9 @@ TEST(QueryColumnsTest, DroppedAndReaddedColumnAnswersFromItsNewValuesOnly) {
   StoredContact before;
   before.set_primary_key("k1");
   before.set_ordinal(1);
-  (*before.mutable_values())[3] = "Pune";
+  SetStoredValue(&before, 3, "Pune");
   StoredContact after = before;
-  (*after.mutable_values())[3] = "Goa";
+  SetStoredValue(&after, 3, "Goa");
   columns.Apply(&before, &after);
   EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Pune"), columns.alive()), Roaring::bitmapOf(3, 0, 2, 3));
   EXPECT_EQ(EvaluateText(*columns.attribute_column(3), Eq("Goa"), columns.alive()), Roaring::bitmapOf(1, 1));
@@ -339,8 +338,8 @@ TEST(QueryColumnsTest, ApplyTracksListsIdentityAndDeletes) {
   contacts::internal::StoredContact a;
   a.set_primary_key("a");
   a.set_ordinal(5);
-  (*a.mutable_values())[1] = "a@x.io";
-  (*a.mutable_values())[3] = "42";
+  SetStoredValue(&a, 1, "a@x.io");
+  SetStoredValue(&a, 3, "42");
   a.add_list_ids(9);
   columns.Apply(nullptr, &a);
   EXPECT_TRUE(columns.alive().contains(5));
@@ -356,7 +355,7 @@ TEST(QueryColumnsTest, ApplyTracksListsIdentityAndDeletes) {
   EXPECT_EQ(columns.attribute_column(3)->Evaluate(*predicate, columns.alive()).cardinality(), 1u);
   contacts::internal::StoredContact b = a;
   b.clear_list_ids();
-  (*b.mutable_values())[3] = "7";
+  SetStoredValue(&b, 3, "7");
   columns.Apply(&a, &b);
   EXPECT_EQ(columns.ListSize(9), 0u);
   EXPECT_EQ(columns.attribute_column(3)->Evaluate(*predicate, columns.alive()).cardinality(), 0u);
@@ -372,9 +371,9 @@ TEST(QueryColumnsTest, NegativeLookupsFollowInsertsUpdatesAndDeletes) {
     contacts::internal::StoredContact c;
     c.set_primary_key(pk);
     c.set_ordinal(ordinal);
-    if (!email.empty()) (*c.mutable_values())[1] = email;
-    if (!mobile.empty()) (*c.mutable_values())[2] = mobile;
-    (*c.mutable_values())[3] = "other";
+    if (!email.empty()) SetStoredValue(&c, 1, email);
+    if (!mobile.empty()) SetStoredValue(&c, 2, mobile);
+    SetStoredValue(&c, 3, "other");
     return c;
   };
   const auto a = contact("a", 1, "a@x.io", "+911");
@@ -432,7 +431,7 @@ TEST(QueryColumnsTest, LookupOrdinalsNameEveryHolderOfAValueInOrder) {
     contacts::internal::StoredContact c;
     c.set_primary_key(fmt::format("pk{}", ordinal));
     c.set_ordinal(ordinal);
-    (*c.mutable_values())[1] = email;
+    SetStoredValue(&c, 1, email);
     return c;
   };
   using Ordinals = std::vector<uint32_t>;
