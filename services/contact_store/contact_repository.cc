@@ -139,27 +139,27 @@ struct ResolvedRow {
 // column names, and the case-insensitive lookup allocates).
 class AttributeResolver {
  public:
-  explicit AttributeResolver(const TenantState& state) : state_(state) {}
+  explicit AttributeResolver(const CatalogSnapshot& catalog) : catalog_(catalog) {}
   const Attribute* Find(const std::string& name) {
     auto it = cache_.find(name);
     if (it != cache_.end()) return it->second;
-    const Attribute* attribute = state_.FindAttribute(name);
+    const Attribute* attribute = catalog_.FindAttribute(name);
     cache_.emplace(name, attribute);
     return attribute;
   }
-  const TenantState& state() const { return state_; }
+  const CatalogSnapshot& catalog() const { return catalog_; }
 
  private:
-  const TenantState& state_;
+  const CatalogSnapshot& catalog_;
   absl::flat_hash_map<std::string, const Attribute*> cache_;
 };
 
 // Resolves and normalises a row. Returns false with *error set when a value is bad.
 bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::string, std::string>& attributes,
                 ResolvedRow* row, RowError* error) {
-  const TenantState& state = resolver.state();
-  const Attribute* pk_attribute = state.primary_key_attribute();
-  const ValueOptions options = state.value_options();
+  const CatalogSnapshot& catalog = resolver.catalog();
+  const Attribute* pk_attribute = catalog.primary_key_attribute();
+  const ValueOptions& options = catalog.value_options;
   row->values.clear();
   row->values.reserve(attributes.size());
   row->primary_key.clear();
@@ -227,6 +227,11 @@ bool ResolvePositionalRow(const Attribute* pk_attribute, const ValueOptions& opt
     return false;
   }
   return true;
+}
+
+absl::Status NotConfiguredError(const std::string& tenant) {
+  return absl::FailedPreconditionError(
+      fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", tenant));
 }
 
 absl::Status RowErrorStatus(const RowError& error) {
@@ -592,6 +597,7 @@ absl::Status ContactRepository::LoadAll() {
     auto state = std::make_unique<TenantState>();
     state->record.set_tenant_id(id);
     RETURN_IF_ERROR(LoadTenant(state.get()));
+    state->PublishCatalog();
     RETURN_IF_ERROR(RebuildColumns(state.get()));
     next_tenant_id_ = std::max(next_tenant_id_, id + 1);
     tenants_[name] = std::move(state);
@@ -731,6 +737,7 @@ absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) 
   RETURN_IF_ERROR(PersistTenantRecord(state.get(), &batch));
   RETURN_IF_ERROR(db_->Write(&batch));
   state->columns.set_layout({state->email_id(), state->mobile_id()});
+  state->PublishCatalog();
   next_tenant_id_++;
   TenantState* raw = state.get();
   tenants_[name] = std::move(state);
@@ -746,8 +753,7 @@ absl::StatusOr<TenantState*> ContactRepository::ConfiguredTenant(const std::stri
 
 absl::Status ContactRepository::CheckConfigured(const TenantState& state, const std::string& name) {
   if (state.record.configured()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", name));
+  return NotConfiguredError(name);
 }
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::string& tenant,
@@ -821,6 +827,7 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
   }
   state->attributes[pk.id()] = pk;
   state->attribute_by_name[AsciiLower(pk.name())] = pk.id();
+  state->PublishCatalog();
   contacts::v1::Tenant out;
   out.set_name(tenant);
   out.set_primary_key_attribute(pk.name());
@@ -886,6 +893,7 @@ absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& 
   }
   state->attributes[attribute.id()] = attribute;
   state->attribute_by_name[AsciiLower(attribute.name())] = attribute.id();
+  state->PublishCatalog();
   // A new attribute has no values yet: an empty column is complete.
   if (attribute.indexed()) state->columns.AddAttributeColumn(attribute.id(), TypeOf(attribute));
   return attribute;
@@ -941,6 +949,7 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
   }
   RETURN_IF_ERROR(db_->Write(&batch));
   state->attributes[updated.id()] = updated;
+  state->PublishCatalog();
   if (index_changed) {
     if (updated.indexed()) {
       state->columns.AddAttributeColumn(updated.id(), TypeOf(updated));
@@ -972,6 +981,7 @@ absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const
   uint32_t id = existing->id();
   state->attribute_by_name.erase(AsciiLower(existing->name()));
   state->attributes.erase(id);
+  state->PublishCatalog();
   state->columns.DropAttributeColumn(id);
   return absl::OkStatus();
 }
@@ -1065,7 +1075,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::WriteContact(
   }
   ResolvedRow row;
   RowError error;
-  AttributeResolver resolver(*state);
+  const std::shared_ptr<const CatalogSnapshot> catalog = state->catalog();
+  AttributeResolver resolver(*catalog);
   if (!ResolveRow(resolver, attributes, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
@@ -1447,7 +1458,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   }
   ResolvedRow row;
   RowError error;
-  AttributeResolver resolver(*state);
+  const std::shared_ptr<const CatalogSnapshot> catalog = state->catalog();
+  AttributeResolver resolver(*catalog);
   if (!ResolveRow(resolver, merged, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key}));
@@ -1499,6 +1511,82 @@ void ContactRepository::NotifyBatchApplied() {
   applied_cv_.SignalAll();
 }
 
+namespace {
+
+// A batch's rows resolved against one catalog snapshot.
+struct ResolvedBatch {
+  std::shared_ptr<const CatalogSnapshot> catalog;
+  absl::Status status;  // an error of the whole request (a column naming no attribute)
+  std::vector<ResolvedRow> rows;
+  std::vector<bool> valid;
+  std::vector<std::string> pks;  // of the valid rows, in row order
+  // A result per row: its number, and REJECTED with the reason where it did not resolve.
+  contacts::v1::BatchUpsertResponse response;
+};
+
+// `packed_cells`: the split cells of request.packed_rows, if it has them.
+ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
+                           const contacts::v1::BatchUpsertRequest& request,
+                           const std::vector<std::string_view>& packed_cells) {
+  ResolvedBatch out;
+  out.catalog = std::move(catalog);
+  const CatalogSnapshot& snapshot = *out.catalog;
+  const Attribute* pk_attribute = snapshot.primary_key_attribute();
+  if (!snapshot.configured || pk_attribute == nullptr) {
+    out.status = absl::FailedPreconditionError("tenant is not set up");  // checked again under the lock
+    return out;
+  }
+  const contacts::v1::PackedRows& packed = request.packed_rows();
+  const bool is_packed = packed.row_numbers_size() > 0 || !packed.cells().empty();
+  const int row_count = is_packed ? packed.row_numbers_size() : request.rows_size();
+  out.rows.resize(row_count);
+  out.valid.resize(row_count);
+  out.pks.reserve(row_count);
+  AttributeResolver resolver(snapshot);
+  const bool positional = request.columns_size() > 0;
+  std::vector<const Attribute*> columns;
+  if (positional) {
+    RowError error;
+    if (!ResolveColumns(resolver, request.columns(), &columns, &error)) {
+      out.status = absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
+      return out;
+    }
+  }
+  std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
+  for (int i = 0; i < row_count; ++i) {
+    RowError error;
+    auto* result = out.response.add_results();
+    result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
+    if (is_packed) {
+      const size_t width = columns.size();
+      out.valid[i] = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
+                                          absl::MakeConstSpan(packed_cells).subspan(i * width, width), &out.rows[i],
+                                          &error);
+    } else if (positional) {
+      if (request.rows(i).attributes_size() > 0) {
+        out.status = absl::InvalidArgumentError(
+            fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
+        return out;
+      }
+      row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
+      out.valid[i] =
+          ResolvePositionalRow(pk_attribute, snapshot.value_options, columns, row_values, &out.rows[i], &error);
+    } else {
+      out.valid[i] = ResolveRow(resolver, request.rows(i).attributes(), &out.rows[i], &error);
+    }
+    if (!out.valid[i]) {
+      result->set_outcome(contacts::v1::REJECTED);
+      result->set_attribute(error.attribute);
+      result->set_reason(error.reason);
+    } else {
+      out.pks.push_back(out.rows[i].primary_key);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert(
     const std::string& tenant, const contacts::v1::BatchUpsertRequest& request, const StopCheck& stop) {
   if (request.job_id().empty() || request.job_id().size() > 128) {
@@ -1526,13 +1614,19 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     return absl::InvalidArgumentError(
         fmt::format("after_batch_sequence: {} must be below batch_sequence {}", after, request.batch_sequence()));
   }
-  ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  // Resolved before the wait and the lock, against the catalog as published, so that this batch's
+  // values are checked while the batch before it is written; done again under the lock should the
+  // catalog have changed meanwhile.
+  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells);
+  if (!resolved.catalog->configured) return NotConfiguredError(tenant);
   if (after != 0 && !request.dry_run()) {
     // Outside the tenant's lock: the batch waited for needs it to be applied.
     RETURN_IF_ERROR(WaitForAppliedBatch(keys::AppliedKey(state->id(), request.job_id(), after),
                                         fmt::format("batch {} of job {}", after, request.job_id()), stop));
   }
   std::unique_lock lock(state->mu);
+  RETURN_IF_ERROR(CheckConfigured(*state, tenant));
   const std::string applied_key = keys::AppliedKey(state->id(), request.job_id(), request.batch_sequence());
   if (!request.dry_run()) {
     ASSIGN_OR_RETURN(std::optional<contacts::v1::BatchUpsertResponse> replay,
@@ -1544,50 +1638,15 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     if (!state->lists.contains(id))
       return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
+  if (std::shared_ptr<const CatalogSnapshot> current = state->catalog(); current != resolved.catalog) {
+    resolved = ResolveBatch(std::move(current), request, packed_cells);
+  }
+  RETURN_IF_ERROR(resolved.status);
   const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
-  contacts::v1::BatchUpsertResponse response;
-  std::vector<ResolvedRow> rows(row_count);
-  std::vector<bool> valid(row_count);
-  std::vector<std::string> pks;
-  pks.reserve(row_count);
-  AttributeResolver resolver(*state);
-  const bool positional = request.columns_size() > 0;
-  std::vector<const Attribute*> columns;
-  if (positional) {
-    RowError error;
-    if (!ResolveColumns(resolver, request.columns(), &columns, &error)) {
-      return absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
-    }
-  }
-  std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
-  const Attribute* pk_attribute = state->primary_key_attribute();
-  const ValueOptions value_options = state->value_options();
-  for (int i = 0; i < row_count; ++i) {
-    RowError error;
-    auto* result = response.add_results();
-    result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
-    if (is_packed) {
-      const size_t width = columns.size();
-      valid[i] = ResolvePositionalRow(pk_attribute, value_options, columns,
-                                      absl::MakeConstSpan(packed_cells).subspan(i * width, width), &rows[i], &error);
-    } else if (positional) {
-      if (request.rows(i).attributes_size() > 0) {
-        return absl::InvalidArgumentError(
-            fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
-      }
-      row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
-      valid[i] = ResolvePositionalRow(pk_attribute, value_options, columns, row_values, &rows[i], &error);
-    } else {
-      valid[i] = ResolveRow(resolver, request.rows(i).attributes(), &rows[i], &error);
-    }
-    if (!valid[i]) {
-      result->set_outcome(contacts::v1::REJECTED);
-      result->set_attribute(error.attribute);
-      result->set_reason(error.reason);
-    } else {
-      pks.push_back(rows[i].primary_key);
-    }
-  }
+  contacts::v1::BatchUpsertResponse& response = resolved.response;
+  const std::vector<ResolvedRow>& rows = resolved.rows;
+  const std::vector<bool>& valid = resolved.valid;
+  const std::vector<std::string>& pks = resolved.pks;
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));
   for (int i = 0; i < row_count; ++i) {
@@ -1603,12 +1662,12 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
       result->set_reason(error.reason);
     }
   }
-  if (request.dry_run()) return response;  // the writer's destructor gives the ordinals back
+  if (request.dry_run()) return std::move(response);  // the writer's destructor gives the ordinals back
   writer.Put(db_->applied(), applied_key, response.SerializeAsString());
   RETURN_IF_ERROR(writer.Commit());
   lock.unlock();
   NotifyBatchApplied();
-  return response;
+  return std::move(response);
 }
 
 absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete(

@@ -6,9 +6,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 
 #include "contacts/internal/storage.pb.h"
 #include "contacts/v1/types.pb.h"
@@ -24,6 +27,25 @@ struct ControlGroupState {
   contacts::v1::ControlGroup definition;
   uint64_t seed = 0;
   uint32_t basis_points = 0;  // percent * 100
+};
+
+// The part of a tenant's catalog that resolving written values needs, as an immutable copy. A batch
+// resolves its rows against it before it takes the tenant's lock, while the batch before it still
+// holds the lock (resolving was a sixth of a batch's time under it), then checks under the lock
+// that the catalog did not change meanwhile.
+struct CatalogSnapshot {
+  std::map<uint32_t, contacts::v1::Attribute> attributes;        // by id
+  absl::flat_hash_map<std::string, uint32_t> attribute_by_name;  // lower-case name -> id
+  uint32_t primary_key_attribute_id = 0;
+  bool configured = false;
+  ValueOptions value_options;
+
+  const contacts::v1::Attribute* FindAttribute(std::string_view name) const;
+  const contacts::v1::Attribute* AttributeById(uint32_t id) const {
+    auto it = attributes.find(id);
+    return it == attributes.end() ? nullptr : &it->second;
+  }
+  const contacts::v1::Attribute* primary_key_attribute() const { return AttributeById(primary_key_attribute_id); }
 };
 
 struct TenantState {
@@ -54,6 +76,19 @@ struct TenantState {
   std::optional<uint64_t> FindList(std::string_view name) const;
   uint32_t email_id() const;
   uint32_t mobile_id() const;
+
+  // The catalog as last published; safe to call without `mu`.
+  std::shared_ptr<const CatalogSnapshot> catalog() const {
+    std::lock_guard lock(catalog_mu);
+    return catalog_snapshot;
+  }
+  // Publishes a copy of the catalog as it is now. Every change to `attributes`, `attribute_by_name`
+  // or the record's primary key, default country code or configured flag calls it before it
+  // releases `mu`. REQUIRES: `mu` held exclusively.
+  void PublishCatalog();
+
+  mutable std::mutex catalog_mu;  // guards catalog_snapshot (the pointer, not the snapshot)
+  std::shared_ptr<const CatalogSnapshot> catalog_snapshot = std::make_shared<CatalogSnapshot>();
 };
 
 inline AttributeType TypeOf(const contacts::v1::Attribute& attribute) {

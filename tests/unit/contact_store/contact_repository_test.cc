@@ -306,6 +306,37 @@ TEST_P(ContactRepositoryTest, BatchWaitsForTheBatchItFollows) {
   EXPECT_TRUE(replay->replayed());
 }
 
+// A batch's values are resolved before it waits for its predecessor and for the tenant's lock; a
+// catalog change in between makes it resolve them again under the lock.
+TEST_P(ContactRepositoryTest, BatchResolvedBeforeACatalogChangeIsResolvedAgain) {
+  SetUpTenant("t1");
+  contacts::v1::BatchUpsertRequest second = EmailBatch(2, 1, {{"B", "b@x.io"}, {"C", "c@x.io"}});
+  second.add_columns("score");  // no such attribute yet
+  *second.mutable_rows(0)->add_values() = "7";
+  *second.mutable_rows(1)->add_values() = "seven";
+  absl::StatusOr<contacts::v1::BatchUpsertResponse> second_answer;
+  std::atomic<bool> waiting{false};
+  std::thread early([&] {
+    second_answer = repo_->BatchUpsert("t1", second, [&] {
+      waiting = true;
+      return false;
+    });
+  });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!waiting && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_TRUE(waiting);  // resolved already, against a catalog without "score"
+  CreateAttribute("t1", "score", contacts::v1::INTEGER, false);
+  auto first_answer = repo_->BatchUpsert("t1", EmailBatch(1, 0, {{"A", "a@x.io"}}));
+  early.join();
+  ASSERT_TRUE(first_answer.ok()) << first_answer.status();
+  ASSERT_TRUE(second_answer.ok()) << second_answer.status();
+  EXPECT_EQ(second_answer->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(second_answer->results(1).outcome(), contacts::v1::REJECTED);
+  EXPECT_EQ(second_answer->results(1).attribute(), "score");
+  EXPECT_EQ(Get("t1", "B")->attributes().at("score"), "7");
+  EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesNothing) {
   SetUpTenant("t1");
   const auto started = std::chrono::steady_clock::now();
