@@ -229,6 +229,17 @@ bool ResolvePositionalRow(const Attribute* pk_attribute, const ValueOptions& opt
   return true;
 }
 
+// The record of `row` as a new contact, on `arena`: all but its ordinal and times.
+StoredContact* NewContactRecord(const ResolvedRow& row, const std::vector<uint64_t>& list_ids,
+                                const std::string& source, google::protobuf::Arena* arena) {
+  StoredContact* record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
+  record->set_primary_key(row.primary_key);
+  record->set_source(source);
+  for (const auto& [id, value] : row.values) SetStoredValue(record, id, value);
+  AddListIds(record, list_ids);
+  return record;
+}
+
 absl::Status NotConfiguredError(const std::string& tenant) {
   return absl::FailedPreconditionError(
       fmt::format("tenant \"{}\" is not set up: call SetupTenant to choose its primary key first", tenant));
@@ -368,24 +379,27 @@ class ContactRepository::BatchWriter {
     }
   }
 
-  // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error.
+  // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error. `new_record`, when given,
+  // is the record of `row` as a new contact (NewContactRecord), built before the lock; it is taken
+  // over if the contact does not exist and must outlive the writer.
   contacts::v1::RowOutcome Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
-                                  const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error) {
+                                  const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error,
+                                  StoredContact* new_record = nullptr) {
     auto entry = planned_.find(row.primary_key);  // prefetched
     const StoredContact* current = entry->second.current;
     if (mode == contacts::v1::ADD_ONLY && current) return contacts::v1::SKIPPED_EXISTS;
     if (mode == contacts::v1::UPDATE_ONLY && !current) return contacts::v1::SKIPPED_MISSING;
-    StoredContact* next = NewRecord();
+    StoredContact* next = nullptr;
     if (current) {
+      next = NewRecord();
       *next = *current;
+      for (const auto& [id, value] : row.values) SetStoredValue(next, id, value);
+      AddListIds(next, list_ids);
     } else {
-      next->set_primary_key(row.primary_key);
+      next = new_record != nullptr ? new_record : NewContactRecord(row, list_ids, source, &arena_);
       next->set_ordinal(state_->record.next_ordinal());
       next->set_created_at_micros(now_);
-      next->set_source(source);
     }
-    for (const auto& [id, value] : row.values) SetStoredValue(next, id, value);
-    AddListIds(next, list_ids);
     if (current && SameContent(*current, *next)) return contacts::v1::UNCHANGED;
     if (!CheckUnique(current, *next, error)) return contacts::v1::REJECTED;
     next->set_modified_at_micros(now_);
@@ -1522,12 +1536,18 @@ struct ResolvedBatch {
   std::vector<std::string> pks;  // of the valid rows, in row order
   // A result per row: its number, and REJECTED with the reason where it did not resolve.
   contacts::v1::BatchUpsertResponse response;
+  // Each valid row's record should its contact be new (most rows of an import), built here rather
+  // than under the lock (BatchWriter::Upsert); null where the row did not resolve.
+  std::unique_ptr<google::protobuf::Arena> arena;
+  std::vector<StoredContact*> new_records;
 };
 
-// `packed_cells`: the split cells of request.packed_rows, if it has them.
+// `packed_cells`: the split cells of request.packed_rows, if it has them. `list_ids` and `source`
+// go into the new contacts' records.
 ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
                            const contacts::v1::BatchUpsertRequest& request,
-                           const std::vector<std::string_view>& packed_cells) {
+                           const std::vector<std::string_view>& packed_cells, const std::vector<uint64_t>& list_ids,
+                           const std::string& source) {
   ResolvedBatch out;
   out.catalog = std::move(catalog);
   const CatalogSnapshot& snapshot = *out.catalog;
@@ -1542,6 +1562,9 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
   out.rows.resize(row_count);
   out.valid.resize(row_count);
   out.pks.reserve(row_count);
+  const bool may_insert = request.mode() != contacts::v1::UPDATE_ONLY;
+  out.new_records.resize(row_count);
+  out.arena = std::make_unique<google::protobuf::Arena>(ArenaOptionsForBatches());
   AttributeResolver resolver(snapshot);
   const bool positional = request.columns_size() > 0;
   std::vector<const Attribute*> columns;
@@ -1580,6 +1603,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
       result->set_reason(error.reason);
     } else {
       out.pks.push_back(out.rows[i].primary_key);
+      if (may_insert) out.new_records[i] = NewContactRecord(out.rows[i], list_ids, source, out.arena.get());
     }
   }
   return out;
@@ -1618,7 +1642,9 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   // Resolved before the wait and the lock, against the catalog as published, so that this batch's
   // values are checked while the batch before it is written; done again under the lock should the
   // catalog have changed meanwhile.
-  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells);
+  const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
+  const std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
+  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells, list_ids, source);
   if (!resolved.catalog->configured) return NotConfiguredError(tenant);
   if (after != 0 && !request.dry_run()) {
     // Outside the tenant's lock: the batch waited for needs it to be applied.
@@ -1633,16 +1659,14 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
                      AppliedBefore<contacts::v1::BatchUpsertResponse>(*db_, applied_key));
     if (replay) return *std::move(replay);
   }
-  std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
   for (uint64_t id : list_ids) {
     if (!state->lists.contains(id))
       return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   if (std::shared_ptr<const CatalogSnapshot> current = state->catalog(); current != resolved.catalog) {
-    resolved = ResolveBatch(std::move(current), request, packed_cells);
+    resolved = ResolveBatch(std::move(current), request, packed_cells, list_ids, source);
   }
   RETURN_IF_ERROR(resolved.status);
-  const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
   contacts::v1::BatchUpsertResponse& response = resolved.response;
   const std::vector<ResolvedRow>& rows = resolved.rows;
   const std::vector<bool>& valid = resolved.valid;
@@ -1656,7 +1680,8 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     if (!valid[i]) continue;
     RowError error;
     auto* result = response.mutable_results(i);
-    result->set_outcome(writer.Upsert(rows[i], request.mode(), list_ids, source, &error));
+    result->set_outcome(
+        writer.Upsert(rows[i], request.mode(), list_ids, source, &error, resolved.new_records[i]));
     if (result->outcome() == contacts::v1::REJECTED) {
       result->set_attribute(error.attribute);
       result->set_reason(error.reason);
