@@ -337,6 +337,39 @@ TEST_P(ContactRepositoryTest, BatchResolvedBeforeACatalogChangeIsResolvedAgain) 
   EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
 }
 
+// A batch's new contacts' records are built before the lock and get their ordinal and times under
+// it: what is stored must read back whole, also after a restart.
+TEST_P(ContactRepositoryTest, BatchInsertedRecordsReadBackWhole) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(repo_->BatchUpsert("t1", EmailBatch(1, 0, {{"A", "a@x.io"}})).ok());
+  auto a_before = Get("t1", "A");
+  ASSERT_TRUE(a_before.ok()) << a_before.status();
+  auto batch = repo_->BatchUpsert("t1", EmailBatch(2, 1, {{"B", "b@x.io"}, {"A", "a2@x.io"}, {"C", "c@x.io"}}));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(batch->results(1).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(batch->results(2).outcome(), contacts::v1::INSERTED);
+  Open();
+  for (const char* pk : {"A", "B", "C"}) {
+    auto contact = Get("t1", pk);
+    ASSERT_TRUE(contact.ok()) << pk << ": " << contact.status();
+    EXPECT_GT(contact->created_at_micros(), 0) << pk;
+    EXPECT_GE(contact->modified_at_micros(), contact->created_at_micros()) << pk;
+    EXPECT_EQ(contact->source(), "import:ordered") << pk;
+  }
+  EXPECT_EQ(Get("t1", "A")->created_at_micros(), a_before->created_at_micros());
+  EXPECT_EQ(Get("t1", "B")->attributes().at("email"), "b@x.io");
+  EXPECT_EQ(Get("t1", "C")->attributes().at("email"), "c@x.io");
+  // The ordinals read back: every contact once in the ordinals and the query columns.
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  Filter all;
+  all.mutable_term()->set_identity(contacts::v1::HAS_EMAIL);
+  EXPECT_EQ(*repo_->Count("t1", all), 3u);
+  Filter created;  // the query columns' creation times come from the records at the restart
+  created.mutable_term()->mutable_created()->set_from("2020-01-01");
+  EXPECT_EQ(*repo_->Count("t1", created), 3u);
+}
+
 TEST_P(ContactRepositoryTest, BatchWhosePredecessorNeverComesIsAbortedAndWritesNothing) {
   SetUpTenant("t1");
   const auto started = std::chrono::steady_clock::now();
