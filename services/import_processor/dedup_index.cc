@@ -36,6 +36,17 @@ void LastOccurrenceIndex::RecordFingerprint(KeyFingerprint fingerprint, uint64_t
   recorded_.push_back({fingerprint, row});
 }
 
+void LastOccurrenceIndex::Append(LastOccurrenceIndex&& later) {
+  assert(!finished_ && !later.finished_);
+  assert(recorded_.empty() || later.recorded_.empty() || recorded_.back().row < later.recorded_.front().row);
+  if (recorded_.empty()) {
+    recorded_ = std::move(later.recorded_);
+  } else {
+    recorded_.insert(recorded_.end(), later.recorded_.begin(), later.recorded_.end());
+  }
+  later.recorded_ = {};
+}
+
 void LastOccurrenceIndex::Finish() {
   assert(!finished_);
   finished_ = true;

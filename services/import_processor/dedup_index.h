@@ -30,6 +30,10 @@ class LastOccurrenceIndex {
   void Record(std::string_view key, uint64_t row) { RecordFingerprint(Fingerprint(key), row); }
   void RecordFingerprint(KeyFingerprint fingerprint, uint64_t row);
 
+  // Takes over what `later` recorded, all of it rows after the last recorded here (the second
+  // half of a file read by another thread). REQUIRES: neither was finished.
+  void Append(LastOccurrenceIndex&& later);
+
   // Makes room for `rows` records, so that recording does not copy the vector as it grows. Room
   // reserved but never written costs address space, not resident memory.
   void Reserve(size_t rows) { recorded_.reserve(rows); }

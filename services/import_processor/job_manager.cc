@@ -269,6 +269,12 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
   upload.set_data_rows(preview.data_rows);
   upload.set_created_at_micros(NowMicros());
   for (const std::string& column : preview.columns) upload.add_columns(column);
+  for (const CsvPosition& point : preview.split_points) {
+    internal::CsvPoint* stored = upload.add_split_points();
+    stored->set_byte_offset(point.byte_offset);
+    stored->set_record_number(point.record_number);
+    stored->set_line_number(point.line_number);
+  }
   RETURN_IF_ERROR(jobs_.PutUpload(upload));
   spdlog::info("upload {} stored: {} bytes, {} rows, {} columns", upload_id, preview.size_bytes, preview.data_rows,
                preview.columns.size());
@@ -449,6 +455,7 @@ absl::StatusOr<v1::Job> JobManager::Enqueue(const internal::StoredUpload& upload
   // What every job shares: the file it reads, its batch size, whose credentials it uses.
   job.set_spool_path(upload.spool_path());
   job.set_delimiter(upload.delimiter());
+  *job.mutable_split_points() = upload.split_points();
   job.set_batch_rows(options_.batch_rows);
   job.set_next_batch_sequence(1);
   for (const auto& [key, value] : caller.credentials) {

@@ -236,6 +236,103 @@ class Runner {
 
   // ----- Import -----
 
+  // Records the key of every valid row read from `reader` into `index`, up to the record starting
+  // at `stop_before` (not included; EOF when it never shows up). Returns that record's start, or
+  // nullopt at EOF; *record holds it. `reserve_for_bytes`: the bytes this pass will read, to size
+  // `index` after the first rows; `abandon` ends the loop early with CANCELLED.
+  absl::StatusOr<std::optional<CsvPosition>> RecordKeys(CsvReader& reader, RowValidator& validator,
+                                                        std::optional<uint64_t> stop_before, uint64_t reserve_for_bytes,
+                                                        const std::atomic<bool>& abandon, CsvRecord* record,
+                                                        LastOccurrenceIndex* index) {
+    std::string key;
+    uint64_t n = 0;
+    std::optional<uint64_t> first_offset;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, reader.Next(record));
+      if (!more) return std::nullopt;
+      if (stop_before && record->position.byte_offset >= *stop_before) return record->position;
+      if (!first_offset) first_offset = record->position.byte_offset;
+      if (validator.ValidateKey(record->fields, &key)) index->Record(key, record->position.record_number - 1);
+      if ((++n & 1023) != 0) continue;
+      if (abandon || control_.interrupted()) return absl::CancelledError("interrupted");
+      if (n == 1024 && reserve_for_bytes > 0) {
+        // Room for the whole part at the first rows' size, with 10% to spare for longer rows.
+        const uint64_t sampled_bytes = std::max<uint64_t>(1, record->position.byte_offset - *first_offset);
+        index->Reserve(std::min<uint64_t>(reserve_for_bytes / 2, reserve_for_bytes * 1.1 * n / sampled_bytes));
+      }
+    }
+  }
+
+  // The first pass over the file: the last valid row of every key into *last_rows. A file with
+  // split points (UploadSession) is read in two halves at once, the second on another thread: the
+  // store has nothing to do yet, so the other core is free, and this pass is all the job does for
+  // its first ~10%. The halves agree only if the split point is exactly where this reader finds
+  // that record; if not, the second half's work is dropped and this thread reads on alone.
+  absl::Status FirstPass(const ImportPlan& plan, char delimiter, LastOccurrenceIndex* last_rows,
+                         CsvPosition* data_start) {
+    ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+    CsvReader reader(std::move(source), CsvDialect{delimiter});
+    CsvRecord record;
+    ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
+    if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
+    *data_start = reader.ResumePosition();
+    std::error_code size_error;
+    const uint64_t file_bytes = std::filesystem::file_size(job_.spool_path(), size_error);
+    const uint64_t data_bytes = size_error ? 0 : file_bytes - std::min(file_bytes, data_start->byte_offset);
+    std::optional<CsvPosition> split;  // the split point nearest the middle of the data
+    const uint64_t middle = data_start->byte_offset + data_bytes / 2;
+    for (const internal::CsvPoint& point : job_.split_points()) {
+      if (point.byte_offset() <= data_start->byte_offset || size_error) continue;
+      auto distance = [middle](uint64_t offset) { return offset > middle ? offset - middle : middle - offset; };
+      if (!split || distance(point.byte_offset()) < distance(split->byte_offset)) {
+        split = CsvPosition{point.byte_offset(), point.record_number(), point.line_number()};
+      }
+    }
+    RowValidator validator(plan, options_.email_fixer);
+    std::atomic<bool> abandon{false};
+    LastOccurrenceIndex second_half;
+    absl::Status second_status;
+    std::thread second;
+    if (split) {
+      second = std::thread([&, split_at = *split] {
+        second_status = [&]() -> absl::Status {
+          ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+          CsvReader reader(std::move(source), CsvDialect{delimiter});
+          RETURN_IF_ERROR(reader.Seek(split_at));
+          RowValidator validator(plan, options_.email_fixer);
+          CsvRecord record;
+          return RecordKeys(reader, validator, std::nullopt, file_bytes - split_at.byte_offset, abandon, &record,
+                            &second_half)
+              .status();
+        }();
+      });
+    }
+    absl::Cleanup join_second = [&] {
+      abandon = true;
+      if (second.joinable()) second.join();
+    };
+    const uint64_t first_bytes = split ? split->byte_offset - data_start->byte_offset : data_bytes;
+    ASSIGN_OR_RETURN(std::optional<CsvPosition> stopped,
+                     RecordKeys(reader, validator, split ? std::optional<uint64_t>(split->byte_offset) : std::nullopt,
+                                first_bytes, abandon, &record, last_rows));
+    if (!split) return absl::OkStatus();
+    if (stopped && *stopped == *split) {
+      second.join();
+      RETURN_IF_ERROR(second_status);
+      last_rows->Append(std::move(second_half));
+      return absl::OkStatus();
+    }
+    abandon = true;
+    second.join();
+    spdlog::warn("job {}: split point at byte {} does not start a record here; reading the file on alone",
+                 job_.job().id(), split->byte_offset);
+    if (!stopped) return absl::OkStatus();
+    std::string key;  // the record the first half stopped at, then the rest
+    if (validator.ValidateKey(record.fields, &key)) last_rows->Record(key, record.position.record_number - 1);
+    abandon = false;
+    return RecordKeys(reader, validator, std::nullopt, 0, abandon, &record, last_rows).status();
+  }
+
   absl::Status RunImport() {
     run_start_ = Clock::now();
     const ImportPlan plan = PlanFromJob(job_);
@@ -245,30 +342,7 @@ class Runner {
     // Pass 1: the last valid row of every primary key.
     LastOccurrenceIndex last_rows;
     CsvPosition data_start;
-    {
-      ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
-      CsvReader reader(std::move(source), CsvDialect{delimiter});
-      CsvRecord record;
-      ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
-      if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
-      data_start = reader.ResumePosition();
-      std::error_code size_error;
-      const uint64_t file_bytes = std::filesystem::file_size(job_.spool_path(), size_error);
-      std::string key;
-      uint64_t n = 0;
-      while (true) {
-        ASSIGN_OR_RETURN(bool more, reader.Next(&record));
-        if (!more) break;
-        if (validator.ValidateKey(record.fields, &key)) last_rows.Record(key, record.position.record_number - 1);
-        if ((++n & 1023) != 0) continue;
-        if (control_.interrupted()) return absl::CancelledError("interrupted");
-        if (n == 1024 && !size_error) {
-          // Room for the whole file at the first rows' size, with 10% to spare for longer rows.
-          const uint64_t sampled_bytes = std::max<uint64_t>(1, record.position.byte_offset - data_start.byte_offset);
-          last_rows.Reserve(std::min<uint64_t>(file_bytes / 2, file_bytes * 1.1 * n / sampled_bytes));
-        }
-      }
-    }
+    RETURN_IF_ERROR(FirstPass(plan, delimiter, &last_rows, &data_start));
     last_rows.Finish();
     timing_.dedup = Clock::now() - run_start_;
     spdlog::debug("job {}: {} distinct keys, {} rows superseded by a later one", job_.job().id(), last_rows.size(),

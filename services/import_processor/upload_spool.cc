@@ -150,6 +150,15 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
     return absl::OkStatus();
   }
   const uint64_t data_row = records_ - 1;
+  const uint64_t next_split = split_points_.empty() ? split_spacing_ : split_points_.back().byte_offset + split_spacing_;
+  if (record.position.byte_offset >= next_split) {
+    split_points_.push_back(record.position);
+    if (split_points_.size() == UploadPreview::kMaxSplitPoints) {  // keep every other one, twice as far apart
+      for (size_t i = 0; 2 * i + 1 < split_points_.size(); ++i) split_points_[i] = split_points_[2 * i + 1];
+      split_points_.resize(UploadPreview::kMaxSplitPoints / 2);
+      split_spacing_ *= 2;
+    }
+  }
   if (data_row <= limits_.preview_rows) samples_.emplace_back(record.fields.begin(), record.fields.end());
   if (data_row <= limits_.inference_rows) {
     for (size_t i = 0; i < record.fields.size() && i < inferrers_.size(); ++i) inferrers_[i].Add(record.fields[i]);
@@ -224,6 +233,7 @@ absl::StatusOr<UploadPreview> UploadSession::Finish() {
   preview.columns = std::move(columns_);
   for (const TypeInferrer& inferrer : inferrers_) preview.inferred_types.push_back(inferrer.Result());
   preview.sample_rows = std::move(samples_);
+  preview.split_points = std::move(split_points_);
   finished_ = true;
   return preview;
 }

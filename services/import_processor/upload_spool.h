@@ -44,6 +44,10 @@ struct UploadPreview {
   std::vector<std::string> columns;
   std::vector<AttributeType> inferred_types;  // parallel to columns
   std::vector<std::vector<std::string>> sample_rows;
+  // Starts of data records spread about evenly over the file (at most kMaxSplitPoints, none in
+  // a file below 64 KiB), where a pass over the file can be split between threads.
+  std::vector<CsvPosition> split_points;
+  static constexpr size_t kMaxSplitPoints = 64;
 };
 
 class UploadSession {
@@ -98,6 +102,8 @@ class UploadSession {
   std::vector<std::string> columns_;
   std::vector<TypeInferrer> inferrers_;
   std::vector<std::vector<std::string>> samples_;
+  std::vector<CsvPosition> split_points_;
+  uint64_t split_spacing_ = 64 << 10;  // bytes between split points; doubles when they fill up
 };
 
 }  // namespace contacts

@@ -33,6 +33,36 @@ TEST(LastOccurrenceIndexTest, EveryEarlierRowOfAKeyIsSuperseded) {
   EXPECT_EQ(index.superseded_rows(), 8u);
 }
 
+TEST(LastOccurrenceIndexTest, AppendedHalfIsReadAsIfRecordedInOrder) {
+  // The first half of a file recorded here, the second by another reader: a key in both halves
+  // keeps its row from the second.
+  LastOccurrenceIndex first;
+  first.Record("a", 1);
+  first.Record("b", 2);
+  LastOccurrenceIndex second;
+  second.Record("a", 3);
+  second.Record("c", 4);
+  second.Record("c", 5);
+  first.Append(std::move(second));
+  first.Finish();
+  EXPECT_FALSE(first.IsLast(1));
+  EXPECT_TRUE(first.IsLast(2));
+  EXPECT_TRUE(first.IsLast(3));
+  EXPECT_FALSE(first.IsLast(4));
+  EXPECT_TRUE(first.IsLast(5));
+  EXPECT_EQ(first.size(), 3u);
+  EXPECT_EQ(first.superseded_rows(), 2u);
+  // Into an empty index: the other's records as they are.
+  LastOccurrenceIndex empty;
+  LastOccurrenceIndex only;
+  only.Record("x", 7);
+  only.Record("x", 8);
+  empty.Append(std::move(only));
+  empty.Finish();
+  EXPECT_FALSE(empty.IsLast(7));
+  EXPECT_TRUE(empty.IsLast(8));
+}
+
 TEST(LastOccurrenceIndexTest, RowsNeverRecordedCountAsLast) {
   LastOccurrenceIndex empty;
   empty.Finish();

@@ -25,6 +25,22 @@ class JobRunnerTest : public JobTestBase {
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? job->id() : "";
   }
+
+  // For SplitFile(rows): every key's last valid row is stored, the rest counted.
+  void ExpectLaterValidRowsWon(const internal::StoredJob& job, int rows) {
+    const v1::JobCounts& c = job.job().counts();
+    EXPECT_EQ(c.received(), static_cast<uint64_t>(rows));
+    EXPECT_EQ(c.inserted(), 500u);
+    EXPECT_EQ(c.rejected(), 10u);
+    EXPECT_EQ(c.duplicate(), static_cast<uint64_t>(rows - 500 - 10));
+    EXPECT_EQ(Sum(c), c.received());
+    ASSERT_EQ(store_.contacts.size(), 500u);
+    for (int key = 0; key < 500; ++key) {
+      int winner = rows - 1 - ((rows - 1 - key) % 500);  // the key's last row
+      if (key < 10) winner -= 500;
+      EXPECT_EQ(store_.contacts[fmt::format("k{}", key)]["city"], fmt::format("row{:06}", winner)) << key;
+    }
+  }
 };
 
 const char kMixed[] =
@@ -74,6 +90,46 @@ TEST_F(JobRunnerTest, CountsAddUpAndTheLaterRowWins) {
   EXPECT_EQ(errors[3].value(), "multi\nline");
   EXPECT_TRUE(job.credentials().empty());
   EXPECT_EQ(job.job().bytes_done(), job.job().bytes_total());
+}
+
+// A file of ~100 KiB has a split point (UploadSession), so the first pass reads it in two halves
+// at once. Keys repeat within and across the halves; the later valid row wins either way.
+std::string SplitFile(int rows) {
+  std::string content = "id,email,age,city\n";
+  for (int i = 0; i < rows; ++i) {
+    // Key k<i % 500>: every key on ~8 rows spread over the file. Its last row has a bad age for
+    // keys below 10, so the row before it wins for those.
+    const int key = i % 500;
+    const bool last = i + 500 >= rows;
+    content += fmt::format("k{},,{},row{:06}\n", key, last && key < 10 ? "old" : "30", i);
+  }
+  return content;
+}
+
+TEST_F(JobRunnerTest, FirstPassSplitBetweenTwoReadersKeepsTheLaterRow) {
+  constexpr int kRows = 6000;
+  const std::string content = SplitFile(kRows);
+  ASSERT_GT(content.size(), 96u << 10);
+  const std::string id = StartImport(content);
+  internal::StoredJob job = Run(id);
+  ASSERT_FALSE(job.split_points().empty());
+  ExpectLaterValidRowsWon(job, kRows);
+}
+
+TEST_F(JobRunnerTest, SplitPointThatIsNoRecordStartIsLeftAndTheFileReadAlone) {
+  constexpr int kRows = 6000;
+  auto upload = Upload(SplitFile(kRows));
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  auto stored = jobs_->GetUpload(upload->upload_id());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_FALSE(stored->split_points().empty());
+  for (auto& point : *stored->mutable_split_points()) point.set_byte_offset(point.byte_offset() + 3);  // mid-row
+  ASSERT_TRUE(jobs_->PutUpload(*stored).ok());
+  auto job = manager_->StartImport(
+      caller_, ImportRequest(upload->upload_id(),
+                             {{"id", "customer_id"}, {"email", "email"}, {"age", "age"}, {"city", "city"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  ExpectLaterValidRowsWon(Run(job->id()), kRows);
 }
 
 TEST_F(JobRunnerTest, ForwardsTheJobsCredentialsToTheStore) {

@@ -6,8 +6,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "common/csv/byte_source.h"
+#include "common/csv/csv_reader.h"
 #include "tests/unit/import_processor/fake_store.h"
 
 namespace contacts::test {
@@ -65,6 +68,45 @@ TEST_F(UploadSpoolTest, PreviewsACsvWithBomCrlfAndQuotedNewlines) {
   EXPECT_EQ(preview->inferred_types[1], AttributeType::kText);  // "x" is not a number
   EXPECT_EQ(preview->extension, ".csv");
   EXPECT_TRUE(std::filesystem::exists(preview->data_path));
+}
+
+// Split points are where a first pass may start a second reader: each must be a record start as
+// CsvReader sees it (after a BOM, CRLF line ends and quoted newlines), about evenly spread, and at
+// most kMaxSplitPoints however long the file.
+TEST_F(UploadSpoolTest, SplitPointsAreRecordStartsSpreadOverTheFile) {
+  for (const int rows : {1000, 300000}) {  // ~20 KiB: no point yet; ~7 MiB: the spacing doubled
+    std::string content = "\xEF\xBB\xBFid,note\r\n";
+    for (int i = 0; i < rows; ++i) {
+      content += i % 7 == 0 ? fmt::format("k{},\"two\nlines, {}\"\r\n", i + 2, i) : fmt::format("k{},plain {}\r\n", i + 2, i);
+    }
+    auto preview = Spool(content, "f.csv", 65536);
+    ASSERT_TRUE(preview.ok()) << preview.status();
+    const auto& points = preview->split_points;
+    if (rows == 1000) {
+      EXPECT_TRUE(points.empty());
+      continue;
+    }
+    ASSERT_GE(points.size(), UploadPreview::kMaxSplitPoints / 2);
+    ASSERT_LE(points.size(), UploadPreview::kMaxSplitPoints);
+    EXPECT_LT(points.back().byte_offset, content.size());
+    EXPECT_GT(points.back().byte_offset, content.size() / 2);
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (i > 0) {
+        EXPECT_GT(points[i].byte_offset, points[i - 1].byte_offset);
+      }
+      auto source = OpenFileByteSource(preview->data_path);
+      ASSERT_TRUE(source.ok()) << source.status();
+      CsvReader reader(*std::move(source));
+      ASSERT_TRUE(reader.Seek(points[i]).ok());
+      CsvRecord record;
+      auto more = reader.Next(&record);
+      ASSERT_TRUE(more.ok() && *more) << i;
+      EXPECT_EQ(record.position, points[i]) << i;
+      // Record n (header = 1) holds "k<n>".
+      EXPECT_EQ(record.fields[0], fmt::format("k{}", points[i].record_number)) << i;
+    }
+    std::filesystem::remove(preview->data_path);
+  }
 }
 
 TEST_F(UploadSpoolTest, DetectsTabsInTxt) {
