@@ -495,7 +495,8 @@ class ContactRepository::BatchWriter {
       uint32_t id;
       bool unique;
     };
-    for (Rule rule : {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
+    for (Rule rule :
+         {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
       if (!rule.unique) continue;
       std::string_view value = StoredValueOf(next, rule.id);
       if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
@@ -1049,7 +1050,8 @@ absl::StatusOr<std::vector<StoredContact>> ContactRepository::ContactsWithLookup
     if (holders.size() >= limit) break;
     ASSIGN_OR_RETURN(std::optional<StoredContact> stored, ReadContact(state, pk));
     if (!stored) return absl::DataLossError(fmt::format("the record of live contact \"{}\" is missing", pk));
-    if (StoredValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));  // else a hash collision
+    // A holder whose text differs shares only the value's hash.
+    if (StoredValueOf(*stored, attribute_id) == canonical) holders.push_back(*std::move(stored));
   }
   return holders;
 }
@@ -1582,9 +1584,9 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
     result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
     if (is_packed) {
       const size_t width = columns.size();
-      out.valid[i] = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
-                                          absl::MakeConstSpan(packed_cells).subspan(i * width, width), &out.rows[i],
-                                          &error);
+      out.valid[i] =
+          ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
+                               absl::MakeConstSpan(packed_cells).subspan(i * width, width), &out.rows[i], &error);
     } else if (positional) {
       if (request.rows(i).attributes_size() > 0) {
         out.status = absl::InvalidArgumentError(
@@ -1680,8 +1682,7 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     if (!valid[i]) continue;
     RowError error;
     auto* result = response.mutable_results(i);
-    result->set_outcome(
-        writer.Upsert(rows[i], request.mode(), list_ids, source, &error, resolved.new_records[i]));
+    result->set_outcome(writer.Upsert(rows[i], request.mode(), list_ids, source, &error, resolved.new_records[i]));
     if (result->outcome() == contacts::v1::REJECTED) {
       result->set_attribute(error.attribute);
       result->set_reason(error.reason);

@@ -150,7 +150,8 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
     return absl::OkStatus();
   }
   const uint64_t data_row = records_ - 1;
-  const uint64_t next_split = split_points_.empty() ? split_spacing_ : split_points_.back().byte_offset + split_spacing_;
+  const uint64_t next_split =
+      split_points_.empty() ? split_spacing_ : split_points_.back().byte_offset + split_spacing_;
   if (record.position.byte_offset >= next_split) {
     split_points_.push_back(record.position);
     if (split_points_.size() == UploadPreview::kMaxSplitPoints) {  // keep every other one, twice as far apart

@@ -1,5 +1,4 @@
 #include "services/contact_store/column_update.h"
-#include "services/contact_store/stored_values.h"
 
 #include <deque>
 #include <random>
@@ -8,6 +7,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "services/contact_store/stored_values.h"
 
 namespace contacts::store {
 namespace {

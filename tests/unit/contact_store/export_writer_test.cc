@@ -2,7 +2,6 @@
 // malformed records), and WriteExport over a real RocksDB (scan and point-read paths, chunking,
 // stopping, corrupt and missing records).
 #include "services/contact_store/export_writer.h"
-#include "services/contact_store/stored_values.h"
 
 #include <random>
 #include <string>
@@ -15,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/storage/key_codec.h"
+#include "services/contact_store/stored_values.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts::store {

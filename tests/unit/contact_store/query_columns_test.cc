@@ -1,5 +1,4 @@
 #include "services/contact_store/query_columns.h"
-#include "services/contact_store/stored_values.h"
 
 #include <map>
 #include <optional>
@@ -9,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "common/values/typed_value.h"
+#include "services/contact_store/stored_values.h"
 
 namespace contacts::store {
 namespace {
@@ -133,7 +133,8 @@ class RandomColumnHarness {
   size_t DistinctValuesAlive() const {
     std::set<std::string> values;
     for (const auto& [o, contact] : live_) {
-      if (std::string_view value = StoredValueOf(contact, kAttribute); !value.empty()) values.insert(std::string(value));
+      if (std::string_view value = StoredValueOf(contact, kAttribute); !value.empty())
+        values.insert(std::string(value));
     }
     return values.size();
   }

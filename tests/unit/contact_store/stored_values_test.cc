@@ -49,7 +49,11 @@ TEST(StoredValuesTest, ReadsRecordsWrittenAsAMap) {
     return std::string{'\x1a', static_cast<char>(body.size())} + body;
   };
   // primary_key = "C7", then three entries; the map kept the last of a repeated key.
-  const std::string record = std::string("\x0a\x02" "C7", 4) + entry(1, "C7") + entry(4, "old") + entry(4, "Goa");
+  const std::string record = std::string(
+                                 "\x0a\x02"
+                                 "C7",
+                                 4) +
+                             entry(1, "C7") + entry(4, "old") + entry(4, "Goa");
   StoredContact contact;
   ASSERT_TRUE(contact.ParseFromString(record));
   EXPECT_EQ(contact.primary_key(), "C7");
@@ -60,7 +64,10 @@ TEST(StoredValuesTest, ReadsRecordsWrittenAsAMap) {
   written.set_primary_key("C7");
   SetStoredValue(&written, 1, "C7");
   SetStoredValue(&written, 4, "Goa");
-  EXPECT_EQ(written.SerializeAsString(), std::string("\x0a\x02" "C7", 4) + entry(1, "C7") + entry(4, "Goa"));
+  EXPECT_EQ(written.SerializeAsString(), std::string("\x0a\x02"
+                                                     "C7",
+                                                     4) +
+                                             entry(1, "C7") + entry(4, "Goa"));
 }
 
 }  // namespace

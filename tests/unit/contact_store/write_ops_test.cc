@@ -34,12 +34,18 @@ TEST(WriteOpsTest, SortsByFamilyThenKeyBytewise) {
   // the 8-byte prefix compare must agree with the full compare in every case.
   const std::string tenant("\x00\x00\x00\x07", 4);
   std::vector<WriteOp> ops = {
-      Op(1, tenant + "C0000000123"),          Op(4, tenant + "b"),
-      Op(1, tenant + "C000000012"),           Op(1, tenant + std::string("C0000000\0", 9)),
-      Op(1, tenant + "C0000000"),             Op(1, tenant + "\xff\xfe"),
-      Op(6, "applied"),                       Op(1, tenant + "C0000000123456789"),
-      Op(1, tenant + "C0000000123456788"),    Op(4, tenant + "a"),
-      Op(1, tenant + std::string("\x00", 1)), Op(1, tenant),
+      Op(1, tenant + "C0000000123"),
+      Op(4, tenant + "b"),
+      Op(1, tenant + "C000000012"),
+      Op(1, tenant + std::string("C0000000\0", 9)),
+      Op(1, tenant + "C0000000"),
+      Op(1, tenant + "\xff\xfe"),
+      Op(6, "applied"),
+      Op(1, tenant + "C0000000123456789"),
+      Op(1, tenant + "C0000000123456788"),
+      Op(4, tenant + "a"),
+      Op(1, tenant + std::string("\x00", 1)),
+      Op(1, tenant),
   };
   std::vector<WriteOp> expected = Expected(ops);
   SortWriteOps(&ops);

@@ -77,7 +77,8 @@ TEST_F(UploadSpoolTest, SplitPointsAreRecordStartsSpreadOverTheFile) {
   for (const int rows : {1000, 300000}) {  // ~20 KiB: no point yet; ~7 MiB: the spacing doubled
     std::string content = "\xEF\xBB\xBFid,note\r\n";
     for (int i = 0; i < rows; ++i) {
-      content += i % 7 == 0 ? fmt::format("k{},\"two\nlines, {}\"\r\n", i + 2, i) : fmt::format("k{},plain {}\r\n", i + 2, i);
+      content +=
+          i % 7 == 0 ? fmt::format("k{},\"two\nlines, {}\"\r\n", i + 2, i) : fmt::format("k{},plain {}\r\n", i + 2, i);
     }
     auto preview = Spool(content, "f.csv", 65536);
     ASSERT_TRUE(preview.ok()) << preview.status();
