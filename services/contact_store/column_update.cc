@@ -35,14 +35,10 @@ ColumnUpdate::ColumnUpdate(TenantColumns* columns, std::vector<ContactChange> ch
 
 ColumnUpdate::~ColumnUpdate() { Finish(); }
 
-// How many changes ahead ApplyAll prefetches: enough to cover a memory miss with the work of the
-// changes in between, few enough that the prefetched lines are still cached when used.
-constexpr size_t kPrefetchDistance = 8;
-
 void ColumnUpdate::ApplyAll() {
   for (size_t i = 0; i < changes_.size(); ++i) {
-    if (i + kPrefetchDistance < changes_.size()) {
-      const auto& [before, after] = changes_[i + kPrefetchDistance];
+    if (i + TenantColumns::kPrefetchAhead < changes_.size()) {
+      const auto& [before, after] = changes_[i + TenantColumns::kPrefetchAhead];
       columns_->PrefetchKeyEntries(before, after);
     }
     ApplyOne(columns_, changes_[i].first, changes_[i].second);

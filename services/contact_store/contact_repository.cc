@@ -120,9 +120,7 @@ absl::StatusOr<uint64_t> DecodePageToken(const std::string& token) {
   return value;
 }
 
-// How many rows ahead the batch path prefetches the query columns' hash-table slots: enough to
-// hide a memory miss behind the rows in between (TenantColumns::PrefetchPrimaryKey).
-constexpr size_t kPrefetchDistance = 8;
+constexpr size_t kPrefetchDistance = TenantColumns::kPrefetchAhead;  // rows ahead (query_columns.h)
 
 struct RowError {
   std::string attribute;

@@ -16,7 +16,7 @@ namespace contacts::store {
 using contacts::v1::Filter;
 using contacts::v1::Term;
 
-const contacts::v1::Attribute* TenantState::FindAttribute(std::string_view name) const {
+const contacts::v1::Attribute* AttributeCatalog::FindAttribute(std::string_view name) const {
   auto it = attribute_by_name.find(AsciiLower(name));
   return it == attribute_by_name.end() ? nullptr : AttributeById(it->second);
 }
@@ -29,18 +29,12 @@ std::optional<uint64_t> TenantState::FindList(std::string_view name) const {
 
 void TenantState::PublishCatalog() {
   auto snapshot = std::make_shared<CatalogSnapshot>();
-  snapshot->attributes = attributes;
-  snapshot->attribute_by_name = attribute_by_name;
+  static_cast<AttributeCatalog&>(*snapshot) = *this;
   snapshot->primary_key_attribute_id = record.primary_key_attribute_id();
   snapshot->configured = record.configured();
   snapshot->value_options = value_options();
   std::lock_guard lock(catalog_mu);
   catalog_snapshot = std::move(snapshot);
-}
-
-const contacts::v1::Attribute* CatalogSnapshot::FindAttribute(std::string_view name) const {
-  auto it = attribute_by_name.find(AsciiLower(name));
-  return it == attribute_by_name.end() ? nullptr : AttributeById(it->second);
 }
 
 uint32_t TenantState::email_id() const {

@@ -29,34 +29,38 @@ struct ControlGroupState {
   uint32_t basis_points = 0;  // percent * 100
 };
 
-// The part of a tenant's catalog that resolving written values needs, as an immutable copy. A batch
-// resolves its rows against it before it takes the tenant's lock, while the batch before it still
-// holds the lock (resolving was a sixth of a batch's time under it), then checks under the lock
-// that the catalog did not change meanwhile.
-struct CatalogSnapshot {
+// A tenant's attributes, by id and by name: held by the tenant's state and by the copies of its
+// catalog that batches resolve against (CatalogSnapshot).
+struct AttributeCatalog {
   std::map<uint32_t, contacts::v1::Attribute> attributes;        // by id
   absl::flat_hash_map<std::string, uint32_t> attribute_by_name;  // lower-case name -> id
-  uint32_t primary_key_attribute_id = 0;
-  bool configured = false;
-  ValueOptions value_options;
 
   const contacts::v1::Attribute* FindAttribute(std::string_view name) const;
   const contacts::v1::Attribute* AttributeById(uint32_t id) const {
     auto it = attributes.find(id);
     return it == attributes.end() ? nullptr : &it->second;
   }
+};
+
+// The part of a tenant's catalog that resolving written values needs, as an immutable copy. A batch
+// resolves its rows against it before it takes the tenant's lock, while the batch before it still
+// holds the lock (resolving was a sixth of a batch's time under it), then checks under the lock
+// that the catalog did not change meanwhile.
+struct CatalogSnapshot : AttributeCatalog {
+  uint32_t primary_key_attribute_id = 0;
+  bool configured = false;
+  ValueOptions value_options;
+
   const contacts::v1::Attribute* primary_key_attribute() const { return AttributeById(primary_key_attribute_id); }
 };
 
-struct TenantState {
+struct TenantState : AttributeCatalog {
   mutable std::shared_mutex mu;
   contacts::internal::TenantRecord record;
-  std::map<uint32_t, contacts::v1::Attribute> attributes;        // by id
-  absl::flat_hash_map<std::string, uint32_t> attribute_by_name;  // lower-case name -> id
-  std::map<uint64_t, contacts::v1::ContactList> lists;           // by id
-  absl::flat_hash_map<std::string, uint64_t> list_by_name;       // lower-case name -> id
-  std::map<std::string, contacts::v1::Segment> segments;         // lower-case name
-  std::map<std::string, ControlGroupState> control_groups;       // lower-case name
+  std::map<uint64_t, contacts::v1::ContactList> lists;      // by id
+  absl::flat_hash_map<std::string, uint64_t> list_by_name;  // lower-case name -> id
+  std::map<std::string, contacts::v1::Segment> segments;    // lower-case name
+  std::map<std::string, ControlGroupState> control_groups;  // lower-case name
   TenantColumns columns;
 
   uint32_t id() const { return record.tenant_id(); }
@@ -64,11 +68,6 @@ struct TenantState {
     ValueOptions options;
     if (!record.default_country_code().empty()) options.default_country_code = record.default_country_code();
     return options;
-  }
-  const contacts::v1::Attribute* FindAttribute(std::string_view name) const;
-  const contacts::v1::Attribute* AttributeById(uint32_t id) const {
-    auto it = attributes.find(id);
-    return it == attributes.end() ? nullptr : &it->second;
   }
   const contacts::v1::Attribute* primary_key_attribute() const {
     return AttributeById(record.primary_key_attribute_id());

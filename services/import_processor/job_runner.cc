@@ -267,7 +267,7 @@ class Runner {
   // split points (UploadSession) is read in two halves at once, the second on another thread: the
   // store has nothing to do yet, so the other core is free, and this pass is all the job does for
   // its first ~10%. The halves agree only if the split point is exactly where this reader finds
-  // that record; if not, the second half's work is dropped and this thread reads on alone.
+  // that record; if not, the second half's work is dropped and the file read again alone.
   absl::Status FirstPass(const ImportPlan& plan, char delimiter, LastOccurrenceIndex* last_rows,
                          CsvPosition* data_start) {
     ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
@@ -276,13 +276,14 @@ class Runner {
     ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
     if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
     *data_start = reader.ResumePosition();
-    std::error_code size_error;
-    const uint64_t file_bytes = std::filesystem::file_size(job_.spool_path(), size_error);
-    const uint64_t data_bytes = size_error ? 0 : file_bytes - std::min(file_bytes, data_start->byte_offset);
+    std::error_code size_error;  // then no split and no reservation
+    const uint64_t file_size = std::filesystem::file_size(job_.spool_path(), size_error);
+    const uint64_t file_bytes = size_error ? 0 : file_size;
+    const uint64_t data_bytes = file_bytes - std::min(file_bytes, data_start->byte_offset);
     std::optional<CsvPosition> split;  // the split point nearest the middle of the data
     const uint64_t middle = data_start->byte_offset + data_bytes / 2;
     for (const internal::CsvPoint& point : job_.split_points()) {
-      if (point.byte_offset() <= data_start->byte_offset || size_error) continue;
+      if (point.byte_offset() <= data_start->byte_offset || point.byte_offset() >= file_bytes) continue;
       auto distance = [middle](uint64_t offset) { return offset > middle ? offset - middle : middle - offset; };
       if (!split || distance(point.byte_offset()) < distance(split->byte_offset)) {
         split = CsvPosition{point.byte_offset(), point.record_number(), point.line_number()};
@@ -324,13 +325,12 @@ class Runner {
     }
     abandon = true;
     second.join();
-    spdlog::warn("job {}: split point at byte {} does not start a record here; reading the file on alone",
+    spdlog::warn("job {}: split point at byte {} does not start a record here; reading the file again alone",
                  job_.job().id(), split->byte_offset);
-    if (!stopped) return absl::OkStatus();
-    std::string key;  // the record the first half stopped at, then the rest
-    if (validator.ValidateKey(record.fields, &key)) last_rows->Record(key, record.position.record_number - 1);
+    *last_rows = LastOccurrenceIndex();
     abandon = false;
-    return RecordKeys(reader, validator, std::nullopt, 0, abandon, &record, last_rows).status();
+    RETURN_IF_ERROR(reader.Seek(*data_start));
+    return RecordKeys(reader, validator, std::nullopt, data_bytes, abandon, &record, last_rows).status();
   }
 
   absl::Status RunImport() {
