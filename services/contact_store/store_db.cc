@@ -52,7 +52,12 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.cache_index_and_filter_blocks = true;
+  // Index and filter blocks stay with each open file, outside the cache (RocksDB's default; a
+  // filter is 1.25 MiB per million keys, an index under 1 MiB per 250 MB of records). Charged to the cache, a large file's filter (1.2 MiB for a million
+  // keys) was evicted by the data blocks of the next reads, which come from every block of the
+  // family in an update pass, and read and checksummed again: 17% of a 1M-row update pass, which
+  // ran at 47-52k rows/s against 77-80k now (tests/bench/RESULTS.md, session 12).
+  table.cache_index_and_filter_blocks = false;
 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -163,7 +168,10 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
     while (index < handles_.size() && handles_[index] != cf) ++index;
     if (index == handles_.size()) return absl::InternalError("ingest: unknown column family");
     paths.push_back(fmt::format("{}/{}.sst", ingest_dir_, ingest_files_.fetch_add(1)));
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options_[index], cf);
+    // The file stays in the page cache: what a batch writes is read soon (the next import's
+    // updates, exports, point reads), and dropping it (the writer's default) made those reads go
+    // to the disk.
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options_[index], cf, /*invalidate_page_cache=*/false);
     rocksdb::Status s = writer.Open(paths.back());
     for (size_t i = begin; s.ok() && i < end; ++i) {
       // The values were serialised in another order than this one, so each starts with a cache
