@@ -185,7 +185,8 @@ ContactRow MakeRow(uint64_t i) {
   return row;
 }
 
-absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows) {
+absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows,
+                                  const std::function<void(ContactRow&)>& edit) {
   std::FILE* file = std::fopen(path.c_str(), "wb");
   if (file == nullptr) return absl::InternalError(fmt::format("cannot create {}", path));
   std::string buffer;
@@ -198,6 +199,7 @@ absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows) {
   uint64_t size = 0;
   for (uint64_t i = 0; i < rows; ++i) {
     ContactRow row = MakeRow(i);
+    if (edit) edit(row);
     for (int c = 0; c < kColumns; ++c) {
       if (c > 0) buffer += ',';
       buffer += CsvField(row.values[c]);

@@ -65,8 +65,10 @@ std::string CustomerIdSql(std::string_view row);
 // pgbench commands setting :k to the key number of a random row in [0, rows).
 std::string PgbenchRandomKeyNumber(int64_t rows);
 
-// Writes rows [0, rows) as CSV with a header line. Returns the file size.
-absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows);
+// Writes rows [0, rows) as CSV with a header line, each row changed by `edit` first when given.
+// Returns the file size.
+absl::StatusOr<uint64_t> WriteCsv(const std::string& path, uint64_t rows,
+                                  const std::function<void(ContactRow&)>& edit = {});
 
 // Sets up a fresh tenant on contact-store: primary key customer_id (TEXT), attributes first_name,
 // last_name (TEXT), city (TEXT, indexed), age (INTEGER, indexed), score (DECIMAL), signup (DATE,
