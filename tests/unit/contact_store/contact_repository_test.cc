@@ -424,6 +424,74 @@ TEST_P(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShap
   EXPECT_EQ(repo_->BatchUpsert("t1", batch).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A batch's rows are resolved into records that new contacts take over as they are: what the
+// named form clears, an attribute named twice, a key given twice and the batch's lists and source
+// must come out as if every row had been applied one after the other.
+TEST_P(ContactRepositoryTest, BatchRowsBecomeExactlyTheContactsTheyDescribe) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Pune"}, {"email", "a@x.io"}}).ok());
+  auto list = repo_->CreateList("t1", "imported");
+  ASSERT_TRUE(list.ok()) << list.status();
+  contacts::v1::BatchUpsertRequest named;
+  named.set_job_id("named");
+  named.add_list_ids(list->id());
+  auto add = [&](uint64_t number, std::map<std::string, std::string> values) {
+    auto* row = named.add_rows();
+    row->set_row_number(number);
+    row->mutable_attributes()->insert(values.begin(), values.end());
+  };
+  add(1, {{"customer_id", "A"}, {"city", ""}});                      // clears A's city
+  add(2, {{"customer_id", "B"}, {"city", ""}, {"email", "b@x.io"}});  // new: nothing to clear
+  add(3, {{"customer_id", "C"}, {"city", "Goa"}});                   // new, then updated by row 4
+  add(4, {{"customer_id", "C"}, {"email", "c@x.io"}});
+  auto response = repo_->BatchUpsert("t1", named);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(response->results(1).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(response->results(2).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(response->results(3).outcome(), contacts::v1::UPDATED);
+
+  // A column named twice (in two spellings): the last one's value stands.
+  contacts::v1::BatchUpsertRequest positional;
+  positional.set_job_id("positional");
+  for (const char* column : {"customer_id", "city", "CITY"}) positional.add_columns(column);
+  auto* row = positional.add_rows();
+  row->set_row_number(1);
+  for (const char* value : {"D", "Pune", "Goa"}) *row->add_values() = value;
+  response = repo_->BatchUpsert("t1", positional);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).outcome(), contacts::v1::INSERTED);
+
+  Open();  // as stored, not as planned
+  auto a = Get("t1", "A");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->attributes().contains("city"));
+  EXPECT_EQ(a->attributes().at("email"), "a@x.io");
+  EXPECT_EQ(a->source(), "api");  // an update keeps the creator
+  auto b = Get("t1", "B");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->attributes().size(), 2u) << "customer_id and email, no empty city";
+  EXPECT_EQ(b->source(), "import:named");
+  EXPECT_THAT(b->list_ids(), ::testing::ElementsAre(list->id()));
+  auto c = Get("t1", "C");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->attributes().at("city"), "Goa");
+  EXPECT_EQ(c->attributes().at("email"), "c@x.io");
+  EXPECT_THAT(c->list_ids(), ::testing::ElementsAre(list->id()));
+  auto d = Get("t1", "D");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->attributes().at("city"), "Goa");
+  EXPECT_EQ(d->source(), "import:positional");
+  EXPECT_TRUE(d->list_ids().empty());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  Filter in_goa;
+  in_goa.mutable_term()->mutable_attribute()->set_attribute("city");
+  in_goa.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
+  in_goa.mutable_term()->mutable_attribute()->add_values("Goa");
+  EXPECT_EQ(AllMatches("t1", in_goa), (std::set<std::string>{"C", "D"}));
+}
+
 // The packed form (one byte string of cells) answers exactly as the positional rows do, and
 // malformed cells are refused as a whole, naming the field, row, column and byte.
 TEST_P(ContactRepositoryTest, PackedRowsAnswerLikePositionalRowsAndMalformedCellsAreRefused) {
