@@ -7,6 +7,8 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
@@ -15,6 +17,7 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -1572,7 +1575,7 @@ struct ResolvedBatch {
   absl::Status status;  // an error of the whole request (a column naming no attribute)
   std::unique_ptr<google::protobuf::Arena> arena;  // the rows' records
   std::vector<ResolvedRow> rows;
-  std::vector<bool> valid;
+  std::vector<uint8_t> valid;     // bytes, not bits: two threads may resolve a batch's halves
   std::vector<std::string> pks;  // of the valid rows, in row order
   // A result per row: its number, and REJECTED with the reason where it did not resolve.
   contacts::v1::BatchUpsertResponse response;
@@ -1581,12 +1584,17 @@ struct ResolvedBatch {
   std::vector<StoredContact*> new_records;
 };
 
+// Batches of at least this many rows are resolved in two halves at once when nothing else runs
+// beside them (ResolveBatch's `split`): a thread costs ~50 us, resolving 2,000 rows ~2 ms.
+constexpr int kSplitResolveMinRows = 2000;
+
 // `packed_cells`: the split cells of request.packed_rows, if it has them. `list_ids` and `source`
-// go into the new contacts' records.
+// go into the new contacts' records. `split`: resolve the second half of the rows on a helper
+// thread meanwhile (for a batch that has the store to itself, whose caller waits for it alone).
 ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
                            const contacts::v1::BatchUpsertRequest& request,
                            const std::vector<std::string_view>& packed_cells, const std::vector<uint64_t>& list_ids,
-                           const std::string& source) {
+                           const std::string& source, bool split) {
   ResolvedBatch out;
   out.catalog = std::move(catalog);
   const CatalogSnapshot& snapshot = *out.catalog;
@@ -1604,47 +1612,70 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
   const bool may_insert = request.mode() != contacts::v1::UPDATE_ONLY;
   out.new_records.resize(row_count);
   out.arena = std::make_unique<google::protobuf::Arena>(ArenaOptionsForBatches());
-  AttributeResolver resolver(snapshot);
   const bool positional = request.columns_size() > 0;
   std::vector<const Attribute*> columns;
   if (positional) {
+    AttributeResolver resolver(snapshot);
     RowError error;
     if (!ResolveColumns(resolver, request.columns(), &columns, &error)) {
       out.status = absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
       return out;
     }
   }
-  std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
   for (int i = 0; i < row_count; ++i) {
-    RowError error;
-    auto* result = out.response.add_results();
-    result->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
-    if (is_packed) {
-      const size_t width = columns.size();
-      out.valid[i] =
-          ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
-                               absl::MakeConstSpan(packed_cells).subspan(i * width, width), out.arena.get(),
-                               &out.rows[i], &error);
-    } else if (positional) {
-      if (request.rows(i).attributes_size() > 0) {
-        out.status = absl::InvalidArgumentError(
-            fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
-        return out;
+    out.response.add_results()->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
+  }
+  // Rows [begin, end): each writes only its own slots of `out` (the arena is thread-safe).
+  auto resolve_rows = [&](int begin, int end) -> absl::Status {
+    AttributeResolver resolver(snapshot);
+    std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
+    for (int i = begin; i < end; ++i) {
+      RowError error;
+      bool valid = false;
+      if (is_packed) {
+        const size_t width = columns.size();
+        valid = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
+                                     absl::MakeConstSpan(packed_cells).subspan(i * width, width), out.arena.get(),
+                                     &out.rows[i], &error);
+      } else if (positional) {
+        if (request.rows(i).attributes_size() > 0) {
+          return absl::InvalidArgumentError(
+              fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
+        }
+        row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
+        valid = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns, row_values, out.arena.get(),
+                                     &out.rows[i], &error);
+      } else {
+        valid = ResolveRow(resolver, request.rows(i).attributes(), out.arena.get(), &out.rows[i], &error);
       }
-      row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
-      out.valid[i] = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns, row_values, out.arena.get(),
-                                          &out.rows[i], &error);
-    } else {
-      out.valid[i] = ResolveRow(resolver, request.rows(i).attributes(), out.arena.get(), &out.rows[i], &error);
+      out.valid[i] = valid;
+      if (!valid) {
+        auto* result = out.response.mutable_results(i);
+        result->set_outcome(contacts::v1::REJECTED);
+        result->set_attribute(error.attribute);
+        result->set_reason(error.reason);
+      } else if (may_insert) {
+        out.new_records[i] = AdoptAsNewContact(out.rows[i], list_ids, source);
+      }
     }
-    if (!out.valid[i]) {
-      result->set_outcome(contacts::v1::REJECTED);
-      result->set_attribute(error.attribute);
-      result->set_reason(error.reason);
-    } else {
-      out.pks.push_back(out.rows[i].primary_key());
-      if (may_insert) out.new_records[i] = AdoptAsNewContact(out.rows[i], list_ids, source);
+    return absl::OkStatus();
+  };
+  const int half = split && row_count >= kSplitResolveMinRows ? row_count / 2 : row_count;
+  absl::Status second_half;
+  std::thread helper;
+  if (half < row_count) {
+    try {
+      helper = std::thread([&] { second_half = resolve_rows(half, row_count); });
+    } catch (const std::system_error&) {
+      second_half = resolve_rows(half, row_count);  // no thread to be had
     }
+  }
+  absl::Status first_half = resolve_rows(0, half);
+  if (helper.joinable()) helper.join();
+  out.status = first_half.ok() ? second_half : first_half;  // the lowest row's error
+  if (!out.status.ok()) return out;
+  for (int i = 0; i < row_count; ++i) {
+    if (out.valid[i]) out.pks.push_back(out.rows[i].primary_key());
   }
   return out;
 }
@@ -1684,7 +1715,12 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   // catalog have changed meanwhile.
   const std::string source = request.source().empty() ? "import:" + request.job_id() : request.source();
   const std::vector<uint64_t> list_ids(request.list_ids().begin(), request.list_ids().end());
-  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells, list_ids, source);
+  batch_upserts_in_flight_.fetch_add(1);
+  absl::Cleanup leave = [this] { batch_upserts_in_flight_.fetch_sub(1); };
+  // A batch with the store to itself (one caller writing batch after batch) takes both halves of
+  // the machine to resolve; beside another batch, that one's commit has the other core.
+  const bool alone = batch_upserts_in_flight_.load() == 1;
+  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells, list_ids, source, alone);
   if (!resolved.catalog->configured) return NotConfiguredError(tenant);
   if (after != 0 && !request.dry_run()) {
     // Outside the tenant's lock: the batch waited for needs it to be applied.
@@ -1704,12 +1740,12 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
       return absl::InvalidArgumentError(fmt::format("list_ids: list {} does not exist", id));
   }
   if (std::shared_ptr<const CatalogSnapshot> current = state->catalog(); current != resolved.catalog) {
-    resolved = ResolveBatch(std::move(current), request, packed_cells, list_ids, source);
+    resolved = ResolveBatch(std::move(current), request, packed_cells, list_ids, source, alone);
   }
   RETURN_IF_ERROR(resolved.status);
   contacts::v1::BatchUpsertResponse& response = resolved.response;
   const std::vector<ResolvedRow>& rows = resolved.rows;
-  const std::vector<bool>& valid = resolved.valid;
+  const std::vector<uint8_t>& valid = resolved.valid;
   const std::vector<std::string>& pks = resolved.pks;
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));

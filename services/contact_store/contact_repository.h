@@ -225,6 +225,8 @@ class ContactRepository {
   absl::Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
+  // BatchUpsert calls under way, of any tenant: a batch alone resolves its rows on two threads.
+  std::atomic<int> batch_upserts_in_flight_{0};
   // Bumped and signalled after every applied import batch; see WaitForAppliedBatch.
   absl::Mutex applied_mu_;
   absl::CondVar applied_cv_;

@@ -830,6 +830,63 @@ TEST_P(ContactRepositoryTest, LargeBatchesKeepTheColumnsInStepWithTheRecords) {
   expect_counts("after reopening");
 }
 
+// A batch of 2,000 rows or more that has the store to itself is resolved in two halves at once
+// (ResolveBatch): results, rejections and request errors must land on the rows they belong to,
+// and a key given in both halves must come out as if the rows had been applied in order.
+TEST_P(ContactRepositoryTest, LoneLargeBatchResolvedInTwoHalvesAnswersRowByRow) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  constexpr int kRows = 3000;
+  auto make_batch = [](const std::string& job) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id(job);
+    for (const char* column : {"customer_id", "email", "city"}) batch.add_columns(column);
+    for (int i = 0; i < kRows; ++i) {
+      auto* row = batch.add_rows();
+      row->set_row_number(i + 1);
+      *row->add_values() = "K" + std::to_string(i);
+      *row->add_values() = "k" + std::to_string(i) + "@x.io";
+      *row->add_values() = "Pune";
+    }
+    return batch;
+  };
+  contacts::v1::BatchUpsertRequest batch = make_batch("halves");
+  batch.mutable_rows(10)->set_values(1, "not an email");    // first half
+  batch.mutable_rows(2500)->set_values(1, "still not one");  // second half
+  batch.mutable_rows(kRows - 1)->set_values(0, "K5");       // K5 again, last
+  batch.mutable_rows(kRows - 1)->set_values(1, "k5@x.io");
+  batch.mutable_rows(kRows - 1)->set_values(2, "Goa");
+  auto response = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->results_size(), kRows);
+  for (int i = 0; i < kRows; ++i) {
+    const auto& result = response->results(i);
+    ASSERT_EQ(result.row_number(), static_cast<uint64_t>(i + 1));
+    if (i == 10 || i == 2500) {
+      EXPECT_EQ(result.outcome(), contacts::v1::REJECTED) << i;
+      EXPECT_EQ(result.attribute(), "email") << i;
+    } else if (i == kRows - 1) {
+      EXPECT_EQ(result.outcome(), contacts::v1::UPDATED) << result.reason();
+    } else {
+      ASSERT_EQ(result.outcome(), contacts::v1::INSERTED) << i << ": " << result.reason();
+    }
+  }
+  EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
+  EXPECT_EQ(Get("t1", "K5")->attributes().at("city"), "Goa");
+  EXPECT_EQ(Get("t1", "K2500").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  // A row in the second half that breaks the request's form fails the request, naming it, and
+  // nothing of the batch is written.
+  contacts::v1::BatchUpsertRequest malformed = make_batch("malformed");
+  for (int i = 0; i < kRows; ++i) *malformed.mutable_rows(i)->mutable_values(0) += "-m";
+  (*malformed.mutable_rows(2600)->mutable_attributes())["city"] = "Goa";
+  auto refused = repo_->BatchUpsert("t1", malformed);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("rows[2600]"));
+  EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
+}
+
 TEST_P(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
   SetUpTenant("t1");
   auto list = repo_->CreateList("t1", "l");
