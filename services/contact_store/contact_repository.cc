@@ -370,24 +370,27 @@ class ContactRepository::BatchWriter {
     std::sort(wanted.begin(), wanted.end());
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
     if (wanted.empty()) return absl::OkStatus();
-    std::vector<std::string> key_bytes;
-    key_bytes.reserve(wanted.size());
-    for (const auto& pk : wanted) key_bytes.push_back(keys::ContactKey(state_->id(), pk));
-    auto [values, statuses] = repo_->db_->MultiGet(repo_->db_->contacts(), key_bytes, nullptr, /*sorted_input=*/true);
-    for (size_t i = 0; i < wanted.size(); ++i) {
-      const StoredContact* stored = nullptr;
-      if (statuses[i].ok()) {
-        StoredContact* parsed = NewRecord();
-        if (!parsed->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
-          return absl::DataLossError(fmt::format("contact record of tenant {} is corrupt", state_->id()));
-        }
-        stored = parsed;
-      } else if (!statuses[i].IsNotFound()) {
-        return FromRocksStatus(statuses[i], "read contacts");
+    // Reading thousands of stored contacts (an update pass) is most of such a batch's time under
+    // the lock, mostly spent decompressing blocks: two threads read the two halves of the keys.
+    std::vector<const StoredContact*> stored(wanted.size());
+    const size_t half = wanted.size() >= kSplitReadMinKeys ? wanted.size() / 2 : wanted.size();
+    absl::Status second_half;
+    std::thread helper;
+    if (half < wanted.size()) {
+      try {
+        helper = std::thread([&] { second_half = ReadStored(wanted, half, wanted.size(), &stored); });
+      } catch (const std::system_error&) {
+        second_half = ReadStored(wanted, half, wanted.size(), &stored);  // no thread to be had
       }
+    }
+    absl::Status first_half = ReadStored(wanted, 0, half, &stored);
+    if (helper.joinable()) helper.join();
+    RETURN_IF_ERROR(first_half);
+    RETURN_IF_ERROR(second_half);
+    for (size_t i = 0; i < wanted.size(); ++i) {
       Planned& planned = planned_[wanted[i]];
-      planned.original = stored;
-      planned.current = stored;  // records are never edited in place: Replace swaps in another
+      planned.original = stored[i];
+      planned.current = stored[i];  // records are never edited in place: Replace swaps in another
     }
     return absl::OkStatus();
   }
@@ -482,8 +485,34 @@ class ContactRepository::BatchWriter {
   using PlannedEntry = std::pair<const std::string, Planned>;
 
   // A record on arena_: a batch builds thousands, and frees them together with the writer (one
-  // free per arena block instead of one per map node and string of every record).
+  // free per arena block instead of one per map node and string of every record). Thread-safe.
   StoredContact* NewRecord() { return google::protobuf::Arena::CreateMessage<StoredContact>(&arena_); }
+
+  // Prefetch reads at least this many keys on two threads (a thread costs ~50 us, reading 1,000
+  // stored contacts ~5 ms).
+  static constexpr size_t kSplitReadMinKeys = 1000;
+
+  // Reads the stored records of pks[begin, end) (sorted) into (*stored)[begin, end), null where
+  // there is none. Touches nothing else of the writer but arena_, so two calls may run at once.
+  absl::Status ReadStored(const std::vector<std::string>& pks, size_t begin, size_t end,
+                          std::vector<const StoredContact*>* stored) {
+    std::vector<std::string> key_bytes;
+    key_bytes.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) key_bytes.push_back(keys::ContactKey(state_->id(), pks[i]));
+    auto [values, statuses] = repo_->db_->MultiGet(repo_->db_->contacts(), key_bytes, nullptr, /*sorted_input=*/true);
+    for (size_t i = 0; i < key_bytes.size(); ++i) {
+      if (statuses[i].ok()) {
+        StoredContact* parsed = NewRecord();
+        if (!parsed->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+          return absl::DataLossError(fmt::format("contact record of tenant {} is corrupt", state_->id()));
+        }
+        (*stored)[begin + i] = parsed;
+      } else if (!statuses[i].IsNotFound()) {
+        return FromRocksStatus(statuses[i], "read contacts");
+      }
+    }
+    return absl::OkStatus();
+  }
 
   void Replace(PlannedEntry& entry, const StoredContact* next) {
     const std::string& pk = entry.first;

@@ -887,6 +887,52 @@ TEST_P(ContactRepositoryTest, LoneLargeBatchResolvedInTwoHalvesAnswersRowByRow) 
   EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
 }
 
+// A batch that reads 1,000 or more stored contacts (BatchWriter::Prefetch) reads the two halves of
+// their keys on two threads: every stored contact must be found, whichever half it falls in.
+TEST_P(ContactRepositoryTest, BatchesReadingThousandsOfStoredContactsFindEveryOne) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  constexpr int kRows = 2500;
+  auto city_batch = [](const std::string& job, const std::string& city, int rows) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id(job);
+    for (const char* column : {"customer_id", "city"}) batch.add_columns(column);
+    for (int i = 0; i < rows; ++i) {
+      auto* row = batch.add_rows();
+      row->set_row_number(i + 1);
+      *row->add_values() = "K" + std::to_string(i);
+      *row->add_values() = city;
+    }
+    return batch;
+  };
+  ASSERT_TRUE(repo_->BatchUpsert("t1", city_batch("insert", "Pune", kRows)).ok());
+  // Every stored contact updated, and one more new key.
+  auto updated = repo_->BatchUpsert("t1", city_batch("update", "Goa", kRows + 1));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  for (int i = 0; i < kRows; ++i) ASSERT_EQ(updated->results(i).outcome(), contacts::v1::UPDATED) << i;
+  EXPECT_EQ(updated->results(kRows).outcome(), contacts::v1::INSERTED);
+  Filter in_goa;
+  in_goa.mutable_term()->mutable_attribute()->set_attribute("city");
+  in_goa.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
+  in_goa.mutable_term()->mutable_attribute()->add_values("Goa");
+  EXPECT_EQ(*repo_->Count("t1", in_goa), static_cast<uint64_t>(kRows + 1));
+  for (const char* pk : {"K0", "K1249", "K1250", "K2499"}) EXPECT_EQ(Get("t1", pk)->attributes().at("city"), "Goa");
+  // The same rows again change nothing.
+  auto unchanged = repo_->BatchUpsert("t1", city_batch("again", "Goa", kRows));
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status();
+  for (int i = 0; i < kRows; ++i) ASSERT_EQ(unchanged->results(i).outcome(), contacts::v1::UNCHANGED) << i;
+  // Deleting 1,500 of them by key reads them the same way.
+  contacts::v1::BatchDeleteRequest deletes;
+  deletes.set_job_id("delete");
+  for (int i = 0; i < 1500; ++i) deletes.add_keys("K" + std::to_string(2 * i));
+  auto deleted = repo_->BatchDelete("t1", deletes);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->deleted(), 1251u);   // K0, K2, ..., K2500 (the one inserted by the update)
+  EXPECT_EQ(deleted->not_found(), 249u);  // K2502 .. K2998
+  EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows + 1 - 1251));
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
 TEST_P(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
   SetUpTenant("t1");
   auto list = repo_->CreateList("t1", "l");
