@@ -1602,9 +1602,10 @@ namespace {
 struct ResolvedBatch {
   std::shared_ptr<const CatalogSnapshot> catalog;
   absl::Status status;  // an error of the whole request (a column naming no attribute)
-  std::unique_ptr<google::protobuf::Arena> arena;  // the rows' records
+  // The rows' records.
+  std::unique_ptr<google::protobuf::Arena> arena;
   std::vector<ResolvedRow> rows;
-  std::vector<uint8_t> valid;     // bytes, not bits: two threads may resolve a batch's halves
+  std::vector<uint8_t> valid;    // bytes, not bits: two threads may resolve a batch's halves
   std::vector<std::string> pks;  // of the valid rows, in row order
   // A result per row: its number, and REJECTED with the reason where it did not resolve.
   contacts::v1::BatchUpsertResponse response;

@@ -53,10 +53,11 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   table.block_cache = cache;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // Index and filter blocks stay with each open file, outside the cache (RocksDB's default; a
-  // filter is 1.25 MiB per million keys, an index under 1 MiB per 250 MB of records). Charged to the cache, a large file's filter (1.2 MiB for a million
-  // keys) was evicted by the data blocks of the next reads, which come from every block of the
-  // family in an update pass, and read and checksummed again: 17% of a 1M-row update pass, which
-  // ran at 47-52k rows/s against 77-80k now (tests/bench/RESULTS.md, session 12).
+  // filter is 1.25 MiB per million keys, an index under 1 MiB per 250 MB of records). Charged to
+  // the cache, a large file's filter was evicted by the data blocks of the reads that followed (an
+  // update pass reads blocks from all over the family) and read and checksummed again for nearly
+  // every batch: a 1M-row update pass ran at 44-57k rows/s, against 77-80k without that
+  // (tests/bench/RESULTS.md, session 12).
   table.cache_index_and_filter_blocks = false;
 
   rocksdb::ColumnFamilyOptions cf_options;

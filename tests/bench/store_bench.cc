@@ -479,8 +479,9 @@ absl::Status PostgresSide(const Options& options, Figures* figures) {
   if (!updated.ok()) return updated.status();
   figures->pg_update_copy_s = updated->first;
   figures->pg_update_s = updated->second;
-  fmt::print("PostgreSQL update of every row (first_name changed): COPY {:.2f} s, INSERT ... ON CONFLICT {:.2f} s: {}\n",
-             updated->first, updated->second, FormatRate(options.rows / (updated->first + updated->second), "rows/s"));
+  fmt::print(
+      "PostgreSQL update of every row (first_name changed): COPY {:.2f} s, INSERT ... ON CONFLICT {:.2f} s: {}\n",
+      updated->first, updated->second, FormatRate(options.rows / (updated->first + updated->second), "rows/s"));
   std::fflush(stdout);
   return absl::OkStatus();
 }

@@ -441,9 +441,9 @@ TEST_P(ContactRepositoryTest, BatchRowsBecomeExactlyTheContactsTheyDescribe) {
     row->set_row_number(number);
     row->mutable_attributes()->insert(values.begin(), values.end());
   };
-  add(1, {{"customer_id", "A"}, {"city", ""}});                      // clears A's city
+  add(1, {{"customer_id", "A"}, {"city", ""}});                       // clears A's city
   add(2, {{"customer_id", "B"}, {"city", ""}, {"email", "b@x.io"}});  // new: nothing to clear
-  add(3, {{"customer_id", "C"}, {"city", "Goa"}});                   // new, then updated by row 4
+  add(3, {{"customer_id", "C"}, {"city", "Goa"}});                    // new, then updated by row 4
   add(4, {{"customer_id", "C"}, {"email", "c@x.io"}});
   auto response = repo_->BatchUpsert("t1", named);
   ASSERT_TRUE(response.ok()) << response.status();
@@ -851,9 +851,9 @@ TEST_P(ContactRepositoryTest, LoneLargeBatchResolvedInTwoHalvesAnswersRowByRow) 
     return batch;
   };
   contacts::v1::BatchUpsertRequest batch = make_batch("halves");
-  batch.mutable_rows(10)->set_values(1, "not an email");    // first half
+  batch.mutable_rows(10)->set_values(1, "not an email");     // first half
   batch.mutable_rows(2500)->set_values(1, "still not one");  // second half
-  batch.mutable_rows(kRows - 1)->set_values(0, "K5");       // K5 again, last
+  batch.mutable_rows(kRows - 1)->set_values(0, "K5");        // K5 again, last
   batch.mutable_rows(kRows - 1)->set_values(1, "k5@x.io");
   batch.mutable_rows(kRows - 1)->set_values(2, "Goa");
   auto response = repo_->BatchUpsert("t1", batch);
