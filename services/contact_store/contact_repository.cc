@@ -7,8 +7,6 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <system_error>
-#include <thread>
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
@@ -31,6 +29,7 @@
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
 #include "services/contact_store/stored_values.h"
+#include "services/contact_store/two_halves.h"
 
 namespace contacts::store {
 namespace {
@@ -373,20 +372,8 @@ class ContactRepository::BatchWriter {
     // Reading thousands of stored contacts (an update pass) is most of such a batch's time under
     // the lock, mostly spent decompressing blocks: two threads read the two halves of the keys.
     std::vector<const StoredContact*> stored(wanted.size());
-    const size_t half = wanted.size() >= kSplitReadMinKeys ? wanted.size() / 2 : wanted.size();
-    absl::Status second_half;
-    std::thread helper;
-    if (half < wanted.size()) {
-      try {
-        helper = std::thread([&] { second_half = ReadStored(wanted, half, wanted.size(), &stored); });
-      } catch (const std::system_error&) {
-        second_half = ReadStored(wanted, half, wanted.size(), &stored);  // no thread to be had
-      }
-    }
-    absl::Status first_half = ReadStored(wanted, 0, half, &stored);
-    if (helper.joinable()) helper.join();
-    RETURN_IF_ERROR(first_half);
-    RETURN_IF_ERROR(second_half);
+    RETURN_IF_ERROR(RunInTwoHalves(wanted.size(), kSplitReadMinKeys, /*split=*/true,
+                                   [&](size_t begin, size_t end) { return ReadStored(wanted, begin, end, &stored); }));
     for (size_t i = 0; i < wanted.size(); ++i) {
       Planned& planned = planned_[wanted[i]];
       planned.original = stored[i];
@@ -1656,10 +1643,10 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
     out.response.add_results()->set_row_number(is_packed ? packed.row_numbers(i) : request.rows(i).row_number());
   }
   // Rows [begin, end): each writes only its own slots of `out` (the arena is thread-safe).
-  auto resolve_rows = [&](int begin, int end) -> absl::Status {
+  auto resolve_rows = [&](size_t begin, size_t end) -> absl::Status {
     AttributeResolver resolver(snapshot);
     std::vector<std::string_view> row_values;  // a row of the unpacked positional form, as views
-    for (int i = begin; i < end; ++i) {
+    for (int i = static_cast<int>(begin); i < static_cast<int>(end); ++i) {
       RowError error;
       bool valid = false;
       if (is_packed) {
@@ -1690,19 +1677,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
     }
     return absl::OkStatus();
   };
-  const int half = split && row_count >= kSplitResolveMinRows ? row_count / 2 : row_count;
-  absl::Status second_half;
-  std::thread helper;
-  if (half < row_count) {
-    try {
-      helper = std::thread([&] { second_half = resolve_rows(half, row_count); });
-    } catch (const std::system_error&) {
-      second_half = resolve_rows(half, row_count);  // no thread to be had
-    }
-  }
-  absl::Status first_half = resolve_rows(0, half);
-  if (helper.joinable()) helper.join();
-  out.status = first_half.ok() ? second_half : first_half;  // the lowest row's error
+  out.status = RunInTwoHalves(row_count, kSplitResolveMinRows, split, resolve_rows);
   if (!out.status.ok()) return out;
   for (int i = 0; i < row_count; ++i) {
     if (out.valid[i]) out.pks.push_back(out.rows[i].primary_key());
