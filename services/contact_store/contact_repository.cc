@@ -266,8 +266,7 @@ StoredContact* NewContactRecord(const ResolvedRow& row, const std::vector<uint64
 // NewContactRecord without the copy: `row`'s own record completed as a new contact's (what it
 // holds is exactly that contact's values unless it clears some, which a new contact has no use
 // for: then null, and BatchWriter::Upsert builds a copy should the contact be new).
-StoredContact* AdoptAsNewContact(const ResolvedRow& row, const std::vector<uint64_t>& list_ids,
-                                 const std::string& source) {
+StoredContact* AdoptAsNewContact(ResolvedRow& row, const std::vector<uint64_t>& list_ids, const std::string& source) {
   if (row.clears) return nullptr;
   row.record->set_source(source);
   AddListIds(row.record, list_ids);

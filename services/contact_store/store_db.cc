@@ -56,7 +56,7 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // filter is 1.25 MiB per million keys, an index under 1 MiB per 250 MB of records). Charged to
   // the cache, a large file's filter was evicted by the data blocks of the reads that followed (an
   // update pass reads blocks from all over the family) and read and checksummed again for nearly
-  // every batch: a 1M-row update pass ran at 44-57k rows/s, against 77-80k without that
+  // every batch: a 1M-row update pass ran at 44-57k rows/s, against 76-82k without that
   // (tests/bench/RESULTS.md, session 12).
   table.cache_index_and_filter_blocks = false;
 
