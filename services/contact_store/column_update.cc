@@ -3,21 +3,6 @@
 #include <system_error>
 
 namespace contacts::store {
-namespace {
-
-// A contact whose ordinal changed leaves its old ordinal and takes the new one; any other change
-// replaces the ordinal's state.
-void ApplyOne(TenantColumns* columns, const contacts::internal::StoredContact* before,
-              const contacts::internal::StoredContact* after) {
-  if (before != nullptr && after != nullptr && before->ordinal() != after->ordinal()) {
-    columns->Apply(before, nullptr);
-    columns->Apply(nullptr, after);
-  } else {
-    columns->Apply(before, after);
-  }
-}
-
-}  // namespace
 
 ColumnUpdate::ColumnUpdate(TenantColumns* columns, std::vector<ContactChange> changes, size_t parallel_min_changes)
     : columns_(columns), changes_(std::move(changes)) {
@@ -35,15 +20,7 @@ ColumnUpdate::ColumnUpdate(TenantColumns* columns, std::vector<ContactChange> ch
 
 ColumnUpdate::~ColumnUpdate() { Finish(); }
 
-void ColumnUpdate::ApplyAll() {
-  for (size_t i = 0; i < changes_.size(); ++i) {
-    if (i + TenantColumns::kPrefetchAhead < changes_.size()) {
-      const auto& [before, after] = changes_[i + TenantColumns::kPrefetchAhead];
-      columns_->PrefetchKeyEntries(before, after);
-    }
-    ApplyOne(columns_, changes_[i].first, changes_[i].second);
-  }
-}
+void ColumnUpdate::ApplyAll() { columns_->ApplyChanges(changes_); }
 
 void ColumnUpdate::Finish() {
   if (helper_.joinable()) helper_.join();
@@ -53,7 +30,10 @@ void ColumnUpdate::Revert() {
   Finish();
   if (reverted_) return;
   reverted_ = true;
-  for (auto it = changes_.rbegin(); it != changes_.rend(); ++it) ApplyOne(columns_, it->second, it->first);
+  std::vector<ContactChange> undo;
+  undo.reserve(changes_.size());
+  for (auto it = changes_.rbegin(); it != changes_.rend(); ++it) undo.emplace_back(it->second, it->first);
+  columns_->ApplyChanges(undo);
 }
 
 }  // namespace contacts::store

@@ -18,18 +18,15 @@
 
 namespace contacts::store {
 
-// One contact's change: the stored record before (null for a new contact) and after (null when
-// deleted). Both must outlive the ColumnUpdate.
-using ContactChange = std::pair<const contacts::internal::StoredContact*, const contacts::internal::StoredContact*>;
-
 class ColumnUpdate {
  public:
   // Commits with at least this many changes update the columns on a helper thread; smaller ones
   // (single-contact writes) do it inline, where a thread would cost more than it saves.
   static constexpr size_t kParallelMinChanges = 256;
 
-  // Starts applying `changes` in order. REQUIRES: the caller holds the tenant's exclusive lock
-  // until Finish or Revert returns, and touches `columns` in no other way meanwhile.
+  // Starts applying `changes` in order; their records must outlive the ColumnUpdate. REQUIRES: the
+  // caller holds the tenant's exclusive lock until Finish or Revert returns, and touches `columns`
+  // in no other way meanwhile.
   ColumnUpdate(TenantColumns* columns, std::vector<ContactChange> changes,
                size_t parallel_min_changes = kParallelMinChanges);
   // Finishes the update (joins the helper) if neither Finish nor Revert was called.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <roaring/roaring.hh>
@@ -19,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/numeric/int128.h"
+#include "absl/types/span.h"
 #include "services/contact_store/predicate.h"
 
 namespace contacts::store {
@@ -90,11 +92,18 @@ struct ColumnLayout {
   uint32_t mobile_attribute_id = 0;
 };
 
+// One contact's change: the stored record before (null for a new contact) and after (null when
+// deleted).
+using ContactChange = std::pair<const contacts::internal::StoredContact*, const contacts::internal::StoredContact*>;
+
 class TenantColumns {
  public:
-  // Replaces the state of `ordinal`: `before` is the stored record or null (new contact), `after`
-  // the new record or null (deleted).
+  // Replaces a contact's state: `before` is the stored record or null (new contact), `after` the
+  // new record or null (deleted). A contact whose ordinal changed leaves its old ordinal and takes
+  // the new one.
   void Apply(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
+  // Apply of every change, in order.
+  void ApplyChanges(absl::Span<const ContactChange> changes);
 
   // Starts following an indexed attribute; the caller then feeds every record through Apply or
   // through SetAttribute.
@@ -131,19 +140,15 @@ class TenantColumns {
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
     return value_owners_.contains(LookupValueHash(attribute_id, value));
   }
-  // Start loading the hash-table slots that the calls above, or Apply, will touch for a key, so
-  // that a loop over a batch can ask kPrefetchAhead rows ahead: at millions of contacts every probe
-  // is a cache (and TLB) miss, and issued one at a time they were the largest cost of applying a
-  // batch. Far enough to hide a miss behind the rows in between, near enough that the lines are
-  // still cached when used.
+  // Start loading the hash-table slots that the calls above will touch for a key, so that a loop
+  // over a batch can ask kPrefetchAhead rows ahead: at millions of contacts every probe is a cache
+  // (and TLB) miss. Far enough to hide a miss behind the rows in between, near enough that the
+  // lines are still cached when used.
   static constexpr size_t kPrefetchAhead = 8;
   void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.prefetch(PrimaryKeyHash(primary_key)); }
   void PrefetchLookupValue(uint32_t attribute_id, std::string_view value) const {
     value_owners_.prefetch(LookupValueHash(attribute_id, value));
   }
-  // The slots Apply(before, after) will touch in the primary-key filter and the value owners.
-  void PrefetchKeyEntries(const contacts::internal::StoredContact* before,
-                          const contacts::internal::StoredContact* after) const;
   // The ordinals of the live contacts that may hold `value` in the email or mobile attribute (the
   // value's 64-bit hash matched), ascending; the caller reads their records to be sure. This is
   // the only index of email and mobile values: RocksDB keeps no lookup entries for them
@@ -164,9 +169,20 @@ class TenantColumns {
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
   void AddValueOwner(uint64_t hash, uint32_t ordinal);
   void RemoveValueOwner(uint64_t hash, uint32_t ordinal);
-  // Moves the primary-key count and the email and mobile owners from `before`'s keys to `after`'s
-  // (either may be null).
-  void MoveKeyEntries(const contacts::internal::StoredContact* before, const contacts::internal::StoredContact* after);
+  // An addition to or removal from the primary-key filter or the value owners.
+  struct KeyEntryOp {
+    uint64_t hash;
+    uint32_t ordinal;  // value owners only
+    bool add;
+  };
+  // The ops that move the primary-key count and the email and mobile owners from `before`'s keys
+  // to `after`'s (either may be null; both have the same ordinal when neither is), in order.
+  void CollectKeyEntryOps(const contacts::internal::StoredContact* before,
+                          const contacts::internal::StoredContact* after, std::vector<KeyEntryOp>* pk_ops,
+                          std::vector<KeyEntryOp>* owner_ops) const;
+  // Everything of Apply but the key entries, for one ordinal (before and after share it).
+  void ApplyOrdinalState(const contacts::internal::StoredContact* before,
+                         const contacts::internal::StoredContact* after);
 
   ColumnLayout layout_;
   Roaring alive_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "services/contact_store/stored_values.h"
@@ -19,6 +20,7 @@ constexpr uint32_t kEmail = 1;
 constexpr uint32_t kMobile = 2;
 constexpr uint32_t kCity = 3;
 constexpr int kCities = 5;
+constexpr int kSharedEmails = 4;
 constexpr uint64_t kLists[] = {10, 11};
 
 TenantColumns NewColumns() {
@@ -45,6 +47,10 @@ std::string Fingerprint(const TenantColumns& columns, int pks) {
     auto predicate = TypedPredicate::Create(p, AttributeType::kText, {});
     EXPECT_TRUE(predicate.ok());
     out += fmt::format(" ={} {}", c, city.Evaluate(*predicate, columns.alive()).toString());
+  }
+  for (int shared = 0; shared < kSharedEmails; ++shared) {
+    std::vector<uint32_t> holders = columns.LookupValueOrdinals(kEmail, fmt::format("shared{}@example.com", shared));
+    out += fmt::format(" shared{} [{}]", shared, fmt::join(holders, ","));
   }
   for (int i = 0; i < pks; ++i) {
     const std::string pk = fmt::format("pk{}", i);
@@ -78,7 +84,13 @@ class ChangeGenerator {
       StoredContact next = slot ? *slot : StoredContact();
       if (!slot || what == 2) next.set_ordinal(next_ordinal_++);  // new, or moved to a new ordinal
       next.set_primary_key(fmt::format("pk{}", i));
-      SetStoredValue(&next, kEmail, fmt::format("pk{}@example.{}", i, rng_() % 2 ? "com" : "org"));
+      // Mostly the contact's own email; sometimes one of a few shared ones (a tenant allowing
+      // duplicates), which pass between contacts within a batch.
+      if (rng_() % 5 == 0) {
+        SetStoredValue(&next, kEmail, fmt::format("shared{}@example.com", rng_() % kSharedEmails));
+      } else {
+        SetStoredValue(&next, kEmail, fmt::format("pk{}@example.{}", i, rng_() % 2 ? "com" : "org"));
+      }
       if (rng_() % 3) {
         SetStoredValue(&next, kMobile, fmt::format("+9199{:08}", i));
       } else {
