@@ -117,6 +117,10 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   std::filesystem::create_directories(store->ingest_dir_, ec);
   if (ec) return absl::FailedPreconditionError(fmt::format("cannot create {}: {}", store->ingest_dir_, ec.message()));
   store->ingest_min_entries_ = options.ingest_min_entries;
+  // Start writing each ingested file back to the disk every MiB instead of all of it in the fsync
+  // that ends the file: the fsyncs of a 1M-row import took ~300 ms on the writer's critical path,
+  // ~170 ms with this.
+  store->sst_env_options_.bytes_per_sync = 1 << 20;
   for (auto* handle : store->handles_) {
     rocksdb::Options sst = raw->GetOptions(handle);
     // Compression would run on the writer's critical path; the files are compacted (and
@@ -172,7 +176,7 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
     // The file stays in the page cache: what a batch writes is read soon (the next import's
     // updates, exports, point reads), and dropping it (the writer's default) made those reads go
     // to the disk.
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options_[index], cf, /*invalidate_page_cache=*/false);
+    rocksdb::SstFileWriter writer(sst_env_options_, sst_options_[index], cf, /*invalidate_page_cache=*/false);
     rocksdb::Status s = writer.Open(paths.back());
     for (size_t i = begin; s.ok() && i < end; ++i) {
       // The values were serialised in another order than this one, so each starts with a cache

@@ -107,6 +107,7 @@ class StoreDb {
   size_t ingest_min_entries_ = 0;
   std::atomic<uint64_t> ingest_files_{0};      // names the files
   std::vector<rocksdb::Options> sst_options_;  // per family, by handle index, for SstFileWriter
+  rocksdb::EnvOptions sst_env_options_;
   std::unique_ptr<IdleCompactor> idle_compactor_;
 };
 
