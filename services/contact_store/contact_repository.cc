@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
@@ -337,6 +340,7 @@ class ContactRepository::BatchWriter {
         now_(NowMicros()) {}
 
   ~BatchWriter() {
+    if (staging_ahead_.joinable()) staging_ahead_.join();
     if (!committed_) state_->record = saved_record_;  // ordinals handed out are given back
   }
 
@@ -436,16 +440,61 @@ class ContactRepository::BatchWriter {
   // Replaces the planned state of a prefetched contact with `next`, from Draft (null deletes it).
   void Replace(const std::string& pk, const StoredContact* next) { Replace(*planned_.find(pk), next); }
 
+  // Stages the writes of the contacts changed since the last call on a helper thread while the
+  // caller plans further rows: serialising the records is a fifth of a large commit, and the other
+  // core would sit idle while a batch is planned. Commit stages again whatever changed after.
+  void StageAhead() {
+    if (staging_ahead_.joinable()) staging_ahead_.join();
+    if (staged_ahead_count_ == changed_.size()) return;
+    AheadChunk& chunk = ahead_chunks_.emplace_back();
+    for (size_t j = staged_ahead_count_; j < changed_.size(); ++j) {
+      chunk.changes.emplace_back(changed_[j]->second.original, changed_[j]->second.current);
+    }
+    staged_ahead_count_ = changed_.size();
+    auto stage = [this, &chunk] {
+      chunk.ops.reserve(2 * chunk.changes.size());
+      for (const auto& [before, after] : chunk.changes) {
+        if (before != nullptr || after != nullptr) EmitDiff(before, after, &chunk.ops);
+        chunk.ops_end.push_back(chunk.ops.size());
+      }
+    };
+    try {
+      staging_ahead_ = std::thread(stage);
+    } catch (const std::system_error&) {
+      stage();  // no thread to be had
+    }
+  }
+
   // Writes everything planned; applies the columns. Nothing is written when no contact changed and
   // the caller staged nothing.
   absl::Status Commit() {
+    if (staging_ahead_.joinable()) staging_ahead_.join();
     std::vector<ContactChange> changes;
     changes.reserve(changed_.size());
-    for (const PlannedEntry* entry : changed_) {
-      if (entry->second.original == nullptr && entry->second.current == nullptr) continue;
-      changes.emplace_back(entry->second.original, entry->second.current);
+    std::vector<ContactChange> unstaged;  // not staged ahead, or changed again since
+    size_t j = 0;
+    for (AheadChunk& chunk : ahead_chunks_) {
+      for (size_t k = 0; k < chunk.changes.size(); ++k, ++j) {
+        const Planned& planned = changed_[j]->second;
+        if (planned.original == nullptr && planned.current == nullptr) continue;
+        changes.emplace_back(planned.original, planned.current);
+        if (chunk.changes[k].second != planned.current) {
+          unstaged.push_back(changes.back());
+          continue;
+        }
+        // A contact's keys are its own (and ordinals are never handed out twice), so no two
+        // changes write the same key and the order they are staged in does not matter.
+        const size_t begin = k == 0 ? 0 : chunk.ops_end[k - 1];
+        for (size_t op = begin; op < chunk.ops_end[k]; ++op) staged_.push_back(std::move(chunk.ops[op]));
+      }
     }
-    StageChanges(changes);
+    for (; j < changed_.size(); ++j) {
+      const Planned& planned = changed_[j]->second;
+      if (planned.original == nullptr && planned.current == nullptr) continue;
+      changes.emplace_back(planned.original, planned.current);
+      unstaged.push_back(changes.back());
+    }
+    StageChanges(unstaged);
     // The columns change while the writes are sorted and written (column_update.h), and are put
     // back if that fails.
     ColumnUpdate columns(&state_->columns, changes);
@@ -633,6 +682,16 @@ class ContactRepository::BatchWriter {
   // node_hash_map: Current() and changed_ hold references that must survive later inserts.
   absl::node_hash_map<std::string, Planned> planned_;
   std::vector<PlannedEntry*> changed_;  // in the order they first changed
+  // What StageAhead staged: changed_[first, first + changes.size()) as they were then (each
+  // change's records), their ops, and where each change's ops end.
+  struct AheadChunk {
+    std::vector<ContactChange> changes;
+    std::vector<WriteOp> ops;
+    std::vector<size_t> ops_end;
+  };
+  std::deque<AheadChunk> ahead_chunks_;  // a deque: the helper holds a reference while more are added
+  size_t staged_ahead_count_ = 0;        // changed_ entries staged ahead
+  std::thread staging_ahead_;
   // (email or mobile attribute id, value) -> the contact holding it as planned so far, or empty
   // where its holder let it go. Views into records on arena_ and keys of planned_, both stable
   // while the writer lives (records are never edited once planned): no allocation per value.
@@ -1626,6 +1685,9 @@ struct ResolvedBatch {
 // Batches of at least this many rows are resolved in two halves at once when nothing else runs
 // beside them (ResolveBatch's `split`): a thread costs ~50 us, resolving 2,000 rows ~2 ms.
 constexpr int kSplitResolveMinRows = 2000;
+// Batches of at least this many rows stage their writes ahead while they are planned
+// (BatchWriter::StageAhead): a thread costs ~50 us, staging 1,000 new contacts ~0.3 ms.
+constexpr int kStageAheadMinRows = 4000;
 
 // `packed_cells`: the split cells of request.packed_rows, if it has them. `list_ids` and `source`
 // go into the new contacts' records. `split`: resolve the second half of the rows on a helper
@@ -1776,7 +1838,10 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   const std::vector<std::string>& pks = resolved.pks;
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));
+  // A large batch's writes are staged a quarter at a time while the next quarter is planned.
+  const int stage_ahead_every = row_count >= kStageAheadMinRows ? (row_count + 3) / 4 : 0;
   for (int i = 0; i < row_count; ++i) {
+    if (stage_ahead_every > 0 && i > 0 && i % stage_ahead_every == 0) writer.StageAhead();
     if (i + kPrefetchDistance < static_cast<size_t>(row_count) && valid[i + kPrefetchDistance]) {
       writer.PrefetchLookups(rows[i + kPrefetchDistance]);
     }

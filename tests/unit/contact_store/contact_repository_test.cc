@@ -887,6 +887,56 @@ TEST_P(ContactRepositoryTest, LoneLargeBatchResolvedInTwoHalvesAnswersRowByRow) 
   EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
 }
 
+// A batch of 4,000 rows or more stages each quarter's writes while the next quarter is planned
+// (BatchWriter::StageAhead). A contact a later quarter changes again must be written as it ends
+// up, not as it was staged; one first changed in the last quarter is staged at the commit.
+TEST_P(ContactRepositoryTest, StagedAheadContactsChangedAgainLaterInTheBatchEndAsTheLastRowSays) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  constexpr int kRows = 4800;  // quarters of 1,200 rows
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("ahead");
+  for (const char* column : {"customer_id", "email", "city"}) batch.add_columns(column);
+  for (int i = 0; i < kRows; ++i) {
+    auto* row = batch.add_rows();
+    row->set_row_number(i + 1);
+    *row->add_values() = "K" + std::to_string(i);
+    *row->add_values() = "k" + std::to_string(i) + "@x.io";
+    *row->add_values() = "Pune";
+  }
+  // K7 (first quarter) comes back in the second and the last quarter; K1300 (second quarter) in
+  // the third, with its email given up; the last row brings a new contact.
+  auto repeat = [&batch](int row, const std::string& pk, const std::string& email, const std::string& city) {
+    batch.mutable_rows(row)->set_values(0, pk);
+    batch.mutable_rows(row)->set_values(1, email);
+    batch.mutable_rows(row)->set_values(2, city);
+  };
+  repeat(2000, "K7", "k7@x.io", "Goa");
+  repeat(4000, "K7", "seven@x.io", "Agra");
+  repeat(3000, "K1300", "", "Delhi");
+  auto response = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  for (int i : {2000, 4000, 3000}) EXPECT_EQ(response->results(i).outcome(), contacts::v1::UPDATED) << i;
+  EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
+  auto k7 = Get("t1", "K7");
+  ASSERT_TRUE(k7.ok()) << k7.status();
+  EXPECT_EQ(k7->attributes().at("city"), "Agra");
+  EXPECT_EQ(k7->attributes().at("email"), "seven@x.io");
+  auto k1300 = Get("t1", "K1300");
+  ASSERT_TRUE(k1300.ok()) << k1300.status();
+  EXPECT_EQ(k1300->attributes().at("city"), "Delhi");
+  EXPECT_EQ(k1300->attributes().at("email"), "k1300@x.io");  // an empty value leaves it as it was
+  EXPECT_EQ(Get("t1", "K4799")->attributes().at("city"), "Pune");
+  EXPECT_EQ(Get("t1", "K2000").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  // The same after a restart: what was written is what the columns were given.
+  Open();
+  EXPECT_EQ(Get("t1", "K7")->attributes().at("city"), "Agra");
+  EXPECT_EQ(*repo_->Count("t1", Filter()), static_cast<uint64_t>(kRows - 3));
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
 // A batch that reads 1,000 or more stored contacts (BatchWriter::Prefetch) reads the two halves of
 // their keys on two threads: every stored contact must be found, whichever half it falls in.
 TEST_P(ContactRepositoryTest, BatchesReadingThousandsOfStoredContactsFindEveryOne) {
