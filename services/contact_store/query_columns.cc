@@ -274,8 +274,8 @@ std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, 
   return ordinals;
 }
 
-void TenantColumns::CollectKeyEntryOps(const StoredContact* before, const StoredContact* after,
-                                       std::vector<KeyEntryOp>* pk_ops, std::vector<KeyEntryOp>* owner_ops) const {
+void TenantColumns::CollectKeyEntryOps(const StoredContact* before, const StoredContact* after, KeyEntryOps* pk_ops,
+                                       KeyEntryOps* owner_ops) const {
   // An update keeps its primary key and mostly its email and mobile: their entries would only go
   // out and in again (an erase and an insert in a large hash map each), so only changed keys move.
   if (before == nullptr || after == nullptr || before->primary_key() != after->primary_key()) {
@@ -316,8 +316,8 @@ void TenantColumns::ApplyChanges(absl::Span<const ContactChange> changes) {
   // each probe is a miss. Done contact by contact among the bitmap and vector updates, the misses
   // were taken one at a time (two thirds of applying a batch); gathered and run in tight loops of
   // their own, the processor overlaps them.
-  std::vector<KeyEntryOp> pk_ops;
-  std::vector<KeyEntryOp> owner_ops;
+  KeyEntryOps pk_ops;
+  KeyEntryOps owner_ops;
   pk_ops.reserve(changes.size());
   owner_ops.reserve(2 * changes.size());
   for_each_ordinal_change([&](const StoredContact* before, const StoredContact* after) {

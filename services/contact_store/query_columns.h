@@ -19,6 +19,7 @@
 #include "contacts/internal/storage.pb.h"
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/numeric/int128.h"
 #include "absl/types/span.h"
 #include "services/contact_store/predicate.h"
@@ -175,11 +176,14 @@ class TenantColumns {
     uint32_t ordinal;  // value owners only
     bool add;
   };
+  // Inline room for one contact's ops, so that Apply of a single change (a rebuild at start, one
+  // record at a time) allocates nothing.
+  using KeyEntryOps = absl::InlinedVector<KeyEntryOp, 4>;
   // The ops that move the primary-key count and the email and mobile owners from `before`'s keys
   // to `after`'s (either may be null; both have the same ordinal when neither is), in order.
   void CollectKeyEntryOps(const contacts::internal::StoredContact* before,
-                          const contacts::internal::StoredContact* after, std::vector<KeyEntryOp>* pk_ops,
-                          std::vector<KeyEntryOp>* owner_ops) const;
+                          const contacts::internal::StoredContact* after, KeyEntryOps* pk_ops,
+                          KeyEntryOps* owner_ops) const;
   // Everything of Apply but the key entries, for one ordinal (before and after share it).
   void ApplyOrdinalState(const contacts::internal::StoredContact* before,
                          const contacts::internal::StoredContact* after);
