@@ -139,6 +139,11 @@ struct RowError {
 struct ResolvedRow {
   StoredContact* record = nullptr;
   bool clears = false;  // some entry is ""
+  // The record's email and mobile ("" where it has none), noted while the record is being built:
+  // planning reads them for every new contact, and by then walking the record's values (built
+  // before the lock, thousands of rows earlier) missed the cache at every entry.
+  std::string_view email;
+  std::string_view mobile;
 
   const std::string& primary_key() const { return record->primary_key(); }
 };
@@ -178,6 +183,12 @@ class AttributeResolver {
   absl::flat_hash_map<std::string, const Attribute*> cache_;
 };
 
+// Notes the email and mobile of a resolved row's record in the row.
+void NoteLookupValues(const CatalogSnapshot& catalog, ResolvedRow* row) {
+  row->email = StoredValueOf(*row->record, catalog.email_attribute_id);
+  row->mobile = StoredValueOf(*row->record, catalog.mobile_attribute_id);
+}
+
 // Resolves and normalises a row into a record on `arena`. Returns false with *error set when a
 // value is bad.
 bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::string, std::string>& attributes,
@@ -205,6 +216,7 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
     return false;
   }
+  NoteLookupValues(catalog, row);
   return true;
 }
 
@@ -224,11 +236,12 @@ bool ResolveColumns(AttributeResolver& resolver, const google::protobuf::Repeate
   return true;
 }
 
-// ResolveRow for the positional form: empty values are not given.
-// `pk_attribute` and `options` are the tenant's, looked up once per batch.
-bool ResolvePositionalRow(const Attribute* pk_attribute, const ValueOptions& options,
+// ResolveRow for the positional form: empty values are not given. `pk_attribute` is the catalog's,
+// looked up once per batch.
+bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_attribute,
                           const std::vector<const Attribute*>& columns, absl::Span<const std::string_view> values,
                           google::protobuf::Arena* arena, ResolvedRow* row, RowError* error) {
+  const ValueOptions& options = catalog.value_options;
   row->record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
   row->record->mutable_values()->Reserve(static_cast<int>(columns.size()));
   if (values.size() != columns.size()) {
@@ -250,6 +263,7 @@ bool ResolvePositionalRow(const Attribute* pk_attribute, const ValueOptions& opt
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
     return false;
   }
+  NoteLookupValues(catalog, row);
   return true;
 }
 
@@ -398,12 +412,8 @@ class ContactRepository::BatchWriter {
   // Starts loading what Upsert(row) will probe in the tenant's email and mobile owners; see
   // TenantColumns::PrefetchLookupValue.
   void PrefetchLookups(const ResolvedRow& row) const {
-    for (const contacts::internal::StoredValue& entry : row.record->values()) {
-      const uint32_t id = entry.attribute_id();
-      if ((id == email_id_ || id == mobile_id_) && !entry.value().empty()) {
-        state_->columns.PrefetchLookupValue(id, entry.value());
-      }
-    }
+    if (!row.email.empty()) state_->columns.PrefetchLookupValue(email_id_, row.email);
+    if (!row.mobile.empty()) state_->columns.PrefetchLookupValue(mobile_id_, row.mobile);
   }
 
   // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error. `new_record`, when given,
@@ -430,10 +440,12 @@ class ContactRepository::BatchWriter {
       next->set_created_at_micros(now_);
     }
     if (current && SameContent(*current, *next)) return contacts::v1::UNCHANGED;
-    if (!CheckUnique(current, *next, error)) return contacts::v1::REJECTED;
+    // A new contact's email and mobile are the row's.
+    const ResolvedRow* new_contact_row = current ? nullptr : &row;
+    if (!CheckUnique(current, *next, new_contact_row, error)) return contacts::v1::REJECTED;
     next->set_modified_at_micros(now_);
     if (!current) state_->record.set_next_ordinal(state_->record.next_ordinal() + 1);
-    Replace(*entry, next);
+    Replace(*entry, next, new_contact_row);
     return current ? contacts::v1::UPDATED : contacts::v1::INSERTED;
   }
 
@@ -556,12 +568,15 @@ class ContactRepository::BatchWriter {
     return absl::OkStatus();
   }
 
-  void Replace(PlannedEntry& entry, const StoredContact* next) {
+  // `next_row`: the row `next` was resolved from, when `next` holds exactly its values.
+  void Replace(PlannedEntry& entry, const StoredContact* next, const ResolvedRow* next_row = nullptr) {
     const std::string& pk = entry.first;
     const StoredContact*& current = entry.second.current;
     for (uint32_t id : {email_id_, mobile_id_}) {
       std::string_view old_value = current ? StoredValueOf(*current, id) : std::string_view();
-      std::string_view new_value = next ? StoredValueOf(*next, id) : std::string_view();
+      std::string_view new_value = next_row != nullptr ? (id == email_id_ ? next_row->email : next_row->mobile)
+                                   : next              ? StoredValueOf(*next, id)
+                                                       : std::string_view();
       if (old_value == new_value) continue;
       if (!old_value.empty()) owner_override_[{id, old_value}] = std::string_view();
       if (!new_value.empty()) owner_override_[{id, new_value}] = pk;
@@ -611,7 +626,9 @@ class ContactRepository::BatchWriter {
   }
 
   // Email and mobile stay unique per tenant unless the tenant allows duplicates.
-  bool CheckUnique(const StoredContact* current, const StoredContact& next, RowError* error) {
+  // `next_row`: the row `next` was resolved from, when `next` holds exactly its values.
+  bool CheckUnique(const StoredContact* current, const StoredContact& next, const ResolvedRow* next_row,
+                   RowError* error) {
     struct Rule {
       uint32_t id;
       bool unique;
@@ -619,7 +636,8 @@ class ContactRepository::BatchWriter {
     for (Rule rule :
          {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
       if (!rule.unique) continue;
-      std::string_view value = StoredValueOf(next, rule.id);
+      std::string_view value = next_row != nullptr ? (rule.id == email_id_ ? next_row->email : next_row->mobile)
+                                                   : StoredValueOf(next, rule.id);
       if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
       std::string owner;
       auto it = owner_override_.find({rule.id, value});
@@ -1735,7 +1753,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
       bool valid = false;
       if (is_packed) {
         const size_t width = columns.size();
-        valid = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns,
+        valid = ResolvePositionalRow(snapshot, pk_attribute, columns,
                                      absl::MakeConstSpan(packed_cells).subspan(i * width, width), out.arena.get(),
                                      &out.rows[i], &error);
       } else if (positional) {
@@ -1744,8 +1762,8 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
               fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
         }
         row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
-        valid = ResolvePositionalRow(pk_attribute, snapshot.value_options, columns, row_values, out.arena.get(),
-                                     &out.rows[i], &error);
+        valid =
+            ResolvePositionalRow(snapshot, pk_attribute, columns, row_values, out.arena.get(), &out.rows[i], &error);
       } else {
         valid = ResolveRow(resolver, request.rows(i).attributes(), out.arena.get(), &out.rows[i], &error);
       }

@@ -31,6 +31,8 @@ void TenantState::PublishCatalog() {
   auto snapshot = std::make_shared<CatalogSnapshot>();
   static_cast<AttributeCatalog&>(*snapshot) = *this;
   snapshot->primary_key_attribute_id = record.primary_key_attribute_id();
+  snapshot->email_attribute_id = email_id();
+  snapshot->mobile_attribute_id = mobile_id();
   snapshot->configured = record.configured();
   snapshot->value_options = value_options();
   std::lock_guard lock(catalog_mu);

@@ -48,6 +48,8 @@ struct AttributeCatalog {
 // that the catalog did not change meanwhile.
 struct CatalogSnapshot : AttributeCatalog {
   uint32_t primary_key_attribute_id = 0;
+  uint32_t email_attribute_id = 0;  // system attributes: fixed for the tenant's life
+  uint32_t mobile_attribute_id = 0;
   bool configured = false;
   ValueOptions value_options;
 
