@@ -711,8 +711,9 @@ class ContactRepository::BatchWriter {
   size_t staged_ahead_count_ = 0;        // changed_ entries staged ahead
   std::thread staging_ahead_;
   // (email or mobile attribute id, value) -> the contact holding it as planned so far, or empty
-  // where its holder let it go. Views into records on arena_ and keys of planned_, both stable
-  // while the writer lives (records are never edited once planned): no allocation per value.
+  // where its holder let it go. Views into records (on arena_, or the resolved rows' arenas, which
+  // callers keep beyond the writer) and keys of planned_, all stable while the writer lives
+  // (records are never edited once planned): no allocation per value.
   absl::flat_hash_map<std::pair<uint32_t, std::string_view>, std::string_view> owner_override_;
   std::vector<WriteOp> staged_;
 };
