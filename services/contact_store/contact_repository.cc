@@ -1857,8 +1857,9 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   const std::vector<std::string>& pks = resolved.pks;
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(pks));
-  // A large batch's writes are staged a quarter at a time while the next quarter is planned.
-  const int stage_ahead_every = row_count >= kStageAheadMinRows ? (row_count + 3) / 4 : 0;
+  // A large batch's writes are staged a quarter at a time while the next quarter is planned; a dry
+  // run writes nothing, so it stages nothing.
+  const int stage_ahead_every = row_count >= kStageAheadMinRows && !request.dry_run() ? (row_count + 3) / 4 : 0;
   for (int i = 0; i < row_count; ++i) {
     if (stage_ahead_every > 0 && i > 0 && i % stage_ahead_every == 0) writer.StageAhead();
     if (i + kPrefetchDistance < static_cast<size_t>(row_count) && valid[i + kPrefetchDistance]) {
