@@ -1828,7 +1828,9 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   // A batch with the store to itself (one caller writing batch after batch) takes both halves of
   // the machine to resolve; beside another batch, that one's commit has the other core.
   const bool alone = batch_upserts_in_flight_.load() == 1;
-  ResolvedBatch resolved = ResolveBatch(state->catalog(), request, packed_cells, list_ids, source, alone);
+  auto resolved_batch =
+      std::make_shared<ResolvedBatch>(ResolveBatch(state->catalog(), request, packed_cells, list_ids, source, alone));
+  ResolvedBatch& resolved = *resolved_batch;
   if (!resolved.catalog->configured) return NotConfiguredError(tenant);
   if (after != 0 && !request.dry_run()) {
     // Outside the tenant's lock: the batch waited for needs it to be applied.
@@ -1855,7 +1857,8 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   const std::vector<ResolvedRow>& rows = resolved.rows;
   const std::vector<uint8_t>& valid = resolved.valid;
   const std::vector<std::string>& pks = resolved.pks;
-  BatchWriter writer(this, state);
+  auto batch_writer = std::make_shared<BatchWriter>(this, state);
+  BatchWriter& writer = *batch_writer;
   RETURN_IF_ERROR(writer.Prefetch(pks));
   // A large batch's writes are staged a quarter at a time while the next quarter is planned; a dry
   // run writes nothing, so it stages nothing.
@@ -1879,7 +1882,25 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   RETURN_IF_ERROR(writer.Commit());
   lock.unlock();
   NotifyBatchApplied();
-  return std::move(response);
+  contacts::v1::BatchUpsertResponse out = std::move(response);
+  // The writer goes before the records its views may point into.
+  ReleaseLater([writer = std::move(batch_writer), resolved = std::move(resolved_batch)]() mutable {
+    writer.reset();
+    resolved.reset();
+  });
+  return out;
+}
+
+void ContactRepository::ReleaseLater(std::function<void()> release) {
+  if (releases_pending_.fetch_add(1) >= kMaxPendingReleases) {
+    release();
+    releases_pending_.fetch_sub(1);
+    return;
+  }
+  releaser_.Run([this, release = std::move(release)] {
+    release();
+    releases_pending_.fetch_sub(1);
+  });
 }
 
 absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete(
