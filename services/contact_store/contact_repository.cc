@@ -1884,23 +1884,11 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   NotifyBatchApplied();
   contacts::v1::BatchUpsertResponse out = std::move(response);
   // The writer goes before the records its views may point into.
-  ReleaseLater([writer = std::move(batch_writer), resolved = std::move(resolved_batch)]() mutable {
+  batch_release_.Release([writer = std::move(batch_writer), resolved = std::move(resolved_batch)]() mutable {
     writer.reset();
     resolved.reset();
   });
   return out;
-}
-
-void ContactRepository::ReleaseLater(std::function<void()> release) {
-  if (releases_pending_.fetch_add(1) >= kMaxPendingReleases) {
-    release();
-    releases_pending_.fetch_sub(1);
-    return;
-  }
-  releaser_.Run([this, release = std::move(release)] {
-    release();
-    releases_pending_.fetch_sub(1);
-  });
 }
 
 absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete(

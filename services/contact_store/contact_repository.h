@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "services/contact_store/blocking_work_pool.h"
+#include "services/contact_store/deferred_release.h"
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
 #include "services/contact_store/store_db.h"
@@ -191,9 +191,6 @@ class ContactRepository {
   absl::Status WaitForAppliedBatch(const std::string& applied_key, const std::string& what, const StopCheck& stop);
   // Wakes the batches waiting for their predecessor. Call after a batch's applied record is written.
   void NotifyBatchApplied();
-  // Runs `release` (freeing what a finished request leaves behind) on the releaser thread, or here
-  // when kMaxPendingReleases already wait there.
-  void ReleaseLater(std::function<void()> release);
 
   absl::StatusOr<std::optional<contacts::internal::StoredContact>> ReadContact(
       const TenantState& state, const std::string& pk, const rocksdb::Snapshot* snapshot = nullptr);
@@ -235,11 +232,9 @@ class ContactRepository {
   absl::Mutex applied_mu_;
   absl::CondVar applied_cv_;
   uint64_t applied_generation_ ABSL_GUARDED_BY(applied_mu_) = 0;
-  // Frees a large batch's records, plans and staged writes (~10% of its time on one core) after
-  // its caller has its answer. Declared last: it finishes what is queued before anything else goes.
-  static constexpr int kMaxPendingReleases = 2;
-  std::atomic<int> releases_pending_{0};
-  BlockingWorkPool releaser_{1};
+  // Frees a large batch's records, plans and staged writes after its caller has its answer.
+  // Declared last: it finishes what is queued before anything else goes.
+  DeferredRelease batch_release_;
 };
 
 }  // namespace contacts::store
