@@ -11,26 +11,27 @@ namespace contacts::store {
 namespace {
 
 TEST(DeferredRelease, RunsAReleaseOnItsOwnThread) {
-  DeferredRelease release;
   std::promise<std::thread::id> ran_on;
+  DeferredRelease release;
   release.Release([&ran_on] { ran_on.set_value(std::this_thread::get_id()); });
   EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());
 }
 
 TEST(DeferredRelease, TheCallerFreesItsOwnOnceMaxPendingWait) {
-  DeferredRelease release(/*max_pending=*/2);
-  // The first release holds the thread, so it and the second are pending.
   std::promise<void> unblock;
   std::shared_future<void> unblocked = unblock.get_future().share();
   std::promise<void> first_started;
+  std::atomic<bool> second_ran{false};
+  std::thread::id third_ran_on;
+  // Declared after what its releases touch, so that it runs them before those go.
+  DeferredRelease release(/*max_pending=*/2);
+  // The first release holds the thread, so it and the second are pending.
   release.Release([&first_started, unblocked] {
     first_started.set_value();
     unblocked.wait();
   });
   first_started.get_future().wait();
-  std::atomic<bool> second_ran{false};
   release.Release([&second_ran] { second_ran = true; });
-  std::thread::id third_ran_on;
   release.Release([&third_ran_on] { third_ran_on = std::this_thread::get_id(); });
   EXPECT_EQ(third_ran_on, std::this_thread::get_id());  // ran here, before Release returned
   EXPECT_FALSE(second_ran.load());
