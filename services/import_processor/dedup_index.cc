@@ -56,7 +56,7 @@ void LastOccurrenceIndex::Finish() {
   // key, ~3% of rows at 16 bits per record); only the records of such bits are sorted.
   const size_t records = recorded_.size();
   int bits_log2 = 16;
-  while (bits_log2 < 40 && (uint64_t{1} << bits_log2) < 16 * static_cast<uint64_t>(records)) ++bits_log2;
+  while ((uint64_t{1} << bits_log2) < 16 * static_cast<uint64_t>(records)) ++bits_log2;
   std::vector<uint64_t> seen((uint64_t{1} << bits_log2) / 64);
   std::vector<uint64_t> repeated(seen.size());
   auto bit_of = [bits_log2](const Recorded& record) { return record.fingerprint.second >> (64 - bits_log2); };

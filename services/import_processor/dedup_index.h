@@ -10,10 +10,11 @@
 // Recording appends (fingerprint, row) to a vector: 24 bytes per row, written in order. Finish
 // marks a bit per fingerprint to find the records that may share a key (16 bits per record, 4
 // bytes per row while Finish runs), sorts only those by fingerprint, keeps the superseded rows
-// (few in most files) in a sorted vector and frees the rest. A hash map from fingerprint to last row did the same job
-// at 705-819 ns per key for a million keys (240-276 here), mostly cache and TLB misses of random probes, and the second
-// pass paid 307-445 ns more per row looking each key up again (2-17 here), as measured by tests/bench/dedup_bench.cc
-// (tests/bench/RESULTS.md, session 8).
+// (few in most files) in a sorted vector and frees the rest. A hash map from fingerprint to last
+// row did the same job at 705-819 ns per key for a million keys (240-276 here), mostly cache and
+// TLB misses of random probes, and the second pass paid 307-445 ns more per row looking each key
+// up again (2-17 here), as measured by tests/bench/dedup_bench.cc (tests/bench/RESULTS.md,
+// session 8).
 #pragma once
 
 #include <cstdint>
