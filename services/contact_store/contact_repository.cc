@@ -599,15 +599,25 @@ class ContactRepository::BatchWriter {
   }
 
   // Stages the tenant record if it changed, sorts everything staged by family and key, and writes
-  // it in one atomic step: a large batch as ingested SST files, others as one WriteBatch.
+  // it in one atomic step: a large batch as ingested SST files, others as one WriteBatch. A change
+  // of the next ordinal alone is written with a WriteBatch only (see below).
   absl::Status WriteStaged() {
-    if (!google::protobuf::util::MessageDifferencer::Equals(state_->record, saved_record_)) {
+    TenantRecord without_new_ordinals = state_->record;
+    without_new_ordinals.set_next_ordinal(saved_record_.next_ordinal());
+    const bool more_than_ordinals =
+        !google::protobuf::util::MessageDifferencer::Equals(without_new_ordinals, saved_record_);
+    const bool ordinals_only = !more_than_ordinals && state_->record.next_ordinal() != saved_record_.next_ordinal();
+    if (more_than_ordinals) {
       Put(repo_->db_->catalog(), repo_->TenantRecordKey(*state_), state_->record.SerializeAsString());
     }
-    if (staged_.empty()) return absl::OkStatus();
+    if (staged_.empty() && !ordinals_only) return absl::OkStatus();
     SortWriteOps(&staged_);
     const size_t ingest_min = repo_->db_->ingest_min_entries();
     if (ingest_min > 0 && staged_.size() >= ingest_min && !HasRepeatedKey(staged_)) {
+      // A batch that only handed out ordinals leaves the tenant record as it was: each ordinal is
+      // in its contact's record, written here, and opening the store takes the next one from the
+      // highest stored (RebuildColumns). The record would be a fourth file to write, sync and
+      // ingest for every batch (-3% for an in-process insert of 1M new contacts, alternated).
       return repo_->db_->IngestSorted(staged_);
     }
     // Sorted, so that the memtable inserts walk the skip list in order (each insert starts from
@@ -617,6 +627,7 @@ class ContactRepository::BatchWriter {
       rocksdb::Status staged = op.is_delete ? batch.Delete(op.cf, op.key) : batch.Put(op.cf, op.key, op.value);
       RETURN_IF_ERROR(FromRocksStatus(staged, "stage write"));
     }
+    if (ordinals_only) RETURN_IF_ERROR(repo_->PersistTenantRecord(state_, &batch));
     return repo_->db_->Write(&batch);
   }
 
@@ -849,6 +860,9 @@ absl::Status ContactRepository::RebuildColumns(TenantState* state) {
       return absl::DataLossError("contact record is corrupt");
     }
     state->columns.Apply(nullptr, &contact);
+    // Batches written as SST files do not store the tenant record for new ordinals alone
+    // (BatchWriter::WriteStaged): the next ordinal follows the highest one stored.
+    if (contact.ordinal() >= state->record.next_ordinal()) state->record.set_next_ordinal(contact.ordinal() + 1);
   }
   return FromRocksStatus((*it)->status(), "scan contacts");
 }

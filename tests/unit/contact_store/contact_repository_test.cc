@@ -699,6 +699,40 @@ TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
+// A batch written as SST files leaves the tenant record alone when it only hands out ordinals
+// (BatchWriter::WriteStaged); opening the store must then carry on after the highest stored one.
+TEST_P(ContactRepositoryTest, OrdinalsOfABatchAreNotHandedOutAgainAfterReopen) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  auto batch_of = [](const std::string& job, const std::string& prefix) {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id(job);
+    for (const char* column : {"customer_id", "city"}) batch.add_columns(column);
+    for (int i = 0; i < 10; ++i) {
+      auto* row = batch.add_rows();
+      row->set_row_number(i + 1);
+      *row->add_values() = prefix + std::to_string(i);
+      *row->add_values() = "Pune";
+    }
+    return batch;
+  };
+  ASSERT_TRUE(repo_->BatchUpsert("t1", batch_of("first", "K")).ok());
+  Open();
+  auto second = repo_->BatchUpsert("t1", batch_of("second", "N"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  for (const auto& result : second->results()) EXPECT_EQ(result.outcome(), contacts::v1::INSERTED);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  Filter pune;
+  auto* term = pune.mutable_term()->mutable_attribute();
+  term->set_attribute("city");
+  term->set_op(contacts::v1::EQ);
+  term->add_values("Pune");
+  EXPECT_EQ(*repo_->Count("t1", pune), 20u);
+  Open();  // and again, with both batches stored
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  EXPECT_EQ(*repo_->Count("t1", pune), 20u);
+}
+
 // city = `value`.
 Filter CityIs(const std::string& value) {
   Filter filter;
