@@ -699,6 +699,16 @@ TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
+// city = `value`.
+Filter CityIs(const std::string& value) {
+  Filter filter;
+  auto* term = filter.mutable_term()->mutable_attribute();
+  term->set_attribute("city");
+  term->set_op(contacts::v1::EQ);
+  term->add_values(value);
+  return filter;
+}
+
 // A batch written as SST files leaves the tenant record alone when it only hands out ordinals
 // (BatchWriter::WriteStaged); opening the store must then carry on after the highest stored one.
 TEST_P(ContactRepositoryTest, OrdinalsOfABatchAreNotHandedOutAgainAfterReopen) {
@@ -722,25 +732,10 @@ TEST_P(ContactRepositoryTest, OrdinalsOfABatchAreNotHandedOutAgainAfterReopen) {
   ASSERT_TRUE(second.ok()) << second.status();
   for (const auto& result : second->results()) EXPECT_EQ(result.outcome(), contacts::v1::INSERTED);
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
-  Filter pune;
-  auto* term = pune.mutable_term()->mutable_attribute();
-  term->set_attribute("city");
-  term->set_op(contacts::v1::EQ);
-  term->add_values("Pune");
-  EXPECT_EQ(*repo_->Count("t1", pune), 20u);
+  EXPECT_EQ(*repo_->Count("t1", CityIs("Pune")), 20u);
   Open();  // and again, with both batches stored
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
-  EXPECT_EQ(*repo_->Count("t1", pune), 20u);
-}
-
-// city = `value`.
-Filter CityIs(const std::string& value) {
-  Filter filter;
-  auto* term = filter.mutable_term()->mutable_attribute();
-  term->set_attribute("city");
-  term->set_op(contacts::v1::EQ);
-  term->add_values(value);
-  return filter;
+  EXPECT_EQ(*repo_->Count("t1", CityIs("Pune")), 20u);
 }
 
 TEST_P(ContactRepositoryTest, ConcurrentUpsertsOfTheSameKeysKeepIndexesExact) {
