@@ -563,15 +563,20 @@ class ContactRepository::BatchWriter {
     return absl::OkStatus();
   }
 
+  // The email or mobile (`id`) of `next` ("" for none or a null `next`), read from `next_row`
+  // when that is the row `next` was resolved from (its record's values miss the cache by now).
+  std::string_view LookupValueOf(uint32_t id, const StoredContact* next, const ResolvedRow* next_row) const {
+    if (next_row != nullptr) return id == email_id_ ? next_row->email : next_row->mobile;
+    return next != nullptr ? StoredValueOf(*next, id) : std::string_view();
+  }
+
   // `next_row`: the row `next` was resolved from, when `next` holds exactly its values.
   void Replace(PlannedEntry& entry, const StoredContact* next, const ResolvedRow* next_row = nullptr) {
     const std::string& pk = entry.first;
     const StoredContact*& current = entry.second.current;
     for (uint32_t id : {email_id_, mobile_id_}) {
       std::string_view old_value = current ? StoredValueOf(*current, id) : std::string_view();
-      std::string_view new_value = next_row != nullptr ? (id == email_id_ ? next_row->email : next_row->mobile)
-                                   : next              ? StoredValueOf(*next, id)
-                                                       : std::string_view();
+      std::string_view new_value = LookupValueOf(id, next, next_row);
       if (old_value == new_value) continue;
       if (!old_value.empty()) owner_override_[{id, old_value}] = std::string_view();
       if (!new_value.empty()) owner_override_[{id, new_value}] = pk;
@@ -642,8 +647,7 @@ class ContactRepository::BatchWriter {
     for (Rule rule :
          {Rule{email_id_, state_->record.email_unique()}, Rule{mobile_id_, state_->record.mobile_unique()}}) {
       if (!rule.unique) continue;
-      std::string_view value = next_row != nullptr ? (rule.id == email_id_ ? next_row->email : next_row->mobile)
-                                                   : StoredValueOf(next, rule.id);
+      std::string_view value = LookupValueOf(rule.id, &next, next_row);
       if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
       std::string owner;
       auto it = owner_override_.find({rule.id, value});
