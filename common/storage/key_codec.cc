@@ -281,9 +281,14 @@ absl::StatusOr<uint32_t> DecodeKeyTenant(std::string_view key) {
 // ---- contacts -----------------------------------------------------------------------------------
 
 std::string ContactKey(uint32_t tenant, std::string_view pk) {
-  std::string out = TenantPrefix(tenant);
-  PutStringOrdered(&out, pk);
+  std::string out;
+  AppendContactKey(&out, tenant, pk);
   return out;
+}
+
+void AppendContactKey(std::string* dst, uint32_t tenant, std::string_view pk) {
+  PutFixed32BE(dst, tenant);
+  PutStringOrdered(dst, pk);
 }
 
 std::string ContactPrefix(uint32_t tenant) { return TenantPrefix(tenant); }
@@ -410,9 +415,14 @@ absl::StatusOr<std::string> DecodeMembershipPk(std::string_view key, uint32_t te
 // ---- ordinals -----------------------------------------------------------------------------------
 
 std::string OrdinalKey(uint32_t tenant, uint32_t ordinal) {
-  std::string out = TenantPrefix(tenant);
-  PutFixed32BE(&out, ordinal);
+  std::string out;
+  AppendOrdinalKey(&out, tenant, ordinal);
   return out;
+}
+
+void AppendOrdinalKey(std::string* dst, uint32_t tenant, uint32_t ordinal) {
+  PutFixed32BE(dst, tenant);
+  PutFixed32BE(dst, ordinal);
 }
 
 std::string OrdinalPrefix(uint32_t tenant) { return TenantPrefix(tenant); }

@@ -129,6 +129,8 @@ absl::StatusOr<uint32_t> DecodeKeyTenant(std::string_view key);
 // ---------------------------------------------------------------------------------------------
 
 std::string ContactKey(uint32_t tenant, std::string_view pk);
+// ContactKey appended to `dst` (a batch builds thousands into one reused string).
+void AppendContactKey(std::string* dst, uint32_t tenant, std::string_view pk);
 std::string ContactPrefix(uint32_t tenant);
 // Errors: INVALID_ARGUMENT when malformed or not a key of `tenant`.
 absl::StatusOr<std::string> DecodeContactKey(std::string_view key, uint32_t tenant);
@@ -196,6 +198,7 @@ absl::StatusOr<std::string> DecodeMembershipPk(std::string_view key, uint32_t te
 // ---------------------------------------------------------------------------------------------
 
 std::string OrdinalKey(uint32_t tenant, uint32_t ordinal);
+void AppendOrdinalKey(std::string* dst, uint32_t tenant, uint32_t ordinal);
 std::string OrdinalPrefix(uint32_t tenant);
 // Errors: INVALID_ARGUMENT when malformed or not a key of `tenant`.
 absl::StatusOr<uint32_t> DecodeOrdinal(std::string_view key, uint32_t tenant);

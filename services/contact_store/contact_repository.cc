@@ -360,10 +360,10 @@ class ContactRepository::BatchWriter {
   int64_t now() const { return now_; }
 
   // Stages a put or a delete, written by Commit with the contacts' changes.
-  void Put(rocksdb::ColumnFamilyHandle* cf, std::string key, std::string value) {
-    StagePut(&staged_, cf, std::move(key), std::move(value));
+  void Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value) {
+    StagePut(&staged_, cf, bytes_.Copy(key), bytes_.Copy(value));
   }
-  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string key) { StageDelete(&staged_, cf, std::move(key)); }
+  void Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key) { StageDelete(&staged_, cf, bytes_.Copy(key)); }
 
   // Loads the stored state of `pks` not seen yet, with one MultiGet.
   absl::Status Prefetch(const std::vector<std::string>& pks) {
@@ -465,7 +465,7 @@ class ContactRepository::BatchWriter {
     auto stage = [this, &chunk] {
       chunk.ops.reserve(2 * chunk.changes.size());
       for (const auto& [before, after] : chunk.changes) {
-        if (before != nullptr || after != nullptr) EmitDiff(before, after, &chunk.ops);
+        if (before != nullptr || after != nullptr) EmitDiff(before, after, &chunk.ops, &chunk.bytes);
         chunk.ops_end.push_back(chunk.ops.size());
       }
     };
@@ -534,11 +534,13 @@ class ContactRepository::BatchWriter {
   static constexpr size_t kSplitReadMinKeys = 1000;
   static constexpr size_t kSplitStageMinChanges = 1000;
 
-  static void StagePut(std::vector<WriteOp>* ops, rocksdb::ColumnFamilyHandle* cf, std::string key, std::string value) {
-    ops->push_back({cf, cf->GetID(), std::move(key), std::move(value), false});
+  // The key and value must outlive the writer's write (views into bytes_ or a chunk's bytes).
+  static void StagePut(std::vector<WriteOp>* ops, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                       std::string_view value) {
+    ops->push_back({cf, cf->GetID(), key, value, false});
   }
-  static void StageDelete(std::vector<WriteOp>* ops, rocksdb::ColumnFamilyHandle* cf, std::string key) {
-    ops->push_back({cf, cf->GetID(), std::move(key), {}, true});
+  static void StageDelete(std::vector<WriteOp>* ops, rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+    ops->push_back({cf, cf->GetID(), key, {}, true});
   }
 
   // Reads the stored records of pks[begin, end) (sorted) into (*stored)[begin, end), null where
@@ -593,14 +595,18 @@ class ContactRepository::BatchWriter {
   void StageChanges(const std::vector<ContactChange>& changes) {
     staged_.reserve(staged_.size() + 2 * changes.size() + 1);  // a record and an ordinal each, the tenant
     std::vector<WriteOp> second_half;
+    WriteOpBytes second_half_bytes;
     RunInTwoHalves(changes.size(), kSplitStageMinChanges, /*split=*/true, [&](size_t begin, size_t end) {
-      std::vector<WriteOp>* ops = begin == 0 ? &staged_ : &second_half;
-      if (ops == &second_half) ops->reserve(2 * (end - begin));
-      for (size_t i = begin; i < end; ++i) EmitDiff(changes[i].first, changes[i].second, ops);
+      const bool first = begin == 0;
+      std::vector<WriteOp>* ops = first ? &staged_ : &second_half;
+      if (!first) ops->reserve(2 * (end - begin));
+      for (size_t i = begin; i < end; ++i) {
+        EmitDiff(changes[i].first, changes[i].second, ops, first ? &bytes_ : &second_half_bytes);
+      }
       return absl::OkStatus();
     }).IgnoreError();  // staging cannot fail
-    staged_.insert(staged_.end(), std::make_move_iterator(second_half.begin()),
-                   std::make_move_iterator(second_half.end()));
+    staged_.insert(staged_.end(), second_half.begin(), second_half.end());
+    bytes_.Adopt(std::move(second_half_bytes));
   }
 
   // Stages the tenant record if it changed, sorts everything staged by family and key, and writes
@@ -680,21 +686,30 @@ class ContactRepository::BatchWriter {
     return true;
   }
 
-  // Stages one contact's writes into `ops`. Reads only the two records and the writer's fixed
-  // state, so two calls may run at once.
-  void EmitDiff(const StoredContact* before, const StoredContact* after, std::vector<WriteOp>* ops) const {
+  // Stages one contact's writes into `ops`, their bytes in `bytes`. Reads only the two records and
+  // the writer's fixed state, so two calls with their own `ops` and `bytes` may run at once.
+  void EmitDiff(const StoredContact* before, const StoredContact* after, std::vector<WriteOp>* ops,
+                WriteOpBytes* bytes) const {
     const uint32_t tenant = state_->id();
     const bool same_ordinal = before && after && before->ordinal() == after->ordinal();
-    if (before && !same_ordinal) {
-      StageDelete(ops, repo_->db_->ordinals(), keys::OrdinalKey(tenant, before->ordinal()));
-    }
+    auto ordinal_key = [&](uint32_t ordinal) {
+      return bytes->Build([&](std::string* out) { keys::AppendOrdinalKey(out, tenant, ordinal); });
+    };
+    const StoredContact& contact = after ? *after : *before;
+    const std::string_view contact_key =
+        bytes->Build([&](std::string* out) { keys::AppendContactKey(out, tenant, contact.primary_key()); });
+    if (before && !same_ordinal) StageDelete(ops, repo_->db_->ordinals(), ordinal_key(before->ordinal()));
     if (after && !same_ordinal) {
-      StagePut(ops, repo_->db_->ordinals(), keys::OrdinalKey(tenant, after->ordinal()), after->primary_key());
+      StagePut(ops, repo_->db_->ordinals(), ordinal_key(after->ordinal()), bytes->Copy(after->primary_key()));
     }
     if (after) {
-      StagePut(ops, repo_->db_->contacts(), keys::ContactKey(tenant, after->primary_key()), after->SerializeAsString());
+      // Serialised straight into the batch's bytes: no string to allocate, zero-fill and free.
+      const size_t size = after->ByteSizeLong();
+      char* record = bytes->Allocate(size);
+      after->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(record));
+      StagePut(ops, repo_->db_->contacts(), contact_key, std::string_view(record, size));
     } else {
-      StageDelete(ops, repo_->db_->contacts(), keys::ContactKey(tenant, before->primary_key()));
+      StageDelete(ops, repo_->db_->contacts(), contact_key);
     }
   }
 
@@ -715,6 +730,7 @@ class ContactRepository::BatchWriter {
   struct AheadChunk {
     std::vector<ContactChange> changes;
     std::vector<WriteOp> ops;
+    WriteOpBytes bytes;  // of ops, staged on the helper thread
     std::vector<size_t> ops_end;
   };
   std::deque<AheadChunk> ahead_chunks_;  // a deque: the helper holds a reference while more are added
@@ -726,6 +742,7 @@ class ContactRepository::BatchWriter {
   // (records are never edited once planned): no allocation per value.
   absl::flat_hash_map<std::pair<uint32_t, std::string_view>, std::string_view> owner_override_;
   std::vector<WriteOp> staged_;
+  WriteOpBytes bytes_;  // of the ops staged on the caller's thread, and those adopted from helpers
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
       // miss: asking a few ops ahead overlaps them (the copies into the file's blocks were 40% of
       // writing the files).
       if (i + kPrefetchOps < end) {
-        const std::string& ahead = ops[i + kPrefetchOps].value;
+        const std::string_view ahead = ops[i + kPrefetchOps].value;
         for (size_t offset = 0; offset < ahead.size() && offset < 512; offset += 64) {
           __builtin_prefetch(ahead.data() + offset);
         }

@@ -1,6 +1,7 @@
 #include "services/contact_store/write_ops.h"
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -10,13 +11,21 @@
 namespace contacts::store {
 namespace {
 
-WriteOp Op(uint32_t family, std::string key, std::string value = "") {
-  return WriteOp{nullptr, family, std::move(key), std::move(value), false};
+// The ops' bytes, for the whole test program (ops are views).
+WriteOpBytes& TestBytes() {
+  static WriteOpBytes* bytes = new WriteOpBytes();
+  return *bytes;
+}
+
+WriteOp Op(uint32_t family, std::string_view key, std::string_view value = "") {
+  return WriteOp{nullptr, family, TestBytes().Copy(key), TestBytes().Copy(value), false};
 }
 
 std::vector<std::string> Describe(const std::vector<WriteOp>& ops) {
   std::vector<std::string> out;
-  for (const WriteOp& op : ops) out.push_back(std::to_string(op.cf_id) + ":" + op.key + "=" + op.value);
+  for (const WriteOp& op : ops) {
+    out.push_back(std::to_string(op.cf_id) + ":" + std::string(op.key) + "=" + std::string(op.value));
+  }
   return out;
 }
 
@@ -78,6 +87,38 @@ TEST(WriteOpsTest, RepeatedKeysAreFoundOnlyWithinAFamily) {
   SortWriteOps(&ops);
   EXPECT_TRUE(HasRepeatedKey(ops));
   EXPECT_EQ(Describe(ops), (std::vector<std::string>{"1:a=", "1:b=", "2:a=", "2:a=again"}));
+}
+
+TEST(WriteOpBytesTest, ViewsKeepTheirBytesAcrossBlocksAndAdoption) {
+  // Enough bytes for several blocks, values of every size up to two blocks (own blocks above a
+  // quarter of one), some built in the scratch string: each view must still read what it was given.
+  std::mt19937 random(11);
+  std::vector<std::string> expected;
+  std::vector<std::string_view> views;
+  WriteOpBytes bytes;
+  {
+    WriteOpBytes helper;  // as a helper thread's, adopted and then gone
+    for (int i = 0; i < 3000; ++i) {
+      const size_t size = i % 100 == 0 ? std::uniform_int_distribution<size_t>(0, 2 << 20)(random)
+                                       : std::uniform_int_distribution<size_t>(0, 2000)(random);
+      std::string value(size, '\0');
+      for (char& c : value) c = static_cast<char>(random());
+      WriteOpBytes& target = i % 2 == 0 ? bytes : helper;
+      views.push_back(i % 3 == 0 ? target.Build([&](std::string* out) { *out += value; }) : target.Copy(value));
+      expected.push_back(std::move(value));
+    }
+    bytes.Adopt(std::move(helper));
+  }
+  // Memory the helper's blocks would have gone back to, had they not been adopted, written over.
+  std::vector<std::unique_ptr<char[]>> reuse;
+  for (int i = 0; i < 64; ++i) {
+    reuse.emplace_back(new char[1 << 20]);
+    std::fill(reuse.back().get(), reuse.back().get() + (1 << 20), '\x5a');
+  }
+  for (size_t i = 0; i < views.size(); ++i) ASSERT_EQ(views[i], expected[i]) << "value " << i;
+  char* room = bytes.Allocate(16);
+  std::fill(room, room + 16, 'x');
+  for (size_t i = 0; i < views.size(); ++i) ASSERT_EQ(views[i], expected[i]) << "value " << i;
 }
 
 TEST(WriteOpsTest, EmptyBatchStaysEmpty) {
