@@ -225,8 +225,10 @@ bool TenantColumns::InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32
   return Mix(pk_hash ^ group_seed) % 10000 < percent_basis_points;
 }
 
+uint64_t TenantColumns::FilterKeyHash(std::string_view primary_key) { return absl::HashOf(primary_key); }
+
 uint64_t TenantColumns::LookupValueHash(uint32_t attribute_id, std::string_view value) {
-  return Mix(PrimaryKeyHash(value) ^ (uint64_t{attribute_id} << 32));
+  return absl::HashOf(attribute_id, value);
 }
 
 void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add) {
@@ -279,8 +281,8 @@ void TenantColumns::CollectKeyEntryOps(const StoredContact* before, const Stored
   // An update keeps its primary key and mostly its email and mobile: their entries would only go
   // out and in again (an erase and an insert in a large hash map each), so only changed keys move.
   if (before == nullptr || after == nullptr || before->primary_key() != after->primary_key()) {
-    if (before != nullptr) pk_ops->push_back({PrimaryKeyHash(before->primary_key()), 0, false});
-    if (after != nullptr) pk_ops->push_back({PrimaryKeyHash(after->primary_key()), 0, true});
+    if (before != nullptr) pk_ops->push_back({FilterKeyHash(before->primary_key()), 0, false});
+    if (after != nullptr) pk_ops->push_back({FilterKeyHash(after->primary_key()), 0, true});
   }
   auto value_of = [](const StoredContact* contact, uint32_t id) {
     return contact == nullptr ? std::string_view() : StoredValueOf(*contact, id);

@@ -136,7 +136,7 @@ class TenantColumns {
   // (a 64-bit hash matched) and the caller reads to be sure. The primary-key filter counts and the
   // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
   bool MayHavePrimaryKey(std::string_view primary_key) const {
-    return pk_filter_.contains(PrimaryKeyHash(primary_key));
+    return pk_filter_.contains(FilterKeyHash(primary_key));
   }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
     return value_owners_.contains(LookupValueHash(attribute_id, value));
@@ -146,7 +146,7 @@ class TenantColumns {
   // (and TLB) miss. Far enough to hide a miss behind the rows in between, near enough that the
   // lines are still cached when used.
   static constexpr size_t kPrefetchAhead = 8;
-  void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.prefetch(PrimaryKeyHash(primary_key)); }
+  void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.prefetch(FilterKeyHash(primary_key)); }
   void PrefetchLookupValue(uint32_t attribute_id, std::string_view value) const {
     value_owners_.prefetch(LookupValueHash(attribute_id, value));
   }
@@ -166,6 +166,11 @@ class TenantColumns {
  private:
   void Grow(uint32_t ordinal);
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
+  // The hashes of the primary-key filter and the value owners, which live in memory only (rebuilt
+  // at every start), so they need not be stable: absl's hash reads a word at a time, where
+  // PrimaryKeyHash's FNV-1a (kept for control groups, whose members must not change) takes a
+  // multiply per byte, and a batch hashes each row's key, email and mobile several times.
+  static uint64_t FilterKeyHash(std::string_view primary_key);
   static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
   void AddValueOwner(uint64_t hash, uint32_t ordinal);
@@ -197,7 +202,7 @@ class TenantColumns {
   std::vector<int64_t> modified_;
   std::vector<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
-  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;  // PrimaryKeyHash -> live contacts
+  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;  // FilterKeyHash -> live contacts
   // LookupValueHash -> the ordinal of one live contact holding the value; any further ones (the
   // tenant allows duplicate emails or mobiles, or two values' hashes collide) in value_owners_more_.
   absl::flat_hash_map<uint64_t, uint32_t> value_owners_;
