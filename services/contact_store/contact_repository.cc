@@ -143,6 +143,11 @@ struct ResolvedRow {
   // before the lock, thousands of rows earlier) missed the cache at every entry.
   std::string_view email;
   std::string_view mobile;
+  // Whether no other row of the batch has this row's email (mobile), as far as MarkLookupValuesUniqueInBatch
+  // could tell: then planning need not note who takes it (BatchWriter's owner_override_), since no
+  // later row can ask.
+  bool email_unique_in_batch = false;
+  bool mobile_unique_in_batch = false;
 
   const std::string& primary_key() const { return record->primary_key(); }
 };
@@ -368,7 +373,6 @@ class ContactRepository::BatchWriter {
   // Loads the stored state of `pks` not seen yet, with one MultiGet.
   absl::Status Prefetch(const std::vector<std::string>& pks) {
     planned_.reserve(planned_.size() + pks.size());
-    owner_override_.reserve(owner_override_.size() + 2 * pks.size());  // an email and a mobile each
     std::vector<std::string> wanted;
     for (size_t i = 0; i < pks.size(); ++i) {
       if (i + kPrefetchDistance < pks.size()) state_->columns.PrefetchPrimaryKey(pks[i + kPrefetchDistance]);
@@ -572,6 +576,16 @@ class ContactRepository::BatchWriter {
     return next != nullptr ? StoredValueOf(*next, id) : std::string_view();
   }
 
+  // Whether `next_row` (the row a new contact's record was resolved from, or null) is the only row
+  // of the batch with its `id` value (email or mobile): then owner_override_ has no entry for the
+  // value but a release (which the stored holder's planned state tells as well), and no later row
+  // will look it up, so the value is neither looked up there nor noted (for an import of new
+  // contacts, four hash-table probes per row under the tenant's lock).
+  bool UniqueInBatch(uint32_t id, const ResolvedRow* next_row) const {
+    if (next_row == nullptr) return false;
+    return id == email_id_ ? next_row->email_unique_in_batch : next_row->mobile_unique_in_batch;
+  }
+
   // `next_row`: the row `next` was resolved from, when `next` holds exactly its values.
   void Replace(PlannedEntry& entry, const StoredContact* next, const ResolvedRow* next_row = nullptr) {
     const std::string& pk = entry.first;
@@ -581,7 +595,7 @@ class ContactRepository::BatchWriter {
       std::string_view new_value = LookupValueOf(id, next, next_row);
       if (old_value == new_value) continue;
       if (!old_value.empty()) owner_override_[{id, old_value}] = std::string_view();
-      if (!new_value.empty()) owner_override_[{id, new_value}] = pk;
+      if (!new_value.empty() && !UniqueInBatch(id, next_row)) owner_override_[{id, new_value}] = pk;
     }
     current = next;
     if (!entry.second.changed) {
@@ -656,7 +670,7 @@ class ContactRepository::BatchWriter {
       std::string_view value = LookupValueOf(rule.id, &next, next_row);
       if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
       std::string owner;
-      auto it = owner_override_.find({rule.id, value});
+      auto it = UniqueInBatch(rule.id, next_row) ? owner_override_.end() : owner_override_.find({rule.id, value});
       if (it != owner_override_.end()) {
         owner = it->second;
       } else if (state_->columns.MayHaveLookupValue(rule.id, value)) {
@@ -1731,6 +1745,29 @@ struct ResolvedBatch {
   std::vector<StoredContact*> new_records;
 };
 
+// Marks the valid rows whose email (mobile) no other valid row of the batch has. Values are told
+// apart by a hash only: two values sharing one count as repeated, which is merely the slow path.
+void MarkLookupValuesUniqueInBatch(ResolvedBatch* batch) {
+  for (bool email : {true, false}) {
+    absl::flat_hash_map<uint64_t, int> first_row;  // value hash -> the first row with it, -1 once repeated
+    first_row.reserve(batch->rows.size());
+    for (size_t i = 0; i < batch->rows.size(); ++i) {
+      if (!batch->valid[i]) continue;
+      ResolvedRow& row = batch->rows[i];
+      const std::string_view value = email ? row.email : row.mobile;
+      if (value.empty()) continue;
+      bool& unique = email ? row.email_unique_in_batch : row.mobile_unique_in_batch;
+      auto [it, inserted] = first_row.try_emplace(absl::HashOf(absl::string_view(value.data(), value.size())), i);
+      unique = inserted;
+      if (!inserted && it->second >= 0) {
+        ResolvedRow& first = batch->rows[it->second];
+        (email ? first.email_unique_in_batch : first.mobile_unique_in_batch) = false;
+        it->second = -1;
+      }
+    }
+  }
+}
+
 // Batches of at least this many rows are resolved in two halves at once when nothing else runs
 // beside them (ResolveBatch's `split`): a thread costs ~50 us, resolving 2,000 rows ~2 ms.
 constexpr int kSplitResolveMinRows = 2000;
@@ -1819,6 +1856,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
   for (int i = 0; i < row_count; ++i) {
     if (out.valid[i]) out.pks.push_back(out.rows[i].primary_key());
   }
+  MarkLookupValuesUniqueInBatch(&out);
   return out;
 }
 
