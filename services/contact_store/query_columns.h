@@ -135,9 +135,7 @@ class TenantColumns {
   // (or this email / mobile value), so the batch writer skips the RocksDB read; true means "maybe"
   // (a 64-bit hash matched) and the caller reads to be sure. The primary-key filter counts and the
   // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
-  bool MayHavePrimaryKey(std::string_view primary_key) const {
-    return pk_filter_.contains(FilterKeyHash(primary_key));
-  }
+  bool MayHavePrimaryKey(std::string_view primary_key) const { return pk_filter_.contains(FilterKeyHash(primary_key)); }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
     return value_owners_.contains(LookupValueHash(attribute_id, value));
   }

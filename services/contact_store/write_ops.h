@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <absl/functional/function_ref.h>
-
 #include <rocksdb/db.h>
 
 namespace contacts::store {
