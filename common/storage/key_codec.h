@@ -198,6 +198,7 @@ absl::StatusOr<std::string> DecodeMembershipPk(std::string_view key, uint32_t te
 // ---------------------------------------------------------------------------------------------
 
 std::string OrdinalKey(uint32_t tenant, uint32_t ordinal);
+// OrdinalKey appended to `dst`.
 void AppendOrdinalKey(std::string* dst, uint32_t tenant, uint32_t ordinal);
 std::string OrdinalPrefix(uint32_t tenant);
 // Errors: INVALID_ARGUMENT when malformed or not a key of `tenant`.

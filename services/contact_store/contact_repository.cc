@@ -577,10 +577,10 @@ class ContactRepository::BatchWriter {
   }
 
   // Whether `next_row` (the row a new contact's record was resolved from, or null) is the only row
-  // of the batch with its `id` value (email or mobile): then owner_override_ has no entry for the
-  // value but a release (which the stored holder's planned state tells as well), and no later row
-  // will look it up, so the value is neither looked up there nor noted (for an import of new
-  // contacts, four hash-table probes per row under the tenant's lock).
+  // of the batch with its `id` value (email or mobile): then owner_override_ can hold no more for
+  // the value than a release, which CheckUnique looks past anyway (to the stored holders and their
+  // planned states), and no later row will look the value up, so it is neither looked up there nor
+  // noted (for an import of new contacts, four hash-table probes per row under the tenant's lock).
   bool UniqueInBatch(uint32_t id, const ResolvedRow* next_row) const {
     if (next_row == nullptr) return false;
     return id == email_id_ ? next_row->email_unique_in_batch : next_row->mobile_unique_in_batch;
@@ -671,9 +671,11 @@ class ContactRepository::BatchWriter {
       if (value.empty() || (current != nullptr && StoredValueOf(*current, rule.id) == value)) continue;
       std::string owner;
       auto it = UniqueInBatch(rule.id, next_row) ? owner_override_.end() : owner_override_.find({rule.id, value});
-      if (it != owner_override_.end()) {
-        owner = it->second;
+      if (it != owner_override_.end() && !it->second.empty()) {
+        owner = it->second;  // a contact of this batch took the value
       } else if (state_->columns.MayHaveLookupValue(rule.id, value)) {
+        // Stored holders, whether or not a contact of the batch let the value go: another stored
+        // contact may hold it as well (duplicates stored before the tenant made the value unique).
         auto holders = repo_->ContactsWithLookupValue(*state_, rule.id, value);
         if (!holders.ok()) {
           *error = {state_->AttributeById(rule.id)->name(), std::string(holders.status().message())};
@@ -751,7 +753,8 @@ class ContactRepository::BatchWriter {
   size_t staged_ahead_count_ = 0;        // changed_ entries staged ahead
   std::thread staging_ahead_;
   // (email or mobile attribute id, value) -> the contact holding it as planned so far, or empty
-  // where its holder let it go. Views into records (on arena_, or the resolved rows' arenas, which
+  // where its holder let it go. Values only one new contact of the batch has are not noted
+  // (UniqueInBatch). Views into records (on arena_, or the resolved rows' arenas, which
   // callers keep beyond the writer) and keys of planned_, all stable while the writer lives
   // (records are never edited once planned): no allocation per value.
   absl::flat_hash_map<std::pair<uint32_t, std::string_view>, std::string_view> owner_override_;
@@ -1748,20 +1751,24 @@ struct ResolvedBatch {
 // Marks the valid rows whose email (mobile) no other valid row of the batch has. Values are told
 // apart by a hash only: two values sharing one count as repeated, which is merely the slow path.
 void MarkLookupValuesUniqueInBatch(ResolvedBatch* batch) {
-  for (bool email : {true, false}) {
+  struct Lookup {
+    uint32_t attribute_id;
+    std::string_view ResolvedRow::*value;
+    bool ResolvedRow::*unique;
+  };
+  for (Lookup lookup :
+       {Lookup{batch->catalog->email_attribute_id, &ResolvedRow::email, &ResolvedRow::email_unique_in_batch},
+        Lookup{batch->catalog->mobile_attribute_id, &ResolvedRow::mobile, &ResolvedRow::mobile_unique_in_batch}}) {
     absl::flat_hash_map<uint64_t, int> first_row;  // value hash -> the first row with it, -1 once repeated
     first_row.reserve(batch->rows.size());
     for (size_t i = 0; i < batch->rows.size(); ++i) {
-      if (!batch->valid[i]) continue;
       ResolvedRow& row = batch->rows[i];
-      const std::string_view value = email ? row.email : row.mobile;
-      if (value.empty()) continue;
-      bool& unique = email ? row.email_unique_in_batch : row.mobile_unique_in_batch;
-      auto [it, inserted] = first_row.try_emplace(absl::HashOf(absl::string_view(value.data(), value.size())), i);
-      unique = inserted;
+      if (!batch->valid[i] || (row.*lookup.value).empty()) continue;
+      auto [it, inserted] =
+          first_row.try_emplace(TenantColumns::LookupValueHash(lookup.attribute_id, row.*lookup.value), i);
+      row.*lookup.unique = inserted;
       if (!inserted && it->second >= 0) {
-        ResolvedRow& first = batch->rows[it->second];
-        (email ? first.email_unique_in_batch : first.mobile_unique_in_batch) = false;
+        batch->rows[it->second].*lookup.unique = false;
         it->second = -1;
       }
     }
@@ -1856,7 +1863,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
   for (int i = 0; i < row_count; ++i) {
     if (out.valid[i]) out.pks.push_back(out.rows[i].primary_key());
   }
-  MarkLookupValuesUniqueInBatch(&out);
+  if (may_insert) MarkLookupValuesUniqueInBatch(&out);  // only new contacts use the marks
   return out;
 }
 

@@ -225,10 +225,14 @@ bool TenantColumns::InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32
   return Mix(pk_hash ^ group_seed) % 10000 < percent_basis_points;
 }
 
-uint64_t TenantColumns::FilterKeyHash(std::string_view primary_key) { return absl::HashOf(primary_key); }
+// As absl::string_view: Debian's Abseil has a string_view type of its own, and hashes a
+// std::string_view through std::hash instead.
+uint64_t TenantColumns::FilterKeyHash(std::string_view primary_key) {
+  return absl::HashOf(absl::string_view(primary_key.data(), primary_key.size()));
+}
 
 uint64_t TenantColumns::LookupValueHash(uint32_t attribute_id, std::string_view value) {
-  return absl::HashOf(attribute_id, value);
+  return absl::HashOf(attribute_id, absl::string_view(value.data(), value.size()));
 }
 
 void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add) {

@@ -160,16 +160,18 @@ class TenantColumns {
   // The control-group hash, shared with tests and the brute-force checks.
   static uint64_t PrimaryKeyHash(std::string_view primary_key);
   static bool InControlGroup(uint64_t pk_hash, uint64_t group_seed, uint32_t percent_basis_points);
+  // The hash of an email or mobile value (`attribute_id`'s) in the value owners, like FilterKeyHash
+  // in memory only; also how a batch tells its rows' values apart (MarkLookupValuesUniqueInBatch).
+  static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
 
  private:
   void Grow(uint32_t ordinal);
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
-  // The hashes of the primary-key filter and the value owners, which live in memory only (rebuilt
-  // at every start), so they need not be stable: absl's hash reads a word at a time, where
-  // PrimaryKeyHash's FNV-1a (kept for control groups, whose members must not change) takes a
-  // multiply per byte, and a batch hashes each row's key, email and mobile several times.
+  // The hash of the primary-key filter, which lives in memory only (rebuilt at every start), so it
+  // need not be stable: absl's hash reads a word at a time, where PrimaryKeyHash's FNV-1a (kept for
+  // control groups, whose members must not change) takes a multiply per byte, and a batch hashes
+  // each row's key, email and mobile several times.
   static uint64_t FilterKeyHash(std::string_view primary_key);
-  static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
   static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
   void AddValueOwner(uint64_t hash, uint32_t ordinal);
   void RemoveValueOwner(uint64_t hash, uint32_t ordinal);

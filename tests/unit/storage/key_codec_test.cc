@@ -336,6 +336,18 @@ TEST(KeyCodecKeysTest, ContactKeyRoundTripsAndHasPinnedBytes) {
   EXPECT_TRUE(ContactKey(42, "x").starts_with(ContactPrefix(42)));
 }
 
+// A batch builds its keys into one reused string: appending after bytes already there gives the
+// same key as building it alone, after those bytes.
+TEST(KeyCodecKeysTest, AppendedKeysEqualTheKeysBuiltAlone) {
+  std::string out = "before";
+  AppendContactKey(&out, 42, "a\0b"s);
+  EXPECT_EQ(out, "before" + ContactKey(42, "a\0b"s));
+  out = "before";
+  AppendOrdinalKey(&out, 42, 0x01020304);
+  EXPECT_EQ(out, "before" + OrdinalKey(42, 0x01020304));
+  EXPECT_EQ(OrdinalKey(42, 0x01020304), "\0\0\0\x2a\x01\x02\x03\x04"s);
+}
+
 TEST(KeyCodecKeysTest, IndexKeyRoundTripsForEveryValueKind) {
   struct Case {
     IndexValueKind kind;
