@@ -143,9 +143,9 @@ struct ResolvedRow {
   // before the lock, thousands of rows earlier) missed the cache at every entry.
   std::string_view email;
   std::string_view mobile;
-  // Whether no other row of the batch has this row's email (mobile), as far as MarkLookupValuesUniqueInBatch
-  // could tell: then planning need not note who takes it (BatchWriter's owner_override_), since no
-  // later row can ask.
+  // Whether no other row of the batch has this row's email (mobile), as far as
+  // MarkLookupValuesUniqueInBatch could tell: then planning need not note who takes it
+  // (BatchWriter::UniqueInBatch), since no later row can ask.
   bool email_unique_in_batch = false;
   bool mobile_unique_in_batch = false;
 
