@@ -166,6 +166,7 @@ class TenantColumns {
 
  private:
   void Grow(uint32_t ordinal);
+  void ListColumns();
   static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
   // The hash of the primary-key filter, which lives in memory only (rebuilt at every start), so it
   // need not be stable: absl's hash reads a word at a time, where PrimaryKeyHash's FNV-1a (kept for
@@ -208,6 +209,9 @@ class TenantColumns {
   absl::flat_hash_map<uint64_t, uint32_t> value_owners_;
   absl::flat_hash_map<uint64_t, Roaring> value_owners_more_;
   absl::flat_hash_map<uint32_t, std::unique_ptr<AttributeColumn>> attributes_;
+  // attributes_ as a list, to walk beside a record's values (a few indexed attributes: a linear
+  // search beats a hash lookup). Kept by ListColumns whenever attributes_ changes.
+  std::vector<std::pair<uint32_t, AttributeColumn*>> column_list_;
   Roaring empty_;
 };
 
