@@ -20,8 +20,9 @@ namespace contacts::store {
 // Not thread-safe: each thread that stages ops keeps its own.
 class WriteOpBytes {
  public:
+  // Blocks double from the first size up to the last, as a single contact's write needs little: a
+  // full block holds ~3,500 contacts' records and keys, so a 25,000-row batch takes about a dozen.
   static constexpr size_t kFirstBlockBytes = 16 << 10;
-  // A block holds ~4,000 contacts' records: a few hundred allocations per 25,000-row batch.
   static constexpr size_t kMaxBlockBytes = 1 << 20;
 
   WriteOpBytes() = default;
@@ -42,8 +43,7 @@ class WriteOpBytes {
   std::vector<std::unique_ptr<char[]>> blocks_;
   char* next_ = nullptr;  // free room in the last block
   size_t left_ = 0;
-  size_t next_block_bytes_ =
-      kFirstBlockBytes;  // doubles from small up to a cap, as a single contact's write needs little
+  size_t next_block_bytes_ = kFirstBlockBytes;
   std::string scratch_;
 };
 
