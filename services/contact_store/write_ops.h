@@ -21,7 +21,8 @@ namespace contacts::store {
 class WriteOpBytes {
  public:
   // Blocks double from the first size up to the last, as a single contact's write needs little: a
-  // full block holds ~3,500 contacts' records and keys, so a 25,000-row batch takes about a dozen.
+  // full block holds ~3,500 contacts' records and keys; a 25,000-row batch, whose parts are staged
+  // into stores of their own, takes a few dozen.
   static constexpr size_t kFirstBlockBytes = 16 << 10;
   static constexpr size_t kMaxBlockBytes = 1 << 20;
 
