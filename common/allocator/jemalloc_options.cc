@@ -3,7 +3,7 @@
 // operator can still override any of them.
 //
 // percpu_arena:percpu: one arena per CPU instead of four per CPU. A batch's records are made on
-// helper threads and freed on the release thread (contact_store/deferred_release.h); with eight
+// helper threads and freed on the release thread (services/contact_store/deferred_release.h); with eight
 // arenas on two cores each new helper thread took memory from an arena the last batch had not
 // freed into, faulting in fresh pages.
 // dirty_decay_ms:60000: freed pages go back to the system over a minute instead of ten seconds,
