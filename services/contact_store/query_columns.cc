@@ -383,9 +383,9 @@ void TenantColumns::ApplyOrdinalState(const StoredContact* before, const StoredC
     if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
   }
   if (before == nullptr) {
-    // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so only the values
-    // the record has are set, in one pass over them: looking each column's value up in the record
-    // walked its values once per column (six walks with the email and mobile).
+    // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
+    // only the values the record has are set, in one pass over them: looking each column's value
+    // up in the record walked its values once per column (six walks with the email and mobile).
     for (const auto& entry : after->values()) {
       const uint32_t id = entry.attribute_id();
       const std::string& value = entry.value();
