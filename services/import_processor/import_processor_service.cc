@@ -61,7 +61,8 @@ grpc::Status ImportProcessorService::Upload(grpc::ServerContext* ctx, grpc::Serv
     }
     const v1::UploadStart start = message.start();
     std::string upload_id;
-    ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session, manager_->BeginUpload(start, &upload_id));
+    const Caller caller{identity.tenant, CredentialsFor(*ctx, identity)};
+    ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session, manager_->BeginUpload(caller, start, &upload_id));
     while (reader->Read(&message)) {
       if (CallCancelledOrExpired(*ctx, deadline)) return Interrupted(*ctx);
       if (message.has_start()) return absl::InvalidArgumentError("`start` may only be the first Upload message");
@@ -69,8 +70,7 @@ grpc::Status ImportProcessorService::Upload(grpc::ServerContext* ctx, grpc::Serv
     }
     // Read() also ends when the client goes away: never take a cut-off file for a whole one.
     if (CallCancelledOrExpired(*ctx, deadline)) return Interrupted(*ctx);
-    ASSIGN_OR_RETURN(*response, manager_->FinishUpload(Caller{identity.tenant, CredentialsFor(*ctx, identity)}, start,
-                                                       upload_id, *session));
+    ASSIGN_OR_RETURN(*response, manager_->FinishUpload(caller, start, upload_id, *session));
     return absl::OkStatus();
   });
 }

@@ -248,11 +248,37 @@ absl::StatusOr<internal::StoredUpload> JobManager::LoadUpload(const std::string&
 
 // ----- Uploads -----
 
-absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const v1::UploadStart& start,
+absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const Caller& caller,
+                                                                       const v1::UploadStart& start,
                                                                        std::string* upload_id) {
   *upload_id = NewId();
-  return UploadSession::Begin(options_.spool_dir, *upload_id, start.file_name(), start.delimiter(),
-                              options_.upload_limits);
+  ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session,
+                   UploadSession::Begin(options_.spool_dir, *upload_id, start.file_name(), start.delimiter(),
+                                        options_.upload_limits));
+  // The tenant's primary key, for the check that spares an import its first pass: without it
+  // (contact-store unreachable, tenant not set up) the upload goes on unchecked.
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  absl::StatusOr<v1::ListAttributesResponse> listed =
+      tenant.ok() ? store_.ListAttributes(caller.credentials) : tenant.status();
+  if (!listed.ok()) {
+    spdlog::debug("upload {}: primary keys not checked: {}", *upload_id, listed.status().ToString());
+    return session;
+  }
+  PrimaryKeySpec spec;
+  spec.attribute = tenant->primary_key_attribute();
+  if (!tenant->default_country_code().empty()) spec.value_options.default_country_code = tenant->default_country_code();
+  spec.email_fixer = options_.runner.email_fixer;
+  std::vector<AttributeInfo> attributes = ToAttributeInfos(*listed);
+  bool found = false;
+  for (const AttributeInfo& attribute : attributes) {
+    if (attribute.primary_key || EqualsIgnoreCase(attribute.name, spec.attribute)) {
+      spec.attribute = attribute.name;  // as SuggestAttributes spells it
+      spec.type = attribute.type;
+      found = true;
+    }
+  }
+  if (found) session->CheckDistinctKeys(std::make_unique<DistinctKeyCheck>(std::move(spec), std::move(attributes)));
+  return session;
 }
 
 absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller, const v1::UploadStart& start,
@@ -275,6 +301,7 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
     stored->set_record_number(point.record_number);
     stored->set_line_number(point.line_number);
   }
+  if (preview.distinct_keys) *upload.mutable_distinct_keys() = *preview.distinct_keys;
   RETURN_IF_ERROR(jobs_.PutUpload(upload));
   spdlog::info("upload {} stored: {} bytes, {} rows, {} columns", upload_id, preview.size_bytes, preview.data_rows,
                preview.columns.size());
@@ -406,6 +433,9 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
   job.set_primary_key_column(static_cast<uint32_t>(plan.primary_key));
   job.set_header_fields(static_cast<uint32_t>(plan.header_fields));
   job.set_default_country_code(value_options.default_country_code);
+  const MappedColumn& key_column = plan.columns[plan.primary_key];
+  job.set_keys_distinct(
+      KeysDistinctFor(upload, key_column.column_index, key_column.type, value_options.default_country_code));
   return Enqueue(upload, caller, std::move(job));
 }
 

@@ -84,8 +84,11 @@ class JobManager {
   size_t ExpireUploads(int64_t now_micros);
 
   // ----- Uploads -----
-  // Errors: as UploadSession::Begin.
-  absl::StatusOr<std::unique_ptr<UploadSession>> BeginUpload(const v1::UploadStart& start, std::string* upload_id);
+  // Asks contact-store for the caller's primary key, so that the session can check whether the
+  // file repeats one (DistinctKeyCheck; skipped when the store cannot say). Errors: as
+  // UploadSession::Begin.
+  absl::StatusOr<std::unique_ptr<UploadSession>> BeginUpload(const Caller& caller, const v1::UploadStart& start,
+                                                             std::string* upload_id);
   // Finishes the session, records the upload, builds the preview (suggestions need the tenant's
   // attributes: if contact-store cannot be reached, the preview has none) and, when `start`
   // holds an import, starts it. Errors: as UploadSession::Finish, then as StartImport (the

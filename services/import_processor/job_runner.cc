@@ -263,6 +263,16 @@ class Runner {
     }
   }
 
+  // Where the records after the header start.
+  absl::StatusOr<CsvPosition> DataStart(char delimiter) {
+    ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
+    CsvReader reader(std::move(source), CsvDialect{delimiter});
+    CsvRecord header;
+    ASSIGN_OR_RETURN(bool has_header, reader.Next(&header));
+    if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
+    return reader.ResumePosition();
+  }
+
   // The first pass over the file: the last valid row of every key into *last_rows. A file with
   // split points (UploadSession) is read in two halves at once, the second on another thread: the
   // store has nothing to do yet, so the other core is free, and this pass is all the job does for
@@ -339,10 +349,15 @@ class Runner {
     RowValidator validator(plan, options_.email_fixer);
     const char delimiter = job_.delimiter().empty() ? ',' : job_.delimiter()[0];
 
-    // Pass 1: the last valid row of every primary key.
+    // Pass 1: the last valid row of every primary key; none is superseded when the upload found
+    // every key distinct (distinct_keys.h).
     LastOccurrenceIndex last_rows;
     CsvPosition data_start;
-    RETURN_IF_ERROR(FirstPass(plan, delimiter, &last_rows, &data_start));
+    if (job_.keys_distinct()) {
+      ASSIGN_OR_RETURN(data_start, DataStart(delimiter));
+    } else {
+      RETURN_IF_ERROR(FirstPass(plan, delimiter, &last_rows, &data_start));
+    }
     last_rows.Finish();
     timing_.dedup = Clock::now() - run_start_;
     spdlog::debug("job {}: {} distinct keys, {} rows superseded by a later one", job_.job().id(), last_rows.size(),

@@ -147,8 +147,10 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
   if (records_ == 1) {
     columns_.assign(record.fields.begin(), record.fields.end());
     inferrers_.assign(columns_.size(), TypeInferrer());
+    if (distinct_keys_) distinct_keys_->OnHeader(columns_);
     return absl::OkStatus();
   }
+  if (distinct_keys_) distinct_keys_->OnRecord(record.fields);
   const uint64_t data_row = records_ - 1;
   const uint64_t next_split =
       split_points_.empty() ? split_spacing_ : split_points_.back().byte_offset + split_spacing_;
@@ -235,6 +237,10 @@ absl::StatusOr<UploadPreview> UploadSession::Finish() {
   for (const TypeInferrer& inferrer : inferrers_) preview.inferred_types.push_back(inferrer.Result());
   preview.sample_rows = std::move(samples_);
   preview.split_points = std::move(split_points_);
+  if (distinct_keys_) {
+    preview.distinct_keys = distinct_keys_->Finish();
+    distinct_keys_.reset();
+  }
   finished_ = true;
   return preview;
 }

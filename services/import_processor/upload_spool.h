@@ -19,6 +19,7 @@
 #include "common/values/typed_value.h"
 #include "common/zip/safe_zip.h"
 #include "services/import_processor/column_mapping.h"
+#include "services/import_processor/distinct_keys.h"
 
 namespace contacts {
 
@@ -48,6 +49,8 @@ struct UploadPreview {
   // a file below 64 KiB), where a pass over the file can be split between threads.
   std::vector<CsvPosition> split_points;
   static constexpr size_t kMaxSplitPoints = 64;
+  // How the keys were read when every row's was distinct (CheckDistinctKeys); else unset.
+  std::optional<internal::DistinctKeys> distinct_keys;
 };
 
 class UploadSession {
@@ -71,6 +74,10 @@ class UploadSession {
   // Errors: as Append, plus INVALID_ARGUMENT for an empty file (no header row) and every refusal
   // of ExtractSingleDataFile for archives.
   absl::StatusOr<UploadPreview> Finish();
+
+  // Also works out whether every row holds a different primary key (distinct_keys.h), for
+  // UploadPreview::distinct_keys. Call before the first Append.
+  void CheckDistinctKeys(std::unique_ptr<DistinctKeyCheck> check) { distinct_keys_ = std::move(check); }
 
   uint64_t bytes_received() const { return received_; }
 
@@ -104,6 +111,7 @@ class UploadSession {
   std::vector<std::vector<std::string>> samples_;
   std::vector<CsvPosition> split_points_;
   uint64_t split_spacing_ = 64 << 10;  // bytes between split points; doubles when they fill up
+  std::unique_ptr<DistinctKeyCheck> distinct_keys_;  // may be null
 };
 
 }  // namespace contacts

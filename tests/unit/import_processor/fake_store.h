@@ -55,6 +55,11 @@ class FakeStore : public StoreClient {
     *lists_.add_lists() = list;
   }
 
+  void SetDefaultCountryCode(const std::string& code) {
+    std::lock_guard lock(mu_);
+    tenant_.set_default_country_code(code);
+  }
+
   void AddAttribute(const std::string& name, v1::AttributeType type, bool pk) {
     v1::Attribute* a = attributes_.add_attributes();
     a->set_id(static_cast<uint32_t>(attributes_.attributes_size()));

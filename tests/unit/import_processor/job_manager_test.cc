@@ -60,7 +60,7 @@ TEST_F(JobManagerTest, UploadWithImportStartsTheJob) {
   start.set_file_name("x.csv");
   *start.mutable_import() = ImportRequest("", {{"id", "customer_id"}});
   std::string id;
-  auto session = manager_->BeginUpload(start, &id);
+  auto session = manager_->BeginUpload(caller_, start, &id);
   ASSERT_TRUE(session.ok());
   ASSERT_TRUE((*session)->Append("id\nk1\n").ok());
   auto response = manager_->FinishUpload(caller_, start, id, **session);

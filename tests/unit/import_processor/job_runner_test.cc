@@ -92,6 +92,79 @@ TEST_F(JobRunnerTest, CountsAddUpAndTheLaterRowWins) {
   EXPECT_EQ(job.job().bytes_done(), job.job().bytes_total());
 }
 
+// An upload whose rows all hold different keys spares the import its first pass
+// (distinct_keys.h); the mapping must read the key from the column the upload checked.
+class DistinctKeysTest : public JobRunnerTest {
+ protected:
+  static constexpr char kDistinct[] =
+      "customer_id,alt,age,city\n"
+      "c1,a1,30,Pune\n"
+      "c2,a1,forty,Delhi\n"  // bad age
+      "c3,a2,31,Goa\n"
+      "c4,a2,32,Agra\n";
+  static constexpr char kRepeated[] =
+      "customer_id,alt,age,city\n"
+      "c1,a1,30,Pune\n"
+      " c1 ,a2,31,Goa\n";  // the same key once trimmed: wins over row 1
+
+  std::string Start(const std::string& content, const std::string& key_column = "customer_id") {
+    v1::StartImportRequest request =
+        ImportRequest("", {{key_column, "customer_id"}, {"age", "age"}, {"city", "city"}});
+    return StartImport(content, request);
+  }
+};
+
+TEST_F(DistinctKeysTest, AFileOfDistinctKeysSkipsTheFirstPassAndImportsEveryValidRow) {
+  const std::string id = Start(kDistinct);
+  EXPECT_TRUE(Stored(id).keys_distinct());
+  const v1::JobCounts c = Run(id).job().counts();
+  EXPECT_EQ(c.received(), 4u);
+  EXPECT_EQ(c.inserted(), 3u);
+  EXPECT_EQ(c.rejected(), 1u);
+  EXPECT_EQ(c.duplicate(), 0u);
+  EXPECT_EQ(store_.contacts["c4"]["city"], "Agra");
+}
+
+TEST_F(DistinctKeysTest, AKeyRepeatedOnceNormalisedLeavesTheFirstPassToFindIt) {
+  const std::string id = Start(kRepeated);
+  EXPECT_FALSE(Stored(id).keys_distinct());
+  const v1::JobCounts c = Run(id).job().counts();
+  EXPECT_EQ(c.inserted(), 1u);
+  EXPECT_EQ(c.duplicate(), 1u);
+  EXPECT_EQ(store_.contacts["c1"]["city"], "Goa");
+}
+
+TEST_F(DistinctKeysTest, KeysReadFromAnotherColumnOrWithAnotherCountryAreNotTakenAsChecked) {
+  // `alt` repeats its values; only `customer_id` was checked.
+  const std::string id = Start(kDistinct, "alt");
+  EXPECT_FALSE(Stored(id).keys_distinct());
+  const v1::JobCounts c = Run(id).job().counts();
+  EXPECT_EQ(c.inserted(), 2u);
+  EXPECT_EQ(c.duplicate(), 1u);
+  EXPECT_EQ(c.rejected(), 1u);
+  EXPECT_EQ(store_.contacts["a1"]["city"], "Pune");  // row 2, the later one, has a bad age
+
+  // MOBILE keys depend on the default country code, which may change between upload and import.
+  auto upload = Upload(kDistinct);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  store_.SetDefaultCountryCode("44");
+  auto job = manager_->StartImport(caller_, ImportRequest(upload->upload_id(), {{"customer_id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(Stored(job->id()).keys_distinct());
+}
+
+TEST_F(DistinctKeysTest, TheRunnerTrustsTheMark) {
+  // Marked by hand on a file that does repeat a key: both rows are sent, so the mark is what
+  // spared the job its first pass.
+  const std::string id = Start(kRepeated);
+  internal::StoredJob job = Stored(id);
+  job.set_keys_distinct(true);
+  ASSERT_TRUE(jobs_->PutJob(job).ok());
+  const v1::JobCounts c = Run(id).job().counts();
+  EXPECT_EQ(c.duplicate(), 0u);
+  EXPECT_EQ(c.inserted() + c.updated(), 2u);
+}
+
 // A file of ~100 KiB has a split point (UploadSession), so the first pass reads it in two halves
 // at once. Keys repeat within and across the halves; the later valid row wins either way.
 std::string SplitFile(int rows) {

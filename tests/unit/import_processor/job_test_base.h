@@ -50,7 +50,7 @@ class JobTestBase : public ::testing::Test {
     v1::UploadStart start;
     start.set_file_name(name);
     std::string id;
-    auto session = manager_->BeginUpload(start, &id);
+    auto session = manager_->BeginUpload(caller_, start, &id);
     if (!session.ok()) return session.status();
     for (size_t i = 0; i < content.size(); i += chunk) {
       if (auto s = (*session)->Append(std::string_view(content).substr(i, chunk)); !s.ok()) return s;
