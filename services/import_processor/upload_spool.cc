@@ -117,6 +117,13 @@ absl::Status UploadSession::Append(std::string_view chunk) {
   }
   received_ += chunk.size();
   if (absl::Status s = WriteAll(fd_, chunk, path_); !s.ok()) return Fail(s);
+  // Start writing the file back every few MiB, so that the fsync ending the upload waits for the
+  // last ones only, not for all of it (~0.1 s of a 100 MB upload, with both cores idle).
+  if (received_ - writeback_start_ >= kWritebackBytes) {
+    ::sync_file_range(fd_, static_cast<off_t>(writeback_start_), static_cast<off_t>(received_ - writeback_start_),
+                      SYNC_FILE_RANGE_WRITE);  // a hint: fsync still makes the file durable
+    writeback_start_ = received_;
+  }
   if (!is_zip_) {
     if (absl::Status s = Check(chunk); !s.ok()) return Fail(s);
   }

@@ -99,6 +99,8 @@ class UploadSession {
   std::string data_path_;  // the data file
   int fd_ = -1;
   uint64_t received_ = 0;
+  uint64_t writeback_start_ = 0;  // bytes before it were handed to sync_file_range
+  static constexpr uint64_t kWritebackBytes = 4 << 20;
   bool finished_ = false;
   absl::Status error_;
 
