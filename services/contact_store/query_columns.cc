@@ -235,31 +235,30 @@ uint64_t TenantColumns::LookupValueHash(uint32_t attribute_id, std::string_view 
   return absl::HashOf(attribute_id, absl::string_view(value.data(), value.size()));
 }
 
-void TenantColumns::Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add) {
+void TenantColumns::Count(StaggeredHashMap<uint32_t>& filter, uint64_t hash, bool add) {
   if (add) {
     ++filter[hash];
     return;
   }
-  auto it = filter.find(hash);
-  if (it != filter.end() && --it->second == 0) filter.erase(it);
+  uint32_t* count = filter.Find(hash);
+  if (count != nullptr && --*count == 0) filter.Erase(hash);
 }
 
 void TenantColumns::AddValueOwner(uint64_t hash, uint32_t ordinal) {
-  auto [it, inserted] = value_owners_.try_emplace(hash, ordinal);
-  if (!inserted) value_owners_more_[hash].add(ordinal);
+  if (!value_owners_.TryEmplace(hash, ordinal).second) value_owners_more_[hash].add(ordinal);
 }
 
 void TenantColumns::RemoveValueOwner(uint64_t hash, uint32_t ordinal) {
-  auto it = value_owners_.find(hash);
-  if (it == value_owners_.end()) return;
+  uint32_t* owner = value_owners_.Find(hash);
+  if (owner == nullptr) return;
   auto more = value_owners_more_.find(hash);
-  if (it->second == ordinal) {
+  if (*owner == ordinal) {
     if (more == value_owners_more_.end()) {
-      value_owners_.erase(it);
+      value_owners_.Erase(hash);
       return;
     }
-    it->second = more->second.maximum();
-    more->second.remove(it->second);
+    *owner = more->second.maximum();
+    more->second.remove(*owner);
   } else if (more != value_owners_more_.end()) {
     more->second.remove(ordinal);
   }
@@ -269,9 +268,9 @@ void TenantColumns::RemoveValueOwner(uint64_t hash, uint32_t ordinal) {
 std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const {
   const uint64_t hash = LookupValueHash(attribute_id, value);
   std::vector<uint32_t> ordinals;
-  auto it = value_owners_.find(hash);
-  if (it == value_owners_.end()) return ordinals;
-  ordinals.push_back(it->second);
+  const uint32_t* owner = value_owners_.Find(hash);
+  if (owner == nullptr) return ordinals;
+  ordinals.push_back(*owner);
   if (auto more = value_owners_more_.find(hash); more != value_owners_more_.end()) {
     ordinals.resize(1 + more->second.cardinality());
     more->second.toUint32Array(ordinals.data() + 1);
@@ -330,11 +329,11 @@ void TenantColumns::ApplyChanges(absl::Span<const ContactChange> changes) {
     CollectKeyEntryOps(before, after, &pk_ops, &owner_ops);
   });
   for (size_t i = 0; i < pk_ops.size(); ++i) {
-    if (i + kPrefetchAhead < pk_ops.size()) pk_filter_.prefetch(pk_ops[i + kPrefetchAhead].hash);
+    if (i + kPrefetchAhead < pk_ops.size()) pk_filter_.Prefetch(pk_ops[i + kPrefetchAhead].hash);
     Count(pk_filter_, pk_ops[i].hash, pk_ops[i].add);
   }
   for (size_t i = 0; i < owner_ops.size(); ++i) {
-    if (i + kPrefetchAhead < owner_ops.size()) value_owners_.prefetch(owner_ops[i + kPrefetchAhead].hash);
+    if (i + kPrefetchAhead < owner_ops.size()) value_owners_.Prefetch(owner_ops[i + kPrefetchAhead].hash);
     const KeyEntryOp& op = owner_ops[i];
     if (op.add) {
       AddValueOwner(op.hash, op.ordinal);

@@ -23,6 +23,7 @@
 #include "absl/numeric/int128.h"
 #include "absl/types/span.h"
 #include "services/contact_store/predicate.h"
+#include "services/contact_store/staggered_hash_map.h"
 
 namespace contacts::store {
 
@@ -135,18 +136,18 @@ class TenantColumns {
   // (or this email / mobile value), so the batch writer skips the RocksDB read; true means "maybe"
   // (a 64-bit hash matched) and the caller reads to be sure. The primary-key filter counts and the
   // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
-  bool MayHavePrimaryKey(std::string_view primary_key) const { return pk_filter_.contains(FilterKeyHash(primary_key)); }
+  bool MayHavePrimaryKey(std::string_view primary_key) const { return pk_filter_.Contains(FilterKeyHash(primary_key)); }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
-    return value_owners_.contains(LookupValueHash(attribute_id, value));
+    return value_owners_.Contains(LookupValueHash(attribute_id, value));
   }
   // Start loading the hash-table slots that the calls above will touch for a key, so that a loop
   // over a batch can ask kPrefetchAhead rows ahead: at millions of contacts every probe is a cache
   // (and TLB) miss. Far enough to hide a miss behind the rows in between, near enough that the
   // lines are still cached when used.
   static constexpr size_t kPrefetchAhead = 8;
-  void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.prefetch(FilterKeyHash(primary_key)); }
+  void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.Prefetch(FilterKeyHash(primary_key)); }
   void PrefetchLookupValue(uint32_t attribute_id, std::string_view value) const {
-    value_owners_.prefetch(LookupValueHash(attribute_id, value));
+    value_owners_.Prefetch(LookupValueHash(attribute_id, value));
   }
   // The ordinals of the live contacts that may hold `value` in the email or mobile attribute (the
   // value's 64-bit hash matched), ascending; the caller reads their records to be sure. This is
@@ -173,7 +174,7 @@ class TenantColumns {
   // control groups, whose members must not change) takes a multiply per byte, and a batch hashes
   // each row's key, email and mobile several times.
   static uint64_t FilterKeyHash(std::string_view primary_key);
-  static void Count(absl::flat_hash_map<uint64_t, uint32_t>& filter, uint64_t hash, bool add);
+  static void Count(StaggeredHashMap<uint32_t>& filter, uint64_t hash, bool add);
   void AddValueOwner(uint64_t hash, uint32_t ordinal);
   void RemoveValueOwner(uint64_t hash, uint32_t ordinal);
   // An addition to or removal from the primary-key filter or the value owners.
@@ -203,10 +204,11 @@ class TenantColumns {
   std::vector<int64_t> modified_;
   std::vector<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
-  absl::flat_hash_map<uint64_t, uint32_t> pk_filter_;  // FilterKeyHash -> live contacts
+  // Staggered: see staggered_hash_map.h.
+  StaggeredHashMap<uint32_t> pk_filter_;  // FilterKeyHash -> live contacts
   // LookupValueHash -> the ordinal of one live contact holding the value; any further ones (the
   // tenant allows duplicate emails or mobiles, or two values' hashes collide) in value_owners_more_.
-  absl::flat_hash_map<uint64_t, uint32_t> value_owners_;
+  StaggeredHashMap<uint32_t> value_owners_;
   absl::flat_hash_map<uint64_t, Roaring> value_owners_more_;
   absl::flat_hash_map<uint32_t, std::unique_ptr<AttributeColumn>> attributes_;
   // attributes_ as a list, to walk beside a record's values (a few indexed attributes: a linear
