@@ -354,6 +354,7 @@ class Runner {
     LastOccurrenceIndex last_rows;
     CsvPosition data_start;
     if (job_.keys_distinct()) {
+      spdlog::info("job {}: every primary key was distinct at upload: no dedup pass", job_.job().id());
       ASSIGN_OR_RETURN(data_start, DataStart(delimiter));
     } else {
       RETURN_IF_ERROR(FirstPass(plan, delimiter, &last_rows, &data_start));

@@ -7,7 +7,7 @@
 // with a domain typo), mobile (MOBILE, national or +91 or 0-prefixed), age (INTEGER), joined
 // (DATE, two spellings), score (DECIMAL), vip (BOOLEAN), notes (TEXT with quotes, delimiters,
 // embedded LF and CRLF). About 1% of rows hold a value of the wrong type, 0.2% are ragged, 0.2%
-// lack the primary key, and ~3% repeat an earlier primary key.
+// lack the primary key, and ~3% repeat an earlier primary key (`repeat_per_mille`).
 #pragma once
 
 #include <cctype>
@@ -49,7 +49,7 @@ class Dataset {
   static inline const std::vector<std::string> kAttributes = {"customer_id", "first_name", "email", "mobile", "age",
                                                               "joined",      "score",      "vip",   "notes"};
 
-  Dataset(int rows, uint32_t seed) {
+  Dataset(int rows, uint32_t seed, int repeat_per_mille = 30) {
     std::mt19937 rng(seed);
     auto chance = [&](int per_mille) { return static_cast<int>(rng() % 1000) < per_mille; };
     static const std::vector<std::string> kNames = {"Zoë", "José",  "Renée", "Łukasz", "Σοφία", "山田",
@@ -61,7 +61,7 @@ class Dataset {
     for (int i = 0; i < rows; ++i) {
       DatasetRow row;
       int id;
-      if (!used_ids.empty() && chance(30)) {
+      if (!used_ids.empty() && chance(repeat_per_mille)) {
         id = used_ids[rng() % used_ids.size()];
       } else {
         id = next_id++;

@@ -779,11 +779,13 @@ int EnvInt(const char* name, int fallback) {
 // contact-store on the same port); the crashed job must end exactly like the clean one.
 enum class Victim { kImporter, kStore };
 
-void ExpectCrashedImportEndsLikeACleanRun(Services& s, Victim victim) {
+// `crashed_job_id`, when given, receives the crashed job's id.
+void ExpectCrashedImportEndsLikeACleanRun(Services& s, Victim victim, int repeat_per_mille = 30,
+                                          std::string* crashed_job_id = nullptr) {
   const int rows = EnvInt("CRASH_ROWS", 20000);
   const int kills = EnvInt("CRASH_KILLS", 3);
   const uint32_t seed = static_cast<uint32_t>(EnvInt("CRASH_SEED", 1234));
-  const Dataset data(rows, seed);
+  const Dataset data(rows, seed, repeat_per_mille);
   const std::string bytes = data.Render(',', true, true);
 
   auto import = [&](const std::string& tenant) {
@@ -801,6 +803,7 @@ void ExpectCrashedImportEndsLikeACleanRun(Services& s, Victim victim) {
   ASSERT_EQ(clean.state(), v1::COMPLETED_WITH_ERRORS);
 
   const std::string job_id = import("crashed");
+  if (crashed_job_id != nullptr) *crashed_job_id = job_id;
   std::mt19937 rng(seed);
   std::vector<uint64_t> targets;
   for (int i = 0; i < kills; ++i) targets.push_back(rng() % static_cast<uint64_t>(rows));
@@ -846,6 +849,7 @@ void ExpectCrashedImportEndsLikeACleanRun(Services& s, Victim victim) {
   EXPECT_EQ(s.ExportLines("crashed"), s.ExportLines("clean"));
   const DatasetExpectation expected = data.Expect();
   EXPECT_EQ(a.inserted(), expected.inserted);
+  EXPECT_EQ(a.duplicate(), expected.duplicate);
   if (::testing::Test::HasFailure()) std::cerr << s.Logs();
 }
 
@@ -853,7 +857,24 @@ TEST(ImportCrashTest, SigkillAtRandomMomentsEndsLikeACleanRun) {
   Services s;
   absl::Status started = s.Start({"--batch_rows=100", "--workers=1"});
   ASSERT_TRUE(started.ok()) << started;
-  ExpectCrashedImportEndsLikeACleanRun(s, Victim::kImporter);
+  std::string job_id;
+  ExpectCrashedImportEndsLikeACleanRun(s, Victim::kImporter, /*repeat_per_mille=*/30, &job_id);
+  // ~3% of its rows repeat a key: the dedup pass runs.
+  EXPECT_EQ(s.Logs().find(fmt::format("job {}: every primary key", job_id)), std::string::npos);
+}
+
+// A file that repeats no primary key: the upload finds them distinct and the job skips its dedup
+// pass, also each time it resumes after a kill (services/import_processor/distinct_keys.h).
+TEST(ImportCrashTest, SigkillOfAnImportWhoseKeysAreAllDistinctEndsLikeACleanRun) {
+  Services s;
+  absl::Status started = s.Start({"--batch_rows=100", "--workers=1"});
+  ASSERT_TRUE(started.ok()) << started;
+  std::string job_id;
+  ExpectCrashedImportEndsLikeACleanRun(s, Victim::kImporter, /*repeat_per_mille=*/0, &job_id);
+  const std::string logs = s.Logs();
+  EXPECT_NE(logs.find(fmt::format("job {}: every primary key was distinct at upload: no dedup pass", job_id)),
+            std::string::npos)
+      << logs;
 }
 
 // contact-store killed mid-import with every batch ingested as SST files: an ingestion is all or
