@@ -48,8 +48,12 @@ class StaggeredHashMap {
   Value& operator[](uint64_t hash) { return ShardFor(hash)[hash]; }
   void Erase(uint64_t hash) { ShardFor(hash).erase(hash); }
 
-  size_t size() const { return Sum([](const Shard& shard) { return shard.size(); }); }
-  size_t capacity() const { return Sum([](const Shard& shard) { return shard.capacity(); }); }
+  size_t size() const {
+    return Sum([](const Shard& shard) { return shard.size(); });
+  }
+  size_t capacity() const {
+    return Sum([](const Shard& shard) { return shard.capacity(); });
+  }
 
   // The shard of each value of a hash's top kTopBits bits: shard s takes a run of them
   // 2^(s/kShards) times as long as shard 0's. Public for tests.

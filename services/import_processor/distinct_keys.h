@@ -21,8 +21,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/values/typed_value.h"
 #include "contacts/internal/jobs.pb.h"
+
+#include "common/values/typed_value.h"
 #include "services/import_processor/column_mapping.h"
 
 namespace contacts {

@@ -112,7 +112,7 @@ class UploadSession {
   std::vector<TypeInferrer> inferrers_;
   std::vector<std::vector<std::string>> samples_;
   std::vector<CsvPosition> split_points_;
-  uint64_t split_spacing_ = 64 << 10;  // bytes between split points; doubles when they fill up
+  uint64_t split_spacing_ = 64 << 10;                // bytes between split points; doubles when they fill up
   std::unique_ptr<DistinctKeyCheck> distinct_keys_;  // may be null
 };
 

@@ -10,7 +10,8 @@ namespace contacts::test {
 namespace {
 
 std::vector<AttributeInfo> Schema(AttributeType key_type) {
-  return {{"customer_id", key_type, true}, {"email", AttributeType::kEmail, false}, {"city", AttributeType::kText, false}};
+  return {
+      {"customer_id", key_type, true}, {"email", AttributeType::kEmail, false}, {"city", AttributeType::kText, false}};
 }
 
 PrimaryKeySpec Spec(AttributeType type, std::string attribute = "customer_id") {
@@ -55,8 +56,8 @@ TEST(DistinctKeyCheckTest, DistinctKeysNameTheSuggestedColumnAndHowTheyWereRead)
 TEST(DistinctKeyCheckTest, KeysEqualOnlyOnceNormalisedRepeat) {
   const std::vector<std::string> header = {"customer_id", "city"};
   EXPECT_FALSE(Check(Spec(AttributeType::kText), Schema(AttributeType::kText), header, {"c1,Pune", " c1 ,Goa"}));
-  EXPECT_FALSE(Check(Spec(AttributeType::kEmail), Schema(AttributeType::kEmail), header,
-                     {"A@X.com,Pune", "a@x.COM,Goa"}));
+  EXPECT_FALSE(
+      Check(Spec(AttributeType::kEmail), Schema(AttributeType::kEmail), header, {"A@X.com,Pune", "a@x.COM,Goa"}));
   EXPECT_FALSE(Check(Spec(AttributeType::kInteger), Schema(AttributeType::kInteger), header, {"007,Pune", "7,Goa"}));
   EXPECT_FALSE(Check(Spec(AttributeType::kMobile), Schema(AttributeType::kMobile), header,
                      {"9876543210,Pune", "+91 98765 43210,Goa"}));

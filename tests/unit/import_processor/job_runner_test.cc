@@ -108,8 +108,7 @@ class DistinctKeysTest : public JobRunnerTest {
       " c1 ,a2,31,Goa\n";  // the same key once trimmed: wins over row 1
 
   std::string Start(const std::string& content, const std::string& key_column = "customer_id") {
-    v1::StartImportRequest request =
-        ImportRequest("", {{key_column, "customer_id"}, {"age", "age"}, {"city", "city"}});
+    v1::StartImportRequest request = ImportRequest("", {{key_column, "customer_id"}, {"age", "age"}, {"city", "city"}});
     return StartImport(content, request);
   }
 };
