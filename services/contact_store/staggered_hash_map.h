@@ -5,8 +5,9 @@
 // contacts that is ~50 ms for the primary-key filter or the email and mobile owners, all of it in
 // the one batch whose column update crosses the threshold. That update runs beside the batch's
 // write, which it normally finishes well within (~14 against ~21 ms for 25,000 new contacts), but
-// the growing batches kept their callers waiting 30-65 ms each: ~150 ms per million inserted
-// contacts, 8% of an in-process import (tests/bench/RESULTS.md, session 17).
+// the batches where a table grew kept their callers waiting 12-66 ms each (4 batches of 40): ~150
+// ms per million new contacts, ~7% of the in-process insert pass (tests/bench/RESULTS.md, session
+// 17).
 //
 // Here each hash goes to one shard by its top 12 bits, and the shards take unequal shares of
 // their values, growing by a factor 2^(1/kShards) from one shard to the next. Each shard then
