@@ -106,6 +106,26 @@ void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
     if (bitmaps) RemoveFromValue(old_key, ordinal);
     return;
   }
+  StoreValue(ordinal, canonical);
+  if (!had) present_.add(ordinal);
+  if (!bitmaps) return;
+  const absl::int128 new_key = KeyAt(ordinal);
+  if (had && new_key == old_key) return;
+  if (had) RemoveFromValue(old_key, ordinal);
+  AddToValue(new_key, ordinal);
+}
+
+void AttributeColumn::SetNew(uint32_t ordinal, std::string_view canonical) {
+  StoreValue(ordinal, canonical);
+  if (!high_cardinality_) AddToValue(KeyAt(ordinal), ordinal);
+}
+
+void AttributeColumn::AddPresent(std::vector<uint32_t>& ordinals) {
+  if (!std::is_sorted(ordinals.begin(), ordinals.end())) std::sort(ordinals.begin(), ordinals.end());
+  present_.addMany(ordinals.size(), ordinals.data());
+}
+
+void AttributeColumn::StoreValue(uint32_t ordinal, std::string_view canonical) {
   if (TypedPredicate::IsIntegerLike(type_)) {
     if (ints_.size() <= ordinal) ints_.resize(ordinal + 1 + ordinal / 4);
     ints_[ordinal] = TypedPredicate::IntegerKey(type_, canonical);
@@ -121,12 +141,6 @@ void AttributeColumn::Set(uint32_t ordinal, std::string_view canonical) {
     }
     codes_[ordinal] = found->second;
   }
-  if (!had) present_.add(ordinal);
-  if (!bitmaps) return;
-  const absl::int128 new_key = KeyAt(ordinal);
-  if (had && new_key == old_key) return;
-  if (had) RemoveFromValue(old_key, ordinal);
-  AddToValue(new_key, ordinal);
 }
 
 Roaring AttributeColumn::Evaluate(const TypedPredicate& predicate, const Roaring& universe,
@@ -341,8 +355,69 @@ void TenantColumns::ApplyChanges(absl::Span<const ContactChange> changes) {
       RemoveValueOwner(op.hash, op.ordinal);
     }
   }
-  for_each_ordinal_change(
-      [this](const StoredContact* before, const StoredContact* after) { ApplyOrdinalState(before, after); });
+  // Contacts taking a new ordinal (most of an import's batch) go column by column below. Every
+  // other change is to an ordinal no new contact has (ordinals are never handed out twice), so
+  // the order between the two groups does not matter.
+  std::vector<const StoredContact*> fresh;
+  for_each_ordinal_change([&](const StoredContact* before, const StoredContact* after) {
+    if (before == nullptr && after != nullptr && changes.size() >= kFreshColumnWiseMin) {
+      fresh.push_back(after);
+    } else {
+      ApplyOrdinalState(before, after);
+    }
+  });
+  if (!fresh.empty()) ApplyFreshOrdinalStates(fresh);
+}
+
+void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContact*>& contacts) {
+  uint32_t highest = 0;
+  for (const StoredContact* contact : contacts) highest = std::max(highest, contact->ordinal());
+  Grow(highest);
+  // Ordinals for each bitmap, added at once (Roaring adds a sorted run without a search per
+  // ordinal), and for each indexed column's present bitmap.
+  std::vector<uint32_t> alive;
+  std::vector<uint32_t> with_email;
+  std::vector<uint32_t> with_mobile;
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> listed;
+  std::vector<std::vector<uint32_t>> present(column_list_.size());
+  alive.reserve(contacts.size());
+  with_email.reserve(contacts.size());
+  with_mobile.reserve(contacts.size());
+  for (const StoredContact* contact : contacts) {
+    const uint32_t o = contact->ordinal();
+    alive.push_back(o);
+    created_[o] = contact->created_at_micros();
+    modified_[o] = contact->modified_at_micros();
+    pk_hash_[o] = PrimaryKeyHash(contact->primary_key());
+    for (uint64_t list_id : contact->list_ids()) listed[list_id].push_back(o);
+    for (const auto& entry : contact->blacklist()) {
+      int channel = entry.channel();
+      if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
+    }
+    // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
+    // only the values the record has are set, in one pass over them.
+    for (const auto& entry : contact->values()) {
+      const uint32_t id = entry.attribute_id();
+      const std::string& value = entry.value();
+      if (value.empty()) continue;
+      if (id == layout_.email_attribute_id) with_email.push_back(o);
+      if (id == layout_.mobile_attribute_id) with_mobile.push_back(o);
+      for (size_t c = 0; c < column_list_.size(); ++c) {
+        if (column_list_[c].first != id) continue;
+        column_list_[c].second->SetNew(o, value);
+        present[c].push_back(o);
+      }
+    }
+  }
+  auto add_all = [](Roaring& bitmap, std::vector<uint32_t>& ordinals) {
+    if (!std::is_sorted(ordinals.begin(), ordinals.end())) std::sort(ordinals.begin(), ordinals.end());
+    bitmap.addMany(ordinals.size(), ordinals.data());
+  };
+  add_all(alive_, alive);
+  add_all(has_email_, with_email);
+  add_all(has_mobile_, with_mobile);
+  for (auto& [list_id, ordinals] : listed) add_all(lists_[list_id], ordinals);
+  for (size_t c = 0; c < column_list_.size(); ++c) column_list_[c].second->AddPresent(present[c]);
 }
 
 void TenantColumns::Grow(uint32_t ordinal) {

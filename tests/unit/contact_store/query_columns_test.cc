@@ -1,6 +1,8 @@
 #include "services/contact_store/query_columns.h"
 
+#include <algorithm>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <random>
 
@@ -363,6 +365,90 @@ TEST(QueryColumnsTest, ApplyTracksListsIdentityAndDeletes) {
   columns.Apply(&b, nullptr);
   EXPECT_FALSE(columns.alive().contains(5));
   EXPECT_FALSE(columns.has_email().contains(5));
+}
+
+// A large commit sets its new contacts column by column (ApplyFreshOrdinalStates); applied one
+// change at a time, the same contacts must leave every column exactly as that does.
+TEST(QueryColumnsTest, NewContactsOfALargeCommitEndAsWhenAppliedOneByOne) {
+  auto make_columns = [] {
+    TenantColumns columns;
+    columns.set_layout({1, 2});
+    columns.AddAttributeColumn(3, AttributeType::kInteger);
+    columns.AddAttributeColumn(4, AttributeType::kText);
+    return columns;
+  };
+  TenantColumns batched = make_columns();
+  TenantColumns single = make_columns();
+  std::mt19937 rng(11);
+  std::vector<StoredContact> earlier(100);  // stored before the commit, some changed by it
+  std::vector<StoredContact> later(600);
+  std::vector<uint32_t> ordinals(earlier.size() + later.size());
+  std::iota(ordinals.begin(), ordinals.end(), 0u);
+  std::shuffle(ordinals.begin() + static_cast<long>(earlier.size()), ordinals.end(), rng);
+  auto fill = [&](StoredContact& contact, size_t i) {
+    contact.set_primary_key(fmt::format("pk{}", i));
+    contact.set_ordinal(ordinals[i]);
+    contact.set_created_at_micros(1000 + static_cast<int64_t>(rng() % 500));
+    contact.set_modified_at_micros(2000 + static_cast<int64_t>(rng() % 500));
+    if (rng() % 4 != 0) SetStoredValue(&contact, 1, fmt::format("e{}@x.io", i));
+    if (rng() % 3 != 0) SetStoredValue(&contact, 2, fmt::format("+91900000{:04}", i));
+    if (rng() % 5 != 0) SetStoredValue(&contact, 3, std::to_string(rng() % 20));
+    if (rng() % 2 != 0) SetStoredValue(&contact, 4, fmt::format("city{}", rng() % 7));
+    SetStoredValue(&contact, 5, "not indexed");
+    if (rng() % 3 == 0) contact.add_list_ids(7);
+    if (rng() % 2 == 0) contact.add_list_ids(9);
+    if (rng() % 10 == 0) contact.add_blacklist()->set_channel(contacts::v1::SMS);
+  };
+  for (size_t i = 0; i < earlier.size(); ++i) {
+    fill(earlier[i], i);
+    batched.Apply(nullptr, &earlier[i]);
+    single.Apply(nullptr, &earlier[i]);
+  }
+  std::vector<ContactChange> changes;
+  std::vector<StoredContact> changed(earlier.size());
+  for (size_t i = 0; i < earlier.size(); i += 3) {  // every third earlier contact changes or goes
+    changed[i] = earlier[i];
+    SetStoredValue(&changed[i], 3, std::to_string(100 + i));
+    changes.emplace_back(&earlier[i], i % 2 == 0 ? &changed[i] : nullptr);
+  }
+  for (size_t i = 0; i < later.size(); ++i) {
+    fill(later[i], earlier.size() + i);
+    changes.emplace_back(nullptr, &later[i]);
+  }
+  std::shuffle(changes.begin(), changes.end(), rng);
+  ASSERT_GE(changes.size(), TenantColumns::kFreshColumnWiseMin);
+  batched.ApplyChanges(changes);
+  for (const auto& [before, after] : changes) single.Apply(before, after);
+
+  EXPECT_EQ(batched.alive(), single.alive());
+  EXPECT_EQ(batched.has_email(), single.has_email());
+  EXPECT_EQ(batched.has_mobile(), single.has_mobile());
+  EXPECT_EQ(batched.list(7), single.list(7));
+  EXPECT_EQ(batched.list(9), single.list(9));
+  EXPECT_EQ(batched.blacklisted(contacts::v1::SMS), single.blacklisted(contacts::v1::SMS));
+  EXPECT_GT(batched.list(9).cardinality(), 100u);
+  for (int64_t from : {1000, 1100, 1250, 2000, 2300}) {
+    EXPECT_EQ(batched.CreatedBetween(batched.alive(), from, from + 200),
+              single.CreatedBetween(single.alive(), from, from + 200));
+    EXPECT_EQ(batched.ModifiedBetween(batched.alive(), from, from + 200),
+              single.ModifiedBetween(single.alive(), from, from + 200));
+  }
+  EXPECT_EQ(batched.ControlGroup(batched.alive(), 77, 3000), single.ControlGroup(single.alive(), 77, 3000));
+  for (uint32_t id : {3u, 4u}) {
+    const AttributeColumn& a = *batched.attribute_column(id);
+    const AttributeColumn& b = *single.attribute_column(id);
+    EXPECT_EQ(a.present(), b.present()) << id;
+    EXPECT_EQ(a.value_bitmap_count(), b.value_bitmap_count()) << id;
+    for (int n = 0; n < 20; ++n) {
+      contacts::v1::AttributePredicate p;
+      p.set_attribute("a");
+      p.set_op(contacts::v1::EQ);
+      p.add_values(id == 3 ? std::to_string(n) : fmt::format("city{}", n % 7));
+      auto predicate = TypedPredicate::Create(p, id == 3 ? AttributeType::kInteger : AttributeType::kText, {});
+      ASSERT_TRUE(predicate.ok());
+      EXPECT_EQ(a.Evaluate(*predicate, batched.alive()), b.Evaluate(*predicate, single.alive())) << id << " " << n;
+    }
+  }
 }
 
 TEST(QueryColumnsTest, NegativeLookupsFollowInsertsUpdatesAndDeletes) {
