@@ -373,8 +373,8 @@ void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContac
   uint32_t highest = 0;
   for (const StoredContact* contact : contacts) highest = std::max(highest, contact->ordinal());
   Grow(highest);
-  // Ordinals for each bitmap, added at once (Roaring adds a sorted run without a search per
-  // ordinal), and for each indexed column's present bitmap.
+  // Ordinals for each bitmap and each indexed column's present bitmap, added at once (one sorted
+  // addMany each) after the contacts are walked.
   std::vector<uint32_t> alive;
   std::vector<uint32_t> with_email;
   std::vector<uint32_t> with_mobile;

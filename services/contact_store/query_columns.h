@@ -204,7 +204,7 @@ class TenantColumns {
   void ApplyOrdinalState(const contacts::internal::StoredContact* before,
                          const contacts::internal::StoredContact* after);
   // ApplyOrdinalState(nullptr, contact) for each of `contacts`, which take new ordinals, column by
-  // column: each bitmap gets its ordinals in one sorted addMany instead of a search per contact,
+  // column: each bitmap gets its ordinals in one sorted addMany instead of an add per contact,
   // and no column asks whether a new ordinal held a value. For commits of at least
   // kFreshColumnWiseMin changes (single writes and the rebuild at start go contact by contact).
   void ApplyFreshOrdinalStates(const std::vector<const contacts::internal::StoredContact*>& contacts);
