@@ -125,6 +125,27 @@ TEST_F(UploadSpoolTest, InvalidUtf8IsRefusedWithOffsetAndLineAndNothingStays) {
   EXPECT_TRUE(SpoolIsEmpty());
 }
 
+// The first fault in the file is the one reported, whatever later bytes hold (bad UTF-8, more
+// than the size limit).
+TEST_F(UploadSpoolTest, TheFirstFaultInTheFileIsTheOneReported) {
+  // The field passes the 1 MiB limit two chunks before it ends, and the bad byte comes later.
+  const std::string too_long_field = "a,b\n1,\"" + std::string((1 << 20) + (128 << 10), 'x') + "\"\n";
+  std::string later_rows;
+  while (later_rows.size() < (256 << 10)) later_rows += "2,fine\n";
+  auto preview = Spool(too_long_field + later_rows + "3,Jos\xE9\n", "f.csv", 64 << 10);
+  ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(preview.status().message().find("line 2 (record 2): field 2 is longer than the limit"),
+            std::string_view::npos)
+      << preview.status();
+  EXPECT_TRUE(SpoolIsEmpty());
+
+  limits_.max_upload_bytes = too_long_field.size() + later_rows.size();
+  preview = Spool(too_long_field + later_rows + "3,one too many\n", "f.csv", 64 << 10);
+  ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument) << preview.status();
+  EXPECT_NE(preview.status().message().find("is longer than the limit"), std::string_view::npos) << preview.status();
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
 TEST_F(UploadSpoolTest, SizeLimitIsEnforced) {
   limits_.max_upload_bytes = 10;
   auto preview = Spool("id\n1234567890\n");
