@@ -386,14 +386,8 @@ void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContac
   for (const StoredContact* contact : contacts) {
     const uint32_t o = contact->ordinal();
     alive.push_back(o);
-    created_[o] = contact->created_at_micros();
-    modified_[o] = contact->modified_at_micros();
-    pk_hash_[o] = PrimaryKeyHash(contact->primary_key());
+    SetTimesHashAndBlacklist(*contact);
     for (uint64_t list_id : contact->list_ids()) listed[list_id].push_back(o);
-    for (const auto& entry : contact->blacklist()) {
-      int channel = entry.channel();
-      if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
-    }
     // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
     // only the values the record has are set, in one pass over them.
     for (const auto& entry : contact->values()) {
@@ -428,6 +422,17 @@ void TenantColumns::Grow(uint32_t ordinal) {
   pk_hash_.resize(size);
 }
 
+void TenantColumns::SetTimesHashAndBlacklist(const StoredContact& contact) {
+  const uint32_t o = contact.ordinal();
+  created_[o] = contact.created_at_micros();
+  modified_[o] = contact.modified_at_micros();
+  pk_hash_[o] = PrimaryKeyHash(contact.primary_key());
+  for (const auto& entry : contact.blacklist()) {
+    int channel = entry.channel();
+    if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
+  }
+}
+
 void TenantColumns::ApplyOrdinalState(const StoredContact* before, const StoredContact* after) {
   if (before != nullptr) {
     const uint32_t o = before->ordinal();
@@ -448,14 +453,8 @@ void TenantColumns::ApplyOrdinalState(const StoredContact* before, const StoredC
   const uint32_t o = after->ordinal();
   Grow(o);
   alive_.add(o);
-  created_[o] = after->created_at_micros();
-  modified_[o] = after->modified_at_micros();
-  pk_hash_[o] = PrimaryKeyHash(after->primary_key());
+  SetTimesHashAndBlacklist(*after);
   for (uint64_t list_id : after->list_ids()) lists_[list_id].add(o);
-  for (const auto& entry : after->blacklist()) {
-    int channel = entry.channel();
-    if (channel > 0 && channel < static_cast<int>(blacklisted_.size())) blacklisted_[channel].add(o);
-  }
   if (before == nullptr) {
     // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
     // only the values the record has are set, in one pass over them: looking each column's value

@@ -200,6 +200,10 @@ class TenantColumns {
   void CollectKeyEntryOps(const contacts::internal::StoredContact* before,
                           const contacts::internal::StoredContact* after, KeyEntryOps* pk_ops,
                           KeyEntryOps* owner_ops) const;
+  // The created and modified times, the control-group hash and the blacklist bitmaps of
+  // `contact`'s ordinal, as its record says. Adds to the blacklists only: a contact leaving one was
+  // taken out of all of them first. REQUIRES: Grow(its ordinal).
+  void SetTimesHashAndBlacklist(const contacts::internal::StoredContact& contact);
   // Everything of Apply but the key entries, for one ordinal (before and after share it).
   void ApplyOrdinalState(const contacts::internal::StoredContact* before,
                          const contacts::internal::StoredContact* after);

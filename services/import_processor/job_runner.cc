@@ -280,12 +280,11 @@ class Runner {
   // that record; if not, the second half's work is dropped and the file read again alone.
   absl::Status FirstPass(const ImportPlan& plan, char delimiter, LastOccurrenceIndex* last_rows,
                          CsvPosition* data_start) {
+    ASSIGN_OR_RETURN(*data_start, DataStart(delimiter));
     ASSIGN_OR_RETURN(auto source, OpenFileByteSource(job_.spool_path()));
     CsvReader reader(std::move(source), CsvDialect{delimiter});
+    RETURN_IF_ERROR(reader.Seek(*data_start));
     CsvRecord record;
-    ASSIGN_OR_RETURN(bool has_header, reader.Next(&record));
-    if (!has_header) return absl::FailedPreconditionError("the uploaded file is empty");
-    *data_start = reader.ResumePosition();
     std::error_code size_error;  // then no split and no reservation
     const uint64_t file_size = std::filesystem::file_size(job_.spool_path(), size_error);
     const uint64_t file_bytes = size_error ? 0 : file_size;
