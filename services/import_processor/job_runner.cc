@@ -401,6 +401,10 @@ class Runner {
         return batch;
       };
       PreparedBatch batch = fresh();
+      // The packed cells grow to megabytes per batch: reserving what the last batch took saves
+      // growing them by doubling (a copy of everything so far, and fresh pages, each time).
+      size_t cells_hint = 0;
+      int rows_hint = 0;
       size_t scanned = 0;
       size_t bytes = 0;
       while (!queue.closed()) {
@@ -437,8 +441,12 @@ class Runner {
         ++scanned;
         if (batch.rows_to_send >= batch_rows || scanned >= 4 * batch_rows || bytes >= options_.max_batch_bytes) {
           batch.end = reader.ResumePosition();
+          cells_hint = std::max(cells_hint, batch.upsert->packed_rows().cells().size());
+          rows_hint = std::max(rows_hint, batch.upsert->packed_rows().row_numbers_size());
           if (!queue.Push(std::move(batch))) return;
           batch = fresh();
+          batch.upsert->mutable_packed_rows()->mutable_cells()->reserve(cells_hint + cells_hint / 8);
+          batch.upsert->mutable_packed_rows()->mutable_row_numbers()->Reserve(rows_hint);
           scanned = 0;
           bytes = 0;
         }

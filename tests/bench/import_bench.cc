@@ -177,7 +177,7 @@ absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures
   if (!job.error().empty()) fmt::print("job error: {}\n", job.error());
   auto importer_cpu = CpuSeconds((*importer)->pid());
   auto store_cpu = CpuSeconds((*store)->pid());
-  fmt::print("CPU used (user + system, whole life of the process): import-processor {:.1f} s, contact-store {:.1f} s\n",
+  fmt::print("CPU used (user + system, whole life of the process): import-processor {:.2f} s, contact-store {:.2f} s\n",
              importer_cpu.value_or(-1), store_cpu.value_or(-1));
   if (auto rss = PeakRssKib((*importer)->pid())) figures->import_rss_kib = *rss;
   if (auto rss = PeakRssKib((*store)->pid())) figures->store_rss_kib = *rss;
