@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <thread>
@@ -29,8 +30,16 @@ namespace contacts::bench {
 
 namespace {
 
+// The flags a bench has asked for so far -> whether `--name X` takes X even when it starts with
+// "--" (see FlagText), for ExitOnUnknownFlags.
+std::map<std::string, bool, std::less<>>& AskedFlags() {
+  static auto* flags = new std::map<std::string, bool, std::less<>>();
+  return *flags;
+}
+
 // `value_required`: `--name X` takes X even when it starts with "--" (string flags holding flags).
 std::optional<std::string> FlagText(int argc, char** argv, std::string_view name, bool value_required = false) {
+  AskedFlags().emplace(std::string(name), value_required);
   const std::string flag = fmt::format("--{}", name);
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -119,6 +128,34 @@ bool BoolFlag(int argc, char** argv, std::string_view name) {
 std::string StringFlag(int argc, char** argv, std::string_view name, std::string_view fallback) {
   auto text = FlagText(argc, argv, name, /*value_required=*/true);
   return text ? *text : std::string(fallback);
+}
+
+void ExitOnUnknownFlags(int argc, char** argv) {
+  const auto& asked = AskedFlags();
+  std::string known;
+  for (const auto& [name, value_required] : asked) known += fmt::format(" --{}", name);
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fprintf(stdout, "flags:%s\n", known.c_str());
+      std::exit(0);
+    }
+    if (arg.substr(0, 2) != "--") {
+      std::fprintf(stderr, "unexpected argument \"%s\"; flags:%s\n", argv[i], known.c_str());
+      std::exit(2);
+    }
+    const std::string_view name = arg.substr(2, arg.find('=') == std::string_view::npos ? arg.npos : arg.find('=') - 2);
+    auto flag = asked.find(name);
+    if (flag == asked.end()) {
+      std::fprintf(stderr, "unknown flag \"%s\"; flags:%s\n", argv[i], known.c_str());
+      std::exit(2);
+    }
+    // `--name X`: skip X as FlagText took it.
+    if (arg.find('=') == std::string_view::npos && i + 1 < argc &&
+        (flag->second || std::string_view(argv[i + 1]).substr(0, 2) != "--")) {
+      ++i;
+    }
+  }
 }
 
 std::vector<std::string> SplitFlags(const std::string& text) {

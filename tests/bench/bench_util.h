@@ -33,6 +33,11 @@ bool BoolFlag(int argc, char** argv, std::string_view name);
 // `--name VALUE` / `--name=VALUE`, or `fallback`.
 std::string StringFlag(int argc, char** argv, std::string_view name, std::string_view fallback);
 
+// Exits with status 2 and the list of flags when argv holds a flag none of the calls above asked
+// for, or a stray argument (a typo like --skip-pg would otherwise run the whole bench); `--help`
+// prints the list and exits 0. Call it after reading every flag.
+void ExitOnUnknownFlags(int argc, char** argv);
+
 // Splits a flag string on spaces ("--a=1 --b=2" -> {"--a=1", "--b=2"}).
 std::vector<std::string> SplitFlags(const std::string& text);
 

@@ -98,6 +98,7 @@ double Median(std::vector<double> values) {
 int Main(int argc, char** argv) {
   const int64_t rows = IntFlag(argc, argv, "rows", 1000000);
   const int64_t rounds = IntFlag(argc, argv, "rounds", 5);
+  ExitOnUnknownFlags(argc, argv);
   if (rows < 1 || rounds < 1) {
     std::fprintf(stderr, "bad flags: need rows >= 1, rounds >= 1\n");
     return 2;

@@ -255,6 +255,7 @@ int Main(int argc, char** argv) {
       .import_flags = StringFlag(argc, argv, "import_flags", ""),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
+  ExitOnUnknownFlags(argc, argv);
   if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20) || options.lists < 0 ||
       options.lists > 100) {
     std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= chunk_bytes <= 4 MiB, 0 <= lists <= 100\n");

@@ -456,6 +456,7 @@ int Main(int argc, char** argv) {
       .export_runs = IntFlag(argc, argv, "export_runs", 5),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
+  ExitOnUnknownFlags(argc, argv);
   if (options.rows < 5 || options.calls < 1 || options.pg_calls < 1 || options.export_runs < 1) {
     std::fprintf(stderr, "bad flags: need rows >= 5, calls >= 1, pg_calls >= 1, export_runs >= 1\n");
     return 2;

@@ -559,6 +559,7 @@ int Main(int argc, char** argv) {
       .skip_in_process = BoolFlag(argc, argv, "skip_in_process"),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
   };
+  ExitOnUnknownFlags(argc, argv);
   if (options.rows < 1 || options.batch < 1 || options.batch > store::kMaxBatchRows || options.grpc_threads < 1 ||
       options.get_calls < 1 || options.paced_rate < 1 || options.paced_seconds < 1 || options.paced_senders < 1) {
     std::fprintf(stderr, "bad flags: need rows >= 1, 1 <= batch <= %d, threads, calls, rate, seconds >= 1\n",
