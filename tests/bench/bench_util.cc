@@ -144,14 +144,14 @@ void ExitOnUnknownFlags(int argc, char** argv) {
       std::fprintf(stderr, "unexpected argument \"%s\"; flags:%s\n", argv[i], known.c_str());
       std::exit(2);
     }
-    const std::string_view name = arg.substr(2, arg.find('=') == std::string_view::npos ? arg.npos : arg.find('=') - 2);
-    auto flag = asked.find(name);
+    const size_t equals = arg.find('=');
+    auto flag = asked.find(arg.substr(2, equals == std::string_view::npos ? equals : equals - 2));
     if (flag == asked.end()) {
       std::fprintf(stderr, "unknown flag \"%s\"; flags:%s\n", argv[i], known.c_str());
       std::exit(2);
     }
     // `--name X`: skip X as FlagText took it.
-    if (arg.find('=') == std::string_view::npos && i + 1 < argc &&
+    if (equals == std::string_view::npos && i + 1 < argc &&
         (flag->second || std::string_view(argv[i + 1]).substr(0, 2) != "--")) {
       ++i;
     }
