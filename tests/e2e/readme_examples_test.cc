@@ -147,18 +147,13 @@ class ReadmeExamplesTest : public ::testing::Test {
     (void)v1::CountRequest::descriptor();
     (void)v1::UploadRequest::descriptor();
     (void)grpc::health::v1::HealthCheckRequest::descriptor();
-    auto store = ServiceProcess::Start({.binary = "contact-store"});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = {"--store=" + store_->address()}});
-    ASSERT_TRUE(importer.ok()) << importer.status();
-    importer_ = *std::move(importer);
-    auto audience = ServiceProcess::Start({.binary = "audience-query", .flags = {"--store=" + store_->address()}});
-    ASSERT_TRUE(audience.ok()) << audience.status();
-    audience_ = *std::move(audience);
+    auto suite = test::StartSuite();
+    ASSERT_TRUE(suite.ok()) << suite.status();
+    suite_ = *std::move(suite);
     // The READMEs' ports (scripts/run_local.sh's) -> this test's.
-    by_readme_address_ = {
-        {"127.0.0.1:50051", store_.get()}, {"127.0.0.1:50052", importer_.get()}, {"127.0.0.1:50053", audience_.get()}};
+    by_readme_address_ = {{"127.0.0.1:50051", suite_.store.get()},
+                          {"127.0.0.1:50052", suite_.importer.get()},
+                          {"127.0.0.1:50053", suite_.audience.get()}};
   }
 
   // Runs one grpcurl command; returns the answer as JSON. Fails the test on a call that is not OK.
@@ -212,9 +207,7 @@ class ReadmeExamplesTest : public ::testing::Test {
     return json;
   }
 
-  std::unique_ptr<ServiceProcess> store_;
-  std::unique_ptr<ServiceProcess> importer_;
-  std::unique_ptr<ServiceProcess> audience_;
+  test::Suite suite_;
   std::map<std::string, ServiceProcess*> by_readme_address_;
 };
 

@@ -37,15 +37,11 @@ struct Row {
 class SuiteE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = ServiceProcess::Start({.binary = "contact-store"});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = {"--store=" + store_->address()}});
-    ASSERT_TRUE(importer.ok()) << importer.status();
-    importer_ = *std::move(importer);
-    auto audience = ServiceProcess::Start({.binary = "audience-query", .flags = {"--store=" + store_->address()}});
-    ASSERT_TRUE(audience.ok()) << audience.status();
-    audience_ = *std::move(audience);
+    auto suite = test::StartSuite();
+    ASSERT_TRUE(suite.ok()) << suite.status();
+    store_ = std::move(suite->store);
+    importer_ = std::move(suite->importer);
+    audience_ = std::move(suite->audience);
     store_stub_ = v1::ContactStore::NewStub(store_->Channel());
     import_stub_ = v1::ImportProcessor::NewStub(importer_->Channel());
     audience_stub_ = v1::AudienceQuery::NewStub(audience_->Channel());

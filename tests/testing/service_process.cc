@@ -352,6 +352,21 @@ std::string ServiceProcess::WithLog(std::string_view message) const {
   return fmt::format("{}\n--- log {} ---\n{}", message, log_path_, log());
 }
 
+absl::StatusOr<Suite> StartSuite() {
+  Suite suite;
+  auto store = ServiceProcess::Start({.binary = "contact-store"});
+  if (!store.ok()) return store.status();
+  suite.store = *std::move(store);
+  const std::string store_flag = "--store=" + suite.store->address();
+  auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = {store_flag}});
+  if (!importer.ok()) return importer.status();
+  suite.importer = *std::move(importer);
+  auto audience = ServiceProcess::Start({.binary = "audience-query", .flags = {store_flag}});
+  if (!audience.ok()) return audience.status();
+  suite.audience = *std::move(audience);
+  return suite;
+}
+
 std::vector<std::string> ReflectionListServices(std::shared_ptr<grpc::Channel> channel) {
   using grpc::reflection::v1alpha::ServerReflection;
   using grpc::reflection::v1alpha::ServerReflectionRequest;

@@ -137,6 +137,17 @@ class ServiceProcess {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
+// The three services on loopback, each with its own temp folder.
+struct Suite {
+  std::unique_ptr<ServiceProcess> store;
+  std::unique_ptr<ServiceProcess> importer;
+  std::unique_ptr<ServiceProcess> audience;
+};
+
+// Starts contact-store, then import-processor and audience-query pointed at it.
+// Errors: ServiceProcess::Start's, for the first service that does not start.
+absl::StatusOr<Suite> StartSuite();
+
 // Asks server reflection for the services it lists. Empty on error.
 std::vector<std::string> ReflectionListServices(std::shared_ptr<grpc::Channel> channel);
 
