@@ -153,19 +153,24 @@ struct ResolvedRow {
 };
 
 // Sets the entry of `attribute_id` in a resolved row's record (the last of two columns naming the
-// same attribute wins, as it did through SetStoredValue).
-void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string&& value) {
+// same attribute wins, as it did through SetStoredValue). `maybe_repeated`: whether the row may
+// already hold an entry for the attribute; when not, the entry is appended without a look.
+void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value, bool maybe_repeated) {
   if (value.empty()) row->clears = true;
-  auto* values = row->record->mutable_values();
-  for (int i = 0; i < values->size(); ++i) {
-    if (values->Get(i).attribute_id() == attribute_id) {
-      values->Mutable(i)->set_value(std::move(value));
-      return;
+  std::string* packed = row->record->mutable_packed_values();
+  if (maybe_repeated && FindStoredValue(*row->record, attribute_id).has_value()) {
+    // Rare (two spellings of one attribute's name): rebuild without the earlier entry. A resolved
+    // row keeps "" entries, which SetStoredValue would drop.
+    std::string rebuilt;
+    PackedValueReader reader(*packed);
+    uint32_t id = 0;
+    std::string_view old;
+    while (reader.Next(&id, &old)) {
+      if (id != attribute_id) AppendPackedValue(&rebuilt, id, old);
     }
+    *packed = std::move(rebuilt);
   }
-  contacts::internal::StoredValue* entry = values->Add();
-  entry->set_attribute_id(attribute_id);
-  entry->set_value(std::move(value));
+  AppendPackedValue(packed, attribute_id, value);
 }
 
 // Attribute names as callers spell them -> attributes, cached for a batch (rows repeat the same
@@ -201,7 +206,6 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
   const Attribute* pk_attribute = catalog.primary_key_attribute();
   const ValueOptions& options = catalog.value_options;
   row->record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
-  row->record->mutable_values()->Reserve(static_cast<int>(attributes.size()));
   for (const auto& [name, raw] : attributes) {
     const Attribute* attribute = resolver.Find(name);
     if (attribute == nullptr) {
@@ -214,7 +218,7 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
       return false;
     }
     if (attribute->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
-    PutResolvedValue(row, attribute->id(), *std::move(canonical));
+    PutResolvedValue(row, attribute->id(), *canonical, /*maybe_repeated=*/true);
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
@@ -224,34 +228,42 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
   return true;
 }
 
-// The positional form of a batch: each column's attribute resolved once.
+// The positional form of a batch: each column's attribute resolved once, and whether two columns
+// name the same attribute (then the later one's value wins in each row).
 // Returns false with *error set when a column names no attribute.
 bool ResolveColumns(AttributeResolver& resolver, const google::protobuf::RepeatedPtrField<std::string>& columns,
-                    std::vector<const Attribute*>* attributes, RowError* error) {
+                    std::vector<const Attribute*>* attributes, bool* repeats, RowError* error) {
   attributes->clear();
+  *repeats = false;
   for (const std::string& name : columns) {
     const Attribute* attribute = resolver.Find(name);
     if (attribute == nullptr) {
       *error = {name, fmt::format("unknown attribute \"{}\"", name)};
       return false;
     }
+    for (const Attribute* before : *attributes) *repeats |= before->id() == attribute->id();
     attributes->push_back(attribute);
   }
   return true;
 }
 
 // ResolveRow for the positional form: empty values are not given. `pk_attribute` is the catalog's,
-// looked up once per batch.
+// looked up once per batch; `columns_repeat` is ResolveColumns' answer.
 bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_attribute,
-                          const std::vector<const Attribute*>& columns, absl::Span<const std::string_view> values,
-                          google::protobuf::Arena* arena, ResolvedRow* row, RowError* error) {
+                          const std::vector<const Attribute*>& columns, bool columns_repeat,
+                          absl::Span<const std::string_view> values, google::protobuf::Arena* arena, ResolvedRow* row,
+                          RowError* error) {
   const ValueOptions& options = catalog.value_options;
   row->record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
-  row->record->mutable_values()->Reserve(static_cast<int>(columns.size()));
   if (values.size() != columns.size()) {
     *error = {"", fmt::format("row has {} values for {} columns", values.size(), columns.size())};
     return false;
   }
+  // Room for the values as given, their ids and lengths, and a few characters more that
+  // normalising may add (a mobile's country code): one allocation for the row's values.
+  size_t room = 0;
+  for (std::string_view value : values) room += value.size() + 8;
+  row->record->mutable_packed_values()->reserve(room);
   for (size_t i = 0; i < columns.size(); ++i) {
     if (values[i].empty()) continue;
     auto canonical = NormalizeValue(TypeOf(*columns[i]), values[i], options);
@@ -261,7 +273,7 @@ bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_at
     }
     if (canonical->empty()) continue;
     if (columns[i]->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
-    PutResolvedValue(row, columns[i]->id(), *std::move(canonical));
+    PutResolvedValue(row, columns[i]->id(), *canonical, columns_repeat);
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
@@ -277,9 +289,10 @@ StoredContact* NewContactRecord(const ResolvedRow& row, const std::vector<uint64
   StoredContact* record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
   record->set_primary_key(row.primary_key());
   record->set_source(source);
-  for (const contacts::internal::StoredValue& entry : row.record->values()) {
-    SetStoredValue(record, entry.attribute_id(), entry.value());
-  }
+  std::string* packed = record->mutable_packed_values();
+  ForEachStoredValue(*row.record, [packed](uint32_t id, std::string_view value) {
+    if (!value.empty()) AppendPackedValue(packed, id, value);  // "" clears: nothing to clear yet
+  });
   AddListIds(record, list_ids);
   return record;
 }
@@ -433,9 +446,7 @@ class ContactRepository::BatchWriter {
     if (current) {
       next = NewRecord();
       *next = *current;
-      for (const contacts::internal::StoredValue& value : row.record->values()) {
-        SetStoredValue(next, value.attribute_id(), value.value());
-      }
+      MergeStoredValues(next, *row.record);
       AddListIds(next, list_ids);
     } else {
       next = new_record != nullptr ? new_record : NewContactRecord(row, list_ids, source, &arena_);
@@ -1262,17 +1273,15 @@ contacts::v1::Contact ContactRepository::ToContact(const TenantState& state, con
   contacts::v1::Contact out;
   out.set_primary_key(stored.primary_key());
   auto* attributes = out.mutable_attributes();
-  for (const contacts::internal::StoredValue& entry : stored.values()) {
-    const uint32_t id = entry.attribute_id();
-    const std::string& value = entry.value();
+  ForEachStoredValue(stored, [&](uint32_t id, std::string_view value) {
     const Attribute* attribute = state.AttributeById(id);
-    if (attribute == nullptr) continue;  // retired attribute
+    if (attribute == nullptr) return;  // retired attribute
     if (projection != nullptr && !attribute->primary_key() && !attribute->system() &&
         std::find(projection->begin(), projection->end(), id) == projection->end()) {
-      continue;
+      return;
     }
-    (*attributes)[attribute->name()] = value;
-  }
+    (*attributes)[attribute->name()] = std::string(value);
+  });
   out.mutable_list_ids()->CopyFrom(stored.list_ids());
   out.mutable_blacklist()->CopyFrom(stored.blacklist());
   out.set_created_at_micros(stored.created_at_micros());
@@ -1812,10 +1821,11 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
   out.arena = std::make_unique<google::protobuf::Arena>(ArenaOptionsForBatches());
   const bool positional = request.columns_size() > 0;
   std::vector<const Attribute*> columns;
+  bool columns_repeat = false;
   if (positional) {
     AttributeResolver resolver(snapshot);
     RowError error;
-    if (!ResolveColumns(resolver, request.columns(), &columns, &error)) {
+    if (!ResolveColumns(resolver, request.columns(), &columns, &columns_repeat, &error)) {
       out.status = absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
       return out;
     }
@@ -1832,7 +1842,7 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
       bool valid = false;
       if (is_packed) {
         const size_t width = columns.size();
-        valid = ResolvePositionalRow(snapshot, pk_attribute, columns,
+        valid = ResolvePositionalRow(snapshot, pk_attribute, columns, columns_repeat,
                                      absl::MakeConstSpan(packed_cells).subspan(i * width, width), out.arena.get(),
                                      &out.rows[i], &error);
       } else if (positional) {
@@ -1841,8 +1851,8 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
               fmt::format("rows[{}]: a batch with columns takes positional values, not attributes", i));
         }
         row_values.assign(request.rows(i).values().begin(), request.rows(i).values().end());
-        valid =
-            ResolvePositionalRow(snapshot, pk_attribute, columns, row_values, out.arena.get(), &out.rows[i], &error);
+        valid = ResolvePositionalRow(snapshot, pk_attribute, columns, columns_repeat, row_values, out.arena.get(),
+                                     &out.rows[i], &error);
       } else {
         valid = ResolveRow(resolver, request.rows(i).attributes(), out.arena.get(), &out.rows[i], &error);
       }

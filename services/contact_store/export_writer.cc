@@ -29,7 +29,8 @@ constexpr uint32_t kFixed32 = 5;
 
 // StoredContact field numbers (proto/contacts/internal/storage.proto) and those of its map entries.
 constexpr uint64_t kOrdinalField = 2;
-constexpr uint64_t kValuesField = 3;
+constexpr uint64_t kValuesField = 3;         // records written before session 19
+constexpr uint64_t kPackedValuesField = 9;   // entries of varint id, varint length, bytes
 constexpr uint64_t kEntryKeyField = 1;
 constexpr uint64_t kEntryValueField = 2;
 
@@ -548,6 +549,17 @@ absl::Status StoredContactFields::Read(std::string_view record) {
       }
       const int column = ColumnOf(static_cast<uint32_t>(key));
       if (column >= 0) values_[static_cast<size_t>(column)] = value;
+    } else if (field == kPackedValuesField && wire_type == kLengthDelimited) {
+      std::string_view packed;
+      if (!cursor.LengthDelimited(&packed)) return Corrupt();
+      WireCursor entries(packed);
+      while (!entries.done()) {
+        uint64_t id = 0;
+        std::string_view value;
+        if (!entries.Varint(&id) || !entries.LengthDelimited(&value)) return Corrupt();
+        const int column = ColumnOf(id);
+        if (column >= 0) values_[static_cast<size_t>(column)] = value;
+      }
     } else if (!cursor.Skip(wire_type)) {
       return Corrupt();
     }

@@ -390,10 +390,8 @@ void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContac
     for (uint64_t list_id : contact->list_ids()) listed[list_id].push_back(o);
     // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
     // only the values the record has are set, in one pass over them.
-    for (const auto& entry : contact->values()) {
-      const uint32_t id = entry.attribute_id();
-      const std::string& value = entry.value();
-      if (value.empty()) continue;
+    ForEachStoredValue(*contact, [&](uint32_t id, std::string_view value) {
+      if (value.empty()) return;
       if (id == layout_.email_attribute_id) with_email.push_back(o);
       if (id == layout_.mobile_attribute_id) with_mobile.push_back(o);
       for (size_t c = 0; c < column_list_.size(); ++c) {
@@ -401,7 +399,7 @@ void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContac
         column_list_[c].second->SetNew(o, value);
         present[c].push_back(o);
       }
-    }
+    });
   }
   auto add_all = [](Roaring& bitmap, std::vector<uint32_t>& ordinals) {
     if (!std::is_sorted(ordinals.begin(), ordinals.end())) std::sort(ordinals.begin(), ordinals.end());
@@ -459,16 +457,14 @@ void TenantColumns::ApplyOrdinalState(const StoredContact* before, const StoredC
     // A new ordinal holds nothing yet (a deleted contact's state was cleared when it went), so
     // only the values the record has are set, in one pass over them: looking each column's value
     // up in the record walked its values once per column (six walks with the email and mobile).
-    for (const auto& entry : after->values()) {
-      const uint32_t id = entry.attribute_id();
-      const std::string& value = entry.value();
-      if (value.empty()) continue;
+    ForEachStoredValue(*after, [&](uint32_t id, std::string_view value) {
+      if (value.empty()) return;
       if (id == layout_.email_attribute_id) has_email_.add(o);
       if (id == layout_.mobile_attribute_id) has_mobile_.add(o);
       for (const auto& [column_id, column] : column_list_) {
         if (column_id == id) column->Set(o, value);
       }
-    }
+    });
     return;
   }
   if (!StoredValueOf(*after, layout_.email_attribute_id).empty()) {

@@ -1,8 +1,12 @@
-// The values of a stored contact by attribute id (StoredContact.values, storage.proto): a short
-// list, in no particular order, with at most one entry per attribute.
+// The values of a stored contact by attribute id: a short list, in no particular order, with at most
+// one entry per attribute. Records hold them packed in one string (StoredContact.packed_values:
+// entries of varint attribute id, varint length, value bytes); records written before session 19
+// hold them as StoredValue messages (StoredContact.values), which every reader here still reads and
+// SetStoredValue moves to the packed form.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,49 +14,143 @@
 
 namespace contacts::store {
 
-// The entry for `attribute_id`, or null. A record written through the old map encoding could in
-// principle repeat an id; the map kept the last, and so does this.
-inline const std::string* FindStoredValue(const contacts::internal::StoredContact& contact, uint32_t attribute_id) {
-  for (int i = contact.values_size() - 1; i >= 0; --i) {
-    const contacts::internal::StoredValue& entry = contact.values(i);
-    if (entry.attribute_id() == attribute_id) return &entry.value();
+// Appends one entry to a packed string, whatever it holds already.
+inline void AppendPackedValue(std::string* packed, uint32_t attribute_id, std::string_view value) {
+  auto varint = [packed](uint64_t v) {
+    while (v >= 0x80) {
+      packed->push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    packed->push_back(static_cast<char>(v));
+  };
+  varint(attribute_id);
+  varint(value.size());
+  packed->append(value.data(), value.size());
+}
+
+// Reads the entries of a packed string in order. A malformed tail (which no writer produces; a
+// damaged record fails RocksDB's checksums first) ends the entries, and malformed() says so.
+class PackedValueReader {
+ public:
+  explicit PackedValueReader(std::string_view packed) : at_(packed.data()), end_(packed.data() + packed.size()) {}
+
+  bool Next(uint32_t* attribute_id, std::string_view* value) {
+    if (at_ == end_) return false;
+    uint64_t id = 0;
+    uint64_t size = 0;
+    if (!Varint(&id) || !Varint(&size) || id > UINT32_MAX || size > static_cast<uint64_t>(end_ - at_)) {
+      malformed_ = true;
+      at_ = end_;
+      return false;
+    }
+    *attribute_id = static_cast<uint32_t>(id);
+    *value = std::string_view(at_, size);
+    at_ += size;
+    return true;
   }
-  return nullptr;
+  bool malformed() const { return malformed_; }
+
+ private:
+  bool Varint(uint64_t* out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && at_ < end_; shift += 7) {
+      const auto byte = static_cast<uint8_t>(*at_++);
+      v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        *out = v;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  const char* at_;
+  const char* end_;
+  bool malformed_ = false;
+};
+
+// Calls fn(attribute_id, value) for every entry of `contact`: the old messages first, then the
+// packed entries.
+template <typename Fn>
+void ForEachStoredValue(const contacts::internal::StoredContact& contact, Fn&& fn) {
+  for (const contacts::internal::StoredValue& entry : contact.values()) {
+    fn(entry.attribute_id(), std::string_view(entry.value()));
+  }
+  PackedValueReader reader(contact.packed_values());
+  uint32_t id = 0;
+  std::string_view value;
+  while (reader.Next(&id, &value)) fn(id, value);
+}
+
+// The value of `attribute_id`, or nullopt. A record written through the old map encoding could in
+// principle repeat an id; the map kept the last, and so does this.
+inline std::optional<std::string_view> FindStoredValue(const contacts::internal::StoredContact& contact,
+                                                       uint32_t attribute_id) {
+  std::optional<std::string_view> found;
+  ForEachStoredValue(contact, [&](uint32_t id, std::string_view value) {
+    if (id == attribute_id) found = value;
+  });
+  return found;
 }
 
 // The value of `attribute_id`; "" when it has none.
 inline std::string_view StoredValueOf(const contacts::internal::StoredContact& contact, uint32_t attribute_id) {
-  const std::string* value = FindStoredValue(contact, attribute_id);
-  return value == nullptr ? std::string_view() : std::string_view(*value);
+  return FindStoredValue(contact, attribute_id).value_or(std::string_view());
 }
 
-// Sets the value of `attribute_id`; "" removes it.
+// How many entries `contact` has.
+inline int StoredValueCount(const contacts::internal::StoredContact& contact) {
+  int count = 0;
+  ForEachStoredValue(contact, [&](uint32_t, std::string_view) { ++count; });
+  return count;
+}
+
+// Sets the value of `attribute_id`; "" removes it. Moves the values of a record of the old form to
+// the packed one.
 inline void SetStoredValue(contacts::internal::StoredContact* contact, uint32_t attribute_id, std::string_view value) {
-  auto* values = contact->mutable_values();
-  for (int i = values->size() - 1; i >= 0; --i) {
-    if (values->Get(i).attribute_id() != attribute_id) continue;
-    if (value.empty()) {
-      values->SwapElements(i, values->size() - 1);
-      values->RemoveLast();
-    } else {
-      values->Mutable(i)->set_value(value.data(), value.size());
+  std::string packed;
+  packed.reserve(contact->packed_values().size() + value.size() + 10 + 8 * contact->values_size());
+  bool replaced = false;
+  ForEachStoredValue(*contact, [&](uint32_t id, std::string_view old) {
+    if (id != attribute_id) {
+      // An old-form record repeating another id keeps each entry, and readers still take the last.
+      AppendPackedValue(&packed, id, old);
+    } else if (!replaced && !value.empty()) {
+      AppendPackedValue(&packed, id, value);
+      replaced = true;
     }
-    return;
-  }
-  if (value.empty()) return;
-  contacts::internal::StoredValue* entry = values->Add();
-  entry->set_attribute_id(attribute_id);
-  entry->set_value(value.data(), value.size());
+  });
+  if (!replaced && !value.empty()) AppendPackedValue(&packed, attribute_id, value);
+  contact->clear_values();
+  contact->set_packed_values(std::move(packed));
 }
 
-// Whether both contacts hold the same values, whatever their order.
+// Sets every entry of `changes` in `contact` (an empty value removes the attribute), in one pass:
+// what an update of many values at once costs with SetStoredValue value by value, without the
+// rebuild per value. `changes` holds each id at most once.
+inline void MergeStoredValues(contacts::internal::StoredContact* contact,
+                              const contacts::internal::StoredContact& changes) {
+  std::string packed;
+  packed.reserve(contact->packed_values().size() + changes.packed_values().size() + 8 * contact->values_size());
+  ForEachStoredValue(*contact, [&](uint32_t id, std::string_view old) {
+    if (!FindStoredValue(changes, id).has_value()) AppendPackedValue(&packed, id, old);
+  });
+  ForEachStoredValue(changes, [&](uint32_t id, std::string_view value) {
+    if (!value.empty()) AppendPackedValue(&packed, id, value);
+  });
+  contact->clear_values();
+  contact->set_packed_values(std::move(packed));
+}
+
+// Whether both contacts hold the same values, whatever their order or form.
 inline bool SameStoredValues(const contacts::internal::StoredContact& a, const contacts::internal::StoredContact& b) {
-  if (a.values_size() != b.values_size()) return false;
-  for (const contacts::internal::StoredValue& entry : a.values()) {
-    const std::string* other = FindStoredValue(b, entry.attribute_id());
-    if (other == nullptr || *other != entry.value()) return false;
-  }
-  return true;
+  if (a.values_size() == 0 && b.values_size() == 0 && a.packed_values() == b.packed_values()) return true;
+  if (StoredValueCount(a) != StoredValueCount(b)) return false;
+  bool same = true;
+  ForEachStoredValue(a, [&](uint32_t id, std::string_view value) {
+    if (same && FindStoredValue(b, id) != value) same = false;
+  });
+  return same;
 }
 
 }  // namespace contacts::store

@@ -1,6 +1,8 @@
 #include "services/contact_store/stored_values.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -9,24 +11,44 @@ namespace {
 
 using contacts::internal::StoredContact;
 
+using Entries = std::vector<std::pair<uint32_t, std::string>>;
+
+Entries EntriesOf(const StoredContact& contact) {
+  Entries out;
+  ForEachStoredValue(contact, [&](uint32_t id, std::string_view value) { out.emplace_back(id, std::string(value)); });
+  return out;
+}
+
+// A record as writers before session 19 left it: each value a StoredValue message.
+StoredContact OldForm(const Entries& entries) {
+  StoredContact contact;
+  for (const auto& [id, value] : entries) {
+    contacts::internal::StoredValue* entry = contact.add_values();
+    entry->set_attribute_id(id);
+    entry->set_value(value);
+  }
+  return contact;
+}
+
 TEST(StoredValuesTest, SetReplacesAndEmptyRemoves) {
   StoredContact contact;
   SetStoredValue(&contact, 3, "Pune");
   SetStoredValue(&contact, 1, "C1");
   SetStoredValue(&contact, 3, "Goa");
-  EXPECT_EQ(contact.values_size(), 2);
+  EXPECT_EQ(StoredValueCount(contact), 2);
   EXPECT_EQ(StoredValueOf(contact, 3), "Goa");
   EXPECT_EQ(StoredValueOf(contact, 1), "C1");
-  EXPECT_EQ(FindStoredValue(contact, 2), nullptr);
+  EXPECT_EQ(FindStoredValue(contact, 2), std::nullopt);
   SetStoredValue(&contact, 3, "");
   SetStoredValue(&contact, 9, "");  // removing what is not there changes nothing
-  EXPECT_EQ(contact.values_size(), 1);
-  EXPECT_EQ(FindStoredValue(contact, 3), nullptr);
+  EXPECT_EQ(StoredValueCount(contact), 1);
+  EXPECT_EQ(FindStoredValue(contact, 3), std::nullopt);
   EXPECT_EQ(StoredValueOf(contact, 3), "");
   EXPECT_EQ(StoredValueOf(contact, 1), "C1");
+  EXPECT_EQ(contact.values_size(), 0);  // written packed only
 }
 
-TEST(StoredValuesTest, SameValuesWhateverTheOrder) {
+TEST(StoredValuesTest, SameValuesWhateverTheOrderOrForm) {
   StoredContact a;
   SetStoredValue(&a, 1, "x");
   SetStoredValue(&a, 2, "y");
@@ -34,40 +56,109 @@ TEST(StoredValuesTest, SameValuesWhateverTheOrder) {
   SetStoredValue(&b, 2, "y");
   SetStoredValue(&b, 1, "x");
   EXPECT_TRUE(SameStoredValues(a, b));
+  EXPECT_TRUE(SameStoredValues(a, OldForm({{2, "y"}, {1, "x"}})));
+  EXPECT_FALSE(SameStoredValues(a, OldForm({{2, "y"}})));
   SetStoredValue(&b, 2, "z");
   EXPECT_FALSE(SameStoredValues(a, b));
   SetStoredValue(&b, 2, "");
   EXPECT_FALSE(SameStoredValues(a, b));
 }
 
-// Records written while `values` was a map<uint32, bytes> (before session 11) hold the same bytes:
-// each value is a length-delimited field 3 holding key = 1 (varint) and value = 2 (bytes).
-TEST(StoredValuesTest, ReadsRecordsWrittenAsAMap) {
+// Records written while `values` was a map<uint32, bytes> (before session 11), or a repeated
+// StoredValue (until session 19), hold the same bytes: each value is a length-delimited field 3
+// holding key = 1 (varint) and value = 2 (bytes). Records written now hold field 9.
+TEST(StoredValuesTest, ReadsRecordsOfEveryForm) {
   auto entry = [](uint8_t id, const std::string& value) {
     std::string body = {'\x08', static_cast<char>(id), '\x12', static_cast<char>(value.size())};
     body += value;
     return std::string{'\x1a', static_cast<char>(body.size())} + body;
   };
-  // primary_key = "C7", then three entries; the map kept the last of a repeated key.
-  const std::string record = std::string(
-                                 "\x0a\x02"
-                                 "C7",
-                                 4) +
-                             entry(1, "C7") + entry(4, "old") + entry(4, "Goa");
+  const std::string pk_field("\x0a\x02"
+                             "C7",
+                             4);
+  // Three entries; the map kept the last of a repeated key.
   StoredContact contact;
-  ASSERT_TRUE(contact.ParseFromString(record));
+  ASSERT_TRUE(contact.ParseFromString(pk_field + entry(1, "C7") + entry(4, "old") + entry(4, "Goa")));
   EXPECT_EQ(contact.primary_key(), "C7");
   EXPECT_EQ(StoredValueOf(contact, 1), "C7");
   EXPECT_EQ(StoredValueOf(contact, 4), "Goa");
-  // And what is written now reads back the same way.
+
   StoredContact written;
   written.set_primary_key("C7");
   SetStoredValue(&written, 1, "C7");
   SetStoredValue(&written, 4, "Goa");
-  EXPECT_EQ(written.SerializeAsString(), std::string("\x0a\x02"
-                                                     "C7",
-                                                     4) +
-                                             entry(1, "C7") + entry(4, "Goa"));
+  const std::string packed("\x01\x02"
+                           "C7"
+                           "\x04\x03"
+                           "Goa",
+                           9);
+  EXPECT_EQ(written.SerializeAsString(), pk_field + "\x4a\x09" + packed);
+}
+
+TEST(StoredValuesTest, SettingAValueMovesAnOldRecordToThePackedForm) {
+  StoredContact contact = OldForm({{1, "C1"}, {4, "old"}, {4, "Goa"}, {7, "x@y.io"}});
+  SetStoredValue(&contact, 7, "z@y.io");
+  EXPECT_EQ(contact.values_size(), 0);
+  EXPECT_EQ(StoredValueOf(contact, 1), "C1");
+  EXPECT_EQ(StoredValueOf(contact, 4), "Goa");  // still the last of the repeated id
+  EXPECT_EQ(StoredValueOf(contact, 7), "z@y.io");
+
+  StoredContact removed = OldForm({{1, "C1"}, {4, "Goa"}});
+  SetStoredValue(&removed, 4, "");
+  EXPECT_EQ(EntriesOf(removed), (Entries{{1, "C1"}}));
+}
+
+TEST(StoredValuesTest, MergeSetsReplacesAndRemovesInOnePass) {
+  StoredContact contact = OldForm({{1, "C1"}, {2, "Pune"}, {3, "a@b.io"}});
+  StoredContact changes;
+  // A resolved row: "" clears an attribute.
+  AppendPackedValue(changes.mutable_packed_values(), 2, "Goa");
+  AppendPackedValue(changes.mutable_packed_values(), 3, "");
+  AppendPackedValue(changes.mutable_packed_values(), 5, "+919900000001");
+  AppendPackedValue(changes.mutable_packed_values(), 6, "");  // clearing what is not there
+  MergeStoredValues(&contact, changes);
+  EXPECT_EQ(contact.values_size(), 0);
+  EXPECT_EQ(EntriesOf(contact), (Entries{{1, "C1"}, {2, "Goa"}, {5, "+919900000001"}}));
+  // The same as setting them one by one.
+  StoredContact one_by_one = OldForm({{1, "C1"}, {2, "Pune"}, {3, "a@b.io"}});
+  ForEachStoredValue(changes, [&](uint32_t id, std::string_view value) { SetStoredValue(&one_by_one, id, value); });
+  EXPECT_TRUE(SameStoredValues(contact, one_by_one));
+}
+
+TEST(StoredValuesTest, PackedEntriesTakeLongIdsAndValues) {
+  const std::string long_value(300, 'v');  // a two-byte length
+  StoredContact contact;
+  SetStoredValue(&contact, 127, "a");
+  SetStoredValue(&contact, 128, long_value);  // a two-byte id
+  SetStoredValue(&contact, 4000000000u, "d");
+  EXPECT_EQ(EntriesOf(contact), (Entries{{127, "a"}, {128, long_value}, {4000000000u, "d"}}));
+  StoredContact parsed;
+  ASSERT_TRUE(parsed.ParseFromString(contact.SerializeAsString()));
+  EXPECT_TRUE(SameStoredValues(parsed, contact));
+}
+
+TEST(StoredValuesTest, AMalformedTailEndsTheEntries) {
+  std::string packed;
+  AppendPackedValue(&packed, 1, "C1");
+  for (const std::string& tail : {std::string("\x02\x05"
+                                              "ab",
+                                              4),                                 // shorter than its length
+                                  std::string("\x82", 1),                         // a varint cut short
+                                  std::string("\x80\x80\x80\x80\x10\x00", 6)}) {  // an id beyond 32 bits
+    PackedValueReader reader(packed + tail);
+    uint32_t id = 0;
+    std::string_view value;
+    ASSERT_TRUE(reader.Next(&id, &value));
+    EXPECT_EQ(value, "C1");
+    EXPECT_FALSE(reader.Next(&id, &value));
+    EXPECT_TRUE(reader.malformed());
+  }
+  PackedValueReader whole(packed);
+  uint32_t id = 0;
+  std::string_view value;
+  EXPECT_TRUE(whole.Next(&id, &value));
+  EXPECT_FALSE(whole.Next(&id, &value));
+  EXPECT_FALSE(whole.malformed());
 }
 
 }  // namespace
