@@ -17,6 +17,7 @@
 #include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/query_columns.h"
+#include "services/contact_store/stored_values.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts::store {
@@ -654,6 +655,80 @@ TEST_P(ContactRepositoryTest, ReopenDropsTheIndexAndMembershipEntriesOfEarlierVe
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->primary_key(), "A");
   EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 1u);
+}
+
+// Stores written before session 19 hold each contact's values as StoredValue entries (field 3)
+// instead of packed_values: they are read, queried, exported and updated as they were written.
+TEST_P(ContactRepositoryTest, RecordsOfTheOldValueFormReadLikeNewOnesAndTurnPackedWhenChanged) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}, {"city", "Pune"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"city", "Goa"}}).ok());
+  auto rewrite_records = [&](bool to_old_form) {
+    repo_.reset();
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
+    ASSERT_TRUE(db.ok()) << db.status();
+    std::unique_ptr<rocksdb::Iterator> it((*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->contacts()));
+    int records = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next(), ++records) {
+      contacts::internal::StoredContact record;
+      ASSERT_TRUE(record.ParseFromString(it->value().ToString()));
+      if (!to_old_form) {
+        EXPECT_EQ(record.values_size(), 0) << record.primary_key();
+        EXPECT_NE(record.packed_values(), "") << record.primary_key();
+        continue;
+      }
+      contacts::internal::StoredContact old = record;
+      old.clear_packed_values();
+      ForEachStoredValue(record, [&](uint32_t id, std::string_view value) {
+        contacts::internal::StoredValue* entry = old.add_values();
+        entry->set_attribute_id(id);
+        entry->set_value(std::string(value));
+      });
+      ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->contacts(), it->key(), old.SerializeAsString()).ok());
+    }
+    EXPECT_EQ(records, 2);
+  };
+  rewrite_records(/*to_old_form=*/true);
+  Open();
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  auto a = Get("t1", "A");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->attributes().at("city"), "Pune");
+  EXPECT_EQ(a->attributes().at("email"), "a@x.io");
+  Filter in_goa;
+  in_goa.mutable_term()->mutable_attribute()->set_attribute("city");
+  in_goa.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
+  in_goa.mutable_term()->mutable_attribute()->add_values("Goa");
+  EXPECT_EQ(AllMatches("t1", in_goa), (std::set<std::string>{"B"}));
+  contacts::v1::StoreExportRequest request;
+  request.add_attributes("city");
+  std::string csv;
+  ASSERT_TRUE(repo_->Export("t1", request, [&](std::string* chunk, uint64_t) { return csv.append(*chunk), true; },
+                            nullptr)
+                  .ok());
+  EXPECT_EQ(csv, "customer_id,city\r\nA,Pune\r\nB,Goa\r\n");
+  // A change rewrites the record packed, keeping the values it does not name.
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Goa"}}).ok());
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("old-form");
+  batch.set_batch_sequence(1);
+  batch.add_columns("customer_id");
+  batch.add_columns("email");
+  auto* row = batch.add_rows();
+  for (const char* value : {"B", "b@x.io"}) row->add_values(value);
+  auto answered = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->results(0).outcome(), contacts::v1::UPDATED);
+  EXPECT_EQ(AllMatches("t1", in_goa), (std::set<std::string>{"A", "B"}));
+  auto b = Get("t1", "B");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->attributes().at("city"), "Goa");
+  EXPECT_EQ(b->attributes().at("email"), "b@x.io");
+  EXPECT_EQ(Get("t1", "A")->attributes().at("email"), "a@x.io");
+  rewrite_records(/*to_old_form=*/false);
+  Open();
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
 }
 
 TEST_P(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheContacts) {
