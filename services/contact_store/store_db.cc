@@ -77,12 +77,13 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   rocksdb::ColumnFamilyOptions contacts_cf = cf_options;
   // Large import batches arrive as ingested SST files (IngestSorted) of a few MiB whose random
   // keys overlap every other file, so each lands in level 0. Compacting every 4 of them (the default)
-  // rewrote level 1 over and over: 30-40% more CPU for the import than the memtable path. Every 32
-  // (~64 MiB, as much as one memtable flush brings) makes ingestion the faster path; a point read
-  // checks at most ~32 files' Bloom filters meanwhile, and idle compaction flattens them once the
-  // writes stop.
-  contacts_cf.level0_file_num_compaction_trigger = 32;
-  contacts_cf.level0_slowdown_writes_trigger = 64;
+  // rewrote level 1 over and over: 30-40% more CPU for the import than the memtable path. Every 48
+  // makes ingestion the faster path, and a 1M-row import (40 batches of 25,000 rows) lands whole in
+  // level 0 and is compacted once, by the idle compactor, after the job: at 32 that compaction ran
+  // during the job's last batches, ~6% of its end-to-end time (alternated pairs, RESULTS.md session
+  // 19). A point read checks at most ~48 files' Bloom filters meanwhile.
+  contacts_cf.level0_file_num_compaction_trigger = 48;
+  contacts_cf.level0_slowdown_writes_trigger = 80;
   contacts_cf.level0_stop_writes_trigger = 96;
   contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
   // 8 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
