@@ -18,7 +18,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/types/span.h"
@@ -30,6 +29,7 @@
 #include "services/contact_store/column_update.h"
 #include "services/contact_store/export_writer.h"
 #include "services/contact_store/filter_evaluator.h"
+#include "services/contact_store/pinned_string_map.h"
 #include "services/contact_store/stored_values.h"
 #include "services/contact_store/two_halves.h"
 
@@ -385,7 +385,7 @@ class ContactRepository::BatchWriter {
 
   // Loads the stored state of `pks` not seen yet, with one MultiGet.
   absl::Status Prefetch(const std::vector<std::string>& pks) {
-    planned_.reserve(planned_.size() + pks.size());
+    planned_.reserve(pks.size());
     std::vector<std::string> wanted;
     for (size_t i = 0; i < pks.size(); ++i) {
       if (i + kPrefetchDistance < pks.size()) state_->columns.PrefetchPrimaryKey(pks[i + kPrefetchDistance]);
@@ -394,7 +394,7 @@ class ContactRepository::BatchWriter {
       if (state_->columns.MayHavePrimaryKey(pk)) {
         wanted.push_back(pk);
       } else {  // certainly new: no read needed
-        planned_.try_emplace(pk);
+        planned_[pk];
       }
     }
     std::sort(wanted.begin(), wanted.end());
@@ -406,7 +406,7 @@ class ContactRepository::BatchWriter {
     RETURN_IF_ERROR(RunInTwoHalves(wanted.size(), kSplitReadMinKeys, /*split=*/true,
                                    [&](size_t begin, size_t end) { return ReadStored(wanted, begin, end, &stored); }));
     for (size_t i = 0; i < wanted.size(); ++i) {
-      Planned& planned = planned_[wanted[i]];
+      Planned& planned = planned_[wanted[i]].second;
       planned.original = stored[i];
       planned.current = stored[i];  // records are never edited in place: Replace swaps in another
     }
@@ -414,7 +414,7 @@ class ContactRepository::BatchWriter {
   }
 
   // The planned state of a prefetched contact (null: none). Valid while the writer lives.
-  const StoredContact* Current(const std::string& pk) const { return planned_.at(pk).current; }
+  const StoredContact* Current(const std::string& pk) const { return Prefetched(pk).second.current; }
 
   // A copy of Current(pk) to edit and hand to Replace; null when there is none. The writer owns it.
   StoredContact* Draft(const std::string& pk) {
@@ -438,8 +438,8 @@ class ContactRepository::BatchWriter {
   contacts::v1::RowOutcome Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
                                   const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error,
                                   StoredContact* new_record = nullptr) {
-    auto entry = planned_.find(row.primary_key());  // prefetched
-    const StoredContact* current = entry->second.current;
+    PlannedEntry& entry = Prefetched(row.primary_key());
+    const StoredContact* current = entry.second.current;
     if (mode == contacts::v1::ADD_ONLY && current) return contacts::v1::SKIPPED_EXISTS;
     if (mode == contacts::v1::UPDATE_ONLY && !current) return contacts::v1::SKIPPED_MISSING;
     StoredContact* next = nullptr;
@@ -459,12 +459,12 @@ class ContactRepository::BatchWriter {
     if (!CheckUnique(current, *next, new_contact_row, error)) return contacts::v1::REJECTED;
     next->set_modified_at_micros(now_);
     if (!current) state_->record.set_next_ordinal(state_->record.next_ordinal() + 1);
-    Replace(*entry, next, new_contact_row);
+    Replace(entry, next, new_contact_row);
     return current ? contacts::v1::UPDATED : contacts::v1::INSERTED;
   }
 
   // Replaces the planned state of a prefetched contact with `next`, from Draft (null deletes it).
-  void Replace(const std::string& pk, const StoredContact* next) { Replace(*planned_.find(pk), next); }
+  void Replace(const std::string& pk, const StoredContact* next) { Replace(Prefetched(pk), next); }
 
   // Stages the writes of the contacts changed since the last call on a helper thread while the
   // caller plans further rows: serialising the records is a fifth of a large commit, and the other
@@ -538,7 +538,20 @@ class ContactRepository::BatchWriter {
     const StoredContact* current = nullptr;
     bool changed = false;
   };
-  using PlannedEntry = std::pair<const std::string, Planned>;
+  using PlannedEntry = PinnedStringMap<Planned>::Entry;
+
+  // The entry of a contact Prefetch loaded; a caller that did not prefetch `pk` is a bug.
+  PlannedEntry& Prefetched(std::string_view pk) {
+    PlannedEntry* entry = planned_.find(pk);
+    if (entry == nullptr) {
+      spdlog::critical("BatchWriter: contact \"{}\" was not prefetched", pk);
+      std::abort();
+    }
+    return *entry;
+  }
+  const PlannedEntry& Prefetched(std::string_view pk) const {
+    return const_cast<BatchWriter*>(this)->Prefetched(pk);
+  }
 
   // A record on arena_: a batch builds thousands, and frees them together with the writer (one
   // free per arena block instead of one per map node and string of every record). Thread-safe.
@@ -694,8 +707,8 @@ class ContactRepository::BatchWriter {
         }
         for (const StoredContact& holder : *holders) {
           // A holder may have changed or lost the value earlier in this batch.
-          auto planned = planned_.find(holder.primary_key());
-          if (planned != planned_.end() &&
+          const PlannedEntry* planned = planned_.find(holder.primary_key());
+          if (planned != nullptr &&
               (planned->second.current == nullptr || StoredValueOf(*planned->second.current, rule.id) != value)) {
             continue;
           }
@@ -749,8 +762,8 @@ class ContactRepository::BatchWriter {
   TenantRecord saved_record_;
   int64_t now_;
   bool committed_ = false;
-  // node_hash_map: Current() and changed_ hold references that must survive later inserts.
-  absl::node_hash_map<std::string, Planned> planned_;
+  // Pinned: Current() and changed_ hold references that must survive later inserts.
+  PinnedStringMap<Planned> planned_;
   std::vector<PlannedEntry*> changed_;  // in the order they first changed
   // What StageAhead staged: changed_[first, first + changes.size()) as they were then (each
   // change's records), their ops, and where each change's ops end.

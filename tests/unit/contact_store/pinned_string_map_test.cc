@@ -1,0 +1,63 @@
+#include "services/contact_store/pinned_string_map.h"
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+namespace contacts::store {
+namespace {
+
+TEST(PinnedStringMapTest, FindsAddsAndKeepsEveryEntryWhereItWas) {
+  PinnedStringMap<int> map;
+  map.reserve(3);  // far fewer than will come: blocks beyond the first are added as needed
+  std::vector<const PinnedStringMap<int>::Entry*> first_seen;
+  std::vector<std::string_view> key_views;
+  std::map<std::string, int> expected;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 5000; ++i) {
+    // Short keys (kept inside std::string) and long ones (on the heap) alike.
+    const std::string key = rng() % 2 ? fmt::format("k{}", rng() % 3000) : fmt::format("a-long-key-{:020d}", i);
+    const bool had = map.contains(key);
+    EXPECT_EQ(had, expected.contains(key)) << key;
+    auto& entry = map[key];
+    EXPECT_EQ(entry.first, key);
+    if (!had) {
+      EXPECT_EQ(entry.second, 0);  // value-initialised
+      first_seen.push_back(&entry);
+      key_views.push_back(entry.first);
+    }
+    entry.second += 1;
+    expected[key] += 1;
+  }
+  EXPECT_EQ(map.size(), expected.size());
+  EXPECT_EQ(first_seen.size(), expected.size());
+  // Every entry is where it was first added, and views of the keys still read the keys.
+  for (size_t i = 0; i < first_seen.size(); ++i) {
+    const std::string& key = first_seen[i]->first;
+    EXPECT_EQ(map.find(key), first_seen[i]);
+    EXPECT_EQ(key_views[i], key);
+    EXPECT_EQ(first_seen[i]->second, expected.at(key));
+  }
+  EXPECT_EQ(map.find("absent"), nullptr);
+  EXPECT_FALSE(map.contains("absent"));
+  const PinnedStringMap<int>& read_only = map;
+  EXPECT_EQ(read_only.find("k1"), map.find("k1"));
+}
+
+TEST(PinnedStringMapTest, ReservedRoomTakesTheEntriesWithoutMovingThem) {
+  PinnedStringMap<std::string> map;
+  map.reserve(2000);
+  auto& first = map["first"];
+  first.second = "value";
+  for (int i = 0; i < 1999; ++i) map[fmt::format("{}", i)];
+  EXPECT_EQ(&map["first"], &first);
+  EXPECT_EQ(map["first"].second, "value");
+  EXPECT_EQ(map.size(), 2000u);
+}
+
+}  // namespace
+}  // namespace contacts::store
