@@ -126,12 +126,13 @@ const char* ParseInteger(std::string_view s, int64_t* out) {
   return nullptr;
 }
 
-absl::StatusOr<std::string> NormalizeInteger(std::string_view s) {
+absl::Status AppendInteger(std::string_view s, std::string* out) {
   int64_t value = 0;
   if (const char* reason = ParseInteger(s, &value)) return InvalidValue(s, kNotInteger, reason);
   char buf[24];
   const auto result = std::to_chars(buf, buf + sizeof(buf), value);
-  return std::string(buf, result.ptr);
+  out->append(buf, result.ptr);
+  return absl::OkStatus();
 }
 
 // ----- DECIMAL -----
@@ -187,26 +188,31 @@ const char* ParseDecimal(std::string_view s, DecimalParts* out) {
   return nullptr;
 }
 
-std::string FormatDecimalParts(const DecimalParts& parts) {
-  std::string out;
-  out.reserve(parts.int_part.size() + parts.frac_part.size() + 3);
-  if (parts.negative) out += '-';
+void AppendDecimalParts(const DecimalParts& parts, std::string* out) {
+  out->reserve(out->size() + parts.int_part.size() + parts.frac_part.size() + 3);
+  if (parts.negative) *out += '-';
   if (parts.int_part.empty()) {
-    out += '0';
+    *out += '0';
   } else {
-    out += parts.int_part;
+    *out += parts.int_part;
   }
   if (!parts.frac_part.empty()) {
-    out += '.';
-    out += parts.frac_part;
+    *out += '.';
+    *out += parts.frac_part;
   }
+}
+
+std::string FormatDecimalParts(const DecimalParts& parts) {
+  std::string out;
+  AppendDecimalParts(parts, &out);
   return out;
 }
 
-absl::StatusOr<std::string> NormalizeDecimal(std::string_view s) {
+absl::Status AppendDecimal(std::string_view s, std::string* out) {
   DecimalParts parts;
   if (const char* reason = ParseDecimal(s, &parts)) return InvalidValue(s, kNotDecimal, reason);
-  return FormatDecimalParts(parts);
+  AppendDecimalParts(parts, out);
+  return absl::OkStatus();
 }
 
 // Three-way comparison of |a| and |b|.
@@ -463,18 +469,19 @@ const char* CheckEmail(std::string_view s) {
   }
 }
 
-absl::StatusOr<std::string> NormalizeEmail(std::string_view s) {
+absl::Status AppendEmail(std::string_view s, std::string* out) {
   if (const char* reason = CheckEmail(s)) return InvalidValue(s, kNotEmail, reason);
   // RFC 5321 caps a forward path at 256 octets including the angle brackets.
   if (s.size() > 254) return InvalidValue(s, kNotEmail, "longer than 254 characters");
-  std::string out(s);
-  AsciiLowerInPlace(out);
-  return out;
+  const size_t start = out->size();
+  out->append(s);
+  for (size_t i = start; i < out->size(); ++i) (*out)[i] = AsciiLowerChar((*out)[i]);
+  return absl::OkStatus();
 }
 
 // ----- MOBILE -----
 
-absl::StatusOr<std::string> NormalizeMobile(std::string_view s, std::string_view country_code) {
+absl::Status AppendMobile(std::string_view s, std::string_view country_code, std::string* out) {
   if (!country_code.empty() && country_code.front() == '+') country_code.remove_prefix(1);
   if (country_code.empty() || country_code.size() > 3 || country_code.front() == '0' ||
       country_code.find_first_not_of("0123456789") != std::string_view::npos) {
@@ -526,12 +533,11 @@ absl::StatusOr<std::string> NormalizeMobile(std::string_view s, std::string_view
   if (total < 8 || total > kMaxE164Digits) {
     return InvalidValue(s, kNotMobile, fmt::format("{} digits with the country code, E.164 allows 8 to 15", total));
   }
-  std::string out;
-  out.reserve(total + 1);
-  out += '+';
-  out += country_code;
-  out += national;
-  return out;
+  out->reserve(out->size() + total + 1);
+  *out += '+';
+  *out += country_code;
+  *out += national;
+  return absl::OkStatus();
 }
 
 // ----- TEXT -----
@@ -549,7 +555,7 @@ constexpr std::array<TextByte, 256> MakeTextByteTable() {
 }
 constexpr std::array<TextByte, 256> kTextByte = MakeTextByteTable();
 
-absl::StatusOr<std::string> NormalizeText(std::string_view s) {
+absl::Status AppendText(std::string_view s, std::string* out) {
   if (s.size() > kMaxTextBytes) {
     return InvalidValue(s, kNotText, fmt::format("{} bytes, more than the limit of {}", s.size(), kMaxTextBytes));
   }
@@ -563,25 +569,28 @@ absl::StatusOr<std::string> NormalizeText(std::string_view s) {
     non_ascii |= kind == TextByte::kNonAscii;
   }
   if (non_ascii && !IsValidUtf8(s)) return InvalidValue(s, kNotText, "not valid UTF-8");
-  return std::string(s);
+  out->append(s);
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view raw, const ValueOptions& options) {
+absl::Status AppendNormalizedValue(AttributeType type, std::string_view raw, const ValueOptions& options,
+                                   std::string* out) {
   const std::string_view s = TrimAsciiSpace(raw);
-  if (s.empty()) return std::string();
+  if (s.empty()) return absl::OkStatus();
   switch (type) {
     case AttributeType::kText:
-      return NormalizeText(s);
+      return AppendText(s, out);
     case AttributeType::kInteger:
-      return NormalizeInteger(s);
+      return AppendInteger(s, out);
     case AttributeType::kDecimal:
-      return NormalizeDecimal(s);
+      return AppendDecimal(s, out);
     case AttributeType::kBoolean: {
       const int value = ParseBoolean(s);
       if (value < 0) return InvalidValue(s, kNotBoolean);
-      return std::string(value ? "true" : "false");
+      out->append(value ? "true" : "false");
+      return absl::OkStatus();
     }
     case AttributeType::kDate: {
       int year = 0;
@@ -592,20 +601,28 @@ absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view 
         return InvalidValue(s, kNotDate, reason);
       }
       char buf[kDateBufferSize];
-      return std::string(buf, WriteDate(buf, CivilDate{year, month, day}));
+      out->append(buf, WriteDate(buf, CivilDate{year, month, day}));
+      return absl::OkStatus();
     }
     case AttributeType::kDateTime: {
       int64_t micros = 0;
       std::string reason_buf;
       if (const char* reason = ParseDateTime(s, &micros, &reason_buf)) return InvalidValue(s, kNotDateTime, reason);
-      return FormatDateTime(micros);
+      out->append(FormatDateTime(micros));
+      return absl::OkStatus();
     }
     case AttributeType::kEmail:
-      return NormalizeEmail(s);
+      return AppendEmail(s, out);
     case AttributeType::kMobile:
-      return NormalizeMobile(s, options.default_country_code);
+      return AppendMobile(s, options.default_country_code, out);
   }
   return absl::InvalidArgumentError(fmt::format("unknown attribute type {}", static_cast<int>(type)));
+}
+
+absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view raw, const ValueOptions& options) {
+  std::string out;
+  if (absl::Status appended = AppendNormalizedValue(type, raw, options, &out); !appended.ok()) return appended;
+  return out;
 }
 
 absl::StatusOr<int64_t> IntegerOf(std::string_view canonical) {

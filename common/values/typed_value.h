@@ -85,6 +85,12 @@ bool CanonicalNeedsNoCsvQuotes(AttributeType type);
 absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view raw,
                                            const ValueOptions& options = ValueOptions());
 
+// NormalizeValue appending the canonical text to *out (nothing for "not set"), without a string of
+// its own: bulk writers normalise every cell of a million-row batch straight into their buffers.
+// On error *out is as it was.
+absl::Status AppendNormalizedValue(AttributeType type, std::string_view raw, const ValueOptions& options,
+                                   std::string* out);
+
 // ----- Typed accessors for the query engine. -----
 // Each REQUIRES a value in canonical form (or at least one NormalizeValue would accept, without
 // surrounding whitespace); anything else gives InvalidArgumentError, never a crash.

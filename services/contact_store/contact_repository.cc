@@ -263,17 +263,32 @@ bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_at
   // normalising may add (a mobile's country code): one allocation for the row's values.
   size_t room = 0;
   for (std::string_view value : values) room += value.size() + 8;
-  row->record->mutable_packed_values()->reserve(room);
+  std::string* packed = row->record->mutable_packed_values();
+  packed->reserve(room);
   for (size_t i = 0; i < columns.size(); ++i) {
     if (values[i].empty()) continue;
-    auto canonical = NormalizeValue(TypeOf(*columns[i]), values[i], options);
+    const AttributeType type = TypeOf(*columns[i]);
+    absl::StatusOr<std::string_view> canonical;
+    std::string copy;  // the rare path's own string
+    if (!columns_repeat) {
+      // Normalised straight into the row's packed values: no string per value.
+      canonical = AppendPackedValueWith(packed, columns[i]->id(), [&](std::string* out) {
+        return AppendNormalizedValue(type, values[i], options, out);
+      });
+    } else if (absl::StatusOr<std::string> normalized = NormalizeValue(type, values[i], options); normalized.ok()) {
+      copy = *std::move(normalized);
+      if (!copy.empty()) PutResolvedValue(row, columns[i]->id(), copy, /*maybe_repeated=*/true);
+      canonical = std::string_view(copy);
+    } else {
+      canonical = normalized.status();
+    }
     if (!canonical.ok()) {
       *error = {columns[i]->name(), std::string(canonical.status().message())};
       return false;
     }
-    if (canonical->empty()) continue;
-    if (columns[i]->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
-    PutResolvedValue(row, columns[i]->id(), *canonical, columns_repeat);
+    if (columns[i]->id() == pk_attribute->id() && !canonical->empty()) {
+      row->record->set_primary_key(canonical->data(), canonical->size());
+    }
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};

@@ -10,22 +10,54 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "contacts/internal/storage.pb.h"
 
 namespace contacts::store {
 
+inline void AppendPackedVarint(std::string* packed, uint64_t v) {
+  while (v >= 0x80) {
+    packed->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  packed->push_back(static_cast<char>(v));
+}
+
 // Appends one entry to a packed string, whatever it holds already.
 inline void AppendPackedValue(std::string* packed, uint32_t attribute_id, std::string_view value) {
-  auto varint = [packed](uint64_t v) {
-    while (v >= 0x80) {
-      packed->push_back(static_cast<char>((v & 0x7f) | 0x80));
-      v >>= 7;
-    }
-    packed->push_back(static_cast<char>(v));
-  };
-  varint(attribute_id);
-  varint(value.size());
+  AppendPackedVarint(packed, attribute_id);
+  AppendPackedVarint(packed, value.size());
   packed->append(value.data(), value.size());
+}
+
+// Appends one entry whose value write(packed) appends, without a string of its own. Returns the
+// value (a view into *packed, valid until it changes), or write's error; on an error or an empty
+// value *packed is left as it was.
+template <typename Write>
+absl::StatusOr<std::string_view> AppendPackedValueWith(std::string* packed, uint32_t attribute_id, Write&& write) {
+  const size_t entry_start = packed->size();
+  AppendPackedVarint(packed, attribute_id);
+  const size_t length_at = packed->size();
+  packed->push_back('\0');  // the length: one byte for a value under 128 bytes, widened below
+  const size_t value_start = packed->size();
+  if (absl::Status written = write(packed); !written.ok()) {
+    packed->resize(entry_start);
+    return written;
+  }
+  const size_t size = packed->size() - value_start;
+  if (size == 0) {
+    packed->resize(entry_start);
+    return std::string_view();
+  }
+  if (size < 0x80) {
+    (*packed)[length_at] = static_cast<char>(size);
+  } else {
+    std::string length;
+    AppendPackedVarint(&length, size);
+    packed->replace(length_at, 1, length);
+  }
+  return std::string_view(packed->data() + packed->size() - size, size);
 }
 
 // Reads the entries of a packed string in order. A malformed tail (which no writer produces; a

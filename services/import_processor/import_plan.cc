@@ -149,21 +149,24 @@ bool RowValidator::Validate(const std::vector<std::string_view>& fields, Validat
   for (size_t i = 0; i < plan_.columns.size(); ++i) {
     const MappedColumn& column = plan_.columns[i];
     std::string_view raw = fields[column.column_index];
-    absl::StatusOr<std::string> value = NormalizeValue(column.type, raw, plan_.value_options);
-    if (!value.ok()) {
+    // Normalised into the string the previous row's value used: its capacity serves again, so a
+    // row costs no allocation per value.
+    std::string& value = row->values[i];
+    value.clear();
+    if (absl::Status normalized = AppendNormalizedValue(column.type, raw, plan_.value_options, &value);
+        !normalized.ok()) {
       rejection->reason_key = "invalid_value:" + column.attribute;
       rejection->column = column.column;
       rejection->value = CutValue(raw);
-      rejection->message = std::string(value.status().message());
+      rejection->message = std::string(normalized.message());
       return false;
     }
-    if (plan_.fix_email_typos && column.type == AttributeType::kEmail && !value->empty() && fixer_ != nullptr) {
-      if (std::optional<std::string> fixed = fixer_(*value); fixed && *fixed != *value) {
-        row->fixes.push_back(EmailFix{column.column, *value, *fixed});
-        *value = std::move(*fixed);
+    if (plan_.fix_email_typos && column.type == AttributeType::kEmail && !value.empty() && fixer_ != nullptr) {
+      if (std::optional<std::string> fixed = fixer_(value); fixed && *fixed != value) {
+        row->fixes.push_back(EmailFix{column.column, value, *fixed});
+        value = std::move(*fixed);
       }
     }
-    row->values[i] = std::move(*value);
   }
   if (row->values[plan_.primary_key].empty()) {
     const MappedColumn& pk = plan_.columns[plan_.primary_key];

@@ -137,6 +137,42 @@ TEST(StoredValuesTest, PackedEntriesTakeLongIdsAndValues) {
   EXPECT_TRUE(SameStoredValues(parsed, contact));
 }
 
+TEST(StoredValuesTest, AppendingWithAWriterWidensTheLengthAndUndoesErrorsAndEmptyValues) {
+  StoredContact contact;
+  std::string* packed = contact.mutable_packed_values();
+  auto write = [](std::string text) {
+    return [text](std::string* out) {
+      out->append(text);
+      return absl::OkStatus();
+    };
+  };
+  auto first = AppendPackedValueWith(packed, 1, write("C1"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, "C1");
+  const std::string before_failures = *packed;
+  // A writer that fails after writing part of its value, and one that writes nothing.
+  auto failed = AppendPackedValueWith(packed, 2, [](std::string* out) {
+    out->append("half");
+    return absl::InvalidArgumentError("bad");
+  });
+  EXPECT_EQ(failed.status(), absl::InvalidArgumentError("bad"));
+  auto empty = AppendPackedValueWith(packed, 3, write(""));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "");
+  EXPECT_EQ(*packed, before_failures);
+  const std::string long_value(300, 'v');  // a two-byte length
+  auto widened = AppendPackedValueWith(packed, 200, write(long_value));
+  ASSERT_TRUE(widened.ok());
+  EXPECT_EQ(*widened, long_value);
+  AppendPackedValue(packed, 4, "after");
+  EXPECT_EQ(EntriesOf(contact), (Entries{{1, "C1"}, {200, long_value}, {4, "after"}}));
+  std::string expected;
+  AppendPackedValue(&expected, 1, "C1");
+  AppendPackedValue(&expected, 200, long_value);
+  AppendPackedValue(&expected, 4, "after");
+  EXPECT_EQ(*packed, expected);
+}
+
 TEST(StoredValuesTest, AMalformedTailEndsTheEntries) {
   std::string packed;
   AppendPackedValue(&packed, 1, "C1");

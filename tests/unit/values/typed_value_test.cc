@@ -35,6 +35,10 @@ void ExpectGood(AttributeType type, const std::vector<Good>& cases, const ValueO
     absl::StatusOr<std::string> again = NormalizeValue(type, *got, options);
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(*again, *got) << "canonical form is not a fixed point";
+    // Appended after what the buffer holds, which stays as it was (upper case included).
+    std::string buffer = "Held|";
+    ASSERT_TRUE(AppendNormalizedValue(type, c.raw, options, &buffer).ok());
+    EXPECT_EQ(buffer, "Held|" + c.canonical) << AttributeTypeName(type) << " " << testing::PrintToString(c.raw);
   }
 }
 
@@ -46,6 +50,10 @@ void ExpectBad(AttributeType type, const std::vector<Bad>& cases, const ValueOpt
     EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(got.status().message()), HasSubstr(c.message_part))
         << AttributeTypeName(type) << " " << testing::PrintToString(c.raw);
+    // The same error, and the buffer left as it was.
+    std::string buffer = "Held|";
+    EXPECT_EQ(AppendNormalizedValue(type, c.raw, options, &buffer), got.status());
+    EXPECT_EQ(buffer, "Held|");
   }
 }
 
@@ -102,6 +110,10 @@ TEST(NormalizeValueTest, RandomInputEitherFailsOrGivesAFixedPoint) {
     }
     for (AttributeType type : kAllAttributeTypes) {
       absl::StatusOr<std::string> got = NormalizeValue(type, raw);
+      std::string buffer = "Held|";
+      const absl::Status appended = AppendNormalizedValue(type, raw, ValueOptions(), &buffer);
+      ASSERT_EQ(appended, got.status());
+      ASSERT_EQ(buffer, "Held|" + got.value_or("")) << AttributeTypeName(type) << " " << testing::PrintToString(raw);
       if (!got.ok()) {
         ASSERT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
         continue;
