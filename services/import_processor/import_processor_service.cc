@@ -66,7 +66,7 @@ grpc::Status ImportProcessorService::Upload(grpc::ServerContext* ctx, grpc::Serv
     while (reader->Read(&message)) {
       if (CallCancelledOrExpired(*ctx, deadline)) return Interrupted(*ctx);
       if (message.has_start()) return absl::InvalidArgumentError("`start` may only be the first Upload message");
-      RETURN_IF_ERROR(session->Append(message.chunk()));
+      RETURN_IF_ERROR(session->Append(std::move(*message.mutable_chunk())));
     }
     // Read() also ends when the client goes away: never take a cut-off file for a whole one.
     if (CallCancelledOrExpired(*ctx, deadline)) return Interrupted(*ctx);

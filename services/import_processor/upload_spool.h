@@ -20,6 +20,7 @@
 #include "common/zip/safe_zip.h"
 #include "services/import_processor/column_mapping.h"
 #include "services/import_processor/distinct_keys.h"
+#include "services/import_processor/spool_writer.h"
 
 namespace contacts {
 
@@ -69,7 +70,8 @@ class UploadSession {
   // Errors (the session is then failed and its files removed): INVALID_ARGUMENT for a chunk over
   // the limit, invalid UTF-8 ("invalid UTF-8 at byte N (line L): ...") or malformed CSV;
   // RESOURCE_EXHAUSTED past max_upload_bytes; INTERNAL for a write error.
-  absl::Status Append(std::string_view chunk);
+  // The chunk is written to the spool file by the session's SpoolWriter while this call checks it.
+  absl::Status Append(std::string chunk);
 
   // Errors: as Append, plus INVALID_ARGUMENT for an empty file (no header row) and every refusal
   // of ExtractSingleDataFile for archives.
@@ -97,10 +99,8 @@ class UploadSession {
   std::optional<char> delimiter_;
   std::string path_;       // what is being written (the .zip for archives)
   std::string data_path_;  // the data file
-  int fd_ = -1;
+  std::unique_ptr<SpoolWriter> writer_;  // of path_; null once finished or failed
   uint64_t received_ = 0;
-  uint64_t writeback_start_ = 0;  // bytes before it were handed to sync_file_range
-  static constexpr uint64_t kWritebackBytes = 4 << 20;
   bool finished_ = false;
   absl::Status error_;
 

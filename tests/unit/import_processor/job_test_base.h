@@ -53,7 +53,7 @@ class JobTestBase : public ::testing::Test {
     auto session = manager_->BeginUpload(caller_, start, &id);
     if (!session.ok()) return session.status();
     for (size_t i = 0; i < content.size(); i += chunk) {
-      if (auto s = (*session)->Append(std::string_view(content).substr(i, chunk)); !s.ok()) return s;
+      if (auto s = (*session)->Append(content.substr(i, chunk)); !s.ok()) return s;
     }
     return manager_->FinishUpload(caller_, start, id, **session);
   }

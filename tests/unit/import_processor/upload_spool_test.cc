@@ -23,7 +23,7 @@ class UploadSpoolTest : public ::testing::Test {
     auto session = UploadSession::Begin(dir_.path(), "u1", name, delimiter, limits_);
     if (!session.ok()) return session.status();
     for (size_t i = 0; i < content.size(); i += chunk) {
-      if (auto s = (*session)->Append(std::string_view(content).substr(i, chunk)); !s.ok()) return s;
+      if (auto s = (*session)->Append(content.substr(i, chunk)); !s.ok()) return s;
     }
     return (*session)->Finish();
   }
