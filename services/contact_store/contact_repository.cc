@@ -148,6 +148,11 @@ struct ResolvedRow {
   // (BatchWriter::UniqueInBatch), since no later row can ask.
   bool email_unique_in_batch = false;
   bool mobile_unique_in_batch = false;
+  // TenantColumns::LookupValueHash of the email and mobile, when MarkLookupValuesUniqueInBatch
+  // worked them out (lookup_hashes): planning probes the value owners with each twice more.
+  bool lookup_hashes = false;
+  uint64_t email_hash = 0;
+  uint64_t mobile_hash = 0;
 
   const std::string& primary_key() const { return record->primary_key(); }
 };
@@ -265,6 +270,10 @@ bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_at
   for (std::string_view value : values) room += value.size() + 8;
   std::string* packed = row->record->mutable_packed_values();
   packed->reserve(room);
+  // Where the email's and mobile's values sit in *packed (offset, size), noted as they are added:
+  // finding them afterwards walked the entries twice per row.
+  std::pair<size_t, size_t> email_at{0, 0};
+  std::pair<size_t, size_t> mobile_at{0, 0};
   for (size_t i = 0; i < columns.size(); ++i) {
     if (values[i].empty()) continue;
     const AttributeType type = TypeOf(*columns[i]);
@@ -289,12 +298,22 @@ bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_at
     if (columns[i]->id() == pk_attribute->id() && !canonical->empty()) {
       row->record->set_primary_key(canonical->data(), canonical->size());
     }
+    if (!columns_repeat && !canonical->empty()) {
+      const std::pair<size_t, size_t> at{static_cast<size_t>(canonical->data() - packed->data()), canonical->size()};
+      if (columns[i]->id() == catalog.email_attribute_id) email_at = at;
+      if (columns[i]->id() == catalog.mobile_attribute_id) mobile_at = at;
+    }
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
     return false;
   }
-  NoteLookupValues(catalog, row);
+  if (columns_repeat) {
+    NoteLookupValues(catalog, row);
+  } else {
+    row->email = std::string_view(*packed).substr(email_at.first, email_at.second);
+    row->mobile = std::string_view(*packed).substr(mobile_at.first, mobile_at.second);
+  }
   return true;
 }
 
@@ -441,10 +460,10 @@ class ContactRepository::BatchWriter {
   }
 
   // Starts loading what Upsert(row) will probe in the tenant's email and mobile owners; see
-  // TenantColumns::PrefetchLookupValue.
+  // TenantColumns::PrefetchLookupHash.
   void PrefetchLookups(const ResolvedRow& row) const {
-    if (!row.email.empty()) state_->columns.PrefetchLookupValue(email_id_, row.email);
-    if (!row.mobile.empty()) state_->columns.PrefetchLookupValue(mobile_id_, row.mobile);
+    if (!row.email.empty()) state_->columns.PrefetchLookupHash(LookupHashOf(email_id_, row.email, &row));
+    if (!row.mobile.empty()) state_->columns.PrefetchLookupHash(LookupHashOf(mobile_id_, row.mobile, &row));
   }
 
   // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error. `new_record`, when given,
@@ -615,6 +634,13 @@ class ContactRepository::BatchWriter {
     return next != nullptr ? StoredValueOf(*next, id) : std::string_view();
   }
 
+  // TenantColumns::LookupValueHash of `value`, the email or mobile (`id`) of `row` when `row` is not
+  // null: noted there when the batch was resolved.
+  uint64_t LookupHashOf(uint32_t id, std::string_view value, const ResolvedRow* row) const {
+    if (row != nullptr && row->lookup_hashes) return id == email_id_ ? row->email_hash : row->mobile_hash;
+    return TenantColumns::LookupValueHash(id, value);
+  }
+
   // Whether `next_row` (the row a new contact's record was resolved from, or null) is the only row
   // of the batch with its `id` value (email or mobile): then owner_override_ can hold no more for
   // the value than a release, which CheckUnique looks past anyway (to the stored holders and their
@@ -712,7 +738,7 @@ class ContactRepository::BatchWriter {
       auto it = UniqueInBatch(rule.id, next_row) ? owner_override_.end() : owner_override_.find({rule.id, value});
       if (it != owner_override_.end() && !it->second.empty()) {
         owner = it->second;  // a contact of this batch took the value
-      } else if (state_->columns.MayHaveLookupValue(rule.id, value)) {
+      } else if (state_->columns.MayHaveLookupHash(LookupHashOf(rule.id, value, next_row))) {
         // Stored holders, whether or not a contact of the batch let the value go: another stored
         // contact may hold it as well (duplicates stored before the tenant made the value unique).
         auto holders = repo_->ContactsWithLookupValue(*state_, rule.id, value);
@@ -1792,17 +1818,21 @@ void MarkLookupValuesUniqueInBatch(ResolvedBatch* batch) {
     uint32_t attribute_id;
     std::string_view ResolvedRow::*value;
     bool ResolvedRow::*unique;
+    uint64_t ResolvedRow::*hash;
   };
-  for (Lookup lookup :
-       {Lookup{batch->catalog->email_attribute_id, &ResolvedRow::email, &ResolvedRow::email_unique_in_batch},
-        Lookup{batch->catalog->mobile_attribute_id, &ResolvedRow::mobile, &ResolvedRow::mobile_unique_in_batch}}) {
+  for (Lookup lookup : {Lookup{batch->catalog->email_attribute_id, &ResolvedRow::email,
+                              &ResolvedRow::email_unique_in_batch, &ResolvedRow::email_hash},
+                       Lookup{batch->catalog->mobile_attribute_id, &ResolvedRow::mobile,
+                              &ResolvedRow::mobile_unique_in_batch, &ResolvedRow::mobile_hash}}) {
     absl::flat_hash_map<uint64_t, int> first_row;  // value hash -> the first row with it, -1 once repeated
     first_row.reserve(batch->rows.size());
     for (size_t i = 0; i < batch->rows.size(); ++i) {
       ResolvedRow& row = batch->rows[i];
-      if (!batch->valid[i] || (row.*lookup.value).empty()) continue;
-      auto [it, inserted] =
-          first_row.try_emplace(TenantColumns::LookupValueHash(lookup.attribute_id, row.*lookup.value), i);
+      if (!batch->valid[i]) continue;
+      row.lookup_hashes = true;
+      if ((row.*lookup.value).empty()) continue;
+      row.*lookup.hash = TenantColumns::LookupValueHash(lookup.attribute_id, row.*lookup.value);
+      auto [it, inserted] = first_row.try_emplace(row.*lookup.hash, i);
       row.*lookup.unique = inserted;
       if (!inserted && it->second >= 0) {
         batch->rows[it->second].*lookup.unique = false;

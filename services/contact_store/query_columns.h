@@ -147,17 +147,17 @@ class TenantColumns {
   // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
   bool MayHavePrimaryKey(std::string_view primary_key) const { return pk_filter_.Contains(FilterKeyHash(primary_key)); }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
-    return value_owners_.Contains(LookupValueHash(attribute_id, value));
+    return MayHaveLookupHash(LookupValueHash(attribute_id, value));
   }
+  // The same for a value's LookupValueHash, worked out once by a caller that probes twice.
+  bool MayHaveLookupHash(uint64_t lookup_hash) const { return value_owners_.Contains(lookup_hash); }
   // Start loading the hash-table slots that the calls above will touch for a key, so that a loop
   // over a batch can ask kPrefetchAhead rows ahead: at millions of contacts every probe is a cache
   // (and TLB) miss. Far enough to hide a miss behind the rows in between, near enough that the
   // lines are still cached when used.
   static constexpr size_t kPrefetchAhead = 8;
   void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.Prefetch(FilterKeyHash(primary_key)); }
-  void PrefetchLookupValue(uint32_t attribute_id, std::string_view value) const {
-    value_owners_.Prefetch(LookupValueHash(attribute_id, value));
-  }
+  void PrefetchLookupHash(uint64_t lookup_hash) const { value_owners_.Prefetch(lookup_hash); }
   // The ordinals of the live contacts that may hold `value` in the email or mobile attribute (the
   // value's 64-bit hash matched), ascending; the caller reads their records to be sure. This is
   // the only index of email and mobile values: RocksDB keeps no lookup entries for them
