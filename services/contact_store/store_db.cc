@@ -80,7 +80,7 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // rewrote level 1 over and over: 30-40% more CPU for the import than the memtable path. Every 48
   // makes ingestion the faster path, and a 1M-row import (40 batches of 25,000 rows) lands whole in
   // level 0 and is compacted once, by the idle compactor, after the job: at 32 that compaction ran
-  // during the job's last batches, ~6% of its end-to-end time (alternated pairs, RESULTS.md session
+  // during the job's last batches, 3-6% of its end-to-end time (alternated pairs, RESULTS.md session
   // 19). A point read checks at most ~48 files' Bloom filters meanwhile.
   contacts_cf.level0_file_num_compaction_trigger = 48;
   contacts_cf.level0_slowdown_writes_trigger = 80;
