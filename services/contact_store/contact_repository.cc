@@ -41,7 +41,12 @@ using contacts::internal::TenantRecord;
 using contacts::v1::Attribute;
 using keys::CatalogKind;
 
-constexpr uint32_t kFormatVersion = 1;
+// The store's data format, kept in its catalog. 2 (session 19): contact records keep their values
+// packed (StoredContact.packed_values). A store of version 1 opens and is marked 2: its records are
+// read in either form and rewritten packed as they change. A build of version 1 refuses a store
+// marked 2 rather than read records whose values it cannot see.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestUpgradableFormatVersion = 1;
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -158,12 +163,12 @@ struct ResolvedRow {
 };
 
 // Sets the entry of `attribute_id` in a resolved row's record (the last of two columns naming the
-// same attribute wins, as it did through SetStoredValue). `maybe_repeated`: whether the row may
-// already hold an entry for the attribute; when not, the entry is appended without a look.
-void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value, bool maybe_repeated) {
+// same attribute wins, as it did through SetStoredValue). Rows whose columns name each attribute
+// once append their values without this look (ResolvePositionalRow).
+void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value) {
   if (value.empty()) row->clears = true;
   std::string* packed = row->record->mutable_packed_values();
-  if (maybe_repeated && FindStoredValue(*row->record, attribute_id).has_value()) {
+  if (FindStoredValue(*row->record, attribute_id).has_value()) {
     // Rare (two spellings of one attribute's name): rebuild without the earlier entry. A resolved
     // row keeps "" entries, which SetStoredValue would drop.
     std::string rebuilt;
@@ -223,7 +228,7 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
       return false;
     }
     if (attribute->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
-    PutResolvedValue(row, attribute->id(), *canonical, /*maybe_repeated=*/true);
+    PutResolvedValue(row, attribute->id(), *canonical);
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};
@@ -286,7 +291,7 @@ bool ResolvePositionalRow(const CatalogSnapshot& catalog, const Attribute* pk_at
       });
     } else if (absl::StatusOr<std::string> normalized = NormalizeValue(type, values[i], options); normalized.ok()) {
       copy = *std::move(normalized);
-      if (!copy.empty()) PutResolvedValue(row, columns[i]->id(), copy, /*maybe_repeated=*/true);
+      if (!copy.empty()) PutResolvedValue(row, columns[i]->id(), copy);
       canonical = std::string_view(copy);
     } else {
       canonical = normalized.status();
@@ -616,7 +621,7 @@ class ContactRepository::BatchWriter {
     for (size_t i = 0; i < key_bytes.size(); ++i) {
       if (statuses[i].ok()) {
         StoredContact* parsed = NewRecord();
-        if (!parsed->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+        if (!ParseStoredContact(values[i].ToStringView(), parsed)) {
           return absl::DataLossError(fmt::format("contact record of tenant {} is corrupt", state_->id()));
         }
         (*stored)[begin + i] = parsed;
@@ -844,16 +849,24 @@ absl::Status ContactRepository::LoadAll() {
   std::string version_key = keys::CatalogKey(keys::kReservedTenantId, CatalogKind::kFormatVersion, "");
   std::string version;
   absl::Status got = db_->Get(db_->catalog(), version_key, &version);
-  if (absl::IsNotFound(got)) {
+  auto write_version = [&] {
     std::string bytes;
     keys::PutFixed32BE(&bytes, kFormatVersion);
-    RETURN_IF_ERROR(FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(), version_key, bytes),
-                                    "write format version"));
+    return FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(), version_key, bytes),
+                           "write format version");
+  };
+  if (absl::IsNotFound(got)) {
+    RETURN_IF_ERROR(write_version());
   } else {
     RETURN_IF_ERROR(got);
     std::string_view in = version;
     uint32_t stored = 0;
-    if (!keys::GetFixed32BE(&in, &stored) || stored != kFormatVersion) {
+    const bool parsed = keys::GetFixed32BE(&in, &stored);
+    if (parsed && stored >= kOldestUpgradableFormatVersion && stored < kFormatVersion) {
+      RETURN_IF_ERROR(write_version());
+      spdlog::info("data format version {} upgraded to {}: records are rewritten packed as they change", stored,
+                   kFormatVersion);
+    } else if (!parsed || stored != kFormatVersion) {
       return absl::FailedPreconditionError(
           fmt::format("data format version {} is not {} (this build's): migrate first", stored, kFormatVersion));
     }
@@ -959,7 +972,7 @@ absl::Status ContactRepository::RebuildColumns(TenantState* state) {
   auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), nullptr, /*fill_cache=*/false);
   StoredContact contact;
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
-    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+    if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
       return absl::DataLossError("contact record is corrupt");
     }
     state->columns.Apply(nullptr, &contact);
@@ -1220,7 +1233,7 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state->id()), nullptr, /*fill_cache=*/false);
     StoredContact contact;
     for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
-      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+      if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
         return absl::DataLossError("contact record is corrupt");
       }
       std::string_view value = StoredValueOf(contact, updated.id());
@@ -1290,7 +1303,7 @@ absl::StatusOr<std::optional<StoredContact>> ContactRepository::ReadContact(cons
   if (absl::IsNotFound(got)) return std::optional<StoredContact>();
   RETURN_IF_ERROR(got);
   StoredContact contact;
-  if (!contact.ParseFromString(bytes)) return absl::DataLossError("contact record is corrupt");
+  if (!ParseStoredContact(bytes, &contact)) return absl::DataLossError("contact record is corrupt");
   return std::optional<StoredContact>(std::move(contact));
 }
 
@@ -2136,7 +2149,7 @@ absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state,
   auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state.id()), nullptr, /*fill_cache=*/false);
   StoredContact contact;
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
-    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+    if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
       return absl::DataLossError("contact record is corrupt");
     }
     if (predicate.MatchesCanonical(StoredValueOf(contact, attribute_id))) hits.push_back(contact.ordinal());
@@ -2236,7 +2249,7 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   for (size_t i = 0; i < key_bytes.size(); ++i) {
     if (statuses[i].IsNotFound()) return absl::InternalError("contact of a live ordinal is missing");
     if (!statuses[i].ok()) return FromRocksStatus(statuses[i], fmt::format("contact of ordinal {}", ordinals[i]));
-    if (!stored.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+    if (!ParseStoredContact(values[i].ToStringView(), &stored)) {
       return absl::DataLossError("contact record is corrupt");
     }
     *out.add_contacts() = ToContact(*state, stored, request.attributes_size() > 0 ? &projection : nullptr);
@@ -2308,7 +2321,7 @@ absl::StatusOr<std::vector<contacts::v1::Contact>> ContactRepository::SearchByPr
   auto it = db_->Scan(db_->contacts(), prefix);
   StoredContact contact;
   for ((*it)->Seek(prefix); (*it)->Valid() && out.size() < limit; (*it)->Next()) {
-    if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+    if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
       return absl::DataLossError("contact record is corrupt");
     }
     out.push_back(ToContact(*state, contact));
@@ -2489,7 +2502,7 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
     StoredContact contact;
     for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
-      if (!contact.ParseFromArray((*it)->value().data(), static_cast<int>((*it)->value().size()))) {
+      if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
         return absl::DataLossError("contact record is corrupt");
       }
       if (seen.contains(contact.ordinal())) {

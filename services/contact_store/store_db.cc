@@ -81,10 +81,11 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
   // makes ingestion the faster path, and a 1M-row import (40 batches of 25,000 rows) lands whole in
   // level 0 and is compacted once, by the idle compactor, after the job: at 32 that compaction ran
   // during the job's last batches, 3-6% of its end-to-end time (alternated pairs, RESULTS.md session
-  // 19). A point read checks at most ~48 files' Bloom filters meanwhile.
+  // 19). A point read checks up to ~48 files' Bloom filters meanwhile (more while a long import's
+  // compaction runs: writes slow down at 80 files and stop at 128).
   contacts_cf.level0_file_num_compaction_trigger = 48;
   contacts_cf.level0_slowdown_writes_trigger = 80;
-  contacts_cf.level0_stop_writes_trigger = 96;
+  contacts_cf.level0_stop_writes_trigger = 128;
   contacts_cf.bottommost_compression = rocksdb::kLZ4Compression;
   // 8 KiB blocks instead of 4: an export pays a block-cache lookup, a checksum and a
   // decompression call per block (the cache lookup alone was 6% of its CPU), while a point read

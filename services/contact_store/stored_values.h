@@ -101,6 +101,24 @@ class PackedValueReader {
   bool malformed_ = false;
 };
 
+// Whether a packed string holds whole entries only.
+inline bool PackedValuesWellFormed(std::string_view packed) {
+  PackedValueReader reader(packed);
+  uint32_t id = 0;
+  std::string_view value;
+  while (reader.Next(&id, &value)) {
+  }
+  return !reader.malformed();
+}
+
+// Parses a contacts-family record: false when protobuf refuses it or its packed values are
+// malformed, which the export's reader refuses too. Callers answer DATA_LOSS rather than read, or
+// rewrite, a record cut short.
+inline bool ParseStoredContact(std::string_view bytes, contacts::internal::StoredContact* contact) {
+  if (!contact->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  return PackedValuesWellFormed(contact->packed_values());
+}
+
 // Calls fn(attribute_id, value) for every entry of `contact`: the old messages first, then the
 // packed entries.
 template <typename Fn>
@@ -174,15 +192,19 @@ inline void MergeStoredValues(contacts::internal::StoredContact* contact,
   contact->set_packed_values(std::move(packed));
 }
 
-// Whether both contacts hold the same values, whatever their order or form.
+// Whether both contacts hold the same values, whatever their order or form. A record of the old
+// form may repeat an id (the last entry counts, as everywhere): each side's ids are looked up in
+// the other.
 inline bool SameStoredValues(const contacts::internal::StoredContact& a, const contacts::internal::StoredContact& b) {
   if (a.values_size() == 0 && b.values_size() == 0 && a.packed_values() == b.packed_values()) return true;
-  if (StoredValueCount(a) != StoredValueCount(b)) return false;
-  bool same = true;
-  ForEachStoredValue(a, [&](uint32_t id, std::string_view value) {
-    if (same && FindStoredValue(b, id) != value) same = false;
-  });
-  return same;
+  auto covers = [](const contacts::internal::StoredContact& from, const contacts::internal::StoredContact& in) {
+    bool same = true;
+    ForEachStoredValue(from, [&](uint32_t id, std::string_view) {
+      if (same && FindStoredValue(from, id) != FindStoredValue(in, id)) same = false;
+    });
+    return same;
+  };
+  return covers(a, b) && covers(b, a);
 }
 
 }  // namespace contacts::store

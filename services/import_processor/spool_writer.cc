@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include <fmt/format.h>
@@ -23,23 +24,35 @@ constexpr uint64_t kWritebackBytes = 4 << 20;
 
 }  // namespace
 
-SpoolWriter::SpoolWriter(int fd, std::string path) : path_(std::move(path)), fd_(fd), thread_([this] { Loop(); }) {}
+SpoolWriter::SpoolWriter(int fd, std::string path) : path_(std::move(path)), fd_(fd) {}
+
+absl::StatusOr<std::unique_ptr<SpoolWriter>> SpoolWriter::Start(int fd, std::string path) {
+  std::unique_ptr<SpoolWriter> writer(new SpoolWriter(fd, std::move(path)));
+  try {
+    writer->thread_ = std::thread([raw = writer.get()] { raw->Loop(); });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(fmt::format("cannot start the spool writer of {}: {}", writer->path_, e.what()));
+  }  // the writer's destructor closes fd
+  return writer;
+}
 
 SpoolWriter::~SpoolWriter() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     queue_.clear();
+    queued_bytes_ = 0;
   }
   changed_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
   if (fd_ >= 0) ::close(fd_);
 }
 
 absl::Status SpoolWriter::Write(std::shared_ptr<const std::string> chunk) {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [&] { return !error_.ok() || queued_bytes_ < kMaxQueuedBytes; });
+  changed_.wait(lock, [&] { return stopping_ || !error_.ok() || queued_bytes_ < kMaxQueuedBytes; });
   if (!error_.ok()) return error_;
+  if (finished_ || stopping_) return absl::FailedPreconditionError(fmt::format("{}: already finished", path_));
   queued_bytes_ += chunk->size();
   queue_.push_back(std::move(chunk));
   changed_.notify_all();
@@ -48,8 +61,10 @@ absl::Status SpoolWriter::Write(std::shared_ptr<const std::string> chunk) {
 
 absl::Status SpoolWriter::Finish() {
   std::unique_lock lock(mu_);
+  if (finished_) return absl::FailedPreconditionError(fmt::format("{}: already finished", path_));
   changed_.wait(lock, [&] { return !error_.ok() || (queue_.empty() && !writing_); });
   if (!error_.ok()) return error_;
+  finished_ = true;
   if (::fsync(fd_) != 0) error_ = Errno("fsync", path_);
   ::close(fd_);
   fd_ = -1;

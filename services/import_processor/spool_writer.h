@@ -13,29 +13,34 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace contacts {
 
 class SpoolWriter {
  public:
-  // Takes `fd` (open for writing at offset 0; closed by the writer). `path` names it in errors.
-  SpoolWriter(int fd, std::string path);
+  // Takes `fd` (open for writing at offset 0; closed by the writer, or here on an error). `path`
+  // names it in errors. RESOURCE_EXHAUSTED when no thread can be started.
+  static absl::StatusOr<std::unique_ptr<SpoolWriter>> Start(int fd, std::string path);
   // Stops after the chunk being written, drops the rest and closes the file. Does not unlink it.
   ~SpoolWriter();
   SpoolWriter(const SpoolWriter&) = delete;
   SpoolWriter& operator=(const SpoolWriter&) = delete;
 
   // Queues `chunk` behind the others; waits while kMaxQueuedBytes are queued. Returns the first
-  // write error so far (INTERNAL naming the file), after which nothing more is written.
+  // write error so far (INTERNAL naming the file), after which nothing more is written, or
+  // FAILED_PRECONDITION after Finish.
   absl::Status Write(std::shared_ptr<const std::string> chunk);
 
-  // Writes what is queued, fsyncs and closes the file. Returns the first error.
+  // Writes what is queued, fsyncs and closes the file. Returns the first error; FAILED_PRECONDITION
+  // when called again.
   absl::Status Finish();
 
   // Bytes queued at most before Write waits: bounds the upload's memory.
   static constexpr uint64_t kMaxQueuedBytes = 16 << 20;
 
  private:
+  SpoolWriter(int fd, std::string path);
   void Loop();
 
   const std::string path_;
@@ -47,7 +52,8 @@ class SpoolWriter {
   bool writing_ = false;  // the thread holds a chunk taken off the queue
   bool stopping_ = false;
   absl::Status error_;
-  std::thread thread_;  // last: starts once the rest is set up
+  bool finished_ = false;
+  std::thread thread_;  // started by Start once the rest is set up
 };
 
 }  // namespace contacts

@@ -69,7 +69,9 @@ absl::StatusOr<std::unique_ptr<UploadSession>> UploadSession::Begin(const std::s
   session->data_path_ = session->is_zip_ ? "" : session->path_;
   const int fd = ::open(session->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create", session->path_);
-  session->writer_ = std::make_unique<SpoolWriter>(fd, session->path_);
+  absl::StatusOr<std::unique_ptr<SpoolWriter>> writer = SpoolWriter::Start(fd, session->path_);
+  if (!writer.ok()) return writer.status();  // the session's destructor removes the file
+  session->writer_ = *std::move(writer);
   return session;
 }
 

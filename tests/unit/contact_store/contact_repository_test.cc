@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "common/values/packed_cells.h"
+#include "common/storage/key_codec.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/query_columns.h"
 #include "services/contact_store/stored_values.h"
@@ -690,6 +691,29 @@ TEST_P(ContactRepositoryTest, RecordsOfTheOldValueFormReadLikeNewOnesAndTurnPack
     EXPECT_EQ(records, 2);
   };
   rewrite_records(/*to_old_form=*/true);
+  const std::string version_key = keys::CatalogKey(keys::kReservedTenantId, keys::CatalogKind::kFormatVersion, "");
+  auto version_of_store = [&] {
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
+    EXPECT_TRUE(db.ok()) << db.status();
+    std::string bytes;
+    EXPECT_TRUE((*db)->Get((*db)->catalog(), version_key, &bytes).ok());
+    std::string_view in = bytes;
+    uint32_t version = 0;
+    EXPECT_TRUE(keys::GetFixed32BE(&in, &version));
+    return version;
+  };
+  {
+    // Marked as a store of the old form was (format version 1).
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
+    ASSERT_TRUE(db.ok()) << db.status();
+    std::string one;
+    keys::PutFixed32BE(&one, 1);
+    ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->catalog(), version_key, one).ok());
+  }
+  EXPECT_EQ(version_of_store(), 1u);
+  Open();
+  repo_.reset();
+  EXPECT_EQ(version_of_store(), 2u);  // upgraded on open: a version 1 build now refuses it
   Open();
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
   auto a = Get("t1", "A");
@@ -729,6 +753,19 @@ TEST_P(ContactRepositoryTest, RecordsOfTheOldValueFormReadLikeNewOnesAndTurnPack
   rewrite_records(/*to_old_form=*/false);
   Open();
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  // A format this build does not know (a later one) is refused, and left as it is.
+  repo_.reset();
+  {
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
+    ASSERT_TRUE(db.ok()) << db.status();
+    std::string three;
+    keys::PutFixed32BE(&three, 3);
+    ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->catalog(), version_key, three).ok());
+  }
+  auto refused = ContactRepository::Open(dir_.path() + "/store", DbOptions());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("data format version 3 is not 2"));
+  EXPECT_EQ(version_of_store(), 3u);
 }
 
 TEST_P(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheContacts) {

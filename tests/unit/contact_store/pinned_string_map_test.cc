@@ -16,6 +16,7 @@ TEST(PinnedStringMapTest, FindsAddsAndKeepsEveryEntryWhereItWas) {
   map.reserve(3);  // far fewer than will come: blocks beyond the first are added as needed
   std::vector<const PinnedStringMap<int>::Entry*> first_seen;
   std::vector<std::string_view> key_views;
+  std::vector<std::string> keys;  // the test's own copies, read without going through the map
   std::map<std::string, int> expected;
   std::mt19937 rng(7);
   for (int i = 0; i < 5000; ++i) {
@@ -29,18 +30,21 @@ TEST(PinnedStringMapTest, FindsAddsAndKeepsEveryEntryWhereItWas) {
       EXPECT_EQ(entry.second, 0);  // value-initialised
       first_seen.push_back(&entry);
       key_views.push_back(entry.first);
+      keys.push_back(key);
     }
     entry.second += 1;
     expected[key] += 1;
   }
   EXPECT_EQ(map.size(), expected.size());
   EXPECT_EQ(first_seen.size(), expected.size());
-  // Every entry is where it was first added, and views of the keys still read the keys.
+  // Every entry is where it was first added: what the pointers and views taken then read is still
+  // the entry (an entry moved by a later insertion would leave them on freed memory).
   for (size_t i = 0; i < first_seen.size(); ++i) {
-    const std::string& key = first_seen[i]->first;
-    EXPECT_EQ(map.find(key), first_seen[i]);
-    EXPECT_EQ(key_views[i], key);
-    EXPECT_EQ(first_seen[i]->second, expected.at(key));
+    EXPECT_EQ(first_seen[i]->first, keys[i]);
+    EXPECT_EQ(key_views[i], keys[i]);
+    EXPECT_EQ(key_views[i].data(), first_seen[i]->first.data());
+    EXPECT_EQ(first_seen[i]->second, expected.at(keys[i]));
+    EXPECT_EQ(map.find(keys[i]), first_seen[i]);
   }
   EXPECT_EQ(map.find("absent"), nullptr);
   EXPECT_FALSE(map.contains("absent"));
@@ -51,11 +55,14 @@ TEST(PinnedStringMapTest, FindsAddsAndKeepsEveryEntryWhereItWas) {
 TEST(PinnedStringMapTest, ReservedRoomTakesTheEntriesWithoutMovingThem) {
   PinnedStringMap<std::string> map;
   map.reserve(2000);
-  auto& first = map["first"];
-  first.second = "value";
+  auto* first = &map["first"];
+  first->second = "value";
+  const char* first_key = first->first.data();
   for (int i = 0; i < 1999; ++i) map[fmt::format("{}", i)];
-  EXPECT_EQ(&map["first"], &first);
-  EXPECT_EQ(map["first"].second, "value");
+  EXPECT_EQ(first->first, "first");  // read through the pointer taken before the insertions
+  EXPECT_EQ(first->second, "value");
+  EXPECT_EQ(first->first.data(), first_key);
+  EXPECT_EQ(map.find("first"), first);
   EXPECT_EQ(map.size(), 2000u);
 }
 

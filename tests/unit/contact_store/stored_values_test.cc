@@ -108,6 +108,37 @@ TEST(StoredValuesTest, SettingAValueMovesAnOldRecordToThePackedForm) {
   EXPECT_EQ(EntriesOf(removed), (Entries{{1, "C1"}}));
 }
 
+// An old record may repeat an id (the last entry counts): a change that adds a value must not
+// look like no change because the repeated entries made the counts equal.
+TEST(StoredValuesTest, SameValuesLooksBothWaysPastRepeatedIds) {
+  const StoredContact stored = OldForm({{4, "Goa"}, {4, "Goa"}});
+  StoredContact next = stored;
+  StoredContact changes;
+  AppendPackedValue(changes.mutable_packed_values(), 4, "Goa");
+  AppendPackedValue(changes.mutable_packed_values(), 7, "x");
+  MergeStoredValues(&next, changes);
+  EXPECT_EQ(StoredValueCount(next), StoredValueCount(stored));
+  EXPECT_FALSE(SameStoredValues(stored, next));
+  EXPECT_FALSE(SameStoredValues(next, stored));
+  EXPECT_TRUE(SameStoredValues(stored, OldForm({{4, "Goa"}})));
+  EXPECT_FALSE(SameStoredValues(OldForm({{4, "old"}, {4, "Goa"}}), OldForm({{4, "old"}})));
+}
+
+TEST(StoredValuesTest, ParsingRefusesRecordsWhosePackedValuesAreCutShort) {
+  StoredContact good;
+  good.set_primary_key("C1");
+  SetStoredValue(&good, 1, "C1");
+  SetStoredValue(&good, 4, "Goa");
+  StoredContact parsed;
+  EXPECT_TRUE(ParseStoredContact(good.SerializeAsString(), &parsed));
+  EXPECT_EQ(StoredValueOf(parsed, 4), "Goa");
+  StoredContact cut = good;
+  cut.mutable_packed_values()->pop_back();  // the last value shorter than its length says
+  EXPECT_FALSE(ParseStoredContact(cut.SerializeAsString(), &parsed));
+  EXPECT_FALSE(ParseStoredContact(std::string("\x4a\x05\x01", 3), &parsed));  // protobuf refuses it too
+  EXPECT_TRUE(ParseStoredContact(OldForm({{1, "C1"}}).SerializeAsString(), &parsed));
+}
+
 TEST(StoredValuesTest, MergeSetsReplacesAndRemovesInOnePass) {
   StoredContact contact = OldForm({{1, "C1"}, {2, "Pune"}, {3, "a@b.io"}});
   StoredContact changes;
