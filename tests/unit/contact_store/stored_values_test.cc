@@ -212,7 +212,8 @@ TEST(StoredValuesTest, AMalformedTailEndsTheEntries) {
                                               4),                                 // shorter than its length
                                   std::string("\x82", 1),                         // a varint cut short
                                   std::string("\x80\x80\x80\x80\x10\x00", 6)}) {  // an id beyond 32 bits
-    PackedValueReader reader(packed + tail);
+    const std::string bytes = packed + tail;  // the reader keeps a view: not a temporary
+    PackedValueReader reader(bytes);
     uint32_t id = 0;
     std::string_view value;
     ASSERT_TRUE(reader.Next(&id, &value));
