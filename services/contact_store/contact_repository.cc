@@ -588,9 +588,7 @@ class ContactRepository::BatchWriter {
     }
     return *entry;
   }
-  const PlannedEntry& Prefetched(std::string_view pk) const {
-    return const_cast<BatchWriter*>(this)->Prefetched(pk);
-  }
+  const PlannedEntry& Prefetched(std::string_view pk) const { return const_cast<BatchWriter*>(this)->Prefetched(pk); }
 
   // A record on arena_: a batch builds thousands, and frees them together with the writer (one
   // free per arena block instead of one per map node and string of every record). Thread-safe.
@@ -1834,9 +1832,9 @@ void MarkLookupValuesUniqueInBatch(ResolvedBatch* batch) {
     uint64_t ResolvedRow::*hash;
   };
   for (Lookup lookup : {Lookup{batch->catalog->email_attribute_id, &ResolvedRow::email,
-                              &ResolvedRow::email_unique_in_batch, &ResolvedRow::email_hash},
-                       Lookup{batch->catalog->mobile_attribute_id, &ResolvedRow::mobile,
-                              &ResolvedRow::mobile_unique_in_batch, &ResolvedRow::mobile_hash}}) {
+                               &ResolvedRow::email_unique_in_batch, &ResolvedRow::email_hash},
+                        Lookup{batch->catalog->mobile_attribute_id, &ResolvedRow::mobile,
+                               &ResolvedRow::mobile_unique_in_batch, &ResolvedRow::mobile_hash}}) {
     absl::flat_hash_map<uint64_t, int> first_row;  // value hash -> the first row with it, -1 once repeated
     first_row.reserve(batch->rows.size());
     for (size_t i = 0; i < batch->rows.size(); ++i) {

@@ -29,8 +29,8 @@ constexpr uint32_t kFixed32 = 5;
 
 // StoredContact field numbers (proto/contacts/internal/storage.proto) and those of its map entries.
 constexpr uint64_t kOrdinalField = 2;
-constexpr uint64_t kValuesField = 3;         // records written before session 19
-constexpr uint64_t kPackedValuesField = 9;   // entries of varint id, varint length, bytes
+constexpr uint64_t kValuesField = 3;        // records written before session 19
+constexpr uint64_t kPackedValuesField = 9;  // entries of varint id, varint length, bytes
 constexpr uint64_t kEntryKeyField = 1;
 constexpr uint64_t kEntryValueField = 2;
 

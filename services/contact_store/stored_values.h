@@ -10,9 +10,10 @@
 #include <string>
 #include <string_view>
 
+#include "contacts/internal/storage.pb.h"
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "contacts/internal/storage.pb.h"
 
 namespace contacts::store {
 

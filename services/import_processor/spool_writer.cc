@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<SpoolWriter>> SpoolWriter::Start(int fd, std::str
   try {
     writer->thread_ = std::thread([raw = writer.get()] { raw->Loop(); });
   } catch (const std::system_error& e) {
-    return absl::ResourceExhaustedError(fmt::format("cannot start the spool writer of {}: {}", writer->path_, e.what()));
+    return absl::ResourceExhaustedError(
+        fmt::format("cannot start the spool writer of {}: {}", writer->path_, e.what()));
   }  // the writer's destructor closes fd
   return writer;
 }

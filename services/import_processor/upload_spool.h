@@ -97,8 +97,8 @@ class UploadSession {
   bool is_zip_ = false;
   std::string extension_;
   std::optional<char> delimiter_;
-  std::string path_;       // what is being written (the .zip for archives)
-  std::string data_path_;  // the data file
+  std::string path_;                     // what is being written (the .zip for archives)
+  std::string data_path_;                // the data file
   std::unique_ptr<SpoolWriter> writer_;  // of path_; null once finished or failed
   uint64_t received_ = 0;
   bool finished_ = false;

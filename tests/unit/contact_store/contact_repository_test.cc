@@ -14,8 +14,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
-#include "common/values/packed_cells.h"
 #include "common/storage/key_codec.h"
+#include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/query_columns.h"
 #include "services/contact_store/stored_values.h"
@@ -728,8 +728,9 @@ TEST_P(ContactRepositoryTest, RecordsOfTheOldValueFormReadLikeNewOnesAndTurnPack
   contacts::v1::StoreExportRequest request;
   request.add_attributes("city");
   std::string csv;
-  ASSERT_TRUE(repo_->Export("t1", request, [&](std::string* chunk, uint64_t) { return csv.append(*chunk), true; },
-                            nullptr)
+  ASSERT_TRUE(repo_
+                  ->Export(
+                      "t1", request, [&](std::string* chunk, uint64_t) { return csv.append(*chunk), true; }, nullptr)
                   .ok());
   EXPECT_EQ(csv, "customer_id,city\r\nA,Pune\r\nB,Goa\r\n");
   // A change rewrites the record packed, keeping the values it does not name.

@@ -231,8 +231,8 @@ TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
   // they are the end of the entries to stored_values.h.
   for (const std::string& packed : {std::string("\x01\x05"
                                                 "ab",
-                                                4),            // value past its end
-                                    std::string("\x81", 1),    // id cut short
+                                                4),             // value past its end
+                                    std::string("\x81", 1),     // id cut short
                                     std::string("\x01", 1)}) {  // length missing
     std::string record;
     PutBytes(&record, 9, packed);

@@ -73,9 +73,10 @@ TEST(StoredValuesTest, ReadsRecordsOfEveryForm) {
     body += value;
     return std::string{'\x1a', static_cast<char>(body.size())} + body;
   };
-  const std::string pk_field("\x0a\x02"
-                             "C7",
-                             4);
+  const std::string pk_field(
+      "\x0a\x02"
+      "C7",
+      4);
   // Three entries; the map kept the last of a repeated key.
   StoredContact contact;
   ASSERT_TRUE(contact.ParseFromString(pk_field + entry(1, "C7") + entry(4, "old") + entry(4, "Goa")));
@@ -87,11 +88,12 @@ TEST(StoredValuesTest, ReadsRecordsOfEveryForm) {
   written.set_primary_key("C7");
   SetStoredValue(&written, 1, "C7");
   SetStoredValue(&written, 4, "Goa");
-  const std::string packed("\x01\x02"
-                           "C7"
-                           "\x04\x03"
-                           "Goa",
-                           9);
+  const std::string packed(
+      "\x01\x02"
+      "C7"
+      "\x04\x03"
+      "Goa",
+      9);
   EXPECT_EQ(written.SerializeAsString(), pk_field + "\x4a\x09" + packed);
 }
 

@@ -76,8 +76,8 @@ TEST(SpoolWriterTest, DroppedWithChunksQueuedJoinsItsThreadAndClosesTheFile) {
     absl::StatusOr<std::unique_ptr<SpoolWriter>> writer = SpoolWriter::Start(fd, path);
     ASSERT_TRUE(writer.ok());
     for (int i = 0; i < 8; ++i) ASSERT_TRUE((*writer)->Write(std::make_shared<std::string>(1 << 20, 'x')).ok());
-  }  // returns: the thread stops after the chunk it holds and drops the rest
-  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);               // closed
+  }                                     // returns: the thread stops after the chunk it holds and drops the rest
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // closed
   EXPECT_EQ(ReadFile(path).size() % (1 << 20), 0u);  // whole chunks only, never half of one
 }
 
