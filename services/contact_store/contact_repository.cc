@@ -328,10 +328,7 @@ StoredContact* NewContactRecord(const ResolvedRow& row, const std::vector<uint64
   StoredContact* record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
   record->set_primary_key(row.primary_key());
   record->set_source(source);
-  std::string* packed = record->mutable_packed_values();
-  ForEachStoredValue(*row.record, [packed](uint32_t id, std::string_view value) {
-    if (!value.empty()) AppendPackedValue(packed, id, value);  // "" clears: nothing to clear yet
-  });
+  MergeStoredValues(record, *row.record);  // into an empty record: the row's values but its clears
   AddListIds(record, list_ids);
   return record;
 }

@@ -556,7 +556,7 @@ absl::Status StoredContactFields::Read(std::string_view record) {
       while (!entries.done()) {
         uint64_t id = 0;
         std::string_view value;
-        if (!entries.Varint(&id) || !entries.LengthDelimited(&value)) return Corrupt();
+        if (!entries.Varint(&id) || id > UINT32_MAX || !entries.LengthDelimited(&value)) return Corrupt();
         const int column = ColumnOf(id);
         if (column >= 0) values_[static_cast<size_t>(column)] = value;
       }

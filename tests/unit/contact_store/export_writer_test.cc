@@ -231,9 +231,10 @@ TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
   // they are the end of the entries to stored_values.h.
   for (const std::string& packed : {std::string("\x01\x05"
                                                 "ab",
-                                                4),             // value past its end
-                                    std::string("\x81", 1),     // id cut short
-                                    std::string("\x01", 1)}) {  // length missing
+                                                4),                                 // value past its end
+                                    std::string("\x81", 1),                         // id cut short
+                                    std::string("\x01", 1),                         // length missing
+                                    std::string("\x80\x80\x80\x80\x10\x00", 6)}) {  // an id beyond 32 bits
     std::string record;
     PutBytes(&record, 9, packed);
     EXPECT_EQ(fields.Read(record).code(), absl::StatusCode::kDataLoss) << absl::CEscape(record);
