@@ -512,6 +512,7 @@ absl::Status StoredContactFields::Read(std::string_view record) {
   ordinal_ = 0;
   std::fill(values_.begin(), values_.end(), std::string_view());
   WireCursor cursor(record);
+  std::string_view packed;  // the last packed_values field
   while (!cursor.done()) {
     uint64_t field = 0;
     uint32_t wire_type = 0;
@@ -550,19 +551,20 @@ absl::Status StoredContactFields::Read(std::string_view record) {
       const int column = ColumnOf(static_cast<uint32_t>(key));
       if (column >= 0) values_[static_cast<size_t>(column)] = value;
     } else if (field == kPackedValuesField && wire_type == kLengthDelimited) {
-      std::string_view packed;
+      // Read after the loop: like protobuf, the last occurrence is the field's value, and its
+      // entries come after every old-form entry (stored_values.h, ForEachStoredValue).
       if (!cursor.LengthDelimited(&packed)) return Corrupt();
-      WireCursor entries(packed);
-      while (!entries.done()) {
-        uint64_t id = 0;
-        std::string_view value;
-        if (!entries.Varint(&id) || id > UINT32_MAX || !entries.LengthDelimited(&value)) return Corrupt();
-        const int column = ColumnOf(id);
-        if (column >= 0) values_[static_cast<size_t>(column)] = value;
-      }
     } else if (!cursor.Skip(wire_type)) {
       return Corrupt();
     }
+  }
+  WireCursor entries(packed);
+  while (!entries.done()) {
+    uint64_t id = 0;
+    std::string_view value;
+    if (!entries.Varint(&id) || id > UINT32_MAX || !entries.LengthDelimited(&value)) return Corrupt();
+    const int column = ColumnOf(id);
+    if (column >= 0) values_[static_cast<size_t>(column)] = value;
   }
   for (const auto& [column, source] : copies_) values_[column] = values_[source];
   return absl::OkStatus();

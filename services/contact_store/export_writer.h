@@ -36,12 +36,13 @@ using ExportSink = std::function<bool(std::string* csv, uint64_t rows)>;
 inline constexpr size_t kExportChunkBytes = 1 << 20;
 
 // Reads the ordinal and the values of chosen attributes from the wire bytes of a contacts CF
-// record (contacts.internal.StoredContact), without building the message: field 2 (ordinal) and
-// the entries of field 3 (map<uint32, string> values); every other field is skipped. Follows
-// protobuf's parsing rules for what it reads: fields in any order, the last occurrence of a field
-// or map key wins, a map entry without key or value means 0 or "", a known field number with an
-// unexpected wire type is an unknown field. Unlike ParseFromArray it does not re-check that values
-// are UTF-8 (they were checked when written) and it rejects groups (never written by proto3).
+// record (contacts.internal.StoredContact), without building the message: field 2 (ordinal), the
+// entries of field 3 (the old form's values) and those of field 9 (packed_values, read after every
+// field 3 entry, as stored_values.h does); every other field is skipped. Follows protobuf's parsing
+// rules for what it reads: fields in any order, the last occurrence of a field or map key wins, a
+// map entry without key or value means 0 or "", a known field number with an unexpected wire type
+// is an unknown field. Unlike ParseFromArray it does not re-check that values are UTF-8 (they were
+// checked when written) and it rejects groups (never written by proto3).
 class StoredContactFields {
  public:
   // `attribute_ids`: the attributes to pick, in output order; an id may repeat.
@@ -50,7 +51,8 @@ class StoredContactFields {
   // Reads `record`. On success ordinal() is its ordinal (0 when absent) and values()[i] the value
   // of attribute_ids[i] ("" when the contact has none): views into `record`, valid while it is.
   // Errors: DATA_LOSS when `record` is not well-formed protobuf wire bytes (truncated varint or
-  // length, a length past the end, field number 0, a group or an unknown wire type).
+  // length, a length past the end, field number 0, a group or an unknown wire type), or its packed
+  // values are malformed (ParseStoredContact refuses those too).
   absl::Status Read(std::string_view record);
 
   uint32_t ordinal() const { return ordinal_; }

@@ -1,7 +1,9 @@
-// Any text normalised as every attribute type: no crash, and canonical values are fixed points.
+// Any text normalised as every attribute type: no crash, canonical values are fixed points, and
+// AppendNormalizedValue appends exactly NormalizeValue's text (leaving the buffer alone on error).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "common/values/attribute_type.h"
@@ -12,6 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int type = 1; type <= 8; ++type) {
     auto kind = static_cast<contacts::AttributeType>(type);
     auto canonical = contacts::NormalizeValue(kind, input);
+    std::string buffer = "Held|";
+    const absl::Status appended = contacts::AppendNormalizedValue(kind, input, contacts::ValueOptions(), &buffer);
+    if (appended != canonical.status() || buffer != "Held|" + canonical.value_or("")) std::abort();
     if (!canonical.ok()) continue;
     auto again = contacts::NormalizeValue(kind, *canonical);
     if (!again.ok() || *again != *canonical) std::abort();

@@ -195,6 +195,31 @@ TEST(StoredContactFieldsTest, FollowsProtobufOnUnusualButValidBytes) {
   EXPECT_EQ(ReadByUs(record, ids), (std::pair<uint32_t, std::vector<std::string>>{11, {"one again", "v2", "zero"}}));
 }
 
+// Packed values out of the usual order: protobuf keeps the last packed_values field, and
+// stored_values.h reads its entries after every old-form entry, wherever they sit in the bytes.
+TEST(StoredContactFieldsTest, PackedValuesFollowProtobufAndStoredValuesWhateverTheirPlace) {
+  const std::vector<uint32_t> ids = {1, 2, 3};
+  std::string first_packed;  // overwritten by the later field 9: even malformed, it is ignored
+  AppendPackedValue(&first_packed, 1, "first");
+  first_packed += "\x05";
+  std::string packed;
+  AppendPackedValue(&packed, 1, "packed");
+  AppendPackedValue(&packed, 3, "three");
+  std::string old_entry;
+  PutVarintField(&old_entry, 1, 1);
+  PutBytes(&old_entry, 2, "old");
+  std::string old_two;
+  PutVarintField(&old_two, 1, 2);
+  PutBytes(&old_two, 2, "two");
+  std::string record;
+  PutBytes(&record, 9, first_packed);
+  PutBytes(&record, 9, packed);
+  PutBytes(&record, 3, old_entry);  // after the packed field in the bytes, before it when read
+  PutBytes(&record, 3, old_two);
+  ASSERT_EQ(ReadByUs(record, ids), ParsedByProtobuf(record, ids));
+  EXPECT_EQ(ReadByUs(record, ids).second, (std::vector<std::string>{"packed", "two", "three"}));
+}
+
 TEST(StoredContactFieldsTest, MalformedRecordsAreDataLoss) {
   std::string good_entry;
   PutVarintField(&good_entry, 1, 1);
