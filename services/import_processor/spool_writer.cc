@@ -40,9 +40,8 @@ absl::StatusOr<std::unique_ptr<SpoolWriter>> SpoolWriter::Start(int fd, std::str
 SpoolWriter::~SpoolWriter() {
   {
     std::lock_guard lock(mu_);
-    stopping_ = true;
-    queue_.clear();
-    queued_bytes_ = 0;
+    stopping_ = true;  // wakes a blocked Write too
+    queue_.clear();    // queued_bytes_ stays: the chunk being written is still counted in it
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
