@@ -1,8 +1,16 @@
 #include "common/server/metrics_interceptor.h"
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <shared_mutex>
 #include <string>
 
+#include <google/protobuf/descriptor.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
@@ -10,6 +18,8 @@
 
 namespace contacts {
 namespace {
+
+using RpcType = grpc::experimental::ServerRpcInfo::Type;
 
 // Go middleware's default buckets, plus 30 s, 60 s and 300 s for long streaming exports.
 const prometheus::Histogram::BucketBoundaries& Buckets() {
@@ -24,24 +34,22 @@ struct Families {
   prometheus::Family<prometheus::Histogram>* seconds;
 };
 
-const char* TypeName(grpc::experimental::ServerRpcInfo::Type type) {
-  using Type = grpc::experimental::ServerRpcInfo::Type;
+const char* TypeName(RpcType type) {
   switch (type) {
-    case Type::UNARY:
+    case RpcType::UNARY:
       return "unary";
-    case Type::CLIENT_STREAMING:
+    case RpcType::CLIENT_STREAMING:
       return "client_stream";
-    case Type::SERVER_STREAMING:
+    case RpcType::SERVER_STREAMING:
       return "server_stream";
-    case Type::BIDI_STREAMING:
+    case RpcType::BIDI_STREAMING:
       return "bidi_stream";
   }
   return "unknown";
 }
 
 // Splits "/pkg.Service/Method" into service and method.
-void SplitMethod(const char* full, std::string* service, std::string* method) {
-  std::string_view name = full == nullptr ? "" : full;
+void SplitMethod(std::string_view name, std::string* service, std::string* method) {
   if (!name.empty() && name.front() == '/') name.remove_prefix(1);
   size_t slash = name.find('/');
   if (slash == std::string_view::npos) {
@@ -53,19 +61,112 @@ void SplitMethod(const char* full, std::string* service, std::string* method) {
   *method = std::string(name.substr(slash + 1));
 }
 
+// Whether the server has this method: its service is registered and, unless the service is
+// hand-written (no descriptor compiled in), the service's descriptor has the method.
+bool IsServedMethod(const RegisteredServices& services, const std::string& service, const std::string& method) {
+  if (!services.Has(service)) return false;
+  const google::protobuf::ServiceDescriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+  return descriptor == nullptr || descriptor->FindMethodByName(method) != nullptr;
+}
+
+// The series of one method, looked up once. prometheus-cpp's Family::Add builds a label map and
+// hashes it under the family's lock, which took three such lookups per call before.
+class MethodSeries {
+ public:
+  MethodSeries(const Families& families, std::string service, std::string method, RpcType type, bool open_ended)
+      : families_(families),
+        service_(std::move(service)),
+        method_(std::move(method)),
+        type_(TypeName(type)),
+        open_ended_(open_ended),
+        started_(&families.started->Add({{"grpc_service", service_}, {"grpc_method", method_}, {"grpc_type", type_}})),
+        seconds_(&families.seconds->Add({{"grpc_service", service_}, {"grpc_method", method_}, {"grpc_type", type_}},
+                                        Buckets())) {}
+
+  bool open_ended() const { return open_ended_; }
+  void Started() { started_->Increment(); }
+  void Handled(grpc::StatusCode code, double seconds) {
+    HandledCounter(code).Increment();
+    seconds_->Observe(seconds);
+  }
+
+ private:
+  static constexpr size_t kCodes = 17;  // OK (0) .. UNAUTHENTICATED (16)
+
+  // Added on a code's first use, so /metrics lists only the codes a method has returned.
+  prometheus::Counter& HandledCounter(grpc::StatusCode code) {
+    size_t index = static_cast<size_t>(code);
+    if (index >= kCodes) index = grpc::StatusCode::UNKNOWN;  // GrpcCodeName calls it "Unknown" too
+    prometheus::Counter* counter = handled_[index].load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      // Family::Add returns the same counter to racing callers, so storing either is right.
+      counter = &families_.handled->Add({{"grpc_service", service_},
+                                         {"grpc_method", method_},
+                                         {"grpc_type", type_},
+                                         {"grpc_code", std::string(GrpcCodeName(code))}});
+      handled_[index].store(counter, std::memory_order_release);
+    }
+    return *counter;
+  }
+
+  const Families families_;
+  const std::string service_;
+  const std::string method_;
+  const std::string type_;
+  const bool open_ended_;
+  prometheus::Counter* const started_;
+  prometheus::Histogram* const seconds_;
+  std::array<std::atomic<prometheus::Counter*>, kCodes> handled_{};
+};
+
+// The series of every method called so far. Names the server does not have share one series per
+// RPC type labelled "unknown", so made-up names cannot grow /metrics without bound.
+class SeriesTable {
+ public:
+  SeriesTable(const Families& families, const RegisteredServices* services)
+      : families_(families), services_(services) {}
+
+  MethodSeries& For(const char* full_method, RpcType type) {
+    std::string_view name = full_method == nullptr ? "" : full_method;
+    const absl::string_view key(name.data(), name.size());  // Debian's Abseil has its own string_view
+    {
+      std::shared_lock lock(mu_);
+      if (auto it = methods_.find(key); it != methods_.end()) return *it->second;
+    }
+    std::string service, method;
+    SplitMethod(name, &service, &method);
+    const bool served = services_ != nullptr && IsServedMethod(*services_, service, method);
+    std::unique_lock lock(mu_);
+    std::unique_ptr<MethodSeries>& series =
+        served ? methods_[key] : unknown_[static_cast<size_t>(type) % unknown_.size()];
+    if (series == nullptr) {
+      series = served ? std::make_unique<MethodSeries>(families_, std::move(service), std::move(method), type,
+                                                       IsOpenEndedMethod(name))
+                      : std::make_unique<MethodSeries>(families_, "unknown", "unknown", type, false);
+    }
+    return *series;
+  }
+
+ private:
+  const Families families_;
+  const RegisteredServices* const services_;
+  std::shared_mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> methods_;
+  std::array<std::unique_ptr<MethodSeries>, 4> unknown_;  // by RPC type
+};
+
 // One per call. Records the status at PRE_SEND_STATUS; a call that ends without sending one (the
 // client went away first) is counted as Canceled when the interceptor is destroyed.
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(const Families& families, InFlightCalls* in_flight, grpc::experimental::ServerRpcInfo* info)
-      : families_(families), start_(std::chrono::steady_clock::now()) {
-    if (in_flight != nullptr && !IsOpenEndedMethod(info->method() == nullptr ? "" : info->method())) {
+  MetricsInterceptor(SeriesTable& table, InFlightCalls* in_flight, grpc::experimental::ServerRpcInfo* info)
+      : series_(table.For(info->method(), info->type())), start_(std::chrono::steady_clock::now()) {
+    if (in_flight != nullptr && !series_.open_ended()) {
       in_flight_ = in_flight;
       in_flight_->Begin();
     }
-    SplitMethod(info->method(), &service_, &method_);
-    type_ = TypeName(info->type());
-    families_.started->Add({{"grpc_service", service_}, {"grpc_method", method_}, {"grpc_type", type_}}).Increment();
+    series_.Started();
   }
 
   ~MetricsInterceptor() override {
@@ -84,51 +185,42 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
  private:
   void Record(grpc::StatusCode code) {
     recorded_ = true;
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    families_.handled
-        ->Add({{"grpc_service", service_},
-               {"grpc_method", method_},
-               {"grpc_type", type_},
-               {"grpc_code", std::string(GrpcCodeName(code))}})
-        .Increment();
-    families_.seconds->Add({{"grpc_service", service_}, {"grpc_method", method_}, {"grpc_type", type_}}, Buckets())
-        .Observe(seconds);
+    series_.Handled(code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
   }
 
-  Families families_;
+  MethodSeries& series_;
   InFlightCalls* in_flight_ = nullptr;
   std::chrono::steady_clock::time_point start_;
-  std::string service_;
-  std::string method_;
-  std::string type_;
   bool recorded_ = false;
 };
 
 class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  MetricsInterceptorFactory(prometheus::Registry& registry, InFlightCalls* in_flight)
+  MetricsInterceptorFactory(prometheus::Registry& registry, const RegisteredServices* services,
+                            InFlightCalls* in_flight)
       : in_flight_(in_flight),
-        families_{&prometheus::BuildCounter()
-                       .Name("grpc_server_started_total")
-                       .Help("Total number of RPCs started on the server.")
-                       .Register(registry),
-                  &prometheus::BuildCounter()
-                       .Name("grpc_server_handled_total")
-                       .Help("Total number of RPCs completed on the server, regardless of success or failure.")
-                       .Register(registry),
-                  &prometheus::BuildHistogram()
-                       .Name("grpc_server_handling_seconds")
-                       .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
-                             "handled by the server.")
-                       .Register(registry)} {}
+        table_(Families{&prometheus::BuildCounter()
+                             .Name("grpc_server_started_total")
+                             .Help("Total number of RPCs started on the server.")
+                             .Register(registry),
+                        &prometheus::BuildCounter()
+                             .Name("grpc_server_handled_total")
+                             .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+                             .Register(registry),
+                        &prometheus::BuildHistogram()
+                             .Name("grpc_server_handling_seconds")
+                             .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
+                                   "handled by the server.")
+                             .Register(registry)},
+               services) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    return new MetricsInterceptor(families_, in_flight_, info);
+    return new MetricsInterceptor(table_, in_flight_, info);
   }
 
  private:
   InFlightCalls* in_flight_;
-  Families families_;
+  SeriesTable table_;
 };
 
 }  // namespace
@@ -175,8 +267,20 @@ std::string_view GrpcCodeName(grpc::StatusCode code) {
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptorFactory(
-    prometheus::Registry& registry, InFlightCalls* in_flight) {
-  return std::make_unique<MetricsInterceptorFactory>(registry, in_flight);
+    prometheus::Registry& registry, const RegisteredServices* services, InFlightCalls* in_flight) {
+  return std::make_unique<MetricsInterceptorFactory>(registry, services, in_flight);
+}
+
+void RegisteredServices::Set(const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(set_mu_);
+  if (names_owner_ != nullptr) return;  // readers may hold the first list: it stays
+  names_owner_ = std::make_unique<const std::vector<std::string>>(names);
+  names_.store(names_owner_.get(), std::memory_order_release);
+}
+
+bool RegisteredServices::Has(std::string_view service) const {
+  const std::vector<std::string>* names = names_.load(std::memory_order_acquire);
+  return names != nullptr && std::find(names->begin(), names->end(), service) != names->end();
 }
 
 void InFlightCalls::Begin() {

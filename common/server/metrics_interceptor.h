@@ -5,15 +5,19 @@
 //   grpc_server_handling_seconds{grpc_service, grpc_method, grpc_type}  (histogram)
 // grpc_service is the full service name ("grpc.health.v1.Health"), grpc_method the short method
 // name ("Check"), grpc_type unary / client_stream / server_stream / bidi_stream, grpc_code the
-// status name as Go spells it ("OK", "InvalidArgument", ...).
+// status name as Go spells it ("OK", "InvalidArgument", ...). A call to a method the server does not
+// have (a client can send any name) is counted as grpc_service="unknown", grpc_method="unknown", so
+// made-up names cannot grow /metrics without bound.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
@@ -47,10 +51,26 @@ class InFlightCalls {
 // streams): they are not counted as in flight, so an open Watch cannot hold up a shutdown.
 bool IsOpenEndedMethod(std::string_view full_method);
 
-// A factory for ServerBuilder::experimental().SetInterceptorCreators. The metric families are
-// registered in `registry` when the factory is made; the registry and `in_flight` (if not null)
-// must outlive the server.
+// The services a server registered, which gRPC tells only once the server has started (health is
+// registered by Start). Set once; read by every call. Thread-safe.
+class RegisteredServices {
+ public:
+  // The full names ("grpc.health.v1.Health"). Calls before this count as "unknown".
+  void Set(const std::vector<std::string>& names);
+  bool Has(std::string_view service) const;
+
+ private:
+  std::mutex set_mu_;  // only for Set, which may not race with itself
+  std::unique_ptr<const std::vector<std::string>> names_owner_;
+  std::atomic<const std::vector<std::string>*> names_{nullptr};
+};
+
+// A factory for ServerBuilder::experimental().SetInterceptorCreators. A method counts as known
+// when its service is in `services` and, if that service's descriptor is compiled in (every
+// service but hand-written ones), the descriptor has the method. The metric families are
+// registered in `registry` when the factory is made; the registry, `services` and `in_flight` (if
+// not null) must outlive the server.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptorFactory(
-    prometheus::Registry& registry, InFlightCalls* in_flight = nullptr);
+    prometheus::Registry& registry, const RegisteredServices* services, InFlightCalls* in_flight = nullptr);
 
 }  // namespace contacts

@@ -306,7 +306,7 @@ absl::Status ServerRunner::Start() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetOption(std::make_unique<ServiceNamesOption>(&service_names_));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(MakeMetricsInterceptorFactory(*registry_, &in_flight_));
+  interceptors.push_back(MakeMetricsInterceptorFactory(*registry_, &registered_services_, &in_flight_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   server_ = builder.BuildAndStart();
@@ -319,6 +319,7 @@ absl::Status ServerRunner::Start() {
                                               reason.empty() ? "gRPC could not bind it (see its log above)" : reason));
   }
   port_ = selected_port;
+  registered_services_.Set(service_names_);
 
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health != nullptr) {

@@ -97,6 +97,7 @@ class ServerRunner {
   std::vector<grpc::Service*> services_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  RegisteredServices registered_services_;  // for the metrics' labels; outlives server_
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
   InFlightCalls in_flight_;

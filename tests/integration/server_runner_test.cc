@@ -142,6 +142,40 @@ TEST(ServerRunnerIntegrationTest, MetricsCountHandledCalls) {
   EXPECT_GE(MetricValue(after, "grpc_server_started_total", {{"grpc_method", "Check"}}).value_or(0), kCalls);
 }
 
+// A client can send any method name: the names the server does not have (an unknown service, or a
+// method a registered service's descriptor lacks) share one series, so made-up names cannot grow
+// /metrics without bound.
+TEST(ServerRunnerIntegrationTest, MetricsFoldUnknownMethodsIntoOneSeries) {
+  auto echo = StartEcho();
+  ASSERT_NE(echo, nullptr);
+  constexpr int kNames = 20;
+  for (int i = 0; i < kNames; ++i) {
+    std::string name = "/no.such.Service/Method" + std::to_string(i);
+    EXPECT_EQ(CallEcho(name.c_str(), echo->Channel(), 0).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  EXPECT_EQ(CallEcho("/grpc.health.v1.Health/NoSuchMethod", echo->Channel(), 0).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  ASSERT_TRUE(CallSleep(echo->Channel(), 0).ok());
+
+  const std::map<std::string, std::string> unknown = {
+      {"grpc_service", "unknown"}, {"grpc_method", "unknown"}, {"grpc_code", "Unimplemented"}};
+  const std::map<std::string, std::string> sleep_ok = {
+      {"grpc_service", "contacts.test.Echo"}, {"grpc_method", "Sleep"}, {"grpc_code", "OK"}};
+  std::string after;
+  bool counted = WaitFor(
+      [&] {
+        absl::StatusOr<std::string> text = HttpGet(echo->metrics_address(), "/metrics");
+        if (!text.ok()) return false;
+        after = *text;
+        return MetricValue(after, "grpc_server_handled_total", unknown).value_or(0) >= kNames + 1 &&
+               MetricValue(after, "grpc_server_handled_total", sleep_ok).value_or(0) >= 1;
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(counted) << after;
+  EXPECT_EQ(after.find("no.such.Service"), std::string::npos) << after;
+  EXPECT_EQ(after.find("NoSuchMethod"), std::string::npos) << after;
+}
+
 TEST(ServerRunnerIntegrationTest, MetricsOffMeansNoMetricsLine) {
   auto echo = StartEcho({"--metrics_listen=off"});
   ASSERT_NE(echo, nullptr);
