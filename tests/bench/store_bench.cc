@@ -286,6 +286,40 @@ void PrintPaced(const std::string& what, const Options& options, int64_t total, 
   std::fflush(stdout);
 }
 
+// Two threads passing one byte back and forth through pipes, no gRPC: each round trip is two
+// wake-ups of a blocked thread, as a unary call over loopback needs at least (the server's, then
+// the client's). This VM's wake-ups have taken from ~10 to ~50 us in different phases, which moves
+// every latency figure below; printed so a run can be read against its own floor.
+void PrintHandOffFloor() {
+  constexpr int kRoundTrips = 20000;
+  int to_echo[2], from_echo[2];
+  if (pipe(to_echo) != 0 || pipe(from_echo) != 0) {
+    fmt::print("hand-off floor: pipe failed\n");
+    return;
+  }
+  std::thread echo([&] {
+    char byte;
+    while (read(to_echo[0], &byte, 1) == 1 && byte != 0) {
+      if (write(from_echo[1], &byte, 1) != 1) break;
+    }
+  });
+  Latencies round_trips;
+  round_trips.Reserve(kRoundTrips);
+  char byte = 1;
+  for (int i = 0; i < kRoundTrips; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (write(to_echo[1], &byte, 1) != 1 || read(from_echo[0], &byte, 1) != 1) break;
+    round_trips.Add(SecondsSince(start) * 1e6);
+  }
+  byte = 0;
+  if (write(to_echo[1], &byte, 1) != 1) close(to_echo[1]);
+  echo.join();
+  for (int fd : {to_echo[0], to_echo[1], from_echo[0], from_echo[1]}) close(fd);
+  fmt::print("hand-off floor: two threads ping-ponging a byte through pipes, round trip p50 {}, p99 {}\n",
+             FormatMicros(round_trips.Percentile(50)), FormatMicros(round_trips.Percentile(99)));
+  std::fflush(stdout);
+}
+
 // How late one thread wakes from sleeping to a due time every 200 us, with no calls: the floor
 // under any paced figure on this machine.
 void PrintWakeupLateness() {
@@ -411,6 +445,7 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
                  (*server_after - *server_before) * 1e6 / calls, (*client_after - *client_before) * 1e6 / calls);
     }
   };
+  PrintHandOffFloor();
   {
     auto server_before = CpuSeconds((*process)->pid());
     auto client_before = CpuSeconds(getpid());
