@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <grpcpp/client_context.h>
@@ -51,6 +52,19 @@ grpc::Status CallSleep(const std::shared_ptr<grpc::Channel>& channel, int64_t ms
                        const std::map<std::string, std::string>& metadata = {}, std::string* answer = nullptr,
                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   return CallEcho("/contacts.test.Echo/Sleep", channel, ms, metadata, answer, timeout);
+}
+
+// Fetches /metrics into *text until `done` holds (it reads *text), at most 10 s. The interceptor
+// records a call as its status is sent; the client may see the call end a moment earlier.
+bool WaitForMetrics(const ServiceProcess& process, std::string* text, const std::function<bool()>& done) {
+  return WaitFor(
+      [&] {
+        absl::StatusOr<std::string> fetched = HttpGet(process.metrics_address(), "/metrics");
+        if (!fetched.ok()) return false;
+        *text = *std::move(fetched);
+        return done();
+      },
+      std::chrono::seconds(10));
 }
 
 bool LogContains(const ServiceProcess& process, const std::string& text) {
@@ -121,18 +135,12 @@ TEST(ServerRunnerIntegrationTest, MetricsCountHandledCalls) {
   for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(HealthServing(echo->Channel()).ok());
   ASSERT_EQ(HealthServing(echo->Channel(), "no.such.Service").status().code(), absl::StatusCode::kNotFound);
 
-  // The interceptor records a call as its status is sent; the client may see it a moment earlier.
   std::string after;
-  bool moved = WaitFor(
-      [&] {
-        absl::StatusOr<std::string> text = HttpGet(echo->metrics_address(), "/metrics");
-        if (!text.ok()) return false;
-        after = *text;
-        return MetricValue(after, "grpc_server_handled_total", check_ok).value_or(0) >= handled_before + kCalls &&
-               MetricValue(after, "grpc_server_handled_total", {{"grpc_method", "Check"}, {"grpc_code", "NotFound"}})
-                       .value_or(0) >= 1;
-      },
-      std::chrono::seconds(10));
+  bool moved = WaitForMetrics(*echo, &after, [&] {
+    return MetricValue(after, "grpc_server_handled_total", check_ok).value_or(0) >= handled_before + kCalls &&
+           MetricValue(after, "grpc_server_handled_total", {{"grpc_method", "Check"}, {"grpc_code", "NotFound"}})
+                   .value_or(0) >= 1;
+  });
   EXPECT_TRUE(moved) << after;
   EXPECT_GE(MetricValue(after, "grpc_server_handling_seconds_count",
                         {{"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}})
@@ -162,15 +170,10 @@ TEST(ServerRunnerIntegrationTest, MetricsFoldUnknownMethodsIntoOneSeries) {
   const std::map<std::string, std::string> sleep_ok = {
       {"grpc_service", "contacts.test.Echo"}, {"grpc_method", "Sleep"}, {"grpc_code", "OK"}};
   std::string after;
-  bool counted = WaitFor(
-      [&] {
-        absl::StatusOr<std::string> text = HttpGet(echo->metrics_address(), "/metrics");
-        if (!text.ok()) return false;
-        after = *text;
-        return MetricValue(after, "grpc_server_handled_total", unknown).value_or(0) >= kNames + 1 &&
-               MetricValue(after, "grpc_server_handled_total", sleep_ok).value_or(0) >= 1;
-      },
-      std::chrono::seconds(10));
+  bool counted = WaitForMetrics(*echo, &after, [&] {
+    return MetricValue(after, "grpc_server_handled_total", unknown).value_or(0) >= kNames + 1 &&
+           MetricValue(after, "grpc_server_handled_total", sleep_ok).value_or(0) >= 1;
+  });
   EXPECT_TRUE(counted) << after;
   EXPECT_EQ(after.find("no.such.Service"), std::string::npos) << after;
   EXPECT_EQ(after.find("NoSuchMethod"), std::string::npos) << after;
