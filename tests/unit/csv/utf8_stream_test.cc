@@ -1,5 +1,6 @@
 #include "common/csv/utf8_stream.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,22 @@ TEST(Utf8StreamValidatorTest, CountsLinesOnTheAsciiFastPath) {
   for (int i = 0; i < 100; ++i) text += "line\n\n";
   ASSERT_TRUE(validator.Feed(text).ok());
   EXPECT_EQ(validator.line_number(), 201u);
+}
+
+// Words of eight bytes with every number of newlines (0 to 8) at every position, fed whole and
+// at an odd offset: the fast path's count must match a byte-by-byte count.
+TEST(Utf8StreamValidatorTest, CountsEveryNewlinePatternOfAWord) {
+  std::string text;
+  for (int mask = 0; mask < 256; ++mask) {
+    for (int bit = 0; bit < 8; ++bit) text += (mask >> bit & 1) ? '\n' : 'a';
+  }
+  const uint64_t newlines = static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n'));
+  ASSERT_EQ(newlines, 256u * 4);
+  for (size_t shift : {0, 3}) {
+    Utf8StreamValidator validator;
+    ASSERT_TRUE(validator.Feed(std::string(shift, 'x') + text).ok());
+    EXPECT_EQ(validator.line_number(), newlines + 1) << shift;
+  }
 }
 
 TEST(Utf8StreamValidatorTest, CatchesLatin1WithExactByteAndLine) {
