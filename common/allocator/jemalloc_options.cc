@@ -12,10 +12,10 @@
 // Together: -6% for an in-process insert of 1M contacts (tests/bench/RESULTS.md, session 16).
 // thp:always: jemalloc asks for transparent huge pages on its memory (madvise; the kernel's
 // transparent_hugepage setting "madvise", Debian's default, honours it), so memory a batch touches
-// for the first time faults in 2 MiB at a time instead of 4 KiB. A 1M-row import faulted ~180k
-// times in contact-store, and where page faults are dear (a nested VM: the fault handler's
-// interrupt re-enable was 8% of all CPU) the import took 16-18% longer without it (session 23),
-// for ~10% more peak RSS. With transparent_hugepage "never" this option does nothing.
+// for the first time faults in 2 MiB at a time instead of 4 KiB: a 1M-row import faulted ~109k
+// times in contact-store before, ~7k after. Where page faults are dear (the build machine, a
+// nested VM: the fault handler's interrupt re-enable was 8% of all CPU) the import took 16-21%
+// less time (session 23), for ~10% more peak RSS. With transparent_hugepage "never" it does nothing.
 extern "C" {
 // NOLINTNEXTLINE: the name and type are jemalloc's.
 const char* malloc_conf = "percpu_arena:percpu,dirty_decay_ms:60000,thp:always";
