@@ -15,7 +15,8 @@
 // for the first time faults in 2 MiB at a time instead of 4 KiB: a 1M-row import faulted ~109k
 // times in contact-store before, ~7k after. Where page faults are dear (the build machine, a
 // nested VM: the fault handler's interrupt re-enable was 8% of all CPU) the import took 16-21%
-// less time (session 23), for ~10% more peak RSS. With transparent_hugepage "never" it does nothing.
+// less time (session 23), for ~11% more peak RSS in contact-store and ~20% in import-processor
+// during the import. With transparent_hugepage "never" it does nothing.
 extern "C" {
 // NOLINTNEXTLINE: the name and type are jemalloc's.
 const char* malloc_conf = "percpu_arena:percpu,dirty_decay_ms:60000,thp:always";

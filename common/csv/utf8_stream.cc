@@ -10,7 +10,6 @@ namespace {
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 constexpr uint64_t kLowSeven = 0x7F7F7F7F7F7F7F7FULL;
 constexpr uint64_t kNewlines = 0x0A0A0A0A0A0A0A0AULL;
-
 constexpr uint64_t kLowBits = 0x0101010101010101ULL;
 
 // Number of '\n' bytes in an all-ASCII word (exact: no carries cross bytes because every byte < 0x80).
