@@ -701,9 +701,9 @@ class ContactRepository::BatchWriter {
       Put(repo_->db_->catalog(), repo_->TenantRecordKey(*state_), state_->record.SerializeAsString());
     }
     if (staged_.empty() && !ordinals_only) return absl::OkStatus();
-    SortWriteOps(&staged_);
+    const bool repeated_key = SortWriteOps(&staged_);
     const size_t ingest_min = repo_->db_->ingest_min_entries();
-    if (ingest_min > 0 && staged_.size() >= ingest_min && !HasRepeatedKey(staged_)) {
+    if (ingest_min > 0 && staged_.size() >= ingest_min && !repeated_key) {
       // A batch that only handed out ordinals leaves the tenant record as it was: each ordinal is
       // in its contact's record, written here, and opening the store takes the next one from the
       // highest stored (RebuildColumns). The record would be a fourth file to write, sync and

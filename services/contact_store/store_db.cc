@@ -181,10 +181,11 @@ absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
     rocksdb::SstFileWriter writer(sst_env_options_, sst_options_[index], cf, /*invalidate_page_cache=*/false);
     rocksdb::Status s = writer.Open(paths.back());
     for (size_t i = begin; s.ok() && i < end; ++i) {
-      // The values were serialised in another order than this one, so each starts with a cache
-      // miss: asking a few ops ahead overlaps them (the copies into the file's blocks were 40% of
-      // writing the files).
+      // The keys and values were staged in another order than this one, so each starts with a
+      // cache miss: asking a few ops ahead overlaps them (the copies into the file's blocks were
+      // 40% of writing the files; the writer's compare of each key with the last, 12%).
       if (i + kPrefetchOps < end) {
+        __builtin_prefetch(ops[i + kPrefetchOps].key.data());
         const std::string_view ahead = ops[i + kPrefetchOps].value;
         for (size_t offset = 0; offset < ahead.size() && offset < 512; offset += 64) {
           __builtin_prefetch(ahead.data() + offset);

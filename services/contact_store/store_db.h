@@ -54,10 +54,10 @@ class StoreDb {
 
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
   absl::Status Write(rocksdb::WriteBatch* batch);
-  // Writes `ops`, sorted by family id and then key with no key twice in a family (SortWriteOps,
-  // HasRepeatedKey), as one SST file
-  // per family and ingests the files in one atomic step (all or none, also across a crash). They
-  // skip the WAL and the memtables, whose random inserts cost most of a large batch's write.
+  // Writes `ops`, sorted by family id and then key with no key twice in a family (SortWriteOps
+  // says so), as one SST file per family and ingests the files in one atomic step (all or none,
+  // also across a crash). They skip the WAL and the memtables, whose random inserts cost most of a
+  // large batch's write.
   absl::Status IngestSorted(const std::vector<WriteOp>& ops);
   size_t ingest_min_entries() const { return ingest_min_entries_; }
   // Get into *value; NOT_FOUND when absent.

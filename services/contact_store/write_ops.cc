@@ -34,10 +34,11 @@ uint64_t KeyPrefixAt(std::string_view key, size_t offset) {
   return prefix;
 }
 
-// Sorts the ops at `indexes` (one family, in staging order) by key, stably.
-void SortFamily(const std::vector<WriteOp>& ops, std::vector<uint32_t>* indexes) {
-  auto key_less = [&ops](uint32_t a, uint32_t b) { return ops[a].key < ops[b].key; };
-  if (std::is_sorted(indexes->begin(), indexes->end(), key_less)) return;
+// Sorts the ops at `indexes` (one family, in staging order) by key, stably. Returns whether two of
+// them have the same key.
+bool SortFamily(const std::vector<WriteOp>& ops, std::vector<uint32_t>* indexes) {
+  auto not_less = [&ops](uint32_t a, uint32_t b) { return !(ops[a].key < ops[b].key); };
+  if (std::adjacent_find(indexes->begin(), indexes->end(), not_less) == indexes->end()) return false;
   // Comparing cached 8-byte prefixes first spares most comparisons a string compare, and most
   // element moves are 16 bytes instead of a WriteOp's 56.
   const size_t offset = CommonPrefixLength(ops, *indexes);
@@ -52,7 +53,15 @@ void SortFamily(const std::vector<WriteOp>& ops, std::vector<uint32_t>* indexes)
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
     return ops[a.index].key < ops[b.index].key;
   });
-  for (size_t i = 0; i < entries.size(); ++i) (*indexes)[i] = entries[i].index;
+  bool repeated = false;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    (*indexes)[i] = entries[i].index;
+    // Only keys with equal prefixes are read again: the keys lie in staging order, so reading
+    // each in sorted order (a separate walk, as before) missed the cache on every one.
+    repeated = repeated || (i > 0 && entries[i].prefix == entries[i - 1].prefix &&
+                            ops[entries[i].index].key == ops[entries[i - 1].index].key);
+  }
+  return repeated;
 }
 
 }  // namespace
@@ -106,22 +115,18 @@ void WriteOpBytes::Adopt(WriteOpBytes&& other) {
   other.left_ = 0;
 }
 
-void SortWriteOps(std::vector<WriteOp>* ops) {
+bool SortWriteOps(std::vector<WriteOp>* ops) {
   std::map<uint32_t, std::vector<uint32_t>> by_family;  // a handful of families
   for (uint32_t i = 0; i < ops->size(); ++i) by_family[(*ops)[i].cf_id].push_back(i);
   std::vector<WriteOp> sorted;
   sorted.reserve(ops->size());
+  bool repeated = false;
   for (auto& [family, indexes] : by_family) {
-    SortFamily(*ops, &indexes);
+    repeated = SortFamily(*ops, &indexes) || repeated;
     for (uint32_t index : indexes) sorted.push_back(std::move((*ops)[index]));
   }
   ops->swap(sorted);
-}
-
-bool HasRepeatedKey(const std::vector<WriteOp>& ops) {
-  return std::adjacent_find(ops.begin(), ops.end(), [](const WriteOp& a, const WriteOp& b) {
-           return a.cf_id == b.cf_id && a.key == b.key;
-         }) != ops.end();
+  return repeated;
 }
 
 }  // namespace contacts::store

@@ -60,10 +60,7 @@ struct WriteOp {
 
 // Sorts `ops` by family id, then by key (bytewise, RocksDB's default comparator). Ops with equal
 // family and key keep their order. A family whose ops are in key order already (a batch's new
-// ordinals) is not sorted again.
-void SortWriteOps(std::vector<WriteOp>* ops);
-
-// Whether two ops of sorted `ops` have the same family and key.
-bool HasRepeatedKey(const std::vector<WriteOp>& ops);
+// ordinals) is not sorted again. Returns whether two ops have the same family and key.
+[[nodiscard]] bool SortWriteOps(std::vector<WriteOp>* ops);
 
 }  // namespace contacts::store
