@@ -127,13 +127,13 @@ void AttributeColumn::AddPresent(std::vector<uint32_t>& ordinals) {
 
 void AttributeColumn::StoreValue(uint32_t ordinal, std::string_view canonical) {
   if (TypedPredicate::IsIntegerLike(type_)) {
-    if (ints_.size() <= ordinal) ints_.resize(ordinal + 1 + ordinal / 4);
+    ints_.EnsureSize(size_t{ordinal} + 1);
     ints_[ordinal] = TypedPredicate::IntegerKey(type_, canonical);
   } else if (type_ == AttributeType::kDecimal) {
-    if (decimals_.size() <= ordinal) decimals_.resize(ordinal + 1 + ordinal / 4);
+    decimals_.EnsureSize(size_t{ordinal} + 1);
     decimals_[ordinal] = DecimalScaledOf(canonical).value_or(0);
   } else {
-    if (codes_.size() <= ordinal) codes_.resize(ordinal + 1 + ordinal / 4);
+    codes_.EnsureSize(size_t{ordinal} + 1);
     auto found = code_of_.find(absl::string_view(canonical.data(), canonical.size()));
     if (found == code_of_.end()) {
       found = code_of_.emplace(std::string(canonical), static_cast<uint32_t>(dictionary_.size())).first;
@@ -218,8 +218,7 @@ Roaring AttributeColumn::EvaluateByScan(const TypedPredicate& predicate, const R
 }
 
 size_t AttributeColumn::MemoryBytes() const {
-  size_t bytes = HeapBytes(present_) + ints_.capacity() * sizeof(int64_t) +
-                 decimals_.capacity() * sizeof(absl::int128) + codes_.capacity() * sizeof(uint32_t);
+  size_t bytes = HeapBytes(present_) + ints_.MemoryBytes() + decimals_.MemoryBytes() + codes_.MemoryBytes();
   for (const std::string& entry : dictionary_) bytes += 2 * (sizeof(std::string) + entry.capacity());
   for (const auto& [key, value] : by_value_) bytes += sizeof(key) + sizeof(value) + HeapBytes(value.ordinals);
   return bytes;
@@ -413,11 +412,10 @@ void TenantColumns::ApplyFreshOrdinalStates(const std::vector<const StoredContac
 }
 
 void TenantColumns::Grow(uint32_t ordinal) {
-  if (created_.size() > ordinal) return;
-  size_t size = static_cast<size_t>(ordinal) + 1 + ordinal / 4;
-  created_.resize(size);
-  modified_.resize(size);
-  pk_hash_.resize(size);
+  const size_t size = size_t{ordinal} + 1;
+  created_.EnsureSize(size);
+  modified_.EnsureSize(size);
+  pk_hash_.EnsureSize(size);
 }
 
 void TenantColumns::SetTimesHashAndBlacklist(const StoredContact& contact) {
@@ -516,7 +514,8 @@ const Roaring& TenantColumns::blacklisted(contacts::v1::Channel channel) const {
   return blacklisted_[c];
 }
 
-Roaring TenantColumns::Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to) {
+Roaring TenantColumns::Between(const Roaring& universe, const ChunkedColumn<int64_t>& column, int64_t from,
+                               int64_t to) {
   return Select(universe, [&](uint32_t o) { return column[o] >= from && column[o] <= to; });
 }
 
@@ -536,7 +535,7 @@ Roaring TenantColumns::ControlGroup(const Roaring& universe, uint64_t group_seed
 size_t TenantColumns::MemoryBytes() const {
   size_t bytes = HeapBytes(alive_) + HeapBytes(has_email_) + HeapBytes(has_mobile_);
   for (const Roaring& channel : blacklisted_) bytes += HeapBytes(channel);
-  bytes += (created_.capacity() + modified_.capacity() + pk_hash_.capacity()) * sizeof(int64_t);
+  bytes += created_.MemoryBytes() + modified_.MemoryBytes() + pk_hash_.MemoryBytes();
   for (const auto& [id, list] : lists_) bytes += HeapBytes(list);
   bytes += (pk_filter_.capacity() + value_owners_.capacity()) * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
   for (const auto& [hash, ordinals] : value_owners_more_) bytes += HeapBytes(ordinals);

@@ -22,6 +22,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/numeric/int128.h"
 #include "absl/types/span.h"
+#include "services/contact_store/chunked_column.h"
 #include "services/contact_store/predicate.h"
 #include "services/contact_store/staggered_hash_map.h"
 
@@ -86,9 +87,9 @@ class AttributeColumn {
 
   AttributeType type_;
   Roaring present_;
-  std::vector<int64_t> ints_;
-  std::vector<absl::int128> decimals_;
-  std::vector<uint32_t> codes_;
+  ChunkedColumn<int64_t> ints_;
+  ChunkedColumn<absl::int128> decimals_;
+  ChunkedColumn<uint32_t> codes_;
   std::vector<std::string> dictionary_;
   absl::flat_hash_map<std::string, uint32_t> code_of_;
   bool high_cardinality_ = false;
@@ -177,7 +178,7 @@ class TenantColumns {
  private:
   void Grow(uint32_t ordinal);
   void ListColumns();
-  static Roaring Between(const Roaring& universe, const std::vector<int64_t>& column, int64_t from, int64_t to);
+  static Roaring Between(const Roaring& universe, const ChunkedColumn<int64_t>& column, int64_t from, int64_t to);
   // The hash of the primary-key filter, which lives in memory only (rebuilt at every start), so it
   // need not be stable: absl's hash reads a word at a time, where PrimaryKeyHash's FNV-1a (kept for
   // control groups, whose members must not change) takes a multiply per byte, and a batch hashes
@@ -218,9 +219,9 @@ class TenantColumns {
   Roaring has_email_;
   Roaring has_mobile_;
   std::array<Roaring, 5> blacklisted_;  // by contacts.v1.Channel number
-  std::vector<int64_t> created_;
-  std::vector<int64_t> modified_;
-  std::vector<uint64_t> pk_hash_;
+  ChunkedColumn<int64_t> created_;
+  ChunkedColumn<int64_t> modified_;
+  ChunkedColumn<uint64_t> pk_hash_;
   absl::flat_hash_map<uint64_t, Roaring> lists_;
   // Staggered: see staggered_hash_map.h.
   StaggeredHashMap<uint32_t> pk_filter_;  // FilterKeyHash -> live contacts
