@@ -36,11 +36,8 @@ class ChunkedColumn {
       grown = std::min(grown, kChunkSize);
       auto first = std::make_unique<T[]>(grown);
       if (!chunks_.empty()) std::copy_n(chunks_[0].get(), first_size_, first.get());
-      if (chunks_.empty()) {
-        chunks_.push_back(std::move(first));
-      } else {
-        chunks_[0] = std::move(first);
-      }
+      chunks_.resize(1);
+      chunks_[0] = std::move(first);
       first_size_ = grown;
     }
     while (size() < n) chunks_.push_back(std::make_unique<T[]>(kChunkSize));

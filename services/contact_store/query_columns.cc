@@ -537,7 +537,7 @@ size_t TenantColumns::MemoryBytes() const {
   for (const Roaring& channel : blacklisted_) bytes += HeapBytes(channel);
   bytes += created_.MemoryBytes() + modified_.MemoryBytes() + pk_hash_.MemoryBytes();
   for (const auto& [id, list] : lists_) bytes += HeapBytes(list);
-  bytes += (pk_filter_.capacity() + value_owners_.capacity()) * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+  bytes += pk_filter_.MemoryBytes() + value_owners_.MemoryBytes();
   for (const auto& [hash, ordinals] : value_owners_more_) bytes += HeapBytes(ordinals);
   for (const auto& [id, column] : attributes_) bytes += column->MemoryBytes();
   return bytes;

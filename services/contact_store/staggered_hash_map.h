@@ -65,6 +65,8 @@ class StaggeredHashMap {
   size_t capacity() const {
     return Sum([](const Shard& shard) { return shard.capacity(); });
   }
+  // Heap bytes of the tables: an entry and a control byte per slot.
+  size_t MemoryBytes() const { return capacity() * (sizeof(Entry) + 1); }
 
   // The shard of each value of a hash's top kTopBits bits: shard s takes a run of them
   // 2^(s/kShards) times as long as shard 0's. Public for tests.
