@@ -108,6 +108,7 @@ class StoreDb {
   std::atomic<uint64_t> ingest_files_{0};      // names the files
   std::vector<rocksdb::Options> sst_options_;  // per family, by handle index, for SstFileWriter
   rocksdb::EnvOptions sst_env_options_;
+  std::unique_ptr<rocksdb::Env> sst_env_;  // SstFileWriter's files through it: IngestSorted syncs them
   std::unique_ptr<IdleCompactor> idle_compactor_;
 };
 
