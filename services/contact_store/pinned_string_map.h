@@ -48,17 +48,22 @@ class PinnedStringMap {
     return it == index_.end() ? nullptr : it->second;
   }
 
-  // The entry of `key`, added with a value-initialised Value when missing.
-  Entry& operator[](std::string_view key) {
-    Entry* entry = nullptr;
+  // The entry of `key`, added with a value-initialised Value when missing, and whether it was
+  // added.
+  std::pair<Entry*, bool> try_emplace(std::string_view key) {
+    bool added = false;
     // One probe: the entry is made only when the key is absent, and the index keys it by a view
     // of the entry's own copy of the key.
     auto it = index_.lazy_emplace(key, [&](const auto& construct) {
-      entry = &Add(key);
+      Entry* entry = &Add(key);
       construct(std::string_view(entry->first), entry);
+      added = true;
     });
-    return *it->second;
+    return {it->second, added};
   }
+
+  // The entry of `key`, added with a value-initialised Value when missing.
+  Entry& operator[](std::string_view key) { return *try_emplace(key).first; }
 
  private:
   static constexpr size_t kMinBlock = 1024;

@@ -146,7 +146,11 @@ class TenantColumns {
   // (or this email / mobile value), so the batch writer skips the RocksDB read; true means "maybe"
   // (a 64-bit hash matched) and the caller reads to be sure. The primary-key filter counts and the
   // value owners name every holder, so deleting one of two keys with the same hash keeps the other.
-  bool MayHavePrimaryKey(std::string_view primary_key) const { return pk_filter_.Contains(FilterKeyHash(primary_key)); }
+  bool MayHavePrimaryKey(std::string_view primary_key) const {
+    return MayHaveFilterKeyHash(FilterKeyHash(primary_key));
+  }
+  // The same for a key's FilterKeyHash, worked out once by a caller that also prefetches with it.
+  bool MayHaveFilterKeyHash(uint64_t filter_key_hash) const { return pk_filter_.Contains(filter_key_hash); }
   bool MayHaveLookupValue(uint32_t attribute_id, std::string_view value) const {
     return MayHaveLookupHash(LookupValueHash(attribute_id, value));
   }
@@ -157,7 +161,7 @@ class TenantColumns {
   // (and TLB) miss. Far enough to hide a miss behind the rows in between, near enough that the
   // lines are still cached when used.
   static constexpr size_t kPrefetchAhead = 8;
-  void PrefetchPrimaryKey(std::string_view primary_key) const { pk_filter_.Prefetch(FilterKeyHash(primary_key)); }
+  void PrefetchFilterKeyHash(uint64_t filter_key_hash) const { pk_filter_.Prefetch(filter_key_hash); }
   void PrefetchLookupHash(uint64_t lookup_hash) const { value_owners_.Prefetch(lookup_hash); }
   // The ordinals of the live contacts that may hold `value` in the email or mobile attribute (the
   // value's 64-bit hash matched), ascending; the caller reads their records to be sure. This is
@@ -174,16 +178,16 @@ class TenantColumns {
   // The hash of an email or mobile value (`attribute_id`'s) in the value owners, like FilterKeyHash
   // in memory only; also how a batch tells its rows' values apart (MarkLookupValuesUniqueInBatch).
   static uint64_t LookupValueHash(uint32_t attribute_id, std::string_view value);
-
- private:
-  void Grow(uint32_t ordinal);
-  void ListColumns();
-  static Roaring Between(const Roaring& universe, const ChunkedColumn<int64_t>& column, int64_t from, int64_t to);
   // The hash of the primary-key filter, which lives in memory only (rebuilt at every start), so it
   // need not be stable: absl's hash reads a word at a time, where PrimaryKeyHash's FNV-1a (kept for
   // control groups, whose members must not change) takes a multiply per byte, and a batch hashes
   // each row's key, email and mobile several times.
   static uint64_t FilterKeyHash(std::string_view primary_key);
+
+ private:
+  void Grow(uint32_t ordinal);
+  void ListColumns();
+  static Roaring Between(const Roaring& universe, const ChunkedColumn<int64_t>& column, int64_t from, int64_t to);
   static void Count(StaggeredHashMap<uint32_t>& filter, uint64_t hash, bool add);
   void AddValueOwner(uint64_t hash, uint32_t ordinal);
   void RemoveValueOwner(uint64_t hash, uint32_t ordinal);

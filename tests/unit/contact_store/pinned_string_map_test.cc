@@ -52,6 +52,23 @@ TEST(PinnedStringMapTest, FindsAddsAndKeepsEveryEntryWhereItWas) {
   EXPECT_EQ(read_only.find("k1"), map.find("k1"));
 }
 
+TEST(PinnedStringMapTest, TryEmplaceSaysWhetherItAddedAndLeavesAnEntryAsItWas) {
+  PinnedStringMap<int> map;
+  auto [added, was_added] = map.try_emplace("key");
+  ASSERT_NE(added, nullptr);
+  EXPECT_TRUE(was_added);
+  EXPECT_EQ(added->first, "key");
+  EXPECT_EQ(added->second, 0);
+  added->second = 7;
+  auto [again, added_again] = map.try_emplace("key");
+  EXPECT_FALSE(added_again);
+  EXPECT_EQ(again, added);
+  EXPECT_EQ(again->second, 7);  // not value-initialised a second time
+  EXPECT_TRUE(map.try_emplace("other").second);
+  EXPECT_EQ(map.size(), 2u);
+  EXPECT_EQ(&map["key"], added);
+}
+
 TEST(PinnedStringMapTest, ReservedRoomTakesTheEntriesWithoutMovingThem) {
   PinnedStringMap<std::string> map;
   map.reserve(2000);
