@@ -428,8 +428,9 @@ class ContactRepository::BatchWriter {
     std::vector<uint64_t> filter_hashes(pks.size());
     for (size_t i = 0; i < pks.size(); ++i) filter_hashes[i] = TenantColumns::FilterKeyHash(pks[i]);
     for (size_t i = 0; i < pks.size(); ++i) {
-      if (i + kPrefetchDistance < pks.size())
+      if (i + kPrefetchDistance < pks.size()) {
         state_->columns.PrefetchFilterKeyHash(filter_hashes[i + kPrefetchDistance]);
+      }
       // Added with no stored state ("certainly new": no read needed), or filled in below.
       if (!planned_.try_emplace(pks[i]).second) continue;
       if (state_->columns.MayHaveFilterKeyHash(filter_hashes[i])) wanted.push_back(pks[i]);
