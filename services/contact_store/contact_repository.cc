@@ -531,6 +531,15 @@ class ContactRepository::BatchWriter {
     std::vector<ContactChange> changes;
     changes.reserve(changed_.size());
     std::vector<ContactChange> unstaged;  // not staged ahead, or changed again since
+    // One allocation for the chunks' ops and those staged below: grown op by op, the vector was
+    // copied ~17 times per batch of 25,000 rows, each time into fresh pages (a fault per 2 MiB).
+    size_t ahead_ops = 0;
+    size_t ahead_changes = 0;
+    for (const AheadChunk& chunk : ahead_chunks_) {
+      ahead_ops += chunk.ops.size();
+      ahead_changes += chunk.changes.size();
+    }
+    staged_.reserve(staged_.size() + ahead_ops + 2 * (changed_.size() - ahead_changes) + 1);
     size_t j = 0;
     for (AheadChunk& chunk : ahead_chunks_) {
       for (size_t k = 0; k < chunk.changes.size(); ++k, ++j) {
