@@ -1,3 +1,4 @@
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,24 @@ TEST(ExitOnUnknownFlagsDeathTest, RefusesAStrayArgument) {
 TEST(ExitOnUnknownFlagsDeathTest, HelpExitsWithoutRunning) {
   EXPECT_EXIT(ParseLikeABench({"--rows", "5", "--help"}), testing::ExitedWithCode(0), "");
 }
+
+std::optional<std::string> KeyOrderOf(std::vector<std::string> args) {
+  args.insert(args.begin(), "contacts_bench_x");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  return ApplyKeyOrderFlag(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(ApplyKeyOrderFlagTest, SetsTheKeyOrder) {
+  EXPECT_EQ(KeyOrderOf({"--key_order", "sequential"}), "sequential");
+  EXPECT_TRUE(SequentialKeys());
+  EXPECT_EQ(CustomerId(7), "C0000000007");
+  EXPECT_EQ(KeyOrderOf({}), "scrambled");
+  EXPECT_FALSE(SequentialKeys());
+  EXPECT_NE(CustomerId(7), "C0000000007");
+}
+
+TEST(ApplyKeyOrderFlagTest, RefusesAnotherOrder) { EXPECT_EQ(KeyOrderOf({"--key_order=sorted"}), std::nullopt); }
 
 }  // namespace
 }  // namespace contacts::bench

@@ -185,6 +185,16 @@ bool sequential_keys = false;
 void SetSequentialKeys(bool sequential) { sequential_keys = sequential; }
 bool SequentialKeys() { return sequential_keys; }
 
+std::optional<std::string> ApplyKeyOrderFlag(int argc, char** argv) {
+  std::string key_order = StringFlag(argc, argv, "key_order", "scrambled");
+  if (key_order != "scrambled" && key_order != "sequential") {
+    std::fprintf(stderr, "--key_order: scrambled or sequential\n");
+    return std::nullopt;
+  }
+  SetSequentialKeys(key_order == "sequential");
+  return key_order;
+}
+
 std::string CustomerId(uint64_t i) {
   if (sequential_keys) return fmt::format("C{:010d}", i);
   // Multiplying by an odd constant modulo 2^32 is a bijection: unique keys in scrambled order.

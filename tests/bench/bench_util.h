@@ -65,6 +65,9 @@ std::string CustomerId(uint64_t i);
 // sequential ("C" + 10 digits of i: rows arrive in key order). Set once, before generating data.
 void SetSequentialKeys(bool sequential);
 bool SequentialKeys();
+// Reads --key_order (scrambled or sequential, default scrambled) and sets the key order from it.
+// Returns the flag's value, or nullopt (with a message on stderr) for any other value.
+std::optional<std::string> ApplyKeyOrderFlag(int argc, char** argv);
 // SQL (PostgreSQL) for the primary key of the row whose number is the bigint expression `row`.
 std::string CustomerIdSql(std::string_view row);
 // pgbench commands setting :k to the key number of a random row in [0, rows).

@@ -576,12 +576,9 @@ void PrintTable(const Options& options, const Figures& f) {
 int Main(int argc, char** argv) {
   DefaultBinDirToSelf();
   signal(SIGPIPE, SIG_IGN);
-  const std::string key_order = StringFlag(argc, argv, "key_order", "scrambled");
-  if (key_order != "scrambled" && key_order != "sequential") {
-    std::fprintf(stderr, "--key_order: scrambled or sequential\n");
-    return 2;
-  }
-  SetSequentialKeys(key_order == "sequential");
+  const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
+  if (!key_order_flag) return 2;
+  const std::string& key_order = *key_order_flag;
   Options options{
       .rows = IntFlag(argc, argv, "rows", 1000000),
       .batch = IntFlag(argc, argv, "batch", 25000),  // import-processor's batch
