@@ -11,7 +11,7 @@
 // Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
 // contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
 // through the Upload client stream in --chunk_bytes chunks, starts the import mapping every column
-// to its attribute, and polls GetJob every 50 ms until the job ends. Reports the seconds from the
+// to its attribute, and follows the job with WatchJob until it ends. Reports the seconds from the
 // first upload message to the job seen finished, rows/s, the phases (upload, queue, run from the
 // job's own timestamps), and the peak RSS (VmHWM) of both services.
 // PostgreSQL: COPY of the same file into an UNLOGGED staging table + typed INSERT ... SELECT ...
@@ -47,7 +47,7 @@ struct Options {
 struct Figures {
   uint64_t file_bytes = 0;
   double upload_s = -1;      // first message to UploadResponse
-  double end_to_end_s = -1;  // first message to the poll that saw the job finished
+  double end_to_end_s = -1;  // first message to the WatchJob update that said the job finished
   double job_run_s = -1;     // job started_at -> finished_at
   double job_queue_s = -1;   // job created_at -> started_at
   v1::Job job;
@@ -137,30 +137,39 @@ absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures
     grpc::Status status = stub->StartImport(&ctx, import, &job);
     if (!status.ok()) return absl::InternalError(fmt::format("StartImport: {}", status.error_message()));
   }
+  // Followed with WatchJob, which sends every change as it happens: polling GetJob every 50 ms saw
+  // the end 25 ms late on average (the job's own finished_at against the poll).
   auto last_report = std::chrono::steady_clock::now();
   uint64_t last_received = 0;
-  while (true) {
+  {
     v1::GetJobRequest request;
     request.set_job_id(job.id());
     grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(30));
-    grpc::Status status = stub->GetJob(&ctx, request, &job);
-    if (!status.ok()) return absl::InternalError(fmt::format("GetJob: {}", status.error_message()));
-    if (Finished(job.state())) break;
-    if (SecondsSince(last_report) >= 2) {
-      double seconds = SecondsSince(last_report);
-      fmt::print("  t={:5.1f} s  {}  received {:>9}  inserted {:>9}  bytes {:>5.1f}%  ({}); load {}\n",
-                 SecondsSince(start), v1::JobState_Name(job.state()), job.counts().received(), job.counts().inserted(),
-                 job.bytes_total() > 0 ? 100.0 * job.bytes_done() / job.bytes_total() : 0.0,
-                 FormatRate((job.counts().received() - last_received) / seconds, "rows/s"), LoadAverage());
-      std::fflush(stdout);
-      last_report = std::chrono::steady_clock::now();
-      last_received = job.counts().received();
+    ctx.set_deadline(Deadline(3600));
+    std::unique_ptr<grpc::ClientReader<v1::Job>> updates = stub->WatchJob(&ctx, request);
+    bool finished = false;
+    v1::Job update;
+    while (!finished && updates->Read(&update)) {
+      job = std::move(update);
+      finished = Finished(job.state());
+      if (finished) figures->end_to_end_s = SecondsSince(start);
+      if (!finished && SecondsSince(last_report) >= 2) {
+        double seconds = SecondsSince(last_report);
+        fmt::print("  t={:5.1f} s  {}  received {:>9}  inserted {:>9}  bytes {:>5.1f}%  ({}); load {}\n",
+                   SecondsSince(start), v1::JobState_Name(job.state()), job.counts().received(),
+                   job.counts().inserted(), job.bytes_total() > 0 ? 100.0 * job.bytes_done() / job.bytes_total() : 0.0,
+                   FormatRate((job.counts().received() - last_received) / seconds, "rows/s"), LoadAverage());
+        std::fflush(stdout);
+        last_report = std::chrono::steady_clock::now();
+        last_received = job.counts().received();
+      }
     }
-    if (SecondsSince(start) > 3600) return absl::DeadlineExceededError("the import did not finish within an hour");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!finished) ctx.TryCancel();
+    grpc::Status status = updates->Finish();
+    if (!finished) {
+      return absl::InternalError(fmt::format("WatchJob ended before the job did: {}", status.error_message()));
+    }
   }
-  figures->end_to_end_s = SecondsSince(start);
   figures->job = job;
   if (job.started_at_micros() > 0 && job.finished_at_micros() > 0) {
     figures->job_run_s = (job.finished_at_micros() - job.started_at_micros()) / 1e6;
