@@ -532,7 +532,8 @@ class ContactRepository::BatchWriter {
     changes.reserve(changed_.size());
     std::vector<ContactChange> unstaged;  // not staged ahead, or changed again since
     // One allocation for the chunks' ops and those staged below: grown op by op, the vector was
-    // copied ~17 times per batch of 25,000 rows, each time into fresh pages (a fault per 2 MiB).
+    // reallocated and copied ~17 times per batch of 25,000 rows, the largest page-fault site of
+    // Commit in a profile of an import.
     size_t ahead_ops = 0;
     size_t ahead_changes = 0;
     for (const AheadChunk& chunk : ahead_chunks_) {
