@@ -47,7 +47,7 @@ run() {
   echo "contacts benchmarks on $(uname -n): $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
   [[ -z "$only" || "$only" == store ]] && run "$build/bin/contacts_bench_store" --rows "$rows"
   [[ -z "$only" || "$only" == query ]] && run "$build/bin/contacts_bench_query" --rows "$rows"
-  [[ -z "$only" || "$only" == import ]] && run "$build/bin/contacts_bench_import" --rows "$rows"
+  [[ -z "$only" || "$only" == import ]] && run "$build/bin/contacts_bench_import" --rows "$rows" --repeat 3
   [[ -z "$only" || "$only" == import ]] && run "$build/bin/contacts_bench_dedup" --rows "$rows"
   [[ "$query10m" == 1 ]] && run "$build/bin/contacts_bench_query" --rows 10000000 --calls 100 --pg_calls 10
   true

@@ -402,6 +402,13 @@ double Latencies::Percentile(double p) {
   return values_[std::min(rank, values_.size()) - 1];
 }
 
+double Median(std::vector<double> values) {
+  if (values.empty()) return -1;
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
 size_t Latencies::CountAbove(double limit) const {
   return std::count_if(values_.begin(), values_.end(), [limit](double v) { return v > limit; });
 }

@@ -124,6 +124,9 @@ class Latencies {
   bool sorted_ = false;
 };
 
+// The median of `values` (the mean of the two middle ones for an even count); -1 for none.
+double Median(std::vector<double> values);
+
 double SecondsSince(std::chrono::steady_clock::time_point start);
 
 // "1.23 4.56 7.89" from /proc/loadavg.

@@ -90,11 +90,6 @@ Round RunOurs(const std::vector<std::string>& keys) {
   return round;
 }
 
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 int Main(int argc, char** argv) {
   const int64_t rows = IntFlag(argc, argv, "rows", 1000000);
   const int64_t rounds = IntFlag(argc, argv, "rounds", 5);

@@ -52,9 +52,7 @@ struct Options {
 double WarmRunsMedian(std::vector<double> runs) {
   if (runs.empty()) return -1;
   if (runs.size() > 1) runs.erase(runs.begin());
-  std::sort(runs.begin(), runs.end());
-  const size_t mid = runs.size() / 2;
-  return runs.size() % 2 == 1 ? runs[mid] : (runs[mid - 1] + runs[mid]) / 2;
+  return Median(std::move(runs));
 }
 
 struct CountCase {

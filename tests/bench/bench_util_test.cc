@@ -60,5 +60,12 @@ TEST(ApplyKeyOrderFlagTest, SetsTheKeyOrder) {
 
 TEST(ApplyKeyOrderFlagTest, RefusesAnotherOrder) { EXPECT_EQ(KeyOrderOf({"--key_order=sorted"}), std::nullopt); }
 
+TEST(MedianTest, MiddleValueOrMeanOfTheTwoMiddleOnes) {
+  EXPECT_EQ(Median({3.0, 1.0, 2.0}), 2.0);
+  EXPECT_EQ(Median({4.0, 1.0, 3.0, 2.0}), 2.5);
+  EXPECT_EQ(Median({5.0}), 5.0);
+  EXPECT_EQ(Median({}), -1);
+}
+
 }  // namespace
 }  // namespace contacts::bench
