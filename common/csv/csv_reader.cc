@@ -91,7 +91,8 @@ std::pair<char*, size_t> CsvTokenizer::WritableSpace() {
   // Grow when less than a quarter is free, so reads stay large and a long record can complete.
   if (capacity_ == 0 || capacity_ - end_ < capacity_ / 4) {
     const size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
-    auto bigger = std::make_unique<char[]>(new_capacity);
+    // Not zeroed: only bytes below end_ are read, and every one is copied or appended first.
+    auto bigger = std::make_unique_for_overwrite<char[]>(new_capacity);
     if (end_ > 0) std::memcpy(bigger.get(), buf_.get(), end_);
     buf_ = std::move(bigger);
     capacity_ = new_capacity;
@@ -309,7 +310,9 @@ absl::StatusOr<CsvTokenizer::Result> CsvTokenizer::Parse(CsvRecord* record) {
       resume_ = CsvPosition{base_offset_ + rec_start_, record_number_, line_number_};
       return Result::kRecord;
     }
-    rec = p;
+    // fb too: a blank line's field began before the next record, and need_more saves fb (its
+    // offset would fall below rec_start_, and WritableSpace's shift would wrap it).
+    rec = fb = p;
     state = State::kFieldStart;
     terminated = false;
   }
