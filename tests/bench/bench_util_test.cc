@@ -1,10 +1,10 @@
+#include "tests/bench/bench_util.h"
+
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
-
-#include "tests/bench/bench_util.h"
 
 namespace contacts::bench {
 namespace {
