@@ -1,7 +1,12 @@
 #include "common/server/service_main.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/synchronization/mutex.h"
@@ -38,6 +43,14 @@ ServerOptions MakeServerOptions(std::string service, const CommonFlags& common) 
                        .grace_period_ms = *common.grace_period_ms,
                        .max_message_bytes = *common.max_message_bytes,
                        .deadline_cap_ms = *common.deadline_cap_ms};
+}
+
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
+  grpc::ChannelArguments args;
+  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
+  args.SetMaxReceiveMessageSize(limit);
+  args.SetMaxSendMessageSize(limit);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace contacts

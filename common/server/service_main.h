@@ -2,8 +2,12 @@
 // log the effective flags, load the API keys; and the ServerOptions built from the common flags.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include <grpcpp/channel.h>
 
 #include "absl/status/statusor.h"
 #include "common/auth/auth.h"
@@ -22,5 +26,9 @@ absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& fl
 int StartFailureExitCode(std::string_view service, const absl::Status& status);
 
 ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
+
+// An insecure channel to another service of the suite at `address` (HOST:PORT), with message size
+// limits raised to `max_message_bytes` both ways (at least 4 MiB); connects lazily.
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
 
 }  // namespace contacts

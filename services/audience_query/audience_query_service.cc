@@ -7,9 +7,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
 #include "common/auth/grpc_auth.h"
@@ -321,14 +318,6 @@ grpc::Status AudienceQueryService::ListAnonymous(grpc::ServerContext* ctx, const
     response->set_next_page_token(std::move(*store_response.mutable_next_page_token()));
     return absl::OkStatus();
   });
-}
-
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
-  grpc::ChannelArguments args;
-  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
-  args.SetMaxReceiveMessageSize(limit);
-  args.SetMaxSendMessageSize(limit);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace contacts

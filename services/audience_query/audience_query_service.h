@@ -85,8 +85,4 @@ class AudienceQueryService final : public v1::AudienceQuery::Service {
   AudienceQueryOptions options_;
 };
 
-// A channel to contact-store at `address` (HOST:PORT), with message size limits raised to
-// `max_message_bytes` both ways.
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
-
 }  // namespace contacts

@@ -1,12 +1,6 @@
 #include "services/import_processor/grpc_store_client.h"
 
-#include <algorithm>
-#include <climits>
-
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include "common/status/grpc_status.h"
 
@@ -69,14 +63,6 @@ absl::StatusOr<v1::BatchDeleteResponse> GrpcStoreClient::BatchDelete(const Store
   return Invoke<v1::BatchDeleteResponse>(
       credentials, call_timeout_,
       [&](grpc::ClientContext* ctx, v1::BatchDeleteResponse* out) { return stub_->BatchDelete(ctx, request, out); });
-}
-
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
-  grpc::ChannelArguments args;
-  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
-  args.SetMaxReceiveMessageSize(limit);
-  args.SetMaxSendMessageSize(limit);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace contacts

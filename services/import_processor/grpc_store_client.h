@@ -33,7 +33,4 @@ class GrpcStoreClient : public StoreClient {
   std::chrono::milliseconds call_timeout_;
 };
 
-// An insecure channel to `address` with message limits of `max_message_bytes`; connects lazily.
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
-
 }  // namespace contacts

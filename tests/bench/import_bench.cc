@@ -122,6 +122,7 @@ absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures
   fmt::print("upload {} stored: {} bytes in {:.2f} s ({:.0f} MB/s), {} columns detected\n", uploaded.upload_id(),
              uploaded.size_bytes(), figures->upload_s, uploaded.size_bytes() / 1e6 / figures->upload_s,
              uploaded.columns_size());
+  std::fflush(stdout);  // scripts watching the output time the upload's end by this line
 
   v1::StartImportRequest import;
   import.set_upload_id(uploaded.upload_id());
