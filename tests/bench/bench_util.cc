@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "absl/synchronization/mutex.h"
 #include "common/values/packed_cells.h"
 
 namespace contacts::bench {
@@ -171,6 +173,12 @@ void DefaultBinDirToSelf() {
   std::error_code error;
   auto self = std::filesystem::read_symlink("/proc/self/exe", error);
   if (!error) setenv("CONTACTS_BIN_DIR", self.parent_path().c_str(), 1);
+}
+
+void StartServiceBench() {
+  DefaultBinDirToSelf();
+  signal(SIGPIPE, SIG_IGN);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 // ----- Data set -----

@@ -44,6 +44,12 @@ std::vector<std::string> SplitFlags(const std::string& text);
 // Sets $CONTACTS_BIN_DIR to this executable's folder when it is unset (benches live in <build>/bin).
 void DefaultBinDirToSelf();
 
+// What a bench that starts the services and calls them does first: DefaultBinDirToSelf, SIGPIPE
+// ignored (a service that dies mid-call must not kill the bench), and Abseil's mutex deadlock
+// detection off as in the services (common/server/service_main.cc): gRPC's client side locks as
+// much as its server side.
+void StartServiceBench();
+
 // ----- Data set -----
 
 // The 10 columns, in file order: customer_id (primary key, TEXT), email, mobile, first_name,

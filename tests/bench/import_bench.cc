@@ -23,7 +23,6 @@
 // job's own timestamps), and the peak RSS (VmHWM) of both services.
 // PostgreSQL: COPY of the same file into an UNLOGGED staging table + typed INSERT ... SELECT ...
 // ON CONFLICT (pk) DO UPDATE into the indexed contacts table.
-#include <signal.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -39,7 +38,6 @@
 
 #include "contacts/v1/import_processor.grpc.pb.h"
 
-#include "absl/synchronization/mutex.h"
 #include "tests/bench/bench_util.h"
 
 namespace contacts::bench {
@@ -306,8 +304,7 @@ void PrintTable(const Options& options, const std::vector<Figures>& runs) {
 }
 
 int Main(int argc, char** argv) {
-  DefaultBinDirToSelf();
-  signal(SIGPIPE, SIG_IGN);
+  StartServiceBench();
   const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
   if (!key_order_flag) return 2;
   const std::string& key_order = *key_order_flag;
@@ -370,8 +367,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace contacts::bench
 
-int main(int argc, char** argv) {
-  // As in the services (common/server/service_main.cc): the client side of gRPC locks as much.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return contacts::bench::Main(argc, argv);
-}
+int main(int argc, char** argv) { return contacts::bench::Main(argc, argv); }

@@ -20,7 +20,6 @@
 //
 // --rows 10000000 gives the 10M count figures: loading takes minutes on both sides (see the
 // printed phase times); --skip_export skips the export there if wanted.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +31,6 @@
 
 #include "contacts/v1/audience_query.grpc.pb.h"
 
-#include "absl/synchronization/mutex.h"
 #include "tests/bench/bench_util.h"
 
 namespace contacts::bench {
@@ -437,8 +435,7 @@ void PrintTable(const Options& options, const Figures& f) {
 }
 
 int Main(int argc, char** argv) {
-  DefaultBinDirToSelf();
-  signal(SIGPIPE, SIG_IGN);
+  StartServiceBench();
   const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
   if (!key_order_flag) return 2;
   const std::string& key_order = *key_order_flag;
@@ -480,8 +477,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace contacts::bench
 
-int main(int argc, char** argv) {
-  // As in the services (common/server/service_main.cc): the client side of gRPC locks as much.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return contacts::bench::Main(argc, argv);
-}
+int main(int argc, char** argv) { return contacts::bench::Main(argc, argv); }

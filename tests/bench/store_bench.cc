@@ -20,7 +20,6 @@
 // email and mobile and a GIN index on attrs; point selects by pk with pgbench (prepared statement,
 // TCP on 127.0.0.1), one client, and paced with -R; last, the same upsert of every row with
 // first_name changed, as the in-process update pass.
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -574,8 +573,7 @@ void PrintTable(const Options& options, const Figures& f) {
 }
 
 int Main(int argc, char** argv) {
-  DefaultBinDirToSelf();
-  signal(SIGPIPE, SIG_IGN);
+  StartServiceBench();
   const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
   if (!key_order_flag) return 2;
   const std::string& key_order = *key_order_flag;
@@ -626,8 +624,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace contacts::bench
 
-int main(int argc, char** argv) {
-  // As in the services (common/server/service_main.cc): the client side of gRPC locks as much.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return contacts::bench::Main(argc, argv);
-}
+int main(int argc, char** argv) { return contacts::bench::Main(argc, argv); }
