@@ -219,16 +219,8 @@ absl::Status ServiceProcess::AwaitReady() {
           if (std::regex_search(text, metrics, kMetrics)) metrics_port_ = std::stoi(metrics[2].str());
           return true;
         }
-        int wstatus = 0;
-        if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-          ExitInfo info;
-          if (WIFEXITED(wstatus)) info.exit_code = WEXITSTATUS(wstatus);
-          if (WIFSIGNALED(wstatus)) info.signal = WTERMSIG(wstatus);
-          exited = info;
-          pid_ = -1;
-          return true;
-        }
-        return false;
+        exited = ReapIfExited();
+        return exited.has_value();
       },
       options_.start_timeout);
   if (exited) {
@@ -247,15 +239,8 @@ absl::Status ServiceProcess::AwaitReady() {
       [&] {
         auto remaining =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        int wstatus = 0;
-        if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-          ExitInfo info;
-          if (WIFEXITED(wstatus)) info.exit_code = WEXITSTATUS(wstatus);
-          if (WIFSIGNALED(wstatus)) info.signal = WTERMSIG(wstatus);
-          exited = info;
-          pid_ = -1;
-          return true;
-        }
+        exited = ReapIfExited();
+        if (exited) return true;
         absl::StatusOr<bool> result = HealthServing(
             channel, "", std::clamp(remaining, std::chrono::milliseconds(1), std::chrono::milliseconds(2000)));
         if (!result.ok()) {
@@ -295,18 +280,30 @@ std::shared_ptr<grpc::Channel> ServiceProcess::Channel() {
   return channel_;
 }
 
-absl::StatusOr<ExitInfo> ServiceProcess::Reap(std::chrono::steady_clock::time_point since,
-                                              std::chrono::milliseconds timeout) {
+std::optional<ExitInfo> ServiceProcess::ReapIfExited() {
   int wstatus = 0;
-  bool done = WaitFor([&] { return waitpid(pid_, &wstatus, WNOHANG) == pid_; }, timeout);
-  if (!done) return absl::DeadlineExceededError(fmt::format("pid {} still running after {} ms", pid_, timeout.count()));
+  if (waitpid(pid_, &wstatus, WNOHANG) != pid_) return std::nullopt;
   ExitInfo info;
-  info.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
   if (WIFEXITED(wstatus)) info.exit_code = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) info.signal = WTERMSIG(wstatus);
   pid_ = -1;
-  channel_.reset();
   return info;
+}
+
+absl::StatusOr<ExitInfo> ServiceProcess::Reap(std::chrono::steady_clock::time_point since,
+                                              std::chrono::milliseconds timeout) {
+  const pid_t pid = pid_;
+  std::optional<ExitInfo> info;
+  bool done = WaitFor(
+      [&] {
+        info = ReapIfExited();
+        return info.has_value();
+      },
+      timeout);
+  if (!done) return absl::DeadlineExceededError(fmt::format("pid {} still running after {} ms", pid, timeout.count()));
+  info->elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
+  channel_.reset();
+  return *info;
 }
 
 absl::Status ServiceProcess::Signal(int signo) {

@@ -121,6 +121,8 @@ class ServiceProcess {
   explicit ServiceProcess(ServiceProcessOptions options);
   absl::Status Spawn(bool same_port);
   absl::Status AwaitReady();
+  // The exit of the process if it has ended (reaped: pid_ becomes -1), without waiting.
+  std::optional<ExitInfo> ReapIfExited();
   absl::StatusOr<ExitInfo> Reap(std::chrono::steady_clock::time_point since, std::chrono::milliseconds timeout);
   std::string WithLog(std::string_view message) const;
 
