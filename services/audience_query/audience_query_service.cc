@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
 
 #include "common/auth/grpc_auth.h"
+#include "common/server/handle_call.h"
 #include "common/server/server_runner.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -20,18 +20,10 @@
 namespace contacts {
 namespace {
 
-// Authenticates with `role`, runs `fn()`, and maps its status to gRPC once.
+// HandleCall for a handler that forwards the caller's credentials rather than reading them.
 template <typename Fn>
 grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
-  absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
-  if (!identity.ok()) return ToGrpcStatus(identity.status());
-  absl::Status status = fn();
-  if (status.ok()) {
-    SPDLOG_DEBUG("audience-query {} tenant={} ok", method, identity->tenant);
-  } else {
-    SPDLOG_DEBUG("audience-query {} tenant={} failed: {}", method, identity->tenant, status.ToString());
-  }
-  return ToGrpcStatus(status);
+  return HandleCall(auth, *ctx, "audience-query", method, role, [&](const CallIdentity&) { return fn(); });
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
 #include "services/contact_store/contact_store_service.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
-#include "common/auth/grpc_auth.h"
+#include "common/server/handle_call.h"
 #include "common/server/server_runner.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -14,16 +13,11 @@ namespace {
 
 using namespace contacts::v1;  // NOLINT: the adapter speaks only this package's types
 
-// Authenticates, runs `fn(tenant)`, maps the status once.
+// HandleCall for a handler that needs only the caller's tenant.
 template <typename Fn>
-grpc::Status Handle(const Authenticator& auth, grpc::ServerContextBase* ctx, Role role, Fn&& fn) {
-  absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
-  if (!identity.ok()) return ToGrpcStatus(identity.status());
-  absl::Status status = fn(identity->tenant);
-  if (!status.ok()) {
-    SPDLOG_DEBUG("contact-store call {} failed: {}", identity->tenant, status.ToString());
-  }
-  return ToGrpcStatus(status);
+grpc::Status Handle(const Authenticator& auth, grpc::ServerContextBase* ctx, const char* method, Role role, Fn&& fn) {
+  return HandleCall(auth, *ctx, "contact-store", method, role,
+                    [&](const CallIdentity& identity) { return fn(identity.tenant); });
 }
 
 std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) { return {ids.begin(), ids.end()}; }
@@ -32,7 +26,7 @@ std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) 
 
 #define CONTACTS_HANDLER(Method, Request, Response, Role)                                                          \
   grpc::Status ContactStoreService::Method(grpc::ServerContext* ctx, const Request* request, Response* response) { \
-    return Handle(*auth_, ctx, Role, [&](const std::string& tenant) -> absl::Status {
+    return Handle(*auth_, ctx, #Method, Role, [&](const std::string& tenant) -> absl::Status {
 #define CONTACTS_END \
   });                \
   }
@@ -43,7 +37,7 @@ std::vector<uint64_t> Ids(const google::protobuf::RepeatedField<uint64_t>& ids) 
                                                         Response* response) {                                     \
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();                                                    \
     pool.Run([this, ctx, reactor, request, response] {                                                          \
-      reactor->Finish(Handle(*auth_, ctx, Role, [&](const std::string& tenant) -> absl::Status {
+      reactor->Finish(Handle(*auth_, ctx, #Method, Role, [&](const std::string& tenant) -> absl::Status {
 #define CONTACTS_POOLED_END \
   }));                      \
   });                       \
@@ -121,15 +115,16 @@ grpc::ServerUnaryReactor* ContactStoreService::GetContact(grpc::CallbackServerCo
                                                           const GetContactRequest* request, Contact* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::string blocked_tenant;
-  grpc::Status status = Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
-    ASSIGN_OR_RETURN(std::optional<Contact> contact, repository_->TryGetContact(tenant, *request));
-    if (contact) {
-      *response = *std::move(contact);
-    } else {
-      blocked_tenant = tenant;
-    }
-    return absl::OkStatus();
-  });
+  grpc::Status status =
+      Handle(*auth_, ctx, "GetContact", Role::kReader, [&](const std::string& tenant) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<Contact> contact, repository_->TryGetContact(tenant, *request));
+        if (contact) {
+          *response = *std::move(contact);
+        } else {
+          blocked_tenant = tenant;
+        }
+        return absl::OkStatus();
+      });
   if (!status.ok() || blocked_tenant.empty()) {
     reactor->Finish(status);
     return reactor;
@@ -286,7 +281,7 @@ CONTACTS_END
 grpc::Status ContactStoreService::Export(grpc::ServerContext* ctx, const StoreExportRequest* request,
                                          grpc::ServerWriter<StoreExportChunk>* writer) {
   const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
-  return Handle(*auth_, ctx, Role::kReader, [&](const std::string& tenant) -> absl::Status {
+  return Handle(*auth_, ctx, "Export", Role::kReader, [&](const std::string& tenant) -> absl::Status {
     StoreExportChunk chunk;
     return repository_->Export(
         tenant, *request,

@@ -4,29 +4,19 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "common/auth/grpc_auth.h"
 #include "common/csv/csv_writer.h"
+#include "common/server/handle_call.h"
 #include "common/server/server_runner.h"
-#include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 
 namespace contacts {
 namespace {
 
-// Authenticates with `role`, runs `fn(identity)`, and maps its status to gRPC once.
 template <typename Fn>
 grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
-  absl::StatusOr<CallIdentity> identity = AuthenticateCall(auth, *ctx, role);
-  if (!identity.ok()) return ToGrpcStatus(identity.status());
-  absl::Status status = fn(*identity);
-  if (status.ok()) {
-    SPDLOG_DEBUG("import-processor {} tenant={} ok", method, identity->tenant);
-  } else {
-    SPDLOG_DEBUG("import-processor {} tenant={} failed: {}", method, identity->tenant, status.ToString());
-  }
-  return ToGrpcStatus(status);
+  return HandleCall(auth, *ctx, "import-processor", method, role, std::forward<Fn>(fn));
 }
 
 absl::Status Interrupted(const grpc::ServerContext& ctx) {

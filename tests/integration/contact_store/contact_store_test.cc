@@ -216,6 +216,27 @@ TEST_F(ContactStoreProcessTest, TenantsFromMetadataNeverSeeEachOther) {
   EXPECT_NE(stub_->GetContact(Ctx("../etc").get(), get, &acme).error_code(), grpc::StatusCode::OK);
 }
 
+// docs/operations.md: with --log_level=debug each call logs a line (method, tenant, outcome); at
+// the default level, info, none does.
+TEST_F(ContactStoreProcessTest, DebugLogLevelLogsOneLinePerCall) {
+  auto debug = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--log_level=debug"}});
+  ASSERT_TRUE(debug.ok()) << debug.status();
+  for (test::ServiceProcess* process : {process_.get(), debug->get()}) {
+    auto stub = ContactStore::NewStub(process->Channel());
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    v1::Tenant tenant;
+    ASSERT_TRUE(stub->SetupTenant(Ctx().get(), setup, &tenant).ok());
+    v1::GetContactRequest get;
+    get.set_primary_key("nobody");
+    v1::Contact contact;
+    ASSERT_EQ(stub->GetContact(Ctx().get(), get, &contact).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  EXPECT_THAT((*debug)->log(), testing::HasSubstr("contact-store SetupTenant tenant=default ok"));
+  EXPECT_THAT((*debug)->log(), testing::HasSubstr("contact-store GetContact tenant=default failed: NOT_FOUND"));
+  EXPECT_THAT(process_->log(), testing::Not(testing::HasSubstr("SetupTenant tenant=")));
+}
+
 TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts) {
   v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
