@@ -27,8 +27,9 @@ int StartFailureExitCode(std::string_view service, const absl::Status& status);
 
 ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
 
-// An insecure channel to another service of the suite at `address` (HOST:PORT), with message size
-// limits raised to `max_message_bytes` both ways (at least 4 MiB); connects lazily.
+// An insecure channel to contact-store at `address` (HOST:PORT), as import-processor and
+// audience-query open it: message size limits of `max_message_bytes` both ways (at least 4 MiB);
+// connects lazily.
 std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
 
 }  // namespace contacts

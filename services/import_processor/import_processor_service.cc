@@ -14,6 +14,7 @@
 namespace contacts {
 namespace {
 
+// HandleCall under this service's name; handlers read the caller's identity (tenant, credentials).
 template <typename Fn>
 grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
   return HandleCall(auth, *ctx, "import-processor", method, role, std::forward<Fn>(fn));
