@@ -669,15 +669,7 @@ class Runner {
         batch.end = CsvPosition{0, next, 0};
         RETURN_IF_ERROR(ApplyDeleteBatch(batch));
         job_.mutable_job()->set_bytes_done(0);
-        if (batch.last) {
-          FinishCompleted();
-          return absl::OkStatus();
-        }
-        if (control_.cancel_requested()) {
-          Finish(v1::CANCELLED, "");
-          return absl::OkStatus();
-        }
-        if (control_.stop_requested()) return absl::OkStatus();
+        if (StopsAfterDeleteBatch(batch)) return absl::OkStatus();
       }
     }
 
@@ -709,16 +701,22 @@ class Runner {
       }
       batch.end = reader.ResumePosition();
       RETURN_IF_ERROR(ApplyDeleteBatch(batch));
-      if (batch.last) {
-        FinishCompleted();
-        return absl::OkStatus();
-      }
-      if (control_.cancel_requested()) {
-        Finish(v1::CANCELLED, "");
-        return absl::OkStatus();
-      }
-      if (control_.stop_requested()) return absl::OkStatus();
+      if (StopsAfterDeleteBatch(batch)) return absl::OkStatus();
     }
+  }
+
+  // After a delete batch was applied: whether the job stops here, finished when `batch` was the
+  // last one or a cancel came, left RUNNING (to resume at the next start) on a shutdown.
+  bool StopsAfterDeleteBatch(const PreparedBatch& batch) {
+    if (batch.last) {
+      FinishCompleted();
+      return true;
+    }
+    if (control_.cancel_requested()) {
+      Finish(v1::CANCELLED, "");
+      return true;
+    }
+    return control_.stop_requested();
   }
 
   absl::Status ApplyDeleteBatch(PreparedBatch& batch) {

@@ -71,6 +71,8 @@ class FakeStore : public StoreClient {
   // Called before each batch call; a non-OK status is returned instead of applying. `applied`
   // says whether the batch is applied first (a lost answer) or not at all.
   std::function<absl::Status(uint64_t sequence, bool* apply_first)> batch_hook;
+  // Called before each BatchDelete is applied, with its sequence.
+  std::function<void(uint64_t sequence)> delete_hook;
   // A row whose value of this attribute equals this is REJECTED by the "store".
   std::pair<std::string, std::string> reject_value;
 
@@ -185,6 +187,7 @@ class FakeStore : public StoreClient {
 
   absl::StatusOr<v1::BatchDeleteResponse> BatchDelete(const StoreCredentials&,
                                                       const v1::BatchDeleteRequest& request) override {
+    if (delete_hook) delete_hook(request.batch_sequence());
     std::lock_guard lock(mu_);
     auto key = std::make_pair(request.job_id(), request.batch_sequence());
     if (auto it = applied_deletes_.find(key); it != applied_deletes_.end()) {

@@ -437,6 +437,50 @@ TEST_F(DeleteJobTest, RemovesEmailsFromAListOnly) {
   EXPECT_EQ(errors[0].row_number(), 3u);
 }
 
+TEST_F(DeleteJobTest, CancelStopsAtTheNextBatchBoundary) {
+  v1::StartDeleteRequest request;
+  for (const char* key : {"k0", "k1", "k2", "k3", "k4", "x1", "x2", "x3", "x4"}) request.mutable_keys()->add_keys(key);
+  auto job = manager_->StartDelete(caller_, request);  // 3 batches of 3 keys
+  ASSERT_TRUE(job.ok()) << job.status();
+  JobControl control;
+  store_.delete_hook = [&](uint64_t sequence) {
+    if (sequence == 2) control.RequestCancel();
+  };
+  internal::StoredJob done = Run(job->id(), &control);
+  const v1::JobCounts& c = done.job().counts();
+  EXPECT_EQ(done.job().state(), v1::CANCELLED);
+  EXPECT_EQ(c.received(), 6u);  // the batch under way when the cancel came is applied and counted
+  EXPECT_EQ(c.deleted(), 5u);
+  EXPECT_EQ(c.not_found(), 1u);
+  EXPECT_TRUE(store_.contacts.empty());
+}
+
+TEST_F(DeleteJobTest, AStopLeavesTheJobRunningAndItResumesWhereItStopped) {
+  auto upload = Upload("customer_id\nk0\nx1\nk1\nx2\nk2\nx3\nk3\nx4\nk4\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  v1::StartDeleteRequest request;
+  request.set_upload_id(upload->upload_id());
+  auto job = manager_->StartDelete(caller_, request);  // 3 batches of 3 keys
+  ASSERT_TRUE(job.ok()) << job.status();
+  JobControl control;
+  store_.delete_hook = [&](uint64_t sequence) {
+    if (sequence == 1) control.RequestStop();
+  };
+  internal::StoredJob paused = Run(job->id(), &control);
+  EXPECT_EQ(paused.job().state(), v1::RUNNING);
+  EXPECT_EQ(paused.job().counts().received(), 3u);
+  EXPECT_EQ(store_.contacts.size(), 3u);  // k0 and k1 went with the first batch
+
+  store_.delete_hook = nullptr;
+  internal::StoredJob done = Run(job->id());
+  const v1::JobCounts& c = done.job().counts();
+  EXPECT_EQ(done.job().state(), v1::COMPLETED);
+  EXPECT_EQ(c.received(), 9u);
+  EXPECT_EQ(c.deleted(), 5u);
+  EXPECT_EQ(c.not_found(), 4u);
+  EXPECT_TRUE(store_.contacts.empty());
+}
+
 TEST_F(DeleteJobTest, RejectsAnEmptyRequest) {
   v1::StartDeleteRequest request;
   EXPECT_EQ(manager_->StartDelete(caller_, request).status().code(), absl::StatusCode::kInvalidArgument);
