@@ -662,9 +662,12 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
   auto store = ServiceProcess::Start({.binary = "contact-store", .flags = {"--api_keys_file=" + keys}});
   ASSERT_TRUE(store.ok()) << store.status();
   s.store_ = *std::move(store);
+  // A call to the store must be able to finish its 20,000-row batch: one cut off by its deadline
+  // is retried and cut off again for as long as the batch takes longer than that (300 ms here
+  // once failed every retry in an unoptimised coverage build).
   auto importer = ServiceProcess::Start(
       {.binary = "import-processor",
-       .flags = {"--api_keys_file=" + keys, "--store=" + s.store_->address(), "--store_timeout_ms=300"}});
+       .flags = {"--api_keys_file=" + keys, "--store=" + s.store_->address(), "--store_timeout_ms=10000"}});
   ASSERT_TRUE(importer.ok()) << importer.status();
   s.importer_ = *std::move(importer);
   s.Reconnect();
