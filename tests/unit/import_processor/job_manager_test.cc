@@ -143,6 +143,52 @@ TEST_F(JobManagerTest, CancellingAQueuedJobIsImmediate) {
   EXPECT_TRUE(store_.contacts.empty());
 }
 
+TEST_F(JobManagerTest, CancellingARunningJobStopsItAtABatchBoundary) {
+  std::string content = "id\n";
+  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  ASSERT_TRUE(manager_->Start().ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool reached = false;
+  bool cancel_requested = false;
+  // Batch 2 waits in the "store" until the cancel has been asked for.
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    if (sequence != 2) return absl::OkStatus();
+    std::unique_lock lock(mu);
+    reached = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return cancel_requested; });
+    return absl::OkStatus();
+  };
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok());
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return reached; });
+  }
+  auto asked = manager_->CancelJob("default", job->id());
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ(asked->state(), v1::RUNNING);  // it stops at the next batch boundary
+  {
+    std::lock_guard lock(mu);
+    cancel_requested = true;
+  }
+  cv.notify_all();
+  std::vector<v1::Job> seen = Watch(job->id());
+  ASSERT_FALSE(seen.empty());
+  const v1::Job& last = seen.back();
+  EXPECT_EQ(last.state(), v1::CANCELLED);
+  // The batches sent before the cancel (batch 3 may have gone out with batch 2) are counted, and
+  // the counts match what the store holds.
+  EXPECT_TRUE(last.counts().received() == 6u || last.counts().received() == 9u) << last.counts().received();
+  EXPECT_EQ(store_.contacts.size(), last.counts().received());
+  // Cancelling it again answers with the final record.
+  auto again = manager_->CancelJob("default", job->id());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state(), v1::CANCELLED);
+  EXPECT_EQ(again->counts().received(), last.counts().received());
+}
+
 TEST_F(JobManagerTest, ListJobsIsNewestFirstWithPagesAndStateFilter) {
   const std::string upload = UploadId("id\nk1\n");
   std::vector<std::string> ids;
