@@ -87,6 +87,12 @@ TEST_F(JobManagerTest, StartImportValidatesBeforeCreatingAnything) {
   EXPECT_NE(list.status().message().find("99"), std::string_view::npos);
   EXPECT_TRUE(store_.created.empty());
 
+  v1::StartImportRequest bad_mode = ImportRequest(upload, {{"id", "customer_id"}});
+  bad_mode.set_mode(static_cast<v1::WriteMode>(99));
+  auto mode = manager_->StartImport(caller_, bad_mode);
+  EXPECT_EQ(mode.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(mode.status().message().find("mode: unknown write mode 99"), std::string_view::npos) << mode.status();
+
   store_.tenant_ready = false;
   auto tenant = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
   EXPECT_EQ(tenant.status().code(), absl::StatusCode::kFailedPrecondition);

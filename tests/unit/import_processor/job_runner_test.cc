@@ -3,6 +3,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/unit/import_processor/job_test_base.h"
@@ -486,6 +487,21 @@ TEST_F(DeleteJobTest, RejectsAnEmptyRequest) {
   EXPECT_EQ(manager_->StartDelete(caller_, request).status().code(), absl::StatusCode::kInvalidArgument);
   request.mutable_keys();
   EXPECT_EQ(manager_->StartDelete(caller_, request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DeleteJobTest, RejectsTooManyInlineKeysAndAnUnknownKeyKindNamingTheField) {
+  v1::StartDeleteRequest request;
+  for (int i = 0; i <= 100000; ++i) request.mutable_keys()->add_keys(fmt::format("k{}", i));
+  absl::StatusOr<v1::Job> refused = manager_->StartDelete(caller_, request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), testing::HasSubstr("keys: at most 100000 keys inline"));
+
+  request.mutable_keys()->mutable_keys()->DeleteSubrange(1, 100000);
+  request.set_key_kind(static_cast<v1::BatchDeleteRequest::KeyKind>(99));
+  refused = manager_->StartDelete(caller_, request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), testing::HasSubstr("key_kind: unknown key kind"));
+  EXPECT_EQ(store_.contacts.size(), 5u);  // nothing deleted
 }
 
 }  // namespace
