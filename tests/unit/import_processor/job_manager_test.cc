@@ -14,6 +14,26 @@
 namespace contacts::test {
 namespace {
 
+// A moment a test thread waits for, signalled by another (a batch reaching the "store", a cancel
+// having been asked for).
+class Moment {
+ public:
+  void Signal() {
+    std::lock_guard lock(mu_);
+    happened_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return happened_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool happened_ = false;
+};
+
 class JobManagerTest : public JobTestBase {
  protected:
   std::string UploadId(const std::string& content) {
@@ -153,33 +173,22 @@ TEST_F(JobManagerTest, CancellingARunningJobStopsItAtABatchBoundary) {
   std::string content = "id\n";
   for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
   ASSERT_TRUE(manager_->Start().ok());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool reached = false;
-  bool cancel_requested = false;
+  Moment reached;
+  Moment cancel_requested;
   // Batch 2 waits in the "store" until the cancel has been asked for.
   store_.batch_hook = [&](uint64_t sequence, bool*) {
     if (sequence != 2) return absl::OkStatus();
-    std::unique_lock lock(mu);
-    reached = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return cancel_requested; });
+    reached.Signal();
+    cancel_requested.Wait();
     return absl::OkStatus();
   };
   auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
   ASSERT_TRUE(job.ok());
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return reached; });
-  }
+  reached.Wait();
   auto asked = manager_->CancelJob("default", job->id());
+  cancel_requested.Signal();
   ASSERT_TRUE(asked.ok()) << asked.status();
   EXPECT_EQ(asked->state(), v1::RUNNING);  // it stops at the next batch boundary
-  {
-    std::lock_guard lock(mu);
-    cancel_requested = true;
-  }
-  cv.notify_all();
   std::vector<v1::Job> seen = Watch(job->id());
   ASSERT_FALSE(seen.empty());
   const v1::Job& last = seen.back();
@@ -242,24 +251,17 @@ TEST_F(JobManagerTest, ShutdownLeavesARunningJobResumable) {
   std::string content = "id\n";
   for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
   ASSERT_TRUE(manager_->Start().ok());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool reached = false;
+  Moment reached;
   std::atomic<bool> down{true};
   // From batch 2 on the store is down, so the job waits in its retry loop until shutdown.
   store_.batch_hook = [&](uint64_t sequence, bool*) {
     if (sequence < 2 || !down) return absl::OkStatus();
-    std::lock_guard lock(mu);
-    reached = true;
-    cv.notify_all();
+    reached.Signal();
     return absl::UnavailableError("down");
   };
   auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
   ASSERT_TRUE(job.ok());
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return reached; });
-  }
+  reached.Wait();
   manager_->Shutdown();
   internal::StoredJob paused = Stored(job->id());
   EXPECT_EQ(paused.job().state(), v1::RUNNING);
