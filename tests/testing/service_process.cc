@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(ServicePro
 }
 
 ServiceProcess::~ServiceProcess() {
+  if (running() && std::getenv("CONTACTS_TEST_TERMINATE") != nullptr) Terminate(std::chrono::seconds(30)).IgnoreError();
   if (running()) {
     kill(pid_, SIGKILL);
     int wstatus = 0;

@@ -81,6 +81,8 @@ class ServiceProcess {
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(ServiceProcessOptions options);
 
   // Kills the process if it still runs, then removes the temp folder unless asked to keep it.
+  // With the environment variable CONTACTS_TEST_TERMINATE set, stops it with SIGTERM first (as
+  // Terminate, up to 30 s), so that a coverage build's process writes its counters at exit.
   ~ServiceProcess();
 
   // "HOST:PORT" of the gRPC server (as logged; a wildcard host becomes loopback) and
