@@ -4,6 +4,7 @@
 // roles checked.
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "contacts/v1/contact_store.grpc.pb.h"
 
 #include "services/audience_query/filter_text.h"
+#include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -605,6 +607,29 @@ TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {
             grpc::StatusCode::PERMISSION_DENIED);
   status = services.stub->CreateSegment(Ctx("", "writer-key").get(), create, &segment);
   EXPECT_TRUE(status.ok()) << status.error_message() << "\n" << services.Logs();
+
+  // Every RPC, as README.md's table gives its lowest role.
+  const std::map<std::string, std::string> lowest_role = {
+      {"Search", "reader"},
+      {"Query", "reader"},
+      {"Count", "reader"},
+      {"Export", "reader"},
+      {"ParseFilter", "reader"},
+      {"CreateSegment", "writer"},
+      {"GetSegment", "reader"},
+      {"ListSegments", "reader"},
+      {"UpdateSegment", "writer"},
+      {"DeleteSegment", "writer"},
+      {"CountSegment", "reader"},
+      {"CreateControlGroup", "writer"},
+      {"ListControlGroups", "reader"},
+      {"DeleteControlGroup", "writer"},
+      {"ListAnonymous", "reader"},
+  };
+  EXPECT_THAT(test::RoleMismatches(services.audience->Channel(), "contacts.v1.AudienceQuery", lowest_role,
+                                   {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
+              testing::IsEmpty())
+      << services.Logs();
 }
 
 }  // namespace

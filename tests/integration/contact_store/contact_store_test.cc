@@ -3,6 +3,9 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -11,6 +14,7 @@
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
+#include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -19,6 +23,7 @@ namespace {
 using contacts::v1::ContactStore;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // The same contact asked for by primary key, email and mobile.
 std::vector<v1::GetContactRequest> AshaLookups() {
@@ -278,6 +283,63 @@ TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts
   }
   EXPECT_EQ(original_csv, restored_csv);
   EXPECT_EQ(std::count(restored_csv.begin(), restored_csv.end(), '\n'), 501);
+}
+
+// With API keys on, every RPC lets through the lowest role README.md's table gives it, and the
+// roles above it, and refuses the roles below and a call without a key.
+TEST(ContactStoreAuthTest, EveryRpcTakesItsLowestRoleAndAbove) {
+  test::TempDir dir("contact_store_auth");
+  ASSERT_TRUE(dir.ok());
+  const std::string keys = dir.path() + "/api_keys";
+  {
+    std::ofstream out(keys);
+    out << "reader-key acme reader\nwriter-key acme writer\nadmin-key acme admin\n";
+  }
+  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--api_keys_file=" + keys}});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::map<std::string, std::string> lowest_role = {
+      {"SetupTenant", "admin"},
+      {"GetTenant", "reader"},
+      {"CreateAttribute", "writer"},
+      {"ListAttributes", "reader"},
+      {"GetAttribute", "reader"},
+      {"UpdateAttribute", "writer"},
+      {"DeleteAttribute", "admin"},
+      {"AddContact", "writer"},
+      {"UpsertContact", "writer"},
+      {"UpdateContact", "writer"},
+      {"GetContact", "reader"},
+      {"DeleteContact", "writer"},
+      {"CreateList", "writer"},
+      {"ListLists", "reader"},
+      {"RenameList", "writer"},
+      {"DeleteList", "writer"},
+      {"AddToList", "writer"},
+      {"RemoveFromList", "writer"},
+      {"Blacklist", "writer"},
+      {"Unblacklist", "writer"},
+      {"RecordAnonymous", "writer"},
+      {"ListAnonymous", "reader"},
+      {"IdentifyAnonymous", "writer"},
+      {"BatchUpsert", "writer"},
+      {"BatchDelete", "writer"},
+      {"Query", "reader"},
+      {"Count", "reader"},
+      {"Export", "reader"},
+      {"SearchByPrimaryKey", "reader"},
+      {"PutSegment", "writer"},
+      {"GetSegment", "reader"},
+      {"ListSegments", "reader"},
+      {"DeleteSegment", "writer"},
+      {"CreateControlGroup", "writer"},
+      {"ListControlGroups", "reader"},
+      {"DeleteControlGroup", "writer"},
+      {"Backup", "admin"},
+  };
+  EXPECT_THAT(test::RoleMismatches((*store)->Channel(), "contacts.v1.ContactStore", lowest_role,
+                                   {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
+              IsEmpty())
+      << (*store)->log();
 }
 
 TEST(ContactStoreFlagsTest, ExportThreadsOutOfRangeIsAUsageError) {

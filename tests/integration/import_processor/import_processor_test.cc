@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -25,6 +26,7 @@
 #include "contacts/v1/import_processor.grpc.pb.h"
 
 #include "tests/integration/import_processor/import_dataset.h"
+#include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts::test {
@@ -733,6 +735,16 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
   v1::Contact contact;
   auto ctx = keyed("reader-key");
   EXPECT_TRUE(s.store_stub_->GetContact(ctx.get(), contact_request, &contact).ok());
+
+  // Every RPC, as README.md's table gives its lowest role.
+  const std::map<std::string, std::string> lowest_role = {
+      {"Upload", "writer"},   {"StartImport", "writer"}, {"StartDelete", "writer"}, {"GetJob", "reader"},
+      {"ListJobs", "reader"}, {"WatchJob", "reader"},    {"CancelJob", "writer"},   {"GetJobErrors", "reader"},
+  };
+  EXPECT_THAT(RoleMismatches(s.importer_->Channel(), "contacts.v1.ImportProcessor", lowest_role,
+                             {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
+              testing::IsEmpty())
+      << s.Logs();
 }
 
 // ----- Batch order -----
