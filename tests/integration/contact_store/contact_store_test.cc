@@ -285,6 +285,111 @@ TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts
   EXPECT_EQ(std::count(restored_csv.begin(), restored_csv.end(), '\n'), 501);
 }
 
+// The calls the lifecycle test does not make, through the binary: an attribute read, changed and
+// deleted; a list filled, renamed and deleted (its member stays); a channel blacklisted and
+// cleared; an anonymous user identified as a new contact.
+TEST_F(ContactStoreProcessTest, AttributeListBlacklistAndAnonymousCallsOverGrpc) {
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  ASSERT_TRUE(stub_->SetupTenant(Ctx().get(), setup, &tenant).ok());
+  v1::CreateAttributeRequest create;
+  create.set_name("tier");
+  create.set_type(v1::TEXT);
+  v1::Attribute attribute;
+  ASSERT_TRUE(stub_->CreateAttribute(Ctx().get(), create, &attribute).ok());
+
+  v1::GetAttributeRequest get_attribute;
+  get_attribute.set_name("tier");
+  ASSERT_TRUE(stub_->GetAttribute(Ctx().get(), get_attribute, &attribute).ok());
+  EXPECT_EQ(attribute.type(), v1::TEXT);
+  EXPECT_FALSE(attribute.indexed());
+  v1::UpdateAttributeRequest update_attribute;
+  update_attribute.set_name("tier");
+  update_attribute.set_display_name("Tier");
+  update_attribute.set_indexed(true);
+  ASSERT_TRUE(stub_->UpdateAttribute(Ctx().get(), update_attribute, &attribute).ok());
+  ASSERT_TRUE(stub_->GetAttribute(Ctx().get(), get_attribute, &attribute).ok());
+  EXPECT_EQ(attribute.display_name(), "Tier");
+  EXPECT_TRUE(attribute.indexed());
+
+  v1::UpsertContactRequest upsert;
+  (*upsert.mutable_attributes())["customer_id"] = "C-1";
+  (*upsert.mutable_attributes())["tier"] = "gold";
+  v1::Contact contact;
+  ASSERT_TRUE(stub_->UpsertContact(Ctx().get(), upsert, &contact).ok());
+  v1::GetContactRequest get_c1;
+  get_c1.set_primary_key("C-1");
+
+  v1::CreateListRequest create_list;
+  create_list.set_name("vip");
+  v1::ContactList list;
+  ASSERT_TRUE(stub_->CreateList(Ctx().get(), create_list, &list).ok());
+  v1::ListMembershipRequest add;
+  add.set_list_id(list.id());
+  add.add_primary_keys("C-1");
+  add.add_primary_keys("C-404");
+  v1::ListMembershipResponse added;
+  ASSERT_TRUE(stub_->AddToList(Ctx().get(), add, &added).ok());
+  EXPECT_EQ(added.changed(), 1u);
+  EXPECT_EQ(added.not_found(), 1u);
+  v1::RenameListRequest rename;
+  rename.set_id(list.id());
+  rename.set_name("VIP");
+  ASSERT_TRUE(stub_->RenameList(Ctx().get(), rename, &list).ok());
+  v1::ListListsResponse lists;
+  ASSERT_TRUE(stub_->ListLists(Ctx().get(), v1::ListListsRequest(), &lists).ok());
+  ASSERT_EQ(lists.lists_size(), 1);
+  EXPECT_EQ(lists.lists(0).name(), "VIP");
+  EXPECT_EQ(lists.lists(0).member_count(), 1u);
+  v1::DeleteListRequest delete_list;
+  delete_list.set_id(list.id());
+  v1::DeleteListResponse list_deleted;
+  ASSERT_TRUE(stub_->DeleteList(Ctx().get(), delete_list, &list_deleted).ok());
+  ASSERT_TRUE(stub_->ListLists(Ctx().get(), v1::ListListsRequest(), &lists).ok());
+  EXPECT_EQ(lists.lists_size(), 0);
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), get_c1, &contact).ok());
+  EXPECT_EQ(contact.list_ids_size(), 0);
+
+  v1::BlacklistRequest blacklist;
+  blacklist.set_primary_key("C-1");
+  blacklist.set_channel(v1::SMS);
+  blacklist.set_reason(v1::UNSUBSCRIBE);
+  ASSERT_TRUE(stub_->Blacklist(Ctx().get(), blacklist, &contact).ok());
+  ASSERT_EQ(contact.blacklist_size(), 1);
+  v1::UnblacklistRequest unblacklist;
+  unblacklist.set_primary_key("C-1");
+  unblacklist.set_channel(v1::SMS);
+  ASSERT_TRUE(stub_->Unblacklist(Ctx().get(), unblacklist, &contact).ok());
+  EXPECT_EQ(contact.blacklist_size(), 0);
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), get_c1, &contact).ok());
+  EXPECT_EQ(contact.blacklist_size(), 0);
+
+  v1::RecordAnonymousRequest record;
+  record.set_guid("9b2f6c1e-0d4a-4e4b-8f43-2a9a5d1c7e11");
+  record.set_source("web");
+  (*record.mutable_attributes())["tier"] = "silver";
+  v1::AnonymousUser anonymous;
+  ASSERT_TRUE(stub_->RecordAnonymous(Ctx().get(), record, &anonymous).ok());
+  v1::IdentifyAnonymousRequest identify;
+  identify.set_guid(record.guid());
+  (*identify.mutable_attributes())["customer_id"] = "C-2";
+  ASSERT_TRUE(stub_->IdentifyAnonymous(Ctx().get(), identify, &contact).ok());
+  EXPECT_EQ(contact.primary_key(), "C-2");
+  EXPECT_EQ(contact.attributes().at("tier"), "silver");
+  v1::ListAnonymousResponse anonymous_left;
+  ASSERT_TRUE(stub_->ListAnonymous(Ctx().get(), v1::ListAnonymousRequest(), &anonymous_left).ok());
+  EXPECT_EQ(anonymous_left.users_size(), 0);
+
+  v1::DeleteAttributeRequest delete_attribute;
+  delete_attribute.set_name("tier");
+  v1::DeleteAttributeResponse attribute_deleted;
+  ASSERT_TRUE(stub_->DeleteAttribute(Ctx().get(), delete_attribute, &attribute_deleted).ok());
+  EXPECT_EQ(stub_->GetAttribute(Ctx().get(), get_attribute, &attribute).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), get_c1, &contact).ok());
+  EXPECT_FALSE(contact.attributes().contains("tier"));
+}
+
 // With API keys on, every RPC lets through the lowest role README.md's table gives it, and the
 // roles above it, and refuses the roles below and a call without a key.
 TEST(ContactStoreAuthTest, EveryRpcTakesItsLowestRoleAndAbove) {
