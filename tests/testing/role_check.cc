@@ -1,6 +1,7 @@
 #include "tests/testing/role_check.h"
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <utility>
 
@@ -42,6 +43,14 @@ bool Refused(const grpc::Status& status) {
 }
 
 }  // namespace
+
+std::string WriteRoleKeyFile(const std::string& dir) {
+  const std::string path = dir + "/api_keys";
+  std::ofstream out(path);
+  out << fmt::format("{} acme reader\n{} acme writer\n{} acme admin\n", kAcmeRoleKeys.reader, kAcmeRoleKeys.writer,
+                     kAcmeRoleKeys.admin);
+  return path;
+}
 
 std::vector<std::string> RoleMismatches(const std::shared_ptr<grpc::Channel>& channel, std::string_view service,
                                         const std::map<std::string, std::string>& lowest_role, const RoleKeys& keys) {

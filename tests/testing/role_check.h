@@ -22,6 +22,12 @@ struct RoleKeys {
   std::string admin;
 };
 
+// The keys WriteRoleKeyFile writes, all of tenant "acme".
+inline const RoleKeys kAcmeRoleKeys = {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"};
+
+// Writes an API key file holding kAcmeRoleKeys into the folder `dir`; returns its path.
+std::string WriteRoleKeyFile(const std::string& dir);
+
 // One line per disagreement between the server and `lowest_role` (method name -> "reader",
 // "writer" or "admin": the lowest role that may call it): a role refused that should pass, or let
 // through that should not; a call without a key answered other than UNAUTHENTICATED; a method of

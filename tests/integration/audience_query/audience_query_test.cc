@@ -3,7 +3,6 @@
 // segments expand (nested; cycles refused), control groups, CSV export, credentials forwarded and
 // roles checked.
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -578,11 +577,7 @@ TEST_F(AudienceQueryProcessTest, ForwardsTheCallersTenantToTheStore) {
 TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {
   test::TempDir dir("audience_query_auth");
   ASSERT_TRUE(dir.ok());
-  const std::string keys = dir.path() + "/api_keys";
-  {
-    std::ofstream out(keys);
-    out << "reader-key acme reader\nwriter-key acme writer\nadmin-key acme admin\n";
-  }
+  const std::string keys = test::WriteRoleKeyFile(dir.path());
   Services services;
   absl::Status started = services.Start({"--api_keys_file=" + keys});
   ASSERT_TRUE(started.ok()) << started << "\n" << services.Logs();
@@ -626,9 +621,9 @@ TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {
       {"DeleteControlGroup", "writer"},
       {"ListAnonymous", "reader"},
   };
-  EXPECT_THAT(test::RoleMismatches(services.audience->Channel(), "contacts.v1.AudienceQuery", lowest_role,
-                                   {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
-              testing::IsEmpty())
+  EXPECT_THAT(
+      test::RoleMismatches(services.audience->Channel(), "contacts.v1.AudienceQuery", lowest_role, test::kAcmeRoleKeys),
+      testing::IsEmpty())
       << services.Logs();
 }
 

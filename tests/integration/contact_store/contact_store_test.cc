@@ -3,7 +3,6 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
@@ -395,11 +394,7 @@ TEST_F(ContactStoreProcessTest, AttributeListBlacklistAndAnonymousCallsOverGrpc)
 TEST(ContactStoreAuthTest, EveryRpcTakesItsLowestRoleAndAbove) {
   test::TempDir dir("contact_store_auth");
   ASSERT_TRUE(dir.ok());
-  const std::string keys = dir.path() + "/api_keys";
-  {
-    std::ofstream out(keys);
-    out << "reader-key acme reader\nwriter-key acme writer\nadmin-key acme admin\n";
-  }
+  const std::string keys = test::WriteRoleKeyFile(dir.path());
   auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--api_keys_file=" + keys}});
   ASSERT_TRUE(store.ok()) << store.status();
   const std::map<std::string, std::string> lowest_role = {
@@ -441,8 +436,7 @@ TEST(ContactStoreAuthTest, EveryRpcTakesItsLowestRoleAndAbove) {
       {"DeleteControlGroup", "writer"},
       {"Backup", "admin"},
   };
-  EXPECT_THAT(test::RoleMismatches((*store)->Channel(), "contacts.v1.ContactStore", lowest_role,
-                                   {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
+  EXPECT_THAT(test::RoleMismatches((*store)->Channel(), "contacts.v1.ContactStore", lowest_role, test::kAcmeRoleKeys),
               IsEmpty())
       << (*store)->log();
 }

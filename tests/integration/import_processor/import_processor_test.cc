@@ -741,8 +741,7 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
       {"Upload", "writer"},   {"StartImport", "writer"}, {"StartDelete", "writer"}, {"GetJob", "reader"},
       {"ListJobs", "reader"}, {"WatchJob", "reader"},    {"CancelJob", "writer"},   {"GetJobErrors", "reader"},
   };
-  EXPECT_THAT(RoleMismatches(s.importer_->Channel(), "contacts.v1.ImportProcessor", lowest_role,
-                             {.reader = "reader-key", .writer = "writer-key", .admin = "admin-key"}),
+  EXPECT_THAT(RoleMismatches(s.importer_->Channel(), "contacts.v1.ImportProcessor", lowest_role, kAcmeRoleKeys),
               testing::IsEmpty())
       << s.Logs();
 }
