@@ -2503,6 +2503,11 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   const uint32_t id = state->id();
   std::set<std::string> expected_ordinals;
   std::map<uint64_t, Roaring> expected_lists;
+  // Indexed attribute id -> stored value -> the ordinals holding it.
+  std::map<uint32_t, std::map<std::string, Roaring>> expected_values;
+  for (const auto& [attribute_id, attribute] : state->attributes) {
+    if (attribute.indexed()) expected_values[attribute_id];
+  }
   Roaring seen;
   {
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
@@ -2526,6 +2531,10 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
         }
       }
       for (uint64_t list_id : contact.list_ids()) expected_lists[list_id].add(contact.ordinal());
+      for (auto& [attribute_id, by_value] : expected_values) {
+        std::string_view value = StoredValueOf(contact, attribute_id);
+        if (!value.empty()) by_value[std::string(value)].add(contact.ordinal());
+      }
     }
     RETURN_IF_ERROR(FromRocksStatus((*it)->status(), "scan contacts"));
   }
@@ -2535,6 +2544,33 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   for (const auto& [list_id, list] : state->lists) {
     if (!(expected_lists[list_id] == state->columns.list(list_id))) {
       return absl::InternalError(fmt::format("the members of list {} disagree with the stored contacts", list_id));
+    }
+  }
+  // Each indexed attribute's column holds exactly the stored values: the ordinals with a value, and
+  // for each value the ordinals an equality predicate finds.
+  for (const auto& [attribute_id, by_value] : expected_values) {
+    const Attribute& attribute = state->attributes.at(attribute_id);
+    const AttributeColumn* column = state->columns.attribute_column(attribute_id);
+    if (column == nullptr) {
+      return absl::InternalError(fmt::format("indexed attribute \"{}\" has no query column", attribute.name()));
+    }
+    Roaring with_value;
+    for (const auto& [value, ordinals] : by_value) {
+      with_value |= ordinals;
+      contacts::v1::AttributePredicate equals;
+      equals.set_attribute(attribute.name());
+      equals.set_op(contacts::v1::EQ);
+      equals.add_values(value);
+      ASSIGN_OR_RETURN(TypedPredicate predicate,
+                       TypedPredicate::Create(equals, TypeOf(attribute), state->value_options()));
+      if (!(column->Evaluate(predicate, state->columns.alive(), /*universe_is_alive=*/true) == ordinals)) {
+        return absl::InternalError(fmt::format(
+            "the column of attribute \"{}\" disagrees with the stored contacts on \"{}\"", attribute.name(), value));
+      }
+    }
+    if (!(with_value == column->present())) {
+      return absl::InternalError(
+          fmt::format("the column of attribute \"{}\" holds other contacts than the stored values", attribute.name()));
     }
   }
   auto compare = [&](rocksdb::ColumnFamilyHandle* cf, std::string prefix, const std::set<std::string>& expected,

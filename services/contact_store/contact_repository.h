@@ -159,7 +159,8 @@ class ContactRepository {
   StoreDb& db() { return *db_; }
 
   // Verifies that index entries and records agree for a tenant (tests and ops): every index and
-  // membership entry has its record and value, every record has its entries.
+  // membership entry has its record and value, every record has its entries, and each indexed
+  // attribute's query column holds exactly the stored values.
   absl::Status CheckConsistency(const std::string& tenant);
 
  private:

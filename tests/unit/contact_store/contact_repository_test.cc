@@ -165,6 +165,124 @@ TEST_P(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
   for (const auto& list : *lists) EXPECT_EQ(list.member_count(), 0u);
 }
 
+// UpdateAttribute turning `indexed` on builds the attribute's query column from the stored
+// records (CheckConsistency compares the column with them), the column follows later writes and a
+// reopen, and turning it off again drops it; answers stay the same throughout.
+TEST_P(ContactRepositoryTest, FlippingIndexedBuildsTheColumnFromTheRecordsAndDropsIt) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "tier", contacts::v1::TEXT, false);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"tier", "gold"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C2"}, {"tier", "silver"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C3"}, {"tier", "gold"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C4"}}).ok());
+  Filter gold;
+  gold.mutable_term()->mutable_attribute()->set_attribute("tier");
+  gold.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
+  gold.mutable_term()->mutable_attribute()->add_values("gold");
+  const std::set<std::string> gold_before = {"C1", "C3"};
+  EXPECT_EQ(AllMatches("t1", gold), gold_before);
+
+  contacts::v1::UpdateAttributeRequest index_on;
+  index_on.set_name("TIER");  // names are case-insensitive
+  index_on.set_indexed(true);
+  index_on.set_display_name("Tier");
+  auto updated = repo_->UpdateAttribute("t1", index_on);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_TRUE(updated->indexed());
+  EXPECT_EQ(updated->display_name(), "Tier");
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  EXPECT_EQ(AllMatches("t1", gold), gold_before);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C2"}, {"tier", "gold"}}).ok());
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  const std::set<std::string> gold_after = {"C1", "C2", "C3"};
+  EXPECT_EQ(AllMatches("t1", gold), gold_after);
+
+  Open();
+  auto reopened = repo_->GetAttribute("t1", "tier");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE(reopened->indexed());
+  EXPECT_EQ(reopened->display_name(), "Tier");
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+  EXPECT_EQ(AllMatches("t1", gold), gold_after);
+
+  contacts::v1::UpdateAttributeRequest index_off;
+  index_off.set_name("tier");
+  index_off.set_indexed(false);
+  updated = repo_->UpdateAttribute("t1", index_off);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_FALSE(updated->indexed());
+  EXPECT_EQ(updated->display_name(), "Tier");  // not given: kept
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+  EXPECT_EQ(AllMatches("t1", gold), gold_after);
+
+  contacts::v1::UpdateAttributeRequest bad;
+  bad.set_name("tier");
+  bad.set_display_name("");
+  EXPECT_EQ(repo_->UpdateAttribute("t1", bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_name("nope");
+  bad.set_display_name("Nope");
+  EXPECT_EQ(repo_->UpdateAttribute("t1", bad).status().code(), absl::StatusCode::kNotFound);
+}
+
+// DeleteAttribute refuses the primary key, the system attributes and unknown names; a deleted
+// attribute's values leave every answer, and a new attribute of the same name starts empty.
+TEST_P(ContactRepositoryTest, DeletedAttributeLeavesNoValueBehind) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "tier", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"tier", "gold"}, {"email", "c1@x.io"}}).ok());
+  EXPECT_EQ(repo_->DeleteAttribute("t1", "customer_id").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(repo_->DeleteAttribute("t1", "email").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(repo_->DeleteAttribute("t1", "nope").code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(repo_->DeleteAttribute("t1", "Tier").ok());
+  EXPECT_EQ(repo_->GetAttribute("t1", "tier").status().code(), absl::StatusCode::kNotFound);
+  auto contact = Get("t1", "C1");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_FALSE(contact->attributes().contains("tier"));
+  EXPECT_EQ(contact->attributes().at("email"), "c1@x.io");
+  Filter gold;
+  gold.mutable_term()->mutable_attribute()->set_attribute("tier");
+  gold.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
+  gold.mutable_term()->mutable_attribute()->add_values("gold");
+  EXPECT_EQ(repo_->Count("t1", gold).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+
+  CreateAttribute("t1", "tier", contacts::v1::TEXT, true);
+  auto count = repo_->Count("t1", gold);
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 0u);
+  Open();
+  contact = Get("t1", "C1");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_FALSE(contact->attributes().contains("tier"));
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+}
+
+TEST_P(ContactRepositoryTest, RenamedListKeepsItsMembersAndRefusesATakenName) {
+  SetUpTenant("t1");
+  auto vip = repo_->CreateList("t1", "vip");
+  auto news = repo_->CreateList("t1", "newsletter");
+  ASSERT_TRUE(vip.ok() && news.ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}}, {vip->id()}).ok());
+  auto renamed = repo_->RenameList("t1", vip->id(), "VIP customers");
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->name(), "VIP customers");
+  EXPECT_EQ(renamed->member_count(), 1u);
+  EXPECT_EQ(repo_->RenameList("t1", vip->id(), "NEWSLETTER").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(repo_->RenameList("t1", vip->id(), "vip customers").ok());  // its own name, in another case
+  EXPECT_EQ(repo_->RenameList("t1", 999, "other").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->RenameList("t1", vip->id(), "").status().code(), absl::StatusCode::kInvalidArgument);
+  // The old name is free again.
+  EXPECT_TRUE(repo_->CreateList("t1", "vip").ok());
+  Open();
+  auto lists = repo_->ListLists("t1");
+  ASSERT_TRUE(lists.ok());
+  std::map<std::string, uint64_t> members;
+  for (const auto& list : *lists) members[list.name()] = list.member_count();
+  const std::map<std::string, uint64_t> expected = {{"vip customers", 1}, {"newsletter", 0}, {"vip", 0}};
+  EXPECT_EQ(members, expected);
+}
+
 TEST_P(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchanged) {
   SetUpTenant("t1");
   struct Case {
