@@ -165,6 +165,16 @@ TEST_P(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
   for (const auto& list : *lists) EXPECT_EQ(list.member_count(), 0u);
 }
 
+// `attribute` = `value`.
+Filter AttributeIs(const std::string& attribute, const std::string& value) {
+  Filter filter;
+  auto* term = filter.mutable_term()->mutable_attribute();
+  term->set_attribute(attribute);
+  term->set_op(contacts::v1::EQ);
+  term->add_values(value);
+  return filter;
+}
+
 // UpdateAttribute turning `indexed` on builds the attribute's query column from the stored
 // records (CheckConsistency compares the column with them), the column follows later writes and a
 // reopen, and turning it off again drops it; answers stay the same throughout.
@@ -175,10 +185,7 @@ TEST_P(ContactRepositoryTest, FlippingIndexedBuildsTheColumnFromTheRecordsAndDro
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "C2"}, {"tier", "silver"}}).ok());
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "C3"}, {"tier", "gold"}}).ok());
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "C4"}}).ok());
-  Filter gold;
-  gold.mutable_term()->mutable_attribute()->set_attribute("tier");
-  gold.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
-  gold.mutable_term()->mutable_attribute()->add_values("gold");
+  const Filter gold = AttributeIs("tier", "gold");
   const std::set<std::string> gold_before = {"C1", "C3"};
   EXPECT_EQ(AllMatches("t1", gold), gold_before);
 
@@ -240,10 +247,7 @@ TEST_P(ContactRepositoryTest, DeletedAttributeLeavesNoValueBehind) {
   ASSERT_TRUE(contact.ok()) << contact.status();
   EXPECT_FALSE(contact->attributes().contains("tier"));
   EXPECT_EQ(contact->attributes().at("email"), "c1@x.io");
-  Filter gold;
-  gold.mutable_term()->mutable_attribute()->set_attribute("tier");
-  gold.mutable_term()->mutable_attribute()->set_op(contacts::v1::EQ);
-  gold.mutable_term()->mutable_attribute()->add_values("gold");
+  const Filter gold = AttributeIs("tier", "gold");
   EXPECT_EQ(repo_->Count("t1", gold).status().code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 
@@ -954,14 +958,7 @@ TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
 }
 
 // city = `value`.
-Filter CityIs(const std::string& value) {
-  Filter filter;
-  auto* term = filter.mutable_term()->mutable_attribute();
-  term->set_attribute("city");
-  term->set_op(contacts::v1::EQ);
-  term->add_values(value);
-  return filter;
-}
+Filter CityIs(const std::string& value) { return AttributeIs("city", value); }
 
 // A batch written as SST files leaves the tenant record alone when it only hands out ordinals
 // (BatchWriter::WriteStaged); opening the store must then carry on after the highest stored one.
