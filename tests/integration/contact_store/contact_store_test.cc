@@ -364,6 +364,16 @@ TEST_F(ContactStoreProcessTest, AttributeListBlacklistAndAnonymousCallsOverGrpc)
   ASSERT_TRUE(stub_->GetContact(Ctx().get(), get_c1, &contact).ok());
   EXPECT_EQ(contact.blacklist_size(), 0);
 
+  // UpdateContact takes the key apart from the values: a new key among them is refused.
+  v1::UpdateContactRequest rekey;
+  rekey.set_primary_key("C-1");
+  (*rekey.mutable_attributes())["Customer_ID"] = "C-9";
+  grpc::Status refused = stub_->UpdateContact(Ctx().get(), rekey, &contact);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("\"Customer_ID\" is the primary key"));
+  ASSERT_TRUE(stub_->GetContact(Ctx().get(), get_c1, &contact).ok());
+  EXPECT_EQ(contact.attributes().at("tier"), "gold");
+
   v1::RecordAnonymousRequest record;
   record.set_guid("9b2f6c1e-0d4a-4e4b-8f43-2a9a5d1c7e11");
   record.set_source("web");

@@ -1,6 +1,8 @@
 #include "common/server/server_runner.h"
 
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include <grpcpp/server_context.h>
 
@@ -44,6 +46,29 @@ TEST(ServerRunnerTest, StartRejectsNonPositiveMessageSize) {
   ServerRunner runner(
       ServerOptions{.service_name = "unit", .listen = "127.0.0.1:0", .metrics_listen = "off", .max_message_bytes = 0});
   EXPECT_EQ(runner.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Each bad option is refused before anything binds, naming the flag.
+TEST(ServerRunnerTest, StartRejectsANegativeGracePeriodAZeroDeadlineCapAndAMalformedMetricsAddress) {
+  const ServerOptions base{.service_name = "unit", .listen = "127.0.0.1:0", .metrics_listen = "off"};
+  struct Case {
+    ServerOptions options;
+    std::string flag;
+  };
+  std::vector<Case> cases;
+  cases.push_back({base, "--grace_period_ms=-1"});
+  cases.back().options.grace_period_ms = -1;
+  cases.push_back({base, "--deadline_cap_ms=0"});
+  cases.back().options.deadline_cap_ms = 0;
+  cases.push_back({base, "--metrics_listen"});
+  cases.back().options.metrics_listen = "127.0.0.1:notaport";
+  for (const Case& c : cases) {
+    ServerRunner runner(c.options);
+    absl::Status status = runner.Start();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.flag << ": " << status;
+    EXPECT_NE(status.message().find(c.flag), absl::string_view::npos) << status;
+    EXPECT_EQ(runner.port(), 0) << c.flag;
+  }
 }
 
 TEST(EffectiveDeadlineTest, CapsACallWithoutClientDeadline) {
