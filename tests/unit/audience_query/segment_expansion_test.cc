@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
@@ -125,6 +126,32 @@ TEST(SegmentExpansionTest, BoundsNestingDepth) {
   EXPECT_EQ(error.rfind("error: segments nest deeper than 16: s0 -> s1 -> ", 0), 0u) << error;
   EXPECT_NE(error.find("s15 -> s16"), std::string::npos) << error;
   EXPECT_EQ(ExpandedText("in_segment(\"s5\")", segments), "x = 1");  // 15 levels are fine
+}
+
+// Each tree is within kMaxFilterDepth on its own, but a query nesting a deep segment deep inside
+// it is refused once expanded (ResolveFilterSpec), naming both depths.
+TEST(SegmentExpansionTest, BoundsTheExpandedDepth) {
+  auto nested_nots = [](int levels, v1::Filter innermost) {
+    v1::Filter filter = std::move(innermost);
+    for (int i = 0; i < levels; ++i) {
+      v1::Filter outer;
+      *outer.mutable_not_() = std::move(filter);
+      filter = std::move(outer);
+    }
+    return filter;
+  };
+  FakeSegments segments;
+  segments.SaveTree("deep", nested_nots(20, MustParse("x = 1")));
+  v1::FilterSpec spec;
+  *spec.mutable_filter() = nested_nots(20, MustParse("in_segment(\"deep\")"));
+  ASSERT_TRUE(ValidateFilterTree(spec.filter(), "filter").ok());
+  auto resolved = ResolveFilterSpec(spec, segments.Lookup());
+  ASSERT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument) << resolved.status();
+  EXPECT_EQ(
+      resolved.status().message(),
+      fmt::format("filter: nests 41 levels deep once segments are expanded, at most {} are allowed", kMaxFilterDepth));
+  *spec.mutable_filter() = nested_nots(10, MustParse("in_segment(\"deep\")"));
+  EXPECT_TRUE(ResolveFilterSpec(spec, segments.Lookup()).ok());  // 31 levels
 }
 
 TEST(SegmentExpansionTest, BoundsTheExpandedSize) {
