@@ -287,6 +287,133 @@ TEST_P(ContactRepositoryTest, RenamedListKeepsItsMembersAndRefusesATakenName) {
   EXPECT_EQ(members, expected);
 }
 
+// Request checks no other test reaches: each answers its code with a message naming the field or
+// the thing, and the stored data is the same afterwards.
+TEST_P(ContactRepositoryTest, RequestChecksNameTheProblemAndChangeNothing) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  auto list = repo_->CreateList("t1", "vip");
+  ASSERT_TRUE(list.ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"city", "Pune"}}, {list->id()}).ok());
+  const uint64_t unknown_list = list->id() + 100;
+  struct Case {
+    std::string what;
+    absl::Status status;
+    absl::StatusCode code;
+    std::string message;
+  };
+  std::vector<Case> cases;
+  auto add = [&](std::string what, absl::Status status, absl::StatusCode code, std::string message) {
+    cases.push_back({std::move(what), std::move(status), code, std::move(message)});
+  };
+  {
+    contacts::v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    setup.set_default_country_code("1234");
+    add("country code", repo_->SetupTenant("t1", setup).status(), absl::StatusCode::kInvalidArgument,
+        "default_country_code: \"1234\"");
+    setup.set_default_country_code("");
+    setup.set_primary_key_attribute("city");
+    add("key change", repo_->SetupTenant("t1", setup).status(), absl::StatusCode::kFailedPrecondition,
+        "primary key cannot change once contacts exist");
+    contacts::v1::SetupTenantRequest typed;
+    typed.set_primary_key_attribute("city");
+    typed.set_primary_key_type(contacts::v1::INTEGER);
+    SetUpTenant("t2");
+    CreateAttribute("t2", "city", contacts::v1::TEXT, false);
+    add("key type", repo_->SetupTenant("t2", typed).status(), absl::StatusCode::kInvalidArgument,
+        "primary_key_type: attribute \"city\" exists with type TEXT");
+  }
+  {
+    contacts::v1::CreateAttributeRequest untyped;
+    untyped.set_name("tier");
+    add("no type", repo_->CreateAttribute("t1", untyped).status(), absl::StatusCode::kInvalidArgument,
+        "type: attribute \"tier\" needs a type");
+    contacts::v1::CreateAttributeRequest again;
+    again.set_name("CITY");
+    again.set_type(contacts::v1::INTEGER);
+    add("same name", repo_->CreateAttribute("t1", again).status(), absl::StatusCode::kAlreadyExists,
+        "attribute \"city\" already exists with type TEXT");
+  }
+  add("unknown list on a write", Upsert("t1", {{"customer_id", "C1"}}, {unknown_list}).status(),
+      absl::StatusCode::kInvalidArgument, fmt::format("list_ids: list {} does not exist", unknown_list));
+  {
+    google::protobuf::Map<std::string, std::string> missing;
+    missing["customer_id"] = "C404";
+    add("update of no contact", repo_->WriteContact("t1", ContactWriteKind::kUpdate, missing, {}, "api").status(),
+        absl::StatusCode::kNotFound, "contact \"C404\" does not exist");
+  }
+  add("no key", repo_->GetContact("t1", contacts::v1::GetContactRequest()).status(), absl::StatusCode::kInvalidArgument,
+      "key: give primary_key, email or mobile");
+  add("too many members",
+      repo_->ChangeListMembership("t1", list->id(), std::vector<std::string>(kMaxBatchRows + 1, "C1"), true).status(),
+      absl::StatusCode::kInvalidArgument, fmt::format("primary_keys: at most {} per call", kMaxBatchRows));
+  {
+    contacts::v1::StoreQueryRequest query;
+    query.set_page_size(kMaxPageSize + 1);
+    add("page size", repo_->Query("t1", query).status(), absl::StatusCode::kInvalidArgument,
+        fmt::format("page_size: at most {}, got {}", kMaxPageSize, kMaxPageSize + 1));
+    query.set_page_size(10);
+    query.add_attributes("nope");
+    add("projection", repo_->Query("t1", query).status(), absl::StatusCode::kInvalidArgument,
+        "attributes: unknown attribute \"nope\"");
+    query.clear_attributes();
+    query.set_page_token("not-a-token");
+    add("page token", repo_->Query("t1", query).status(), absl::StatusCode::kInvalidArgument,
+        "page_token: not a token this service issued");
+  }
+  {
+    contacts::v1::ListAnonymousRequest anonymous;
+    anonymous.set_page_token("not-a-token");
+    add("anonymous page token", repo_->ListAnonymous("t1", anonymous).status(), absl::StatusCode::kInvalidArgument,
+        "page_token: not a token this service issued");
+    contacts::v1::IdentifyAnonymousRequest identify;
+    identify.set_guid("no-such-guid");
+    (*identify.mutable_attributes())["customer_id"] = "C9";
+    add("unknown anonymous", repo_->IdentifyAnonymous("t1", identify).status(), absl::StatusCode::kNotFound,
+        "anonymous user \"no-such-guid\" does not exist");
+  }
+  {
+    contacts::v1::BatchUpsertRequest batch;
+    batch.set_job_id("j");
+    batch.set_batch_sequence(1);
+    batch.add_columns("customer_id");
+    batch.add_rows()->add_values("C5");
+    batch.add_list_ids(unknown_list);
+    add("unknown list on a batch", repo_->BatchUpsert("t1", batch).status(), absl::StatusCode::kInvalidArgument,
+        fmt::format("list_ids: list {} does not exist", unknown_list));
+    batch.clear_list_ids();
+    batch.clear_rows();
+    for (int i = 0; i <= kMaxBatchRows; ++i) batch.add_rows()->add_values("C5");
+    add("too many rows", repo_->BatchUpsert("t1", batch).status(), absl::StatusCode::kInvalidArgument,
+        fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, kMaxBatchRows + 1));
+    contacts::v1::BatchDeleteRequest deletes;
+    deletes.set_job_id("d");
+    deletes.set_batch_sequence(1);
+    deletes.add_keys("C1");
+    deletes.add_list_ids(unknown_list);
+    add("unknown list on a delete", repo_->BatchDelete("t1", deletes).status(), absl::StatusCode::kInvalidArgument,
+        fmt::format("list_ids: list {} does not exist", unknown_list));
+    deletes.clear_list_ids();
+    for (int i = 0; i < kMaxBatchRows; ++i) deletes.add_keys("C1");
+    add("too many keys", repo_->BatchDelete("t1", deletes).status(), absl::StatusCode::kInvalidArgument,
+        fmt::format("keys: at most {} per batch", kMaxBatchRows));
+  }
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.code(), c.code) << c.what << ": " << c.status;
+    EXPECT_THAT(std::string(c.status.message()), HasSubstr(c.message)) << c.what;
+  }
+  // Nothing changed: the one contact, its list, the tenant's key.
+  auto contact = Get("t1", "C1");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("city"), "Pune");
+  ASSERT_EQ(contact->list_ids_size(), 1);
+  EXPECT_EQ(contact->list_ids(0), list->id());
+  EXPECT_EQ(repo_->GetTenant("t1")->primary_key_attribute(), "customer_id");
+  EXPECT_EQ(AllMatches("t1", Filter()).size(), 1u);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
 TEST_P(ContactRepositoryTest, EveryTypeRejectsBadValuesAndLeavesTheContactUnchanged) {
   SetUpTenant("t1");
   struct Case {
