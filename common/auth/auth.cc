@@ -1,6 +1,7 @@
 #include "common/auth/auth.h"
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -65,6 +66,13 @@ bool IsValidTenantName(std::string_view tenant) {
 Authenticator Authenticator::Disabled() { return Authenticator(); }
 
 absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
+  // A folder opens and reads as empty: it would be refused as a file without keys, which hides
+  // the usual slip (the mounted Secret's folder given instead of the file in it).
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        fmt::format("API keys file \"{}\" is a directory: give the file in it (in the deploy, .../api_keys)", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(fmt::format("cannot read API keys file \"{}\"", path));

@@ -120,6 +120,12 @@ TEST(AuthenticatorTest, FromFileReadsKeysAndReportsMissingFile) {
   absl::StatusOr<Authenticator> missing = Authenticator::FromFile(tmp + "/absent.txt");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find("absent.txt"), absl::string_view::npos);
+  // A folder where the file should be (a Secret mounted at the wrong path) is refused too, naming it.
+  absl::StatusOr<Authenticator> folder = Authenticator::FromFile(tmp);
+  EXPECT_FALSE(folder.ok());
+  EXPECT_EQ(folder.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(folder.status().message().find("\"" + tmp + "\" is a directory"), absl::string_view::npos)
+      << folder.status();
   unlink(path.c_str());
   rmdir(tmp.c_str());
 }
