@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -256,6 +257,25 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Opens `path` to upload it and sets *total to its size; says why not on stderr (a missing file, a
+// folder) and returns nullopt.
+std::optional<std::ifstream> OpenForUpload(const std::string& path, uint64_t* total) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::fprintf(stderr, "contactsctl: %s is a directory, not a file\n", path.c_str());
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "contactsctl: cannot open %s\n", path.c_str());
+    return std::nullopt;
+  }
+  in.seekg(0, std::ios::end);
+  *total = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  return in;
+}
+
 // Streams `in` (of `total` bytes) after `first` in 1 MiB chunks, with a progress bar on stderr.
 grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1::UploadRequest& first, bool progress,
                       v1::UploadResponse* response) {
@@ -296,14 +316,9 @@ grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1
 int Upload(Client& client, const Options& options) {
   if (options.positional.size() != 1) Usage("upload needs exactly one FILE");
   const std::string& path = options.positional[0];
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "contactsctl: cannot open %s\n", path.c_str());
-    return 1;
-  }
-  in.seekg(0, std::ios::end);
-  const auto total = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  uint64_t total = 0;
+  std::optional<std::ifstream> in = OpenForUpload(path, &total);
+  if (!in) return 1;
 
   v1::UploadRequest first;
   v1::UploadStart* start = first.mutable_start();
@@ -351,7 +366,7 @@ int Upload(Client& client, const Options& options) {
   }
 
   v1::UploadResponse response;
-  grpc::Status status = SendFile(client, in, total, first, /*progress=*/true, &response);
+  grpc::Status status = SendFile(client, *in, total, first, /*progress=*/true, &response);
   if (!status.ok()) return Fail(status);
 
   std::printf("upload %s: %llu bytes, delimiter %s\n", response.upload_id().c_str(),
@@ -379,18 +394,13 @@ int Delete(Client& client, const Options& options) {
     }
   } else {
     // Upload the key file first (no import), then delete from it.
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "contactsctl: cannot open %s\n", file->c_str());
-      return 1;
-    }
-    in.seekg(0, std::ios::end);
-    const auto total = static_cast<uint64_t>(in.tellg());
-    in.seekg(0);
+    uint64_t total = 0;
+    std::optional<std::ifstream> in = OpenForUpload(*file, &total);
+    if (!in) return 1;
     v1::UploadRequest first;
     first.mutable_start()->set_file_name(BaseName(*file));
     v1::UploadResponse response;
-    grpc::Status status = SendFile(client, in, total, first, /*progress=*/false, &response);
+    grpc::Status status = SendFile(client, *in, total, first, /*progress=*/false, &response);
     if (!status.ok()) return Fail(status);
     request.set_upload_id(response.upload_id());
   }

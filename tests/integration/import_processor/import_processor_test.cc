@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -588,17 +589,25 @@ TEST_F(ImportProcessorTest, MetricsCountRowsAndJobsByState) {
 }
 
 // Runs contactsctl with `args` against the suite's importer as `tenant`; returns its exit code and
-// fills *out with its stdout.
-int RunCtl(const std::string& importer, const std::string& tenant, const std::string& args, std::string* out) {
+// fills *out with its stdout, and *err (when given) with its stderr.
+int RunCtl(const std::string& importer, const std::string& tenant, const std::string& args, std::string* out,
+           std::string* err = nullptr) {
   const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
-  const std::string command = fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {}/contactsctl {} 2>/dev/null",
-                                          importer, tenant, bin_dir == nullptr ? "." : bin_dir, args);
+  TempDir err_dir("contactsctl_stderr");
+  const std::string err_path = err_dir.path() + "/stderr";
+  const std::string command =
+      fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {}/contactsctl {} 2>{}", importer, tenant,
+                  bin_dir == nullptr ? "." : bin_dir, args, err == nullptr ? "/dev/null" : err_path);
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return -1;
   out->clear();
   char buffer[4096];
   for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out->append(buffer, n);
   const int status = pclose(pipe);
+  if (err != nullptr) {
+    std::ifstream err_file(err_path, std::ios::binary);
+    err->assign(std::istreambuf_iterator<char>(err_file), std::istreambuf_iterator<char>());
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -649,6 +658,12 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
 
   EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "job 0000000000000000ffffffff", &out), 1);
   EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "frobnicate", &out), 2);
+  // A folder where a file should be is refused before anything is sent.
+  std::string err;
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + dir.path(), &out, &err), 1);
+  EXPECT_THAT(err, HasSubstr(dir.path() + " is a directory, not a file"));
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "delete --file " + dir.path(), &out, &err), 1);
+  EXPECT_THAT(err, HasSubstr(dir.path() + " is a directory, not a file"));
 }
 
 // With API keys on, both services check them, and the job's worker reaches the store with the
