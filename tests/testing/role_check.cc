@@ -9,15 +9,10 @@
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/generic/generic_stub.h>
 
+#include "common/auth/auth.h"
+
 namespace contacts::test {
 namespace {
-
-int RoleRank(std::string_view role) {
-  if (role == "reader") return 1;
-  if (role == "writer") return 2;
-  if (role == "admin") return 3;
-  return 0;
-}
 
 // The status of one call of `method` ("/package.Service/Method") with an empty request, with
 // `key` in x-api-key unless empty. A streaming method answers like a unary one here: the server
@@ -70,21 +65,22 @@ std::vector<std::string> RoleMismatches(const std::shared_ptr<grpc::Channel>& ch
       continue;
     }
     listed[name] = true;
-    const int lowest = RoleRank(expected->second);
-    if (lowest == 0) {
-      mismatches.push_back(fmt::format("{}: unknown role \"{}\"", name, expected->second));
+    const absl::StatusOr<Role> lowest = ParseRole(expected->second);
+    if (!lowest.ok()) {
+      mismatches.push_back(fmt::format("{}: {}", name, std::string(lowest.status().message())));
       continue;
     }
     if (grpc::Status status = CallWithKey(stub, path, ""); status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
       mismatches.push_back(fmt::format("{} without a key: {} \"{}\", not UNAUTHENTICATED", name,
                                        static_cast<int>(status.error_code()), status.error_message()));
     }
-    for (const auto& [role, key] :
-         {std::pair<std::string, std::string>{"reader", keys.reader}, {"writer", keys.writer}, {"admin", keys.admin}}) {
+    for (const auto& [role, key] : {std::pair<Role, std::string>{Role::kReader, keys.reader},
+                                    {Role::kWriter, keys.writer},
+                                    {Role::kAdmin, keys.admin}}) {
       const grpc::Status status = CallWithKey(stub, path, key);
-      const bool should_pass = RoleRank(role) >= lowest;
+      const bool should_pass = role >= *lowest;
       if (Refused(status) == should_pass) {
-        mismatches.push_back(fmt::format("{} as {}: {} ({} \"{}\"), but its lowest role is {}", name, role,
+        mismatches.push_back(fmt::format("{} as {}: {} ({} \"{}\"), but its lowest role is {}", name, RoleName(role),
                                          should_pass ? "refused" : "let through", static_cast<int>(status.error_code()),
                                          status.error_message(), expected->second));
       }
