@@ -11,22 +11,20 @@
 namespace contacts {
 namespace {
 
-constexpr size_t kMaxReportedValueBytes = 256;
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
 
-std::string CutValue(std::string_view value) {
+}  // namespace
+
+std::string CutReportedValue(std::string_view value) {
   if (value.size() <= kMaxReportedValueBytes) return std::string(value);
   size_t n = kMaxReportedValueBytes;
   while (n > 0 && (static_cast<unsigned char>(value[n]) & 0xC0) == 0x80) --n;  // UTF-8 boundary
   return std::string(value.substr(0, n));
 }
-
-}  // namespace
 
 bool IsValidAttributeName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -157,7 +155,7 @@ bool RowValidator::Validate(const std::vector<std::string_view>& fields, Validat
         !normalized.ok()) {
       rejection->reason_key = "invalid_value:" + column.attribute;
       rejection->column = column.column;
-      rejection->value = CutValue(raw);
+      rejection->value = CutReportedValue(raw);
       rejection->message = std::string(normalized.message());
       return false;
     }

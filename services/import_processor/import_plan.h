@@ -63,6 +63,11 @@ absl::StatusOr<ImportPlan> BuildImportPlan(const std::vector<std::string>& heade
                                            std::string_view primary_key_attribute, bool fix_email_typos,
                                            const ValueOptions& value_options);
 
+// A value as the job log quotes it: at most kMaxReportedValueBytes, cut where a UTF-8 character
+// starts (log records are proto3 strings: one holding half a character cannot be parsed back).
+inline constexpr size_t kMaxReportedValueBytes = 256;
+std::string CutReportedValue(std::string_view value);
+
 // Why a row is not imported. reason_key is the bounded key of JobCounts.rejected_by_reason:
 // "ragged_row", "missing_primary_key" or "invalid_value:<attribute>".
 struct RowRejection {

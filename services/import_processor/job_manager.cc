@@ -230,6 +230,7 @@ void JobManager::OnProgress(const internal::StoredJob& job) {
 }
 
 absl::StatusOr<internal::StoredJob> JobManager::LoadJob(const std::string& tenant, const std::string& job_id) const {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id is required");
   absl::StatusOr<internal::StoredJob> job = jobs_.GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->tenant() != tenant) return absl::NotFoundError(fmt::format("job \"{}\" not found", job_id));
@@ -522,6 +523,9 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& ten
   const std::string& token = request.page_token();
   if (!token.empty() && (token.size() != 24 || token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
     return absl::InvalidArgumentError("page_token: not a token from ListJobs");
+  }
+  if (!v1::JobState_IsValid(request.state())) {
+    return absl::InvalidArgumentError(fmt::format("state: unknown job state {}", static_cast<int>(request.state())));
   }
   v1::ListJobsResponse response;
   std::string last_id;

@@ -102,9 +102,10 @@ class JobManager {
   absl::StatusOr<v1::Job> StartImport(const Caller& caller, const v1::StartImportRequest& request);
   // Errors: INVALID_ARGUMENT (no keys, unknown upload, bad key kind, unknown list), store errors.
   absl::StatusOr<v1::Job> StartDelete(const Caller& caller, const v1::StartDeleteRequest& request);
-  // Errors: NOT_FOUND (also for another tenant's job).
+  // Errors: INVALID_ARGUMENT (no job id), NOT_FOUND (also for another tenant's job).
   absl::StatusOr<v1::Job> GetJob(const std::string& tenant, const std::string& job_id) const;
-  // Newest first. page_size default 50, at most 1000. Errors: INVALID_ARGUMENT for a bad token.
+  // Newest first. page_size default 50, at most 1000. Errors: INVALID_ARGUMENT for a bad token or an
+  // unknown state.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& tenant, const v1::ListJobsRequest& request) const;
   // A queued job is cancelled at once; a running one stops at its next batch boundary (the
   // returned job may still say RUNNING). A finished job is returned unchanged. Errors: NOT_FOUND.

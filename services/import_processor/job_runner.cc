@@ -15,6 +15,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "common/csv/csv_reader.h"
 #include "common/status/status_macros.h"
 #include "common/values/packed_cells.h"
@@ -80,12 +81,11 @@ struct PreparedBatch {
   size_t rows_to_send = 0;
   uint64_t received = 0;
   uint64_t duplicate = 0;
-  uint64_t emails_fixed = 0;
   absl::flat_hash_map<std::string, uint64_t> rejected_by_reason;
   uint64_t rejected = 0;
   std::vector<v1::JobError> rejected_rows;
-  std::vector<v1::JobError> fixes;
-  CsvPosition end;  // where to resume once this batch is acknowledged
+  std::vector<v1::JobError> fixes;  // of the rows to send; counted once the store says which it imported
+  CsvPosition end;                  // where to resume once this batch is acknowledged
   bool last = false;
   absl::Status error;
 
@@ -164,7 +164,6 @@ void ApplyLocalCounts(const PreparedBatch& batch, v1::JobCounts* counts) {
   counts->set_received(counts->received() + batch.received);
   counts->set_duplicate(counts->duplicate() + batch.duplicate);
   counts->set_rejected(counts->rejected() + batch.rejected);
-  counts->set_emails_fixed(counts->emails_fixed() + batch.emails_fixed);
   for (const auto& [reason, n] : batch.rejected_by_reason) AddCount(counts, reason, n);
 }
 
@@ -432,7 +431,6 @@ class Runner {
             AppendPackedCell(cells, row.values[i]);  // "" leaves the stored value as it is
           }
           for (EmailFix& fix : row.fixes) {
-            ++batch.emails_fixed;
             batch.fixes.push_back(MakeError(row_number, std::move(fix.column), std::move(fix.original),
                                             "email typo fixed to " + fix.fixed));
           }
@@ -564,7 +562,12 @@ class Runner {
       // For the values of rows the store rejected: row number -> row index, and the sent cells.
       absl::flat_hash_map<uint64_t, int> sent_rows;
       std::vector<std::string_view> sent_cells;
+      absl::flat_hash_set<uint64_t> not_imported;  // rows skipped or rejected, when some had fixes
       for (const v1::BatchRowResult& result : response.results()) {
+        if (!batch.fixes.empty() && result.outcome() != v1::INSERTED && result.outcome() != v1::UPDATED &&
+            result.outcome() != v1::UNCHANGED) {
+          not_imported.insert(result.row_number());
+        }
         switch (result.outcome()) {
           case v1::INSERTED:
             next.set_inserted(next.inserted() + 1);
@@ -606,6 +609,14 @@ class Runner {
           }
         }
       }
+      // emails_fixed counts rows imported with a fixed address: a skipped or rejected row kept
+      // nothing, so its fixes are neither counted nor logged.
+      std::erase_if(batch.fixes, [&](const v1::JobError& fix) { return not_imported.contains(fix.row_number()); });
+      uint64_t rows_fixed = 0;
+      for (size_t i = 0; i < batch.fixes.size(); ++i) {
+        if (i == 0 || batch.fixes[i].row_number() != batch.fixes[i - 1].row_number()) ++rows_fixed;
+      }
+      next.set_emails_fixed(next.emails_fixed() + rows_fixed);
       sent = true;
     }
     *counts = std::move(next);
@@ -643,7 +654,7 @@ class Runner {
                                                  : (pk_type ? NormalizeValue(*pk_type, raw, value_options)
                                                             : absl::StatusOr<std::string>(std::string(raw)));
       if (!key.ok()) {
-        batch.Reject(row, "invalid_key", "", std::string(raw.substr(0, 256)), std::string(key.status().message()));
+        batch.Reject(row, "invalid_key", "", CutReportedValue(raw), std::string(key.status().message()));
       } else if (key->empty()) {
         batch.Reject(row, "empty_key", "", "", "the key is empty");
       } else {

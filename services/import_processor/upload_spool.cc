@@ -12,6 +12,7 @@
 
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
+#include "services/import_processor/import_plan.h"
 
 namespace contacts {
 namespace {
@@ -152,7 +153,12 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
       split_spacing_ *= 2;
     }
   }
-  if (data_row <= limits_.preview_rows) samples_.emplace_back(record.fields.begin(), record.fields.end());
+  if (data_row <= limits_.preview_rows) {
+    // Cut for display: ten whole records of long fields could make the Upload answer larger than
+    // a client accepts, refused after the upload (and a job started with it) had been stored.
+    std::vector<std::string>& sample = samples_.emplace_back();
+    for (std::string_view field : record.fields) sample.push_back(CutReportedValue(field));
+  }
   if (data_row <= limits_.inference_rows) {
     for (size_t i = 0; i < record.fields.size() && i < inferrers_.size(); ++i) inferrers_[i].Add(record.fields[i]);
   }

@@ -44,8 +44,8 @@ struct UploadPreview {
   uint64_t uploaded_bytes = 0;  // as received
   uint64_t data_rows = 0;       // records after the header
   std::vector<std::string> columns;
-  std::vector<AttributeType> inferred_types;  // parallel to columns
-  std::vector<std::vector<std::string>> sample_rows;
+  std::vector<AttributeType> inferred_types;          // parallel to columns
+  std::vector<std::vector<std::string>> sample_rows;  // values cut to kMaxReportedValueBytes
   // Starts of data records spread about evenly over the file (at most kMaxSplitPoints, none in
   // a file below 64 KiB), where a pass over the file can be split between threads.
   std::vector<CsvPosition> split_points;

@@ -325,10 +325,19 @@ int Upload(Client& client, const Options& options) {
   start->set_file_name(BaseName(path));
   if (auto d = One(options, "delimiter")) start->set_delimiter(*d == "tab" || *d == "\\t" ? "\t" : *d);
   const std::vector<std::string> maps = All(options, "map");
-  if (!maps.empty()) {
+  if (maps.empty()) {
+    // Without a mapping the upload is a preview: an import option would be dropped without a word,
+    // and a caller checking the exit status would take the preview for the import it asked for.
+    for (const char* name : {"create", "list", "mode", "fix-typos", "dry-run", "wait"}) {
+      if (options.values.contains(name) || options.switches.contains(name)) {
+        Usage(fmt::format("--{} needs --map (without it, upload only previews the file)", name));
+      }
+    }
+  } else {
     v1::StartImportRequest* import = start->mutable_import();
     for (const std::string& m : maps) {
-      size_t eq = m.find('=');
+      // At the last '=': attribute names never hold one, column names may ("score=raw").
+      size_t eq = m.rfind('=');
       if (eq == std::string::npos) Usage("--map takes COLUMN=ATTRIBUTE, got " + m);
       v1::ColumnMapping* mapping = import->add_mapping();
       mapping->set_column(m.substr(0, eq));

@@ -666,6 +666,43 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   EXPECT_THAT(err, HasSubstr(dir.path() + " is a directory, not a file"));
 }
 
+// contactsctl splits --map at the last '=': attribute names never hold one, column names may.
+TEST_F(ImportProcessorTest, ContactsctlMapsAColumnWhoseNameHoldsEquals) {
+  TempDir dir("contactsctl_map");
+  const std::string file = dir.path() + "/people.csv";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << "customer_id,mail=work\nk1,ann@example.com\n";
+  }
+  std::string out;
+  std::string err;
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_,
+                   "upload " + file + " --map customer_id=customer_id --map mail=work=email --wait", &out, &err),
+            0)
+      << out << err;
+  auto contact = s().GetContact(tenant_, "k1");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("email"), "ann@example.com");
+}
+
+// Without --map, `upload` only previews: an import option given anyway is a usage error, not
+// dropped with exit status 0 as if the import it asked for had run.
+TEST_F(ImportProcessorTest, ContactsctlRefusesImportOptionsWithoutMap) {
+  TempDir dir("contactsctl_nomap");
+  const std::string file = dir.path() + "/people.csv";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << "customer_id,email\nk1,ann@example.com\n";
+  }
+  std::string out;
+  std::string err;
+  for (const char* option : {"--dry-run", "--fix-typos", "--wait", "--mode add", "--list 1", "--create age:integer"}) {
+    EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + file + " " + option, &out, &err), 2) << option;
+    EXPECT_THAT(err, HasSubstr("needs --map")) << option;
+  }
+  EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k1").status()));
+}
+
 // With API keys on, both services check them, and the job's worker reaches the store with the
 // caller's key, also after a restart of import-processor.
 TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {

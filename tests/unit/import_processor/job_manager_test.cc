@@ -75,6 +75,31 @@ TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
   EXPECT_EQ(upload->sample_rows(1).values(3), "2023-12-31");
 }
 
+// The preview's sample values are cut (where a character starts) to what the job log quotes: ten
+// rows of long fields (a record may reach 16 MiB) made an answer larger than a client takes (4 MiB
+// by default, 64 MiB at most), refused after the upload, and the job asked for with it, had been
+// stored. The file, and so the import, keep every byte.
+TEST_F(JobManagerTest, PreviewSampleValuesAreCutButTheImportKeepsThemWhole) {
+  std::string notes;
+  for (int i = 0; i < 1000; ++i) notes += "\xC3\xA9";  // 2000 bytes of e-acute
+  std::string content = "id,city\n";
+  for (int i = 0; i < 12; ++i) content += fmt::format("k{},{}\n", i, notes);
+  auto upload = Upload(content, "contacts.csv", 4096);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_EQ(upload->sample_rows_size(), 10);
+  for (const v1::PreviewRow& row : upload->sample_rows()) {
+    ASSERT_EQ(row.values_size(), 2);
+    EXPECT_EQ(row.values(1).size(), kMaxReportedValueBytes);
+    EXPECT_TRUE(notes.starts_with(row.values(1)));
+  }
+  auto job =
+      manager_->StartImport(caller_, ImportRequest(upload->upload_id(), {{"id", "customer_id"}, {"city", "city"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  EXPECT_TRUE(store_.contacts["k11"]["city"] == notes) << store_.contacts["k11"]["city"].size();
+}
+
 TEST_F(JobManagerTest, UploadWithImportStartsTheJob) {
   v1::UploadStart start;
   start.set_file_name("x.csv");
@@ -235,6 +260,24 @@ TEST_F(JobManagerTest, ListJobsIsNewestFirstWithPagesAndStateFilter) {
   v1::ListJobsRequest bad;
   bad.set_page_token("nonsense");
   EXPECT_EQ(manager_->ListJobs("default", bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Bad input names the field: a missing job id is not "job \"\" not found", and a state filter this
+// binary does not know is refused rather than answered with an empty page.
+TEST_F(JobManagerTest, AMissingJobIdOrAnUnknownStateFilterIsInvalidArgument) {
+  for (const absl::Status& status :
+       {manager_->GetJob("default", "").status(), manager_->CancelJob("default", "").status(),
+        manager_->WatchJob(
+            "default", "", [](const v1::Job&) { return true; }, [] { return false; }),
+        manager_->ScanJobLog("default", "", JobLogKind::kRejected, [](v1::JobError&&) { return true; })}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_NE(status.message().find("job_id"), std::string::npos) << status;
+  }
+  v1::ListJobsRequest request;
+  request.set_state(static_cast<v1::JobState>(42));
+  absl::Status status = manager_->ListJobs("default", request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("state"), std::string::npos) << status;
 }
 
 TEST_F(JobManagerTest, UnfinishedJobsResumeOnStart) {

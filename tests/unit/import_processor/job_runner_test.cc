@@ -364,6 +364,38 @@ TEST_F(JobRunnerTest, FixesEmailTyposAndKeepsTheOriginals) {
   EXPECT_TRUE(Log(id).empty());
 }
 
+// emails_fixed counts rows imported with a corrected address: a row the store skips (ADD_ONLY, the
+// key exists) or rejects keeps nothing, so neither its count nor its fix log entry stays; a row
+// whose two EMAIL columns were both fixed counts once and logs both fixes.
+TEST_F(JobRunnerTest, EmailFixesCountOnlyRowsTheStoreImported) {
+  store_.AddAttribute("work_email", v1::EMAIL, false);
+  store_.contacts["k1"] = {{"customer_id", "k1"}};
+  store_.reject_value = {"city", "Nowhere"};
+  v1::StartImportRequest request =
+      ImportRequest("", {{"id", "customer_id"}, {"email", "email"}, {"work", "work_email"}, {"city", "city"}});
+  request.set_fix_email_typos(true);
+  request.set_mode(v1::ADD_ONLY);
+  const std::string id = StartImport(
+      "id,email,work,city\n"
+      "k1,a@gmial.com,,Pune\n"            // skipped: k1 exists
+      "k2,b@gmial.com,,Nowhere\n"         // rejected by the store
+      "k3,c@gmial.com,c@gmial.com,Goa\n"  // imported, two fixes
+      "k4,d@gmail.com,,Agra\n",           // imported, nothing to fix
+      request);
+  internal::StoredJob job = Run(id);
+  const v1::JobCounts& c = job.job().counts();
+  EXPECT_EQ(c.skipped(), 1u);
+  EXPECT_EQ(c.rejected(), 1u);
+  EXPECT_EQ(c.inserted(), 2u);
+  EXPECT_EQ(c.emails_fixed(), 1u);
+  std::vector<v1::JobError> fixes = Log(id, JobLogKind::kFixed);
+  ASSERT_EQ(fixes.size(), 2u);
+  EXPECT_EQ(fixes[0].row_number(), 3u);
+  EXPECT_EQ(fixes[0].column(), "email");
+  EXPECT_EQ(fixes[1].row_number(), 3u);
+  EXPECT_EQ(fixes[1].column(), "work");
+}
+
 TEST_F(JobRunnerTest, DryRunCreatesNothingAndWritesNothing) {
   v1::StartImportRequest request = ImportRequest("", {{"id", "customer_id"}, {"city", "notes"}});
   request.set_dry_run(true);
@@ -414,6 +446,32 @@ TEST_F(DeleteJobTest, DeletesInlinePrimaryKeys) {
   EXPECT_EQ(c.rejected_by_reason().at("empty_key"), 1u);
   EXPECT_EQ(c.deleted() + c.not_found() + c.rejected(), c.received());
   EXPECT_EQ(store_.contacts.size(), 1u);
+}
+
+// The log quotes at most 256 bytes of a rejected key, cut where a character starts: its records
+// are proto3 strings, and one cut inside a character could not be read back, which made the
+// job's whole rejected-rows report fail with DATA_LOSS.
+TEST_F(DeleteJobTest, ALongRejectedKeyIsLoggedCutAtACharacterBoundary) {
+  std::string key;
+  for (int i = 0; i < 100; ++i) key += "\xE2\x82\xAC";  // the euro sign, 3 bytes: byte 256 is inside one
+  auto upload = Upload("email\n" + key + "\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  for (bool inline_keys : {true, false}) {
+    v1::StartDeleteRequest request;
+    if (inline_keys) {
+      request.mutable_keys()->add_keys(key);
+    } else {
+      request.set_upload_id(upload->upload_id());
+    }
+    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+    auto job = manager_->StartDelete(caller_, request);
+    ASSERT_TRUE(job.ok()) << job.status();
+    internal::StoredJob done = Run(job->id());
+    EXPECT_EQ(done.job().counts().rejected_by_reason().at("invalid_key"), 1u);
+    std::vector<v1::JobError> errors = Log(job->id());
+    ASSERT_EQ(errors.size(), 1u) << inline_keys;
+    EXPECT_EQ(errors[0].value(), key.substr(0, 255)) << inline_keys;
+  }
 }
 
 TEST_F(DeleteJobTest, RemovesEmailsFromAListOnly) {
