@@ -16,6 +16,7 @@
 #include "services/audience_query/filter_spec.h"
 #include "services/audience_query/filter_text.h"
 #include "services/audience_query/filter_tree.h"
+#include "services/audience_query/segment_expansion.h"
 
 namespace contacts {
 namespace {
@@ -177,6 +178,14 @@ grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const
     v1::PutSegmentRequest store_request;
     ASSIGN_OR_RETURN(*store_request.mutable_segment(),
                      BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+    {
+      // Segments built on this one expand it too: the update must not push one of them past the
+      // bounds. (As for delete, a concurrent save can slip through; expansion then says why.)
+      v1::ListSegmentsResponse all;
+      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
+      RETURN_IF_ERROR(CheckSegmentUsersStillExpand(request->name(), store_request.segment().filter(), all.segments()));
+    }
     store_request.set_create_only(false);
     auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
     return FromGrpcStatus(store_->PutSegment(outgoing.get(), store_request, response));
@@ -215,14 +224,8 @@ grpc::Status AudienceQueryService::DeleteSegment(grpc::ServerContext* ctx, const
       auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
       RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
     }
-    std::vector<std::string> users;
-    for (const auto& segment : all.segments()) {
-      if (segment.name() == request->name()) continue;
-      const std::vector<std::string> names = SegmentTermNames(segment.filter());
-      if (std::binary_search(names.begin(), names.end(), request->name())) {
-        users.push_back(QuoteFilterString(segment.name()));
-      }
-    }
+    std::vector<std::string> users = SegmentUsers(request->name(), all.segments());
+    for (std::string& user : users) user = QuoteFilterString(user);
     if (!users.empty()) {
       return absl::FailedPreconditionError(fmt::format("segment {} is used by segment{} {}; change or delete {} first",
                                                        QuoteFilterString(request->name()), users.size() == 1 ? "" : "s",

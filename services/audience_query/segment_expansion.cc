@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/values/text_case.h"
 #include "services/audience_query/filter_text.h"
 #include "services/audience_query/filter_tree.h"
 
@@ -68,12 +70,15 @@ class Expander {
   // `filter` is an in_segment term; replaces it by the segment's expanded filter.
   absl::StatusOr<size_t> ExpandSegmentTerm(v1::Filter& filter) {
     const std::string name = filter.term().in_segment();
-    auto on_stack = std::find(stack_.begin(), stack_.end(), name);
+    // The store matches segment names case-insensitively, so "a" and "A" are one segment.
+    auto on_stack = std::find_if(stack_.begin(), stack_.end(),
+                                 [&](const std::string& outer) { return EqualsIgnoreCase(outer, name); });
     if (on_stack != stack_.end()) {
       return absl::InvalidArgumentError(
           fmt::format("segment cycle: {}", Chain(stack_, static_cast<size_t>(on_stack - stack_.begin()), name)));
     }
-    if (auto cached = done_.find(name); cached != done_.end()) {
+    const std::string key = AsciiLower(name);
+    if (auto cached = done_.find(key); cached != done_.end()) {
       filter = cached->second.filter;
       return cached->second.terms;
     }
@@ -105,13 +110,13 @@ class Expander {
     }
     filter = expanded.filter;
     const size_t terms = expanded.terms;
-    done_.emplace(name, std::move(expanded));
+    done_.emplace(key, std::move(expanded));
     return terms;
   }
 
   const SegmentLookup& lookup_;
   std::vector<std::string> stack_;        // segments being expanded, outermost first
-  std::map<std::string, Expanded> done_;  // fully expanded segments, looked up once per call
+  std::map<std::string, Expanded> done_;  // fully expanded segments by lower-cased name, looked up once per call
 };
 
 }  // namespace
@@ -126,7 +131,7 @@ absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const Segmen
 
 absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filter, const SegmentLookup& lookup) {
   SegmentLookup as_if_saved = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
-    if (wanted == name) return filter;
+    if (EqualsIgnoreCase(wanted, name)) return filter;  // the store's names are case-insensitive
     return lookup(wanted);
   };
   v1::Filter root;
@@ -139,6 +144,64 @@ absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filt
         fmt::format("segment {} nests {} levels deep once segments are expanded, at "
                     "most {} are allowed",
                     QuoteFilterString(name), depth, kMaxFilterDepth));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SegmentUsers(const std::string& name,
+                                      const google::protobuf::RepeatedPtrField<v1::Segment>& segments) {
+  std::vector<std::string> users;
+  for (const auto& segment : segments) {
+    if (EqualsIgnoreCase(segment.name(), name)) continue;
+    const std::vector<std::string> names = SegmentTermNames(segment.filter());
+    // Case-insensitive, as the store looks segments up: in_segment("inner") uses "Inner".
+    if (std::any_of(names.begin(), names.end(),
+                    [&](const std::string& used) { return EqualsIgnoreCase(used, name); })) {
+      users.push_back(segment.name());
+    }
+  }
+  std::sort(users.begin(), users.end());
+  return users;
+}
+
+absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Filter& filter,
+                                          const google::protobuf::RepeatedPtrField<v1::Segment>& saved) {
+  std::map<std::string, const v1::Segment*> by_key;  // lower-cased name -> segment
+  for (const auto& segment : saved) by_key[AsciiLower(segment.name())] = &segment;
+  const SegmentLookup before = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
+    auto found = by_key.find(AsciiLower(wanted));
+    if (found == by_key.end()) return absl::NotFoundError(fmt::format("segment {} does not exist", wanted));
+    return found->second->filter();
+  };
+  const SegmentLookup after = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
+    if (EqualsIgnoreCase(wanted, name)) return filter;
+    return before(wanted);
+  };
+  // The segments that reach `name`, directly or through others: grown until nothing changes.
+  std::map<std::string, std::vector<std::string>> uses;  // lower-cased names, both sides
+  for (const auto& [key, segment] : by_key) {
+    for (const std::string& used : SegmentTermNames(segment->filter())) uses[key].push_back(AsciiLower(used));
+  }
+  std::set<std::string> reaching = {AsciiLower(name)};
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [key, used] : uses) {
+      if (reaching.contains(key)) continue;
+      if (std::any_of(used.begin(), used.end(), [&](const std::string& u) { return reaching.contains(u); })) {
+        reaching.insert(key);
+        grew = true;
+      }
+    }
+  }
+  for (const auto& [key, segment] : by_key) {
+    if (!reaching.contains(key) || EqualsIgnoreCase(segment->name(), name)) continue;
+    // One already broken (say, by an unknown segment) is not this update's doing.
+    if (!CheckSegmentExpands(segment->name(), segment->filter(), before).ok()) continue;
+    if (absl::Status status = CheckSegmentExpands(segment->name(), segment->filter(), after); !status.ok()) {
+      return absl::FailedPreconditionError(fmt::format("segment {} is used by segment {}, which would then fail: {}",
+                                                       QuoteFilterString(name), QuoteFilterString(segment->name()),
+                                                       std::string(status.message())));
+    }
   }
   return absl::OkStatus();
 }

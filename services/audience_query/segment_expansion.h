@@ -7,6 +7,9 @@
 
 #include <functional>
 #include <string>
+#include <vector>
+
+#include <google/protobuf/repeated_field.h>
 
 #include "contacts/v1/types.pb.h"
 
@@ -41,5 +44,19 @@ absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const Segmen
 // Errors: as ExpandSegments, plus InvalidArgumentError when the expanded tree nests deeper than
 // kMaxFilterDepth.
 absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filter, const SegmentLookup& lookup);
+
+// The names of the segments among `segments`, other than `name` itself, whose filters name segment
+// `name` in an in_segment term (not expanded), sorted. Names compare case-insensitively (ASCII), as
+// contact-store looks segments up; so do the names in ExpandSegments and CheckSegmentExpands.
+std::vector<std::string> SegmentUsers(const std::string& name,
+                                      const google::protobuf::RepeatedPtrField<v1::Segment>& segments);
+
+// Checks an update of segment `name` to `filter` against the other segments of `saved` (every
+// segment as saved now) that use it, directly or through others: each of them that expands now
+// must still expand afterwards, so that an update cannot push a segment built on it past the
+// nesting, depth or size bounds. (Cycles are CheckSegmentExpands' to find.)
+// Errors: FailedPreconditionError naming the first such segment and why it would fail.
+absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Filter& filter,
+                                          const google::protobuf::RepeatedPtrField<v1::Segment>& saved);
 
 }  // namespace contacts

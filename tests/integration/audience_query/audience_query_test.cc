@@ -380,6 +380,60 @@ TEST_F(AudienceQueryProcessTest, SegmentsExpandNestedAndRefuseCycles) {
   EXPECT_EQ(listed.segments_size(), 0);
 }
 
+// contact-store matches segment names case-insensitively, so "inner", "Inner" and "INNER" are one
+// segment: the checks on delete and save must see them as one too.
+TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
+  CreateSegment("Inner", Text("city = \"Pune\""));
+  CreateSegment("outer", Text("in_segment(\"inner\") AND age >= 30"));
+  EXPECT_EQ(Count(Text("in_segment(\"OUTER\")")), 2u);
+
+  // Deleting Inner under another spelling would leave outer naming a segment that is gone.
+  v1::GetSegmentByNameRequest by_name;
+  by_name.set_name("INNER");
+  v1::DeleteSegmentQueryResponse deleted;
+  grpc::Status status = stub_->DeleteSegment(Ctx().get(), by_name, &deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("used by segment \"outer\""));
+  EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);
+
+  // Updating Inner under another spelling to use outer would close inner -> outer -> inner.
+  v1::CreateSegmentRequest update;
+  update.set_name("INNER");
+  *update.mutable_filter() = Text("in_segment(\"outer\")");
+  v1::Segment updated;
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(), "segment cycle: INNER -> outer -> inner");
+  EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);
+}
+
+// An update that is fine for the segment itself may still push a segment built on it past the
+// bounds; it is refused rather than leaving that segment unusable.
+TEST_F(AudienceQueryProcessTest, UpdateThatWouldBreakASegmentUsingItIsRefused) {
+  std::string nots;
+  for (int i = 0; i < 20; ++i) nots += "NOT ";
+  CreateSegment("inner", Text("city = \"Pune\""));
+  CreateSegment("outer", Text(nots + "in_segment(\"inner\")"));
+  EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 3u);
+
+  v1::CreateSegmentRequest update;
+  update.set_name("inner");
+  *update.mutable_filter() = Text(nots + "city = \"Pune\"");
+  v1::Segment updated;
+  grpc::Status status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "segment \"inner\" is used by segment \"outer\", which would then fail: segment \"outer\" nests 41 "
+            "levels deep once segments are expanded, at most 32 are allowed");
+  EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 3u);
+
+  // An update that keeps outer within bounds goes through.
+  *update.mutable_filter() = Text("city = \"Mumbai\"");
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 1u);
+}
+
 TEST_F(AudienceQueryProcessTest, ControlGroupsSplitTheAudience) {
   v1::CreateControlGroupQueryRequest create;
   create.set_name("q4-holdout");

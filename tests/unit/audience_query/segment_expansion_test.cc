@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
@@ -38,15 +39,34 @@ class FakeSegments {
     };
   }
 
+  // As contact-store answers: segment names match case-insensitively (ASCII).
+  SegmentLookup StoreLikeLookup() {
+    return [this](const std::string& name) -> absl::StatusOr<v1::Filter> {
+      for (const auto& [saved_name, filter] : saved_) {
+        if (LowerAscii(saved_name) == LowerAscii(name)) return filter;
+      }
+      return absl::NotFoundError("no segment " + name);
+    };
+  }
+
+  static std::string LowerAscii(std::string text) {
+    for (char& c : text) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    return text;
+  }
+
   std::map<std::string, v1::Filter> saved_;
   std::map<std::string, int> lookups_;
   std::string unavailable_;
 };
 
-std::string ExpandedText(const std::string& text, FakeSegments& segments) {
-  auto expanded = ExpandSegments(MustParse(text), segments.Lookup());
+std::string ExpandedTextWith(const std::string& text, const SegmentLookup& lookup) {
+  auto expanded = ExpandSegments(MustParse(text), lookup);
   if (!expanded.ok()) return "error: " + std::string(expanded.status().message());
   return PrintFilterText(*expanded);
+}
+
+std::string ExpandedText(const std::string& text, FakeSegments& segments) {
+  return ExpandedTextWith(text, segments.Lookup());
 }
 
 TEST(SegmentExpansionTest, FilterWithoutSegmentsIsUnchanged) {
@@ -200,6 +220,95 @@ TEST(CheckSegmentExpandsTest, RefusesASaveThatWouldCloseACycle) {
   // Unknown inner segment.
   status = CheckSegmentExpands("c", MustParse("in_segment(\"nope\")"), segments.Lookup());
   EXPECT_EQ(status.message(), "unknown segment \"nope\" (used by c)");
+}
+
+TEST(CheckSegmentExpandsTest, SegmentNamesMatchCaseInsensitivelyLikeTheStore) {
+  FakeSegments segments;
+  segments.Save("Inner", "city = \"Pune\"");
+  segments.Save("outer", "in_segment(\"inner\") AND age >= 30");
+  // Updating Inner (named in another case) to use outer closes inner -> outer -> inner: the store
+  // would save it over Inner, so the check must treat "INNER" and "inner" as the segment itself.
+  auto status = CheckSegmentExpands("INNER", MustParse("in_segment(\"outer\")"), segments.StoreLikeLookup());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "segment cycle: INNER -> outer -> inner");
+  // A segment naming itself in another case.
+  status = CheckSegmentExpands("Self", MustParse("in_segment(\"SELF\") OR z = 1"), segments.StoreLikeLookup());
+  EXPECT_EQ(status.message(), "segment cycle: Self -> SELF");
+}
+
+TEST(SegmentExpansionTest, DetectsCyclesWhateverTheCaseOfTheNames) {
+  FakeSegments segments;
+  segments.Save("a", "in_segment(\"B\")");
+  segments.Save("b", "in_segment(\"A\")");
+  EXPECT_EQ(ExpandedTextWith("in_segment(\"a\")", segments.StoreLikeLookup()), "error: segment cycle: a -> B -> A");
+}
+
+google::protobuf::RepeatedPtrField<v1::Segment> AsSaved(const FakeSegments& segments) {
+  google::protobuf::RepeatedPtrField<v1::Segment> all;
+  for (const auto& [name, filter] : segments.saved_) {
+    v1::Segment* segment = all.Add();
+    segment->set_name(name);
+    *segment->mutable_filter() = filter;
+  }
+  return all;
+}
+
+TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserTooDeep) {
+  std::string nots;
+  for (int i = 0; i < 20; ++i) nots += "NOT ";
+  FakeSegments segments;
+  segments.Save("Inner", "x = 1");
+  segments.Save("outer", nots + "in_segment(\"inner\")");  // 21 levels once expanded
+  segments.Save("unrelated", "y = 1");
+  const auto saved = AsSaved(segments);
+  // Inner alone at 21 levels is fine, but outer would reach 41.
+  auto status = CheckSegmentUsersStillExpand("INNER", MustParse(nots + "x = 1"), saved);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "segment \"INNER\" is used by segment \"outer\", which would then fail: segment \"outer\" nests 41 "
+            "levels deep once segments are expanded, at most 32 are allowed");
+  EXPECT_TRUE(CheckSegmentUsersStillExpand("inner", MustParse("x = 2 AND y = 3"), saved).ok());
+  EXPECT_TRUE(CheckSegmentUsersStillExpand("unrelated", MustParse(nots + "y = 1"), saved).ok());
+}
+
+TEST(CheckSegmentUsersStillExpandTest, FollowsUsersThroughOtherSegments) {
+  // s0 -> s1 -> ... -> s15: 16 segments, the most that may nest.
+  FakeSegments segments;
+  segments.Save("s15", "x = 1");
+  for (int i = 14; i >= 0; --i) segments.Save(fmt::format("s{}", i), fmt::format("in_segment(\"s{}\")", i + 1));
+  segments.Save("extra", "y = 1");
+  const auto saved = AsSaved(segments);
+  ASSERT_TRUE(ExpandSegments(MustParse("in_segment(\"s0\")"), segments.Lookup()).ok());
+  // s15 using one more segment is fine for s15 itself, not for s0.
+  const v1::Filter deeper = MustParse("in_segment(\"extra\")");
+  ASSERT_TRUE(CheckSegmentExpands("s15", deeper, segments.Lookup()).ok());
+  auto status = CheckSegmentUsersStillExpand("s15", deeper, saved);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "segment \"s15\" is used by segment \"s0\", which would then fail: segments nest deeper than 16: s0 -> "
+            "s1 -> s2 -> s3 -> s4 -> s5 -> s6 -> s7 -> s8 -> s9 -> s10 -> s11 -> s12 -> s13 -> s14 -> s15 -> extra");
+}
+
+TEST(CheckSegmentUsersStillExpandTest, DoesNotBlameTheUpdateForUsersAlreadyBroken) {
+  FakeSegments segments;
+  segments.Save("inner", "x = 1");
+  segments.Save("broken", "in_segment(\"inner\") AND in_segment(\"missing\")");
+  std::string nots;
+  for (int i = 0; i < 25; ++i) nots += "NOT ";
+  EXPECT_TRUE(CheckSegmentUsersStillExpand("inner", MustParse(nots + "x = 1"), AsSaved(segments)).ok());
+}
+
+TEST(SegmentUsersTest, FindsTheSegmentsNamingOneWhateverTheCase) {
+  FakeSegments segments;
+  segments.Save("Inner", "city = \"Pune\"");
+  segments.Save("outer", "in_segment(\"inner\") AND age >= 30");
+  segments.Save("other", "NOT in_segment(\"INNER\")");
+  segments.Save("unrelated", "in_segment(\"outer\")");
+  const auto all = AsSaved(segments);
+  EXPECT_EQ(SegmentUsers("Inner", all), (std::vector<std::string>{"other", "outer"}));
+  EXPECT_EQ(SegmentUsers("INNER", all), (std::vector<std::string>{"other", "outer"}));
+  EXPECT_EQ(SegmentUsers("Outer", all), (std::vector<std::string>{"unrelated"}));
+  EXPECT_TRUE(SegmentUsers("unrelated", all).empty());
 }
 
 TEST(CheckSegmentExpandsTest, RefusesASegmentTooDeepOnceExpanded) {
