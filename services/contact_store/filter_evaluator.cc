@@ -55,9 +55,7 @@ absl::StatusOr<int64_t> FilterEvaluator::TimeBound(const std::string& text, bool
   if (!canonical.ok())
     return absl::InvalidArgumentError(fmt::format("filter: {}: {}", field, canonical.status().message()));
   ASSIGN_OR_RETURN(int64_t micros, DateTimeMicrosOf(*canonical));
-  // A plain date as the upper bound includes its whole day.
-  if (upper && DateDaysOf(text).ok()) micros += kMicrosPerDay - 1;
-  return micros;
+  return upper ? UpperBoundMicros(text, micros) : micros;
 }
 
 absl::StatusOr<Roaring> FilterEvaluator::Evaluate(const Filter& filter) {

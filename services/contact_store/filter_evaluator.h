@@ -23,7 +23,9 @@ namespace contacts::store {
 using RecordScan = std::function<absl::StatusOr<Roaring>(uint32_t attribute_id, const TypedPredicate& predicate)>;
 
 inline constexpr int kMaxFilterDepth = 64;
-inline constexpr int kMaxFilterTerms = 1000;
+// audience-query accepts up to 10,000 terms after expanding segments (its filter_tree.h and
+// README), and sends the expanded tree here: the same limit, so nothing it accepts is refused.
+inline constexpr int kMaxFilterTerms = 10000;
 
 class FilterEvaluator {
  public:

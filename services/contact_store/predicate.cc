@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "absl/strings/ascii.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
@@ -21,6 +22,11 @@ absl::Status LiteralCountError(const contacts::v1::AttributePredicate& p, std::s
 }
 
 }  // namespace
+
+int64_t UpperBoundMicros(std::string_view literal, int64_t micros) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(absl::string_view(literal.data(), literal.size()));
+  return DateDaysOf(std::string_view(trimmed.data(), trimmed.size())).ok() ? micros + kMicrosPerDay - 1 : micros;
+}
 
 bool TypedPredicate::IsIntegerLike(AttributeType type) {
   return type == AttributeType::kInteger || type == AttributeType::kDate || type == AttributeType::kDateTime ||
@@ -88,7 +94,8 @@ absl::StatusOr<TypedPredicate> TypedPredicate::Create(const contacts::v1::Attrib
     out.texts_.push_back(AsciiLower(predicate.values(0)));
     return out;
   }
-  for (const std::string& literal : predicate.values()) {
+  for (int i = 0; i < n; ++i) {
+    const std::string& literal = predicate.values(i);
     auto canonical = NormalizeValue(type, literal, options);
     if (!canonical.ok()) {
       return absl::InvalidArgumentError(
@@ -99,7 +106,11 @@ absl::StatusOr<TypedPredicate> TypedPredicate::Create(const contacts::v1::Attrib
           "filter: attribute \"{}\": empty value (use IS_SET / IS_NOT_SET to test presence)", predicate.attribute()));
     }
     if (IsIntegerLike(type)) {
-      out.ints_.push_back(IntegerKey(type, *canonical));
+      int64_t key = IntegerKey(type, *canonical);
+      const bool upper_bound = predicate.op() == Operator::LE || predicate.op() == Operator::GT ||
+                               (predicate.op() == Operator::BETWEEN && i == 1);
+      if (type == AttributeType::kDateTime && upper_bound) key = UpperBoundMicros(literal, key);
+      out.ints_.push_back(key);
     } else if (type == AttributeType::kDecimal) {
       ASSIGN_OR_RETURN(absl::int128 scaled, DecimalScaledOf(*canonical));
       out.decimals_.push_back(scaled);

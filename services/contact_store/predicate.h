@@ -6,7 +6,10 @@
 // - NE matches set values different from the literal (NOT (a = x) also matches unset ones);
 // - TEXT / EMAIL / MOBILE compare bytewise for = != < <= > >= BETWEEN IN, and case-insensitively
 //   (ASCII) for CONTAINS and STARTS_WITH;
-// - numbers, dates and booleans compare by value; CONTAINS / STARTS_WITH are refused for them.
+// - numbers, dates and booleans compare by value; CONTAINS / STARTS_WITH are refused for them;
+// - a plain date (YYYY-MM-DD) against a DATETIME is midnight UTC of that day, except as an upper
+//   bound, where it covers its whole day: <= and the upper end of BETWEEN compare with the day's
+//   last microsecond, and so does > (the opposite of <=), as created_before does.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,11 @@
 #include "common/values/typed_value.h"
 
 namespace contacts::store {
+
+// The DATETIME an upper bound `literal` stands for, given `micros` (its value as a DATETIME):
+// the last microsecond of the day for a plain date (YYYY-MM-DD, spaces around allowed), so that
+// "up to 2024-03-31" includes the 31st; `micros` itself for any other literal.
+int64_t UpperBoundMicros(std::string_view literal, int64_t micros);
 
 class TypedPredicate {
  public:

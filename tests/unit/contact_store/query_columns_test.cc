@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "common/values/typed_value.h"
+#include "services/contact_store/filter_evaluator.h"
 #include "services/contact_store/stored_values.h"
 
 namespace contacts::store {
@@ -286,6 +287,100 @@ TEST(QueryColumnsTest, NotEqualOverManyValuesSubtractsTheRestAndStaysInsideTheUn
   EXPECT_TRUE(got.contains(504));
   EXPECT_EQ(got.maximum(), 999u);
   EXPECT_EQ(got.minimum(), 500u);
+}
+
+// A plain date against a DATETIME is midnight UTC, but as an upper bound (<=, the end of
+// BETWEEN, and > as the opposite of <=) it covers its whole day, as created_before does.
+TEST(QueryColumnsTest, PlainDateAsAnUpperBoundOfADateTimeCoversItsWholeDay) {
+  AttributeColumn column(AttributeType::kDateTime);
+  const char* values[] = {"2024-03-30T23:59:59Z", "2024-03-31T00:00:00Z", "2024-03-31T12:00:00Z",
+                          "2024-03-31T23:59:59.999999Z", "2024-04-01T00:00:00Z"};
+  for (uint32_t o = 0; o < 5; ++o) column.Set(o, *NormalizeValue(AttributeType::kDateTime, values[o]));
+  Roaring all;
+  all.addRange(0, 5);
+  auto matching = [&](contacts::v1::Operator op, std::vector<std::string> literals) {
+    contacts::v1::AttributePredicate p;
+    p.set_attribute("seen");
+    p.set_op(op);
+    for (std::string& literal : literals) p.add_values(std::move(literal));
+    auto predicate = TypedPredicate::Create(p, AttributeType::kDateTime, {});
+    EXPECT_TRUE(predicate.ok()) << predicate.status();
+    Roaring got = column.Evaluate(*predicate, all);
+    Roaring scanned;
+    for (uint32_t o = 0; o < 5; ++o) {
+      if (predicate->MatchesCanonical(*NormalizeValue(AttributeType::kDateTime, values[o]))) scanned.add(o);
+    }
+    EXPECT_EQ(got, scanned) << p.DebugString();  // the column and a record scan agree
+    return got;
+  };
+  using contacts::v1::Operator;
+  EXPECT_EQ(matching(Operator::LE, {"2024-03-31"}), Roaring::bitmapOf(4, 0, 1, 2, 3));
+  EXPECT_EQ(matching(Operator::LE, {" 2024-03-31 "}), Roaring::bitmapOf(4, 0, 1, 2, 3));
+  EXPECT_EQ(matching(Operator::GT, {"2024-03-31"}), Roaring::bitmapOf(1, 4));
+  EXPECT_EQ(matching(Operator::BETWEEN, {"2024-03-31", "2024-03-31"}), Roaring::bitmapOf(3, 1, 2, 3));
+  EXPECT_EQ(matching(Operator::LT, {"2024-03-31"}), Roaring::bitmapOf(1, 0));
+  EXPECT_EQ(matching(Operator::GE, {"2024-03-31"}), Roaring::bitmapOf(4, 1, 2, 3, 4));
+  EXPECT_EQ(matching(Operator::EQ, {"2024-03-31"}), Roaring::bitmapOf(1, 1));  // midnight itself
+  // A datetime literal is the instant it names, in either position.
+  EXPECT_EQ(matching(Operator::LE, {"2024-03-31T00:00:00Z"}), Roaring::bitmapOf(2, 0, 1));
+  EXPECT_EQ(matching(Operator::BETWEEN, {"2024-03-31", "2024-03-31T12:00:00Z"}), Roaring::bitmapOf(2, 1, 2));
+  // A DATE attribute compares days, untouched by the rule.
+  AttributeColumn dates(AttributeType::kDate);
+  dates.Set(0, "2024-03-31");
+  dates.Set(1, "2024-04-01");
+  contacts::v1::AttributePredicate p;
+  p.set_attribute("day");
+  p.set_op(Operator::GT);
+  p.add_values("2024-03-31");
+  auto predicate = TypedPredicate::Create(p, AttributeType::kDate, {});
+  ASSERT_TRUE(predicate.ok());
+  EXPECT_EQ(dates.Evaluate(*predicate, all), Roaring::bitmapOf(1, 1));
+}
+
+TEST(QueryColumnsTest, UpperBoundMicrosTrimsThePlainDateAsNormalisingDoes) {
+  const int64_t midnight = *DateTimeMicrosOf(*NormalizeValue(AttributeType::kDateTime, "2024-03-31"));
+  EXPECT_EQ(UpperBoundMicros("2024-03-31", midnight), midnight + kMicrosPerDay - 1);
+  EXPECT_EQ(UpperBoundMicros(" 2024-03-31\t", midnight), midnight + kMicrosPerDay - 1);
+  EXPECT_EQ(UpperBoundMicros("2024-03-31T00:00:00Z", midnight), midnight);
+}
+
+TEST(QueryColumnsTest, FilterTimeBoundTrimsThePlainDateAsNormalisingDoes) {
+  auto day_end = FilterEvaluator::TimeBound("2024-03-31", /*upper=*/true, "created");
+  ASSERT_TRUE(day_end.ok());
+  EXPECT_EQ(FilterEvaluator::TimeBound(" 2024-03-31 ", true, "created").value_or(0), *day_end);
+  EXPECT_EQ(FilterEvaluator::TimeBound(" 2024-03-31", false, "created").value_or(0), *day_end - kMicrosPerDay + 1);
+}
+
+// audience-query accepts 10,000 terms after expanding segments; the store must take them too.
+TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
+  TenantState tenant;
+  contacts::v1::Attribute age;
+  age.set_id(5);
+  age.set_name("age");
+  age.set_type(contacts::v1::INTEGER);
+  tenant.attributes[5] = age;
+  tenant.attribute_by_name["age"] = 5;
+  int scans = 0;
+  RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
+    ++scans;
+    return Roaring();
+  };
+  auto or_of = [](int terms) {
+    contacts::v1::Filter filter;
+    for (int i = 0; i < terms; ++i) {
+      auto* predicate = filter.mutable_or_()->add_filters()->mutable_term()->mutable_attribute();
+      predicate->set_attribute("age");
+      predicate->set_op(contacts::v1::EQ);
+      predicate->add_values(std::to_string(i));
+    }
+    return filter;
+  };
+  FilterEvaluator evaluator(tenant, scan);
+  EXPECT_TRUE(evaluator.Evaluate(or_of(10000)).ok());
+  EXPECT_EQ(scans, 10000);
+  auto refused = evaluator.Evaluate(or_of(10001));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(), "filter: more than 10000 terms");
 }
 
 TEST(QueryColumnsTest, DroppedAndReaddedColumnAnswersFromItsNewValuesOnly) {
