@@ -5,7 +5,8 @@
 //   contactsctl job ID | watch ID | cancel ID
 //   contactsctl jobs [--state STATE] [--limit N]
 //   contactsctl errors ID            (CSV on stdout: row_number,column,value,reason)
-//   contactsctl fixes ID             (email typo fixes, CSV: row_number,column,original,fixed to)
+//   contactsctl fixes ID             (email typo fixes, the same CSV: value = the address before,
+//                                    reason = "email typo fixed to <address>")
 //   contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]
 //
 // Global flags (anywhere): --import HOST:PORT (default 127.0.0.1:50052, env CONTACTS_IMPORT),
@@ -144,7 +145,10 @@ std::vector<std::string> Split(const std::string& text, char separator) {
 uint64_t ParseId(const std::string& text, const std::string& what) {
   char* end = nullptr;
   unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0') Usage(fmt::format("{}: \"{}\" is not a number", what, text));
+  // strtoull takes a sign and spaces ("-1" is 2^64 - 1): only digits are an id.
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])) || *end != '\0') {
+    Usage(fmt::format("{}: \"{}\" is not a number", what, text));
+  }
   return value;
 }
 
@@ -288,6 +292,12 @@ grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1
   int last_percent = -1;
   while (ok && in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.bad()) {
+      // Finishing the stream would store the part read so far as the whole file.
+      ctx->TryCancel();
+      writer->Finish();
+      return grpc::Status(grpc::StatusCode::ABORTED, "reading the file failed; nothing was stored");
+    }
     const auto n = static_cast<size_t>(in.gcount());
     if (n == 0) break;
     v1::UploadRequest chunk;

@@ -701,6 +701,11 @@ TEST_F(ImportProcessorTest, ContactsctlRefusesImportOptionsWithoutMap) {
     EXPECT_THAT(err, HasSubstr("needs --map")) << option;
   }
   EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k1").status()));
+  // An id with a sign is no id (strtoull read "-1" as 2^64 - 1).
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + file + " --map customer_id=customer_id --list -1",
+                   &out, &err),
+            2);
+  EXPECT_THAT(err, HasSubstr("--list: \"-1\" is not a number"));
 }
 
 // With API keys on, both services check them, and the job's worker reaches the store with the
