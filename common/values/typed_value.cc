@@ -389,8 +389,10 @@ const char* ParseDateTime(std::string_view s, int64_t* micros, std::string* reas
       int offset_mins = 0;
       if (!ParseFixedDigits(s, pos + 1, 2, &offset_hours)) return "bad zone offset";
       pos += 3;
-      if (pos < s.size() && s[pos] == ':') ++pos;
-      if (pos < s.size()) {
+      // "+HH:" must go on with the minutes: a value cut there is not "+HH:00".
+      const bool colon = pos < s.size() && s[pos] == ':';
+      if (colon) ++pos;
+      if (colon || pos < s.size()) {
         if (!ParseFixedDigits(s, pos, 2, &offset_mins)) return "bad zone offset";
         pos += 2;
       }

@@ -216,6 +216,12 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
   const Attribute* pk_attribute = catalog.primary_key_attribute();
   const ValueOptions& options = catalog.value_options;
   row->record = google::protobuf::Arena::CreateMessage<StoredContact>(arena);
+  // Names are case-insensitive, so a row can name one attribute in any number of spellings, each
+  // costing a pass over the row's values: bounded like a batch's columns.
+  if (attributes.size() > static_cast<size_t>(kMaxBatchColumns)) {
+    *error = {"", fmt::format("attributes: at most {} per row, got {}", kMaxBatchColumns, attributes.size())};
+    return false;
+  }
   for (const auto& [name, raw] : attributes) {
     const Attribute* attribute = resolver.Find(name);
     if (attribute == nullptr) {
@@ -349,7 +355,8 @@ absl::Status NotConfiguredError(const std::string& tenant) {
 }
 
 absl::Status RowErrorStatus(const RowError& error) {
-  if (error.reason.rfind("unknown attribute", 0) == 0 || error.reason.rfind("missing primary key", 0) == 0) {
+  if (error.attribute.empty() || error.reason.rfind("unknown attribute", 0) == 0 ||
+      error.reason.rfind("missing primary key", 0) == 0) {
     return absl::InvalidArgumentError(error.reason);
   }
   return absl::InvalidArgumentError(fmt::format("attribute \"{}\": {}", error.attribute, error.reason));
@@ -1065,6 +1072,12 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
     return absl::InvalidArgumentError(fmt::format(
         "primary_key_attribute: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", pk_name));
   }
+  // proto3 enums are open: a number outside AttributeType arrives as is.
+  if (request.primary_key_type() != contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED &&
+      !AttributeTypeFromNumber(request.primary_key_type()).has_value()) {
+    return absl::InvalidArgumentError(
+        fmt::format("primary_key_type: {} is not an attribute type", static_cast<int>(request.primary_key_type())));
+  }
   std::string country = request.default_country_code().empty() ? "91" : request.default_country_code();
   if (!country.empty() && country[0] == '+') country.erase(0, 1);
   if (country.empty() || country.size() > 3 || !std::all_of(country.begin(), country.end(), ::isdigit) ||
@@ -1748,8 +1761,18 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   RETURN_IF_ERROR(got);
   contacts::internal::StoredAnonymous stored;
   if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
-  // The caller's values win over the anonymous ones.
-  google::protobuf::Map<std::string, std::string> merged = stored.user().attributes();
+  // The caller's values win over the anonymous ones. Stored values are kept by attribute name: one
+  // whose attribute was deleted since, or that no longer fits the type of an attribute created
+  // again under its name (a stored canonical value always fits its own attribute), belongs to a
+  // retired attribute and is left out, as records leave out retired ids; kept, it made every later
+  // identify of the user fail on an attribute the caller never sent.
+  const ValueOptions options = state->value_options();
+  google::protobuf::Map<std::string, std::string> merged;
+  for (const auto& [name, value] : stored.user().attributes()) {
+    const Attribute* attribute = state->FindAttribute(name);
+    if (attribute == nullptr || !NormalizeValue(TypeOf(*attribute), value, options).ok()) continue;
+    merged[name] = value;
+  }
   for (const auto& [name, value] : request.attributes()) {
     for (auto it = merged.begin(); it != merged.end();) {
       it = EqualsIgnoreCase(it->first, name) ? merged.erase(it) : std::next(it);
@@ -1961,6 +1984,11 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   if (request.job_id().empty() || request.job_id().size() > 128) {
     return absl::InvalidArgumentError("job_id: must have 1 to 128 bytes");
   }
+  // proto3 enums are open: a number outside WriteMode arrives as is.
+  if (!contacts::v1::WriteMode_IsValid(request.mode())) {
+    return absl::InvalidArgumentError(
+        fmt::format("mode: {} is not UPSERT, ADD_ONLY or UPDATE_ONLY", static_cast<int>(request.mode())));
+  }
   const contacts::v1::PackedRows& packed = request.packed_rows();
   const bool is_packed = packed.row_numbers_size() > 0 || !packed.cells().empty();
   if (is_packed && request.rows_size() > 0) {
@@ -1972,6 +2000,12 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
   const int row_count = is_packed ? packed.row_numbers_size() : request.rows_size();
   if (row_count > kMaxBatchRows) {
     return absl::InvalidArgumentError(fmt::format("rows: at most {} per batch, got {}", kMaxBatchRows, row_count));
+  }
+  // Resolving the columns, and each row's values when columns repeat, is quadratic in them: a
+  // 64 MiB request of one name repeated kept a thread busy for hours.
+  if (request.columns_size() > kMaxBatchColumns) {
+    return absl::InvalidArgumentError(
+        fmt::format("columns: at most {} per batch, got {}", kMaxBatchColumns, request.columns_size()));
   }
   std::vector<std::string_view> packed_cells;  // row i's values: [i * columns, (i + 1) * columns)
   if (is_packed) {
@@ -2066,6 +2100,10 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
   }
   if (request.keys_size() > kMaxBatchRows) {
     return absl::InvalidArgumentError(fmt::format("keys: at most {} per batch", kMaxBatchRows));
+  }
+  if (!contacts::v1::BatchDeleteRequest::KeyKind_IsValid(request.key_kind())) {
+    return absl::InvalidArgumentError(
+        fmt::format("key_kind: {} is not PRIMARY_KEY or EMAIL", static_cast<int>(request.key_kind())));
   }
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::unique_lock lock(state->mu);
@@ -2404,8 +2442,9 @@ absl::StatusOr<contacts::v1::ControlGroup> ContactRepository::CreateControlGroup
                                                                                  const std::string& name,
                                                                                  double percent) {
   RETURN_IF_ERROR(CheckDisplayName("control group", name));
-  if (!(percent > 0 && percent <= 100)) {
-    return absl::InvalidArgumentError(fmt::format("percent: must be above 0 and at most 100, got {}", percent));
+  // Kept in basis points (0.01%): a smaller percent would round to a group that holds nobody.
+  if (!(percent >= 0.005 && percent <= 100)) {
+    return absl::InvalidArgumentError(fmt::format("percent: must be at least 0.01 and at most 100, got {}", percent));
   }
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);

@@ -39,6 +39,8 @@ namespace contacts::store {
 // Limits on request sizes (RESOURCE_EXHAUSTED / INVALID_ARGUMENT beyond them).
 inline constexpr int kMaxBatchRows = 50000;
 inline constexpr int kMaxAttributesPerTenant = 500;
+// Columns of a positional batch: each names an attribute, a few perhaps twice (two spellings).
+inline constexpr int kMaxBatchColumns = 2 * kMaxAttributesPerTenant;
 inline constexpr int kMaxPageSize = 1000;
 // How long a batch waits for the batch it must follow (BatchUpsertRequest.after_batch_sequence).
 inline constexpr absl::Duration kBatchOrderWait = absl::Seconds(2);

@@ -287,8 +287,147 @@ TEST_P(ContactRepositoryTest, RenamedListKeepsItsMembersAndRefusesATakenName) {
   EXPECT_EQ(members, expected);
 }
 
+// proto3 enums are open: a primary_key_type outside AttributeType reaches the store over gRPC. It
+// must be refused like CreateAttribute's type, not become a key attribute of no type, which failed
+// every later write of the tenant ("unknown attribute type 99") and kept its name from being the
+// key again.
+TEST_P(ContactRepositoryTest, SetupTenantRefusesAPrimaryKeyTypeOutsideTheEnum) {
+  contacts::v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  setup.set_primary_key_type(static_cast<contacts::v1::AttributeType>(99));
+  auto refused = repo_->SetupTenant("t1", setup);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("primary_key_type: 99"));
+  auto tenant = repo_->GetTenant("t1");
+  ASSERT_TRUE(tenant.ok()) << tenant.status();
+  EXPECT_EQ(tenant->primary_key_attribute(), "");
+  EXPECT_EQ(repo_->GetAttribute("t1", "customer_id").status().code(), absl::StatusCode::kNotFound);
+
+  // Nothing was left behind: the name is free for the key it was meant to be.
+  setup.set_primary_key_type(contacts::v1::INTEGER);
+  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  auto written = Upsert("t1", {{"customer_id", "042"}});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->primary_key(), "42");
+}
+
+// The same for the batches' enums: a mode outside WriteMode was taken for UPSERT, and a key_kind
+// outside KeyKind for PRIMARY_KEY (so a newer client's kind of key would delete the contacts whose
+// primary keys read like its keys). Both are refused, and the refusal is no applied batch.
+TEST_P(ContactRepositoryTest, BatchesRefuseAModeOrKeyKindOutsideTheEnum) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}}).ok());
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job");
+  batch.set_batch_sequence(1);
+  batch.set_mode(static_cast<contacts::v1::WriteMode>(7));
+  auto* row = batch.add_rows();
+  row->set_row_number(1);
+  (*row->mutable_attributes())["customer_id"] = "C2";
+  auto upserted = repo_->BatchUpsert("t1", batch);
+  EXPECT_EQ(upserted.status().code(), absl::StatusCode::kInvalidArgument) << upserted.status();
+  EXPECT_THAT(upserted.status().message(), HasSubstr("mode: 7"));
+  EXPECT_EQ(Get("t1", "C2").status().code(), absl::StatusCode::kNotFound);
+  batch.set_mode(contacts::v1::ADD_ONLY);
+  upserted = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(upserted.ok()) << upserted.status();
+  EXPECT_FALSE(upserted->replayed());
+  EXPECT_TRUE(Get("t1", "C2").ok());
+
+  contacts::v1::BatchDeleteRequest deletes;
+  deletes.set_job_id("delete");
+  deletes.set_batch_sequence(1);
+  deletes.set_key_kind(static_cast<contacts::v1::BatchDeleteRequest::KeyKind>(2));
+  deletes.add_keys("C1");
+  auto deleted = repo_->BatchDelete("t1", deletes);
+  EXPECT_EQ(deleted.status().code(), absl::StatusCode::kInvalidArgument) << deleted.status();
+  EXPECT_THAT(deleted.status().message(), HasSubstr("key_kind: 2"));
+  EXPECT_TRUE(Get("t1", "C1").ok());
+  deletes.set_key_kind(contacts::v1::BatchDeleteRequest::PRIMARY_KEY);
+  deleted = repo_->BatchDelete("t1", deletes);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_FALSE(deleted->replayed());
+  EXPECT_EQ(deleted->deleted(), 1u);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+}
+
+// A positional batch's columns are resolved against each other (repeats), and each row's values
+// against the row when they repeat: quadratic work, so their number is bounded like the rows'.
+TEST_P(ContactRepositoryTest, BatchWithTooManyColumnsIsRefused) {
+  SetUpTenant("t1");
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job");
+  batch.set_batch_sequence(1);
+  batch.add_columns("customer_id");
+  for (int i = 0; i < kMaxBatchColumns; ++i) batch.add_columns("email");
+  auto* row = batch.add_rows();
+  row->set_row_number(1);
+  row->add_values("C1");
+  for (int i = 0; i < kMaxBatchColumns; ++i) row->add_values(i + 1 == kMaxBatchColumns ? "last@x.io" : "");
+  auto refused = repo_->BatchUpsert("t1", batch);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr(fmt::format("columns: at most {}", kMaxBatchColumns)));
+  EXPECT_EQ(Get("t1", "C1").status().code(), absl::StatusCode::kNotFound);
+
+  // At the limit the batch is taken, the last of the repeated columns winning.
+  batch.mutable_columns()->RemoveLast();
+  batch.mutable_rows(0)->mutable_values()->DeleteSubrange(1, 1);
+  auto taken = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_EQ(taken->results(0).outcome(), contacts::v1::INSERTED) << taken->results(0).reason();
+  auto contact = Get("t1", "C1");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("email"), "last@x.io");
+}
+
+// The named form is bounded the same way: attribute names are case-insensitive, so a request can
+// name one attribute in thousands of spellings, each a pass over the row's values.
+TEST_P(ContactRepositoryTest, RowNamingTooManyAttributesIsRefused) {
+  SetUpTenant("t1");
+  std::map<std::string, std::string> values = {{"customer_id", "C1"}};
+  for (int i = 0; values.size() <= static_cast<size_t>(kMaxBatchColumns); ++i) {
+    std::string spelling = "abcdefghijk";  // 2^11 spellings of one name
+    for (int bit = 0; bit < 11; ++bit) {
+      if (i & (1 << bit)) spelling[bit] = static_cast<char>(spelling[bit] - 'a' + 'A');
+    }
+    values[spelling] = "v";
+  }
+  CreateAttribute("t1", "abcdefghijk", contacts::v1::TEXT, false);
+  auto refused = Upsert("t1", values);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr(fmt::format("attributes: at most {} per row", kMaxBatchColumns)));
+  EXPECT_EQ(Get("t1", "C1").status().code(), absl::StatusCode::kNotFound);
+
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job");
+  batch.set_batch_sequence(1);
+  auto* row = batch.add_rows();
+  row->set_row_number(7);
+  row->mutable_attributes()->insert(values.begin(), values.end());
+  auto answered = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->results(0).outcome(), contacts::v1::REJECTED);
+  EXPECT_THAT(answered->results(0).reason(), HasSubstr("attributes: at most"));
+  EXPECT_EQ(Get("t1", "C1").status().code(), absl::StatusCode::kNotFound);
+}
+
 // Request checks no other test reaches: each answers its code with a message naming the field or
 // the thing, and the stored data is the same afterwards.
+// Control groups are kept in basis points (0.01%): a percent that rounds to none is refused
+// rather than saved as a group that holds nobody.
+TEST_P(ContactRepositoryTest, ControlGroupPercentBelowOneBasisPointIsRefused) {
+  SetUpTenant("t1");
+  auto tiny = repo_->CreateControlGroup("t1", "tiny", 0.001);
+  EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("percent: must be at least 0.01"));
+  auto groups = repo_->ListControlGroups("t1");
+  ASSERT_TRUE(groups.ok());
+  EXPECT_TRUE(groups->empty());
+  auto smallest = repo_->CreateControlGroup("t1", "smallest", 0.01);
+  ASSERT_TRUE(smallest.ok()) << smallest.status();
+  EXPECT_DOUBLE_EQ(smallest->percent(), 0.01);
+}
+
 TEST_P(ContactRepositoryTest, RequestChecksNameTheProblemAndChangeNothing) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
@@ -1176,6 +1315,51 @@ TEST_P(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
   EXPECT_EQ(contact->attributes().at("city"), "Goa");
   EXPECT_EQ(contact->source(), "anonymous:" + record.guid());
   EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
+}
+
+// An anonymous user's values are kept by attribute name. One whose attribute was deleted since, or
+// created again with another type, belongs to a retired attribute: identifying the user leaves it
+// out (as contacts' records leave out retired values) instead of failing on an attribute the
+// caller never sent, which no request could get past.
+TEST_P(ContactRepositoryTest, IdentifyAnonymousLeavesOutValuesOfDeletedAttributes) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  CreateAttribute("t1", "score", contacts::v1::TEXT, false);
+  CreateAttribute("t1", "level", contacts::v1::TEXT, true);
+  contacts::v1::RecordAnonymousRequest record;
+  record.set_guid("g-1");
+  (*record.mutable_attributes())["city"] = "Goa";
+  (*record.mutable_attributes())["score"] = "ten";
+  (*record.mutable_attributes())["level"] = "high";
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  ASSERT_TRUE(repo_->DeleteAttribute("t1", "score").ok());
+  ASSERT_TRUE(repo_->DeleteAttribute("t1", "level").ok());
+  CreateAttribute("t1", "level", contacts::v1::INTEGER, true);
+
+  contacts::v1::IdentifyAnonymousRequest identify;
+  identify.set_guid(record.guid());
+  (*identify.mutable_attributes())["customer_id"] = "Z1";
+  auto contact = repo_->IdentifyAnonymous("t1", identify);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("city"), "Goa");
+  EXPECT_FALSE(contact->attributes().contains("score"));
+  EXPECT_FALSE(contact->attributes().contains("level"));
+  EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+
+  // The caller can still set the attribute that took the name.
+  record.set_guid("g-2");
+  EXPECT_EQ(repo_->RecordAnonymous("t1", record).status().code(), absl::StatusCode::kInvalidArgument);  // no "score"
+  record.mutable_attributes()->erase("score");
+  (*record.mutable_attributes())["level"] = "7";
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  identify.set_guid("g-2");
+  (*identify.mutable_attributes())["customer_id"] = "Z2";
+  (*identify.mutable_attributes())["LEVEL"] = "8";
+  contact = repo_->IdentifyAnonymous("t1", identify);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("level"), "8");
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
 }
 
 // Batches of hundreds of rows update the query columns on a helper thread while the WriteBatch is

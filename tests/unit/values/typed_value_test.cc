@@ -489,6 +489,16 @@ TEST(NormalizeValueTest, DateTimeGoodValues) {
              });
 }
 
+// A zone offset cut short after its colon ("+05:" of "+05:30") was read as "+05:00", storing an
+// instant off by the lost minutes; the grammar has no such form.
+TEST(NormalizeValueTest, DateTimeZoneOffsetCutAfterItsColonIsRefused) {
+  ExpectBad(AttributeType::kDateTime, {
+                                          {"2023-01-05T10:20:30+05:", "bad zone offset"},
+                                          {"2023-01-05T10:20-05:", "bad zone offset"},
+                                          {"2023-01-05T10:20:30 +05:", "bad zone offset"},
+                                      });
+}
+
 TEST(NormalizeValueTest, DateTimeBadValues) {
   ExpectBad(AttributeType::kDateTime, {
                                           {"yesterday", "is not a valid DATETIME"},
