@@ -233,6 +233,12 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
       *error = {attribute->name(), std::string(canonical.status().message())};
       return false;
     }
+    if (FindStoredValue(*row->record, attribute->id()).has_value()) {
+      // Two spellings of one name: which value won would be the map's iteration order.
+      *error = {attribute->name(),
+                fmt::format("given twice (names are case-insensitive; \"{}\" is one of them)", name)};
+      return false;
+    }
     if (attribute->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
     PutResolvedValue(row, attribute->id(), *canonical);
   }
@@ -1621,10 +1627,11 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::SetBlacklist(const std:
   if (channel == contacts::v1::CHANNEL_UNSPECIFIED || !contacts::v1::Channel_IsValid(channel)) {
     return absl::InvalidArgumentError("channel: give EMAIL_CHANNEL, SMS, WHATSAPP or RCS");
   }
-  if (blacklisted &&
-      (reason == contacts::v1::BLACKLIST_REASON_UNSPECIFIED || !contacts::v1::BlacklistReason_IsValid(reason))) {
-    reason = contacts::v1::MANUAL;
+  // proto3 enums are open: a number outside the enum is refused, not filed under MANUAL unseen.
+  if (blacklisted && !contacts::v1::BlacklistReason_IsValid(reason)) {
+    return absl::InvalidArgumentError(fmt::format("reason: {} is not a blacklist reason", static_cast<int>(reason)));
   }
+  if (blacklisted && reason == contacts::v1::BLACKLIST_REASON_UNSPECIFIED) reason = contacts::v1::MANUAL;
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::unique_lock lock(state->mu);
   ASSIGN_OR_RETURN(std::string pk, CanonicalPrimaryKey(*state, primary_key));

@@ -413,6 +413,29 @@ TEST_P(ContactRepositoryTest, RowNamingTooManyAttributesIsRefused) {
 
 // Request checks no other test reaches: each answers its code with a message naming the field or
 // the thing, and the stored data is the same afterwards.
+// A row naming one attribute in two spellings is refused: which value won was the order in which
+// protobuf's map happened to visit them. A blacklist reason outside the enum is refused too,
+// rather than filed under MANUAL.
+TEST_P(ContactRepositoryTest, RowNamingAnAttributeTwiceAndUnknownBlacklistReasonAreRefused) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"city", "Pune"}}).ok());
+  auto twice = Upsert("t1", {{"customer_id", "C1"}, {"city", "Goa"}, {"CITY", "Delhi"}});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("attribute \"city\": given twice"));
+  auto reason =
+      repo_->SetBlacklist("t1", "C1", contacts::v1::SMS, static_cast<contacts::v1::BlacklistReason>(42), true);
+  EXPECT_EQ(reason.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(reason.status().message(), "reason: 42 is not a blacklist reason");
+  contacts::v1::GetContactRequest get;
+  get.set_primary_key("C1");
+  auto stored = repo_->GetContact("t1", get);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->attributes().at("city"), "Pune");
+  EXPECT_EQ(stored->blacklist_size(), 0);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
 // Control groups are kept in basis points (0.01%): a percent that rounds to none is refused
 // rather than saved as a group that holds nobody.
 TEST_P(ContactRepositoryTest, ControlGroupPercentBelowOneBasisPointIsRefused) {
