@@ -1084,7 +1084,15 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
     return absl::InvalidArgumentError(
         fmt::format("primary_key_type: {} is not an attribute type", static_cast<int>(request.primary_key_type())));
   }
-  std::string country = request.default_country_code().empty() ? "91" : request.default_country_code();
+  // What the call leaves out stays as it is (SetupTenantRequest): a first setup takes the defaults.
+  const bool first_setup = !state->record.configured();
+  std::string country = request.default_country_code();
+  if (country.empty()) country = first_setup ? "" : state->record.default_country_code();
+  if (country.empty()) country = "91";
+  const bool email_unique = request.has_allow_duplicate_email() ? !request.allow_duplicate_email()
+                                                                : first_setup || state->record.email_unique();
+  const bool mobile_unique = request.has_allow_duplicate_mobile() ? !request.allow_duplicate_mobile()
+                                                                  : first_setup || state->record.mobile_unique();
   if (!country.empty() && country[0] == '+') country.erase(0, 1);
   if (country.empty() || country.size() > 3 || !std::all_of(country.begin(), country.end(), ::isdigit) ||
       country[0] == '0') {
@@ -1133,8 +1141,8 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
   state->record.set_configured(true);
   state->record.set_primary_key_attribute_id(pk.id());
   state->record.set_default_country_code(country);
-  state->record.set_email_unique(!request.allow_duplicate_email());
-  state->record.set_mobile_unique(!request.allow_duplicate_mobile());
+  state->record.set_email_unique(email_unique);
+  state->record.set_mobile_unique(mobile_unique);
   RETURN_IF_ERROR(PersistTenantRecord(state, &batch));
   if (absl::Status written = db_->Write(&batch); !written.ok()) {
     state->record = saved;

@@ -413,6 +413,43 @@ TEST_P(ContactRepositoryTest, RowNamingTooManyAttributesIsRefused) {
 
 // Request checks no other test reaches: each answers its code with a message naming the field or
 // the thing, and the stored data is the same afterwards.
+// SetupTenant again to change one setting keeps the others: what a call leaves out stays as it
+// is (it reset the country code to 91 and made email unique again).
+TEST_P(ContactRepositoryTest, SetupTenantKeepsTheSettingsACallLeavesOut) {
+  contacts::v1::SetupTenantRequest first;
+  first.set_primary_key_attribute("customer_id");
+  first.set_default_country_code("44");
+  first.set_allow_duplicate_email(true);
+  ASSERT_TRUE(repo_->SetupTenant("t1", first).ok());
+  contacts::v1::SetupTenantRequest again;
+  again.set_primary_key_attribute("customer_id");
+  again.set_allow_duplicate_mobile(true);
+  auto changed = repo_->SetupTenant("t1", again);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->default_country_code(), "44");
+  EXPECT_FALSE(changed->email_unique());
+  EXPECT_FALSE(changed->mobile_unique());
+  // National numbers still take the tenant's code.
+  auto contact = Upsert("t1", {{"customer_id", "C1"}, {"mobile", "020 7946 0958"}});
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("mobile"), "+442079460958");
+  // Given explicitly, a setting changes, and survives a reopen.
+  again.set_allow_duplicate_email(false);
+  ASSERT_TRUE(repo_->SetupTenant("t1", again).ok());
+  Open();
+  auto tenant = repo_->GetTenant("t1");
+  ASSERT_TRUE(tenant.ok());
+  EXPECT_EQ(tenant->default_country_code(), "44");
+  EXPECT_TRUE(tenant->email_unique());
+  EXPECT_FALSE(tenant->mobile_unique());
+  // A tenant set up for the first time takes the defaults.
+  auto fresh = repo_->SetupTenant("t2", again);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->default_country_code(), "91");
+  EXPECT_TRUE(fresh->email_unique());
+  EXPECT_FALSE(fresh->mobile_unique());
+}
+
 // A row naming one attribute in two spellings is refused: which value won was the order in which
 // protobuf's map happened to visit them. A blacklist reason outside the enum is refused too,
 // rather than filed under MANUAL.
