@@ -2563,6 +2563,10 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
     if (attribute.indexed()) expected_values[attribute_id];
   }
   Roaring seen;
+  Roaring expected_has_email, expected_has_mobile;
+  std::map<int, Roaring> expected_blacklisted;  // by channel
+  // (email or mobile attribute id, value) -> the contacts holding it.
+  std::map<std::pair<uint32_t, std::string>, Roaring> expected_owners;
   {
     auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(id), nullptr, /*fill_cache=*/false);
     StoredContact contact;
@@ -2578,6 +2582,8 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
       for (uint32_t attribute_id : {state->email_id(), state->mobile_id()}) {
         std::string_view value = StoredValueOf(contact, attribute_id);
         if (value.empty()) continue;
+        (attribute_id == state->email_id() ? expected_has_email : expected_has_mobile).add(contact.ordinal());
+        expected_owners[{attribute_id, std::string(value)}].add(contact.ordinal());
         std::vector<uint32_t> owners = state->columns.LookupValueOrdinals(attribute_id, value);
         if (!std::binary_search(owners.begin(), owners.end(), contact.ordinal())) {
           return absl::InternalError(
@@ -2585,6 +2591,9 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
         }
       }
       for (uint64_t list_id : contact.list_ids()) expected_lists[list_id].add(contact.ordinal());
+      for (const contacts::v1::BlacklistEntry& entry : contact.blacklist()) {
+        expected_blacklisted[entry.channel()].add(contact.ordinal());
+      }
       for (auto& [attribute_id, by_value] : expected_values) {
         std::string_view value = StoredValueOf(contact, attribute_id);
         if (!value.empty()) by_value[std::string(value)].add(contact.ordinal());
@@ -2594,6 +2603,29 @@ absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
   }
   if (!(seen == state->columns.alive())) {
     return absl::InternalError("query columns disagree with the stored contacts");
+  }
+  if (!(expected_has_email == state->columns.has_email()) || !(expected_has_mobile == state->columns.has_mobile())) {
+    return absl::InternalError("the contacts with an email or a mobile disagree with the stored contacts");
+  }
+  for (int channel = 1; channel <= 4; ++channel) {
+    if (!(expected_blacklisted[channel] == state->columns.blacklisted(static_cast<contacts::v1::Channel>(channel)))) {
+      return absl::InternalError(
+          fmt::format("the blacklist of channel {} disagrees with the stored contacts", channel));
+    }
+  }
+  // The lookups hold each value's holders and nothing else (no entry left by a value let go of).
+  size_t owner_pairs = 0;
+  for (const auto& [key, holders] : expected_owners) {
+    std::vector<uint32_t> owners = state->columns.LookupValueOrdinals(key.first, key.second);
+    if (!(Roaring(owners.size(), owners.data()) == holders)) {
+      return absl::InternalError(
+          fmt::format("the lookup of \"{}\" (attribute {}) names other contacts than hold it", key.second, key.first));
+    }
+    owner_pairs += holders.cardinality();
+  }
+  if (owner_pairs != state->columns.ValueOwnerCount()) {
+    return absl::InternalError(fmt::format("the email and mobile lookups hold {} entries, the stored contacts need {}",
+                                           state->columns.ValueOwnerCount(), owner_pairs));
   }
   for (const auto& [list_id, list] : state->lists) {
     if (!(expected_lists[list_id] == state->columns.list(list_id))) {

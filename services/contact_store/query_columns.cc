@@ -278,6 +278,12 @@ void TenantColumns::RemoveValueOwner(uint64_t hash, uint32_t ordinal) {
   if (more != value_owners_more_.end() && more->second.isEmpty()) value_owners_more_.erase(more);
 }
 
+size_t TenantColumns::ValueOwnerCount() const {
+  size_t count = value_owners_.size();
+  for (const auto& [hash, more] : value_owners_more_) count += more.cardinality();
+  return count;
+}
+
 std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const {
   const uint64_t hash = LookupValueHash(attribute_id, value);
   std::vector<uint32_t> ordinals;

@@ -168,6 +168,9 @@ class TenantColumns {
   // the only index of email and mobile values: RocksDB keeps no lookup entries for them
   // (docs/architecture.md, "Email and mobile lookups").
   std::vector<uint32_t> LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const;
+  // How many (value, contact) pairs the email and mobile lookups hold: one per contact and value
+  // held. For consistency checks, which find stale entries by it.
+  size_t ValueOwnerCount() const;
 
   // Heap bytes of all columns, roughly (for logs and the README's sizing).
   size_t MemoryBytes() const;
