@@ -162,11 +162,17 @@ struct ResolvedRow {
   const std::string& primary_key() const { return record->primary_key(); }
 };
 
-// Sets the entry of `attribute_id` in a resolved row's record (the last of two columns naming the
-// same attribute wins, as it did through SetStoredValue). Rows whose columns name each attribute
-// once append their values without this look (ResolvePositionalRow).
-void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value) {
+// Appends the entry of `attribute_id` to a resolved row's record, which holds none yet (a named
+// row refuses an attribute given twice; ResolveRow).
+void AppendResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value) {
   if (value.empty()) row->clears = true;
+  AppendPackedValue(row->record->mutable_packed_values(), attribute_id, value);
+}
+
+// Sets the entry of `attribute_id` in a resolved row's record: the last of two positional columns
+// naming the same attribute wins, as it did through SetStoredValue. Rows whose columns name each
+// attribute once append their values without this look (ResolvePositionalRow).
+void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view value) {
   std::string* packed = row->record->mutable_packed_values();
   if (FindStoredValue(*row->record, attribute_id).has_value()) {
     // Rare (two spellings of one attribute's name): rebuild without the earlier entry. A resolved
@@ -180,7 +186,7 @@ void PutResolvedValue(ResolvedRow* row, uint32_t attribute_id, std::string_view 
     }
     *packed = std::move(rebuilt);
   }
-  AppendPackedValue(packed, attribute_id, value);
+  AppendResolvedValue(row, attribute_id, value);
 }
 
 // Attribute names as callers spell them -> attributes, cached for a batch (rows repeat the same
@@ -240,7 +246,7 @@ bool ResolveRow(AttributeResolver& resolver, const google::protobuf::Map<std::st
       return false;
     }
     if (attribute->id() == pk_attribute->id()) row->record->set_primary_key(*canonical);
-    PutResolvedValue(row, attribute->id(), *canonical);
+    AppendResolvedValue(row, attribute->id(), *canonical);
   }
   if (row->primary_key().empty()) {
     *error = {pk_attribute->name(), fmt::format("missing primary key \"{}\"", pk_attribute->name())};

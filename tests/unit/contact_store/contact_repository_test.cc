@@ -876,7 +876,7 @@ TEST_P(ContactRepositoryTest, PositionalBatchLeavesEmptyValuesAloneAndChecksShap
 }
 
 // A batch's rows are resolved into records that new contacts take over as they are: what the
-// named form clears, an attribute named twice, a key given twice and the batch's lists and source
+// named form clears, a positional column named twice, a key given twice and the batch's lists and source
 // must come out as if every row had been applied one after the other.
 TEST_P(ContactRepositoryTest, BatchRowsBecomeExactlyTheContactsTheyDescribe) {
   SetUpTenant("t1");
