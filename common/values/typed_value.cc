@@ -499,8 +499,21 @@ absl::Status AppendMobile(std::string_view s, std::string_view country_code, std
     international = true;
     i = 1;
   }
+  // Digits that make up an international prefix ("+" or "00"): a "(0)" after them is the
+  // national trunk prefix written out ("+44 (0)20 7946 0958"), never dialled from abroad.
+  size_t prefix_digits = 0;
+  if (!international) {
+    const size_t first = s.find_first_of("0123456789");
+    const size_t second = first == std::string_view::npos ? first : s.find_first_of("0123456789", first + 1);
+    if (second != std::string_view::npos && s[first] == '0' && s[second] == '0') prefix_digits = 2;
+  }
+  const bool written_international = international || prefix_digits == 2;
   for (; i < s.size(); ++i) {
     const char c = s[i];
+    if (c == '(' && written_international && count > prefix_digits && s.substr(i, 3) == "(0)") {
+      i += 2;
+      continue;
+    }
     if (IsDigit(c)) {
       if (count < sizeof(digits)) digits[count] = c;
       ++count;
