@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -47,6 +48,10 @@ absl::Status TenantError(const absl::Status& status) {
   }
   return status;
 }
+
+// Said of a job whose state the jobs db refused to record (JobManager::unsaved_).
+constexpr char kNotSaved[] = "this state is not saved";
+constexpr char kResumesAtRestart[] = "the job resumes from its last checkpoint when import-processor restarts";
 
 constexpr std::array<v1::JobState, 6> kAllStates = {v1::QUEUED, v1::RUNNING,  v1::COMPLETED, v1::COMPLETED_WITH_ERRORS,
                                                     v1::FAILED, v1::CANCELLED};
@@ -122,28 +127,57 @@ void JobManager::RemoveOrphanSpoolFiles() {
   }
 }
 
+// Held by StartImport / StartDelete from before they read the upload until their job is in
+// active_ (which then keeps the upload): ExpireUploads leaves a claimed upload alone.
+class JobManager::UploadClaim {
+ public:
+  UploadClaim(JobManager& manager, std::string upload_id) : manager_(manager), upload_id_(std::move(upload_id)) {
+    std::lock_guard lock(manager_.mu_);
+    ++manager_.starting_uploads_[upload_id_];
+  }
+  ~UploadClaim() {
+    std::lock_guard lock(manager_.mu_);
+    auto it = manager_.starting_uploads_.find(upload_id_);
+    if (--it->second == 0) manager_.starting_uploads_.erase(it);
+  }
+  UploadClaim(const UploadClaim&) = delete;
+  UploadClaim& operator=(const UploadClaim&) = delete;
+
+ private:
+  JobManager& manager_;
+  const std::string upload_id_;
+};
+
+bool JobManager::UploadInUse(const std::string& upload_id) const {
+  if (starting_uploads_.contains(upload_id)) return true;
+  for (const auto& [id, active] : active_) {
+    if (active.job.upload_id() == upload_id) return true;
+  }
+  return false;
+}
+
 size_t JobManager::ExpireUploads(int64_t now_micros) {
   const int64_t cutoff =
       now_micros - std::chrono::duration_cast<std::chrono::microseconds>(options_.upload_ttl).count();
-  absl::flat_hash_set<std::string> in_use;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [id, active] : active_) in_use.insert(active.job.upload_id());
-  }
   std::vector<internal::StoredUpload> expired;
   absl::Status scanned = jobs_.ScanUploads([&](internal::StoredUpload&& upload) {
-    if (upload.created_at_micros() < cutoff && !in_use.contains(upload.id())) expired.push_back(std::move(upload));
+    if (upload.created_at_micros() < cutoff) expired.push_back(std::move(upload));
     return true;
   });
   if (!scanned.ok()) spdlog::warn("upload expiry: {}", scanned.ToString());
   size_t removed = 0;
   for (const internal::StoredUpload& upload : expired) {
-    std::error_code ec;
-    std::filesystem::remove(upload.spool_path(), ec);
+    // Checked and deleted under mu_, under which StartImport / StartDelete claim an upload before
+    // they read it: either they find it gone, or it is kept for them. The record goes first, so
+    // that a failure leaves a usable upload rather than a record without its file.
+    std::lock_guard lock(mu_);
+    if (UploadInUse(upload.id())) continue;
     if (absl::Status s = jobs_.DeleteUpload(upload.id()); !s.ok()) {
       spdlog::warn("upload {}: cannot delete: {}", upload.id(), s.ToString());
       continue;
     }
+    std::error_code ec;
+    std::filesystem::remove(upload.spool_path(), ec);
     ++removed;
     spdlog::info("upload {} expired and deleted", upload.id());
   }
@@ -186,6 +220,7 @@ void JobManager::WorkerLoop() {
   while (true) {
     std::string id;
     std::shared_ptr<JobControl> control;
+    v1::Job queued;  // the job as queued, for when its record cannot be read
     {
       std::unique_lock lock(mu_);
       work_.wait(lock, [&] { return shutting_down_ || !queue_.empty(); });
@@ -196,22 +231,76 @@ void JobManager::WorkerLoop() {
       if (it == active_.end() || IsFinalState(it->second.job.state())) continue;
       it->second.picked = true;
       control = it->second.control;
+      queued = it->second.job;
     }
     absl::StatusOr<internal::StoredJob> job = jobs_.GetJob(id);
     if (!job.ok()) {
+      // Nothing to run and no record to update: the job fails in this process only.
       spdlog::error("job {}: cannot load: {}", id, job.status().ToString());
+      queued.set_state(v1::FAILED);
+      queued.set_error(fmt::format("cannot load the job ({}); {}: {}", std::string(job.status().message()), kNotSaved,
+                                   kResumesAtRestart));
+      queued.set_finished_at_micros(NowMicros());
+      std::lock_guard lock(mu_);
+      EndActive(id, std::move(queued), /*on_disk=*/false);
       continue;
     }
-    if (IsFinalState(job->job().state())) continue;
-    internal::StoredJob final_job = RunJob(*std::move(job), jobs_, store_, *control, options_.runner,
-                                           [this](const internal::StoredJob& changed) { OnProgress(changed); });
-    std::lock_guard lock(mu_);
-    if (IsFinalState(final_job.job().state())) {
-      active_.erase(id);
-      received_seen_.erase(id);
-      changed_.notify_all();
+    if (IsFinalState(job->job().state())) {
+      std::lock_guard lock(mu_);
+      EndActive(id, job->job(), /*on_disk=*/true);
+      continue;
     }
+    internal::StoredJob ran = RunJob(*std::move(job), jobs_, store_, *control, options_.runner,
+                                     [this](const internal::StoredJob& changed) { OnProgress(changed); });
+    const bool final = IsFinalState(ran.job().state());
+    // Shutdown: the job stays RUNNING in the db and in active_, to resume at the next start.
+    if (!final && control->stop_requested()) continue;
+    {
+      std::lock_guard lock(mu_);
+      // OnProgress hears of every state the runner persisted, so a final state there is on disk.
+      auto it = active_.find(id);
+      if (final && it != active_.end() && IsFinalState(it->second.job.state())) {
+        EndActive(id, ran.job(), /*on_disk=*/true);
+        continue;
+      }
+    }
+    EndUnsaved(std::move(ran));
   }
+}
+
+void JobManager::EndUnsaved(internal::StoredJob job) {
+  // Either the final record was refused or (not final, no stop asked) even the one marking the job
+  // RUNNING: nothing ran then, and the job fails like one whose checkpoint the db refused.
+  v1::Job& info = *job.mutable_job();
+  if (!IsFinalState(info.state())) {
+    info.set_state(v1::FAILED);
+    info.set_error("jobs db: the job could not be marked RUNNING");
+    info.set_finished_at_micros(NowMicros());
+    job.clear_credentials();  // as for every final state
+  }
+  // One more try, which also tells the caller why; a db that refuses again leaves the job to
+  // unsaved_.
+  absl::Status saved = jobs_.PutJob(job);
+  if (saved.ok()) {
+    OnProgress(job);
+  } else {
+    spdlog::error("job {}: {} not saved, it resumes at the next start: {}", info.id(), v1::JobState_Name(info.state()),
+                  saved.ToString());
+    info.set_error(fmt::format("{}{}{} ({}): {}", info.error(), info.error().empty() ? "" : "; ", kNotSaved,
+                               std::string(saved.message()), kResumesAtRestart));
+  }
+  std::lock_guard lock(mu_);
+  EndActive(info.id(), info, saved.ok());
+}
+
+void JobManager::EndActive(const std::string& id, v1::Job job, bool on_disk) {
+  if (auto it = active_.find(id); it != active_.end()) {
+    CountState(it->second.job.state(), job.state());  // the metric follows what GetJob says
+    active_.erase(it);
+  }
+  received_seen_.erase(id);
+  if (!on_disk) unsaved_[id] = std::move(job);
+  changed_.notify_all();
 }
 
 void JobManager::OnProgress(const internal::StoredJob& job) {
@@ -303,7 +392,12 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
     stored->set_line_number(point.line_number);
   }
   if (preview.distinct_keys) *upload.mutable_distinct_keys() = *preview.distinct_keys;
-  RETURN_IF_ERROR(jobs_.PutUpload(upload));
+  if (absl::Status stored = jobs_.PutUpload(upload); !stored.ok()) {
+    // No record, no upload: the file would stay until the next start otherwise.
+    std::error_code ec;
+    std::filesystem::remove(preview.data_path, ec);
+    return stored;
+  }
   spdlog::info("upload {} stored: {} bytes, {} rows, {} columns", upload_id, preview.size_bytes, preview.data_rows,
                preview.columns.size());
 
@@ -360,6 +454,7 @@ absl::Status JobManager::CheckLists(const Caller& caller, const google::protobuf
 }
 
 absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::StartImportRequest& request) {
+  UploadClaim claim(*this, request.upload_id());  // until Enqueue: the janitor must not delete it
   ASSIGN_OR_RETURN(internal::StoredUpload upload, LoadUpload(caller.tenant, request.upload_id()));
   if (!v1::WriteMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(fmt::format("mode: unknown write mode {}", static_cast<int>(request.mode())));
@@ -442,6 +537,7 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
 
 absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::StartDeleteRequest& request) {
   internal::StoredUpload upload;
+  std::optional<UploadClaim> claim;  // until Enqueue: the janitor must not delete the upload
   if (request.has_keys()) {
     if (request.keys().keys().empty()) return absl::InvalidArgumentError("keys: the key list is empty");
     if (static_cast<size_t>(request.keys().keys_size()) > kMaxInlineKeys) {
@@ -451,6 +547,7 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
   } else if (request.upload_id().empty()) {
     return absl::InvalidArgumentError("either upload_id or keys is required");
   } else {
+    claim.emplace(*this, request.upload_id());
     ASSIGN_OR_RETURN(upload, LoadUpload(caller.tenant, request.upload_id()));
   }
   if (!v1::BatchDeleteRequest::KeyKind_IsValid(request.key_kind())) {
@@ -514,6 +611,7 @@ absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& tenant, const std:
   // An active job's in-memory copy is as new as its last checkpoint.
   std::lock_guard lock(mu_);
   if (auto it = active_.find(job_id); it != active_.end()) return it->second.job;
+  if (auto it = unsaved_.find(job_id); it != unsaved_.end()) return it->second;
   return job.job();
 }
 
@@ -530,8 +628,15 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& ten
   v1::ListJobsResponse response;
   std::string last_id;
   bool more = false;
+  absl::flat_hash_map<std::string, v1::Job> unsaved;  // usually empty
+  {
+    std::lock_guard lock(mu_);
+    unsaved = unsaved_;
+  }
   RETURN_IF_ERROR(jobs_.ScanJobs(token, [&](internal::StoredJob&& job) {
     if (job.tenant() != tenant) return true;
+    // Before the state filter, which must see what GetJob would say.
+    if (auto it = unsaved.find(job.job().id()); it != unsaved.end()) *job.mutable_job() = it->second;
     if (request.state() != v1::JOB_STATE_UNSPECIFIED && job.job().state() != request.state()) return true;
     if (static_cast<uint32_t>(response.jobs_size()) == page_size) {
       more = true;
@@ -544,7 +649,11 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& ten
   if (more) response.set_next_page_token(last_id);
   std::lock_guard lock(mu_);
   for (v1::Job& job : *response.mutable_jobs()) {
-    if (auto it = active_.find(job.id()); it != active_.end()) job = it->second.job;
+    if (auto it = active_.find(job.id()); it != active_.end()) {
+      job = it->second.job;
+    } else if (auto ended = unsaved_.find(job.id()); ended != unsaved_.end()) {
+      job = ended->second;
+    }
   }
   return response;
 }
@@ -554,6 +663,7 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& tenant, const s
   std::lock_guard lock(mu_);
   auto it = active_.find(job_id);
   if (it == active_.end()) {
+    if (auto ended = unsaved_.find(job_id); ended != unsaved_.end()) return ended->second;
     // Finished (or finishing right now): re-read so the answer is the final record.
     ASSIGN_OR_RETURN(stored, jobs_.GetJob(job_id));
     return stored.job();
@@ -586,6 +696,12 @@ absl::Status JobManager::WatchJob(const std::string& tenant, const std::string& 
   while (true) {
     auto it = active_.find(job_id);
     if (it == active_.end()) {
+      if (auto ended = unsaved_.find(job_id); ended != unsaved_.end()) {
+        const v1::Job job = ended->second;  // finished, but only this process knows
+        lock.unlock();
+        send(job);
+        return absl::OkStatus();
+      }
       lock.unlock();
       ASSIGN_OR_RETURN(stored, jobs_.GetJob(job_id));  // finished: the final record is on disk
       send(stored.job());

@@ -79,8 +79,9 @@ class JobManager {
   // start); watchers return. Idempotent.
   void Shutdown();
 
-  // Deletes uploads created before `now_micros` - upload_ttl that no unfinished job uses; returns
-  // how many. Called by the janitor; public for tests.
+  // Deletes uploads created before `now_micros` - upload_ttl that no unfinished job uses and no
+  // StartImport / StartDelete is starting a job from; returns how many. Called by the janitor;
+  // public for tests.
   size_t ExpireUploads(int64_t now_micros);
 
   // ----- Uploads -----
@@ -132,7 +133,13 @@ class JobManager {
   absl::StatusOr<internal::StoredUpload> LoadUpload(const std::string& tenant, const std::string& upload_id) const;
   absl::Status CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids);
   absl::StatusOr<v1::Job> Enqueue(const internal::StoredUpload& upload, const Caller& caller, internal::StoredJob job);
+  bool UploadInUse(const std::string& upload_id) const;  // REQUIRES: mu_ held
   void WorkerLoop();
+  // The runner stopped without the job's last state on disk (see unsaved_).
+  void EndUnsaved(internal::StoredJob job);
+  // `id` leaves active_ with `job` as its final state, kept in unsaved_ unless `on_disk`; wakes
+  // watchers. REQUIRES: mu_ held.
+  void EndActive(const std::string& id, v1::Job job, bool on_disk);
   void JanitorLoop();
   void RemoveOrphanSpoolFiles();
   void OnProgress(const internal::StoredJob& job);
@@ -148,6 +155,16 @@ class JobManager {
   std::condition_variable janitor_wake_;  // shutting_down_ changed
   std::deque<std::string> queue_;
   absl::flat_hash_map<std::string, Active> active_;
+  // Jobs whose final state this process knows but the jobs db would not record (a record that
+  // could not be read or written): the db still says QUEUED or RUNNING, so the job resumes from
+  // its last checkpoint at the next start, and until then this copy overrides the record in
+  // GetJob, ListJobs, WatchJob and CancelJob so that they agree. Failing the job beats retrying it
+  // here: a RocksDB whose writes fail usually stays read-only (a background error) until it is
+  // reopened, so a retry would spin while callers watched a job that never moves.
+  absl::flat_hash_map<std::string, v1::Job> unsaved_;
+  // Upload id -> StartImport / StartDelete calls starting a job from it (UploadClaim).
+  class UploadClaim;
+  absl::flat_hash_map<std::string, int> starting_uploads_;
   bool shutting_down_ = false;
   std::vector<std::thread> workers_;
   std::thread janitor_;

@@ -8,6 +8,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/status/status_macros.h"
+
 namespace contacts {
 namespace {
 
@@ -59,6 +61,25 @@ rocksdb::WriteOptions JobStore::Synced() const {
   return options;
 }
 
+void JobStore::SetFaultForTesting(std::function<absl::Status(std::string_view what)> fault) {
+  std::lock_guard lock(fault_mu_);
+  fault_ = std::move(fault);
+  has_fault_.store(fault_ != nullptr, std::memory_order_release);
+}
+
+absl::Status JobStore::Fault(std::string_view what) const {
+  if (!has_fault_.load(std::memory_order_acquire)) return absl::OkStatus();
+  std::function<absl::Status(std::string_view)> fault;
+  {
+    std::lock_guard lock(fault_mu_);
+    fault = fault_;
+  }
+  if (fault == nullptr) return absl::OkStatus();
+  absl::Status status = fault(what);
+  if (status.ok()) return status;
+  return absl::Status(status.code(), fmt::format("jobs db: {}: {}", what, std::string(status.message())));
+}
+
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, bool sync) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -107,10 +128,12 @@ JobStore::~JobStore() {
 }
 
 absl::Status JobStore::PutUpload(const internal::StoredUpload& upload) {
+  RETURN_IF_ERROR(Fault("write upload"));
   return FromRocks(db_->Put(Synced(), uploads_, upload.id(), upload.SerializeAsString()), "write upload");
 }
 
 absl::StatusOr<internal::StoredUpload> JobStore::GetUpload(std::string_view id) const {
+  RETURN_IF_ERROR(Fault("read upload"));
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), uploads_, rocksdb::Slice(id.data(), id.size()), &value);
   if (s.IsNotFound()) return absl::NotFoundError(fmt::format("upload \"{}\" not found", id));
@@ -119,10 +142,12 @@ absl::StatusOr<internal::StoredUpload> JobStore::GetUpload(std::string_view id) 
 }
 
 absl::Status JobStore::DeleteUpload(std::string_view id) {
+  RETURN_IF_ERROR(Fault("delete upload"));
   return FromRocks(db_->Delete(Synced(), uploads_, rocksdb::Slice(id.data(), id.size())), "delete upload");
 }
 
 absl::Status JobStore::ScanUploads(absl::FunctionRef<bool(internal::StoredUpload&&)> visit) const {
+  RETURN_IF_ERROR(Fault("scan uploads"));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), uploads_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto upload = ParseValue<internal::StoredUpload>(it->value(), "upload");
@@ -133,10 +158,12 @@ absl::Status JobStore::ScanUploads(absl::FunctionRef<bool(internal::StoredUpload
 }
 
 absl::Status JobStore::PutJob(const internal::StoredJob& job) {
+  RETURN_IF_ERROR(Fault("write job"));
   return FromRocks(db_->Put(Synced(), jobs_, job.job().id(), job.SerializeAsString()), "write job");
 }
 
 absl::StatusOr<internal::StoredJob> JobStore::GetJob(std::string_view id) const {
+  RETURN_IF_ERROR(Fault("read job"));
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), jobs_, rocksdb::Slice(id.data(), id.size()), &value);
   if (s.IsNotFound()) return absl::NotFoundError(fmt::format("job \"{}\" not found", id));
@@ -146,6 +173,7 @@ absl::StatusOr<internal::StoredJob> JobStore::GetJob(std::string_view id) const 
 
 absl::Status JobStore::Checkpoint(const internal::StoredJob& job, const std::vector<v1::JobError>& rejected,
                                   const std::vector<v1::JobError>& fixed) {
+  RETURN_IF_ERROR(Fault("write checkpoint"));
   rocksdb::WriteBatch batch;
   const std::string& id = job.job().id();
   std::string buffer;
@@ -166,6 +194,7 @@ absl::Status JobStore::Checkpoint(const internal::StoredJob& job, const std::vec
 }
 
 absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const {
+  RETURN_IF_ERROR(Fault("scan jobs"));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), jobs_));
   if (after_id.empty()) {
     it->SeekToLast();
@@ -183,6 +212,7 @@ absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<boo
 
 absl::Status JobStore::ScanLog(std::string_view job_id, JobLogKind kind,
                                absl::FunctionRef<bool(v1::JobError&&)> visit) const {
+  RETURN_IF_ERROR(Fault("scan job log"));
   std::string prefix(job_id);
   prefix.push_back(static_cast<char>(kind));
   std::string upper = prefix;

@@ -13,8 +13,11 @@
 // Job ids begin with the creation time, so the jobs family in reverse order is newest first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,10 +73,18 @@ class JobStore {
   // A job's log records of one kind, by row number. `visit` returns false to stop.
   absl::Status ScanLog(std::string_view job_id, JobLogKind kind, absl::FunctionRef<bool(v1::JobError&&)> visit) const;
 
+  // For tests only (fault injection): `fault` is asked before every call above touches RocksDB,
+  // with what the call does ("read job", "write job", "write checkpoint", "read upload", "write
+  // upload", "delete upload", "scan uploads", "scan jobs", "scan job log"); an error it returns
+  // fails the call as a RocksDB error would ("jobs db: <what>: <message>"). Null removes it.
+  // Thread-safe. Production code never sets it.
+  void SetFaultForTesting(std::function<absl::Status(std::string_view what)> fault);
+
  private:
   JobStore() = default;
 
   rocksdb::WriteOptions Synced() const;
+  absl::Status Fault(std::string_view what) const;  // OK unless a test's fault says otherwise
 
   bool sync_ = true;
   std::unique_ptr<rocksdb::DB> db_;
@@ -81,6 +92,10 @@ class JobStore {
   rocksdb::ColumnFamilyHandle* jobs_ = nullptr;
   rocksdb::ColumnFamilyHandle* errors_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  std::atomic<bool> has_fault_{false};  // spares every call the mutex when no test set a fault
+  mutable std::mutex fault_mu_;
+  std::function<absl::Status(std::string_view)> fault_;
 };
 
 // The errors-family key of a log record. Exposed for tests.

@@ -76,7 +76,11 @@ class FakeStore : public StoreClient {
   // A row whose value of this attribute equals this is REJECTED by the "store".
   std::pair<std::string, std::string> reject_value;
 
+  // Called at the start of each GetTenant, outside the store's lock (so it may block).
+  std::function<void()> get_tenant_hook;
+
   absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials) override {
+    if (get_tenant_hook) get_tenant_hook();
     std::lock_guard lock(mu_);
     last_credentials = credentials;
     if (!tenant_ready) return absl::NotFoundError("tenant not set up");

@@ -1,10 +1,14 @@
 #include "services/import_processor/job_manager.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -42,8 +46,10 @@ class JobManagerTest : public JobTestBase {
     return upload.ok() ? upload->upload_id() : "";
   }
 
-  // Follows the job with WatchJob until it ends; returns every state seen.
+  // Follows the job with WatchJob until it ends, or for at most 30 s (a job that never ends fails
+  // the test instead of hanging it); returns every state seen.
   std::vector<v1::Job> Watch(const std::string& id) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     std::vector<v1::Job> seen;
     absl::Status s = manager_->WatchJob(
         "default", id,
@@ -51,10 +57,43 @@ class JobManagerTest : public JobTestBase {
           seen.push_back(job);
           return true;
         },
-        [] { return false; });
+        [&] { return std::chrono::steady_clock::now() > deadline; });
     EXPECT_TRUE(s.ok()) << s;
     return seen;
   }
+
+  // GetJob, CancelJob and ListJobs (filtered by the state too) all answer `expected`.
+  void ExpectEveryCallSays(const v1::Job& expected) {
+    auto got = manager_->GetJob("default", expected.id());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->state(), expected.state());
+    EXPECT_EQ(got->error(), expected.error());
+    auto cancelled = manager_->CancelJob("default", expected.id());
+    ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+    EXPECT_EQ(cancelled->state(), expected.state());
+    EXPECT_EQ(cancelled->error(), expected.error());
+    v1::ListJobsRequest request;
+    request.set_state(expected.state());
+    auto page = manager_->ListJobs("default", request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_EQ(page->jobs_size(), 1);
+    EXPECT_EQ(page->jobs(0).id(), expected.id());
+    EXPECT_EQ(page->jobs(0).error(), expected.error());
+  }
+};
+
+// Removes a test's fault from the jobs db before the test's locals it reads go away.
+class ScopedFault {
+ public:
+  ScopedFault(JobStore& jobs, std::function<absl::Status(std::string_view)> fault) : jobs_(jobs) {
+    jobs_.SetFaultForTesting(std::move(fault));
+  }
+  ~ScopedFault() { jobs_.SetFaultForTesting(nullptr); }
+  ScopedFault(const ScopedFault&) = delete;
+  ScopedFault& operator=(const ScopedFault&) = delete;
+
+ private:
+  JobStore& jobs_;
 };
 
 TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
@@ -336,6 +375,177 @@ TEST_F(JobManagerTest, OldUploadsExpireUnlessAnUnfinishedJobReadsThem) {
   EXPECT_EQ(manager_->StartImport(caller_, ImportRequest(old->upload_id(), {{"id", "customer_id"}})).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(jobs_->GetUpload(used->upload_id()).ok());
+  EXPECT_TRUE(std::filesystem::exists(jobs_->GetUpload(used->upload_id())->spool_path()));
+}
+
+// The janitor runs while a StartImport / StartDelete has read the upload but not yet queued its
+// job: the upload is kept, so the job finds its file.
+TEST_F(JobManagerTest, AnUploadIsNotExpiredWhileAJobIsBeingStartedFromIt) {
+  const int64_t later =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() +
+      int64_t{100} * 3600 * 1000000;
+  std::vector<std::string> ids;
+  for (bool import : {true, false}) {
+    SCOPED_TRACE(import ? "StartImport" : "StartDelete");
+    const std::string upload = UploadId("id\nk1\n");
+    const std::string path = jobs_->GetUpload(upload)->spool_path();
+    Moment in_store;
+    Moment expired;
+    // StartImport / StartDelete ask the store for the tenant after they have read the upload.
+    store_.get_tenant_hook = [&] {
+      in_store.Signal();
+      expired.Wait();
+    };
+    absl::StatusOr<v1::Job> job;
+    std::thread start([&] {
+      if (import) {
+        job = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
+      } else {
+        v1::StartDeleteRequest request;
+        request.set_upload_id(upload);
+        job = manager_->StartDelete(caller_, request);
+      }
+    });
+    in_store.Wait();
+    EXPECT_EQ(manager_->ExpireUploads(later), 0u);
+    expired.Signal();
+    start.join();
+    store_.get_tenant_hook = nullptr;
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_TRUE(std::filesystem::exists(path));
+    EXPECT_TRUE(jobs_->GetUpload(upload).ok());
+    ids.push_back(job->id());
+  }
+  EXPECT_EQ(manager_->ExpireUploads(later), 0u);  // both jobs are queued
+  ASSERT_TRUE(manager_->Start().ok());
+  for (const std::string& id : ids) EXPECT_EQ(Watch(id).back().state(), v1::COMPLETED) << id;
+}
+
+// A spool file is only kept with its upload's record: when the record cannot be written, the
+// file goes too (it used to stay until the next restart).
+TEST_F(JobManagerTest, AnUploadWhoseRecordCannotBeWrittenLeavesNoFile) {
+  ScopedFault fault(*jobs_, [](std::string_view what) {
+    return what == "write upload" ? absl::UnavailableError("disk full") : absl::OkStatus();
+  });
+  auto upload = Upload("id\nk1\n");
+  EXPECT_EQ(upload.status().code(), absl::StatusCode::kUnavailable) << upload.status();
+  EXPECT_TRUE(std::filesystem::is_empty(options_.spool_dir));
+}
+
+// The worker cannot read the job's record: the job ends FAILED for this process instead of
+// staying QUEUED with nobody running it. Its record still says QUEUED, so it runs after a restart.
+TEST_F(JobManagerTest, AJobWhoseRecordCannotBeReadFailsUntilTheNextStart) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  RecreateManager();  // so that only Start queues the job, as after a restart
+  Moment refused;
+  std::atomic<bool> armed{true};
+  ScopedFault fault(*jobs_, [&](std::string_view what) {
+    if (what != "read job" || !armed.exchange(false)) return absl::OkStatus();
+    refused.Signal();
+    return absl::UnavailableError("disk on fire");
+  });
+  ASSERT_TRUE(manager_->Start().ok());
+  refused.Wait();  // the worker's read; the calls below read the record fine
+  std::vector<v1::Job> seen = Watch(job->id());
+  ASSERT_FALSE(seen.empty());
+  const v1::Job& last = seen.back();
+  EXPECT_EQ(last.state(), v1::FAILED);
+  EXPECT_NE(last.error().find("disk on fire"), std::string::npos) << last.error();
+  EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
+  EXPECT_GT(last.finished_at_micros(), 0);
+  ExpectEveryCallSays(last);
+  EXPECT_EQ(Stored(job->id()).job().state(), v1::QUEUED);
+  EXPECT_TRUE(store_.contacts.empty());
+
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.contacts.size(), 1u);
+}
+
+// The runner cannot even mark the job RUNNING, and the database stays broken: the job ends FAILED
+// in memory (watchers return, a cancel is not left pending) and runs again after a restart.
+TEST_F(JobManagerTest, AJobThatCannotBeMarkedRunningFailsUntilTheNextStart) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  RecreateManager();  // so that only Start queues the job, as after a restart
+  {
+    ScopedFault fault(*jobs_, [](std::string_view what) {
+      return what == "write job" ? absl::UnavailableError("disk full") : absl::OkStatus();
+    });
+    ASSERT_TRUE(manager_->Start().ok());
+    std::vector<v1::Job> seen = Watch(job->id());
+    ASSERT_FALSE(seen.empty());
+    const v1::Job& last = seen.back();
+    EXPECT_EQ(last.state(), v1::FAILED);
+    EXPECT_NE(last.error().find("disk full"), std::string::npos) << last.error();
+    EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
+    ExpectEveryCallSays(last);
+  }
+  EXPECT_EQ(Stored(job->id()).job().state(), v1::QUEUED);
+  EXPECT_TRUE(store_.contacts.empty());
+
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+}
+
+// The write that marks the job RUNNING fails once: the worker records the job FAILED, like any
+// job whose checkpoint could not be written, and the record agrees.
+TEST_F(JobManagerTest, AJobThatCouldNotBeMarkedRunningIsRecordedFailed) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  RecreateManager();  // so that only Start queues the job, as after a restart
+  std::atomic<bool> armed{true};
+  ScopedFault fault(*jobs_, [&](std::string_view what) {
+    if (what != "write job" || !armed.exchange(false)) return absl::OkStatus();
+    return absl::UnavailableError("disk full");
+  });
+  ASSERT_TRUE(manager_->Start().ok());
+  std::vector<v1::Job> seen = Watch(job->id());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state(), v1::FAILED);
+  ExpectEveryCallSays(seen.back());
+  internal::StoredJob stored = Stored(job->id());
+  EXPECT_EQ(stored.job().state(), v1::FAILED);
+  EXPECT_EQ(stored.job().error(), seen.back().error());
+  EXPECT_TRUE(stored.credentials().empty());
+  EXPECT_TRUE(store_.contacts.empty());
+}
+
+// A checkpoint fails and so does every later write: the job's final state (FAILED) exists only in
+// memory, its record still says RUNNING. WatchJob ends with that final state and the other calls
+// agree with it, instead of the record's RUNNING; after a restart the job resumes.
+TEST_F(JobManagerTest, AFinalStateTheDatabaseRefusedIsWhatEveryCallSays) {
+  std::string content = "id\n";
+  for (int i = 0; i < 10; ++i) content += fmt::format("k{}\n", i);
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  RecreateManager();  // so that only Start queues the job, as after a restart
+  {
+    std::atomic<bool> broken{false};
+    ScopedFault fault(*jobs_, [&](std::string_view what) {
+      if (what == "write checkpoint") broken = true;
+      if (broken && what.starts_with("write")) return absl::UnavailableError("disk full");
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(manager_->Start().ok());
+    std::vector<v1::Job> seen = Watch(job->id());
+    ASSERT_FALSE(seen.empty());
+    const v1::Job& last = seen.back();
+    EXPECT_EQ(last.state(), v1::FAILED);
+    EXPECT_NE(last.error().find("write checkpoint"), std::string::npos) << last.error();
+    EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
+    ExpectEveryCallSays(last);
+    EXPECT_EQ(Stored(job->id()).job().state(), v1::RUNNING);
+    manager_->Shutdown();
+  }
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.contacts.size(), 10u);
 }
 
 TEST_F(JobManagerTest, StartRemovesFilesOfInterruptedUploads) {
