@@ -490,10 +490,11 @@ class ContactRepository::BatchWriter {
 
   // Plans an upsert of `row`. Returns the outcome; REJECTED fills *error. `new_record`, when given,
   // is the record of `row` as a new contact (AdoptAsNewContact), made before the lock; it is taken
-  // over if the contact does not exist and must outlive the writer.
-  contacts::v1::RowOutcome Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
-                                  const std::vector<uint64_t>& list_ids, const std::string& source, RowError* error,
-                                  StoredContact* new_record = nullptr) {
+  // over if the contact does not exist and must outlive the writer. Errors: a failed read of the
+  // stored holders of a unique email or mobile (not the row's fault: the whole write must fail).
+  absl::StatusOr<contacts::v1::RowOutcome> Upsert(const ResolvedRow& row, contacts::v1::WriteMode mode,
+                                                  const std::vector<uint64_t>& list_ids, const std::string& source,
+                                                  RowError* error, StoredContact* new_record = nullptr) {
     PlannedEntry& entry = Prefetched(row.primary_key());
     const StoredContact* current = entry.second.current;
     if (mode == contacts::v1::ADD_ONLY && current) return contacts::v1::SKIPPED_EXISTS;
@@ -512,7 +513,8 @@ class ContactRepository::BatchWriter {
     if (current && SameContent(*current, *next)) return contacts::v1::UNCHANGED;
     // A new contact's email and mobile are the row's.
     const ResolvedRow* new_contact_row = current ? nullptr : &row;
-    if (!CheckUnique(current, *next, new_contact_row, error)) return contacts::v1::REJECTED;
+    ASSIGN_OR_RETURN(const bool unique, CheckUnique(current, *next, new_contact_row, error));
+    if (!unique) return contacts::v1::REJECTED;
     next->set_modified_at_micros(now_);
     if (!current) state_->record.set_next_ordinal(state_->record.next_ordinal() + 1);
     Replace(entry, next, new_contact_row);
@@ -751,10 +753,11 @@ class ContactRepository::BatchWriter {
     return repo_->db_->Write(&batch);
   }
 
-  // Email and mobile stay unique per tenant unless the tenant allows duplicates.
+  // Email and mobile stay unique per tenant unless the tenant allows duplicates: false (and *error)
+  // when `next` takes a value another contact holds. Errors: reading the stored holders failed.
   // `next_row`: the row `next` was resolved from, when `next` holds exactly its values.
-  bool CheckUnique(const StoredContact* current, const StoredContact& next, const ResolvedRow* next_row,
-                   RowError* error) {
+  absl::StatusOr<bool> CheckUnique(const StoredContact* current, const StoredContact& next, const ResolvedRow* next_row,
+                                   RowError* error) {
     struct Rule {
       uint32_t id;
       bool unique;
@@ -771,12 +774,10 @@ class ContactRepository::BatchWriter {
       } else if (state_->columns.MayHaveLookupHash(LookupHashOf(rule.id, value, next_row))) {
         // Stored holders, whether or not a contact of the batch let the value go: another stored
         // contact may hold it as well (duplicates stored before the tenant made the value unique).
-        auto holders = repo_->ContactsWithLookupValue(*state_, rule.id, value);
-        if (!holders.ok()) {
-          *error = {state_->AttributeById(rule.id)->name(), std::string(holders.status().message())};
-          return false;
-        }
-        for (const StoredContact& holder : *holders) {
+        // A failed read is the store's problem, not the row's: it fails the write.
+        ASSIGN_OR_RETURN(const std::vector<StoredContact> holders,
+                         repo_->ContactsWithLookupValue(*state_, rule.id, value));
+        for (const StoredContact& holder : holders) {
           // A holder may have changed or lost the value earlier in this batch.
           const PlannedEntry* planned = planned_.find(holder.primary_key());
           if (planned != nullptr &&
@@ -1420,7 +1421,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::WriteContact(
   if (kind == ContactWriteKind::kUpdate && !exists) {
     return absl::NotFoundError(fmt::format("contact \"{}\" does not exist", row.primary_key()));
   }
-  auto outcome = writer.Upsert(row, contacts::v1::UPSERT, list_ids, source, &error);
+  ASSIGN_OR_RETURN(const contacts::v1::RowOutcome outcome,
+                   writer.Upsert(row, contacts::v1::UPSERT, list_ids, source, &error));
   if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
   RETURN_IF_ERROR(writer.Commit());
   return ToContact(*state, *writer.Current(row.primary_key()));
@@ -1808,7 +1810,8 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   if (!ResolveRow(resolver, merged, &arena, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key()}));
-  auto outcome = writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error);
+  ASSIGN_OR_RETURN(const contacts::v1::RowOutcome outcome,
+                   writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error));
   if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);
   writer.Delete(db_->anonymous(), keys::AnonymousKey(state->id(), request.guid()));
   writer.Delete(db_->anonymous_by_time(),
@@ -2092,8 +2095,11 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     if (!valid[i]) continue;
     RowError error;
     auto* result = response.mutable_results(i);
-    result->set_outcome(writer.Upsert(rows[i], request.mode(), list_ids, source, &error, resolved.new_records[i]));
-    if (result->outcome() == contacts::v1::REJECTED) {
+    // A storage error fails the batch: nothing of it is written (the writer gives the ordinals back).
+    ASSIGN_OR_RETURN(const contacts::v1::RowOutcome outcome,
+                     writer.Upsert(rows[i], request.mode(), list_ids, source, &error, resolved.new_records[i]));
+    result->set_outcome(outcome);
+    if (outcome == contacts::v1::REJECTED) {
       result->set_attribute(error.attribute);
       result->set_reason(error.reason);
     }
@@ -2144,13 +2150,22 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
   // allowed). For emails these are candidates, checked against their prefetched records below.
   std::vector<std::vector<std::string>> targets(request.keys_size());
   std::vector<std::string> emails(request.keys_size());
+  std::vector<uint8_t> invalid(request.keys_size());
   std::vector<std::string> all_pks;
   const Attribute* email = state->AttributeById(state->email_id());
+  // Each invalid key is named with its reason, not only counted, so that import-processor can log
+  // every row it counts as rejected.
+  auto refuse = [&](int i, std::string reason) {
+    invalid[i] = 1;
+    contacts::v1::BatchDeleteResponse::KeyProblem* problem = response.add_invalid_keys();
+    problem->set_index(static_cast<uint32_t>(i));
+    problem->set_reason(std::move(reason));
+  };
   for (int i = 0; i < request.keys_size(); ++i) {
     if (request.key_kind() == contacts::v1::BatchDeleteRequest::EMAIL) {
       auto canonical = NormalizeValue(AttributeType::kEmail, request.keys(i));
       if (!canonical.ok() || canonical->empty()) {
-        response.set_invalid(response.invalid() + 1);
+        refuse(i, canonical.ok() ? "the email is empty" : std::string(canonical.status().message()));
         continue;
       }
       ASSIGN_OR_RETURN(targets[i], LookupCandidateKeys(*state, email->id(), *canonical));
@@ -2158,22 +2173,20 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
     } else {
       auto pk = CanonicalPrimaryKey(*state, request.keys(i));
       if (!pk.ok()) {
-        response.set_invalid(response.invalid() + 1);
+        refuse(i, std::string(pk.status().message()));
         continue;
       }
       targets[i].push_back(*std::move(pk));
     }
     all_pks.insert(all_pks.end(), targets[i].begin(), targets[i].end());
   }
+  response.set_invalid(response.invalid_keys_size());
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch(all_pks));
   for (int i = 0; i < request.keys_size(); ++i) {
+    if (invalid[i]) continue;
     if (targets[i].empty()) {
-      bool was_invalid = request.key_kind() == contacts::v1::BatchDeleteRequest::EMAIL
-                             ? !NormalizeValue(AttributeType::kEmail, request.keys(i)).ok() ||
-                                   NormalizeValue(AttributeType::kEmail, request.keys(i))->empty()
-                             : !CanonicalPrimaryKey(*state, request.keys(i)).ok();
-      if (!was_invalid) response.set_not_found(response.not_found() + 1);
+      response.set_not_found(response.not_found() + 1);
       continue;
     }
     bool any = false;
@@ -2245,6 +2258,11 @@ absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const 
   auto [values, statuses] = db_->MultiGet(db_->ordinals(), key_bytes, snapshot, /*sorted_input=*/true);
   std::vector<std::string> pks(ordinals.size());
   for (size_t i = 0; i < ordinals.size(); ++i) {
+    // The columns name live contacts only: a missing entry is a broken store, not a contact that
+    // is not there (NOT_FOUND would read as "no contact has this email").
+    if (statuses[i].IsNotFound()) {
+      return absl::DataLossError(fmt::format("the ordinal entry {} of a live contact is missing", ordinals[i]));
+    }
     if (!statuses[i].ok())
       return FromRocksStatus(statuses[i], fmt::format("ordinal {} of a live contact", ordinals[i]));
     pks[i] = values[i].ToString();

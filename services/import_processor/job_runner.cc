@@ -61,6 +61,11 @@ auto CallWithRetry(Call call, JobControl& control, std::chrono::milliseconds bud
   }
 }
 
+// A rejected row's reason: `<reason key>: <message>`, or the key alone.
+std::string RejectReason(std::string_view reason_key, std::string_view message) {
+  return message.empty() ? std::string(reason_key) : fmt::format("{}: {}", reason_key, message);
+}
+
 v1::JobError MakeError(uint64_t row, std::string column, std::string value, std::string reason) {
   v1::JobError error;
   error.set_row_number(row);
@@ -78,6 +83,9 @@ struct PreparedBatch {
   std::unique_ptr<google::protobuf::Arena> arena;
   v1::BatchUpsertRequest* upsert = nullptr;
   v1::BatchDeleteRequest del;
+  // Delete: the row number and the value to report (cut) of each key of `del`, in order, to log
+  // the keys contact-store finds invalid.
+  std::vector<std::pair<uint64_t, std::string>> sent_keys;
   size_t rows_to_send = 0;
   uint64_t received = 0;
   uint64_t duplicate = 0;
@@ -92,8 +100,7 @@ struct PreparedBatch {
   void Reject(uint64_t row, std::string reason_key, std::string column, std::string value, std::string_view message) {
     ++rejected;
     ++rejected_by_reason[reason_key];
-    rejected_rows.push_back(MakeError(row, std::move(column), std::move(value),
-                                      message.empty() ? reason_key : fmt::format("{}: {}", reason_key, message)));
+    rejected_rows.push_back(MakeError(row, std::move(column), std::move(value), RejectReason(reason_key, message)));
   }
 };
 
@@ -659,6 +666,7 @@ class Runner {
         batch.Reject(row, "empty_key", "", "", "the key is empty");
       } else {
         batch.del.add_keys(*std::move(key));
+        batch.sent_keys.emplace_back(row, CutReportedValue(raw));
         ++batch.rows_to_send;
       }
     };
@@ -746,6 +754,7 @@ class Runner {
                                                batch.del.batch_sequence(), answered, batch.rows_to_send,
                                                response.replayed() ? " (replayed)" : ""));
       }
+      RETURN_IF_ERROR(LogStoreInvalidKeys(response, batch));
       next.set_deleted(next.deleted() + response.deleted());
       next.set_not_found(next.not_found() + response.not_found());
       next.set_rejected(next.rejected() + response.invalid());
@@ -761,6 +770,49 @@ class Runner {
     }
     RETURN_IF_ERROR(jobs_.Checkpoint(job_, batch.rejected_rows, {}));
     if (progress_) progress_(job_);
+    return absl::OkStatus();
+  }
+
+  // Adds the keys contact-store found invalid to the batch's rejected rows, which the checkpoint
+  // logs with the locally rejected ones: the log then lists every row counted as rejected.
+  // INTERNAL when the answer names keys the batch did not send, one twice, or not `invalid` keys.
+  absl::Status LogStoreInvalidKeys(const v1::BatchDeleteResponse& response, PreparedBatch& batch) {
+    const uint64_t sequence = batch.del.batch_sequence();
+    const char* replayed = response.replayed() ? " (replayed)" : "";
+    if (response.invalid_keys().empty() && response.invalid() > 0) {
+      // A contact-store from before invalid_keys, or the stored answer of a batch it applied: the
+      // keys are counted as rejected but cannot be named.
+      spdlog::warn("job {}: contact-store found {} keys of delete batch {} invalid without naming them{}",
+                   job_.job().id(), response.invalid(), sequence, replayed);
+      return absl::OkStatus();
+    }
+    if (static_cast<uint64_t>(response.invalid_keys_size()) != response.invalid()) {
+      return absl::InternalError(
+          fmt::format("contact-store answered delete batch {} with {} invalid keys but named {}{}", sequence,
+                      response.invalid(), response.invalid_keys_size(), replayed));
+    }
+    if (response.invalid_keys().empty()) return absl::OkStatus();
+    int64_t previous = -1;  // indexes ascend, so none is named twice
+    for (const v1::BatchDeleteResponse::KeyProblem& problem : response.invalid_keys()) {
+      if (problem.index() >= batch.sent_keys.size()) {
+        return absl::InternalError(
+            fmt::format("contact-store answered delete batch {} of {} keys naming key {} invalid{}", sequence,
+                        batch.sent_keys.size(), problem.index(), replayed));
+      }
+      if (static_cast<int64_t>(problem.index()) <= previous) {
+        return absl::InternalError(
+            fmt::format("contact-store answered delete batch {} naming key {} invalid twice or out of order{}",
+                        sequence, problem.index(), replayed));
+      }
+      previous = problem.index();
+    }
+    for (const v1::BatchDeleteResponse::KeyProblem& problem : response.invalid_keys()) {
+      auto& [row, value] = batch.sent_keys[problem.index()];
+      batch.rejected_rows.push_back(
+          MakeError(row, "", std::move(value), RejectReason("invalid_key", problem.reason())));
+    }
+    std::sort(batch.rejected_rows.begin(), batch.rejected_rows.end(),
+              [](const v1::JobError& a, const v1::JobError& b) { return a.row_number() < b.row_number(); });
     return absl::OkStatus();
   }
 

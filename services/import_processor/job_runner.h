@@ -11,7 +11,8 @@
 // sequence) makes its replay a no-op that still reports the original outcomes.
 //
 // Delete: the keys (first column of an uploaded file, or the job's inline list) are checked
-// locally and sent to BatchDelete in batches, checkpointed the same way.
+// locally and sent to BatchDelete in batches, checkpointed the same way; a key contact-store finds
+// invalid is logged as a rejected row like one found invalid here.
 #pragma once
 
 #include <chrono>

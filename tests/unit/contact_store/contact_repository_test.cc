@@ -1810,6 +1810,151 @@ TEST_P(ContactRepositoryTest, BatchDeleteByEmailAndFromListsOnly) {
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
+// BatchDelete names each key it finds invalid (its index in the request and why) besides counting
+// them, so that import-processor can log every row it counts as rejected; a replay carries them.
+TEST_P(ContactRepositoryTest, BatchDeleteNamesEachInvalidKeyAlsoOnAReplay) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}, {"email", "b@x.io"}}).ok());
+  contacts::v1::BatchDeleteRequest by_pk;
+  by_pk.set_job_id("d1");
+  by_pk.set_batch_sequence(1);
+  for (const char* key : {"A", "  ", "nobody", "\xff"}) by_pk.add_keys(key);
+  auto check = [](const absl::StatusOr<contacts::v1::BatchDeleteResponse>& answer, bool replayed) {
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    EXPECT_EQ(answer->replayed(), replayed);
+    EXPECT_EQ(answer->deleted(), 1u);
+    EXPECT_EQ(answer->not_found(), 1u);
+    EXPECT_EQ(answer->invalid(), 2u);
+    ASSERT_EQ(answer->invalid_keys_size(), 2);
+    EXPECT_EQ(answer->invalid_keys(0).index(), 1u);
+    EXPECT_THAT(answer->invalid_keys(0).reason(), HasSubstr("primary key \"customer_id\" is empty"));
+    EXPECT_EQ(answer->invalid_keys(1).index(), 3u);
+    EXPECT_THAT(answer->invalid_keys(1).reason(), HasSubstr("UTF-8"));
+  };
+  check(repo_->BatchDelete("t1", by_pk), /*replayed=*/false);
+  check(repo_->BatchDelete("t1", by_pk), /*replayed=*/true);
+  by_pk.set_dry_run(true);
+  by_pk.set_batch_sequence(2);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}}).ok());
+  check(repo_->BatchDelete("t1", by_pk), /*replayed=*/false);
+
+  contacts::v1::BatchDeleteRequest by_email;
+  by_email.set_job_id("d2");
+  by_email.set_key_kind(contacts::v1::BatchDeleteRequest::EMAIL);
+  for (const char* key : {"not-an-email", "B@X.IO", ""}) by_email.add_keys(key);
+  auto deleted = repo_->BatchDelete("t1", by_email);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->deleted(), 1u);
+  EXPECT_EQ(deleted->invalid(), 2u);
+  ASSERT_EQ(deleted->invalid_keys_size(), 2);
+  EXPECT_EQ(deleted->invalid_keys(0).index(), 0u);
+  EXPECT_THAT(deleted->invalid_keys(0).reason(), HasSubstr("\"not-an-email\""));
+  EXPECT_EQ(deleted->invalid_keys(1).index(), 2u);
+  EXPECT_THAT(deleted->invalid_keys(1).reason(), HasSubstr("empty"));
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
+}
+
+// Reading the stored holders of a unique email is a storage read: when it fails (here on a corrupt
+// record: DATA_LOSS), the request fails with that status and writes nothing. It used to reject the
+// row, with the storage error as its reason, and write the rest of the batch.
+TEST_P(ContactRepositoryTest, AFailedReadOfAUniqueValuesHolderFailsTheWholeWrite) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  // A's record is made unreadable; the query columns still name A as the holder of a@x.io.
+  StoreDb& db = repo_->db();
+  std::string a_key;
+  std::string a_record;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions(), db.contacts()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      contacts::internal::StoredContact record;
+      if (record.ParseFromString(it->value().ToString()) && record.primary_key() == "A") {
+        a_key = it->key().ToString();
+        a_record = it->value().ToString();
+      }
+    }
+  }
+  ASSERT_FALSE(a_key.empty());
+  auto put_a = [&](const std::string& bytes) {
+    ASSERT_TRUE(db.db()->Put(db.write_options(), db.contacts(), a_key, bytes).ok());
+  };
+  put_a(std::string("\x0a\x7f", 2) + "cut short");  // field 1 claims 127 bytes
+  ASSERT_EQ(Get("t1", "A").status().code(), absl::StatusCode::kDataLoss);
+
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job");
+  batch.set_batch_sequence(1);
+  int row_number = 0;
+  for (auto [pk, email] : {std::pair{"C", "c@x.io"}, std::pair{"B", "A@X.IO"}}) {
+    auto* row = batch.add_rows();
+    row->set_row_number(++row_number);
+    (*row->mutable_attributes())["customer_id"] = pk;
+    (*row->mutable_attributes())["email"] = email;
+  }
+  auto upserted = repo_->BatchUpsert("t1", batch);
+  EXPECT_EQ(upserted.status().code(), absl::StatusCode::kDataLoss)
+      << (upserted.ok() ? upserted->DebugString() : upserted.status().ToString());
+  EXPECT_EQ(Get("t1", "C").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get("t1", "B").status().code(), absl::StatusCode::kNotFound);
+
+  // The single-contact paths fail the same way.
+  auto single = Upsert("t1", {{"customer_id", "D"}, {"email", "a@x.io"}});
+  EXPECT_EQ(single.status().code(), absl::StatusCode::kDataLoss) << single.status();
+  EXPECT_EQ(Get("t1", "D").status().code(), absl::StatusCode::kNotFound);
+  contacts::v1::RecordAnonymousRequest record;
+  record.set_guid("3f1c2a9e-0000-4000-8000-000000000002");
+  (*record.mutable_attributes())["email"] = "a@x.io";
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  contacts::v1::IdentifyAnonymousRequest identify;
+  identify.set_guid(record.guid());
+  (*identify.mutable_attributes())["customer_id"] = "E";
+  auto identified = repo_->IdentifyAnonymous("t1", identify);
+  EXPECT_EQ(identified.status().code(), absl::StatusCode::kDataLoss) << identified.status();
+  EXPECT_EQ(Get("t1", "E").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 1);
+
+  // Nothing of the failed batch was recorded: once A's record is whole again, the same batch is
+  // applied for the first time, and B's row is refused for A's email.
+  put_a(a_record);
+  upserted = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(upserted.ok()) << upserted.status();
+  EXPECT_FALSE(upserted->replayed());
+  EXPECT_EQ(upserted->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_EQ(upserted->results(1).outcome(), contacts::v1::REJECTED);
+  EXPECT_THAT(upserted->results(1).reason(), HasSubstr("already belongs to another contact"));
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+}
+
+// A live contact whose ordinal entry is missing is a broken store, not a contact that is not
+// there: looking it up by email is DATA_LOSS. It was NOT_FOUND, which a caller takes for "no
+// contact has this email".
+TEST_P(ContactRepositoryTest, AMissingOrdinalEntryIsDataLossNotNotFound) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"email", "a@x.io"}}).ok());
+  StoreDb& db = repo_->db();
+  int removed = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions(), db.ordinals()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->value().ToString() != "A") continue;
+      ASSERT_TRUE(db.db()->Delete(db.write_options(), db.ordinals(), it->key()).ok());
+      ++removed;
+    }
+  }
+  ASSERT_EQ(removed, 1);
+  contacts::v1::GetContactRequest by_email;
+  by_email.set_email("a@x.io");
+  auto found = repo_->GetContact("t1", by_email);
+  EXPECT_EQ(found.status().code(), absl::StatusCode::kDataLoss) << found.status();
+  contacts::v1::BatchDeleteRequest deletes;
+  deletes.set_job_id("d1");
+  deletes.set_key_kind(contacts::v1::BatchDeleteRequest::EMAIL);
+  deletes.add_keys("a@x.io");
+  auto deleted = repo_->BatchDelete("t1", deletes);
+  EXPECT_EQ(deleted.status().code(), absl::StatusCode::kDataLoss) << deleted.status();
+}
+
 // ----- Query engine against a brute-force evaluator -----
 
 struct Model {

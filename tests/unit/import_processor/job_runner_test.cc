@@ -496,6 +496,135 @@ TEST_F(DeleteJobTest, RemovesEmailsFromAListOnly) {
   EXPECT_EQ(errors[0].row_number(), 3u);
 }
 
+// A FakeStore whose BatchDelete, like contact-store, also finds keys invalid that import-processor
+// let through (contact-store checks them against the tenant as it is then): emails starting with
+// "bad" are answered as invalid keys, the others applied by the fake. `break_answer` may spoil an
+// answer; `lose_answer` (a sequence) applies that batch the first time and answers UNAVAILABLE.
+class StoreRefusingKeys : public FakeStore {
+ public:
+  std::function<void(v1::BatchDeleteResponse*)> break_answer;
+  uint64_t lose_answer = 0;
+
+  absl::StatusOr<v1::BatchDeleteResponse> BatchDelete(const StoreCredentials& credentials,
+                                                      const v1::BatchDeleteRequest& request) override {
+    v1::BatchDeleteRequest valid = request;
+    valid.clear_keys();
+    std::vector<int> invalid;
+    for (int i = 0; i < request.keys_size(); ++i) {
+      if (request.keys(i).starts_with("bad")) {
+        invalid.push_back(i);
+      } else {
+        valid.add_keys(request.keys(i));
+      }
+    }
+    absl::StatusOr<v1::BatchDeleteResponse> response = FakeStore::BatchDelete(credentials, valid);
+    if (!response.ok()) return response;
+    for (int i : invalid) {
+      v1::BatchDeleteResponse::KeyProblem* problem = response->add_invalid_keys();
+      problem->set_index(static_cast<uint32_t>(i));
+      problem->set_reason(fmt::format("\"{}\" is refused by the fake store", request.keys(i)));
+    }
+    response->set_invalid(invalid.size());
+    if (break_answer) break_answer(&*response);
+    if (request.batch_sequence() == lose_answer) {
+      lose_answer = 0;
+      return absl::UnavailableError("the answer was lost");
+    }
+    return response;
+  }
+};
+
+// Keys contact-store finds invalid are rejected rows like those found invalid here: counted and
+// logged with their row number, value and the store's reason, so the log lists every rejected row.
+// They used to be counted only.
+TEST_F(DeleteJobTest, KeysTheStoreFindsInvalidAreLoggedAsRejectedRows) {
+  const std::vector<std::string> keys = {"u0@x.com",   "bad1@x.com",   "not-an-email", "u1@x.com",
+                                         "bad2@x.com", "nobody@x.com", "bad3@x.com",   "u2@x.com"};
+  std::string file = "email\n";
+  for (const std::string& key : keys) file += key + "\n";
+  auto upload = Upload(file);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  for (bool inline_keys : {true, false}) {
+    SCOPED_TRACE(inline_keys ? "inline keys" : "uploaded file");
+    StoreRefusingKeys store;
+    for (int i = 0; i < 5; ++i) {
+      const std::string pk = fmt::format("k{}", i);
+      store.contacts[pk] = {{"customer_id", pk}, {"email", fmt::format("u{}@x.com", i)}};
+    }
+    store.lose_answer = 2;  // its replay must name the same keys
+    v1::StartDeleteRequest request;
+    if (inline_keys) {
+      for (const std::string& key : keys) request.mutable_keys()->add_keys(key);
+    } else {
+      request.set_upload_id(upload->upload_id());
+    }
+    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+    auto job = manager_->StartDelete(caller_, request);  // batches of 3 keys sent
+    ASSERT_TRUE(job.ok()) << job.status();
+    JobControl control;
+    internal::StoredJob done = RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+    const v1::JobCounts& c = done.job().counts();
+    EXPECT_EQ(done.job().state(), v1::COMPLETED_WITH_ERRORS) << done.job().error();
+    EXPECT_EQ(c.received(), 8u);
+    EXPECT_EQ(c.deleted(), 3u);
+    EXPECT_EQ(c.not_found(), 1u);
+    EXPECT_EQ(c.rejected(), 4u);
+    EXPECT_EQ(c.rejected_by_reason().at("invalid_key"), 4u);
+    EXPECT_EQ(store.contacts.size(), 2u);
+    std::vector<v1::JobError> errors = Log(job->id());
+    ASSERT_EQ(errors.size(), c.rejected());
+    const std::vector<uint64_t> rows = {2, 3, 5, 7};
+    for (size_t i = 0; i < errors.size(); ++i) {
+      EXPECT_EQ(errors[i].row_number(), rows[i]);
+      EXPECT_EQ(errors[i].value(), keys[rows[i] - 1]);
+      EXPECT_THAT(errors[i].reason(), testing::StartsWith("invalid_key: "));
+    }
+    EXPECT_EQ(errors[0].reason(), "invalid_key: \"bad1@x.com\" is refused by the fake store");
+    EXPECT_THAT(errors[1].reason(), testing::HasSubstr("not-an-email"));
+  }
+}
+
+// An answer that names a key the batch did not send, one key twice, or more or fewer keys than it
+// counts as invalid fails the job.
+TEST_F(DeleteJobTest, AnAnswerWhoseInvalidKeysDoNotAddUpFailsTheJob) {
+  const std::vector<std::function<void(v1::BatchDeleteResponse*)>> breakers = {
+      [](v1::BatchDeleteResponse* answer) { answer->mutable_invalid_keys(0)->set_index(3); },
+      [](v1::BatchDeleteResponse* answer) { answer->mutable_invalid_keys()->RemoveLast(); },
+      [](v1::BatchDeleteResponse* answer) { *answer->add_invalid_keys() = answer->invalid_keys(0); },
+      [](v1::BatchDeleteResponse* answer) { answer->mutable_invalid_keys(1)->set_index(1); },  // named twice
+  };
+  for (size_t b = 0; b < breakers.size(); ++b) {
+    SCOPED_TRACE(b);
+    StoreRefusingKeys store;
+    store.break_answer = breakers[b];
+    v1::StartDeleteRequest request;
+    for (const char* key : {"u0@x.com", "bad1@x.com", "bad2@x.com"}) request.mutable_keys()->add_keys(key);
+    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+    auto job = manager_->StartDelete(caller_, request);
+    ASSERT_TRUE(job.ok()) << job.status();
+    JobControl control;
+    internal::StoredJob done = RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+    EXPECT_EQ(done.job().state(), v1::FAILED);
+    EXPECT_THAT(done.job().error(), testing::HasSubstr("INTERNAL"));
+    EXPECT_TRUE(Log(job->id()).empty());
+  }
+}
+
+TEST_F(DeleteJobTest, AnAnswerCountingInvalidKeysWithoutNamingThemIsAnOlderStoreAndIsCounted) {
+  StoreRefusingKeys store;
+  store.break_answer = [](v1::BatchDeleteResponse* answer) { answer->clear_invalid_keys(); };
+  v1::StartDeleteRequest request;
+  for (const char* key : {"u0@x.com", "bad1@x.com", "bad2@x.com"}) request.mutable_keys()->add_keys(key);
+  request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  auto job = manager_->StartDelete(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  JobControl control;
+  internal::StoredJob done = RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+  EXPECT_EQ(done.job().state(), v1::COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(done.job().counts().rejected(), 2u);
+  EXPECT_TRUE(Log(job->id()).empty());  // nothing to name them by
+}
+
 TEST_F(DeleteJobTest, CancelStopsAtTheNextBatchBoundary) {
   v1::StartDeleteRequest request;
   for (const char* key : {"k0", "k1", "k2", "k3", "k4", "x1", "x2", "x3", "x4"}) request.mutable_keys()->add_keys(key);
