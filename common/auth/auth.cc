@@ -90,6 +90,9 @@ absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text) { r
 absl::StatusOr<Authenticator> Authenticator::Parse(std::string_view text, std::string_view source) {
   Authenticator auth;
   auth.enabled_ = true;
+  // A UTF-8 byte order mark (Windows editors write one) is not part of the first key.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   int line_number = 0;
   for (absl::string_view raw : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
     ++line_number;

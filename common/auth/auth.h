@@ -42,7 +42,8 @@ class Authenticator {
   static Authenticator Disabled();
 
   // Reads a key file: one "<api key> <tenant> <role>" per line, fields separated by spaces or
-  // tabs; '#' starts a comment line; blank lines are ignored.
+  // tabs; '#' starts a comment line; blank lines are ignored, and so is a UTF-8 byte order mark
+  // at the start of the file.
   // Errors: NOT_FOUND / PERMISSION_DENIED if the file cannot be read; INVALID_ARGUMENT naming the
   // file and line for a malformed line, a bad tenant, an unknown role, a duplicate key (the key
   // itself is never put in a message), or a file with no keys.

@@ -3,6 +3,8 @@
 #include <optional>
 #include <string_view>
 
+#include "absl/strings/match.h"
+
 namespace contacts {
 namespace {
 
@@ -20,8 +22,11 @@ absl::StatusOr<CallIdentity> AuthenticateCall(const Authenticator& auth, const g
   std::optional<std::string_view> key = Header(ctx, kApiKeyHeader);
   if (!key) {
     if (std::optional<std::string_view> authorization = Header(ctx, kAuthorizationHeader)) {
-      constexpr std::string_view kBearer = "Bearer ";
-      if (authorization->size() > kBearer.size() && authorization->substr(0, kBearer.size()) == kBearer) {
+      // The scheme is case-insensitive (RFC 7235 section 2.1): "bearer <key>" is sent by some clients.
+      constexpr std::string_view kBearer = "bearer ";
+      if (authorization->size() > kBearer.size() &&
+          absl::EqualsIgnoreCase(absl::string_view(authorization->data(), kBearer.size()),
+                                 absl::string_view(kBearer.data(), kBearer.size()))) {
         key = authorization->substr(kBearer.size());
       }
     }

@@ -18,7 +18,8 @@ inline constexpr char kAuthorizationHeader[] = "authorization";
 inline constexpr char kTenantHeader[] = "x-tenant";
 
 // Errors as Authenticator::Authenticate: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT.
-// An "authorization" header that is not "Bearer <key>" counts as a missing key.
+// An "authorization" header that is not "Bearer <key>" (the scheme in any case) counts as a
+// missing key.
 absl::StatusOr<CallIdentity> AuthenticateCall(const Authenticator& auth, const grpc::ServerContextBase& ctx,
                                               Role required);
 

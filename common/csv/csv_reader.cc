@@ -255,7 +255,8 @@ absl::StatusOr<CsvTokenizer::Result> CsvTokenizer::Parse(CsvRecord* record) {
     if (!eof_) {
       if (state != State::kFieldStart && state != State::kAfterCr) {
         const size_t raw = static_cast<size_t>(p - fb);
-        if (raw > limits_.max_field_bytes + 2) return FieldTooLong(raw);
+        // raw - 2 (its quotes) rather than max_field_bytes + 2, which wraps for the largest limit.
+        if (raw > 2 && raw - 2 > limits_.max_field_bytes) return FieldTooLong(raw);
       }
       if (static_cast<size_t>(p - rec) > limits_.max_record_bytes) return RecordTooLong(static_cast<size_t>(p - rec));
       pos_ = static_cast<size_t>(p - buf);

@@ -170,6 +170,17 @@ std::string ProbeBindError(const std::string& host, int port) {
   return error;
 }
 
+// `now` + `ms`, saturating at the clock's largest time point: a cap or grace period too large for
+// the clock (an operator's "unlimited", e.g. INT64_MAX ms) would otherwise overflow into the past.
+// A non-positive `ms` gives `now`.
+template <typename TimePoint>
+TimePoint AddMillisSaturated(TimePoint now, int64_t ms) {
+  if (ms <= 0) return now;
+  const auto headroom = std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - now);
+  if (ms >= headroom.count()) return TimePoint::max();
+  return now + std::chrono::milliseconds(ms);
+}
+
 bool MetricsDisabled(const std::string& metrics_listen) { return metrics_listen.empty() || metrics_listen == "off"; }
 
 // gRPC's built-in health service is invisible to reflection (grpc/grpc#36665) because its
@@ -372,8 +383,9 @@ void ServerRunner::Shutdown() {
 void ServerRunner::Drain() {
   std::call_once(drain_once_, [this] {
     if (!server_) return;
-    auto start = std::chrono::steady_clock::now();
-    auto grace = std::chrono::milliseconds(options_.grace_period_ms);
+    const auto start = std::chrono::steady_clock::now();
+    const auto shutdown_deadline = AddMillisSaturated(std::chrono::system_clock::now(), options_.grace_period_ms);
+    const auto drain_deadline = AddMillisSaturated(start, options_.grace_period_ms);
     if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
       health->SetServingStatus(false);  // every registered name, so Watch streams see NOT_SERVING
       health->Shutdown();               // then ends Watch streams and freezes the status
@@ -387,12 +399,12 @@ void ServerRunner::Drain() {
     std::condition_variable cv;
     bool stopped = false;
     std::thread shutdown([&] {
-      server_->Shutdown(std::chrono::system_clock::now() + grace);
+      server_->Shutdown(shutdown_deadline);
       std::lock_guard<std::mutex> lock(mu);
       stopped = true;
       cv.notify_all();
     });
-    if (in_flight_.WaitForZero(start + grace)) {
+    if (in_flight_.WaitForZero(drain_deadline)) {
       std::unique_lock<std::mutex> lock(mu);
       // Repeat in case the first cancel ran before the shutdown thread had begun.
       while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopped; })) {
@@ -411,8 +423,7 @@ void ServerRunner::Drain() {
 }
 
 std::chrono::system_clock::time_point EffectiveDeadline(const grpc::ServerContextBase& ctx, int64_t deadline_cap_ms) {
-  auto capped = std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_cap_ms);
-  return std::min(ctx.deadline(), capped);
+  return std::min(ctx.deadline(), AddMillisSaturated(std::chrono::system_clock::now(), deadline_cap_ms));
 }
 
 bool CallCancelledOrExpired(const grpc::ServerContextBase& ctx, std::chrono::system_clock::time_point deadline) {

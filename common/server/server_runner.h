@@ -110,7 +110,8 @@ class ServerRunner {
   std::once_flag drain_once_;
 };
 
-// The deadline a handler should honour: the earlier of the client's deadline and now + cap.
+// The deadline a handler should honour: the earlier of the client's deadline and now + cap. A cap
+// beyond what the clock can represent (e.g. INT64_MAX) means no cap; a cap <= 0 gives now.
 std::chrono::system_clock::time_point EffectiveDeadline(const grpc::ServerContextBase& ctx, int64_t deadline_cap_ms);
 
 // True when the client cancelled the call (or it expired on the client's side) or `deadline` has

@@ -6,6 +6,10 @@
 #include <fstream>
 #include <string>
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/test/server_context_test_spouse.h>
+
+#include "common/auth/grpc_auth.h"
 #include "gtest/gtest.h"
 
 namespace contacts {
@@ -92,6 +96,17 @@ TEST(AuthenticatorTest, FileErrorsNameTheLine) {
   }
 }
 
+// Windows editors save a UTF-8 byte order mark: it must not become part of the first key (which
+// then never matched) nor turn a first comment line into a malformed one.
+TEST(AuthenticatorTest, ByteOrderMarkAtTheStartOfTheFileIsIgnored) {
+  absl::StatusOr<Authenticator> keys = Authenticator::FromText("\xEF\xBB\xBFk1 acme reader\r\nk2 acme writer\r\n");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_TRUE(keys->Authenticate("k1", std::nullopt, Role::kReader).ok());
+  absl::StatusOr<Authenticator> commented = Authenticator::FromText("\xEF\xBB\xBF# key tenant role\nk1 acme reader\n");
+  ASSERT_TRUE(commented.ok()) << commented.status();
+  EXPECT_TRUE(commented->Authenticate("k1", std::nullopt, Role::kReader).ok());
+}
+
 TEST(AuthenticatorTest, DuplicateKeyErrorDoesNotRevealTheKey) {
   absl::StatusOr<Authenticator> auth = Authenticator::FromText("topsecret acme reader\ntopsecret b writer\n");
   ASSERT_FALSE(auth.ok());
@@ -128,6 +143,27 @@ TEST(AuthenticatorTest, FromFileReadsKeysAndReportsMissingFile) {
       << folder.status();
   unlink(path.c_str());
   rmdir(tmp.c_str());
+}
+
+absl::StatusOr<CallIdentity> AuthenticateWithHeader(const Authenticator& auth, const std::string& name,
+                                                    const std::string& value) {
+  grpc::ServerContext ctx;
+  grpc::testing::ServerContextTestSpouse spouse(&ctx);
+  spouse.AddClientMetadata(name, value);
+  return AuthenticateCall(auth, ctx, Role::kReader);
+}
+
+// The authentication scheme is case-insensitive (RFC 7235 section 2.1): "bearer <key>" is a key.
+TEST(AuthenticateCallTest, BearerSchemeIsCaseInsensitive) {
+  Authenticator auth = MustParse(kKeys);
+  for (const char* value : {"Bearer k-reader-1", "bearer k-reader-1", "BEARER k-reader-1"}) {
+    absl::StatusOr<CallIdentity> id = AuthenticateWithHeader(auth, "authorization", value);
+    ASSERT_TRUE(id.ok()) << value << ": " << id.status();
+    EXPECT_EQ(id->tenant, "acme");
+  }
+  EXPECT_EQ(AuthenticateWithHeader(auth, "authorization", "Basic k-reader-1").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(AuthenticateWithHeader(auth, "x-api-key", "k-reader-1").ok());
 }
 
 TEST(DisabledAuthenticatorTest, DefaultTenantAndAdminRole) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -325,6 +326,19 @@ TEST(CsvReaderTest, FieldLongerThanLimitIsAnError) {
   EXPECT_EQ(parsed.status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(parsed.status.message(), HasSubstr("line 2 (record 2): field 1 is longer than the limit of 10 bytes"));
   EXPECT_EQ(PushParse("a,\"01234567890\"\n", {}, {}, limits).status.code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The largest limit means "no field limit": the check made while a field is still incomplete
+// must not wrap around and refuse every field longer than one byte.
+TEST(CsvReaderTest, LargestFieldLimitRefusesNothing) {
+  CsvLimits limits;
+  limits.max_field_bytes = std::numeric_limits<size_t>::max();
+  Parsed parsed = PushParse("name,\"quoted\"\nlonger value,x\n", {2, 8, 20}, {}, limits);
+  ASSERT_TRUE(parsed.status.ok()) << parsed.status;
+  EXPECT_THAT(Fields(parsed), ElementsAre(Fs{"name", "quoted"}, Fs{"longer value", "x"}));
+  parsed = PullParse("name,\"quoted\"\nlonger value,x\n", 1, {}, limits);
+  ASSERT_TRUE(parsed.status.ok()) << parsed.status;
+  EXPECT_THAT(Fields(parsed), ElementsAre(Fs{"name", "quoted"}, Fs{"longer value", "x"}));
 }
 
 TEST(CsvReaderTest, RecordWithTooManyFieldsIsAnError) {

@@ -1,6 +1,8 @@
 #include "common/server/server_runner.h"
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,18 @@ TEST(EffectiveDeadlineTest, CapsACallWithoutClientDeadline) {
   auto deadline = EffectiveDeadline(ctx, 1000);
   EXPECT_GE(deadline, before + std::chrono::milliseconds(1000));
   EXPECT_LE(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(1000));
+}
+
+// A cap too large for the clock (an operator's "no cap", e.g. INT64_MAX) means no cap: it must not
+// overflow into a deadline in the past that fails every call at once.
+TEST(EffectiveDeadlineTest, HugeCapLeavesTheClientDeadline) {
+  grpc::ServerContext ctx;  // no client deadline: infinite
+  const auto later = std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
+  for (int64_t cap : {int64_t{10'000'000'000'000}, std::numeric_limits<int64_t>::max()}) {
+    const auto deadline = EffectiveDeadline(ctx, cap);
+    EXPECT_GE(deadline, later) << "cap " << cap;
+    EXPECT_FALSE(CallCancelledOrExpired(ctx, deadline)) << "cap " << cap;
+  }
 }
 
 TEST(EffectiveDeadlineTest, ExpiredDeadlineIsReported) {
