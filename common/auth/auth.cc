@@ -1,9 +1,12 @@
 #include "common/auth/auth.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
@@ -29,6 +32,25 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
+}
+
+// The status for a failed open() of the keys file, with the system's reason: the code tells the
+// operator what to fix (the path, the file's mode or owner, or something else about the path).
+absl::Status OpenError(int error, const std::string& path) {
+  std::string message = fmt::format("cannot open API keys file \"{}\": {}", path, std::strerror(error));
+  switch (error) {
+    case ENOENT:
+    case ENOTDIR:  // a folder in the path is a file: nothing is at that path
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(message);
+    case EISDIR:
+    case ENAMETOOLONG:
+      return absl::InvalidArgumentError(message);
+    default:  // ELOOP, EMFILE, EIO, ...: the path or the system must be fixed first
+      return absl::FailedPreconditionError(message);
+  }
 }
 
 }  // namespace
@@ -66,23 +88,31 @@ bool IsValidTenantName(std::string_view tenant) {
 Authenticator Authenticator::Disabled() { return Authenticator(); }
 
 absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
-  // A folder opens and reads as empty: it would be refused as a file without keys, which hides
-  // the usual slip (the mounted Secret's folder given instead of the file in it).
+  // A folder opens and only fails at read() (EISDIR): name the usual slip instead (the mounted
+  // Secret's folder given instead of the file in it).
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(
         fmt::format("API keys file \"{}\" is a directory: give the file in it (in the deploy, .../api_keys)", path));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(fmt::format("cannot read API keys file \"{}\"", path));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return OpenError(errno, path);
+  std::string text;
+  char chunk[4096];
+  while (true) {
+    ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int read_errno = errno;
+      ::close(fd);
+      return absl::DataLossError(
+          fmt::format("error reading API keys file \"{}\": {}", path, std::strerror(read_errno)));
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(fmt::format("error reading API keys file \"{}\"", path));
-  }
-  return Parse(buffer.str(), path);
+  ::close(fd);
+  return Parse(text, path);
 }
 
 absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text) { return Parse(text, "API keys"); }

@@ -44,9 +44,14 @@ class Authenticator {
   // Reads a key file: one "<api key> <tenant> <role>" per line, fields separated by spaces or
   // tabs; '#' starts a comment line; blank lines are ignored, and so is a UTF-8 byte order mark
   // at the start of the file.
-  // Errors: NOT_FOUND / PERMISSION_DENIED if the file cannot be read; INVALID_ARGUMENT naming the
-  // file and line for a malformed line, a bad tenant, an unknown role, a duplicate key (the key
-  // itself is never put in a message), or a file with no keys.
+  // Errors, each naming the file and, for open/read failures, the system's reason (strerror):
+  //   NOT_FOUND: nothing at the path (ENOENT, or ENOTDIR: a folder in the path is a file);
+  //   PERMISSION_DENIED: the file or a folder above it may not be read (EACCES, EPERM);
+  //   INVALID_ARGUMENT: the path is a directory or too long; also, naming the line, a malformed
+  //     line, a bad tenant, an unknown role, a duplicate key (the key itself is never put in a
+  //     message), or a file with no keys;
+  //   FAILED_PRECONDITION: any other open failure (a symlink loop, too many open files, ...);
+  //   DATA_LOSS: reading failed after the open (an I/O error).
   static absl::StatusOr<Authenticator> FromFile(const std::string& path);
   static absl::StatusOr<Authenticator> FromText(std::string_view text);
 

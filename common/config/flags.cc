@@ -103,6 +103,17 @@ absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_vie
   return absl::OkStatus();
 }
 
+bool FlagSet::LooksLikeFlag(std::string_view arg) const {
+  if (arg.rfind("--", 0) == 0) return true;
+  if (arg.size() < 2 || arg[0] != '-') return false;
+  // One dash: a flag only if it names one ("-listen=x", "-nofoo", "-h"), so values such as "-5" or
+  // "-" still pass.
+  std::string_view body = arg.substr(1);
+  std::string name(body.substr(0, body.find('=')));
+  if (name == "h" || name == "help" || flags_.count(name) > 0) return true;
+  return name.rfind("no", 0) == 0 && flags_.count(name.substr(2)) > 0;
+}
+
 absl::Status FlagSet::Parse(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
@@ -153,7 +164,19 @@ absl::Status FlagSet::ParseArgs(const std::vector<std::string>& args) {
     Flag& flag = it->second;
     if (!value) {
       if (flag.type == Type::kBool) {
+        // A boolean takes no separate value: "--verbose false" would leave "false" as a stray
+        // argument, so say how to write it.
+        if (i + 1 < args.size() && ParseBool(args[i + 1])) {
+          return absl::InvalidArgumentError(
+              fmt::format("unexpected argument \"{0}\" after boolean flag --{1}: write --{1}={0}", args[i + 1], name));
+        }
         value = "true";
+      } else if (i + 1 < args.size() && LooksLikeFlag(args[i + 1])) {
+        // A forgotten value must not swallow the next flag ("--data_dir --listen=x").
+        return absl::InvalidArgumentError(
+            fmt::format("flag --{0} needs a value, but the next argument \"{1}\" is a flag; to give a value "
+                        "starting with '-' write it as --{0}=<value>",
+                        name, args[i + 1]));
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {

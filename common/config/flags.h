@@ -3,8 +3,10 @@
 //
 // Precedence, lowest to highest: the registered default, then the environment variable
 // CONTACTS_<NAME in capitals> (e.g. CONTACTS_DATA_DIR for --data_dir), then the command line
-// (--name=value, --name value, --flag, --noflag for booleans). Describe() shows each value and
-// where it came from, for the startup log.
+// (--name=value, --name value, --flag, --noflag for booleans). In the "--name value" form the value
+// may not itself look like a flag (start with "--", or "-" and a flag's name): a forgotten value
+// must not swallow the next flag, so write such a value as --name=--value. Describe() shows each
+// value and where it came from, for the startup log.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +34,9 @@ class FlagSet {
   bool* Bool(std::string name, bool default_value, std::string help);
 
   // Apply env overrides, then argv. Errors:
-  //   INVALID_ARGUMENT naming the flag (or env variable): unknown flag, missing value,
-  //     a value that is not an integer / boolean, a positional argument.
+  //   INVALID_ARGUMENT naming the flag (or env variable): unknown flag, missing value (also when
+  //     the next argument is a flag), a value that is not an integer / boolean, a positional
+  //     argument (including "--bool_flag false": booleans take --name=false).
   //   CANCELLED("help") after printing usage to stdout for --help / -h: the caller exits 0.
   // On error, flags parsed before the bad one keep their new values (callers exit anyway).
   absl::Status Parse(int argc, char** argv);
@@ -67,6 +70,9 @@ class FlagSet {
   Flag& Register(std::string name, Type type, std::string help);
   static absl::Status Assign(Flag& flag, std::string_view value, std::string_view where, Source source);
   static std::string ValueText(const Flag& flag);
+  // True for an argument that is a flag rather than a value: anything starting with "--", or "-"
+  // followed by a registered name (optionally "no" + name, or "=value"), "h" or "help".
+  bool LooksLikeFlag(std::string_view arg) const;
 
   std::string program_;
   std::map<std::string, Flag> flags_;

@@ -17,10 +17,17 @@ namespace contacts {
 absl::Status InitLogging(std::string_view level, std::string_view service);
 
 // "john.doe@example.com" -> "j***@example.com"; no '@' -> "***". Never returns the local part.
+// Keeps the whole first character ("élodie@x.fr" -> "é***@x.fr"), or none if it is not valid
+// UTF-8, so the result is valid UTF-8 whenever the domain is.
 std::string RedactEmail(std::string_view email);
 
-// "+919876543210" -> "+91******3210": keeps a leading '+' and up to 2 digits of country code
-// and the last 4 digits, masks the rest; short inputs (< 7 digits) are fully masked.
+// Masks a phone number, keeping a leading '+', the number of digits and only a few of them
+// (separators are dropped):
+//   E.164 ('+' and 10 to 15 digits): the first 2 digits (country code, or its start) and the last
+//     4: "+919876543210" -> "+91******3210", "+1 (555) 123-4567" -> "+15*****4567";
+//   other numbers of 7 or more digits: the last 2: "9876543210" -> "********10",
+//     "+12345678" -> "+******78";
+//   fewer than 7 digits: fully masked: "+12345" -> "+*****".
 std::string RedactMobile(std::string_view mobile);
 
 }  // namespace contacts

@@ -48,7 +48,13 @@ void OnShutdownSignal(int /*signo*/) {
   errno = saved_errno;
 }
 
-absl::Status InstallSignalHandlers() {
+// The SIGTERM / SIGINT actions before InstallSignalHandlers(), to put back if Start() fails.
+struct PreviousSignalActions {
+  struct sigaction term;
+  struct sigaction interrupt;
+};
+
+absl::Status InstallSignalHandlers(PreviousSignalActions* previous) {
   absl::Status status;
   std::call_once(g_signal_once, [&status] {
     if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -62,10 +68,20 @@ absl::Status InstallSignalHandlers() {
   action.sa_handler = OnShutdownSignal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  if (sigaction(SIGTERM, &action, nullptr) != 0 || sigaction(SIGINT, &action, nullptr) != 0) {
+  if (sigaction(SIGTERM, &action, &previous->term) != 0) {
     return absl::InternalError(fmt::format("sigaction: {}", std::strerror(errno)));
   }
+  if (sigaction(SIGINT, &action, &previous->interrupt) != 0) {
+    int error = errno;
+    sigaction(SIGTERM, &previous->term, nullptr);
+    return absl::InternalError(fmt::format("sigaction: {}", std::strerror(error)));
+  }
   return absl::OkStatus();
+}
+
+void RestoreSignalHandlers(const PreviousSignalActions& previous) {
+  sigaction(SIGTERM, &previous.term, nullptr);
+  sigaction(SIGINT, &previous.interrupt, nullptr);
 }
 
 void RestoreDefaultSignalHandlers() {
@@ -294,7 +310,8 @@ absl::Status ServerRunner::Start() {
   }
 
   // Before the server exists, so a SIGTERM during start is not lost (or fatal) either.
-  if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
+  PreviousSignalActions previous_signal_actions;
+  if (absl::Status s = InstallSignalHandlers(&previous_signal_actions); !s.ok()) return s;
 
   RegisterHealthDescriptor();
   grpc::EnableDefaultHealthCheckService(true);
@@ -323,6 +340,8 @@ absl::Status ServerRunner::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || selected_port == 0) {
     server_.reset();
+    // WaitForShutdownSignal() will not run: SIGTERM / SIGINT must act as they did before Start().
+    RestoreSignalHandlers(previous_signal_actions);
     StopExposer(std::move(exposer_), metrics_host_, metrics_port_);
     metrics_port_ = 0;
     std::string reason = ProbeBindError(host_, requested_port);

@@ -64,7 +64,8 @@ class ServerRunner {
   // and every registered service SERVING. Logs "<service> listening on HOST:PORT" (the real port)
   // and "<service> metrics on HOST:PORT" when metrics are on. Installs the SIGTERM / SIGINT
   // handlers used by WaitForShutdownSignal(): from then on those signals no longer end the process
-  // by themselves, so call WaitForShutdownSignal() promptly after a successful Start().
+  // by themselves, so call WaitForShutdownSignal() promptly after a successful Start(). A Start()
+  // that fails after installing them (e.g. the port is taken) puts the previous handlers back.
   // Errors: INVALID_ARGUMENT for a malformed address or option; UNAVAILABLE when an address
   // cannot be bound (e.g. already in use); FAILED_PRECONDITION if called twice.
   absl::Status Start();

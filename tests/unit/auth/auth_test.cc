@@ -3,11 +3,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/test/server_context_test_spouse.h>
+#include <sys/stat.h>
 
 #include "common/auth/grpc_auth.h"
 #include "gtest/gtest.h"
@@ -143,6 +149,70 @@ TEST(AuthenticatorTest, FromFileReadsKeysAndReportsMissingFile) {
       << folder.status();
   unlink(path.c_str());
   rmdir(tmp.c_str());
+}
+
+// A fresh folder under $TMPDIR (or /tmp) for one test; removed with its files at the end.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    const char* tmpdir = getenv("TMPDIR");
+    path_ = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/auth_test_XXXXXX";
+    if (mkdtemp(path_.data()) == nullptr) path_.clear();
+  }
+  ~ScopedTempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(AuthenticatorTest, MissingFileIsNotFoundWithTheSystemsReason) {
+  ScopedTempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  absl::Status missing = Authenticator::FromFile(tmp.path() + "/absent.txt").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
+  EXPECT_NE(missing.message().find("absent.txt"), absl::string_view::npos) << missing;
+  EXPECT_NE(missing.message().find(std::strerror(ENOENT)), absl::string_view::npos) << missing;
+
+  // A file where a folder of the path should be: the keys file is not there either.
+  std::string file = tmp.path() + "/plain";
+  std::ofstream(file) << "k t reader\n";
+  absl::Status under_file = Authenticator::FromFile(file + "/api_keys").status();
+  EXPECT_EQ(under_file.code(), absl::StatusCode::kNotFound) << under_file;
+  EXPECT_NE(under_file.message().find(std::strerror(ENOTDIR)), absl::string_view::npos) << under_file;
+}
+
+// Neither missing nor forbidden: the path must be fixed first.
+TEST(AuthenticatorTest, SymlinkLoopIsFailedPreconditionWithTheSystemsReason) {
+  ScopedTempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  std::string link = tmp.path() + "/loop";
+  ASSERT_EQ(symlink(link.c_str(), link.c_str()), 0) << std::strerror(errno);
+  absl::Status status = Authenticator::FromFile(link).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find(std::strerror(ELOOP)), absl::string_view::npos) << status;
+}
+
+// Tests run as root, who may read anything; the child process drops to "nobody" first, and then
+// cannot enter the test's 0700 folder.
+TEST(AuthenticatorDeathTest, UnreadableFileIsPermissionDeniedWithTheSystemsReason) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ScopedTempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  std::string path = tmp.path() + "/api_keys";
+  std::ofstream(path) << "k t reader\n";
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  EXPECT_EXIT(
+      {
+        if (geteuid() == 0 && setuid(65534) != 0) std::_Exit(100);
+        absl::Status status = Authenticator::FromFile(path).status();
+        std::fprintf(stderr, "%s\n", status.ToString().c_str());
+        std::_Exit(static_cast<int>(status.code()));
+      },
+      testing::ExitedWithCode(static_cast<int>(absl::StatusCode::kPermissionDenied)), std::strerror(EACCES));
 }
 
 absl::StatusOr<CallIdentity> AuthenticateWithHeader(const Authenticator& auth, const std::string& name,

@@ -108,6 +108,56 @@ TEST(FlagSetTest, MissingValueIsAnError) {
   EXPECT_EQ(flags.ParseArgs({"--listen"}).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A forgotten value must not swallow the next flag: "--data_dir --listen=x" would otherwise set
+// data_dir to "--listen=x" and silently leave listen at its default.
+TEST(FlagSetTest, SeparateValueThatIsAFlagIsRefusedNamingTheFlag) {
+  FlagSet flags("prog");
+  std::string* dir = flags.String("data_dir", "./data", "dir");
+  std::string* listen = flags.String("listen", "127.0.0.1:1", "listen");
+  absl::Status status = flags.ParseArgs({"--data_dir", "--listen=0.0.0.0:1"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--data_dir needs a value"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("--data_dir=<value>"), absl::string_view::npos) << status;
+  EXPECT_EQ(*dir, "./data");
+  EXPECT_EQ(*listen, "127.0.0.1:1");
+  // The single-dash spelling of a known flag, and -h, are flags too.
+  EXPECT_EQ(flags.ParseArgs({"--data_dir", "-listen=0.0.0.0:1"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(flags.ParseArgs({"--data_dir", "-h"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*dir, "./data");
+}
+
+TEST(FlagSetTest, IntFlagFollowedByAFlagSaysTheValueIsMissing) {
+  FlagSet flags("prog");
+  flags.Int("grace_period_ms", 1, "grace");
+  flags.String("listen", "", "listen");
+  absl::Status status = flags.ParseArgs({"--grace_period_ms", "--listen=x"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--grace_period_ms needs a value"), absl::string_view::npos) << status;
+}
+
+TEST(FlagSetTest, ValuesStartingWithADashStillWork) {
+  FlagSet flags("prog");
+  std::string* dir = flags.String("data_dir", "", "dir");
+  std::string* name = flags.String("name", "", "name");
+  int64_t* count = flags.Int("count", 0, "count");
+  ASSERT_TRUE(flags.ParseArgs({"--data_dir=--x", "--count", "-5", "--name", "-"}).ok());
+  EXPECT_EQ(*dir, "--x");
+  EXPECT_EQ(*count, -5);
+  EXPECT_EQ(*name, "-");
+  ASSERT_TRUE(flags.ParseArgs({"--name", "-not-a-flag"}).ok());
+  EXPECT_EQ(*name, "-not-a-flag");
+}
+
+// A boolean takes no separate value, so "--verbose false" leaves "false" as a stray argument: the
+// error says how to write it.
+TEST(FlagSetTest, SeparateValueAfterABooleanFlagExplainsTheEqualsForm) {
+  FlagSet flags("prog");
+  flags.Bool("verbose", false, "verbose");
+  absl::Status status = flags.ParseArgs({"--verbose", "false"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--verbose=false"), absl::string_view::npos) << status;
+}
+
 TEST(FlagSetTest, PositionalArgumentIsAnError) {
   FlagSet flags("prog");
   EXPECT_EQ(flags.ParseArgs({"stray"}).code(), absl::StatusCode::kInvalidArgument);

@@ -1,14 +1,23 @@
 #include "common/server/server_runner.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <grpcpp/server_context.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/server/metrics_interceptor.h"
+#include "fmt/format.h"
 #include "gtest/gtest.h"
 
 namespace contacts {
@@ -71,6 +80,44 @@ TEST(ServerRunnerTest, StartRejectsANegativeGracePeriodAZeroDeadlineCapAndAMalfo
     EXPECT_NE(status.message().find(c.flag), absl::string_view::npos) << status;
     EXPECT_EQ(runner.port(), 0) << c.flag;
   }
+}
+
+void TestSignalHandler(int /*signo*/) {}
+
+void (*CurrentHandler(int signo))(int) {
+  struct sigaction current;
+  std::memset(&current, 0, sizeof(current));
+  sigaction(signo, nullptr, &current);
+  return current.sa_handler;
+}
+
+// A failed Start() must leave SIGTERM / SIGINT as they were: the caller exits, or carries on, with
+// the signals doing what they did before. (This one binds a loopback port: the only way to make
+// gRPC fail after the handlers are in place.)
+TEST(ServerRunnerTest, FailedStartRestoresTheSignalHandlers) {
+  int taken = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(taken, 0) << std::strerror(errno);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(taken, reinterpret_cast<sockaddr*>(&addr), len), 0) << std::strerror(errno);
+  ASSERT_EQ(listen(taken, 1), 0) << std::strerror(errno);
+  ASSERT_EQ(getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+
+  signal(SIGTERM, TestSignalHandler);
+  signal(SIGINT, SIG_DFL);
+  {
+    ServerRunner runner(
+        ServerOptions{.service_name = "unit", .listen = fmt::format("127.0.0.1:{}", port), .metrics_listen = "off"});
+    absl::Status status = runner.Start();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_EQ(CurrentHandler(SIGTERM), &TestSignalHandler);
+    EXPECT_EQ(CurrentHandler(SIGINT), SIG_DFL);
+  }
+  signal(SIGTERM, SIG_DFL);
+  close(taken);
 }
 
 TEST(EffectiveDeadlineTest, CapsACallWithoutClientDeadline) {
