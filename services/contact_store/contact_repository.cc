@@ -1018,13 +1018,8 @@ absl::Status ContactRepository::PersistTenantRecord(TenantState* state, rocksdb:
                          "stage tenant record");
 }
 
-absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) {
-  absl::MutexLock lock(&tenants_mu_);
-  auto it = tenants_.find(name);
-  if (it != tenants_.end()) return it->second.get();
-  if (name.empty() || name.size() > 63) return absl::InvalidArgumentError("tenant name must have 1 to 63 bytes");
+std::unique_ptr<TenantState> ContactRepository::NewTenantState(const std::string& name, uint32_t id) {
   auto state = std::make_unique<TenantState>();
-  const uint32_t id = next_tenant_id_;
   TenantRecord& record = state->record;
   record.set_tenant_id(id);
   record.set_name(name);
@@ -1038,7 +1033,6 @@ absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) 
   record.set_next_segment_id(1);
   record.set_next_control_group_id(1);
   record.set_format_version(kFormatVersion);
-  rocksdb::WriteBatch batch;
   for (auto [attr_name, type] : {std::pair{"email", contacts::v1::EMAIL}, std::pair{"mobile", contacts::v1::MOBILE}}) {
     Attribute attribute;
     attribute.set_id(record.next_attribute_id());
@@ -1047,25 +1041,54 @@ absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) 
     attribute.set_display_name(attr_name == std::string_view("email") ? "Email" : "Mobile");
     attribute.set_type(type);
     attribute.set_system(true);
-    batch.Put(db_->catalog(), keys::CatalogKey(id, CatalogKind::kAttribute, attr_name), attribute.SerializeAsString());
     state->attribute_by_name[attr_name] = attribute.id();
     state->attributes[attribute.id()] = attribute;
+  }
+  state->columns.set_layout({state->email_id(), state->mobile_id()});
+  state->PublishCatalog();
+  return state;
+}
+
+absl::Status ContactRepository::CheckTenantName(const std::string& name) {
+  if (name.empty() || name.size() > 63) return absl::InvalidArgumentError("tenant name must have 1 to 63 bytes");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TenantState*> ContactRepository::Tenant(const std::string& name) {
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenants_.find(name);
+  if (it != tenants_.end()) return it->second.get();
+  RETURN_IF_ERROR(CheckTenantName(name));
+  const uint32_t id = next_tenant_id_;
+  std::unique_ptr<TenantState> state = NewTenantState(name, id);
+  rocksdb::WriteBatch batch;
+  for (const auto& [attribute_id, attribute] : state->attributes) {
+    batch.Put(db_->catalog(), keys::CatalogKey(id, CatalogKind::kAttribute, attribute.name()),
+              attribute.SerializeAsString());
   }
   std::string id_bytes;
   keys::PutFixed32BE(&id_bytes, id);
   batch.Put(db_->catalog(), keys::TenantRegistryKey(name), id_bytes);
   RETURN_IF_ERROR(PersistTenantRecord(state.get(), &batch));
   RETURN_IF_ERROR(db_->Write(&batch));
-  state->columns.set_layout({state->email_id(), state->mobile_id()});
-  state->PublishCatalog();
   next_tenant_id_++;
   TenantState* raw = state.get();
   tenants_[name] = std::move(state);
   return raw;
 }
 
+absl::StatusOr<TenantState*> ContactRepository::TenantOrBlank(const std::string& name) {
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenants_.find(name);
+  if (it != tenants_.end()) return it->second.get();
+  RETURN_IF_ERROR(CheckTenantName(name));
+  // Id 0 is never a registered tenant's (they start at 1), so the blank's key prefixes hold nothing.
+  if (blank_tenant_ == nullptr) blank_tenant_ = NewTenantState("", 0);
+  return blank_tenant_.get();
+}
+
 absl::StatusOr<TenantState*> ContactRepository::ConfiguredTenant(const std::string& name) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(name));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(name));
   std::shared_lock lock(state->mu);
   RETURN_IF_ERROR(CheckConfigured(*state, name));
   return state;
@@ -1173,7 +1196,7 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
 }
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::GetTenant(const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   contacts::v1::Tenant out;
   out.set_name(tenant);
@@ -1234,7 +1257,7 @@ absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& 
 }
 
 absl::StatusOr<std::vector<Attribute>> ContactRepository::ListAttributes(const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   std::vector<Attribute> out;
   for (const auto& [id, attribute] : state->attributes) out.push_back(attribute);
@@ -1242,7 +1265,7 @@ absl::StatusOr<std::vector<Attribute>> ContactRepository::ListAttributes(const s
 }
 
 absl::StatusOr<Attribute> ContactRepository::GetAttribute(const std::string& tenant, const std::string& name) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   const Attribute* attribute = state->FindAttribute(name);
   if (attribute == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", name));
@@ -1438,7 +1461,7 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::GetContact(const std::s
 absl::StatusOr<std::optional<contacts::v1::Contact>> ContactRepository::TryGetContact(
     const std::string& tenant, const contacts::v1::GetContactRequest& request) {
   // Not ConfiguredTenant: that waits for the lock to check the setup.
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu, std::try_to_lock);
   if (!lock.owns_lock()) return std::nullopt;
   RETURN_IF_ERROR(CheckConfigured(*state, tenant));
@@ -1525,7 +1548,7 @@ absl::StatusOr<contacts::v1::ContactList> ContactRepository::CreateList(const st
 }
 
 absl::StatusOr<std::vector<contacts::v1::ContactList>> ContactRepository::ListLists(const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   std::vector<contacts::v1::ContactList> out;
   for (const auto& [id, list] : state->lists) {
@@ -1738,7 +1761,7 @@ absl::StatusOr<contacts::v1::AnonymousUser> ContactRepository::RecordAnonymous(
 
 absl::StatusOr<contacts::v1::ListAnonymousResponse> ContactRepository::ListAnonymous(
     const std::string& tenant, const contacts::v1::ListAnonymousRequest& request) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   const uint32_t page_size = request.page_size() == 0 ? 100 : std::min<uint32_t>(request.page_size(), kMaxPageSize);
   std::string start = keys::AnonymousByTimePrefix(state->id());
@@ -2041,7 +2064,7 @@ absl::StatusOr<contacts::v1::BatchUpsertResponse> ContactRepository::BatchUpsert
     return absl::InvalidArgumentError(
         fmt::format("after_batch_sequence: {} must be below batch_sequence {}", after, request.batch_sequence()));
   }
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   // Resolved before the wait and the lock, against the catalog as published, so that this batch's
   // values are checked while the batch before it is written; done again under the lock should the
   // catalog have changed meanwhile.
@@ -2450,7 +2473,7 @@ absl::StatusOr<contacts::v1::Segment> ContactRepository::PutSegment(const std::s
 
 absl::StatusOr<contacts::v1::Segment> ContactRepository::GetSegment(const std::string& tenant,
                                                                     const std::string& name) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   auto it = state->segments.find(AsciiLower(name));
   if (it == state->segments.end()) return absl::NotFoundError(fmt::format("segment \"{}\" does not exist", name));
@@ -2458,7 +2481,7 @@ absl::StatusOr<contacts::v1::Segment> ContactRepository::GetSegment(const std::s
 }
 
 absl::StatusOr<std::vector<contacts::v1::Segment>> ContactRepository::ListSegments(const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   std::vector<contacts::v1::Segment> out;
   for (const auto& [name, segment] : state->segments) out.push_back(segment);
@@ -2515,7 +2538,7 @@ absl::StatusOr<contacts::v1::ControlGroup> ContactRepository::CreateControlGroup
 
 absl::StatusOr<std::vector<contacts::v1::ControlGroup>> ContactRepository::ListControlGroups(
     const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   std::vector<contacts::v1::ControlGroup> out;
   for (const auto& [name, group] : state->control_groups) out.push_back(group.definition);
@@ -2576,7 +2599,7 @@ uint64_t ContactRepository::TotalContacts() {
 }
 
 absl::Status ContactRepository::CheckConsistency(const std::string& tenant) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::unique_lock lock(state->mu);
   const uint32_t id = state->id();
   std::set<std::string> expected_ordinals;

@@ -180,8 +180,16 @@ class ContactRepository {
   absl::StatusOr<bool> DropEntriesOf(rocksdb::ColumnFamilyHandle* family);
   absl::Status LoadTenant(TenantState* state);
   absl::Status RebuildColumns(TenantState* state);
-  // Finds or registers the tenant.
+  // A tenant's in-memory state with its system attributes, not registered anywhere.
+  static std::unique_ptr<TenantState> NewTenantState(const std::string& name, uint32_t id);
+  static absl::Status CheckTenantName(const std::string& name);
+  // Finds or registers (and stores) the tenant: for calls that write.
   absl::StatusOr<TenantState*> Tenant(const std::string& name);
+  // Finds the tenant, or answers for one never written to with a blank, unregistered state (what
+  // a new tenant holds), so that a read of a mistyped tenant name stores nothing. The blank is
+  // shared and must never be written through: for calls that only read, or that refuse an
+  // unconfigured tenant before they write.
+  absl::StatusOr<TenantState*> TenantOrBlank(const std::string& name);
   absl::StatusOr<TenantState*> ConfiguredTenant(const std::string& name);
   // FAILED_PRECONDITION unless SetupTenant has run. REQUIRES: state.mu held.
   static absl::Status CheckConfigured(const TenantState& state, const std::string& name);
@@ -229,6 +237,7 @@ class ContactRepository {
   absl::Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
+  std::unique_ptr<TenantState> blank_tenant_ ABSL_GUARDED_BY(tenants_mu_);  // see TenantOrBlank
   // BatchUpsert calls under way, of any tenant: a batch alone resolves its rows on two threads.
   std::atomic<int> batch_upserts_in_flight_{0};
   // Bumped and signalled after every applied import batch; see WaitForAppliedBatch.

@@ -111,6 +111,72 @@ TEST_P(ContactRepositoryTest, WritesBeforeSetupFailWithFailedPrecondition) {
   EXPECT_THAT(written.status().message(), HasSubstr("SetupTenant"));
 }
 
+// A read naming a tenant nobody wrote to (a typo in x-tenant) answers as for a new tenant and
+// stores nothing: no registry entry, no catalog, and after a restart the name is still unknown.
+TEST_P(ContactRepositoryTest, ReadsOfAnUnknownTenantStoreNothing) {
+  auto registered = [&] {
+    std::vector<std::string> keys;
+    std::unique_ptr<rocksdb::Iterator> it(repo_->db().db()->NewIterator(rocksdb::ReadOptions(), repo_->db().catalog()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+    return keys;
+  };
+  SetUpTenant("t1");
+  const std::vector<std::string> before = registered();
+
+  auto tenant = repo_->GetTenant("ghost");
+  ASSERT_TRUE(tenant.ok()) << tenant.status();
+  EXPECT_EQ(tenant->name(), "ghost");
+  EXPECT_TRUE(tenant->primary_key_attribute().empty());
+  EXPECT_EQ(tenant->contact_count(), 0u);
+  auto attributes = repo_->ListAttributes("ghost");
+  ASSERT_TRUE(attributes.ok()) << attributes.status();
+  EXPECT_EQ(attributes->size(), 2u);  // email and mobile, as every tenant has
+  EXPECT_TRUE(repo_->GetAttribute("ghost", "email").ok());
+  EXPECT_EQ(repo_->GetAttribute("ghost", "city").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get("ghost", "C1").status().code(), absl::StatusCode::kFailedPrecondition);
+  contacts::v1::GetContactRequest request;
+  request.set_primary_key("C1");
+  auto tried = repo_->TryGetContact("ghost", request);
+  EXPECT_EQ(tried.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto lists = repo_->ListLists("ghost");
+  ASSERT_TRUE(lists.ok()) << lists.status();
+  EXPECT_TRUE(lists->empty());
+  auto segments = repo_->ListSegments("ghost");
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  EXPECT_TRUE(segments->empty());
+  EXPECT_EQ(repo_->GetSegment("ghost", "s").status().code(), absl::StatusCode::kNotFound);
+  auto groups = repo_->ListControlGroups("ghost");
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  EXPECT_TRUE(groups->empty());
+  contacts::v1::ListAnonymousRequest anonymous;
+  auto anonymous_users = repo_->ListAnonymous("ghost", anonymous);
+  ASSERT_TRUE(anonymous_users.ok()) << anonymous_users.status();
+  EXPECT_EQ(anonymous_users->users_size(), 0);
+  EXPECT_EQ(repo_->Count("ghost", Filter()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(repo_->CheckConsistency("ghost").ok());
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("j");
+  batch.set_batch_sequence(1);
+  batch.add_columns("customer_id");
+  batch.add_rows()->add_values("C1");
+  EXPECT_EQ(repo_->BatchUpsert("ghost", batch).status().code(), absl::StatusCode::kFailedPrecondition);
+  contacts::v1::BatchDeleteRequest deletes;
+  deletes.set_job_id("j");
+  deletes.set_batch_sequence(1);
+  deletes.add_keys("C1");
+  EXPECT_EQ(repo_->BatchDelete("ghost", deletes).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(registered(), before);
+
+  // The first write registers the tenant as before.
+  auto list = repo_->CreateList("ghost", "vip");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_GT(registered().size(), before.size());
+  ASSERT_NO_FATAL_FAILURE(Open());
+  auto reopened = repo_->ListLists("ghost");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(reopened->size(), 1u);
+}
+
 TEST_P(ContactRepositoryTest, LifecycleKeepsIndexesAndListsExact) {
   SetUpTenant("t1");
   CreateAttribute("t1", "city", contacts::v1::TEXT, true);
