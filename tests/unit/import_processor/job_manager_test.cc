@@ -80,6 +80,38 @@ class JobManagerTest : public JobTestBase {
     EXPECT_EQ(page->jobs(0).id(), expected.id());
     EXPECT_EQ(page->jobs(0).error(), expected.error());
   }
+
+  // An import of `content` queued by a manager that is then replaced, so that only the next
+  // Start() queues the job, as after a restart. Returns its id.
+  std::string QueuedBeforeStart(const std::string& content) {
+    auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
+    EXPECT_TRUE(job.ok()) << job.status();
+    RecreateManager();
+    return job.ok() ? job->id() : "";
+  }
+
+  // Watches the job to its end: FAILED with `cause` in its error and the promise to resume at
+  // the next start, and every other call agreeing. Returns that last state.
+  v1::Job ExpectFailedUntilRestart(const std::string& id, std::string_view cause) {
+    std::vector<v1::Job> seen = Watch(id);
+    if (seen.empty()) {
+      ADD_FAILURE() << "WatchJob sent nothing";
+      return {};
+    }
+    const v1::Job& last = seen.back();
+    EXPECT_EQ(last.state(), v1::FAILED);
+    EXPECT_NE(last.error().find(cause), std::string::npos) << last.error();
+    EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
+    ExpectEveryCallSays(last);
+    return last;
+  }
+
+  // A new manager runs the job to COMPLETED.
+  void ExpectCompletesAfterRestart(const std::string& id) {
+    RecreateManager();
+    ASSERT_TRUE(manager_->Start().ok());
+    EXPECT_EQ(Watch(id).back().state(), v1::COMPLETED);
+  }
 };
 
 // Removes a test's fault from the jobs db before the test's locals it reads go away.
@@ -436,9 +468,7 @@ TEST_F(JobManagerTest, AnUploadWhoseRecordCannotBeWrittenLeavesNoFile) {
 // The worker cannot read the job's record: the job ends FAILED for this process instead of
 // staying QUEUED with nobody running it. Its record still says QUEUED, so it runs after a restart.
 TEST_F(JobManagerTest, AJobWhoseRecordCannotBeReadFailsUntilTheNextStart) {
-  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
-  ASSERT_TRUE(job.ok()) << job.status();
-  RecreateManager();  // so that only Start queues the job, as after a restart
+  const std::string id = QueuedBeforeStart("id\nk1\n");
   Moment refused;
   std::atomic<bool> armed{true};
   ScopedFault fault(*jobs_, [&](std::string_view what) {
@@ -448,67 +478,45 @@ TEST_F(JobManagerTest, AJobWhoseRecordCannotBeReadFailsUntilTheNextStart) {
   });
   ASSERT_TRUE(manager_->Start().ok());
   refused.Wait();  // the worker's read; the calls below read the record fine
-  std::vector<v1::Job> seen = Watch(job->id());
-  ASSERT_FALSE(seen.empty());
-  const v1::Job& last = seen.back();
-  EXPECT_EQ(last.state(), v1::FAILED);
-  EXPECT_NE(last.error().find("disk on fire"), std::string::npos) << last.error();
-  EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
-  EXPECT_GT(last.finished_at_micros(), 0);
-  ExpectEveryCallSays(last);
-  EXPECT_EQ(Stored(job->id()).job().state(), v1::QUEUED);
+  EXPECT_GT(ExpectFailedUntilRestart(id, "disk on fire").finished_at_micros(), 0);
+  EXPECT_EQ(Stored(id).job().state(), v1::QUEUED);
   EXPECT_TRUE(store_.contacts.empty());
 
-  RecreateManager();
-  ASSERT_TRUE(manager_->Start().ok());
-  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  ExpectCompletesAfterRestart(id);
   EXPECT_EQ(store_.contacts.size(), 1u);
 }
 
 // The runner cannot even mark the job RUNNING, and the database stays broken: the job ends FAILED
 // in memory (watchers return, a cancel is not left pending) and runs again after a restart.
 TEST_F(JobManagerTest, AJobThatCannotBeMarkedRunningFailsUntilTheNextStart) {
-  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
-  ASSERT_TRUE(job.ok()) << job.status();
-  RecreateManager();  // so that only Start queues the job, as after a restart
+  const std::string id = QueuedBeforeStart("id\nk1\n");
   {
     ScopedFault fault(*jobs_, [](std::string_view what) {
       return what == "write job" ? absl::UnavailableError("disk full") : absl::OkStatus();
     });
     ASSERT_TRUE(manager_->Start().ok());
-    std::vector<v1::Job> seen = Watch(job->id());
-    ASSERT_FALSE(seen.empty());
-    const v1::Job& last = seen.back();
-    EXPECT_EQ(last.state(), v1::FAILED);
-    EXPECT_NE(last.error().find("disk full"), std::string::npos) << last.error();
-    EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
-    ExpectEveryCallSays(last);
+    ExpectFailedUntilRestart(id, "disk full");
   }
-  EXPECT_EQ(Stored(job->id()).job().state(), v1::QUEUED);
+  EXPECT_EQ(Stored(id).job().state(), v1::QUEUED);
   EXPECT_TRUE(store_.contacts.empty());
-
-  RecreateManager();
-  ASSERT_TRUE(manager_->Start().ok());
-  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  ExpectCompletesAfterRestart(id);
 }
 
 // The write that marks the job RUNNING fails once: the worker records the job FAILED, like any
 // job whose checkpoint could not be written, and the record agrees.
 TEST_F(JobManagerTest, AJobThatCouldNotBeMarkedRunningIsRecordedFailed) {
-  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
-  ASSERT_TRUE(job.ok()) << job.status();
-  RecreateManager();  // so that only Start queues the job, as after a restart
+  const std::string id = QueuedBeforeStart("id\nk1\n");
   std::atomic<bool> armed{true};
   ScopedFault fault(*jobs_, [&](std::string_view what) {
     if (what != "write job" || !armed.exchange(false)) return absl::OkStatus();
     return absl::UnavailableError("disk full");
   });
   ASSERT_TRUE(manager_->Start().ok());
-  std::vector<v1::Job> seen = Watch(job->id());
+  std::vector<v1::Job> seen = Watch(id);
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.back().state(), v1::FAILED);
   ExpectEveryCallSays(seen.back());
-  internal::StoredJob stored = Stored(job->id());
+  internal::StoredJob stored = Stored(id);
   EXPECT_EQ(stored.job().state(), v1::FAILED);
   EXPECT_EQ(stored.job().error(), seen.back().error());
   EXPECT_TRUE(stored.credentials().empty());
@@ -521,9 +529,7 @@ TEST_F(JobManagerTest, AJobThatCouldNotBeMarkedRunningIsRecordedFailed) {
 TEST_F(JobManagerTest, AFinalStateTheDatabaseRefusedIsWhatEveryCallSays) {
   std::string content = "id\n";
   for (int i = 0; i < 10; ++i) content += fmt::format("k{}\n", i);
-  auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
-  ASSERT_TRUE(job.ok()) << job.status();
-  RecreateManager();  // so that only Start queues the job, as after a restart
+  const std::string id = QueuedBeforeStart(content);
   {
     std::atomic<bool> broken{false};
     ScopedFault fault(*jobs_, [&](std::string_view what) {
@@ -532,19 +538,11 @@ TEST_F(JobManagerTest, AFinalStateTheDatabaseRefusedIsWhatEveryCallSays) {
       return absl::OkStatus();
     });
     ASSERT_TRUE(manager_->Start().ok());
-    std::vector<v1::Job> seen = Watch(job->id());
-    ASSERT_FALSE(seen.empty());
-    const v1::Job& last = seen.back();
-    EXPECT_EQ(last.state(), v1::FAILED);
-    EXPECT_NE(last.error().find("write checkpoint"), std::string::npos) << last.error();
-    EXPECT_NE(last.error().find("resumes"), std::string::npos) << last.error();
-    ExpectEveryCallSays(last);
-    EXPECT_EQ(Stored(job->id()).job().state(), v1::RUNNING);
+    ExpectFailedUntilRestart(id, "write checkpoint");
+    EXPECT_EQ(Stored(id).job().state(), v1::RUNNING);
     manager_->Shutdown();
   }
-  RecreateManager();
-  ASSERT_TRUE(manager_->Start().ok());
-  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  ExpectCompletesAfterRestart(id);
   EXPECT_EQ(store_.contacts.size(), 10u);
 }
 

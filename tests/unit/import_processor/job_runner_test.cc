@@ -430,6 +430,21 @@ class DeleteJobTest : public JobTestBase {
       store_.memberships[7].insert(pk);
     }
   }
+
+  // Starts a delete of three inline emails, two of them "bad..." (which StoreRefusingKeys finds
+  // invalid), and runs it against `store`.
+  internal::StoredJob DeleteThreeEmails(StoreClient& store) {
+    v1::StartDeleteRequest request;
+    for (const char* key : {"u0@x.com", "bad1@x.com", "bad2@x.com"}) request.mutable_keys()->add_keys(key);
+    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+    auto job = manager_->StartDelete(caller_, request);
+    if (!job.ok()) {
+      ADD_FAILURE() << job.status();
+      return {};
+    }
+    JobControl control;
+    return RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+  }
 };
 
 TEST_F(DeleteJobTest, DeletesInlinePrimaryKeys) {
@@ -597,32 +612,20 @@ TEST_F(DeleteJobTest, AnAnswerWhoseInvalidKeysDoNotAddUpFailsTheJob) {
     SCOPED_TRACE(b);
     StoreRefusingKeys store;
     store.break_answer = breakers[b];
-    v1::StartDeleteRequest request;
-    for (const char* key : {"u0@x.com", "bad1@x.com", "bad2@x.com"}) request.mutable_keys()->add_keys(key);
-    request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
-    auto job = manager_->StartDelete(caller_, request);
-    ASSERT_TRUE(job.ok()) << job.status();
-    JobControl control;
-    internal::StoredJob done = RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+    internal::StoredJob done = DeleteThreeEmails(store);
     EXPECT_EQ(done.job().state(), v1::FAILED);
     EXPECT_THAT(done.job().error(), testing::HasSubstr("INTERNAL"));
-    EXPECT_TRUE(Log(job->id()).empty());
+    EXPECT_TRUE(Log(done.job().id()).empty());
   }
 }
 
 TEST_F(DeleteJobTest, AnAnswerCountingInvalidKeysWithoutNamingThemIsAnOlderStoreAndIsCounted) {
   StoreRefusingKeys store;
   store.break_answer = [](v1::BatchDeleteResponse* answer) { answer->clear_invalid_keys(); };
-  v1::StartDeleteRequest request;
-  for (const char* key : {"u0@x.com", "bad1@x.com", "bad2@x.com"}) request.mutable_keys()->add_keys(key);
-  request.set_key_kind(v1::BatchDeleteRequest::EMAIL);
-  auto job = manager_->StartDelete(caller_, request);
-  ASSERT_TRUE(job.ok()) << job.status();
-  JobControl control;
-  internal::StoredJob done = RunJob(Stored(job->id()), *jobs_, store, control, options_.runner, nullptr);
+  internal::StoredJob done = DeleteThreeEmails(store);
   EXPECT_EQ(done.job().state(), v1::COMPLETED_WITH_ERRORS);
   EXPECT_EQ(done.job().counts().rejected(), 2u);
-  EXPECT_TRUE(Log(job->id()).empty());  // nothing to name them by
+  EXPECT_TRUE(Log(done.job().id()).empty());  // nothing to name them by
 }
 
 TEST_F(DeleteJobTest, CancelStopsAtTheNextBatchBoundary) {
