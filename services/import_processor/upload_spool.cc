@@ -39,6 +39,19 @@ std::string_view ExtensionOf(std::string_view file_name) {
   return file_name.substr(dot);
 }
 
+// Fields of the first record of `sample` read with `delimiter` (the whole sample when it holds no
+// line ending).
+size_t FirstRecordFields(std::string_view sample, char delimiter) {
+  CsvPushParser parser(CsvDialect{delimiter});
+  size_t fields = 0;
+  auto first = [&](const CsvRecord& record) {
+    fields = record.fields.size();
+    return absl::CancelledError("first record read");  // stops the parser
+  };
+  if (parser.Feed(sample, first).ok()) (void)parser.Finish(first);
+  return fields;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<UploadSession>> UploadSession::Begin(const std::string& spool_dir,
@@ -128,7 +141,12 @@ absl::Status UploadSession::Check(std::string_view bytes) {
 }
 
 absl::Status UploadSession::StartParser() {
-  if (!delimiter_) delimiter_ = DetectDelimiter(head_);
+  if (!delimiter_) {
+    delimiter_ = DetectDelimiter(head_);
+    // A header of one column names no delimiter (DetectDelimiter then answers ','). A .txt is
+    // tab-separated, and its values may hold commas ("Smith, John") that ',' would split.
+    if (extension_ == ".txt" && FirstRecordFields(head_, *delimiter_) < 2) delimiter_ = '\t';
+  }
   parser_ = std::make_unique<CsvPushParser>(CsvDialect{*delimiter_});
   return absl::OkStatus();
 }

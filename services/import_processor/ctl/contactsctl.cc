@@ -15,6 +15,7 @@
 // 3 the job ended FAILED or CANCELLED.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +25,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -68,6 +71,32 @@ struct Options {
   std::exit(2);
 }
 
+// The flags each command takes besides the global ones (--import, --api-key, --tenant, --help). A
+// flag another command takes is refused rather than ignored: `delete --dry-run` would delete for
+// real (deletes have no dry run), `delete --mode add` would not be what was asked either.
+const std::map<std::string, std::set<std::string>>& CommandFlags() {
+  static const auto* const kFlags = new std::map<std::string, std::set<std::string>>{
+      {"upload", {"map", "create", "list", "mode", "delimiter", "fix-typos", "dry-run", "wait"}},
+      {"delete", {"file", "keys", "by", "list", "wait"}},
+      {"jobs", {"state", "limit"}},
+      {"job", {}},
+      {"watch", {}},
+      {"cancel", {}},
+      {"errors", {}},
+      {"fixes", {}},
+  };
+  return *kFlags;
+}
+
+// Positional arguments each command takes after its name.
+size_t PositionalsOf(const std::string& command) {
+  if (command == "upload" || command == "job" || command == "watch" || command == "cancel" || command == "errors" ||
+      command == "fixes") {
+    return 1;
+  }
+  return 0;
+}
+
 Options Parse(int argc, char** argv) {
   static const std::map<std::string, bool> kTakesValue = {
       {"map", true},    {"create", true},  {"list", true},   {"mode", true},       {"delimiter", true},
@@ -78,6 +107,7 @@ Options Parse(int argc, char** argv) {
   if (const char* env = std::getenv("CONTACTS_IMPORT")) options.import_address = env;
   if (const char* env = std::getenv("CONTACTS_API_KEY")) options.api_key = env;
   if (const char* env = std::getenv("CONTACTS_TENANT")) options.tenant = env;
+  std::vector<std::string> command_flags;  // checked once the command is known
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) == 0) {
@@ -91,11 +121,25 @@ Options Parse(int argc, char** argv) {
       if (known == kTakesValue.end()) Usage("unknown flag --" + name);
       if (name == "help") Usage("");
       if (!known->second) {
-        options.switches[name] = true;
+        // "--dry-run=false" must not mean a dry run: a switch's value is true or false.
+        if (value && *value != "true" && *value != "false") {
+          Usage(fmt::format("--{} is a switch: write --{} (or --{}=true / --{}=false), not --{}={}", name, name, name,
+                            name, name, *value));
+        }
+        if (value == "false") {
+          options.switches.erase(name);
+        } else {
+          options.switches[name] = true;
+        }
+        command_flags.push_back(name);
         continue;
       }
       if (!value) {
-        if (i + 1 >= argc) Usage("--" + name + " needs a value");
+        // A forgotten value must not swallow the next flag ("--keys --wait" deleted the key
+        // "--wait"); a value that does start with "--" can be given as --name=--value.
+        if (i + 1 >= argc || std::string_view(argv[i + 1]).rfind("--", 0) == 0) {
+          Usage("--" + name + " needs a value");
+        }
         value = argv[++i];
       }
       if (name == "import") {
@@ -106,6 +150,7 @@ Options Parse(int argc, char** argv) {
         options.tenant = *value;
       } else {
         options.values.emplace(name, *value);
+        command_flags.push_back(name);
       }
     } else if (options.command.empty()) {
       options.command = arg;
@@ -114,6 +159,15 @@ Options Parse(int argc, char** argv) {
     }
   }
   if (options.command.empty()) Usage("no command");
+  auto flags = CommandFlags().find(options.command);
+  if (flags == CommandFlags().end()) Usage("unknown command " + options.command);
+  for (const std::string& name : command_flags) {
+    if (!flags->second.contains(name)) Usage(fmt::format("{} does not take --{}", options.command, name));
+  }
+  if (options.positional.size() > PositionalsOf(options.command)) {
+    Usage(fmt::format("{}: unexpected argument \"{}\"", options.command,
+                      options.positional[PositionalsOf(options.command)]));
+  }
   return options;
 }
 
@@ -304,7 +358,8 @@ grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1
     chunk.set_chunk(buffer.data(), n);
     ok = writer->Write(chunk);
     sent += n;
-    const int percent = total == 0 ? 100 : static_cast<int>(100 * sent / total);
+    // A file that grows while it is read sends more than its size at the start: stay at 100%.
+    const int percent = total == 0 ? 100 : static_cast<int>(std::min<uint64_t>(100, 100 * sent / total));
     if (progress && percent != last_percent) {
       last_percent = percent;
       constexpr int kWidth = 30;
@@ -358,7 +413,10 @@ int Upload(Client& client, const Options& options) {
       v1::AttributeType type;
       std::string type_name = parts.size() > 1 ? parts[1] : "";
       for (char& ch : type_name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      if (parts.size() < 2 || !v1::AttributeType_Parse(type_name, &type) || type == v1::ATTRIBUTE_TYPE_UNSPECIFIED) {
+      // A third part other than "indexed" (a typo such as "index") would create the attribute
+      // unindexed without a word.
+      if (parts.size() < 2 || parts.size() > 3 || (parts.size() == 3 && parts[2] != "indexed") ||
+          !v1::AttributeType_Parse(type_name, &type) || type == v1::ATTRIBUTE_TYPE_UNSPECIFIED) {
         Usage(
             "--create takes NAME:TYPE[:indexed] with TYPE one of text, integer, decimal, boolean, date, datetime, "
             "email, mobile; got " +
@@ -367,7 +425,7 @@ int Upload(Client& client, const Options& options) {
       v1::NewAttribute* attribute = import->add_create_attributes();
       attribute->set_name(parts[0]);
       attribute->set_type(type);
-      attribute->set_indexed(parts.size() > 2 && parts[2] == "indexed");
+      attribute->set_indexed(parts.size() == 3);
     }
     for (const std::string& list : All(options, "list")) import->add_list_ids(ParseId(list, "--list"));
     import->set_fix_email_typos(options.switches.contains("fix-typos"));

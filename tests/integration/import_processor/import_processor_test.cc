@@ -16,6 +16,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -706,6 +707,85 @@ TEST_F(ImportProcessorTest, ContactsctlRefusesImportOptionsWithoutMap) {
                    &out, &err),
             2);
   EXPECT_THAT(err, HasSubstr("--list: \"-1\" is not a number"));
+}
+
+// A flag the command does not take is a usage error, not ignored: `delete --dry-run` deleted for
+// real (deletes have no dry run). A switch given a value takes true or false (`--dry-run=false`
+// ran a dry run), a flag's separate value is not the next flag (`--keys --wait` deleted the key
+// "--wait"), --create's third part is "indexed" or nothing, and no command takes stray words.
+TEST_F(ImportProcessorTest, ContactsctlRefusesFlagsAndValuesItsCommandDoesNotTake) {
+  TempDir dir("contactsctl_flags");
+  const std::string file = dir.path() + "/people.csv";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << "customer_id,email\nk1,ann@example.com\n";
+  }
+  std::string out;
+  std::string err;
+  ASSERT_EQ(RunCtl(s().importer_->address(), tenant_,
+                   "upload " + file + " --map customer_id=customer_id --dry-run=false --wait", &out, &err),
+            0)
+      << out << err;
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("dry run")));
+  EXPECT_TRUE(s().GetContact(tenant_, "k1").ok()) << "--dry-run=false ran a dry run";
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"delete --keys k1 --dry-run --wait", "--dry-run"},
+      {"delete --keys k1 --mode add --wait", "--mode"},
+      {"delete --keys k1 --map a=b --wait", "--map"},
+      {"delete --keys --wait", "--keys needs a value"},
+      {"upload " + file + " --map customer_id=customer_id --keys k1", "--keys"},
+      {"upload " + file + " --map customer_id=customer_id --dry-run=maybe", "--dry-run"},
+      {"upload " + file + " --map customer_id=customer_id --create age:integer:index", "indexed"},
+      {"jobs running", "running"},
+      {"jobs --wait", "--wait"},
+      {"job 0000000000000000ffffffff --wait", "--wait"},
+  };
+  for (const auto& [args, says] : refused) {
+    EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, args, &out, &err), 2) << args << "\n" << out << err;
+    EXPECT_THAT(err, HasSubstr(says)) << args;
+  }
+  EXPECT_TRUE(s().GetContact(tenant_, "k1").ok()) << "a refused delete deleted";
+}
+
+// A client that goes away mid-upload (cancelled, without WritesDone) leaves nothing behind: its
+// cut-off file is never stored as a whole one, and the spool file is removed.
+TEST(ImportUploadTest, UploadsCancelledMidStreamLeaveNoFileAndNoUpload) {
+  Services services;
+  ASSERT_TRUE(services.Start().ok());
+  ASSERT_TRUE(services.SetupTenant("t").ok());
+  const std::string row = "k1,ann@example.com\n";
+  std::string chunk = "customer_id,email\n";
+  while (chunk.size() < (64 << 10)) chunk += row;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    auto ctx = Ctx("t");
+    v1::UploadResponse response;
+    auto writer = services.stub_->Upload(ctx.get(), &response);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name("cut.csv");
+    ASSERT_TRUE(writer->Write(first));
+    for (int i = 0; i < 1 + attempt % 4; ++i) {
+      v1::UploadRequest part;
+      part.set_chunk(i == 0 ? chunk : std::string(chunk.size() / row.size(), '\n'));
+      writer->Write(part);
+    }
+    ctx->TryCancel();
+    grpc::Status status = writer->Finish();
+    EXPECT_FALSE(status.ok()) << attempt;
+    EXPECT_TRUE(response.upload_id().empty()) << attempt;
+  }
+  const std::string spool = services.importer_->data_dir() + "/spool";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto files = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(spool)) names.push_back(entry.path().string());
+    return names;
+  };
+  while (!files().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_THAT(files(), ::testing::IsEmpty()) << services.Logs();
+  EXPECT_THAT(services.importer_->log(), ::testing::Not(HasSubstr("stored:")));
 }
 
 // With API keys on, both services check them, and the job's worker reaches the store with the

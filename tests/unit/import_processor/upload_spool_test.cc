@@ -117,6 +117,29 @@ TEST_F(UploadSpoolTest, DetectsTabsInTxt) {
   EXPECT_EQ(preview->inferred_types[0], AttributeType::kInteger);
 }
 
+// A single-column file gives no delimiter away. A .txt is tab-separated, so its values may hold
+// commas ("Smith, John"): read with ',' (the .csv default) such rows were ragged and every one was
+// rejected by the import. A .csv keeps ','.
+TEST_F(UploadSpoolTest, ASingleColumnTxtIsReadWithTabsAndItsCommasStayInTheValues) {
+  for (const std::string name : {"names.txt", "names.zip"}) {
+    const std::string content = "full name\nSmith, John\n\"Doe, Jane\"\nPlain\n";
+    auto preview = name == "names.zip" ? Spool(Zip({{"names.txt", content}}), name, 100) : Spool(content, name);
+    ASSERT_TRUE(preview.ok()) << preview.status();
+    EXPECT_EQ(preview->delimiter, '\t') << name;
+    ASSERT_EQ(preview->sample_rows.size(), 3u) << name;
+    EXPECT_EQ(preview->sample_rows[0], (std::vector<std::string>{"Smith, John"})) << name;
+    EXPECT_EQ(preview->sample_rows[1], (std::vector<std::string>{"Doe, Jane"})) << name;
+    std::filesystem::remove(preview->data_path);
+  }
+  auto csv = Spool("email\na@b.co\n", "emails.csv");
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  EXPECT_EQ(csv->delimiter, ',');
+  // A .txt whose header does name a delimiter keeps it.
+  auto commas = Spool("id,name\n1,\"Smith, John\"\n", "people.txt");
+  ASSERT_TRUE(commas.ok()) << commas.status();
+  EXPECT_EQ(commas->delimiter, ',');
+}
+
 TEST_F(UploadSpoolTest, InvalidUtf8IsRefusedWithOffsetAndLineAndNothingStays) {
   auto preview = Spool("name\nJos\xE9\n");  // Latin-1 é
   ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
