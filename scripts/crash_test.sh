@@ -18,7 +18,9 @@ if [[ -z "${NO_BUILD:-}" ]]; then
   cmake -G Ninja -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} >/dev/null
   ninja -C "$BUILD_DIR" -j"${JOBS:-$(nproc)}" import_processor_integration_test import-processor contact-store
 fi
-export CONTACTS_BIN_DIR="$PWD/$BUILD_DIR/bin"
+# Absolute either way: BUILD_DIR may be relative to the repository or absolute (a build elsewhere).
+build_abs=$(cd "$BUILD_DIR" && pwd)
+export CONTACTS_BIN_DIR="$build_abs/bin"
 export CRASH_ROWS=${ROWS:-200000} CRASH_KILLS=${KILLS:-20} CRASH_SEED=${SEED:-1234}
 echo "crash test: ${CRASH_ROWS} rows, ${CRASH_KILLS} kills, seed ${CRASH_SEED}"
 exec "$BUILD_DIR/services/import_processor/import_processor_integration_test" \

@@ -15,14 +15,17 @@ mkdir -p "$DATA_DIR"
 pids=()
 stopped=0
 stop() {
-  trap - INT TERM
-  [[ $stopped == 1 ]] && return
+  trap - INT TERM HUP
+  [[ $stopped == 1 ]] && return 0
   stopped=1
   echo "stopping the suite..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait
 }
-trap stop INT TERM
+# HUP too (the terminal closed), and EXIT for any other way out: the services run in sessions of
+# their own, so nothing else would stop them, and the next run would find their ports taken.
+trap stop INT TERM HUP
+trap stop EXIT
 
 # Each service runs in a session of its own (setsid), so a terminal's Ctrl-C reaches only this
 # script, which sends every service one SIGTERM: a second signal would make a service skip its
@@ -41,6 +44,15 @@ contacts suite running, data under $DATA_DIR
   audience-query    127.0.0.1:50053   (metrics http://127.0.0.1:9466/metrics)
 Press Ctrl-C to stop.
 MSG
-# Exit when any service exits (or on Ctrl-C), stopping the others.
-wait -n || true
+# Exit when any service exits (or on Ctrl-C), stopping the others. A service that exits by itself
+# (a port in use, a store it cannot open) fails the script with its status.
+status=0
+wait -n || status=$?
+if [[ $stopped == 1 ]]; then
+  status=0  # asked to stop (Ctrl-C, SIGTERM, SIGHUP): the services drained
+else
+  echo "a service exited (status $status); stopping the others" >&2
+  [[ $status == 0 ]] && status=1
+fi
 stop
+exit "$status"

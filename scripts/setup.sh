@@ -17,7 +17,10 @@ packages=(
 
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+  # Not piped into grep -q: under pipefail, grep quitting early could fail the pipeline (SIGPIPE)
+  # and count an installed package as missing.
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "install ok installed" ]]; then
     missing+=("$p")
   fi
 done
@@ -28,8 +31,15 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 echo "setup: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# DEBIAN_FRONTEND goes on apt-get's command line: sudo resets the environment (env_reset), so an
+# exported variable would not reach it and debconf could stop to ask a question.
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "setup: missing packages and not root; install sudo or run as root: ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=(sudo)
+fi
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

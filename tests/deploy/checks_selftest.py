@@ -81,6 +81,8 @@ SCENARIOS = [
       (f"{K8S}/overlays/prod/networkpolicy.yaml", r"(\n( +)- import-processor\n)", r"\1\2- contact-store\n", 1),
       (f"{K8S}/overlays/dev/kustomization.yaml", r"(\n( +)- CONTACTS_LOG_LEVEL=debug)",
        r"\1\n\2- CONTACTS_API_KEYS_FILE=/etc/keys/api_keys", 1),
+      (f"{K8S}/base/audience-query.yaml", r"\n +fsGroup: 10001\n", "\n", 1),
+      (BASE_KUSTOMIZATION, r"CONTACTS_BATCH_ROWS=\d+", "CONTACTS_BATCH_ROWS=2000", 1),
       ("services/contact_store/main.cc", r"\"sync_writes\"", "\"fsync_writes\"", 1)],
      {"k8s": ["CONTACTS_WORKER is not a flag of import-processor",
               "CONTACTS_LOG_LEVEL='verbose' is not one of",
@@ -92,7 +94,9 @@ SCENARIOS = [
               "stateless Deployment/audience-query needs a HorizontalPodAutoscaler",
               "only ['audience-query', 'import-processor'] may call it",
               "dev runs with auth off",
-              "CONTACTS_SYNC_WRITES is not a flag of contact-store"]}),
+              "CONTACTS_SYNC_WRITES is not a flag of contact-store",
+              "Deployment/audience-query: uid 10001 cannot read --api_keys_file",
+              "--batch_rows=2000 sends at most 4000 RocksDB entries"]}),
 ]
 
 
