@@ -186,17 +186,6 @@ std::string ProbeBindError(const std::string& host, int port) {
   return error;
 }
 
-// `now` + `ms`, saturating at the clock's largest time point: a cap or grace period too large for
-// the clock (an operator's "unlimited", e.g. INT64_MAX ms) would otherwise overflow into the past.
-// A non-positive `ms` gives `now`.
-template <typename TimePoint>
-TimePoint AddMillisSaturated(TimePoint now, int64_t ms) {
-  if (ms <= 0) return now;
-  const auto headroom = std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - now);
-  if (ms >= headroom.count()) return TimePoint::max();
-  return now + std::chrono::milliseconds(ms);
-}
-
 bool MetricsDisabled(const std::string& metrics_listen) { return metrics_listen.empty() || metrics_listen == "off"; }
 
 // gRPC's built-in health service is invisible to reflection (grpc/grpc#36665) because its

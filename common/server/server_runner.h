@@ -111,6 +111,17 @@ class ServerRunner {
   std::once_flag drain_once_;
 };
 
+// `now` + `ms`, saturating at the clock's largest time point: a cap or grace period too large for
+// the clock (an operator's "unlimited", e.g. INT64_MAX ms) would otherwise overflow into the past.
+// A non-positive `ms` gives `now`.
+template <typename TimePoint>
+TimePoint AddMillisSaturated(TimePoint now, int64_t ms) {
+  if (ms <= 0) return now;
+  const auto headroom = std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - now);
+  if (ms >= headroom.count()) return TimePoint::max();
+  return now + std::chrono::milliseconds(ms);
+}
+
 // The deadline a handler should honour: the earlier of the client's deadline and now + cap. A cap
 // beyond what the clock can represent (e.g. INT64_MAX) means no cap; a cap <= 0 gives now.
 std::chrono::system_clock::time_point EffectiveDeadline(const grpc::ServerContextBase& ctx, int64_t deadline_cap_ms);

@@ -21,6 +21,9 @@
 namespace contacts {
 namespace {
 
+// Most segments named in the message of a refused delete; the rest are counted.
+constexpr size_t kMaxNamedUsers = 10;
+
 // HandleCall for a handler that forwards the caller's credentials rather than reading them.
 template <typename Fn>
 grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
@@ -43,7 +46,8 @@ std::unique_ptr<grpc::ClientContext> AudienceQueryService::StoreContext(
 }
 
 std::chrono::system_clock::time_point AudienceQueryService::UnaryDeadline(const grpc::ServerContext& incoming) const {
-  const auto per_call = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.store_call_timeout_ms);
+  // Saturating: a timeout too large for the clock (an operator's "unlimited") means no limit.
+  const auto per_call = AddMillisSaturated(std::chrono::system_clock::now(), options_.store_call_timeout_ms);
   return std::min(EffectiveDeadline(incoming, options_.deadline_cap_ms), per_call);
 }
 
@@ -225,11 +229,14 @@ grpc::Status AudienceQueryService::DeleteSegment(grpc::ServerContext* ctx, const
       RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
     }
     std::vector<std::string> users = SegmentUsers(request->name(), all.segments());
-    for (std::string& user : users) user = QuoteFilterString(user);
     if (!users.empty()) {
-      return absl::FailedPreconditionError(fmt::format("segment {} is used by segment{} {}; change or delete {} first",
-                                                       QuoteFilterString(request->name()), users.size() == 1 ? "" : "s",
-                                                       fmt::join(users, ", "), users.size() == 1 ? "it" : "them"));
+      const size_t total = users.size();
+      if (total > kMaxNamedUsers) users.resize(kMaxNamedUsers);  // the message must stay short (ToGrpcStatus)
+      for (std::string& user : users) user = QuoteFilterString(user);
+      const std::string more = total > users.size() ? fmt::format(" and {} more", total - users.size()) : "";
+      return absl::FailedPreconditionError(fmt::format(
+          "segment {} is used by segment{} {}{}; change or delete {} first", QuoteFilterString(request->name()),
+          total == 1 ? "" : "s", fmt::join(users, ", "), more, total == 1 ? "it" : "them"));
     }
     v1::DeleteSegmentRequest store_request;
     store_request.set_name(request->name());

@@ -10,12 +10,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/audience_query/filter_tree.h"
 #include "services/audience_query/segment_expansion.h"
 
 namespace contacts {
-
-// Longest segment or control-group name, in bytes. Default: 128.
-inline constexpr size_t kMaxCatalogNameBytes = 128;
 
 // The tree a FilterSpec stands for, unexpanded: the tree as given, or the text parsed. An empty
 // Filter (no node) when neither is given, which means every contact.

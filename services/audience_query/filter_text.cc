@@ -401,6 +401,10 @@ class Parser {
     }
     const Token name = Take();
     if (Peek().kind == TokenKind::kLeftParen) return ParseFunction(name);
+    if (name.text.size() > kMaxAttributeNameBytes) {
+      return Failure(name, fmt::format("attribute name is {} bytes long, at most {} are allowed", name.text.size(),
+                                       kMaxAttributeNameBytes));
+    }
     return ParsePredicate(name);
   }
 
@@ -535,6 +539,10 @@ class Parser {
         auto value = ParseStringArgument(function);
         if (!value.ok()) return value.status();
         if (value->empty()) return Failure(at, fmt::format("{}() needs a non-empty name", function));
+        if (value->size() > kMaxCatalogNameBytes) {
+          return Failure(at, fmt::format("{}() name is {} bytes long, at most {} are allowed", function, value->size(),
+                                         kMaxCatalogNameBytes));
+        }
         if (spec->which == 0) term->set_in_list(*value);
         if (spec->which == 1) term->set_in_segment(*value);
         if (spec->which == 2) term->set_in_control_group(*value);

@@ -22,8 +22,8 @@ inline constexpr size_t kMaxFilterTextBytes = 64 * 1024;
 // AttributePredicate.values (numbers as written, true/false lower-cased): the store types them.
 // Errors: InvalidArgumentError "position N: ..." where N is the 1-based character (code point)
 // position of the offending token and the message says what was expected and what was found;
-// also for empty text, text over kMaxFilterTextBytes and filters nested deeper than
-// kMaxFilterDepth (see filter_tree.h).
+// also for empty text, text over kMaxFilterTextBytes, filters nested deeper than kMaxFilterDepth
+// and names longer than kMaxAttributeNameBytes / kMaxCatalogNameBytes (see filter_tree.h).
 absl::StatusOr<v1::Filter> ParseFilterText(std::string_view text);
 
 // Prints a tree in the text form: keywords upper-case, functions lower-case, strings quoted with

@@ -21,7 +21,17 @@ absl::Status Invalid(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(fmt::format("{}: {}", path, what));
 }
 
+// A name longer than contact-store allows cannot name anything; refused here, before the store
+// echoes it whole in an error too long for a gRPC status header.
+absl::Status CheckNameLength(const std::string& name, size_t max, const std::string& path, const char* what) {
+  if (name.size() <= max) return absl::OkStatus();
+  return Invalid(path, fmt::format("{} name is {} bytes long, at most {} are allowed", what, name.size(), max));
+}
+
 absl::Status ValidatePredicate(const v1::AttributePredicate& predicate, const std::string& path) {
+  if (auto status = CheckNameLength(predicate.attribute(), kMaxAttributeNameBytes, path, "attribute"); !status.ok()) {
+    return status;
+  }
   if (!IsIdentifier(predicate.attribute())) {
     return Invalid(path, predicate.attribute().empty()
                              ? std::string("attribute name is empty")
@@ -75,13 +85,14 @@ absl::Status ValidateTerm(const v1::Term& term, const std::string& path) {
       return absl::OkStatus();  // the store checks the date formats
     case v1::Term::kInList:
       if (term.in_list().empty()) return Invalid(path + ".in_list", "list name is empty");
-      return absl::OkStatus();
+      return CheckNameLength(term.in_list(), kMaxCatalogNameBytes, path + ".in_list", "list");
     case v1::Term::kInSegment:
       if (term.in_segment().empty()) return Invalid(path + ".in_segment", "segment name is empty");
-      return absl::OkStatus();
+      return CheckNameLength(term.in_segment(), kMaxCatalogNameBytes, path + ".in_segment", "segment");
     case v1::Term::kInControlGroup:
       if (term.in_control_group().empty()) return Invalid(path + ".in_control_group", "control group name is empty");
-      return absl::OkStatus();
+      return CheckNameLength(term.in_control_group(), kMaxCatalogNameBytes, path + ".in_control_group",
+                             "control group");
     case v1::Term::kIdentity:
       if (term.identity() == v1::IDENTITY_UNSPECIFIED || !v1::Identity_IsValid(term.identity())) {
         return Invalid(path + ".identity", "identity is not set or unknown");

@@ -21,6 +21,12 @@ inline constexpr int kMaxFilterDepth = 32;
 // Most terms (leaves) in one tree, after segment expansion. Default: 10000.
 inline constexpr size_t kMaxFilterTerms = 10000;
 
+// Longest attribute name, in bytes, as contact-store allows. Default: 64.
+inline constexpr size_t kMaxAttributeNameBytes = 64;
+
+// Longest list, segment or control-group name, in bytes, as contact-store allows. Default: 128.
+inline constexpr size_t kMaxCatalogNameBytes = 128;
+
 // Depth as defined above; 0 for an empty node. REQUIRES: the tree is no deeper than protobuf lets
 // a message be parsed (it recurses).
 int FilterDepth(const v1::Filter& filter);
@@ -38,8 +44,9 @@ std::vector<std::string> SegmentTermNames(const v1::Filter& filter);
 // (e.g. `filter.and[1].not.term.attribute: BETWEEN needs 2 values, got 1`) for an empty node, an
 // empty AND/OR, a term without kind, an attribute name that is not [A-Za-z][A-Za-z0-9_]*, an
 // unspecified or unknown operator, the wrong number of values, an empty list/segment/control-group
-// name, an unspecified identity or channel; and for a tree deeper than kMaxFilterDepth or with more
-// than kMaxFilterTerms terms.
+// name, an attribute name longer than kMaxAttributeNameBytes or a list/segment/control-group name
+// longer than kMaxCatalogNameBytes, an unspecified identity or channel; and for a tree deeper than
+// kMaxFilterDepth or with more than kMaxFilterTerms terms.
 absl::Status ValidateFilterTree(const v1::Filter& filter, const std::string& root_name = "filter");
 
 }  // namespace contacts

@@ -60,6 +60,9 @@ class Expander {
   struct Expanded {
     v1::Filter filter;
     size_t terms = 0;
+    // The longest chain of segments from this one down (itself first): a later use of the cached
+    // expansion nests this many levels below the segments expanding it.
+    std::vector<std::string> deepest;
   };
 
   static absl::Status TooLarge() {
@@ -79,7 +82,20 @@ class Expander {
     }
     const std::string key = AsciiLower(name);
     if (auto cached = done_.find(key); cached != done_.end()) {
+      // Expanded before, maybe at a shallower level: its inner levels count here too.
+      const std::vector<std::string>& below = cached->second.deepest;
+      if (stack_.size() + below.size() > static_cast<size_t>(kMaxSegmentNesting)) {
+        std::vector<std::string> chain = stack_;
+        chain.push_back(name);
+        chain.insert(chain.end(), below.begin() + 1, below.end());
+        chain.resize(kMaxSegmentNesting + 1);
+        const std::string last = chain.back();
+        chain.pop_back();
+        return absl::InvalidArgumentError(
+            fmt::format("segments nest deeper than {}: {}", kMaxSegmentNesting, Chain(chain, 0, last)));
+      }
       filter = cached->second.filter;
+      NoteDeepest(below);
       return cached->second.terms;
     }
     if (stack_.size() >= static_cast<size_t>(kMaxSegmentNesting)) {
@@ -94,6 +110,7 @@ class Expander {
           fmt::format("unknown segment {} (used by {})", QuoteFilterString(name), fmt::join(stack_, " -> ")));
     }
     Expanded expanded;
+    expanded.deepest = {name};
     if (saved->node_case() == v1::Filter::NODE_NOT_SET) {
       expanded.filter.mutable_term()->set_identity(v1::IDENTIFIED);  // an empty filter: every contact
       expanded.terms = 1;
@@ -102,20 +119,31 @@ class Expander {
         return status;
       }
       expanded.filter = *std::move(saved);
+      std::vector<std::string> outer_deepest = std::exchange(deepest_, {});
       stack_.push_back(name);
       auto terms = Expand(expanded.filter);
       stack_.pop_back();
       if (!terms.ok()) return terms.status();
       expanded.terms = *terms;
+      expanded.deepest.insert(expanded.deepest.end(), deepest_.begin(), deepest_.end());
+      deepest_ = std::move(outer_deepest);
     }
+    NoteDeepest(expanded.deepest);
     filter = expanded.filter;
     const size_t terms = expanded.terms;
     done_.emplace(key, std::move(expanded));
     return terms;
   }
 
+  // Records `chain` (segments nested in one another) as the deepest below the segment being
+  // expanded, if it is deeper than any seen so far.
+  void NoteDeepest(const std::vector<std::string>& chain) {
+    if (chain.size() > deepest_.size()) deepest_ = chain;
+  }
+
   const SegmentLookup& lookup_;
   std::vector<std::string> stack_;        // segments being expanded, outermost first
+  std::vector<std::string> deepest_;      // the longest chain of segments met inside the innermost one
   std::map<std::string, Expanded> done_;  // fully expanded segments by lower-cased name, looked up once per call
 };
 

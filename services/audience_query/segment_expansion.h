@@ -31,7 +31,9 @@ inline constexpr int kMaxSegmentNesting = 16;
 // Errors: InvalidArgumentError for
 //   - an unknown segment: `unknown segment "x"` (plus ` (used by a -> b)` when nested),
 //   - a cycle: `segment cycle: a -> b -> a`,
-//   - nesting deeper than kMaxSegmentNesting: `segments nest deeper than 16: a -> b -> ...`,
+//   - nesting deeper than kMaxSegmentNesting, counted the same whatever the order of the terms (a
+//     segment expanded once still counts its inner levels where it is used again):
+//     `segments nest deeper than 16: a -> b -> ...`,
 //   - a saved filter that is not a valid tree (see ValidateFilterTree), named `segment "x"`,
 //   - more than kMaxFilterTerms terms once expanded;
 // and whatever the lookup returns other than NotFound.

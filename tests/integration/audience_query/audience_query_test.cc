@@ -58,11 +58,13 @@ struct Services {
   std::unique_ptr<v1::ContactStore::Stub> store_stub;
   std::unique_ptr<v1::AudienceQuery::Stub> stub;
 
-  absl::Status Start(const std::vector<std::string>& flags = {}) {
+  // `flags` go to both services, `audience_only` to audience-query alone.
+  absl::Status Start(const std::vector<std::string>& flags = {}, const std::vector<std::string>& audience_only = {}) {
     auto started_store = test::ServiceProcess::Start({.binary = "contact-store", .flags = flags});
     if (!started_store.ok()) return started_store.status();
     store = *std::move(started_store);
     std::vector<std::string> audience_flags = flags;
+    audience_flags.insert(audience_flags.end(), audience_only.begin(), audience_only.end());
     audience_flags.push_back("--store=" + store->address());
     auto started_audience = test::ServiceProcess::Start({.binary = "audience-query", .flags = audience_flags});
     if (!started_audience.ok()) return started_audience.status();
@@ -291,6 +293,68 @@ TEST_F(AudienceQueryProcessTest, BadFiltersAreInvalidArgumentWithAPosition) {
   status = stub_->ParseFilter(Ctx().get(), parse, &tree);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("position 11"));
+}
+
+// gRPC carries the status message in a header, and clients refuse headers over 8 KiB: a message
+// that echoes a long name (or lists many segments) must be cut, or the caller gets
+// RESOURCE_EXHAUSTED "received initial metadata size exceeds limit" instead of the real error.
+TEST_F(AudienceQueryProcessTest, LongErrorMessagesArriveWithTheirCode) {
+  // Names longer than the store allows are refused up front, by length.
+  v1::FilterSpec long_attribute;
+  auto* predicate = long_attribute.mutable_filter()->mutable_term()->mutable_attribute();
+  predicate->set_attribute(std::string(20000, '-'));
+  predicate->set_op(v1::EQ);
+  predicate->add_values("1");
+  grpc::Status status = CountStatus(long_attribute);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message().substr(0, 200);
+  EXPECT_EQ(status.error_message(),
+            "filter.filter.term.attribute: attribute name is 20000 bytes long, at most 64 are allowed");
+  std::string accents;
+  for (int i = 0; i < 4000; ++i) accents += "\u00e9";
+  status = CountStatus(Text("in_segment(\"" + accents + "\")"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message().substr(0, 200);
+  EXPECT_EQ(status.error_message(),
+            "filter.text: position 12: in_segment() name is 8000 bytes long, at most 128 are allowed");
+  status = CountStatus(Text("in_list(\"" + std::string(20000, 'x') + "\")"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message().substr(0, 200);
+
+  // A segment chain of long non-ASCII names: the message is cut, the code kept.
+  std::string long_name;
+  for (int i = 0; i < 60; ++i) long_name += "\u00e9";
+  CreateSegment(fmt::format("16{}", long_name), Text("city = \"Pune\""));
+  for (int i = 15; i >= 0; --i) {
+    CreateSegment(fmt::format("{:02}{}", i, long_name), Text(fmt::format("in_segment(\"{:02}{}\")", i + 1, long_name)),
+                  &status);
+    if (i > 0) {
+      EXPECT_TRUE(status.ok()) << status.error_message();
+    }
+  }
+  // Saving 00 is refused already: nested too deep.
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message().substr(0, 200);
+  EXPECT_THAT(status.error_message(), testing::StartsWith("segments nest deeper than 16: 00\u00e9"));
+  EXPECT_THAT(status.error_message(), testing::EndsWith(" more bytes cut)"));
+  EXPECT_LE(status.error_message().size(), 2100u);
+  CreateSegment(fmt::format("00{}", long_name), Text("city = \"Pune\""));
+  v1::CreateSegmentRequest update;
+  update.set_name(fmt::format("00{}", long_name));
+  *update.mutable_filter() = Text(fmt::format("in_segment(\"01{}\")", long_name));
+  v1::Segment updated;
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message().substr(0, 200);
+  EXPECT_THAT(status.error_message(), testing::EndsWith(" more bytes cut)"));
+
+  // Deleting a segment that many others use names a few of them and counts the rest.
+  CreateSegment("base", Text("city = \"Pune\""));
+  const std::string padding(100, 'p');
+  for (int i = 0; i < 80; ++i) CreateSegment(fmt::format("user {:02} {}", i, padding), Text("in_segment(\"base\")"));
+  v1::GetSegmentByNameRequest by_name;
+  by_name.set_name("base");
+  v1::DeleteSegmentQueryResponse deleted;
+  status = stub_->DeleteSegment(Ctx().get(), by_name, &deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message().substr(0, 200);
+  EXPECT_THAT(status.error_message(), testing::StartsWith(fmt::format(
+                                          "segment \"base\" is used by segments \"user 00 {}\", \"user 01 ", padding)));
+  EXPECT_THAT(status.error_message(), HasSubstr(" and 70 more; change or delete them first"));
 }
 
 TEST_F(AudienceQueryProcessTest, ParseFilterReturnsTheTree) {
@@ -626,6 +690,26 @@ TEST_F(AudienceQueryProcessTest, ForwardsTheCallersTenantToTheStore) {
     EXPECT_THAT(status.error_message(), HasSubstr("other"));
   }
   EXPECT_EQ(Count(v1::FilterSpec(), "default"), 5u);
+}
+
+// An operator's "no limit" for the per-call store timeout saturates: before, now + INT64_MAX ms
+// overflowed into the past and every call to the store failed at once with DEADLINE_EXCEEDED.
+TEST(AudienceQueryFlagsTest, HugeStoreTimeoutMeansNoPerCallLimit) {
+  Services services;
+  absl::Status started = services.Start({}, {"--store_timeout_ms=9223372036854775807"});
+  ASSERT_TRUE(started.ok()) << started << "\n" << services.Logs();
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("email");
+  v1::Tenant tenant;
+  grpc::Status status = services.store_stub->SetupTenant(Ctx().get(), setup, &tenant);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::CountRequest count;
+  v1::CountResponse counted;
+  status = services.stub->Count(Ctx().get(), count, &counted);
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  v1::ListSegmentsQueryResponse segments;
+  status = services.stub->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &segments);
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
 }
 
 TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {

@@ -329,6 +329,19 @@ TEST(FilterTextErrorTest, FunctionArguments) {
             "position 17: expected a string argument for modified_before() (in double quotes), found number 2024");
 }
 
+TEST(FilterTextErrorTest, NamesLongerThanTheStoreAllows) {
+  EXPECT_TRUE(ParseFilterText(std::string(kMaxAttributeNameBytes, 'a') + " = 1").ok());
+  EXPECT_EQ(ErrorOf("b = 1 OR " + std::string(65, 'a') + " = 1"),
+            "position 10: attribute name is 65 bytes long, at most 64 are allowed");
+  EXPECT_TRUE(ParseFilterText("in_list(\"" + std::string(kMaxCatalogNameBytes, 'x') + "\")").ok());
+  EXPECT_EQ(ErrorOf("in_list(\"" + std::string(20000, 'x') + "\")"),
+            "position 9: in_list() name is 20000 bytes long, at most 128 are allowed");
+  EXPECT_EQ(ErrorOf("NOT in_segment(\"" + std::string(129, 'x') + "\")"),
+            "position 16: in_segment() name is 129 bytes long, at most 128 are allowed");
+  EXPECT_EQ(ErrorOf("in_control_group(\"" + std::string(129, 'x') + "\")"),
+            "position 18: in_control_group() name is 129 bytes long, at most 128 are allowed");
+}
+
 TEST(FilterTextErrorTest, TooDeepOrTooLong) {
   std::string nots;
   for (int i = 0; i < 40; ++i) nots += "NOT ";

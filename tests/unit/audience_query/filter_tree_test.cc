@@ -98,6 +98,25 @@ TEST(FilterTreeTest, NamesIdentityAndChannelMustBeSet) {
   EXPECT_EQ(ErrorOf(filter), "filter.term.blacklisted: channel is not set or unknown");
 }
 
+// No attribute, list, segment or control group can have a longer name (contact-store refuses
+// them), and the store's answer would echo the whole name in a status header too large for gRPC.
+TEST(FilterTreeTest, RefusesNamesLongerThanTheStoreAllows) {
+  v1::Filter filter = MustParse("a = 1");
+  filter.mutable_term()->mutable_attribute()->set_attribute(std::string(kMaxAttributeNameBytes, 'a'));
+  EXPECT_EQ(ErrorOf(filter), "OK");
+  filter.mutable_term()->mutable_attribute()->set_attribute(std::string(kMaxAttributeNameBytes + 1, 'a'));
+  EXPECT_EQ(ErrorOf(filter), "filter.term.attribute: attribute name is 65 bytes long, at most 64 are allowed");
+  filter.mutable_term()->set_in_list(std::string(kMaxCatalogNameBytes, 'x'));
+  EXPECT_EQ(ErrorOf(filter), "OK");
+  filter.mutable_term()->set_in_list(std::string(20000, 'x'));
+  EXPECT_EQ(ErrorOf(filter), "filter.term.in_list: list name is 20000 bytes long, at most 128 are allowed");
+  filter.mutable_term()->set_in_segment(std::string(129, 'x'));
+  EXPECT_EQ(ErrorOf(filter), "filter.term.in_segment: segment name is 129 bytes long, at most 128 are allowed");
+  filter.mutable_term()->set_in_control_group(std::string(129, 'x'));
+  EXPECT_EQ(ErrorOf(filter),
+            "filter.term.in_control_group: control group name is 129 bytes long, at most 128 are allowed");
+}
+
 TEST(FilterTreeTest, RefusesTreesThatAreTooDeepOrTooLarge) {
   v1::Filter deep = MustParse("a = 1");
   for (int i = 0; i < kMaxFilterDepth; ++i) {

@@ -148,6 +148,24 @@ TEST(SegmentExpansionTest, BoundsNestingDepth) {
   EXPECT_EQ(ExpandedText("in_segment(\"s5\")", segments), "x = 1");  // 15 levels are fine
 }
 
+// A segment expanded once is reused for its later uses; the nesting bound must still count the
+// levels inside it, so a filter is refused whatever the order of its terms.
+TEST(SegmentExpansionTest, BoundsNestingDepthWhateverTheOrderOfTheTerms) {
+  FakeSegments segments;
+  for (int i = 0; i < 20; ++i) segments.Save("s" + std::to_string(i), "in_segment(\"s" + std::to_string(i + 1) + "\")");
+  segments.Save("s20", "x = 1");
+  const std::string deep_first = ExpandedText("in_segment(\"s0\") AND in_segment(\"s5\")", segments);
+  const std::string deep_last = ExpandedText("in_segment(\"s5\") AND in_segment(\"s0\")", segments);
+  EXPECT_EQ(deep_first.rfind("error: segments nest deeper than 16: s0 -> s1 -> ", 0), 0u) << deep_first;
+  EXPECT_EQ(deep_last, deep_first);
+  // s6 is reached at two depths: fine where it is shallow, refused once reached through s5.
+  segments.Save("wrapper", "in_segment(\"s6\") OR in_segment(\"s5\")");
+  EXPECT_EQ(ExpandedText("in_segment(\"wrapper\")", segments),
+            "error: segments nest deeper than 16: wrapper -> s5 -> s6 -> s7 -> s8 -> s9 -> s10 -> s11 -> s12 -> s13 -> "
+            "s14 -> s15 -> s16 -> s17 -> s18 -> s19 -> s20");
+  EXPECT_EQ(ExpandedText("in_segment(\"s5\") AND in_segment(\"s6\")", segments), "x = 1 AND x = 1");
+}
+
 // Each tree is within kMaxFilterDepth on its own, but a query nesting a deep segment deep inside
 // it is refused once expanded (ResolveFilterSpec), naming both depths.
 TEST(SegmentExpansionTest, BoundsTheExpandedDepth) {

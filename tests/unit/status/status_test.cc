@@ -32,9 +32,9 @@ TEST(StatusMacrosTest, AssignOrReturnPassesValuesAndErrors) {
 }
 
 TEST(GrpcStatusTest, CodesAndMessagesSurviveBothWays) {
-  for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
-                    absl::StatusCode::kAlreadyExists, absl::StatusCode::kFailedPrecondition,
-                    absl::StatusCode::kResourceExhausted, absl::StatusCode::kUnavailable}) {
+  for (auto code :
+       {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound, absl::StatusCode::kAlreadyExists,
+        absl::StatusCode::kFailedPrecondition, absl::StatusCode::kResourceExhausted, absl::StatusCode::kUnavailable}) {
     absl::Status in(code, "row 3: bad");
     grpc::Status wire = ToGrpcStatus(in);
     EXPECT_EQ(static_cast<int>(wire.error_code()), static_cast<int>(code));
@@ -42,6 +42,19 @@ TEST(GrpcStatusTest, CodesAndMessagesSurviveBothWays) {
     EXPECT_EQ(FromGrpcStatus(wire), in);
   }
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+}
+
+// A long message (one echoing a long value the caller sent) is cut at a character boundary, so
+// that it fits the header gRPC carries it in and stays valid UTF-8; the code is kept.
+TEST(GrpcStatusTest, LongMessagesAreCutAtACharacterBoundary) {
+  const std::string exact(kMaxStatusMessageBytes, 'a');
+  EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError(exact)).error_message(), exact);
+
+  std::string long_message = std::string(kMaxStatusMessageBytes - 1, 'a') + "\xC3\xA9" + std::string(20000, 'b');
+  grpc::Status wire = ToGrpcStatus(absl::InvalidArgumentError(long_message));
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(wire.error_message(),
+            std::string(kMaxStatusMessageBytes - 1, 'a') + "... (" + std::to_string(20002) + " more bytes cut)");
 }
 
 }  // namespace
