@@ -24,6 +24,19 @@ namespace {
 // Most segments named in the message of a refused delete; the rest are counted.
 constexpr size_t kMaxNamedUsers = 10;
 
+// FAILED_PRECONDITION naming (some of) the saved segments `users` that use the segment or control
+// group `name` (`what`), which a delete would break; OK when there are none.
+absl::Status RefuseIfUsed(std::string_view what, const std::string& name, std::vector<std::string> users) {
+  if (users.empty()) return absl::OkStatus();
+  const size_t total = users.size();
+  if (total > kMaxNamedUsers) users.resize(kMaxNamedUsers);  // the message must stay short (ToGrpcStatus)
+  for (std::string& user : users) user = QuoteFilterString(user);
+  const std::string more = total > users.size() ? fmt::format(" and {} more", total - users.size()) : "";
+  return absl::FailedPreconditionError(fmt::format("{} {} is used by segment{} {}{}; change or delete {} first", what,
+                                                   QuoteFilterString(name), total == 1 ? "" : "s",
+                                                   fmt::join(users, ", "), more, total == 1 ? "it" : "them"));
+}
+
 // HandleCall for a handler that forwards the caller's credentials rather than reading them.
 template <typename Fn>
 grpc::Status Handle(const Authenticator& auth, grpc::ServerContext* ctx, const char* method, Role role, Fn&& fn) {
@@ -228,16 +241,7 @@ grpc::Status AudienceQueryService::DeleteSegment(grpc::ServerContext* ctx, const
       auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
       RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
     }
-    std::vector<std::string> users = SegmentUsers(request->name(), all.segments());
-    if (!users.empty()) {
-      const size_t total = users.size();
-      if (total > kMaxNamedUsers) users.resize(kMaxNamedUsers);  // the message must stay short (ToGrpcStatus)
-      for (std::string& user : users) user = QuoteFilterString(user);
-      const std::string more = total > users.size() ? fmt::format(" and {} more", total - users.size()) : "";
-      return absl::FailedPreconditionError(fmt::format(
-          "segment {} is used by segment{} {}{}; change or delete {} first", QuoteFilterString(request->name()),
-          total == 1 ? "" : "s", fmt::join(users, ", "), more, total == 1 ? "it" : "them"));
-    }
+    RETURN_IF_ERROR(RefuseIfUsed("segment", request->name(), SegmentUsers(request->name(), all.segments())));
     v1::DeleteSegmentRequest store_request;
     store_request.set_name(request->name());
     v1::DeleteSegmentResponse store_response;
@@ -299,6 +303,15 @@ grpc::Status AudienceQueryService::DeleteControlGroup(grpc::ServerContext* ctx,
                                                       const v1::DeleteControlGroupQueryRequest* request,
                                                       v1::DeleteControlGroupQueryResponse* response) {
   return Handle(*auth_, ctx, "DeleteControlGroup", Role::kWriter, [&]() -> absl::Status {
+    // As DeleteSegment: a saved segment naming the group would fail every count ("unknown control
+    // group"), and a group created again under the name draws another seed, another holdout.
+    v1::ListSegmentsResponse all;
+    {
+      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
+      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
+    }
+    RETURN_IF_ERROR(RefuseIfUsed("control group", request->name(),
+                                 SegmentsNaming(request->name(), all.segments(), v1::Term::kInControlGroup)));
     v1::DeleteControlGroupRequest store_request;
     store_request.set_name(request->name());
     v1::DeleteControlGroupResponse store_response;

@@ -192,19 +192,21 @@ bool HasSegmentTerms(const v1::Filter& filter) {
 }
 
 namespace {
-void CollectSegmentNames(const v1::Filter& filter, std::set<std::string>& names) {
+// Adds to `names` the name in every term of `kind` (in_segment, in_control_group) under `filter`.
+void CollectTermNames(const v1::Filter& filter, v1::Term::KindCase kind, std::set<std::string>& names) {
   switch (filter.node_case()) {
     case v1::Filter::kAnd:
     case v1::Filter::kOr: {
       const auto& list = filter.node_case() == v1::Filter::kAnd ? filter.and_() : filter.or_();
-      for (const auto& child : list.filters()) CollectSegmentNames(child, names);
+      for (const auto& child : list.filters()) CollectTermNames(child, kind, names);
       return;
     }
     case v1::Filter::kNot:
-      CollectSegmentNames(filter.not_(), names);
+      CollectTermNames(filter.not_(), kind, names);
       return;
     case v1::Filter::kTerm:
-      if (filter.term().kind_case() == v1::Term::kInSegment) names.insert(filter.term().in_segment());
+      if (filter.term().kind_case() != kind) return;
+      names.insert(kind == v1::Term::kInSegment ? filter.term().in_segment() : filter.term().in_control_group());
       return;
     case v1::Filter::NODE_NOT_SET:
       return;
@@ -214,7 +216,13 @@ void CollectSegmentNames(const v1::Filter& filter, std::set<std::string>& names)
 
 std::vector<std::string> SegmentTermNames(const v1::Filter& filter) {
   std::set<std::string> names;
-  CollectSegmentNames(filter, names);
+  CollectTermNames(filter, v1::Term::kInSegment, names);
+  return {names.begin(), names.end()};
+}
+
+std::vector<std::string> ControlGroupTermNames(const v1::Filter& filter) {
+  std::set<std::string> names;
+  CollectTermNames(filter, v1::Term::kInControlGroup, names);
   return {names.begin(), names.end()};
 }
 

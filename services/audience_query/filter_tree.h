@@ -39,6 +39,8 @@ bool HasSegmentTerms(const v1::Filter& filter);
 
 // The names of the segments the tree's in_segment terms name (not expanded), sorted, no duplicates.
 std::vector<std::string> SegmentTermNames(const v1::Filter& filter);
+// The same for in_control_group terms: the control group names, sorted, each once.
+std::vector<std::string> ControlGroupTermNames(const v1::Filter& filter);
 
 // Validates a tree. Errors: InvalidArgumentError naming the node by its path from `root_name`
 // (e.g. `filter.and[1].not.term.attribute: BETWEEN needs 2 values, got 1`) for an empty node, an

@@ -178,11 +178,19 @@ absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filt
 
 std::vector<std::string> SegmentUsers(const std::string& name,
                                       const google::protobuf::RepeatedPtrField<v1::Segment>& segments) {
+  return SegmentsNaming(name, segments, v1::Term::kInSegment);
+}
+
+std::vector<std::string> SegmentsNaming(const std::string& name,
+                                        const google::protobuf::RepeatedPtrField<v1::Segment>& segments,
+                                        v1::Term::KindCase kind) {
   std::vector<std::string> users;
   for (const auto& segment : segments) {
-    if (EqualsIgnoreCase(segment.name(), name)) continue;
-    const std::vector<std::string> names = SegmentTermNames(segment.filter());
-    // Case-insensitive, as the store looks segments up: in_segment("inner") uses "Inner".
+    if (kind == v1::Term::kInSegment && EqualsIgnoreCase(segment.name(), name)) continue;
+    const std::vector<std::string> names =
+        kind == v1::Term::kInSegment ? SegmentTermNames(segment.filter()) : ControlGroupTermNames(segment.filter());
+    // Case-insensitive, as the store looks segments and control groups up: in_segment("inner")
+    // uses "Inner".
     if (std::any_of(names.begin(), names.end(),
                     [&](const std::string& used) { return EqualsIgnoreCase(used, name); })) {
       users.push_back(segment.name());

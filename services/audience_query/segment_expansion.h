@@ -53,6 +53,12 @@ absl::Status CheckSegmentExpands(const std::string& name, const v1::Filter& filt
 std::vector<std::string> SegmentUsers(const std::string& name,
                                       const google::protobuf::RepeatedPtrField<v1::Segment>& segments);
 
+// The names of the segments among `segments` whose filters name `name` in a term of `kind`
+// (kInSegment: as SegmentUsers; kInControlGroup: the segments using control group `name`), sorted.
+std::vector<std::string> SegmentsNaming(const std::string& name,
+                                        const google::protobuf::RepeatedPtrField<v1::Segment>& segments,
+                                        v1::Term::KindCase kind);
+
 // Checks an update of segment `name` to `filter` against the other segments of `saved` (every
 // segment as saved now) that use it, directly or through others: each of them that expands now
 // must still expand afterwards, so that an update cannot push a segment built on it past the

@@ -519,9 +519,19 @@ TEST_F(AudienceQueryProcessTest, ControlGroupsSplitTheAudience) {
   // Deterministic: the same question gives the same answer.
   EXPECT_EQ(Count(Tree("in_control_group(\"q4-holdout\")")), held);
 
+  // A saved segment naming the group keeps it (any case of its name): deleting it would break the
+  // segment's counts.
+  CreateSegment("holdout pune", Text("city = \"Pune\" AND in_control_group(\"Q4-Holdout\")"));
   v1::DeleteControlGroupQueryRequest remove;
   remove.set_name("q4-holdout");
   v1::DeleteControlGroupQueryResponse removed;
+  status = stub_->DeleteControlGroup(Ctx().get(), remove, &removed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("control group \"q4-holdout\" is used by segment \"holdout pune\""));
+  v1::GetSegmentByNameRequest segment;
+  segment.set_name("holdout pune");
+  v1::DeleteSegmentQueryResponse segment_deleted;
+  ASSERT_TRUE(stub_->DeleteSegment(Ctx().get(), segment, &segment_deleted).ok());
   status = stub_->DeleteControlGroup(Ctx().get(), remove, &removed);
   ASSERT_TRUE(status.ok()) << status.error_message();
   status = stub_->ListControlGroups(Ctx().get(), v1::ListControlGroupsQueryRequest(), &listed);
