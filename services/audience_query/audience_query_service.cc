@@ -184,17 +184,19 @@ grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const
                                                  v1::Segment* response) {
   return Handle(*auth_, ctx, "UpdateSegment", Role::kWriter, [&]() -> absl::Status {
     RETURN_IF_ERROR(ValidateCatalogName(request->name(), "segment name"));
+    v1::Segment existing;
     {
       // Update, not create: the segment must exist (NOT_FOUND from the store otherwise).
       v1::GetSegmentRequest get;
       get.set_name(request->name());
-      v1::Segment existing;
       auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
       RETURN_IF_ERROR(FromGrpcStatus(store_->GetSegment(outgoing.get(), get, &existing)));
     }
     v1::PutSegmentRequest store_request;
+    // Saved under its name as created: the request may spell it in another case, which names the
+    // same segment and must not rename it.
     ASSIGN_OR_RETURN(*store_request.mutable_segment(),
-                     BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+                     BuildSegment(existing.name(), request->filter(), StoreSegmentLookup(*ctx)));
     {
       // Segments built on this one expand it too: the update must not push one of them past the
       // bounds. (As for delete, a concurrent save can slip through; expansion then says why.)

@@ -467,7 +467,7 @@ TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
   v1::Segment updated;
   status = stub_->UpdateSegment(Ctx().get(), update, &updated);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-  EXPECT_EQ(status.error_message(), "segment cycle: INNER -> outer -> inner");
+  EXPECT_EQ(status.error_message(), "segment cycle: Inner -> outer -> inner");
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);
 }
 
@@ -491,10 +491,13 @@ TEST_F(AudienceQueryProcessTest, UpdateThatWouldBreakASegmentUsingItIsRefused) {
             "levels deep once segments are expanded, at most 32 are allowed");
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 3u);
 
-  // An update that keeps outer within bounds goes through.
+  // An update that keeps outer within bounds goes through, and names the segment in any case
+  // without renaming it.
+  update.set_name("INNER");
   *update.mutable_filter() = Text("city = \"Mumbai\"");
   status = stub_->UpdateSegment(Ctx().get(), update, &updated);
   EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(updated.name(), "inner");
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 1u);
 }
 
