@@ -20,7 +20,14 @@ For each overlay (`kubectl kustomize`, offline) and each service binary the buil
   none (audience-query and import-processor forward the caller's key to contact-store);
 - a full import batch of new contacts (--batch_rows, two RocksDB entries each) reaches
   contact-store's --ingest_min_entries, so imports take the SST ingest path;
-- terminationGracePeriodSeconds exceeds --grace_period_ms;
+- terminationGracePeriodSeconds exceeds --grace_period_ms, and covers the service's worst case
+  from pod deletion to exit (docs/operations.md, "Pod termination") plus a margin: the preStop
+  delay, then --grace_period_ms for in-flight calls, then what main() waits for after the drain
+  (read by repo_facts from the source: a running job's store call, bounded by that service's
+  --store_timeout_ms as configured, and a RocksDB close waiting for a running memtable flush);
+- every container delays SIGTERM with a preStop sleep, so the endpoints drop the pod first: an
+  exec of a sleep binary the image has (its Dockerfile target starts from Debian), or the native
+  sleep action only if the Kubernetes version docs/operations.md requires has it (1.30);
 - --store names a Service that selects contact-store and maps its gRPC port;
 - every Service selects a workload and targets ports it declares; StatefulSets name a headless
   governing Service;
@@ -47,6 +54,7 @@ Usage: k8s_manifests_test.py [--repo DIR] [--skip-code N] [--bin-dir DIR]
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -55,6 +63,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dockerfile_rules_test  # noqa: E402 (its Dockerfile parser)
 import repo_facts  # noqa: E402
 
 OVERLAYS = "deploy/k8s/overlays"
@@ -63,6 +72,15 @@ BASE = "deploy/k8s/base"
 RUNTIME_UID = 10001
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 STORE_BINARY = "contact-store"
+DOCKERFILE = "deploy/docker/Dockerfile"
+OPERATIONS_DOC = "docs/operations.md"
+
+# Shutdown timing (docs/operations.md, "Pod termination").
+PRESTOP_MIN_SECONDS = 2        # kube-proxy and clients' resolvers need a moment to drop the endpoint
+PRESTOP_SLEEP_ACTION_SINCE = (1, 30)  # lifecycle.preStop.sleep: beta and on by default from 1.30
+SLEEP_BINARIES = ("/bin/sleep", "/usr/bin/sleep")  # coreutils, in every Debian image (Essential)
+FLUSH_MIB_PER_SECOND = 20      # a slow network volume, for the memtable flush a RocksDB close awaits
+SHUTDOWN_MARGIN_SECONDS = 10   # calls that do not check cancellation, checkpoints, process exit
 
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -431,6 +449,87 @@ def check_grace(checks, w):
                  f"Kubernetes kills calls the server would still finish")
 
 
+def prestop_delay(checks, w, image_bases, min_kubernetes):
+    """Seconds the container's preStop hook delays SIGTERM (0 when it has none that works)."""
+    hook = ((w.container.get("lifecycle") or {}).get("preStop")) or {}
+    if not checks.check(bool(hook), f"{w}: no lifecycle.preStop: Kubernetes removes a terminating pod from the "
+                                    f"Service endpoints while it stops it, so clients are still routed to a server "
+                                    f"that refuses new calls; sleep a few seconds before SIGTERM"):
+        return 0
+    if "sleep" in hook:
+        version = min_kubernetes()
+        checks.check(version is not None and version >= PRESTOP_SLEEP_ACTION_SINCE,
+                     f"{w}: lifecycle.preStop.sleep needs Kubernetes "
+                     f"{'.'.join(map(str, PRESTOP_SLEEP_ACTION_SINCE))}, {OPERATIONS_DOC} supports "
+                     f"{'.'.join(map(str, version)) if version else '(version not found)'}: exec a sleep binary")
+        seconds = hook["sleep"].get("seconds", 0)
+    elif "exec" in hook:
+        command = hook["exec"].get("command") or []
+        if not checks.check(len(command) == 2 and command[0] in SLEEP_BINARIES and command[1].isdigit(),
+                            f"{w}: preStop exec {command}: expected [\"/bin/sleep\", \"<seconds>\"] (no shell: "
+                            f"the delay must be readable here)"):
+            return 0
+        base = image_bases.get(w.service.binary)
+        checks.check(base is not None and re.match(r"^(docker\.io/library/)?debian:", base) is not None,
+                     f"{w}: preStop runs {command[0]}, but the image's {DOCKERFILE} target {w.service.binary} "
+                     f"starts from {base or '(no such target)'}, not Debian: it may have no {command[0]}")
+        seconds = int(command[1])
+    else:
+        checks.fail(f"{w}: preStop {sorted(hook)}: use exec of /bin/sleep (or the sleep action) to delay SIGTERM")
+        return 0
+    checks.check(seconds >= PRESTOP_MIN_SECONDS,
+                 f"{w}: preStop sleeps {seconds} s; give the endpoints at least {PRESTOP_MIN_SECONDS} s")
+    return seconds
+
+
+def shutdown_worst_case(w):
+    """[(seconds, why)]: what the service may wait for between SIGTERM and exit, in order."""
+    steps = [(int(w.flags["grace_period_ms"]) / 1000, f"--grace_period_ms={w.flags['grace_period_ms']} for calls")]
+    flag = w.service.job_stop_timeout_flag
+    if flag is not None:
+        steps.append((int(w.flags[flag]) / 1000, f"--{flag}={w.flags[flag]} for a running job's store call"))
+    flush = w.service.rocksdb_close_flush_bytes
+    if flush:
+        seconds = -(-flush // (FLUSH_MIB_PER_SECOND << 20))
+        steps.append((seconds, f"{seconds} s for RocksDB's close to finish a {flush >> 20} MiB memtable flush "
+                               f"at {FLUSH_MIB_PER_SECOND} MiB/s"))
+    return steps
+
+
+def check_shutdown(checks, w, image_bases, min_kubernetes):
+    delay = prestop_delay(checks, w, image_bases, min_kubernetes)
+    try:
+        steps = [(delay, f"{delay} s preStop")] + shutdown_worst_case(w)
+    except ValueError:
+        return  # a flag that is not a number: reported by check_flags
+    need = sum(seconds for seconds, _ in steps) + SHUTDOWN_MARGIN_SECONDS
+    seconds = w.pod_spec.get("terminationGracePeriodSeconds", 30)
+    checks.check(seconds >= need,
+                 f"{w}: terminationGracePeriodSeconds {seconds} s < {need:g} s: "
+                 + " + ".join(why for _, why in steps) + f" + {SHUTDOWN_MARGIN_SECONDS} s margin; Kubernetes "
+                 f"SIGKILLs a shutdown still in progress")
+
+
+def dockerfile_image_bases(repo):
+    """{target name: the outside image its stage chain starts from} of deploy/docker/Dockerfile."""
+    path = os.path.join(repo, DOCKERFILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        stages, _ = dockerfile_rules_test.parse_dockerfile(f.read())
+    return {stage.name: list(stage.chain())[-1].base for stage in stages if stage.name}
+
+
+def min_kubernetes_version(repo):
+    """(major, minor) from "Needs Kubernetes X.Y or later" in docs/operations.md, or None."""
+    try:
+        text = repo_facts.read(repo, OPERATIONS_DOC)
+    except OSError:
+        return None
+    m = re.search(r"Needs Kubernetes (\d+)\.(\d+) or later", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def service_port_target(svc_port, workload):
     target = svc_port.get("targetPort", svc_port.get("port"))
     for p in workload.container.get("ports") or []:
@@ -591,7 +690,7 @@ def check_autoscaling_and_budgets(checks, where, objects, workloads):
 NOTED = set()
 
 
-def check_overlay(checks, where, objects, services, overlay_kind, bin_dir):
+def check_overlay(checks, where, objects, services, overlay_kind, bin_dir, image_bases, min_kubernetes):
     configmaps = {name_of(o): o for o in objects if o["kind"] == "ConfigMap"}
     workloads = []
     for binary, service in sorted(services.items()):
@@ -614,6 +713,7 @@ def check_overlay(checks, where, objects, services, overlay_kind, bin_dir):
         check_pod_security(checks, f"{w}", w.pod_spec, w.container)
         check_storage(checks, w)
         check_grace(checks, w)
+        check_shutdown(checks, w, image_bases, min_kubernetes)
         workloads.append(w)
     if not workloads:
         return
@@ -697,6 +797,8 @@ def main():
                                                                                           "kustomization.yaml")))
     checks.check({"dev", "prod"} <= set(overlays), f"{OVERLAYS}: need dev and prod overlays, found {overlays}")
     prod_objects = []
+    image_bases = dockerfile_image_bases(args.repo)
+    min_kubernetes = functools.partial(min_kubernetes_version, args.repo)  # read only when needed
     for overlay in overlays:
         where = f"{OVERLAYS}/{overlay}"
         try:
@@ -707,7 +809,7 @@ def main():
         print(f"{where}: {len(objects)} objects: "
               + ", ".join(sorted({o['kind'] for o in objects})))
         kind = "prod" if overlay.startswith("prod") else "dev" if overlay.startswith("dev") else overlay
-        check_overlay(checks, where, objects, services, kind, args.bin_dir)
+        check_overlay(checks, where, objects, services, kind, args.bin_dir, image_bases, min_kubernetes)
         if overlay == "prod":
             prod_objects = objects
     try:

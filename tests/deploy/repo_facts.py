@@ -9,7 +9,11 @@ deploy or document against these facts, extracted by regex:
   flags.String/Int/Bool calls in its main.cc;
 - the default gRPC and metrics ports (from the --listen and --metrics_listen defaults);
 - whether the service writes to --data_dir at all (main.cc reads *common.data_dir);
-- the Prometheus metric families each service registers (.Name("...") after a Build* call).
+- the Prometheus metric families each service registers (.Name("...") after a Build* call);
+- what its shutdown waits for after the gRPC drain (--grace_period_ms): jobs that stop at a batch
+  boundary (a JobManager's Shutdown() after WaitForShutdownSignal(), whose running store call is
+  bounded by the flag its GrpcStoreClient takes as timeout), and the largest memtable flush its
+  RocksDB close may wait for (write_buffer_size x max_write_buffer_number in its sources).
 
 Standard library only. Extraction fails loudly (ExtractionError) rather than return too little.
 """
@@ -47,6 +51,11 @@ class Service:
         self.flags = {}             # name -> Flag
         self.uses_data_dir = False
         self.metrics = []           # metric family names registered by this service's own code
+        # Shutdown, after the gRPC drain: the flag bounding the store call a stopping job waits
+        # for (None: no jobs), and the bytes of the largest memtable flush RocksDB's close may
+        # wait for (0: no RocksDB).
+        self.job_stop_timeout_flag = None
+        self.rocksdb_close_flush_bytes = 0
 
     def default_port(self, flag_name):
         return port_of(self.flags[flag_name].default)
@@ -207,6 +216,55 @@ def metric_names(text):
     return re.findall(r"Build(?:Counter|Gauge|Histogram|Summary)\(\)\s*\.Name\(\s*\"([a-zA-Z_:][\w:]*)\"", text)
 
 
+# RocksDB's ColumnFamilyOptions defaults (rocksdb/options.h), for code that does not set them.
+ROCKSDB_DEFAULT_WRITE_BUFFER_SIZE = 64 << 20
+ROCKSDB_DEFAULT_MAX_WRITE_BUFFER_NUMBER = 2
+
+
+def rocksdb_close_flush_bytes(texts):
+    """The largest memtable flush a RocksDB close in these sources may have to wait for; 0 when
+    they open no RocksDB. DB::Close() (DBImpl::CancelAllBackgroundWork) lets a flush that is
+    already running finish, skips the ones not started, aborts compactions, and with the WAL on
+    flushes nothing more. A running flush writes one column family's memtables: at most
+    max_write_buffer_number of write_buffer_size each (the largest set in the sources, RocksDB's
+    defaults when none is)."""
+    if not any(re.search(r"\brocksdb::DB::Open\b", t) for t in texts):
+        return 0
+    sizes = [int(cxx_default(e, "Int")) for t in texts for e in re.findall(r"\.write_buffer_size\s*=\s*([^;]+);", t)]
+    counts = [int(cxx_default(e, "Int"))
+              for t in texts for e in re.findall(r"\.max_write_buffer_number\s*=\s*([^;]+);", t)]
+    return (max(sizes) if sizes else ROCKSDB_DEFAULT_WRITE_BUFFER_SIZE) * \
+        (max(counts) if counts else ROCKSDB_DEFAULT_MAX_WRITE_BUFFER_NUMBER)
+
+
+def job_stop_timeout_flag(rel_main, text):
+    """The flag that bounds the store call a running job waits for when main() stops its jobs
+    after the gRPC drain, or None when main() stops nothing after WaitForShutdownSignal().
+
+    import-processor: `runner.WaitForShutdownSignal(); manager.Shutdown();` where `manager` is a
+    JobManager over a GrpcStoreClient built with std::chrono::milliseconds(*<flag variable>):
+    jobs keep running during the drain, then each waits for the batch it has in flight."""
+    m = re.search(r"\.\s*WaitForShutdownSignal\s*\(\s*\)\s*;", text)
+    if not m:
+        raise ExtractionError(f"{rel_main}: no WaitForShutdownSignal() call")
+    flag_of_var = {var: name for var, name in re.findall(r"\b(\w+)\s*=\s*\w+\s*\.\s*Int\(\s*\"([a-z0-9_]+)\"", text)}
+    flag = None
+    for var in re.findall(r"\b(\w+)\s*\.\s*Shutdown\s*\(\s*\)", text[m.end():]):
+        decl = re.search(r"\b(\w+)\s+" + re.escape(var) + r"\s*\(([^;]*)\)\s*;", text)
+        if not decl or decl.group(1) != "JobManager":
+            raise ExtractionError(f"{rel_main}: {var}.Shutdown() runs after the gRPC drain, but {var} is not a "
+                                  f"JobManager: teach tests/deploy/repo_facts.py how long it may take")
+        args = split_call_args(decl.group(2))
+        client = args[1] if len(args) > 1 else ""  # JobManager(jobs, store, options, metrics)
+        cm = re.search(r"\bGrpcStoreClient\s+" + re.escape(client) + r"\s*\((.*?)\)\s*;", text, flags=re.S)
+        tm = re.search(r"milliseconds\(\s*\*\s*(\w+)\s*\)", cm.group(1)) if cm else None
+        if not tm or tm.group(1) not in flag_of_var:
+            raise ExtractionError(f"{rel_main}: cannot find the flag that times out {var}'s store calls "
+                                  f"(a GrpcStoreClient {client or '?'} built with milliseconds(*<int flag>))")
+        flag = flag_of_var[tm.group(1)]
+    return flag
+
+
 def services(repo):
     """{binary: Service} for every service binary the build produces."""
     param_names, common = common_flags(repo)
@@ -240,11 +298,18 @@ def services(repo):
                 raise ExtractionError(f"{rel_main}: flag --{name} registered twice")
             service.flags[name] = Flag(name, kind, cxx_default(expr, kind), rel_main)
         service.uses_data_dir = re.search(r"\*\s*" + re.escape(common_var) + r"\s*\.\s*data_dir\b", text) is not None
+        sources = []
         for root, _, files in os.walk(os.path.join(repo, directory)):
             for f in sorted(files):
                 if f.endswith((".cc", ".h")):
                     with open(os.path.join(root, f), encoding="utf-8") as fh:
-                        service.metrics += metric_names(fh.read())
+                        source = fh.read()
+                    service.metrics += metric_names(source)
+                    sources.append(strip_cxx_comments(source))
+        service.job_stop_timeout_flag = job_stop_timeout_flag(rel_main, text)
+        if service.job_stop_timeout_flag is not None and service.job_stop_timeout_flag not in service.flags:
+            raise ExtractionError(f"{rel_main}: --{service.job_stop_timeout_flag} is not a flag of {binary}")
+        service.rocksdb_close_flush_bytes = rocksdb_close_flush_bytes(sources)
         service.flags["log_level"].allowed = log_levels(repo)
         for required in ("listen", "metrics_listen", "data_dir", "grace_period_ms"):
             if required not in service.flags:
