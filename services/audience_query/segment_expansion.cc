@@ -30,6 +30,41 @@ class Expander {
  public:
   explicit Expander(const SegmentLookup& lookup) : lookup_(lookup) {}
 
+  // Counts the segments `filter` names towards kMaxSegmentsPerFilter, in the order they appear. Called
+  // on the root and on each saved filter before it is expanded, so that a filter naming too many is
+  // refused before any of them is looked up. Every segment looked up is named in a filter counted
+  // here first, so there are at most kMaxSegmentsPerFilter lookups.
+  absl::Status CountNamedSegments(const v1::Filter& filter) {
+    switch (filter.node_case()) {
+      case v1::Filter::kAnd:
+      case v1::Filter::kOr: {
+        const auto& list = filter.node_case() == v1::Filter::kAnd ? filter.and_() : filter.or_();
+        for (const auto& child : list.filters()) {
+          if (absl::Status status = CountNamedSegments(child); !status.ok()) return status;
+        }
+        break;
+      }
+      case v1::Filter::kNot:
+        return CountNamedSegments(filter.not_());
+      case v1::Filter::kTerm: {
+        if (filter.term().kind_case() != v1::Term::kInSegment) break;
+        const std::string& name = filter.term().in_segment();
+        // Keyed as the store looks segments up: "a" and "A" are one segment, one lookup.
+        if (named_.insert(AsciiLower(name)).second && named_.size() > kMaxSegmentsPerFilter) {
+          const std::string used_by = stack_.empty() ? "" : fmt::format(" (used by {})", fmt::join(stack_, " -> "));
+          return absl::InvalidArgumentError(
+              fmt::format("the filter uses more than {} distinct segments, counting those inside other segments; the "
+                          "first one over is {}{}",
+                          kMaxSegmentsPerFilter, QuoteFilterString(name), used_by));
+        }
+        break;
+      }
+      case v1::Filter::NODE_NOT_SET:
+        break;
+    }
+    return absl::OkStatus();
+  }
+
   // Expands `filter` in place; returns its number of terms afterwards.
   absl::StatusOr<size_t> Expand(v1::Filter& filter) {
     switch (filter.node_case()) {
@@ -121,6 +156,7 @@ class Expander {
       expanded.filter = *std::move(saved);
       std::vector<std::string> outer_deepest = std::exchange(deepest_, {});
       stack_.push_back(name);
+      if (absl::Status status = CountNamedSegments(expanded.filter); !status.ok()) return status;
       auto terms = Expand(expanded.filter);
       stack_.pop_back();
       if (!terms.ok()) return terms.status();
@@ -145,6 +181,7 @@ class Expander {
   std::vector<std::string> stack_;        // segments being expanded, outermost first
   std::vector<std::string> deepest_;      // the longest chain of segments met inside the innermost one
   std::map<std::string, Expanded> done_;  // fully expanded segments by lower-cased name, looked up once per call
+  std::set<std::string> named_;           // lower-cased names of every segment named so far (CountNamedSegments)
 };
 
 }  // namespace
@@ -152,6 +189,7 @@ class Expander {
 absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const SegmentLookup& lookup) {
   v1::Filter expanded = filter;
   Expander expander(lookup);
+  if (absl::Status status = expander.CountNamedSegments(expanded); !status.ok()) return status;
   auto terms = expander.Expand(expanded);
   if (!terms.ok()) return terms.status();
   return expanded;

@@ -5,6 +5,7 @@
 // segments come through a lookup function (the store in production, a map in tests).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,9 +26,15 @@ using SegmentLookup = std::function<absl::StatusOr<v1::Filter>(const std::string
 // Most segments nested inside one another (a -> b -> ... ). Default: 16.
 inline constexpr int kMaxSegmentNesting = 16;
 
+// Most distinct segments one filter may use, counting those inside other segments (names compared
+// as the store does, ignoring ASCII case). Each costs one lookup, a GetSegment round trip to the
+// store, so this bounds the store calls one request can cause. Default: 100.
+inline constexpr size_t kMaxSegmentsPerFilter = 100;
+
 // Returns `filter` with every in_segment term replaced by that segment's filter, recursively. Each
-// segment is looked up once per call. A segment saved with an empty filter stands for every
-// contact and expands to identified().
+// segment is looked up once per call, whatever the case of its name and however often it is used,
+// so `lookup` is called at most kMaxSegmentsPerFilter times. A segment saved with an empty filter
+// stands for every contact and expands to identified().
 // Errors: InvalidArgumentError for
 //   - an unknown segment: `unknown segment "x"` (plus ` (used by a -> b)` when nested),
 //   - a cycle: `segment cycle: a -> b -> a`,
@@ -35,7 +42,12 @@ inline constexpr int kMaxSegmentNesting = 16;
 //     segment expanded once still counts its inner levels where it is used again):
 //     `segments nest deeper than 16: a -> b -> ...`,
 //   - a saved filter that is not a valid tree (see ValidateFilterTree), named `segment "x"`,
-//   - more than kMaxFilterTerms terms once expanded;
+//   - more than kMaxFilterTerms terms once expanded,
+//   - more than kMaxSegmentsPerFilter distinct segments, counting those inside others, refused
+//     without looking up any segment a filter names once that filter names one too many (so the
+//     root's own names, before any lookup): `the filter uses more than 100 distinct segments,
+//     counting those inside other segments; the first one over is "x"` (plus ` (used by a -> b)`
+//     when nested);
 // and whatever the lookup returns other than NotFound.
 absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const SegmentLookup& lookup);
 
@@ -62,7 +74,7 @@ std::vector<std::string> SegmentsNaming(const std::string& name,
 // Checks an update of segment `name` to `filter` against the other segments of `saved` (every
 // segment as saved now) that use it, directly or through others: each of them that expands now
 // must still expand afterwards, so that an update cannot push a segment built on it past the
-// nesting, depth or size bounds. (Cycles are CheckSegmentExpands' to find.)
+// nesting, depth, size or segment-count bounds. (Cycles are CheckSegmentExpands' to find.)
 // Errors: FailedPreconditionError naming the first such segment and why it would fail.
 absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Filter& filter,
                                           const google::protobuf::RepeatedPtrField<v1::Segment>& saved);

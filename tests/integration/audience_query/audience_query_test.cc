@@ -1,7 +1,7 @@
 // audience-query in front of a real contact-store, both as processes on loopback ports: text and
 // tree filters agree, bad filters are refused with a position, pages follow the store's tokens,
-// segments expand (nested; cycles refused), control groups, CSV export, credentials forwarded and
-// roles checked.
+// segments expand (nested; cycles refused; each fetched once, at most 100), control groups, CSV export, credentials
+// forwarded and roles checked.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -469,6 +469,53 @@ TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_EQ(status.error_message(), "segment cycle: Inner -> outer -> inner");
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);
+}
+
+// Each segment a filter uses costs audience-query one GetSegment on the store: a segment named
+// many times is fetched once per request, and a filter using more than 100 distinct segments is
+// refused before any of them is fetched.
+TEST_F(AudienceQueryProcessTest, SegmentFetchesPerRequestAreBounded) {
+  auto store_get_segment_calls = [&]() -> double {
+    auto body = test::HttpGet(services_.store->metrics_address(), "/metrics");
+    EXPECT_TRUE(body.ok()) << body.status();
+    if (!body.ok()) return -1;
+    return test::MetricValue(*body, "grpc_server_started_total",
+                             {{"grpc_service", "contacts.v1.ContactStore"}, {"grpc_method", "GetSegment"}})
+        .value_or(0);
+  };
+  auto segments_or = [](const std::string& prefix, int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += fmt::format("{}in_segment(\"{}{}\")", i == 0 ? "" : " OR ", prefix, i);
+    return text;
+  };
+  CreateSegment("Pune", Text("city = \"Pune\""));
+
+  std::string thousand;
+  for (int i = 0; i < 1000; ++i)
+    thousand += fmt::format("{}in_segment(\"{}\")", i == 0 ? "" : " OR ", i % 2 ? "PUNE" : "pune");
+  double before = store_get_segment_calls();
+  EXPECT_EQ(Count(Text(thousand)), 3u);
+  EXPECT_EQ(store_get_segment_calls() - before, 1);
+
+  before = store_get_segment_calls();
+  grpc::Status status = CountStatus(Text(segments_or("s", 101)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "the filter uses more than 100 distinct segments, counting those inside other segments; the first one "
+            "over is \"s100\"");
+  EXPECT_EQ(store_get_segment_calls() - before, 0);
+
+  // A segment counts itself, so that any segment saved can be used: 100 more is one too many.
+  CreateSegment("wide", Text(segments_or("s", 100)), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "the filter uses more than 100 distinct segments, counting those inside other segments; the first one "
+            "over is \"s99\" (used by wide)");
+  v1::ListSegmentsQueryResponse listed;
+  status = stub_->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(listed.segments_size(), 1);
+  EXPECT_EQ(listed.segments(0).name(), "Pune");
 }
 
 // An update that is fine for the segment itself may still push a segment built on it past the

@@ -32,6 +32,7 @@ class FakeSegments {
   SegmentLookup Lookup() {
     return [this](const std::string& name) -> absl::StatusOr<v1::Filter> {
       ++lookups_[name];
+      ++total_lookups_;
       if (!unavailable_.empty()) return absl::UnavailableError(unavailable_);
       auto found = saved_.find(name);
       if (found == saved_.end()) return absl::NotFoundError("no segment " + name);
@@ -42,6 +43,7 @@ class FakeSegments {
   // As contact-store answers: segment names match case-insensitively (ASCII).
   SegmentLookup StoreLikeLookup() {
     return [this](const std::string& name) -> absl::StatusOr<v1::Filter> {
+      ++total_lookups_;
       for (const auto& [saved_name, filter] : saved_) {
         if (LowerAscii(saved_name) == LowerAscii(name)) return filter;
       }
@@ -56,6 +58,7 @@ class FakeSegments {
 
   std::map<std::string, v1::Filter> saved_;
   std::map<std::string, int> lookups_;
+  int total_lookups_ = 0;  // by either lookup: each is one GetSegment round trip in production
   std::string unavailable_;
 };
 
@@ -100,6 +103,79 @@ TEST(SegmentExpansionTest, LooksUpEachSegmentOncePerCall) {
             "(z = 3 OR x = 1) AND (z = 3 AND y = 1) AND (z = 3 OR x = 1)");
   EXPECT_EQ(segments.lookups_["a"], 1);
   EXPECT_EQ(segments.lookups_["c"], 1);
+}
+
+// `in_segment("<prefix><from>") OR ... OR in_segment("<prefix><to - 1>")`.
+std::string SegmentsOr(const std::string& prefix, int from, int to) {
+  std::string text;
+  for (int i = from; i < to; ++i) text += fmt::format("{}in_segment(\"{}{}\")", i == from ? "" : " OR ", prefix, i);
+  return text;
+}
+
+// Each lookup is a round trip to the store: a segment named many times, in any case, costs one.
+TEST(SegmentExpansionTest, LooksUpASegmentNamedAThousandTimesOnce) {
+  FakeSegments segments;
+  segments.Save("Pune", "city = \"Pune\"");
+  const char* spellings[] = {"Pune", "pune", "PUNE", "pUnE"};
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += fmt::format("{}in_segment(\"{}\")", i == 0 ? "" : " OR ", spellings[i % 4]);
+  auto expanded = ExpandSegments(MustParse(text), segments.StoreLikeLookup());
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(FilterTermCount(*expanded), 1000u);
+  EXPECT_FALSE(HasSegmentTerms(*expanded));
+  EXPECT_EQ(segments.total_lookups_, 1);
+}
+
+TEST(SegmentExpansionTest, RefusesTooManyDistinctSegmentsBeforeLookingAnyUp) {
+  FakeSegments segments;
+  for (size_t i = 0; i <= kMaxSegmentsPerFilter; ++i) segments.Save(fmt::format("s{}", i), fmt::format("x = {}", i));
+  auto status = ExpandSegments(MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter + 1)), segments.Lookup()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "the filter uses more than 100 distinct segments, counting those inside other segments; the first one "
+            "over is \"s100\"");
+  EXPECT_EQ(segments.total_lookups_, 0);
+
+  // At the limit: one lookup each. Names in another case are the same segments, not more.
+  const std::string at_limit =
+      SegmentsOr("s", 0, kMaxSegmentsPerFilter) + " AND (" + SegmentsOr("S", 0, kMaxSegmentsPerFilter) + ")";
+  auto expanded = ExpandSegments(MustParse(at_limit), segments.StoreLikeLookup());
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(segments.total_lookups_, static_cast<int>(kMaxSegmentsPerFilter));
+}
+
+// Segments inside other segments count too, each filter checked before its segments are looked
+// up, so that no filter, however its segments nest, costs more than kMaxSegmentsPerFilter lookups.
+TEST(SegmentExpansionTest, CountsSegmentsNestedInsideOthers) {
+  FakeSegments segments;
+  // top -> a0..a49, each a<i> -> b<i>: 101 segments.
+  segments.Save("top", SegmentsOr("a", 0, 50));
+  for (int i = 0; i < 50; ++i) {
+    segments.Save(fmt::format("a{}", i), fmt::format("in_segment(\"b{}\") AND y = 1", i));
+    segments.Save(fmt::format("b{}", i), "z = 1");
+  }
+  EXPECT_EQ(ExpandedText("in_segment(\"top\")", segments),
+            "error: the filter uses more than 100 distinct segments, counting those inside other segments; the "
+            "first one over is \"b49\" (used by top -> a49)");
+  EXPECT_EQ(segments.total_lookups_, 100);
+  segments.total_lookups_ = 0;
+  EXPECT_EQ(ExpandedText("in_segment(\"a0\") AND in_segment(\"top\")", segments).rfind("error: the filter uses", 0),
+            0u);
+  EXPECT_LE(segments.total_lookups_, 100);
+  // Without one of them it fits: 100 segments, 100 lookups.
+  segments.Save("top", SegmentsOr("a", 0, 49));
+  segments.total_lookups_ = 0;
+  auto expanded = ExpandSegments(MustParse("in_segment(\"top\")"), segments.Lookup());
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(segments.total_lookups_, 99);
+
+  // A saved filter naming too many is refused once it is read, before its segments are looked up.
+  segments.Save("wide", SegmentsOr("w", 0, kMaxSegmentsPerFilter + 1));
+  segments.total_lookups_ = 0;
+  EXPECT_EQ(ExpandedText("in_segment(\"wide\")", segments),
+            "error: the filter uses more than 100 distinct segments, counting those inside other segments; the "
+            "first one over is \"w99\" (used by wide)");
+  EXPECT_EQ(segments.total_lookups_, 1);
 }
 
 TEST(SegmentExpansionTest, RefusesCyclesNamingThem) {
@@ -314,6 +390,38 @@ TEST(CheckSegmentUsersStillExpandTest, DoesNotBlameTheUpdateForUsersAlreadyBroke
   std::string nots;
   for (int i = 0; i < 25; ++i) nots += "NOT ";
   EXPECT_TRUE(CheckSegmentUsersStillExpand("inner", MustParse(nots + "x = 1"), AsSaved(segments)).ok());
+}
+
+// A segment counts itself: one that saves can be used alone in a filter.
+TEST(CheckSegmentExpandsTest, RefusesASegmentUsingTooManySegments) {
+  FakeSegments segments;
+  for (size_t i = 0; i < kMaxSegmentsPerFilter; ++i) segments.Save(fmt::format("s{}", i), "x = 1");
+  auto status = CheckSegmentExpands("new", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter)), segments.Lookup());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "the filter uses more than 100 distinct segments, counting those inside other segments; the first one "
+            "over is \"s99\" (used by new)");
+  EXPECT_TRUE(
+      CheckSegmentExpands("new", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 1)), segments.Lookup()).ok());
+}
+
+TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserUseTooManySegments) {
+  FakeSegments segments;
+  segments.Save("inner", "x = 1");
+  segments.Save("outer", "in_segment(\"inner\") AND y = 1");
+  for (size_t i = 0; i < kMaxSegmentsPerFilter; ++i) segments.Save(fmt::format("s{}", i), "z = 1");
+  const auto saved = AsSaved(segments);
+  // inner with 99 segments is 100 on its own, but outer would reach 101.
+  const v1::Filter wider = MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 1));
+  ASSERT_TRUE(CheckSegmentExpands("inner", wider, segments.Lookup()).ok());
+  auto status = CheckSegmentUsersStillExpand("inner", wider, saved);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "segment \"inner\" is used by segment \"outer\", which would then fail: the filter uses more than 100 "
+            "distinct segments, counting those inside other segments; the first one over is \"s98\" (used by outer "
+            "-> inner)");
+  EXPECT_TRUE(
+      CheckSegmentUsersStillExpand("inner", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 2)), saved).ok());
 }
 
 TEST(SegmentUsersTest, FindsTheSegmentsNamingOneWhateverTheCase) {
