@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -19,7 +21,6 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/types/span.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
@@ -112,21 +113,100 @@ bool RemoveListIds(StoredContact* contact, const std::vector<uint64_t>& list_ids
   return changed;
 }
 
-std::string EncodePageToken(uint64_t value) {
-  std::string raw = fmt::format("v1:{}", value);
+// Page tokens (AIP-158). A token continues one listing only: it carries a fingerprint of the
+// request that issued it, and a request with other parameters is refused rather than handed rows
+// from that position under another filter. A token is web-safe base64 of
+//
+//   +------+-------------------------+------------------------------------+
+//   | "p2" | fingerprint (8 B, BE)   | position (the rest; each RPC's own) |
+//   +------+-------------------------+------------------------------------+
+//
+// The fingerprint hashes the request's type, the tenant's id and the request's deterministic wire
+// bytes with the fields that do not define the result cleared (PageFingerprint). A position is one
+// inside the tenant (an ordinal, 4 bytes BE; a key without its tenant prefix), so a token can only ever lead
+// to the caller's own tenant's data; the hash guards against mistakes, not forgery, which reaches
+// no further. Tokens of earlier versions ("v1:<ordinal>", or a raw key) lack the mark and are
+// refused like any token the store did not issue.
+constexpr std::string_view kPageTokenMark = "p2";
+
+// FNV-1a 64 with a murmur3 finaliser: stable across processes and releases (absl::Hash is seeded
+// per process), so a token outlives a restart of the store.
+uint64_t StableHash64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  h ^= bytes.size();
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+// `defining` is a paged request with page_size and page_token cleared, and anything else that does
+// not decide which rows come.
+uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining) {
+  std::string bytes(defining.GetDescriptor()->full_name());
+  bytes.push_back('\0');
+  keys::PutFixed64BE(&bytes, tenant_id);
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);  // map entries in key order, say
+    defining.SerializeToCodedStream(&coded);
+  }
+  return StableHash64(bytes);
+}
+
+// Query's rows are decided by everything but page_size, page_token and with_total: a total adds a
+// count and changes no row, and a client may well ask for it on the first page only.
+uint64_t PageFingerprint(uint32_t tenant_id, const contacts::v1::StoreQueryRequest& request) {
+  contacts::v1::StoreQueryRequest defining = request;
+  defining.clear_page_size();
+  defining.clear_page_token();
+  defining.clear_with_total();
+  return RequestFingerprint(tenant_id, defining);
+}
+
+// ListAnonymous has no parameters but the page's yet; any it gets later are covered.
+uint64_t PageFingerprint(uint32_t tenant_id, const contacts::v1::ListAnonymousRequest& request) {
+  contacts::v1::ListAnonymousRequest defining = request;
+  defining.clear_page_size();
+  defining.clear_page_token();
+  return RequestFingerprint(tenant_id, defining);
+}
+
+std::string EncodePageToken(uint64_t fingerprint, std::string_view position) {
+  std::string raw(kPageTokenMark);
+  keys::PutFixed64BE(&raw, fingerprint);
+  raw.append(position);
   std::string out;
   absl::WebSafeBase64Escape(raw, &out);
   return out;
 }
 
-absl::StatusOr<uint64_t> DecodePageToken(const std::string& token) {
+// The position held by `token`.
+// INVALID_ARGUMENT when the store did not issue it, or issued it for a request whose fingerprint
+// is not `fingerprint`; `must_match` says, for the message, what must be as on the first page.
+absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t fingerprint,
+                                            std::string_view must_match) {
   std::string raw;
-  uint64_t value = 0;
-  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.rfind("v1:", 0) != 0 ||
-      !absl::SimpleAtoi(absl::string_view(raw).substr(3), &value)) {
+  uint64_t issued_for = 0;
+  std::string_view rest;
+  if (absl::WebSafeBase64Unescape(token, &raw) && raw.starts_with(kPageTokenMark)) {
+    rest = std::string_view(raw).substr(kPageTokenMark.size());
+  }
+  if (!keys::GetFixed64BE(&rest, &issued_for)) {
     return absl::InvalidArgumentError("page_token: not a token this service issued");
   }
-  return value;
+  if (issued_for != fingerprint) {
+    return absl::InvalidArgumentError(
+        fmt::format("page_token: issued for a different request ({}); start again without a page token", must_match));
+  }
+  return std::string(rest);
 }
 
 constexpr size_t kPrefetchDistance = TenantColumns::kPrefetchAhead;  // rows ahead (query_columns.h)
@@ -1764,20 +1844,21 @@ absl::StatusOr<contacts::v1::ListAnonymousResponse> ContactRepository::ListAnony
   ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
   std::shared_lock lock(state->mu);
   const uint32_t page_size = request.page_size() == 0 ? 100 : std::min<uint32_t>(request.page_size(), kMaxPageSize);
-  std::string start = keys::AnonymousByTimePrefix(state->id());
+  const std::string prefix = keys::AnonymousByTimePrefix(state->id());
+  const uint64_t fingerprint = PageFingerprint(state->id(), request);
+  std::string start = prefix;
   if (!request.page_token().empty()) {
-    std::string raw;
-    if (!absl::WebSafeBase64Unescape(request.page_token(), &raw) || raw.rfind(start, 0) != 0) {
-      return absl::InvalidArgumentError("page_token: not a token this service issued");
-    }
-    start = raw + '\0';  // just after the last key returned
+    // The position is the last key returned without its tenant prefix: just after it.
+    ASSIGN_OR_RETURN(std::string position,
+                     DecodePageToken(request.page_token(), fingerprint, "the tenant must be that of the first page"));
+    start += position + '\0';
   }
   contacts::v1::ListAnonymousResponse out;
-  auto it = db_->Scan(db_->anonymous_by_time(), keys::AnonymousByTimePrefix(state->id()));
+  auto it = db_->Scan(db_->anonymous_by_time(), prefix);
   std::string last_key;
   for ((*it)->Seek(start); (*it)->Valid(); (*it)->Next()) {
     if (out.users_size() == static_cast<int>(page_size)) {
-      absl::WebSafeBase64Escape(last_key, out.mutable_next_page_token());
+      out.set_next_page_token(EncodePageToken(fingerprint, std::string_view(last_key).substr(prefix.size())));
       break;
     }
     ASSIGN_OR_RETURN(keys::AnonymousByTimeFields fields,
@@ -2308,9 +2389,19 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
       return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
     projection.push_back(attribute->id());
   }
-  uint64_t start = 0;
+  const uint64_t fingerprint = PageFingerprint(state->id(), request);
+  uint64_t start = 0;  // the first ordinal of the page
   if (!request.page_token().empty()) {
-    ASSIGN_OR_RETURN(start, DecodePageToken(request.page_token()));
+    ASSIGN_OR_RETURN(std::string position,
+                     DecodePageToken(request.page_token(), fingerprint,
+                                     "the tenant, filter and attributes must be those of the first page; "
+                                     "page_size and with_total may change"));
+    std::string_view ordinal = position;
+    uint32_t first = 0;
+    if (!keys::GetFixed32BE(&ordinal, &first) || !ordinal.empty()) {
+      return absl::InvalidArgumentError("page_token: not a token this service issued");
+    }
+    start = first;
   }
   // Without a total, the filter is evaluated over a window of ordinals from the page token on,
   // widened eightfold until it holds a page or covers every contact: a page of a large audience
@@ -2342,7 +2433,9 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   }
   bool more = ordinals.size() > page_size;
   if (more) {
-    out.set_next_page_token(EncodePageToken(ordinals.back()));
+    std::string position;
+    keys::PutFixed32BE(&position, ordinals.back());
+    out.set_next_page_token(EncodePageToken(fingerprint, position));
     ordinals.pop_back();
   }
   ASSIGN_OR_RETURN(std::vector<std::string> pks, PrimaryKeysOf(*state, ordinals, nullptr));
@@ -2504,9 +2597,11 @@ absl::StatusOr<contacts::v1::ControlGroup> ContactRepository::CreateControlGroup
                                                                                  const std::string& name,
                                                                                  double percent) {
   RETURN_IF_ERROR(CheckDisplayName("control group", name));
-  // Kept in basis points (0.01%): a smaller percent would round to a group that holds nobody.
-  if (!(percent >= 0.005 && percent <= 100)) {
-    return absl::InvalidArgumentError(fmt::format("percent: must be at least 0.01 and at most 100, got {}", percent));
+  // Kept in basis points (0.01%), to the nearest one. Below one, as documented, is refused: 0.005
+  // would become a group twice the size asked for, and less one that holds nobody.
+  if (!(percent >= 0.01 && percent <= 100)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "percent: must be at least 0.01 and at most 100 (it is kept to the nearest 0.01), got {}", percent));
   }
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);

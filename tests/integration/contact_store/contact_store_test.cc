@@ -220,6 +220,74 @@ TEST_F(ContactStoreProcessTest, TenantsFromMetadataNeverSeeEachOther) {
   EXPECT_NE(stub_->GetContact(Ctx("../etc").get(), get, &acme).error_code(), grpc::StatusCode::OK);
 }
 
+// AIP-158 over gRPC: a page token goes on with the request that returned it, also after a restart
+// of the store; with another filter (or projection, or tenant) it is INVALID_ARGUMENT, as is a token
+// the store did not issue.
+TEST_F(ContactStoreProcessTest, QueryPageTokenContinuesItsOwnFilterOnlyEvenAfterRestart) {
+  for (const std::string tenant : {"acme", "globex"}) {
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    v1::Tenant out;
+    ASSERT_TRUE(stub_->SetupTenant(Ctx(tenant).get(), setup, &out).ok());
+    v1::CreateAttributeRequest attribute;
+    attribute.set_name("city");
+    attribute.set_type(v1::TEXT);
+    attribute.set_indexed(true);
+    v1::Attribute created;
+    ASSERT_TRUE(stub_->CreateAttribute(Ctx(tenant).get(), attribute, &created).ok());
+    for (int i = 0; i < 9; ++i) {
+      v1::UpsertContactRequest upsert;
+      (*upsert.mutable_attributes())["customer_id"] = "C-" + std::to_string(i);
+      (*upsert.mutable_attributes())["city"] = i % 3 == 0 ? "Pune" : "Goa";
+      v1::Contact contact;
+      ASSERT_TRUE(stub_->UpsertContact(Ctx(tenant).get(), upsert, &contact).ok());
+    }
+  }
+  auto city_is = [](const std::string& city) {
+    v1::Filter filter;
+    auto* predicate = filter.mutable_term()->mutable_attribute();
+    predicate->set_attribute("city");
+    predicate->set_op(v1::EQ);
+    predicate->add_values(city);
+    return filter;
+  };
+  v1::StoreQueryRequest pune;
+  *pune.mutable_filter() = city_is("Pune");
+  pune.set_page_size(1);
+  v1::StoreQueryResponse page;
+  ASSERT_TRUE(stub_->Query(Ctx("acme").get(), pune, &page).ok());
+  ASSERT_EQ(page.contacts_size(), 1);
+  std::vector<std::string> keys = {page.contacts(0).primary_key()};
+  const std::string token = page.next_page_token();
+  ASSERT_FALSE(token.empty());
+
+  v1::StoreQueryRequest goa = pune;
+  *goa.mutable_filter() = city_is("Goa");
+  goa.set_page_token(token);
+  grpc::Status refused = stub_->Query(Ctx("acme").get(), goa, &page);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("page_token: issued for a different request"));
+  v1::StoreQueryRequest next = pune;
+  next.set_page_token(token);
+  EXPECT_EQ(stub_->Query(Ctx("globex").get(), next, &page).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  next.set_page_token("garbage");
+  refused = stub_->Query(Ctx("acme").get(), next, &page);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(), "page_token: not a token this service issued");
+
+  ASSERT_TRUE(process_->Restart().ok());
+  stub_ = ContactStore::NewStub(process_->Channel());
+  next.set_page_token(token);
+  while (!next.page_token().empty()) {
+    grpc::Status status = stub_->Query(Ctx("acme").get(), next, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const auto& contact : page.contacts()) keys.push_back(contact.primary_key());
+    next.set_page_token(page.next_page_token());
+    ASSERT_LE(keys.size(), 3u);
+  }
+  EXPECT_THAT(keys, ::testing::ElementsAre("C-0", "C-3", "C-6"));
+}
+
 // docs/operations.md: with --log_level=debug each call logs a line (method, tenant, outcome); at
 // the default level, info, none does.
 TEST_F(ContactStoreProcessTest, DebugLogLevelLogsOneLinePerCall) {

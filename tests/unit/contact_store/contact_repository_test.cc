@@ -14,6 +14,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "common/storage/key_codec.h"
 #include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
@@ -539,19 +540,28 @@ TEST_P(ContactRepositoryTest, RowNamingAnAttributeTwiceAndUnknownBlacklistReason
   ASSERT_TRUE(repo_->CheckConsistency("t1").ok());
 }
 
-// Control groups are kept in basis points (0.01%): a percent that rounds to none is refused
-// rather than saved as a group that holds nobody.
+// Control groups are kept in basis points (0.01%), to the nearest one. Below 0.01, as the message
+// and the docs say, is refused: 0.005 used to be taken and saved as 0.01, twice the holdout asked
+// for, and less as a group that holds nobody.
 TEST_P(ContactRepositoryTest, ControlGroupPercentBelowOneBasisPointIsRefused) {
   SetUpTenant("t1");
-  auto tiny = repo_->CreateControlGroup("t1", "tiny", 0.001);
-  EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("percent: must be at least 0.01"));
+  for (double percent : {0.001, 0.005, 0.0099}) {
+    auto tiny = repo_->CreateControlGroup("t1", "tiny", percent);
+    EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument) << percent;
+    EXPECT_EQ(tiny.status().message(),
+              fmt::format("percent: must be at least 0.01 and at most 100 (it is kept to the nearest 0.01), got {}",
+                          percent));
+  }
   auto groups = repo_->ListControlGroups("t1");
   ASSERT_TRUE(groups.ok());
   EXPECT_TRUE(groups->empty());
   auto smallest = repo_->CreateControlGroup("t1", "smallest", 0.01);
   ASSERT_TRUE(smallest.ok()) << smallest.status();
   EXPECT_DOUBLE_EQ(smallest->percent(), 0.01);
+  auto rounded = repo_->CreateControlGroup("t1", "rounded", 12.3449);
+  ASSERT_TRUE(rounded.ok()) << rounded.status();
+  EXPECT_DOUBLE_EQ(rounded->percent(), 12.34);
+  EXPECT_EQ(repo_->CreateControlGroup("t1", "too many", 100.001).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(ContactRepositoryTest, RequestChecksNameTheProblemAndChangeNothing) {
@@ -1441,6 +1451,114 @@ TEST_P(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
   EXPECT_EQ(contact->attributes().at("city"), "Goa");
   EXPECT_EQ(contact->source(), "anonymous:" + record.guid());
   EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
+}
+
+// AIP-158: a page token continues the request that returned it, whatever page_size and with_total
+// say. Used with another filter, projection or tenant it is refused; it used to be taken as a bare
+// position and return rows from there under the new filter.
+TEST_P(ContactRepositoryTest, QueryPageTokenIsRefusedWithAnotherFilterAttributesOrTenant) {
+  for (const std::string tenant : {"t1", "t2"}) {
+    SetUpTenant(tenant);
+    CreateAttribute(tenant, "city", contacts::v1::TEXT, true);
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE(Upsert(tenant, {{"customer_id", fmt::format("C{}", i)}, {"city", i % 2 == 0 ? "Pune" : "Goa"}}).ok());
+    }
+  }
+  contacts::v1::StoreQueryRequest pune;
+  *pune.mutable_filter() = CityIs("Pune");
+  pune.set_page_size(1);
+  pune.set_with_total(true);
+  auto first = repo_->Query("t1", pune);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->contacts_size(), 1);
+  EXPECT_EQ(first->contacts(0).primary_key(), "C0");
+  const std::string token = first->next_page_token();
+  ASSERT_FALSE(token.empty());
+
+  auto with_token = [&](contacts::v1::StoreQueryRequest request) {
+    request.set_page_token(token);
+    return request;
+  };
+  auto expect_refused = [&](const std::string& what, const std::string& tenant,
+                            const contacts::v1::StoreQueryRequest& request) {
+    auto page = repo_->Query(tenant, with_token(request));
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << what;
+    EXPECT_EQ(page.status().message(),
+              "page_token: issued for a different request (the tenant, filter and attributes must be those of the "
+              "first page; page_size and with_total may change); start again without a page token")
+        << what;
+  };
+  contacts::v1::StoreQueryRequest goa = pune;
+  *goa.mutable_filter() = CityIs("Goa");
+  expect_refused("another filter", "t1", goa);
+  contacts::v1::StoreQueryRequest everyone = pune;
+  everyone.clear_filter();
+  expect_refused("no filter", "t1", everyone);
+  contacts::v1::StoreQueryRequest projected = pune;
+  projected.add_attributes("city");
+  expect_refused("another projection", "t1", projected);
+  expect_refused("another tenant", "t2", pune);
+
+  // The same request goes on, with another page size and without the total.
+  contacts::v1::StoreQueryRequest rest = with_token(pune);
+  rest.set_page_size(10);
+  rest.set_with_total(false);
+  auto second = repo_->Query("t1", rest);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->contacts_size(), 2);
+  EXPECT_EQ(second->contacts(0).primary_key(), "C2");
+  EXPECT_EQ(second->contacts(1).primary_key(), "C4");
+  EXPECT_TRUE(second->next_page_token().empty());
+
+  // Tokens the store did not issue, or issued before tokens named their request, stay unknown.
+  std::string old_format;
+  absl::WebSafeBase64Escape("v1:1", &old_format);
+  for (const std::string& unknown : {std::string("not-a-token"), std::string("%%%"), old_format}) {
+    rest.set_page_token(unknown);
+    auto page = repo_->Query("t1", rest);
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << unknown;
+    EXPECT_EQ(page.status().message(), "page_token: not a token this service issued") << unknown;
+  }
+  // Nor is a ListAnonymous token a Query token, or the other way round.
+  contacts::v1::ListAnonymousRequest anonymous;
+  anonymous.set_page_token(token);
+  EXPECT_EQ(repo_->ListAnonymous("t1", anonymous).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(ContactRepositoryTest, ListAnonymousPagesThroughEveryUserAndRefusesAnotherTenantsToken) {
+  SetUpTenant("t1");
+  SetUpTenant("t2");
+  for (const std::string tenant : {"t1", "t2"}) {
+    for (int i = 0; i < 3; ++i) {
+      contacts::v1::RecordAnonymousRequest record;
+      record.set_guid(fmt::format("3f1c2a9e-0000-4000-8000-00000000000{}", i));
+      ASSERT_TRUE(repo_->RecordAnonymous(tenant, record).ok());
+    }
+  }
+  contacts::v1::ListAnonymousRequest request;
+  request.set_page_size(1);
+  std::set<std::string> guids;
+  std::string first_token;
+  int pages = 0;
+  do {
+    auto page = repo_->ListAnonymous("t1", request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& user : page->users()) EXPECT_TRUE(guids.insert(user.guid()).second) << user.guid();
+    if (first_token.empty()) first_token = page->next_page_token();
+    request.set_page_token(page->next_page_token());
+    ASSERT_LE(++pages, 4);
+  } while (!request.page_token().empty());
+  EXPECT_EQ(guids.size(), 3u);
+
+  request.set_page_token(first_token);
+  auto other = repo_->ListAnonymous("t2", request);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(other.status().message(),
+            "page_token: issued for a different request (the tenant must be that of the first page); start again "
+            "without a page token");
+  contacts::v1::StoreQueryRequest query;
+  query.set_page_token(first_token);
+  EXPECT_EQ(repo_->Query("t1", query).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // An anonymous user's values are kept by attribute name. One whose attribute was deleted since, or
