@@ -32,7 +32,26 @@ std::optional<bool> ParseBool(std::string_view text) {
   return std::nullopt;
 }
 
+bool InRange(int64_t value, const IntRange& range) { return value >= range.min && value <= range.max; }
+
+// "1 to 64", "0 or more", "100 or less"; "" for any int64.
+std::string RangeText(const IntRange& range) {
+  constexpr IntRange kAny;
+  if (range.min == kAny.min && range.max == kAny.max) return "";
+  if (range.max == kAny.max) return fmt::format("{} or more", range.min);
+  if (range.min == kAny.min) return fmt::format("{} or less", range.max);
+  return fmt::format("{} to {}", range.min, range.max);
+}
+
 }  // namespace
+
+bool LooksLikeFlag(std::string_view arg, const std::function<bool(std::string_view name)>& is_single_dash_flag) {
+  if (arg.rfind("--", 0) == 0) return true;
+  if (!is_single_dash_flag || arg.size() < 2 || arg[0] != '-') return false;
+  // One dash: a flag only if it names one ("-listen=x", "-h"), so values such as "-5" or "-" pass.
+  std::string_view body = arg.substr(1);
+  return is_single_dash_flag(body.substr(0, body.find('=')));
+}
 
 bool IsHelpRequested(const absl::Status& status) {
   return status.code() == absl::StatusCode::kCancelled && status.message() == kHelpMessage;
@@ -61,8 +80,13 @@ std::string* FlagSet::String(std::string name, std::string default_value, std::s
   return flag.string_value.get();
 }
 
-int64_t* FlagSet::Int(std::string name, int64_t default_value, std::string help) {
+int64_t* FlagSet::Int(std::string name, int64_t default_value, std::string help, IntRange range) {
+  if (range.min > range.max || !InRange(default_value, range)) {
+    std::cerr << "FlagSet: flag '" << name << "' has default " << default_value << " outside its range\n";
+    std::abort();
+  }
   Flag& flag = Register(std::move(name), Type::kInt, std::move(help));
+  flag.range = range;
   flag.default_text = std::to_string(default_value);
   flag.int_value = std::make_unique<int64_t>(default_value);
   return flag.int_value.get();
@@ -76,6 +100,8 @@ bool* FlagSet::Bool(std::string name, bool default_value, std::string help) {
 }
 
 absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_view where, Source source) {
+  // `where` names the flag itself, or the environment variable: then say which flag it sets.
+  const bool from_env = source == Source::kEnv;
   switch (flag.type) {
     case Type::kString:
       *flag.string_value = std::string(value);
@@ -83,8 +109,15 @@ absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_vie
     case Type::kInt: {
       int64_t parsed = 0;
       if (!absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &parsed)) {
-        return absl::InvalidArgumentError(
-            fmt::format("{}: \"{}\" is not an integer (flag --{})", where, value, flag.name));
+        return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not an integer{}", where, value,
+                                                      from_env ? fmt::format(" (flag --{})", flag.name) : ""));
+      }
+      if (!InRange(parsed, flag.range)) {
+        // Checked here rather than in main(), so a value out of range is a usage error from every
+        // source, found before the service opens or binds anything.
+        return absl::InvalidArgumentError(fmt::format("{}--{} must be {}, got {}",
+                                                      from_env ? fmt::format("{}: ", where) : "", flag.name,
+                                                      RangeText(flag.range), parsed));
       }
       *flag.int_value = parsed;
       break;
@@ -92,8 +125,8 @@ absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_vie
     case Type::kBool: {
       std::optional<bool> parsed = ParseBool(value);
       if (!parsed) {
-        return absl::InvalidArgumentError(
-            fmt::format("{}: \"{}\" is not a boolean (flag --{}; use true or false)", where, value, flag.name));
+        return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not a boolean ({}use true or false)", where, value,
+                                                      from_env ? fmt::format("flag --{}; ", flag.name) : ""));
       }
       *flag.bool_value = *parsed;
       break;
@@ -103,15 +136,9 @@ absl::Status FlagSet::Assign(Flag& flag, std::string_view value, std::string_vie
   return absl::OkStatus();
 }
 
-bool FlagSet::LooksLikeFlag(std::string_view arg) const {
-  if (arg.rfind("--", 0) == 0) return true;
-  if (arg.size() < 2 || arg[0] != '-') return false;
-  // One dash: a flag only if it names one ("-listen=x", "-nofoo", "-h"), so values such as "-5" or
-  // "-" still pass.
-  std::string_view body = arg.substr(1);
-  std::string name(body.substr(0, body.find('=')));
-  if (name == "h" || name == "help" || flags_.count(name) > 0) return true;
-  return name.rfind("no", 0) == 0 && flags_.count(name.substr(2)) > 0;
+bool FlagSet::IsSingleDashFlag(std::string_view name) const {
+  if (name == "h" || name == "help" || flags_.count(std::string(name)) > 0) return true;
+  return name.rfind("no", 0) == 0 && flags_.count(std::string(name.substr(2))) > 0;
 }
 
 absl::Status FlagSet::Parse(int argc, char** argv) {
@@ -171,7 +198,8 @@ absl::Status FlagSet::ParseArgs(const std::vector<std::string>& args) {
               fmt::format("unexpected argument \"{0}\" after boolean flag --{1}: write --{1}={0}", args[i + 1], name));
         }
         value = "true";
-      } else if (i + 1 < args.size() && LooksLikeFlag(args[i + 1])) {
+      } else if (i + 1 < args.size() &&
+                 LooksLikeFlag(args[i + 1], [this](std::string_view next) { return IsSingleDashFlag(next); })) {
         // A forgotten value must not swallow the next flag ("--data_dir --listen=x").
         return absl::InvalidArgumentError(
             fmt::format("flag --{0} needs a value, but the next argument \"{1}\" is a flag; to give a value "
@@ -215,8 +243,9 @@ std::string FlagSet::Usage() const {
       fmt::format("Usage: {} [--flag=value ...]\n\nFlags (env CONTACTS_<NAME> overrides the default):\n", program_);
   for (const auto& [name, flag] : flags_) {
     const char* type = flag.type == Type::kString ? "string" : flag.type == Type::kInt ? "int" : "bool";
-    out += fmt::format("  --{} ({}; env {})\n      {} Default: \"{}\".\n", name, type, EnvName(name), flag.help,
-                       flag.default_text);
+    const std::string range = flag.type == Type::kInt ? RangeText(flag.range) : "";
+    out += fmt::format("  --{} ({}; env {})\n      {}{} Default: \"{}\".\n", name, type, EnvName(name), flag.help,
+                       range.empty() ? "" : fmt::format(" Range: {}.", range), flag.default_text);
   }
   return out;
 }
@@ -232,9 +261,13 @@ CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std:
   common.log_level = flags.String("log_level", "info", "trace, debug, info, warn, error, critical or off.");
   common.api_keys_file =
       flags.String("api_keys_file", "", "File of \"<api key> <tenant> <role>\" lines; empty turns auth off.");
-  common.grace_period_ms = flags.Int("grace_period_ms", 10000, "How long in-flight calls may finish after SIGTERM.");
-  common.deadline_cap_ms = flags.Int("deadline_cap_ms", 300000, "Upper bound on any call's server-side deadline.");
-  common.max_message_bytes = flags.Int("max_message_bytes", int64_t{64} << 20, "Max gRPC message size (bytes).");
+  common.grace_period_ms =
+      flags.Int("grace_period_ms", 10000, "How long in-flight calls may finish after SIGTERM.", {.min = 0});
+  common.deadline_cap_ms =
+      flags.Int("deadline_cap_ms", 300000, "Upper bound on any call's server-side deadline.", {.min = 1});
+  // gRPC takes the limit as an int.
+  common.max_message_bytes = flags.Int("max_message_bytes", int64_t{64} << 20, "Max gRPC message size (bytes).",
+                                       {.min = 1, .max = std::numeric_limits<int32_t>::max()});
   return common;
 }
 

@@ -5,11 +5,14 @@
 // CONTACTS_<NAME in capitals> (e.g. CONTACTS_DATA_DIR for --data_dir), then the command line
 // (--name=value, --name value, --flag, --noflag for booleans). In the "--name value" form the value
 // may not itself look like a flag (start with "--", or "-" and a flag's name): a forgotten value
-// must not swallow the next flag, so write such a value as --name=--value. Describe() shows each
-// value and where it came from, for the startup log.
+// must not swallow the next flag, so write such a value as --name=--value. An integer flag may
+// carry a range that Parse() enforces on every source. Describe() shows each value and where it
+// came from, for the startup log.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +23,19 @@
 
 namespace contacts {
 
+// True when `arg`, found where a flag's separate value belongs ("--data_dir VALUE"), is the next
+// flag instead: it starts with "--", or it is "-" followed by a name for which
+// `is_single_dash_flag` says yes (the name is what precedes any '='; without the callback, a
+// single dash never makes a flag). A forgotten value must not swallow the next flag: FlagSet and
+// contactsctl refuse such an argument and ask for --name=<value>.
+bool LooksLikeFlag(std::string_view arg, const std::function<bool(std::string_view name)>& is_single_dash_flag = {});
+
+// The values an integer flag accepts, both ends included. Default: any int64.
+struct IntRange {
+  int64_t min = std::numeric_limits<int64_t>::min();
+  int64_t max = std::numeric_limits<int64_t>::max();
+};
+
 class FlagSet {
  public:
   explicit FlagSet(std::string program);
@@ -27,16 +43,17 @@ class FlagSet {
   FlagSet& operator=(const FlagSet&) = delete;
 
   // Register a flag. The returned pointer stays valid for the FlagSet's life and holds the
-  // default until Parse() runs. Names are [a-z0-9_]+; registering a name twice is a programming
-  // error (crashes).
+  // default until Parse() runs. Names are [a-z0-9_]+; registering a name twice, or an Int whose
+  // default is outside its range, is a programming error (crashes).
   std::string* String(std::string name, std::string default_value, std::string help);
-  int64_t* Int(std::string name, int64_t default_value, std::string help);
+  int64_t* Int(std::string name, int64_t default_value, std::string help, IntRange range = {});
   bool* Bool(std::string name, bool default_value, std::string help);
 
   // Apply env overrides, then argv. Errors:
   //   INVALID_ARGUMENT naming the flag (or env variable): unknown flag, missing value (also when
-  //     the next argument is a flag), a value that is not an integer / boolean, a positional
-  //     argument (including "--bool_flag false": booleans take --name=false).
+  //     the next argument is a flag), a value that is not an integer / boolean, an integer
+  //     outside its flag's range ("--workers must be 1 to 64, got 0"), a positional argument
+  //     (including "--bool_flag false": booleans take --name=false).
   //   CANCELLED("help") after printing usage to stdout for --help / -h: the caller exits 0.
   // On error, flags parsed before the bad one keep their new values (callers exit anyway).
   absl::Status Parse(int argc, char** argv);
@@ -61,6 +78,7 @@ class FlagSet {
     Type type;
     std::string help;
     std::string default_text;
+    IntRange range;  // kInt only
     Source source = Source::kDefault;
     std::unique_ptr<std::string> string_value;
     std::unique_ptr<int64_t> int_value;
@@ -70,9 +88,9 @@ class FlagSet {
   Flag& Register(std::string name, Type type, std::string help);
   static absl::Status Assign(Flag& flag, std::string_view value, std::string_view where, Source source);
   static std::string ValueText(const Flag& flag);
-  // True for an argument that is a flag rather than a value: anything starting with "--", or "-"
-  // followed by a registered name (optionally "no" + name, or "=value"), "h" or "help".
-  bool LooksLikeFlag(std::string_view arg) const;
+  // The flag names that also work after a single dash: the registered ones, "no" + a registered
+  // one, "h" and "help".
+  bool IsSingleDashFlag(std::string_view name) const;
 
   std::string program_;
   std::map<std::string, Flag> flags_;
@@ -94,7 +112,8 @@ struct CommonFlags {
 };
 
 // Registers listen, data_dir, metrics_listen, log_level (default info), api_keys_file (default ""),
-// grace_period_ms (10000), deadline_cap_ms (300000) and max_message_bytes (64 MiB).
+// grace_period_ms (10000, 0 or more), deadline_cap_ms (300000, 1 or more) and max_message_bytes
+// (64 MiB, 1 to INT32_MAX). The string values are checked by StartService (service_main.h).
 CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std::string default_metrics_listen,
                                 std::string default_data_dir);
 

@@ -18,14 +18,14 @@ int main(int argc, char** argv) {
   std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 30000,
                                         "Deadline of each unary call to contact-store, in milliseconds (exports are "
-                                        "bounded by deadline_cap_ms instead).");
+                                        "bounded by deadline_cap_ms instead).",
+                                        {.min = 1});
   absl::StatusOr<Authenticator> started = StartService("audience-query", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("audience-query", started.status());
-  Authenticator auth = *std::move(started);
-  if (*store_timeout_ms <= 0) {
-    spdlog::critical("--store_timeout_ms must be positive, got {}", *store_timeout_ms);
-    return 2;
+  if (store_address->empty()) {
+    return StartFailureExitCode("audience-query", absl::InvalidArgumentError("--store must not be empty"));
   }
+  Authenticator auth = *std::move(started);
 
   // The channel connects lazily: audience-query starts (and reports SERVING) even when the store
   // is not up yet; calls then fail with UNAVAILABLE until it is.
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   runner.AddService(&service);
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   spdlog::info("audience-query using contact-store at {}", *store_address);
   runner.WaitForShutdownSignal();

@@ -23,18 +23,24 @@ int main(int argc, char** argv) {
   bool* sync_writes = flags.Bool("sync_writes", false,
                                  "fsync the write-ahead log on every write (survives power loss, slower); "
                                  "off, a process crash still loses nothing acknowledged");
+  // 0 would turn off RocksDB's memtable limit (a WriteBufferManager of size 0 is unbounded); 1 TiB
+  // keeps the byte count far from overflowing.
   int64_t* rocksdb_memory_mb =
-      flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables");
+      flags.Int("rocksdb_memory_mb", 128, "RocksDB memory budget in MiB: block cache plus memtables",
+                {.min = 1, .max = int64_t{1} << 20});
   int64_t* export_threads =
-      flags.Int("export_threads", 2, "threads that read and render one large export (1-16); rows stay in key order");
+      flags.Int("export_threads", 2, "threads that read and render one large export; rows stay in key order",
+                {.min = 1, .max = 16});
   int64_t* idle_compaction_ms =
       flags.Int("idle_compaction_ms", 2000,
                 "after a burst of writes (4 MiB or more) and this many ms without one, flush the memtables and "
-                "compact RocksDB's level 0, so scans and reads merge fewer sorted runs; 0 turns it off");
+                "compact RocksDB's level 0, so scans and reads merge fewer sorted runs; 0 turns it off",
+                {.min = 0});
   int64_t* ingest_min_entries =
       flags.Int("ingest_min_entries", 5000,
                 "a batch write of at least this many RocksDB entries (about two per new contact) is written as "
-                "SST files and ingested, skipping the write-ahead log and the memtables; 0 turns it off");
+                "SST files and ingested, skipping the write-ahead log and the memtables; 0 turns it off",
+                {.min = 0});
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
@@ -42,25 +48,13 @@ int main(int argc, char** argv) {
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
   db_options.memory_budget_bytes = static_cast<size_t>(*rocksdb_memory_mb) << 20;
-  if (*idle_compaction_ms < 0) {
-    spdlog::critical("--idle_compaction_ms must be 0 or more, got {}", *idle_compaction_ms);
-    return 2;
-  }
   db_options.idle_compaction.idle_after = absl::Milliseconds(*idle_compaction_ms);
-  if (*ingest_min_entries < 0) {
-    spdlog::critical("--ingest_min_entries must be 0 or more, got {}", *ingest_min_entries);
-    return 2;
-  }
   db_options.ingest_min_entries = static_cast<size_t>(*ingest_min_entries);
-  if (*export_threads < 1 || *export_threads > 16) {
-    spdlog::critical("--export_threads must be 1 to 16, got {}", *export_threads);
-    return 2;
-  }
   auto repository = store::ContactRepository::Open(*common.data_dir, db_options,
                                                    {.export_threads = static_cast<int>(*export_threads)});
   if (!repository.ok()) {
     spdlog::critical("cannot open the store: {}", repository.status().ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   spdlog::info("store open at {} with {} contacts", *common.data_dir, (*repository)->TotalContacts());
 
@@ -74,7 +68,7 @@ int main(int argc, char** argv) {
                              .Add({});
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   // The gauge follows the store every few seconds until shutdown.
   std::mutex gauge_mu;

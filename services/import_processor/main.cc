@@ -21,31 +21,34 @@ int main(int argc, char** argv) {
   using namespace contacts;  // NOLINT
   FlagSet flags("import-processor");
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50052", "127.0.0.1:9465", "./data/import-processor");
+  // The durations' upper bounds keep now + duration (in nanoseconds, microseconds for the TTL)
+  // from overflowing: a TTL of INT64_MAX hours wrapped to an hour in the future and deleted every
+  // upload, a timeout that wraps puts every call's deadline in the past.
+  constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
   std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
-  int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.");
-  int64_t* batch_rows = flags.Int("batch_rows", 25000, "Rows per BatchUpsert (keys per BatchDelete).");
-  int64_t* batches_in_flight = flags.Int(
-      "batches_in_flight", 2, "Batches of one job sent to contact-store before the oldest is answered (1 to 8).");
-  int64_t* max_upload_bytes =
-      flags.Int("max_upload_bytes", int64_t{2} << 30, "Largest upload accepted, in bytes (the .zip for archives).");
-  int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 60000, "Deadline of each call to contact-store.");
+  int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.", {.min = 1, .max = 64});
+  // contact-store's batch limit.
+  int64_t* batch_rows =
+      flags.Int("batch_rows", 25000, "Rows per BatchUpsert (keys per BatchDelete).", {.min = 1, .max = 50000});
+  int64_t* batches_in_flight =
+      flags.Int("batches_in_flight", 2, "Batches of one job sent to contact-store before the oldest is answered.",
+                {.min = 1, .max = 8});
+  int64_t* max_upload_bytes = flags.Int("max_upload_bytes", int64_t{2} << 30,
+                                        "Largest upload accepted, in bytes (the .zip for archives).", {.min = 1});
+  int64_t* store_timeout_ms =
+      flags.Int("store_timeout_ms", 60000, "Deadline of each call to contact-store.", {.min = 1, .max = kYearMs});
   int64_t* upload_ttl_hours = flags.Int(
-      "upload_ttl_hours", 72, "Uploads older than this are deleted unless an unfinished job reads them; 0 keeps them.");
+      "upload_ttl_hours", 72, "Uploads older than this are deleted unless an unfinished job reads them; 0 keeps them.",
+      {.min = 0, .max = 10 * 365 * 24});
   int64_t* store_retry_ms = flags.Int("store_retry_ms", 300000,
-                                      "How long a job retries contact-store while it is unavailable before it FAILS.");
+                                      "How long a job retries contact-store while it is unavailable before it FAILS.",
+                                      {.min = 0, .max = kYearMs});
   absl::StatusOr<Authenticator> started = StartService("import-processor", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("import-processor", started.status());
-  Authenticator auth = *std::move(started);
-  if (*workers < 1 || *workers > 64 || *batch_rows < 1 || *batch_rows > 50000 || *batches_in_flight < 1 ||
-      *batches_in_flight > 8 || *max_upload_bytes < 1 || *store_timeout_ms <= 0 || *store_retry_ms < 0 ||
-      *upload_ttl_hours < 0) {
-    spdlog::critical(
-        "invalid flags: need 1 <= --workers <= 64, 1 <= --batch_rows <= 50000 (contact-store's batch limit), "
-        "1 <= --batches_in_flight <= 8, "
-        "--max_upload_bytes > 0, "
-        "--store_timeout_ms > 0, --store_retry_ms >= 0, --upload_ttl_hours >= 0");
-    return 2;
+  if (store_address->empty()) {
+    return StartFailureExitCode("import-processor", absl::InvalidArgumentError("--store must not be empty"));
   }
+  Authenticator auth = *std::move(started);
 
   // The data folder holds spooled uploads and, while jobs run, the callers' API keys: owner only.
   const std::string data_dir = *common.data_dir;
@@ -54,13 +57,13 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(spool_dir, ec);
   if (ec) {
     spdlog::critical("cannot create {}: {}", spool_dir, ec.message());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   ::chmod(data_dir.c_str(), 0700);
   auto jobs = JobStore::Open(data_dir + "/jobs");
   if (!jobs.ok()) {
     spdlog::critical("{}", jobs.status().ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
 
   GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(*store_address, *common.max_message_bytes)),
@@ -83,11 +86,11 @@ int main(int argc, char** argv) {
   runner.AddService(&service);
   if (absl::Status started = manager.Start(); !started.ok()) {
     spdlog::critical("{}", started.ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
-    return 1;
+    return kRuntimeFailureExitCode;
   }
   spdlog::info("import-processor using contact-store at {}", *store_address);
   runner.WaitForShutdownSignal();

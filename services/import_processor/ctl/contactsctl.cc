@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,11 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "contacts/v1/import_processor.grpc.pb.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "common/config/flags.h"
+#include "common/values/attribute_type.h"
 
 namespace {
 
@@ -136,8 +142,9 @@ Options Parse(int argc, char** argv) {
       }
       if (!value) {
         // A forgotten value must not swallow the next flag ("--keys --wait" deleted the key
-        // "--wait"); a value that does start with "--" can be given as --name=--value.
-        if (i + 1 >= argc || std::string_view(argv[i + 1]).rfind("--", 0) == 0) {
+        // "--wait"); a value that does start with "--" can be given as --name=--value. Only
+        // "--" makes a flag here: contactsctl has no single-dash ones, so "--keys -a" is a key.
+        if (i + 1 >= argc || contacts::LooksLikeFlag(argv[i + 1])) {
           Usage("--" + name + " needs a value");
         }
         value = argv[++i];
@@ -182,18 +189,6 @@ std::optional<std::string> One(const Options& options, const std::string& name) 
   auto values = All(options, name);
   if (values.empty()) return std::nullopt;
   return values.back();
-}
-
-std::vector<std::string> Split(const std::string& text, char separator) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(separator, start);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 uint64_t ParseId(const std::string& text, const std::string& what) {
@@ -409,14 +404,12 @@ int Upload(Client& client, const Options& options) {
       mapping->set_attribute(m.substr(eq + 1));
     }
     for (const std::string& c : All(options, "create")) {
-      std::vector<std::string> parts = Split(c, ':');
-      v1::AttributeType type;
-      std::string type_name = parts.size() > 1 ? parts[1] : "";
-      for (char& ch : type_name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      const std::vector<std::string> parts = absl::StrSplit(c, ':');
+      const std::optional<contacts::AttributeType> type =
+          parts.size() > 1 ? contacts::ParseAttributeTypeName(parts[1]) : std::nullopt;
       // A third part other than "indexed" (a typo such as "index") would create the attribute
       // unindexed without a word.
-      if (parts.size() < 2 || parts.size() > 3 || (parts.size() == 3 && parts[2] != "indexed") ||
-          !v1::AttributeType_Parse(type_name, &type) || type == v1::ATTRIBUTE_TYPE_UNSPECIFIED) {
+      if (parts.size() < 2 || parts.size() > 3 || (parts.size() == 3 && parts[2] != "indexed") || !type) {
         Usage(
             "--create takes NAME:TYPE[:indexed] with TYPE one of text, integer, decimal, boolean, date, datetime, "
             "email, mobile; got " +
@@ -424,7 +417,7 @@ int Upload(Client& client, const Options& options) {
       }
       v1::NewAttribute* attribute = import->add_create_attributes();
       attribute->set_name(parts[0]);
-      attribute->set_type(type);
+      attribute->set_type(static_cast<v1::AttributeType>(static_cast<int>(*type)));  // same numbers
       attribute->set_indexed(parts.size() == 3);
     }
     for (const std::string& list : All(options, "list")) import->add_list_ids(ParseId(list, "--list"));
@@ -466,8 +459,8 @@ int Delete(Client& client, const Options& options) {
   auto keys = One(options, "keys");
   if (file.has_value() == keys.has_value()) Usage("delete needs either --file or --keys");
   if (keys) {
-    for (const std::string& key : Split(*keys, ',')) {
-      if (!key.empty()) request.mutable_keys()->add_keys(key);
+    for (absl::string_view key : absl::StrSplit(*keys, ',', absl::SkipEmpty())) {
+      request.mutable_keys()->add_keys(std::string(key));
     }
   } else {
     // Upload the key file first (no import), then delete from it.
@@ -501,9 +494,9 @@ int Jobs(Client& client, const Options& options) {
   v1::ListJobsRequest request;
   if (auto state = One(options, "state")) {
     v1::JobState parsed;
-    std::string upper = *state;
-    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    if (!v1::JobState_Parse(upper, &parsed)) Usage("--state takes QUEUED, RUNNING, COMPLETED, ...");
+    if (!v1::JobState_Parse(absl::AsciiStrToUpper(*state), &parsed)) {
+      Usage("--state takes QUEUED, RUNNING, COMPLETED, ...");
+    }
     request.set_state(parsed);
   }
   const uint64_t limit = One(options, "limit") ? ParseId(*One(options, "limit"), "--limit") : 20;

@@ -199,6 +199,103 @@ TEST(CommonFlagsTest, RegistersSharedFlagsWithDefaults) {
   EXPECT_EQ(*common.max_message_bytes, 64 << 20);
 }
 
+// A range is checked by Parse() for every source, so a value out of range is a usage error found
+// before the service opens or binds anything; its ends are accepted.
+TEST(FlagSetTest, IntOutsideItsRangeIsRefusedNamingTheFlagAndTheRange) {
+  FlagSet flags("prog");
+  int64_t* workers = flags.Int("workers", 2, "workers", {.min = 1, .max = 64});
+  int64_t* ttl = flags.Int("ttl", 0, "ttl", {.min = 0});
+  int64_t* limit = flags.Int("limit", 0, "limit", {.max = 10});
+  ASSERT_TRUE(flags.ParseArgs({"--workers=1", "--ttl=0", "--limit=-99"}).ok());
+  ASSERT_TRUE(flags.ParseArgs({"--workers=64", "--limit=10"}).ok());
+  EXPECT_EQ(*workers, 64);
+  EXPECT_EQ(*ttl, 0);
+  EXPECT_EQ(*limit, 10);
+
+  absl::Status status = flags.ParseArgs({"--workers=0"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "--workers must be 1 to 64, got 0");
+  EXPECT_EQ(flags.ParseArgs({"--workers", "65"}).message(), "--workers must be 1 to 64, got 65");
+  EXPECT_EQ(flags.ParseArgs({"--ttl=-1"}).message(), "--ttl must be 0 or more, got -1");
+  EXPECT_EQ(flags.ParseArgs({"--limit=11"}).message(), "--limit must be 10 or less, got 11");
+  EXPECT_EQ(*workers, 64);
+}
+
+TEST(FlagSetTest, IntOutsideItsRangeInEnvNamesTheVariableAndTheFlag) {
+  ScopedEnv env("CONTACTS_ZZ_WORKERS", "99");
+  FlagSet flags("prog");
+  flags.Int("zz_workers", 2, "workers", {.min = 1, .max = 64});
+  absl::Status status = flags.ParseArgs({});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "environment variable CONTACTS_ZZ_WORKERS: --zz_workers must be 1 to 64, got 99");
+}
+
+TEST(FlagSetTest, UsageShowsTheRange) {
+  FlagSet flags("prog");
+  flags.Int("workers", 2, "Jobs at once.", {.min = 1, .max = 64});
+  flags.Int("any", 2, "Anything.");
+  const std::string usage = flags.Usage();
+  EXPECT_NE(usage.find("Jobs at once. Range: 1 to 64. Default: \"2\"."), std::string::npos) << usage;
+  EXPECT_NE(usage.find("Anything. Default: \"2\"."), std::string::npos) << usage;
+}
+
+TEST(FlagSetDeathTest, DefaultOutsideItsRangeIsAProgrammingError) {
+  EXPECT_DEATH(
+      {
+        FlagSet flags("prog");
+        flags.Int("workers", 0, "workers", {.min = 1, .max = 64});
+      },
+      "outside its range");
+}
+
+// An integer's or boolean's bad value names the flag once (the variable and the flag from the
+// environment).
+TEST(FlagSetTest, BadValueMessagesNameTheFlagOnce) {
+  FlagSet flags("prog");
+  flags.Int("count", 1, "count");
+  flags.Bool("verbose", false, "verbose");
+  EXPECT_EQ(flags.ParseArgs({"--count=ten"}).message(), "flag --count: \"ten\" is not an integer");
+  EXPECT_EQ(flags.ParseArgs({"--verbose=maybe"}).message(),
+            "flag --verbose: \"maybe\" is not a boolean (use true or false)");
+  ScopedEnv env("CONTACTS_VERBOSE", "maybe");
+  EXPECT_EQ(flags.ParseArgs({}).message(),
+            "environment variable CONTACTS_VERBOSE: \"maybe\" is not a boolean (flag --verbose; use true or false)");
+}
+
+// The rule FlagSet and contactsctl share: "--" always starts a flag; one dash only when the parser
+// says the name after it is one of its flags.
+TEST(LooksLikeFlagTest, DoubleDashAlwaysSingleDashOnlyForNamesTheParserTakes) {
+  EXPECT_TRUE(LooksLikeFlag("--wait"));
+  EXPECT_TRUE(LooksLikeFlag("--listen=x"));
+  EXPECT_TRUE(LooksLikeFlag("--"));
+  EXPECT_FALSE(LooksLikeFlag("-wait"));  // no single-dash flags: a value
+  EXPECT_FALSE(LooksLikeFlag("-"));
+  EXPECT_FALSE(LooksLikeFlag("value"));
+  EXPECT_FALSE(LooksLikeFlag(""));
+  std::vector<std::string> asked;
+  auto is_listen = [&](std::string_view name) {
+    asked.emplace_back(name);
+    return name == "listen";
+  };
+  EXPECT_TRUE(LooksLikeFlag("-listen", is_listen));
+  EXPECT_TRUE(LooksLikeFlag("-listen=0.0.0.0:1", is_listen));
+  EXPECT_FALSE(LooksLikeFlag("-5", is_listen));
+  EXPECT_FALSE(LooksLikeFlag("-", is_listen));
+  EXPECT_TRUE(LooksLikeFlag("--anything", is_listen));
+  EXPECT_EQ(asked, (std::vector<std::string>{"listen", "listen", "5"}));
+}
+
+TEST(CommonFlagsTest, DurationsAndMessageSizeHaveRanges) {
+  FlagSet flags("prog");
+  RegisterCommonFlags(flags, "127.0.0.1:50051", "127.0.0.1:9464", "./data");
+  EXPECT_TRUE(flags.ParseArgs({"--grace_period_ms=0", "--deadline_cap_ms=1", "--max_message_bytes=2147483647"}).ok());
+  EXPECT_EQ(flags.ParseArgs({"--grace_period_ms=-1"}).message(), "--grace_period_ms must be 0 or more, got -1");
+  EXPECT_EQ(flags.ParseArgs({"--deadline_cap_ms=0"}).message(), "--deadline_cap_ms must be 1 or more, got 0");
+  EXPECT_EQ(flags.ParseArgs({"--max_message_bytes=0"}).message(), "--max_message_bytes must be 1 to 2147483647, got 0");
+  EXPECT_EQ(flags.ParseArgs({"--max_message_bytes=2147483648"}).message(),
+            "--max_message_bytes must be 1 to 2147483647, got 2147483648");
+}
+
 TEST(CommonFlagsTest, EnvNameIsPrefixedAndCapitalised) { EXPECT_EQ(FlagSet::EnvName("data_dir"), "CONTACTS_DATA_DIR"); }
 
 }  // namespace
