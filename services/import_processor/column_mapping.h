@@ -1,6 +1,7 @@
 // Upload previews: which existing attribute a file column probably holds (matched by normalised
 // name, with a few well-known synonyms such as "Phone" -> mobile), and which type an unmatched
-// column's sample values suggest. Pure functions, no I/O.
+// column's sample values suggest; also how StartImport trims a column's name. Pure functions, no
+// I/O.
 #pragma once
 
 #include <cstdint>
@@ -20,21 +21,41 @@ struct AttributeInfo {
   bool primary_key = false;
 };
 
-// "E-mail Address" -> "emailaddress": ASCII lower-case, with spaces, underscores, dashes and dots
-// removed. Non-ASCII bytes are kept as they are.
+// The key under which a column's name is matched with an attribute's: only its letters and digits,
+// ASCII lower-case. Everything else separates words and is dropped: ASCII and Unicode white space
+// (U+00A0 no-break, U+2000..U+200A, U+202F, U+3000, ...), characters that show nothing (U+200B
+// zero-width space, U+FEFF BOM, U+00AD soft hyphen, direction marks), ASCII punctuation, quotes and
+// dashes of any kind. Full-width forms (U+FF01..U+FF5E) read as ASCII; Latin letters lose
+// their accents, also when written as a letter plus a combining accent ("É-mail" -> "email",
+// "Straße" -> "strasse"). Letters of other scripts are kept as they are (no attribute name has
+// them, so they never match). Bytes that are not UTF-8 are kept.
 std::string NormalizeColumnName(std::string_view name);
 
+// `name` without the white space and invisible characters (as NormalizeColumnName drops them) at
+// either end: "\u00A0Email\uFEFF" -> "Email". What StartImport matches a mapped column by, and what
+// makes two header names the same column.
+std::string_view TrimColumnName(std::string_view name);
+
+// How `name` reads: TrimColumnName, with invisible characters dropped and each run of white space
+// inside written as one ASCII space. "First\u00A0\u00A0Name\u200B" -> "First Name".
+std::string SpacedColumnName(std::string_view name);
+
 // For each column, the name of the attribute it most likely holds, or "" for none. Rules, in
-// order: the normalised column name equals the normalised attribute name; a known synonym
-// ("emailaddress", "mail" -> email; "phone", "mobilenumber", "cell", ... -> mobile); the column
-// name minus a trailing "address", "number", "no" or "id" matches. Each attribute is suggested for
-// at most one column (the first that matches), because a mapping may not repeat an attribute.
+// order: the trimmed column name equals the attribute name ignoring ASCII case; the normalised
+// names are equal; a known synonym ("emailaddress", "mail" -> email; "phone", "mobilenumber",
+// "cell", ... -> mobile); the column name minus a trailing "address", "number", "no" or "id"
+// matches an attribute, or minus "number" or "no" a synonym ("Telephone No" -> mobile). Each
+// attribute is suggested for at most one column (the first that matches, by the earliest rule),
+// because a mapping may not repeat an attribute; a column whose trimmed name the header holds twice
+// gets none, because StartImport cannot map it.
 std::vector<std::string> SuggestAttributes(const std::vector<std::string>& columns,
                                            const std::vector<AttributeInfo>& attributes);
 
 // Infers a column's type from sample values: the first of INTEGER, DECIMAL, BOOLEAN, DATE,
 // DATETIME, EMAIL, MOBILE that accepts every non-empty sample (NormalizeValue), else TEXT. A
-// column with no non-empty sample is TEXT.
+// column with no non-empty sample is TEXT. A number written with a leading zero ("0123", "-007",
+// "00.5") rules out INTEGER and DECIMAL: as a number it would lose the zeros, and such columns
+// hold codes (zip codes, zero-padded ids, phone numbers), not quantities.
 class TypeInferrer {
  public:
   explicit TypeInferrer(ValueOptions options = ValueOptions());

@@ -9,16 +9,6 @@
 #include "common/values/text_case.h"
 
 namespace contacts {
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 std::string CutReportedValue(std::string_view value) {
   if (value.size() <= kMaxReportedValueBytes) return std::string(value);
   size_t n = kMaxReportedValueBytes;
@@ -78,32 +68,48 @@ absl::StatusOr<ImportPlan> BuildImportPlan(const std::vector<std::string>& heade
     plan.to_create.push_back(spec);
   }
 
-  // Header positions by trimmed name; a name present twice cannot be mapped.
+  // Header positions by trimmed name (TrimColumnName); a name present twice cannot be mapped. A
+  // mapped column not found so is looked for as it reads (SpacedColumnName): the preview shows
+  // "First\u00A0Name" as "First Name", and that is what a person types.
   absl::flat_hash_map<std::string_view, size_t> positions;
   absl::flat_hash_set<std::string_view> ambiguous;
+  absl::flat_hash_map<std::string, size_t> positions_as_read;
+  absl::flat_hash_set<std::string> ambiguous_as_read;
   for (size_t i = 0; i < header.size(); ++i) {
-    std::string_view name = Trim(header[i]);
+    std::string_view name = TrimColumnName(header[i]);
     if (!positions.emplace(name, i).second) ambiguous.insert(name);
+    std::string as_read = SpacedColumnName(name);
+    if (!positions_as_read.emplace(as_read, i).second) ambiguous_as_read.insert(std::move(as_read));
   }
 
-  absl::flat_hash_set<std::string_view> mapped_columns;
+  absl::flat_hash_set<size_t> mapped_columns;
   absl::flat_hash_set<std::string> mapped_attributes;
   const std::string pk_key = AsciiLower(primary_key_attribute);
   bool pk_mapped = false;
   for (const ColumnMappingSpec& m : mapping) {
-    std::string_view column = Trim(m.column);
-    auto pos = positions.find(column);
-    if (pos == positions.end()) {
+    std::string_view column = TrimColumnName(m.column);
+    size_t index = 0;
+    if (auto pos = positions.find(column); pos != positions.end()) {
+      if (ambiguous.contains(column)) {
+        return absl::InvalidArgumentError(
+            fmt::format("mapping: column \"{}\" appears more than once in the file's header", m.column));
+      }
+      index = pos->second;
+    } else if (auto read = positions_as_read.find(SpacedColumnName(column)); read != positions_as_read.end()) {
+      if (ambiguous_as_read.contains(read->first)) {
+        return absl::InvalidArgumentError(fmt::format(
+            "mapping: column \"{}\" matches more than one column of the file's header (they differ only in white "
+            "space); name one exactly",
+            m.column));
+      }
+      index = read->second;
+    } else {
       return absl::InvalidArgumentError(fmt::format("mapping: column \"{}\" is not in the file's header", m.column));
     }
-    if (ambiguous.contains(column)) {
-      return absl::InvalidArgumentError(
-          fmt::format("mapping: column \"{}\" appears more than once in the file's header", m.column));
-    }
-    if (!mapped_columns.insert(column).second) {
+    if (!mapped_columns.insert(index).second) {
       return absl::InvalidArgumentError(fmt::format("mapping: column \"{}\" is mapped twice", m.column));
     }
-    const std::string key = AsciiLower(Trim(m.attribute));
+    const std::string key = AsciiLower(TrimColumnName(m.attribute));
     const AttributeInfo* attribute = nullptr;
     if (auto it = schema.find(key); it != schema.end()) {
       attribute = it->second;
@@ -122,7 +128,8 @@ absl::StatusOr<ImportPlan> BuildImportPlan(const std::vector<std::string>& heade
       pk_mapped = true;
       plan.primary_key = plan.columns.size();
     }
-    plan.columns.push_back(MappedColumn{pos->second, std::string(column), attribute->name, attribute->type});
+    plan.columns.push_back(
+        MappedColumn{index, std::string(TrimColumnName(header[index])), attribute->name, attribute->type});
   }
   if (!pk_mapped) {
     return absl::InvalidArgumentError(

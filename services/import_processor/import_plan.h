@@ -51,11 +51,14 @@ struct ImportPlan {
 bool IsValidAttributeName(std::string_view name);
 
 // Checks a StartImport request. `existing` is the tenant's schema; `primary_key_attribute` the
-// tenant's primary-key attribute name.
+// tenant's primary-key attribute name. A mapped column is the header's column of the same name
+// once both are trimmed (TrimColumnName: Unicode white space too), else the one that reads the
+// same (SpacedColumnName: "First Name" finds "First\u00A0Name").
 // Errors: INVALID_ARGUMENT naming the offending column or attribute: an empty mapping; a mapped
-// column missing from the header (or present twice in it); a column or an attribute mapped twice;
-// an attribute that neither exists nor is in `create`; a new attribute with an invalid name or
-// type, or one that exists with another type, or one listed twice; the primary key not mapped.
+// column missing from the header (or present twice in it, or reading like two of its columns); a
+// column or an attribute mapped twice; an attribute that neither exists nor is in `create`; a new
+// attribute with an invalid name or type, or one that exists with another type, or one listed
+// twice; the primary key not mapped.
 absl::StatusOr<ImportPlan> BuildImportPlan(const std::vector<std::string>& header,
                                            const std::vector<ColumnMappingSpec>& mapping,
                                            const std::vector<AttributeInfo>& existing,

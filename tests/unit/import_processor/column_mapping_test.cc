@@ -17,7 +17,7 @@ TEST(NormalizeColumnNameTest, LowerCasesAndDropsSeparators) {
   EXPECT_EQ(NormalizeColumnName("E-mail Address"), "emailaddress");
   EXPECT_EQ(NormalizeColumnName("First_Name"), "firstname");
   EXPECT_EQ(NormalizeColumnName("  CITY "), "city");
-  EXPECT_EQ(NormalizeColumnName("Ünit"), "\xc3\x9cnit");  // non-ASCII kept as is
+  EXPECT_EQ(NormalizeColumnName("Ünit"), "unit");  // Latin letters lose their accents
 }
 
 TEST(SuggestAttributesTest, MatchesByNormalisedNameAndSynonyms) {
@@ -47,6 +47,138 @@ TEST(SuggestAttributesTest, SynonymNeedsTheAttributeToExist) {
   EXPECT_EQ(got, (std::vector<std::string>{""}));
 }
 
+// Spreadsheets write no-break spaces (U+00A0), figure and narrow spaces, ideographic spaces and
+// zero-width characters into header cells; they separate words as an ASCII space does.
+TEST(NormalizeColumnNameTest, UnicodeWhiteSpaceAndInvisibleCharactersSeparateLikeASpace) {
+  EXPECT_EQ(NormalizeColumnName("first\u00A0name"), "firstname");
+  EXPECT_EQ(NormalizeColumnName("First Name\u00A0"), "firstname");
+  EXPECT_EQ(NormalizeColumnName("\u2007First\u202FName\u3000"), "firstname");
+  EXPECT_EQ(NormalizeColumnName("\u00A0\t First \r\n Name\u2028"), "firstname");
+  EXPECT_EQ(NormalizeColumnName("first\u200Bname"), "firstname");  // zero-width space
+  EXPECT_EQ(NormalizeColumnName("\uFEFF\uFEFFemail"), "email");    // a BOM the reader did not skip
+  EXPECT_EQ(NormalizeColumnName("e\u00ADmail\u200D"), "email");    // soft hyphen, zero-width joiner
+}
+
+TEST(NormalizeColumnNameTest, PunctuationQuotesAndDashesSeparateLikeASpace) {
+  EXPECT_EQ(NormalizeColumnName("\"Email\""), "email");
+  EXPECT_EQ(NormalizeColumnName("\u201CFirst Name\u201D"), "firstname");  // curly quotes
+  EXPECT_EQ(NormalizeColumnName("'city'"), "city");
+  EXPECT_EQ(NormalizeColumnName("E\u2013mail"), "email");  // en dash
+  EXPECT_EQ(NormalizeColumnName("E\u2010mail"), "email");  // hyphen
+  EXPECT_EQ(NormalizeColumnName("Email*"), "email");       // a template's "required" mark
+  EXPECT_EQ(NormalizeColumnName("Phone #"), "phone");
+  EXPECT_EQ(NormalizeColumnName("Mobile No.:"), "mobileno");
+  EXPECT_EQ(NormalizeColumnName("customer/id"), "customerid");
+  EXPECT_EQ(NormalizeColumnName("(City)"), "city");
+}
+
+TEST(NormalizeColumnNameTest, FullWidthAndAccentedLatinLettersFoldToAscii) {
+  EXPECT_EQ(NormalizeColumnName("\uFF25\uFF4D\uFF41\uFF49\uFF4C"), "email");  // full-width "Email"
+  EXPECT_EQ(NormalizeColumnName("\uFF26\uFF49\uFF52\uFF53\uFF54\uFF3F\uFF2E\uFF41\uFF4D\uFF45"), "firstname");
+  EXPECT_EQ(NormalizeColumnName("\u00C9-mail"), "email");   // precomposed E-acute
+  EXPECT_EQ(NormalizeColumnName("E\u0301-mail"), "email");  // E + combining acute
+  EXPECT_EQ(NormalizeColumnName("T\u00E9l\u00E9phone"), "telephone");
+  EXPECT_EQ(NormalizeColumnName("Stra\u00DFe"), "strasse");
+  EXPECT_EQ(NormalizeColumnName("STRASSE"), "strasse");
+  EXPECT_EQ(NormalizeColumnName("\u0141\u00F3d\u017A"), "lodz");
+  EXPECT_EQ(NormalizeColumnName("\u0152uvre"), "oeuvre");
+  EXPECT_EQ(NormalizeColumnName("\u0130stanbul"), "istanbul");
+}
+
+TEST(NormalizeColumnNameTest, OtherScriptsAreKeptAsTheyAre) {
+  EXPECT_EQ(NormalizeColumnName("\u0418\u043C\u044F"), "\u0418\u043C\u044F");  // Cyrillic: never an attribute name
+  EXPECT_EQ(NormalizeColumnName("\u540D\u524D 2"), "\u540D\u524D2");
+  const std::string not_utf8 = std::string("\xFF") + "ab";
+  EXPECT_EQ(NormalizeColumnName(not_utf8), not_utf8);  // a byte that is not UTF-8 stays
+  EXPECT_EQ(NormalizeColumnName(""), "");
+  EXPECT_EQ(NormalizeColumnName("\u00A0 - "), "");
+}
+
+TEST(TrimColumnNameTest, TrimsUnicodeWhiteSpaceAndInvisibleCharacters) {
+  EXPECT_EQ(TrimColumnName("  Email\t"), "Email");
+  EXPECT_EQ(TrimColumnName("\u00A0Email\u00A0"), "Email");
+  EXPECT_EQ(TrimColumnName("\uFEFF\u200BFirst\u00A0Name\u3000"), "First\u00A0Name");  // inner ones stay
+  EXPECT_EQ(TrimColumnName("\u00A0\u2007"), "");
+  EXPECT_EQ(TrimColumnName("\"Email\""), "\"Email\"");
+}
+
+TEST(SpacedColumnNameTest, WritesWhiteSpaceAsOneSpaceAndDropsInvisibleCharacters) {
+  EXPECT_EQ(SpacedColumnName("First\u00A0\u00A0Name\u200B"), "First Name");
+  EXPECT_EQ(SpacedColumnName("\u3000First\tName "), "First Name");
+  EXPECT_EQ(SpacedColumnName("E\u200B-mail"), "E-mail");
+  EXPECT_EQ(SpacedColumnName("Customer  ID"), "Customer ID");
+  EXPECT_EQ(SpacedColumnName("\"City\""), "\"City\"");  // quotes are shown: kept
+}
+
+TEST(SuggestAttributesTest, HeaderWithNoBreakSpacesMatches) {
+  std::vector<std::string> got =
+      SuggestAttributes({"Customer\u00A0ID", "first\u00A0name", "City\u00A0", "\u00A0E-mail\u00A0"}, Schema());
+  EXPECT_EQ(got, (std::vector<std::string>{"customer_id", "first_name", "city", "email"}));
+}
+
+TEST(SuggestAttributesTest, CommonSpellingsOfEmailAndMobileMatchTheSystemAttributes) {
+  const std::vector<std::string> emails = {"E-mail",      "e_mail",    "EMAIL", "Email Address", "E-mail address",
+                                           "Email-ID",    "Mail ID",   "Mail",  "Emails",        "E\u2011mail",
+                                           "\u00C9-mail", "\"Email\"", "Email*"};
+  for (const std::string& column : emails) {
+    EXPECT_EQ(SuggestAttributes({column}, Schema()), (std::vector<std::string>{"email"})) << column;
+  }
+  const std::vector<std::string> mobiles = {"Mobile",
+                                            "Mobile number",
+                                            "Mobile No.",
+                                            "Mob No",
+                                            "Mob. No.",
+                                            "Phone",
+                                            "Phone Number",
+                                            "Phone No",
+                                            "Ph No",
+                                            "Telephone",
+                                            "Telephone Number",
+                                            "Tel.",
+                                            "Tel No",
+                                            "Cell",
+                                            "Cell Phone",
+                                            "Cellphone Number",
+                                            "Cell No",
+                                            "Contact Number",
+                                            "Contact No",
+                                            "WhatsApp",
+                                            "WhatsApp No",
+                                            "Mobile Phone Number",
+                                            "Phone #",
+                                            "MSISDN"};
+  for (const std::string& column : mobiles) {
+    EXPECT_EQ(SuggestAttributes({column}, Schema()), (std::vector<std::string>{"mobile"})) << column;
+  }
+}
+
+// StartImport refuses a column whose name the header holds twice: suggesting it would hand the
+// client a mapping it cannot start.
+TEST(SuggestAttributesTest, ColumnNamedTwiceInTheHeaderIsNotSuggested) {
+  EXPECT_EQ(SuggestAttributes({"Email", "City", "Email"}, Schema()), (std::vector<std::string>{"", "city", ""}));
+  EXPECT_EQ(SuggestAttributes({"Email", " Email\u00A0"}, Schema()), (std::vector<std::string>{"", ""}));
+  // Another column may still take the attribute.
+  EXPECT_EQ(SuggestAttributes({"Email", "Email", "Mail"}, Schema()), (std::vector<std::string>{"", "", "email"}));
+  // Names that differ but normalise alike are different columns: one takes the attribute.
+  EXPECT_EQ(SuggestAttributes({"First Name", "FIRST-NAME"}, Schema()), (std::vector<std::string>{"first_name", ""}));
+}
+
+// A tenant may have both "first_name" and "firstname": each column goes to the attribute it
+// spells, whatever the order of the schema.
+TEST(SuggestAttributesTest, AttributeSpelledExactlyWinsOverOneNormalisedAlike) {
+  std::vector<AttributeInfo> schema = {{"first_name", AttributeType::kText, false},
+                                       {"firstname", AttributeType::kText, false},
+                                       {"customer_id", AttributeType::kText, true}};
+  EXPECT_EQ(SuggestAttributes({"firstname", "first_name"}, schema),
+            (std::vector<std::string>{"firstname", "first_name"}));
+  EXPECT_EQ(SuggestAttributes({"FIRSTNAME", "First Name"}, schema),
+            (std::vector<std::string>{"firstname", "first_name"}));
+}
+
+TEST(SuggestAttributesTest, EmptyHeaderCellsAreNotSuggested) {
+  EXPECT_EQ(SuggestAttributes({"", "\u00A0", "-", "City"}, Schema()), (std::vector<std::string>{"", "", "", "city"}));
+}
+
 AttributeType Infer(std::vector<std::string_view> values) {
   TypeInferrer inferrer;
   for (auto v : values) inferrer.Add(v);
@@ -68,6 +200,33 @@ TEST(TypeInferrerTest, BlankSamplesAreIgnoredAndNoSampleMeansText) {
   EXPECT_EQ(Infer({}), AttributeType::kText);
   EXPECT_EQ(Infer({"", "  "}), AttributeType::kText);
   EXPECT_EQ(Infer({"", "12", " "}), AttributeType::kInteger);
+}
+
+// Read as an INTEGER, "0123" is 123: zip codes, zero-padded ids and phone numbers lose their zeros.
+TEST(TypeInferrerTest, NumbersWrittenWithLeadingZerosAreNotNumbers) {
+  EXPECT_EQ(Infer({"0123", "4567"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"12", "007"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"1.5", "00.5"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"-012"}), AttributeType::kText);
+  EXPECT_EQ(Infer({" 0123 ", "5"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"0123.5"}), AttributeType::kText);
+  // National phone numbers with their trunk prefix: MOBILE reads them as the import would.
+  EXPECT_EQ(Infer({"09876543210", "09123456789"}), AttributeType::kMobile);
+  // A lone zero, or one before the point, is a number.
+  EXPECT_EQ(Infer({"0", "10", "-0"}), AttributeType::kInteger);
+  EXPECT_EQ(Infer({"0.5", "-0.25", "0"}), AttributeType::kDecimal);
+}
+
+// Checked and already right: pinned so that they stay so.
+TEST(TypeInferrerTest, SpreadsheetColumnsOfOtherShapes) {
+  EXPECT_EQ(Infer({"TRUE", "false", "yes", "no", "Y", "n"}), AttributeType::kBoolean);
+  EXPECT_EQ(Infer({"1", "0", "yes"}), AttributeType::kBoolean);
+  EXPECT_EQ(Infer({"2024-01-31", "31/01/2024"}), AttributeType::kText);  // mixed date formats
+  EXPECT_EQ(Infer({"4,5", "3,25"}), AttributeType::kText);               // decimal comma
+  EXPECT_EQ(Infer({"1,000", "25"}), AttributeType::kText);               // thousands separator
+  EXPECT_EQ(Infer({"9223372036854775807", "1"}), AttributeType::kInteger);
+  EXPECT_EQ(Infer({"9223372036854775808", "1"}), AttributeType::kText);  // above int64
+  EXPECT_EQ(Infer({"", "\t", "5", "\r\n"}), AttributeType::kInteger);
 }
 
 }  // namespace

@@ -70,6 +70,56 @@ TEST(BuildImportPlanTest, RejectsColumnNamePresentTwiceInHeader) {
   EXPECT_NE(plan.status().message().find("more than once"), std::string_view::npos);
 }
 
+// Spreadsheets leave no-break spaces (U+00A0) and zero-width characters in header cells; the
+// preview shows them as spaces or not at all, so a mapping typed from it names the column.
+TEST(BuildImportPlanTest, MappedColumnFoundWhenTheHeaderDiffersOnlyInUnicodeWhiteSpace) {
+  const std::vector<std::string> header = {"id\u00A0", "\uFEFFE-mail\u200B", "Mobile\u00A0\u00A0No", "Age"};
+  auto plan = BuildImportPlan(header, {{"id", "customer_id"}, {"E-mail", "email"}, {"Mobile No", "mobile"}}, Schema(),
+                              {}, "customer_id", false, ValueOptions{});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->columns.size(), 3u);
+  EXPECT_EQ(plan->columns[0].column_index, 0u);
+  EXPECT_EQ(plan->columns[1].column_index, 1u);
+  EXPECT_EQ(plan->columns[2].column_index, 2u);
+  // The job log names each column as the file spells it, trimmed.
+  EXPECT_EQ(plan->columns[0].column, "id");
+  EXPECT_EQ(plan->columns[1].column, "E-mail");
+  EXPECT_EQ(plan->columns[2].column, "Mobile\u00A0\u00A0No");
+
+  // Named exactly (as the preview's name is sent back) it is found too.
+  auto exact = BuildImportPlan(header, {{"id\u00A0", "customer_id"}, {"Mobile\u00A0\u00A0No", "mobile"}}, Schema(), {},
+                               "customer_id", false, ValueOptions{});
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(exact->columns[1].column_index, 2u);
+}
+
+TEST(BuildImportPlanTest, ColumnsThatReadAlikeAreAmbiguousUnlessNamedExactly) {
+  const std::vector<std::string> header = {"id", "a b", "a\u00A0b", "Email", "Email\u00A0"};
+  auto plan = [&](std::vector<ColumnMappingSpec> mapping) {
+    return BuildImportPlan(header, mapping, Schema(), {}, "customer_id", false, ValueOptions{});
+  };
+  auto first = plan({{"id", "customer_id"}, {"a b", "age"}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->columns[1].column_index, 1u);
+  auto second = plan({{"id", "customer_id"}, {"a\u00A0b", "age"}});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->columns[1].column_index, 2u);
+  auto neither = plan({{"id", "customer_id"}, {"a\u2007b", "age"}});
+  EXPECT_EQ(neither.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(neither.status().message().find("matches more than one column"), std::string_view::npos)
+      << neither.status();
+  // Trimmed, "Email" and "Email\u00A0" are one name present twice.
+  auto twice = plan({{"id", "customer_id"}, {"Email", "email"}});
+  EXPECT_NE(twice.status().message().find("appears more than once"), std::string_view::npos) << twice.status();
+}
+
+TEST(BuildImportPlanTest, OneColumnNamedTwoWaysIsMappedTwice) {
+  auto plan = BuildImportPlan({"id", "First\u00A0Name"},
+                              {{"id", "customer_id"}, {"First Name", "age"}, {"First\u00A0Name", "email"}}, Schema(),
+                              {}, "customer_id", false, ValueOptions{});
+  EXPECT_NE(plan.status().message().find("is mapped twice"), std::string_view::npos) << plan.status();
+}
+
 std::optional<std::string> FakeFixer(std::string_view email) {
   if (email.ends_with("@gmial.com")) return std::string(email.substr(0, email.size() - 9)) + "gmail.com";
   return std::nullopt;

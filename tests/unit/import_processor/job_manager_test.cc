@@ -146,6 +146,52 @@ TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
   EXPECT_EQ(upload->sample_rows(1).values(3), "2023-12-31");
 }
 
+// A header as spreadsheets write it: no-break spaces, curly quotes, a column named twice; zip
+// codes with leading zeros. The preview suggests a mapping StartImport takes as it is, and the
+// zeros survive the import of the column as the TEXT the preview infers.
+TEST_F(JobManagerTest, PreviewOfASpreadsheetHeaderSuggestsAMappingThatStarts) {
+  const std::string content =
+      "Customer\u00A0ID,\u201CE-mail\u201D,Mobile\u00A0No.\u00A0,Zip,City,City\n"
+      "k1,a@b.co,09876543210,01234,Pune,Goa\n"
+      "k2,c@d.co,09123456789,98765,Pune,Goa\n";
+  auto upload = Upload(content);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_EQ(upload->columns_size(), 6);
+  EXPECT_EQ(upload->columns(0).suggested_attribute(), "customer_id");
+  EXPECT_EQ(upload->columns(1).suggested_attribute(), "email");
+  EXPECT_EQ(upload->columns(2).suggested_attribute(), "mobile");
+  EXPECT_EQ(upload->columns(3).suggested_attribute(), "");
+  EXPECT_EQ(upload->columns(3).inferred_type(), v1::TEXT);  // as an INTEGER, 01234 would be 1234
+  EXPECT_EQ(upload->columns(4).suggested_attribute(), "");  // "City" twice: StartImport cannot map it
+  EXPECT_EQ(upload->columns(5).suggested_attribute(), "");
+
+  v1::StartImportRequest request = ImportRequest(upload->upload_id(), {});
+  for (const v1::ColumnPreview& column : upload->columns()) {
+    if (column.suggested_attribute().empty()) continue;
+    v1::ColumnMapping* m = request.add_mapping();
+    m->set_column(column.name());
+    m->set_attribute(column.suggested_attribute());
+  }
+  v1::ColumnMapping* zip = request.add_mapping();
+  zip->set_column("Zip");
+  zip->set_attribute("zip");
+  v1::NewAttribute* zip_attribute = request.add_create_attributes();
+  zip_attribute->set_name("zip");
+  zip_attribute->set_type(upload->columns(3).inferred_type());
+  auto job = manager_->StartImport(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.contacts["k1"]["email"], "a@b.co");
+  EXPECT_EQ(store_.contacts["k1"]["mobile"], "+919876543210");
+  EXPECT_EQ(store_.contacts["k1"]["zip"], "01234");
+
+  // Typed as the preview shows them, with plain spaces, the columns are found too.
+  auto typed = manager_->StartImport(
+      caller_, ImportRequest(upload->upload_id(), {{"Customer ID", "customer_id"}, {"Mobile No.", "mobile"}}));
+  EXPECT_TRUE(typed.ok()) << typed.status();
+}
+
 // The preview's sample values are cut (where a character starts) to what the job log quotes: ten
 // rows of long fields (a record may reach 16 MiB) made an answer larger than a client takes (4 MiB
 // by default, 64 MiB at most), refused after the upload, and the job asked for with it, had been
