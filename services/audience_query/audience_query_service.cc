@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/auth/grpc_auth.h"
+#include "common/paging/page_token.h"
 #include "common/server/handle_call.h"
 #include "common/server/server_runner.h"
 #include "common/status/grpc_status.h"
@@ -94,14 +96,26 @@ grpc::Status AudienceQueryService::Query(grpc::ServerContext* ctx, const v1::Que
                                          v1::QueryResponse* response) {
   return Handle(*auth_, ctx, "Query", Role::kReader, [&]() -> absl::Status {
     v1::StoreQueryRequest store_request;
-    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), StoreSegmentLookup(*ctx)));
+    bool uses_segments = false;
+    SegmentLookup lookup = [&uses_segments, store_lookup = StoreSegmentLookup(*ctx)](const std::string& name) {
+      uses_segments = true;
+      return store_lookup(name);
+    };
+    ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), lookup));
     *store_request.mutable_attributes() = request->attributes();
     store_request.set_page_size(request->page_size());
     store_request.set_page_token(request->page_token());
     store_request.set_with_total(request->with_total());
     v1::StoreQueryResponse store_response;
     auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
-    RETURN_IF_ERROR(FromGrpcStatus(store_->Query(outgoing.get(), store_request, &store_response)));
+    absl::Status queried = FromGrpcStatus(store_->Query(outgoing.get(), store_request, &store_response));
+    // The store compares the expanded filter with the first page's: with the caller's filter
+    // unchanged, a segment saved in between is the likelier cause, and the store cannot know it.
+    if (uses_segments && IsPageTokenOfAnotherRequest(queried)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          queried.message(), " (the filter uses saved segments: one may have changed since the first page)"));
+    }
+    RETURN_IF_ERROR(queried);
     response->mutable_contacts()->Swap(store_response.mutable_contacts());
     response->set_next_page_token(std::move(*store_response.mutable_next_page_token()));
     response->set_total(store_response.total());

@@ -12,16 +12,14 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/escaping.h"
 #include "absl/types/span.h"
+#include "common/paging/page_token.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
@@ -113,54 +111,10 @@ bool RemoveListIds(StoredContact* contact, const std::vector<uint64_t>& list_ids
   return changed;
 }
 
-// Page tokens (AIP-158). A token continues one listing only: it carries a fingerprint of the
-// request that issued it, and a request with other parameters is refused rather than handed rows
-// from that position under another filter. A token is web-safe base64 of
+// Page tokens are bound to their request (common/paging/page_token.h). A position is one inside
+// the tenant (an ordinal, 4 bytes BE; a key without its tenant prefix), so even a forged token can
+// only ever lead to the caller's own tenant's data.
 //
-//   +------+-------------------------+------------------------------------+
-//   | "p2" | fingerprint (8 B, BE)   | position (the rest; each RPC's own) |
-//   +------+-------------------------+------------------------------------+
-//
-// The fingerprint hashes the request's type, the tenant's id and the request's deterministic wire
-// bytes with the fields that do not define the result cleared (PageFingerprint). A position is one
-// inside the tenant (an ordinal, 4 bytes BE; a key without its tenant prefix), so a token can only ever lead
-// to the caller's own tenant's data; the hash guards against mistakes, not forgery, which reaches
-// no further. Tokens of earlier versions ("v1:<ordinal>", or a raw key) lack the mark and are
-// refused like any token the store did not issue.
-constexpr std::string_view kPageTokenMark = "p2";
-
-// FNV-1a 64 with a murmur3 finaliser: stable across processes and releases (absl::Hash is seeded
-// per process), so a token outlives a restart of the store.
-uint64_t StableHash64(std::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  h ^= bytes.size();
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
-// `defining` is a paged request with page_size and page_token cleared, and anything else that does
-// not decide which rows come.
-uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining) {
-  std::string bytes(defining.GetDescriptor()->full_name());
-  bytes.push_back('\0');
-  keys::PutFixed64BE(&bytes, tenant_id);
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);  // map entries in key order, say
-    defining.SerializeToCodedStream(&coded);
-  }
-  return StableHash64(bytes);
-}
-
 // Query's rows are decided by everything but page_size, page_token and with_total: a total adds a
 // count and changes no row, and a client may well ask for it on the first page only.
 uint64_t PageFingerprint(uint32_t tenant_id, const contacts::v1::StoreQueryRequest& request) {
@@ -177,36 +131,6 @@ uint64_t PageFingerprint(uint32_t tenant_id, const contacts::v1::ListAnonymousRe
   defining.clear_page_size();
   defining.clear_page_token();
   return RequestFingerprint(tenant_id, defining);
-}
-
-std::string EncodePageToken(uint64_t fingerprint, std::string_view position) {
-  std::string raw(kPageTokenMark);
-  keys::PutFixed64BE(&raw, fingerprint);
-  raw.append(position);
-  std::string out;
-  absl::WebSafeBase64Escape(raw, &out);
-  return out;
-}
-
-// The position held by `token`.
-// INVALID_ARGUMENT when the store did not issue it, or issued it for a request whose fingerprint
-// is not `fingerprint`; `must_match` says, for the message, what must be as on the first page.
-absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t fingerprint,
-                                            std::string_view must_match) {
-  std::string raw;
-  uint64_t issued_for = 0;
-  std::string_view rest;
-  if (absl::WebSafeBase64Unescape(token, &raw) && raw.starts_with(kPageTokenMark)) {
-    rest = std::string_view(raw).substr(kPageTokenMark.size());
-  }
-  if (!keys::GetFixed64BE(&rest, &issued_for)) {
-    return absl::InvalidArgumentError("page_token: not a token this service issued");
-  }
-  if (issued_for != fingerprint) {
-    return absl::InvalidArgumentError(
-        fmt::format("page_token: issued for a different request ({}); start again without a page token", must_match));
-  }
-  return std::string(rest);
 }
 
 constexpr size_t kPrefetchDistance = TenantColumns::kPrefetchAhead;  // rows ahead (query_columns.h)

@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
@@ -520,6 +521,38 @@ TEST_F(AudienceQueryProcessTest, SegmentFetchesPerRequestAreBounded) {
 
 // An update that is fine for the segment itself may still push a segment built on it past the
 // bounds; it is refused rather than leaving that segment unusable.
+// A page token continues its own listing only (the store fingerprints the expanded filter): a
+// segment saved between two pages refuses the next page, and the message says why.
+TEST_F(AudienceQueryProcessTest, PageTokenOfAFilterWhoseSegmentChangedIsRefusedNamingSegments) {
+  CreateSegment("pune", Text("city = \"Pune\""));
+  v1::QueryRequest request;
+  *request.mutable_filter() = Text("in_segment(\"pune\")");
+  request.set_page_size(1);
+  v1::QueryResponse first;
+  grpc::Status status = stub_->Query(Ctx().get(), request, &first);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(first.next_page_token().empty());
+  request.set_page_token(first.next_page_token());
+
+  v1::QueryRequest other = request;  // the same token with another filter
+  *other.mutable_filter() = Text("city = \"Goa\"");
+  v1::QueryResponse response;
+  status = stub_->Query(Ctx().get(), other, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("page_token: issued for a different request"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr("saved segments")));
+
+  v1::CreateSegmentRequest update;
+  update.set_name("pune");
+  *update.mutable_filter() = Text("city IN (\"Pune\", \"Mumbai\")");
+  v1::Segment updated;
+  ASSERT_TRUE(stub_->UpdateSegment(Ctx().get(), update, &updated).ok());
+  status = stub_->Query(Ctx().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("(the filter uses saved segments: one may have changed since the first page)"));
+}
+
 TEST_F(AudienceQueryProcessTest, UpdateThatWouldBreakASegmentUsingItIsRefused) {
   std::string nots;
   for (int i = 0; i < 20; ++i) nots += "NOT ";
