@@ -6,27 +6,12 @@
 
 #include "absl/strings/escaping.h"
 #include "common/storage/key_codec.h"
+#include "common/storage/stable_hash.h"
 
 namespace contacts {
 namespace {
 
 constexpr std::string_view kPageTokenMark = "p2";
-
-// FNV-1a 64 with a murmur3 finaliser.
-uint64_t StableHash64(std::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  h ^= bytes.size();
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
 
 }  // namespace
 

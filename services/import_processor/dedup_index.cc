@@ -4,30 +4,13 @@
 #include <cassert>
 
 #include "absl/hash/hash.h"
+#include "common/storage/stable_hash.h"
 
 namespace contacts {
-namespace {
-
-// FNV-1a 64 with a murmur3 finaliser: independent of absl::Hash, which gives the first half.
-uint64_t SecondHash(std::string_view key) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  h ^= key.size();
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
-}  // namespace
 
 LastOccurrenceIndex::KeyFingerprint LastOccurrenceIndex::Fingerprint(std::string_view key) {
-  return {absl::HashOf(key), SecondHash(key)};
+  // Two independent hashes: absl::Hash and the stable one.
+  return {absl::HashOf(key), StableHash64(key)};
 }
 
 void LastOccurrenceIndex::RecordFingerprint(KeyFingerprint fingerprint, uint64_t row) {
