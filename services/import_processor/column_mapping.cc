@@ -232,6 +232,20 @@ std::vector<std::string> SuggestAttributes(const std::vector<std::string>& colum
     by_lower.emplace(AsciiLower(attribute.name), attribute.name);
     by_normalized.emplace(NormalizeColumnName(attribute.name), attribute.name);
   }
+  // Normalised display name -> attribute name. A key that is also an attribute's normalised name
+  // stays that attribute's (contact-store's default display name is the name itself); a key two
+  // attributes' display names share is dropped, as it names neither for sure.
+  absl::flat_hash_map<std::string, std::string> by_display;
+  absl::flat_hash_set<std::string> shared_display;
+  for (const AttributeInfo& attribute : attributes) {
+    std::string key = NormalizeColumnName(attribute.display_name);
+    if (key.empty() || by_normalized.contains(key) || shared_display.contains(key)) continue;
+    auto [it, inserted] = by_display.emplace(key, attribute.name);
+    if (!inserted && it->second != attribute.name) {
+      by_display.erase(it);
+      shared_display.insert(std::move(key));
+    }
+  }
   auto lookup = [&](const std::string& key) -> const std::string* {
     auto it = by_normalized.find(key);
     return it == by_normalized.end() ? nullptr : &it->second;
@@ -255,7 +269,8 @@ std::vector<std::string> SuggestAttributes(const std::vector<std::string>& colum
     open[i] = !normalized[i].empty() && occurrences[TrimColumnName(columns[i])] == 1;
   }
   // Each rule in turn over every column, so an earlier rule wins whatever the column order: an
-  // exact spelling over a normalised one, a normalised one over a synonym or a suffix.
+  // exact spelling over a normalised one, a name over a display name, either over a synonym or a
+  // suffix.
   absl::flat_hash_set<std::string> used;
   auto suggest = [&](size_t i, const std::string* match) {
     if (match != nullptr && used.insert(*match).second) {
@@ -270,6 +285,11 @@ std::vector<std::string> SuggestAttributes(const std::vector<std::string>& colum
   }
   for (size_t i = 0; i < columns.size(); ++i) {
     if (open[i]) suggest(i, lookup(normalized[i]));
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (!open[i]) continue;
+    auto it = by_display.find(normalized[i]);
+    suggest(i, it == by_display.end() ? nullptr : &it->second);
   }
   for (size_t i = 0; i < columns.size(); ++i) {
     if (!open[i]) continue;

@@ -19,6 +19,8 @@ struct AttributeInfo {
   std::string name;
   AttributeType type = AttributeType::kText;
   bool primary_key = false;
+  // As users see it ("First Name" for fname); may be empty. Only SuggestAttributes reads it.
+  std::string display_name;
 };
 
 // The key under which a column's name is matched with an attribute's: only its letters and digits,
@@ -27,8 +29,9 @@ struct AttributeInfo {
 // zero-width space, U+FEFF BOM, U+00AD soft hyphen, direction marks), ASCII punctuation, quotes and
 // dashes of any kind. Full-width forms (U+FF01..U+FF5E) read as ASCII; Latin letters lose
 // their accents, also when written as a letter plus a combining accent ("É-mail" -> "email",
-// "Straße" -> "strasse"). Letters of other scripts are kept as they are (no attribute name has
-// them, so they never match). Bytes that are not UTF-8 are kept.
+// "Straße" -> "strasse"). Letters of other scripts are kept as they are, case included
+// (attribute names are ASCII, so only a display name written alike matches them). Bytes that are
+// not UTF-8 are kept.
 std::string NormalizeColumnName(std::string_view name);
 
 // `name` without the white space and invisible characters (as NormalizeColumnName drops them) at
@@ -42,12 +45,17 @@ std::string SpacedColumnName(std::string_view name);
 
 // For each column, the name of the attribute it most likely holds, or "" for none. Rules, in
 // order: the trimmed column name equals the attribute name ignoring ASCII case; the normalised
-// names are equal; a known synonym ("emailaddress", "mail" -> email; "phone", "mobilenumber",
-// "cell", ... -> mobile); the column name minus a trailing "address", "number", "no" or "id"
-// matches an attribute, or minus "number" or "no" a synonym ("Telephone No" -> mobile). Each
+// names are equal; the normalised column name equals the attribute's normalised display name
+// ("First Name" -> fname displayed "First Name"); a known synonym ("emailaddress", "mail" -> email;
+// "phone", "mobilenumber", "cell", ... -> mobile); the column name minus a trailing "address",
+// "number", "no" or "id" matches an attribute, or minus "number" or "no" a synonym ("Telephone No"
+// -> mobile). A display name that normalises like some attribute's name is not used (the name
+// wins: with first_name and fname displayed "First Name", a column "First Name" may get
+// first_name, never fname), and one that normalises like another attribute's display name is
+// used by neither (a guess between the two could import a column into the wrong attribute). Each
 // attribute is suggested for at most one column (the first that matches, by the earliest rule),
-// because a mapping may not repeat an attribute; a column whose trimmed name the header holds twice
-// gets none, because StartImport cannot map it.
+// because a mapping may not repeat an attribute; a column whose trimmed name the header holds
+// twice gets none, because StartImport cannot map it.
 std::vector<std::string> SuggestAttributes(const std::vector<std::string>& columns,
                                            const std::vector<AttributeInfo>& attributes);
 

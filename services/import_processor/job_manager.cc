@@ -32,8 +32,8 @@ int64_t NowMicros() {
 std::vector<AttributeInfo> ToAttributeInfos(const v1::ListAttributesResponse& response) {
   std::vector<AttributeInfo> out;
   for (const v1::Attribute& a : response.attributes()) {
-    out.push_back(
-        AttributeInfo{a.name(), AttributeTypeFromNumber(a.type()).value_or(AttributeType::kText), a.primary_key()});
+    out.push_back(AttributeInfo{a.name(), AttributeTypeFromNumber(a.type()).value_or(AttributeType::kText),
+                                a.primary_key(), a.display_name()});
   }
   return out;
 }

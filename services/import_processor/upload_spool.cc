@@ -177,8 +177,12 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
     std::vector<std::string>& sample = samples_.emplace_back();
     for (std::string_view field : record.fields) sample.push_back(CutReportedValue(field));
   }
-  if (data_row <= limits_.inference_rows) {
-    for (size_t i = 0; i < record.fields.size() && i < inferrers_.size(); ++i) inferrers_[i].Add(record.fields[i]);
+  // A ragged row is left out: a field missing or one too many shifts the values after it under
+  // other columns ("Bob,Goa" under name,age,city makes "Goa" an age), and the import rejects the
+  // row anyway (ragged_row).
+  if (record.fields.size() == inferrers_.size() && inferred_rows_ < limits_.inference_rows) {
+    ++inferred_rows_;
+    for (size_t i = 0; i < inferrers_.size(); ++i) inferrers_[i].Add(record.fields[i]);
   }
   return absl::OkStatus();
 }

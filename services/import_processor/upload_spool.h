@@ -31,7 +31,8 @@ struct UploadLimits {
   size_t max_chunk_bytes = size_t{4} << 20;
   // Rows shown in the preview. Default: 10.
   size_t preview_rows = 10;
-  // Rows whose values feed type inference. Default: 200.
+  // Rows whose values feed type inference: the first this many with as many fields as the header
+  // (a ragged row's values may sit under the wrong column, and the import rejects it). Default: 200.
   size_t inference_rows = 200;
   ZipLimits zip;
 };
@@ -44,8 +45,10 @@ struct UploadPreview {
   uint64_t uploaded_bytes = 0;  // as received
   uint64_t data_rows = 0;       // records after the header
   std::vector<std::string> columns;
-  std::vector<AttributeType> inferred_types;          // parallel to columns
-  std::vector<std::vector<std::string>> sample_rows;  // values cut to kMaxReportedValueBytes
+  std::vector<AttributeType> inferred_types;  // parallel to columns
+  // The first data rows as read, values cut to kMaxReportedValueBytes. A ragged row (more or
+  // fewer values than columns) is shown as it is: its length is what tells it apart.
+  std::vector<std::vector<std::string>> sample_rows;
   // Starts of data records spread about evenly over the file (at most kMaxSplitPoints, none in
   // a file below 64 KiB), where a pass over the file can be split between threads.
   std::vector<CsvPosition> split_points;
@@ -110,6 +113,7 @@ class UploadSession {
   uint64_t records_ = 0;
   std::vector<std::string> columns_;
   std::vector<TypeInferrer> inferrers_;
+  uint64_t inferred_rows_ = 0;  // rows fed to inferrers_
   std::vector<std::vector<std::string>> samples_;
   std::vector<CsvPosition> split_points_;
   uint64_t split_spacing_ = 64 << 10;                // bytes between split points; doubles when they fill up

@@ -179,6 +179,57 @@ TEST(SuggestAttributesTest, EmptyHeaderCellsAreNotSuggested) {
   EXPECT_EQ(SuggestAttributes({"", "\u00A0", "-", "City"}, Schema()), (std::vector<std::string>{"", "", "", "city"}));
 }
 
+// A tenant names an attribute "fname" and shows it as "First Name": a file's "First Name" column
+// holds it.
+TEST(SuggestAttributesTest, DisplayNameMatchesNormalisedLikeAColumnName) {
+  std::vector<AttributeInfo> schema = {{"customer_id", AttributeType::kText, true, "Customer ID"},
+                                       {"fname", AttributeType::kText, false, "First Name"},
+                                       {"dob", AttributeType::kDate, false, "Date of birth"},
+                                       {"city_ru", AttributeType::kText, false, "\u0413\u043E\u0440\u043E\u0434"}};
+  EXPECT_EQ(
+      SuggestAttributes({"Customer ID", "first\u00A0name", "DATE-OF-BIRTH", "\u0413\u043E\u0440\u043E\u0434"}, schema),
+      (std::vector<std::string>{"customer_id", "fname", "dob", "city_ru"}));
+  // The attribute's own name still matches, and wins over the display name in another column.
+  EXPECT_EQ(SuggestAttributes({"First Name", "FName"}, schema), (std::vector<std::string>{"", "fname"}));
+  // No display name (or one of separators only) matches nothing.
+  EXPECT_EQ(
+      SuggestAttributes({"", "-"}, {{"a", AttributeType::kText, false, ""}, {"b", AttributeType::kText, false, "-"}}),
+      (std::vector<std::string>{"", ""}));
+}
+
+// A display name is free text, a name is unique: a column that reads as an attribute's name gets
+// that attribute, and never one whose display name reads the same, not even when the name's
+// attribute went to another column.
+TEST(SuggestAttributesTest, AttributeNameWinsOverAnotherAttributesDisplayName) {
+  std::vector<AttributeInfo> schema = {{"fname", AttributeType::kText, false, "First Name"},
+                                       {"first_name", AttributeType::kText, false, "first_name"},
+                                       {"customer_id", AttributeType::kText, true, "customer_id"}};
+  EXPECT_EQ(SuggestAttributes({"First Name"}, schema), (std::vector<std::string>{"first_name"}));
+  EXPECT_EQ(SuggestAttributes({"first_name", "First Name"}, schema), (std::vector<std::string>{"first_name", ""}));
+  EXPECT_EQ(SuggestAttributes({"fname", "First Name"}, schema), (std::vector<std::string>{"fname", "first_name"}));
+}
+
+// Two display names that read alike say nothing about which attribute the column holds.
+TEST(SuggestAttributesTest, DisplayNameSharedByTwoAttributesIsNotSuggested) {
+  std::vector<AttributeInfo> schema = {{"fname", AttributeType::kText, false, "First Name"},
+                                       {"given_name", AttributeType::kText, false, "first-name"},
+                                       {"town", AttributeType::kText, false, "City"},
+                                       {"customer_id", AttributeType::kText, true, "customer_id"}};
+  EXPECT_EQ(SuggestAttributes({"First Name", "City"}, schema), (std::vector<std::string>{"", "town"}));
+  // The names still match.
+  EXPECT_EQ(SuggestAttributes({"First Name", "Given Name", "F-Name"}, schema),
+            (std::vector<std::string>{"", "given_name", "fname"}));
+}
+
+// The tenant's own display name says more than a built-in synonym: "Phone" is the attribute the
+// tenant shows as "Phone", not mobile.
+TEST(SuggestAttributesTest, DisplayNameWinsOverASynonym) {
+  std::vector<AttributeInfo> schema = Schema();
+  schema.push_back({"landline", AttributeType::kText, false, "Phone"});
+  EXPECT_EQ(SuggestAttributes({"Phone", "Mobile"}, schema), (std::vector<std::string>{"landline", "mobile"}));
+  EXPECT_EQ(SuggestAttributes({"Phone"}, Schema()), (std::vector<std::string>{"mobile"}));
+}
+
 AttributeType Infer(std::vector<std::string_view> values) {
   TypeInferrer inferrer;
   for (auto v : values) inferrer.Add(v);

@@ -60,10 +60,12 @@ class FakeStore : public StoreClient {
     tenant_.set_default_country_code(code);
   }
 
-  void AddAttribute(const std::string& name, v1::AttributeType type, bool pk) {
+  // As contact-store does, the display name defaults to the name.
+  void AddAttribute(const std::string& name, v1::AttributeType type, bool pk, const std::string& display_name = "") {
     v1::Attribute* a = attributes_.add_attributes();
     a->set_id(static_cast<uint32_t>(attributes_.attributes_size()));
     a->set_name(name);
+    a->set_display_name(display_name.empty() ? name : display_name);
     a->set_type(type);
     a->set_primary_key(pk);
   }

@@ -146,6 +146,20 @@ TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
   EXPECT_EQ(upload->sample_rows(1).values(3), "2023-12-31");
 }
 
+// Suggestions read the display names contact-store lists: "First Name" is the column of fname,
+// which the tenant shows as "First Name", and the preview gives that attribute's type.
+TEST_F(JobManagerTest, PreviewSuggestsTheAttributeWhoseDisplayNameTheColumnHas) {
+  store_.AddAttribute("fname", v1::TEXT, false, "First Name");
+  store_.AddAttribute("joined_on", v1::DATE, false, "Member since");
+  auto upload = Upload("customer_id,First Name,Member Since\nk1,12,2024-01-02\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_EQ(upload->columns_size(), 3);
+  EXPECT_EQ(upload->columns(0).suggested_attribute(), "customer_id");
+  EXPECT_EQ(upload->columns(1).suggested_attribute(), "fname");
+  EXPECT_EQ(upload->columns(1).inferred_type(), v1::TEXT);  // the attribute's, not INTEGER from "12"
+  EXPECT_EQ(upload->columns(2).suggested_attribute(), "joined_on");
+}
+
 // A header as spreadsheets write it: no-break spaces, curly quotes, a column named twice; zip
 // codes with leading zeros. The preview suggests a mapping StartImport takes as it is, and the
 // zeros survive the import of the column as the TEXT the preview infers.

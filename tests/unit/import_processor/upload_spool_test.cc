@@ -70,6 +70,33 @@ TEST_F(UploadSpoolTest, PreviewsACsvWithBomCrlfAndQuotedNewlines) {
   EXPECT_TRUE(std::filesystem::exists(preview->data_path));
 }
 
+// A row with a field missing or one too many (an unquoted comma) shifts its values under other
+// columns; the import rejects it as ragged_row. It is left out of type inference, and shown in the
+// sample rows as it is, its length telling it apart.
+TEST_F(UploadSpoolTest, RaggedRowsAreShownButNotInferredFrom) {
+  auto preview = Spool(
+      "name,age,city\n"
+      "Ann,41,Pune\n"
+      "Bob,Goa\n"             // no age: "Goa" would be an age
+      "Smith, Jr,52,Delhi\n"  // " Jr" would be an age, "52" a city
+      "Cy,7,Mumbai\n");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->data_rows, 4u);
+  EXPECT_EQ(preview->inferred_types,
+            (std::vector<AttributeType>{AttributeType::kText, AttributeType::kInteger, AttributeType::kText}));
+  ASSERT_EQ(preview->sample_rows.size(), 4u);
+  EXPECT_EQ(preview->sample_rows[1], (std::vector<std::string>{"Bob", "Goa"}));
+  EXPECT_EQ(preview->sample_rows[2], (std::vector<std::string>{"Smith", " Jr", "52", "Delhi"}));
+}
+
+// The inference window counts the rows it reads: ragged rows do not use it up.
+TEST_F(UploadSpoolTest, InferenceReadsTheFirstRowsThatAreNotRagged) {
+  limits_.inference_rows = 2;
+  auto preview = Spool("name,age,city\nAnn,41,Pune\nBob,42\nCy,forty,Delhi\nDee,43,Goa\n");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->inferred_types[1], AttributeType::kText);  // "forty", in the second row that is not ragged
+}
+
 // Split points are where a first pass may start a second reader: each must be a record start as
 // CsvReader sees it (after a BOM, CRLF line ends and quoted newlines), about evenly spread, and at
 // most kMaxSplitPoints however long the file.
