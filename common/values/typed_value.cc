@@ -29,6 +29,49 @@ std::string_view TrimAsciiSpace(std::string_view s) {
   return s.substr(begin, end - begin);
 }
 
+// TrimWhiteSpace past its fast path: ASCII and other white space, mixed in any order. Kept out of
+// line, so the fast path stays small enough to inline.
+[[gnu::noinline]] std::string_view TrimMixedWhiteSpace(std::string_view s) {
+  while (!s.empty()) {
+    if (IsAsciiSpace(s.front())) {
+      s.remove_prefix(1);
+    } else if (const size_t n = NonAsciiWhiteSpaceAt(s, 0).size; n > 0) {
+      s.remove_prefix(n);
+    } else {
+      break;
+    }
+  }
+  while (!s.empty()) {
+    if (IsAsciiSpace(s.back())) {
+      s.remove_suffix(1);
+    } else if (const size_t n = NonAsciiWhiteSpaceBefore(s, s.size()).size; n > 0) {
+      s.remove_suffix(n);
+    } else {
+      break;
+    }
+  }
+  return s;
+}
+
+// TrimValueWhiteSpace. `inline`: without it GCC 12 calls it from AppendNormalizedValue, which runs
+// for every cell of an import.
+inline std::string_view TrimWhiteSpace(std::string_view raw) {
+  const std::string_view s = TrimAsciiSpace(raw);
+  // Nearly every value is ASCII at both ends: no UTF-8 to look at.
+  if (s.empty() || (static_cast<unsigned char>(s.front()) < 0x80 && static_cast<unsigned char>(s.back()) < 0x80)) {
+    return s;
+  }
+  return TrimMixedWhiteSpace(s);
+}
+
+// The non-ASCII space inside `s` at s[pos] that reads as one ASCII space where a type takes a space
+// (a MOBILE's separators, a DATETIME's): its size in bytes, 0 for none. Line breaks do not, as
+// '\n' does not.
+size_t InnerSpaceAt(std::string_view s, size_t pos) {
+  const NonAsciiWhiteSpace space = NonAsciiWhiteSpaceAt(s, pos);
+  return space.BreaksLine() ? 0 : space.size;
+}
+
 int Sign(int c) { return (c > 0) - (c < 0); }
 
 // Parses exactly `count` decimal digits at s[pos]; false when short or not digits.
@@ -413,6 +456,24 @@ const char* ParseDateTime(std::string_view s, int64_t* micros, std::string* reas
   return nullptr;
 }
 
+// `s` with each non-ASCII space inside (InnerSpaceAt) written as one ASCII space, into *out; false
+// when it has none, so there is nothing else to try.
+bool InnerSpacesAsAscii(std::string_view s, std::string* out) {
+  out->clear();
+  bool replaced = false;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = static_cast<unsigned char>(s[i]) < 0x80 ? 0 : InnerSpaceAt(s, i);
+    if (n > 0) {
+      *out += ' ';
+      replaced = true;
+      i += n;
+    } else {
+      *out += s[i++];
+    }
+  }
+  return replaced;
+}
+
 // ----- EMAIL -----
 
 constexpr std::array<bool, 256> MakeAtextTable() {
@@ -519,6 +580,8 @@ absl::Status AppendMobile(std::string_view s, std::string_view country_code, std
       ++count;
     } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
       continue;
+    } else if (const size_t n = static_cast<unsigned char>(c) < 0x80 ? 0 : InnerSpaceAt(s, i); n > 0) {
+      i += n - 1;  // a Unicode space, read as ' '
     } else if (IsAlpha(c)) {
       return InvalidValue(s, kNotMobile, "letters are not allowed");
     } else if (c == '+') {
@@ -590,9 +653,11 @@ absl::Status AppendText(std::string_view s, std::string* out) {
 
 }  // namespace
 
+std::string_view TrimValueWhiteSpace(std::string_view raw) { return TrimWhiteSpace(raw); }
+
 absl::Status AppendNormalizedValue(AttributeType type, std::string_view raw, const ValueOptions& options,
                                    std::string* out) {
-  const std::string_view s = TrimAsciiSpace(raw);
+  const std::string_view s = TrimWhiteSpace(raw);
   if (s.empty()) return absl::OkStatus();
   switch (type) {
     case AttributeType::kText:
@@ -622,7 +687,13 @@ absl::Status AppendNormalizedValue(AttributeType type, std::string_view raw, con
     case AttributeType::kDateTime: {
       int64_t micros = 0;
       std::string reason_buf;
-      if (const char* reason = ParseDateTime(s, &micros, &reason_buf)) return InvalidValue(s, kNotDateTime, reason);
+      const char* reason = ParseDateTime(s, &micros, &reason_buf);
+      // Rare: a Unicode space where the grammar takes ' '. Parsed again with ' ' in its place, off
+      // the fast path; the message still quotes the value as given.
+      if (std::string spaced; reason != nullptr && InnerSpacesAsAscii(s, &spaced)) {
+        reason = ParseDateTime(spaced, &micros, &reason_buf);
+      }
+      if (reason != nullptr) return InvalidValue(s, kNotDateTime, reason);
       out->append(FormatDateTime(micros));
       return absl::OkStatus();
     }

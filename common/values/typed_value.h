@@ -3,11 +3,18 @@
 // reads typed numbers back from that text. Canonical forms are stable (they are stored and
 // indexed), and NormalizeValue(type, canonical) == canonical for every canonical value.
 //
-// Canonical forms (input is first trimmed of ASCII whitespace; empty input means "not set" and
-// normalises to "" for every type):
+// Canonical forms. Input is first trimmed of white space at both ends (TrimValueWhiteSpace): ASCII
+// (space, \t, \n, \v, \f, \r), Unicode's other White_Space characters (U+00A0 no-break space,
+// U+2007 figure space, U+202F narrow no-break space, U+3000 ideographic space, ...) and the
+// zero-width U+200B, U+2060 and U+FEFF (BOM) that spreadsheets leave around cells; see
+// NonAsciiWhiteSpace in utf8.h for the list. Empty input, white space only included, means "not
+// set" and normalises to "" for every type. Inside a value, a type that takes an ASCII space there
+// (MOBILE, DATETIME) reads each of those characters as one space, except the line breaks U+0085,
+// U+2028 and U+2029 (as it refuses '\n'); the other types take none, of either kind.
 //
 //   TEXT      the trimmed text: valid UTF-8, at most kMaxTextBytes bytes, no control characters
-//             except tab, LF and CR (so NUL and DEL are rejected).
+//             except tab, LF and CR (so NUL and DEL are rejected). White space inside is kept as
+//             it is.
 //   INTEGER   [-]digits fitting int64, no '+', no leading zeros, "-0" -> "0". "1,000" and "1.5"
 //             are rejected.
 //   DECIMAL   [-]digits[.digits]: no '+', no leading zeros (one "0" before '.'), no trailing
@@ -32,8 +39,8 @@
 //             1..253 bytes, at least two labels, each 1..63 letters, digits or hyphens, not
 //             starting or ending with a hyphen, the last (TLD) of 2+ letters. No quoted local
 //             parts, IP literals, comments or internationalised addresses.
-//   MOBILE    E.164: '+' then 8..15 digits. Accepts digits with spaces, dashes, dots and
-//             parentheses. "+" or "00" first means the number already has its country code;
+//   MOBILE    E.164: '+' then 8..15 digits. Accepts digits with spaces (Unicode ones too), dashes,
+//             dots and parentheses. "+" or "00" first means the number already has its country code;
 //             otherwise one leading '0' (trunk prefix) is dropped and the default country code
 //             is prepended. So "919876543210" with default 91 becomes "+91919876543210": a
 //             national number must not repeat the country code without '+' or "00". In an
@@ -41,7 +48,9 @@
 //             out and is dropped: "+44 (0)20 7946 0958" becomes "+442079460958".
 //
 // Performance: NormalizeValue runs for every cell of million-row imports. It uses no regex, no
-// locale and allocates at most the returned string (messages are only built on error).
+// locale and allocates at most the returned string (messages are only built on error). Unicode
+// white space is looked for only when a trimmed end is not ASCII, or inside a MOBILE or a
+// DATETIME that would otherwise be refused.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +86,10 @@ struct ValueOptions {
 // ',', '"', CR or LF, or starts or ends with a space or tab. That is every type but TEXT (see the
 // table above). CSV exports copy such cells without scanning them.
 bool CanonicalNeedsNoCsvQuotes(AttributeType type);
+
+// `raw` without white space at either end, as NormalizeValue reads it (see above): "" for a value
+// that is not set. For callers that must agree with NormalizeValue on what is empty or trimmed.
+std::string_view TrimValueWhiteSpace(std::string_view raw);
 
 // Trims, validates and normalises `raw` to the canonical text of `type` (see the table above).
 // Returns "" for empty or all-whitespace input ("not set") whatever the type.

@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -143,6 +144,298 @@ TEST(NormalizeValueTest, RandomInputEitherFailsOrGivesAFixedPoint) {
     }
   }
   EXPECT_GT(accepted, 1000);  // the generator must exercise the success paths too
+}
+
+// ----- Unicode white space -----
+// Spreadsheets pad cells with no-break spaces (U+00A0), figure and narrow no-break spaces (U+2007,
+// U+202F), ideographic spaces (U+3000), zero-width spaces (U+200B) and BOMs (U+FEFF). Every type
+// trims them like ASCII white space, and reads them as a space where it takes one inside.
+
+const std::string kNbsp = "\xC2\xA0";                  // U+00A0 no-break space
+const std::string kNextLine = "\xC2\x85";              // U+0085
+const std::string kOghamSpace = "\xE1\x9A\x80";        // U+1680
+const std::string kFigureSpace = "\xE2\x80\x87";       // U+2007
+const std::string kZeroWidthSpace = "\xE2\x80\x8B";    // U+200B
+const std::string kLineSeparator = "\xE2\x80\xA8";     // U+2028
+const std::string kNarrowNbsp = "\xE2\x80\xAF";        // U+202F
+const std::string kWordJoiner = "\xE2\x81\xA0";        // U+2060
+const std::string kIdeographicSpace = "\xE3\x80\x80";  // U+3000
+const std::string kBom = "\xEF\xBB\xBF";               // U+FEFF
+
+const std::vector<std::string>& UnicodeBlanks() {
+  static const auto* blanks = new std::vector<std::string>{
+      kNbsp,
+      kNextLine,
+      kOghamSpace,
+      kFigureSpace,
+      "\xE2\x80\x80",  // U+2000 en quad
+      "\xE2\x80\x8A",  // U+200A hair space
+      kZeroWidthSpace,
+      kLineSeparator,
+      "\xE2\x80\xA9",  // U+2029 paragraph separator
+      kNarrowNbsp,
+      "\xE2\x81\x9F",  // U+205F medium mathematical space
+      kWordJoiner,
+      kIdeographicSpace,
+      kBom,
+      " " + kNbsp + "\t",
+      kBom + kNbsp + " " + kIdeographicSpace + kZeroWidthSpace + "\r\n" + kNarrowNbsp,
+  };
+  return *blanks;
+}
+
+TEST(NormalizeValueTest, UnicodeWhiteSpaceAloneMeansNotSetForEveryType) {
+  for (AttributeType type : kAllAttributeTypes) {
+    for (const std::string& raw : UnicodeBlanks()) {
+      absl::StatusOr<std::string> got = NormalizeValue(type, raw);
+      ASSERT_TRUE(got.ok()) << AttributeTypeName(type) << " " << testing::PrintToString(raw) << ": " << got.status();
+      EXPECT_EQ(*got, "") << AttributeTypeName(type) << " " << testing::PrintToString(raw);
+      std::string buffer = "Held|";
+      ASSERT_TRUE(AppendNormalizedValue(type, raw, ValueOptions(), &buffer).ok());
+      EXPECT_EQ(buffer, "Held|") << AttributeTypeName(type) << " " << testing::PrintToString(raw);
+    }
+  }
+}
+
+TEST(NormalizeValueTest, UnicodeWhiteSpaceAtEitherEndIsTrimmedForEveryType) {
+  const std::vector<std::pair<AttributeType, Good>> values = {
+      {AttributeType::kText, {"Hello World", "Hello World"}},
+      {AttributeType::kInteger, {"42", "42"}},
+      {AttributeType::kInteger, {"-007", "-7"}},
+      {AttributeType::kDecimal, {"12.50", "12.5"}},
+      {AttributeType::kBoolean, {"Yes", "true"}},
+      {AttributeType::kDate, {"2024/3/1", "2024-03-01"}},
+      {AttributeType::kDateTime, {"2024-03-01 10:00", "2024-03-01T10:00:00Z"}},
+      {AttributeType::kDateTime, {"2024-03-01T10:00:00 +05:30", "2024-03-01T04:30:00Z"}},
+      {AttributeType::kEmail, {"Bob@Example.com", "bob@example.com"}},
+      {AttributeType::kMobile, {"98765 43210", "+919876543210"}},
+  };
+  for (const auto& [type, value] : values) {
+    std::vector<Good> cases;
+    for (const std::string& pad : UnicodeBlanks()) {
+      cases.push_back({pad + value.raw, value.canonical});
+      cases.push_back({value.raw + pad, value.canonical});
+      cases.push_back({pad + value.raw + " " + pad, value.canonical});
+    }
+    ExpectGood(type, cases);
+  }
+}
+
+TEST(NormalizeValueTest, MessagesQuoteTheValueWithoutUnicodeWhiteSpace) {
+  EXPECT_EQ(NormalizeValue(AttributeType::kInteger, kNbsp + "forty" + kNarrowNbsp).status().message(),
+            "\"forty\" is not an INTEGER");
+  EXPECT_EQ(NormalizeValue(AttributeType::kEmail, kBom + " bob@" + kNbsp).status().message(),
+            "\"bob@\" is not a valid EMAIL: missing domain");
+}
+
+// What callers that decide emptiness themselves (type inference, date bounds) must use.
+TEST(NormalizeValueTest, TrimValueWhiteSpaceIsWhatNormalizeValueReads) {
+  EXPECT_EQ(TrimValueWhiteSpace(kNbsp + " 01234\t" + kBom), "01234");
+  EXPECT_EQ(TrimValueWhiteSpace(" First" + kNbsp + "Name" + kNarrowNbsp), "First" + kNbsp + "Name");
+  EXPECT_EQ(TrimValueWhiteSpace("  plain ascii\r\n"), "plain ascii");
+  EXPECT_EQ(TrimValueWhiteSpace("a\xC2"), "a\xC2");
+  for (const std::string& blank : UnicodeBlanks()) EXPECT_EQ(TrimValueWhiteSpace(blank), "") << blank;
+}
+
+// Only whole, well-formed white-space characters are trimmed: a lone lead byte (0xC2 starts
+// U+00A0 too), a lone continuation byte or a cut sequence stays, and fails as invalid.
+TEST(NormalizeValueTest, BytesThatAreNotAWholeWhiteSpaceCharacterAreKept) {
+  ExpectBad(AttributeType::kInteger, {
+                                         {"42\xC2", "is not an INTEGER"},
+                                         {"42\xA0", "is not an INTEGER"},
+                                         {"\xA0"
+                                          "42",
+                                          "is not an INTEGER"},
+                                         {"42\xC2" + kNbsp, "\"42\\xc2\" is not an INTEGER"},
+                                         {kNbsp + "\xA0"
+                                                  "42",
+                                          "\"\\xa042\" is not an INTEGER"},
+                                         {"42\xE2\x80", "is not an INTEGER"},  // U+202F cut short
+                                         {"42\x80\xAF", "is not an INTEGER"},  // ... and cut the other way
+                                         {"42\xEF\xBB", "is not an INTEGER"},  // half a BOM
+                                         {"42\xC3\xA0", "is not an INTEGER"},  // U+00E0, ends in 0xA0 too
+                                         {"42\xC2\xA9", "is not an INTEGER"},  // U+00A9, starts with 0xC2
+                                     });
+  ExpectBad(AttributeType::kText, {
+                                      {"abc\xC2", "not valid UTF-8"},
+                                      {"abc\xC2" + kNbsp, "not valid UTF-8"},
+                                      {"\xA0"
+                                       "abc",
+                                       "not valid UTF-8"},
+                                      {kNbsp + "\xA0"
+                                               "abc",
+                                       "not valid UTF-8"},
+                                      {"abc\xE2\x80", "not valid UTF-8"},
+                                      {"abc\xEF\xBB", "not valid UTF-8"},
+                                      {"abc\xE2" + kNarrowNbsp, "not valid UTF-8"},
+                                      {"\xC0\xA0", "not valid UTF-8"},  // overlong form of ' '
+                                  });
+  ExpectBad(AttributeType::kEmail, {{"bob@example.com\xC2", "non-ASCII characters are not supported"}});
+  ExpectBad(AttributeType::kMobile, {{"9876543210\xC2", "invalid character"}});
+  ExpectBad(AttributeType::kDate, {{"2024-03-01\xE2\x80", "is not a valid DATE"}});
+  // Characters that look empty but are not white space stay part of TEXT: accents, the
+  // copyright sign, a hyphen, joiners and variation selectors (emoji), direction marks.
+  ExpectGood(AttributeType::kText, {
+                                       {"caf\xC3\xA9", "caf\xC3\xA9"},
+                                       {"\xC3\xA0 la", "\xC3\xA0 la"},
+                                       {"(c) \xC2\xA9", "(c) \xC2\xA9"},
+                                       {"x\xE2\x80\x90", "x\xE2\x80\x90"},                            // U+2010
+                                       {"I \xE2\x9D\xA4\xEF\xB8\x8F", "I \xE2\x9D\xA4\xEF\xB8\x8F"},  // U+FE0F
+                                       {"a\xE2\x80\x8D", "a\xE2\x80\x8D"},                            // U+200D
+                                       {"a\xE2\x80\x8C", "a\xE2\x80\x8C"},                            // U+200C
+                                       {"\xE2\x80\x8F"
+                                        "abc",
+                                        "\xE2\x80\x8F"
+                                        "abc"},  // U+200F
+                                   });
+}
+
+TEST(NormalizeValueTest, TextKeepsUnicodeWhiteSpaceInside) {
+  ExpectGood(
+      AttributeType::kText,
+      {
+          {"First" + kNbsp + "Name", "First" + kNbsp + "Name"},
+          {kNbsp + "First" + kNbsp + kZeroWidthSpace + "Name" + kBom, "First" + kNbsp + kZeroWidthSpace + "Name"},
+          {kIdeographicSpace + "\xE6\x9D\xB1\xE4\xBA\xAC" + kIdeographicSpace, "\xE6\x9D\xB1\xE4\xBA\xAC"},
+          // One ASCII byte after a U+00A0 inside: the last character is 'T', not the space.
+          {"x" + kNbsp + "T" + kNbsp, "x" + kNbsp + "T"},
+          {kBom + "x" + kNarrowNbsp + "T", "x" + kNarrowNbsp + "T"},
+      });
+}
+
+// Mobiles take spaces between digits, so Unicode spaces count as spaces there too. A line break is
+// no separator, in ASCII ("98765\n43210") as in Unicode.
+TEST(NormalizeValueTest, MobileReadsUnicodeSpacesAsSpaces) {
+  ExpectGood(AttributeType::kMobile,
+             {
+                 {"98765" + kNbsp + "43210", "+919876543210"},
+                 {"+44" + kNarrowNbsp + "20 7946 0958", "+442079460958"},
+                 {"+44" + kNbsp + "(0)20" + kNbsp + "7946" + kNbsp + "0958", "+442079460958"},
+                 {"0091" + kFigureSpace + "98765" + kIdeographicSpace + "43210", "+919876543210"},
+                 {"98765" + kZeroWidthSpace + "43210", "+919876543210"},
+                 {"+" + kNbsp + "91 98765 43210", "+919876543210"},
+                 {"(987)" + kNbsp + "654-3210", "+919876543210"},
+             });
+  ExpectBad(AttributeType::kMobile, {
+                                        {"98765\n43210", "invalid character"},
+                                        {"98765" + kLineSeparator + "43210", "invalid character"},
+                                        {"98765" + kNextLine + "43210", "invalid character"},
+                                        {"98765\xC2"
+                                         "43210",
+                                         "invalid character"},
+                                        {"98765\xC2 43210", "invalid character"},
+                                        {"98765\xA0"
+                                         "43210",
+                                         "invalid character"},
+                                        {"98765\xE2\x80"
+                                         "43210",
+                                         "invalid character"},
+                                    });
+}
+
+// A DATETIME takes one space between date and time and one before the zone: a Unicode space
+// serves as that space, and still only one.
+TEST(NormalizeValueTest, DateTimeReadsAUnicodeSpaceAsItsSpace) {
+  ExpectGood(AttributeType::kDateTime,
+             {
+                 {"2024-03-01" + kNbsp + "10:00", "2024-03-01T10:00:00Z"},
+                 {"2024-03-01 10:00:00" + kNarrowNbsp + "+05:30", "2024-03-01T04:30:00Z"},
+                 {"2024-03-01" + kIdeographicSpace + "10:00" + kNbsp + "Z", "2024-03-01T10:00:00Z"},
+             });
+  ExpectBad(AttributeType::kDateTime, {
+                                          {"2024-03-01  10:00", "is not a valid DATETIME"},
+                                          {"2024-03-01" + kNbsp + kNbsp + "10:00", "is not a valid DATETIME"},
+                                          {"2024-03-01" + kNbsp + " 10:00", "is not a valid DATETIME"},
+                                          {"2024-03-01" + kLineSeparator + "10:00", "is not a valid DATETIME"},
+                                          {"2024-03-01\xC2"
+                                           "10:00",
+                                           "is not a valid DATETIME"},
+                                          {"2024-03-01\xA0"
+                                           "10:00",
+                                           "is not a valid DATETIME"},
+                                          {"2024-03-01" + kNbsp + "25:00", "hour out of range"},
+                                      });
+  // The message quotes the value as given, not as read.
+  EXPECT_THAT(std::string(NormalizeValue(AttributeType::kDateTime, "2024-03-01" + kNbsp + "25:00").status().message()),
+              HasSubstr("\"2024-03-01" + kNbsp + "25:00\""));
+}
+
+// Where a type takes no space inside, it takes no Unicode space either: numbers have no
+// thousands separators of any kind.
+TEST(NormalizeValueTest, TypesWithoutInnerSpacesRefuseUnicodeSpacesInside) {
+  ExpectBad(AttributeType::kInteger, {{"12 345", "is not an INTEGER"}, {"12" + kNbsp + "345", "is not an INTEGER"}});
+  ExpectBad(AttributeType::kDecimal, {
+                                         {"1 000.5", "is not a DECIMAL"},
+                                         {"1" + kNbsp + "000.5", "is not a DECIMAL"},
+                                         {"1" + kNarrowNbsp + "234,5", "is not a DECIMAL"},
+                                     });
+  ExpectBad(AttributeType::kBoolean, {{"y" + kNbsp + "es", "is not a BOOLEAN"}});
+  ExpectBad(AttributeType::kDate, {{"2024-03-" + kNbsp + "01", "is not a valid DATE"}});
+  ExpectBad(AttributeType::kEmail, {{"bob" + kNbsp + "@example.com", "non-ASCII characters are not supported"}});
+}
+
+// Random values from pieces the parsers care about, Unicode spaces and broken UTF-8 included:
+// padding a value with white space of any kind changes neither its result nor its message, and a
+// canonical value is a fixed point with no white space at either end.
+TEST(NormalizeValueTest, RandomPaddingWithWhiteSpaceOfAnyKindChangesNothing) {
+  const std::vector<std::string> pieces = {
+      "0",
+      "1",
+      "7",
+      "9",
+      "00",
+      "+",
+      "-",
+      ".",
+      ":",
+      "/",
+      "@",
+      "(0)",
+      "a",
+      "T",
+      "Z",
+      "e",
+      "x.co",
+      " ",
+      "\t",
+      kNbsp,
+      kNarrowNbsp,
+      kZeroWidthSpace,
+      kBom,
+      kIdeographicSpace,
+      kLineSeparator,
+      "\xC2",
+      "\xA0",
+      "\xE2\x80",
+      "\xBB\xBF",
+      "\xC3\xA9",
+  };
+  std::vector<std::string> pads = UnicodeBlanks();
+  pads.push_back(" ");
+  std::mt19937 rng(8);
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string raw;
+    for (int n = static_cast<int>(rng() % 12); n > 0; --n) raw += pieces[rng() % pieces.size()];
+    const std::string padded = pads[rng() % pads.size()] + raw + pads[rng() % pads.size()];
+    for (AttributeType type : kAllAttributeTypes) {
+      absl::StatusOr<std::string> plain = NormalizeValue(type, raw);
+      absl::StatusOr<std::string> got = NormalizeValue(type, padded);
+      ASSERT_EQ(got.status(), plain.status()) << AttributeTypeName(type) << " " << testing::PrintToString(padded);
+      if (!got.ok()) continue;
+      ASSERT_EQ(*got, *plain) << AttributeTypeName(type) << " " << testing::PrintToString(padded);
+      if (got->empty()) continue;
+      ++accepted;
+      ASSERT_EQ(NormalizeValue(type, *got).value_or("(error)"), *got)
+          << AttributeTypeName(type) << " " << testing::PrintToString(padded);
+      for (const std::string& blank : UnicodeBlanks()) {
+        ASSERT_FALSE(got->size() >= blank.size() && got->compare(0, blank.size(), blank) == 0) << *got;
+        ASSERT_FALSE(got->size() >= blank.size() && got->compare(got->size() - blank.size(), blank.size(), blank) == 0)
+            << *got;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 1000);
 }
 
 // ----- TEXT -----

@@ -1,6 +1,7 @@
 #include "common/values/utf8.h"
 
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -74,6 +75,45 @@ TEST(Utf8Test, AgreesWithABruteForceDecoderOnEveryTwoByteString) {
           << a << " " << b;
     }
   }
+}
+
+TEST(Utf8Test, FindsWholeNonAsciiWhiteSpaceCharacters) {
+  const std::pair<std::string, char32_t> spaces[] = {
+      {"\xC2\x85"s, 0x85},       {"\xC2\xA0"s, 0xA0},       {"\xE1\x9A\x80"s, 0x1680}, {"\xE2\x80\x80"s, 0x2000},
+      {"\xE2\x80\x87"s, 0x2007}, {"\xE2\x80\x8A"s, 0x200A}, {"\xE2\x80\x8B"s, 0x200B}, {"\xE2\x80\xA8"s, 0x2028},
+      {"\xE2\x80\xA9"s, 0x2029}, {"\xE2\x80\xAF"s, 0x202F}, {"\xE2\x81\x9F"s, 0x205F}, {"\xE2\x81\xA0"s, 0x2060},
+      {"\xE3\x80\x80"s, 0x3000}, {"\xEF\xBB\xBF"s, 0xFEFF},
+  };
+  for (const auto& [bytes, code_point] : spaces) {
+    const std::string text = "a" + bytes + "b";
+    const NonAsciiWhiteSpace at = NonAsciiWhiteSpaceAt(text, 1);
+    EXPECT_EQ(at.code_point, code_point) << testing::PrintToString(bytes);
+    EXPECT_EQ(at.size, bytes.size()) << testing::PrintToString(bytes);
+    const NonAsciiWhiteSpace before = NonAsciiWhiteSpaceBefore(text, 1 + bytes.size());
+    EXPECT_EQ(before.code_point, code_point) << testing::PrintToString(bytes);
+    EXPECT_EQ(before.size, bytes.size()) << testing::PrintToString(bytes);
+    EXPECT_EQ(at.BreaksLine(), code_point == 0x85 || code_point == 0x2028 || code_point == 0x2029);
+  }
+}
+
+TEST(Utf8Test, FindsNoWhiteSpaceInPartsOfCharactersOrOtherCharacters) {
+  for (const std::string& s : {
+           "\xC2"s, "\xA0"s, "\xE2\x80"s, "\x80\xAF"s, "\xEF\xBB"s,  // cut short
+           "\xC0\xA0"s,                                              // overlong ' '
+           "\xC2\xA9"s, "\xC3\xA0"s, "\xE2\x80\x8C"s, "\xE2\x80\x8D"s, "\xE2\x80\x8E"s, "\xE2\x80\x90"s,
+           "\xE2\x80\xB0"s, "\xEF\xB8\x8F"s, "\xE3\x80\x81"s, "\xE1\xA0\x8E"s,  // U+180E is no longer White_Space
+           "\xE2\x28\xA0"s,                                                     // bad second byte
+       }) {
+    EXPECT_EQ(NonAsciiWhiteSpaceAt(s, 0).size, 0u) << testing::PrintToString(s);
+    EXPECT_EQ(NonAsciiWhiteSpaceBefore(s, s.size()).size, 0u) << testing::PrintToString(s);
+  }
+  // The character before the end is the last one, not one that ends a byte earlier.
+  EXPECT_EQ(NonAsciiWhiteSpaceBefore("\xC2\xA0T"s, 3).size, 0u);
+  EXPECT_EQ(NonAsciiWhiteSpaceBefore("\xC2\xA0T"s, 2).size, 2u);
+  EXPECT_EQ(NonAsciiWhiteSpaceBefore("\xE2\xC2\xA0"s, 3).size, 2u);
+  EXPECT_EQ(NonAsciiWhiteSpaceAt("\xC2\xC2\xA0"s, 0).size, 0u);
+  EXPECT_EQ(NonAsciiWhiteSpaceAt("\xC2\xC2\xA0"s, 1).size, 2u);
+  EXPECT_EQ(NonAsciiWhiteSpaceBefore(""s, 0).size, 0u);
 }
 
 }  // namespace
