@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "absl/strings/ascii.h"
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
@@ -24,8 +23,8 @@ absl::Status LiteralCountError(const contacts::v1::AttributePredicate& p, std::s
 }  // namespace
 
 int64_t UpperBoundMicros(std::string_view literal, int64_t micros) {
-  const absl::string_view trimmed = absl::StripAsciiWhitespace(absl::string_view(literal.data(), literal.size()));
-  return DateDaysOf(std::string_view(trimmed.data(), trimmed.size())).ok() ? micros + kMicrosPerDay - 1 : micros;
+  // Trimmed as NormalizeValue trims: "2024-03-31<NBSP>" is a date, the whole day.
+  return DateDaysOf(TrimValueWhiteSpace(literal)).ok() ? micros + kMicrosPerDay - 1 : micros;
 }
 
 bool TypedPredicate::IsIntegerLike(AttributeType type) {

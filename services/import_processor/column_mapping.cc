@@ -314,11 +314,7 @@ TypeInferrer::TypeInferrer(ValueOptions options)
     : options_(std::move(options)), candidates_((1u << kInferenceOrder.size()) - 1) {}
 
 void TypeInferrer::Add(std::string_view value) {
-  const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-  };
-  while (!value.empty() && is_space(value.front())) value.remove_prefix(1);
-  while (!value.empty() && is_space(value.back())) value.remove_suffix(1);
+  value = TrimValueWhiteSpace(value);  // as NormalizeValue trims, so the leading-zero rule sees its value
   if (value.empty()) return;
   any_value_ = true;
   if (HasLeadingZero(value)) candidates_ &= ~(kIntegerBit | kDecimalBit);

@@ -341,6 +341,7 @@ TEST(QueryColumnsTest, UpperBoundMicrosTrimsThePlainDateAsNormalisingDoes) {
   const int64_t midnight = *DateTimeMicrosOf(*NormalizeValue(AttributeType::kDateTime, "2024-03-31"));
   EXPECT_EQ(UpperBoundMicros("2024-03-31", midnight), midnight + kMicrosPerDay - 1);
   EXPECT_EQ(UpperBoundMicros(" 2024-03-31\t", midnight), midnight + kMicrosPerDay - 1);
+  EXPECT_EQ(UpperBoundMicros("2024-03-31\u00A0", midnight), midnight + kMicrosPerDay - 1);
   EXPECT_EQ(UpperBoundMicros("2024-03-31T00:00:00Z", midnight), midnight);
 }
 

@@ -260,6 +260,8 @@ TEST(TypeInferrerTest, NumbersWrittenWithLeadingZerosAreNotNumbers) {
   EXPECT_EQ(Infer({"1.5", "00.5"}), AttributeType::kText);
   EXPECT_EQ(Infer({"-012"}), AttributeType::kText);
   EXPECT_EQ(Infer({" 0123 ", "5"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"\u00A001234", "98765"}), AttributeType::kText);  // trimmed as values are, any space
+  EXPECT_EQ(Infer({"42\u00A0", "\u202F7"}), AttributeType::kInteger);
   EXPECT_EQ(Infer({"0123.5"}), AttributeType::kText);
   // National phone numbers with their trunk prefix: MOBILE reads them as the import would.
   EXPECT_EQ(Infer({"09876543210", "09123456789"}), AttributeType::kMobile);
