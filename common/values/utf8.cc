@@ -65,34 +65,51 @@ constexpr bool IsNonAsciiWhiteSpace(char32_t c) {
          c == 0x202F || c == 0x205F || c == 0x2060 || c == 0x3000 || c == 0xFEFF;
 }
 
-// Every such character is U+0085, U+00A0 (0xC2 and one byte) or three bytes led by 0xE1, 0xE2,
-// 0xE3 or 0xEF, whose code points are neither overlong nor surrogates: checking that the bytes
-// after the lead are continuation bytes is all the validation needed.
-NonAsciiWhiteSpace DecodeWhiteSpace(const unsigned char* p, size_t available) {
-  NonAsciiWhiteSpace none;
-  if (p[0] == 0xC2) {
-    if (available < 2 || (p[1] != 0x85 && p[1] != 0xA0)) return none;
-    return {p[1], 2};
-  }
-  if (p[0] != 0xE1 && p[0] != 0xE2 && p[0] != 0xE3 && p[0] != 0xEF) return none;
-  if (available < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return none;
-  const auto c = static_cast<char32_t>(((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu));
-  return IsNonAsciiWhiteSpace(c) ? NonAsciiWhiteSpace{c, 3} : none;
-}
-
 }  // namespace
 
+Utf8Char DecodeUtf8At(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  if (lead < 0x80) return {lead, 1};
+  size_t size = 0;
+  char32_t min = 0;  // below it, the sequence is an overlong form
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    size = 2;
+    min = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    size = 3;
+    min = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    size = 4;
+    min = 0x10000;
+  } else {
+    return {kNotUtf8, 1};
+  }
+  if (i + size > text.size()) return {kNotUtf8, 1};
+  char32_t code_point = lead & (0x7F >> size);
+  for (size_t k = 1; k < size; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return {kNotUtf8, 1};
+    code_point = (code_point << 6) | (byte(i + k) & 0x3F);
+  }
+  if (code_point < min || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+    return {kNotUtf8, 1};
+  }
+  return {code_point, size};
+}
+
 NonAsciiWhiteSpace NonAsciiWhiteSpaceAt(std::string_view text, size_t pos) {
-  return DecodeWhiteSpace(reinterpret_cast<const unsigned char*>(text.data()) + pos, text.size() - pos);
+  const Utf8Char c = DecodeUtf8At(text, pos);
+  if (c.code_point == kNotUtf8 || !IsNonAsciiWhiteSpace(c.code_point)) return {};
+  return {c.code_point, c.size};
 }
 
 NonAsciiWhiteSpace NonAsciiWhiteSpaceBefore(std::string_view text, size_t end) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  // A lead byte never doubles as a continuation byte, so a whole character found here is one.
-  if (end >= 2 && p[end - 2] == 0xC2) return DecodeWhiteSpace(p + end - 2, 2);
-  if (end >= 3) {
-    // Led by 0xC2, these three bytes would give a character that ends one byte short of `end`.
-    if (const NonAsciiWhiteSpace space = DecodeWhiteSpace(p + end - 3, 3); space.size == 3) return space;
+  // Every such character takes 2 or 3 bytes; cut at `end`, so that one must end exactly there. A
+  // lead byte never doubles as a continuation byte, so a whole character found here is one.
+  const std::string_view before = text.substr(0, end);
+  for (const size_t size : {size_t{2}, size_t{3}}) {
+    if (end < size) break;
+    if (const NonAsciiWhiteSpace space = NonAsciiWhiteSpaceAt(before, end - size); space.size == size) return space;
   }
   return {};
 }

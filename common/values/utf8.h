@@ -14,6 +14,16 @@ namespace contacts {
 // valid UTF-8 and accepted here; callers that forbid them check separately. Empty is valid.
 bool IsValidUtf8(std::string_view text);
 
+// One character of UTF-8 text: its code point and size in bytes. A byte that does not start a
+// well-formed sequence (RFC 3629, as IsValidUtf8) comes alone, as code point kNotUtf8.
+inline constexpr char32_t kNotUtf8 = 0xFFFFFFFF;
+struct Utf8Char {
+  char32_t code_point;
+  size_t size;
+};
+// REQUIRES: pos < text.size().
+Utf8Char DecodeUtf8At(std::string_view text, size_t pos);
+
 // A white-space character beyond ASCII, found in UTF-8 text: Unicode's White_Space characters above
 // U+007F (U+0085 next line, U+00A0 no-break space, U+1680, U+2000..U+200A, U+2028 and U+2029 line
 // and paragraph separators, U+202F narrow no-break space, U+205F, U+3000 ideographic space) and the

@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "common/values/text_case.h"
+#include "common/values/utf8.h"
 
 namespace contacts {
 namespace {
@@ -40,44 +41,6 @@ constexpr std::pair<std::string_view, std::string_view> kSynonyms[] = {
 // "number" and "no" may also be a synonym ("Telephone No", "Cell Number"); the stem of "address"
 // or "id" may not ("Cell ID" is no phone number).
 constexpr std::array<std::string_view, 4> kDroppableSuffixes = {"address", "number", "no", "id"};
-
-// One character of UTF-8 text. A byte that does not start a well-formed sequence is returned
-// alone, as code point kNotUtf8, to be kept as it is.
-constexpr char32_t kNotUtf8 = 0xFFFFFFFF;
-struct Utf8Char {
-  char32_t code_point;
-  size_t size;
-};
-
-Utf8Char DecodeAt(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return {lead, 1};
-  size_t size = 0;
-  char32_t min = 0;  // below it, the sequence is an overlong form
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    size = 2;
-    min = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    size = 3;
-    min = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    size = 4;
-    min = 0x10000;
-  } else {
-    return {kNotUtf8, 1};
-  }
-  if (i + size > text.size()) return {kNotUtf8, 1};
-  char32_t code_point = lead & (0x7F >> size);
-  for (size_t k = 1; k < size; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return {kNotUtf8, 1};
-    code_point = (code_point << 6) | (byte(i + k) & 0x3F);
-  }
-  if (code_point < min || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-    return {kNotUtf8, 1};
-  }
-  return {code_point, size};
-}
 
 // Unicode White_Space: what spreadsheets put between words besides ' ' (no-break, figure, narrow
 // no-break and ideographic spaces, line and paragraph separators).
@@ -175,7 +138,7 @@ std::string NormalizeColumnName(std::string_view name) {
   std::string out;
   out.reserve(name.size());
   for (size_t i = 0; i < name.size();) {
-    const Utf8Char c = DecodeAt(name, i);
+    const Utf8Char c = DecodeUtf8At(name, i);
     if (c.code_point == kNotUtf8) {
       out += name[i];
     } else {
@@ -189,7 +152,7 @@ std::string NormalizeColumnName(std::string_view name) {
 std::string_view TrimColumnName(std::string_view name) {
   size_t begin = 0;
   while (begin < name.size()) {
-    const Utf8Char c = DecodeAt(name, begin);
+    const Utf8Char c = DecodeUtf8At(name, begin);
     if (!IsTrimmed(c.code_point)) break;
     begin += c.size;
   }
@@ -198,7 +161,7 @@ std::string_view TrimColumnName(std::string_view name) {
   while (!name.empty()) {
     size_t start = name.size() - 1;
     while (start > 0 && name.size() - start < 4 && (static_cast<unsigned char>(name[start]) & 0xC0) == 0x80) --start;
-    const Utf8Char c = DecodeAt(name, start);
+    const Utf8Char c = DecodeUtf8At(name, start);
     if (start + c.size != name.size() || !IsTrimmed(c.code_point)) break;
     name.remove_suffix(c.size);
   }
@@ -211,7 +174,7 @@ std::string SpacedColumnName(std::string_view name) {
   out.reserve(name.size());
   bool in_space = false;
   for (size_t i = 0; i < name.size();) {
-    const Utf8Char c = DecodeAt(name, i);
+    const Utf8Char c = DecodeUtf8At(name, i);
     if (c.code_point != kNotUtf8 && IsWhiteSpace(c.code_point)) {
       in_space = true;
     } else if (c.code_point == kNotUtf8 || !IsInvisible(c.code_point)) {
