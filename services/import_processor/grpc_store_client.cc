@@ -1,6 +1,10 @@
 #include "services/import_processor/grpc_store_client.h"
 
+#include <algorithm>
+#include <memory>
+
 #include <grpcpp/client_context.h>
+#include <grpcpp/server_context.h>
 
 #include "common/status/grpc_status.h"
 
@@ -8,12 +12,18 @@ namespace contacts {
 namespace {
 
 template <typename Response, typename Call>
-absl::StatusOr<Response> Invoke(const StoreCredentials& credentials, std::chrono::milliseconds timeout, Call call) {
-  grpc::ClientContext ctx;
-  for (const auto& [key, value] : credentials) ctx.AddMetadata(key, value);
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+absl::StatusOr<Response> Invoke(const StoreCredentials& credentials, const grpc::ServerContextBase* incoming,
+                                std::chrono::milliseconds timeout, Call call) {
+  // A child of the incoming call is cancelled with it (client gone, or the server draining at
+  // shutdown), so no handler waits on a hung store longer than its caller does.
+  std::unique_ptr<grpc::ClientContext> ctx =
+      incoming != nullptr ? grpc::ClientContext::FromServerContext(*incoming) : std::make_unique<grpc::ClientContext>();
+  for (const auto& [key, value] : credentials) ctx->AddMetadata(key, value);
+  auto deadline = std::chrono::system_clock::now() + timeout;
+  if (incoming != nullptr) deadline = std::min(deadline, incoming->deadline());
+  ctx->set_deadline(deadline);
   Response response;
-  grpc::Status status = call(&ctx, &response);
+  grpc::Status status = call(ctx.get(), &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
@@ -24,28 +34,32 @@ GrpcStoreClient::GrpcStoreClient(std::unique_ptr<v1::ContactStore::StubInterface
                                  std::chrono::milliseconds call_timeout)
     : stub_(std::move(stub)), call_timeout_(call_timeout) {}
 
-absl::StatusOr<v1::Tenant> GrpcStoreClient::GetTenant(const StoreCredentials& credentials) {
-  return Invoke<v1::Tenant>(credentials, call_timeout_, [&](grpc::ClientContext* ctx, v1::Tenant* out) {
+absl::StatusOr<v1::Tenant> GrpcStoreClient::GetTenant(const StoreCredentials& credentials,
+                                                      const grpc::ServerContextBase* incoming) {
+  return Invoke<v1::Tenant>(credentials, incoming, call_timeout_, [&](grpc::ClientContext* ctx, v1::Tenant* out) {
     return stub_->GetTenant(ctx, v1::GetTenantRequest(), out);
   });
 }
 
-absl::StatusOr<v1::ListAttributesResponse> GrpcStoreClient::ListAttributes(const StoreCredentials& credentials) {
-  return Invoke<v1::ListAttributesResponse>(credentials, call_timeout_,
+absl::StatusOr<v1::ListAttributesResponse> GrpcStoreClient::ListAttributes(const StoreCredentials& credentials,
+                                                                           const grpc::ServerContextBase* incoming) {
+  return Invoke<v1::ListAttributesResponse>(credentials, incoming, call_timeout_,
                                             [&](grpc::ClientContext* ctx, v1::ListAttributesResponse* out) {
                                               return stub_->ListAttributes(ctx, v1::ListAttributesRequest(), out);
                                             });
 }
 
 absl::StatusOr<v1::Attribute> GrpcStoreClient::CreateAttribute(const StoreCredentials& credentials,
+                                                               const grpc::ServerContextBase* incoming,
                                                                const v1::CreateAttributeRequest& request) {
-  return Invoke<v1::Attribute>(credentials, call_timeout_, [&](grpc::ClientContext* ctx, v1::Attribute* out) {
+  return Invoke<v1::Attribute>(credentials, incoming, call_timeout_, [&](grpc::ClientContext* ctx, v1::Attribute* out) {
     return stub_->CreateAttribute(ctx, request, out);
   });
 }
 
-absl::StatusOr<v1::ListListsResponse> GrpcStoreClient::ListLists(const StoreCredentials& credentials) {
-  return Invoke<v1::ListListsResponse>(credentials, call_timeout_,
+absl::StatusOr<v1::ListListsResponse> GrpcStoreClient::ListLists(const StoreCredentials& credentials,
+                                                                 const grpc::ServerContextBase* incoming) {
+  return Invoke<v1::ListListsResponse>(credentials, incoming, call_timeout_,
                                        [&](grpc::ClientContext* ctx, v1::ListListsResponse* out) {
                                          return stub_->ListLists(ctx, v1::ListListsRequest(), out);
                                        });
@@ -54,14 +68,14 @@ absl::StatusOr<v1::ListListsResponse> GrpcStoreClient::ListLists(const StoreCred
 absl::StatusOr<v1::BatchUpsertResponse> GrpcStoreClient::BatchUpsert(const StoreCredentials& credentials,
                                                                      const v1::BatchUpsertRequest& request) {
   return Invoke<v1::BatchUpsertResponse>(
-      credentials, call_timeout_,
+      credentials, nullptr, call_timeout_,
       [&](grpc::ClientContext* ctx, v1::BatchUpsertResponse* out) { return stub_->BatchUpsert(ctx, request, out); });
 }
 
 absl::StatusOr<v1::BatchDeleteResponse> GrpcStoreClient::BatchDelete(const StoreCredentials& credentials,
                                                                      const v1::BatchDeleteRequest& request) {
   return Invoke<v1::BatchDeleteResponse>(
-      credentials, call_timeout_,
+      credentials, nullptr, call_timeout_,
       [&](grpc::ClientContext* ctx, v1::BatchDeleteResponse* out) { return stub_->BatchDelete(ctx, request, out); });
 }
 

@@ -52,7 +52,7 @@ grpc::Status ImportProcessorService::Upload(grpc::ServerContext* ctx, grpc::Serv
     }
     const v1::UploadStart start = message.start();
     std::string upload_id;
-    const Caller caller{identity.tenant, CredentialsFor(*ctx, identity)};
+    const Caller caller{identity.tenant, CredentialsFor(*ctx, identity), ctx};
     ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session, manager_->BeginUpload(caller, start, &upload_id));
     while (reader->Read(&message)) {
       if (CallCancelledOrExpired(*ctx, deadline)) return Interrupted(*ctx);
@@ -70,7 +70,7 @@ grpc::Status ImportProcessorService::StartImport(grpc::ServerContext* ctx, const
                                                  v1::Job* response) {
   return Handle(*auth_, ctx, "StartImport", Role::kWriter, [&](const CallIdentity& identity) -> absl::Status {
     ASSIGN_OR_RETURN(*response,
-                     manager_->StartImport(Caller{identity.tenant, CredentialsFor(*ctx, identity)}, *request));
+                     manager_->StartImport(Caller{identity.tenant, CredentialsFor(*ctx, identity), ctx}, *request));
     return absl::OkStatus();
   });
 }
@@ -79,7 +79,7 @@ grpc::Status ImportProcessorService::StartDelete(grpc::ServerContext* ctx, const
                                                  v1::Job* response) {
   return Handle(*auth_, ctx, "StartDelete", Role::kWriter, [&](const CallIdentity& identity) -> absl::Status {
     ASSIGN_OR_RETURN(*response,
-                     manager_->StartDelete(Caller{identity.tenant, CredentialsFor(*ctx, identity)}, *request));
+                     manager_->StartDelete(Caller{identity.tenant, CredentialsFor(*ctx, identity), ctx}, *request));
     return absl::OkStatus();
   });
 }

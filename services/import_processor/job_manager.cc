@@ -347,9 +347,9 @@ absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const Cal
                                         options_.upload_limits));
   // The tenant's primary key, for the check that spares an import its first pass: without it
   // (contact-store unreachable, tenant not set up) the upload goes on unchecked.
-  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
   absl::StatusOr<v1::ListAttributesResponse> listed =
-      tenant.ok() ? store_.ListAttributes(caller.credentials) : tenant.status();
+      tenant.ok() ? store_.ListAttributes(caller.credentials, caller.incoming) : tenant.status();
   if (!listed.ok()) {
     spdlog::debug("upload {}: primary keys not checked: {}", *upload_id, listed.status().ToString());
     return session;
@@ -406,7 +406,8 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
   response.set_size_bytes(preview.size_bytes);
   response.set_delimiter(upload.delimiter());
   std::vector<AttributeInfo> attributes;
-  if (absl::StatusOr<v1::ListAttributesResponse> listed = store_.ListAttributes(caller.credentials); listed.ok()) {
+  if (absl::StatusOr<v1::ListAttributesResponse> listed = store_.ListAttributes(caller.credentials, caller.incoming);
+      listed.ok()) {
     attributes = ToAttributeInfos(*listed);
   } else {
     spdlog::warn("upload {}: no mapping suggestions, contact-store said: {}", upload_id, listed.status().ToString());
@@ -444,7 +445,7 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
 
 absl::Status JobManager::CheckLists(const Caller& caller, const google::protobuf::RepeatedField<uint64_t>& list_ids) {
   if (list_ids.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(v1::ListListsResponse lists, store_.ListLists(caller.credentials));
+  ASSIGN_OR_RETURN(v1::ListListsResponse lists, store_.ListLists(caller.credentials, caller.incoming));
   absl::flat_hash_set<uint64_t> known;
   for (const v1::ContactList& list : lists.lists()) known.insert(list.id());
   for (uint64_t id : list_ids) {
@@ -459,9 +460,9 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
   if (!v1::WriteMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(fmt::format("mode: unknown write mode {}", static_cast<int>(request.mode())));
   }
-  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
   if (!tenant.ok()) return TenantError(tenant.status());
-  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials));
+  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials, caller.incoming));
 
   std::vector<ColumnMappingSpec> mapping;
   for (const v1::ColumnMapping& m : request.mapping()) mapping.push_back({m.column(), m.attribute()});
@@ -487,11 +488,11 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
     create_request.set_name(spec.name);
     create_request.set_type(ToProto(spec.type));
     create_request.set_indexed(spec.indexed);
-    absl::StatusOr<v1::Attribute> created = store_.CreateAttribute(caller.credentials, create_request);
+    absl::StatusOr<v1::Attribute> created = store_.CreateAttribute(caller.credentials, caller.incoming, create_request);
     if (created.ok() || absl::IsAlreadyExists(created.status())) {
       // Created meanwhile by someone else: fine if the type agrees.
       if (!created.ok()) {
-        ASSIGN_OR_RETURN(v1::ListAttributesResponse again, store_.ListAttributes(caller.credentials));
+        ASSIGN_OR_RETURN(v1::ListAttributesResponse again, store_.ListAttributes(caller.credentials, caller.incoming));
         for (const v1::Attribute& a : again.attributes()) {
           if (EqualsIgnoreCase(a.name(), spec.name) && a.type() != ToProto(spec.type)) {
             return absl::InvalidArgumentError(
@@ -553,9 +554,9 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
   if (!v1::BatchDeleteRequest::KeyKind_IsValid(request.key_kind())) {
     return absl::InvalidArgumentError("key_kind: unknown key kind");
   }
-  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials);
+  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
   if (!tenant.ok()) return TenantError(tenant.status());
-  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials));
+  ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials, caller.incoming));
   RETURN_IF_ERROR(CheckLists(caller, request.list_ids()));
 
   internal::StoredJob job;

@@ -57,10 +57,12 @@ struct JobManagerOptions {
   std::chrono::seconds upload_ttl{72 * 3600};
 };
 
-// Who is calling: the tenant (from authentication) and the headers to forward to contact-store.
+// Who is calling: the tenant (from authentication), the headers to forward to contact-store, and
+// the incoming call the store lookups serve (they end with it; null outside an RPC).
 struct Caller {
   std::string tenant;
   StoreCredentials credentials;
+  const grpc::ServerContextBase* incoming = nullptr;
 };
 
 class JobManager {

@@ -1,7 +1,7 @@
 // StoreClient: the calls import-processor makes to contact-store, behind an interface so that the
 // job logic can be tested against a fake store. Requests and responses are the contact-store
-// protobuf messages; no gRPC types appear here. The gRPC implementation lives in
-// grpc_store_client.h.
+// protobuf messages; the only gRPC type here is the incoming call a schema lookup serves, passed
+// through opaquely. The gRPC implementation lives in grpc_store_client.h.
 #pragma once
 
 #include <string>
@@ -11,6 +11,10 @@
 #include "contacts/v1/contact_store.pb.h"
 
 #include "absl/status/statusor.h"
+
+namespace grpc {
+class ServerContextBase;
+}  // namespace grpc
 
 namespace contacts {
 
@@ -22,11 +26,19 @@ class StoreClient {
   virtual ~StoreClient() = default;
 
   // Each returns the store's status unchanged (UNAVAILABLE when it cannot be reached).
-  virtual absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials) = 0;
-  virtual absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials& credentials) = 0;
+  //
+  // The schema calls are made while serving an RPC: `incoming` is that call (null when there is
+  // none), and the store call ends no later than it (its deadline, its cancellation). The batch
+  // calls are job work, which outlives the RPC that started it.
+  virtual absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials,
+                                               const grpc::ServerContextBase* incoming) = 0;
+  virtual absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials& credentials,
+                                                                    const grpc::ServerContextBase* incoming) = 0;
   virtual absl::StatusOr<v1::Attribute> CreateAttribute(const StoreCredentials& credentials,
+                                                        const grpc::ServerContextBase* incoming,
                                                         const v1::CreateAttributeRequest& request) = 0;
-  virtual absl::StatusOr<v1::ListListsResponse> ListLists(const StoreCredentials& credentials) = 0;
+  virtual absl::StatusOr<v1::ListListsResponse> ListLists(const StoreCredentials& credentials,
+                                                          const grpc::ServerContextBase* incoming) = 0;
   virtual absl::StatusOr<v1::BatchUpsertResponse> BatchUpsert(const StoreCredentials& credentials,
                                                               const v1::BatchUpsertRequest& request) = 0;
   virtual absl::StatusOr<v1::BatchDeleteResponse> BatchDelete(const StoreCredentials& credentials,

@@ -27,6 +27,7 @@
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "contacts/v1/import_processor.grpc.pb.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "tests/integration/import_processor/import_dataset.h"
 #include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
@@ -881,6 +882,90 @@ TEST(ImportAuthTest, WorkerUsesTheCallersKeyAndRolesAreEnforced) {
   EXPECT_THAT(RoleMismatches(s.importer_->Channel(), "contacts.v1.ImportProcessor", lowest_role, kAcmeRoleKeys),
               testing::IsEmpty())
       << s.Logs();
+}
+
+// ----- Store calls end with the RPC they serve -----
+
+// With contact-store frozen (SIGSTOP), a StartImport or Upload whose caller gives up after 1 s
+// must not leave import-processor waiting on the store for --store_timeout_ms (60 s): the store
+// call carries the caller's deadline and cancellation, so the handler ends with the call, and a
+// SIGTERM with such a call in flight ends the process within the grace period.
+TEST(ImportStoreDeadlineTest, StoreCallsEndWithTheIncomingCall) {
+  Services s;
+  absl::Status started = s.Start({"--store_timeout_ms=60000", "--grace_period_ms=2000"});
+  ASSERT_TRUE(started.ok()) << started;
+  const std::string tenant = "deadline";
+  ASSERT_TRUE(s.SetupTenant(tenant).ok());
+  const std::string csv = "customer_id\nk1\nk2\n";
+  v1::StartImportRequest import;
+  AddMapping(&import, "customer_id", "customer_id");
+  auto upload_file = [&] {
+    v1::UploadResponse upload;
+    grpc::Status status = s.Upload(tenant, csv, "a.csv", &upload);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return upload.upload_id();
+  };
+  const std::string first_upload = upload_file();
+  const std::string second_upload = upload_file();
+  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
+  // However the test ends: a stopped store would not see the SIGTERM of a coverage build's teardown.
+  absl::Cleanup thaw = [&] { (void)s.store_->Signal(SIGCONT); };
+
+  auto start_import = [&](const std::string& upload_id, int seconds, v1::Job* job) {
+    import.set_upload_id(upload_id);
+    auto ctx = Ctx(tenant, seconds);
+    return s.stub_->StartImport(ctx.get(), import, job);
+  };
+  using Clock = std::chrono::steady_clock;
+  {
+    const auto begin = Clock::now();
+    v1::Job job;
+    EXPECT_EQ(start_import(first_upload, 1, &job).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_LT(Clock::now() - begin, std::chrono::seconds(3));
+  }
+  {
+    const auto begin = Clock::now();
+    auto ctx = Ctx(tenant, 1);
+    v1::UploadResponse response;
+    auto writer = s.stub_->Upload(ctx.get(), &response);
+    v1::UploadRequest first;
+    first.mutable_start()->set_file_name("b.csv");
+    writer->Write(first);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_LT(Clock::now() - begin, std::chrono::seconds(3));
+  }
+
+  // Once the store is back, the same upload imports normally, and is the tenant's only job: the
+  // StartImport its caller gave up on did not go on to start one.
+  ASSERT_TRUE(s.store_->Signal(SIGCONT).ok());
+  {
+    v1::Job job;
+    grpc::Status status = start_import(first_upload, 30, &job);
+    ASSERT_TRUE(status.ok()) << status.error_message() << s.Logs();
+    EXPECT_EQ(s.Wait(tenant, job.id()).state(), v1::COMPLETED) << s.Logs();
+    v1::ListJobsResponse jobs;
+    auto ctx = Ctx(tenant);
+    ASSERT_TRUE(s.stub_->ListJobs(ctx.get(), v1::ListJobsRequest(), &jobs).ok());
+    ASSERT_GE(jobs.jobs_size(), 1);
+    EXPECT_EQ(jobs.jobs_size(), 1);
+    EXPECT_EQ(jobs.jobs(0).id(), job.id());  // newest first
+  }
+
+  // A SIGTERM while a StartImport waits on the frozen store: the drain cancels the call after the
+  // grace period (2 s), and with it the store call, so the process exits long before 60 s.
+  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
+  grpc::Status hung_status;
+  std::thread hung([&] {
+    v1::Job job;
+    hung_status = start_import(second_upload, 30, &job);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the call reaches the store
+  absl::StatusOr<ExitInfo> exit = s.importer_->Terminate(std::chrono::seconds(15));
+  hung.join();
+  ASSERT_TRUE(exit.ok()) << exit.status() << s.Logs();
+  EXPECT_LT(exit->elapsed, std::chrono::seconds(7)) << s.Logs();
+  EXPECT_FALSE(hung_status.ok());
 }
 
 // ----- Batch order -----

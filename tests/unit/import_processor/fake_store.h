@@ -81,18 +81,19 @@ class FakeStore : public StoreClient {
   // Called at the start of each GetTenant, outside the store's lock (so it may block).
   std::function<void()> get_tenant_hook;
 
-  absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials) override {
+  absl::StatusOr<v1::Tenant> GetTenant(const StoreCredentials& credentials, const grpc::ServerContextBase*) override {
     if (get_tenant_hook) get_tenant_hook();
     std::lock_guard lock(mu_);
     last_credentials = credentials;
     if (!tenant_ready) return absl::NotFoundError("tenant not set up");
     return tenant_;
   }
-  absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials&) override {
+  absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials&,
+                                                            const grpc::ServerContextBase*) override {
     std::lock_guard lock(mu_);
     return attributes_;
   }
-  absl::StatusOr<v1::Attribute> CreateAttribute(const StoreCredentials&,
+  absl::StatusOr<v1::Attribute> CreateAttribute(const StoreCredentials&, const grpc::ServerContextBase*,
                                                 const v1::CreateAttributeRequest& request) override {
     std::lock_guard lock(mu_);
     for (const v1::Attribute& a : attributes_.attributes()) {
@@ -104,7 +105,7 @@ class FakeStore : public StoreClient {
     created.push_back(request.name());
     return *a;
   }
-  absl::StatusOr<v1::ListListsResponse> ListLists(const StoreCredentials&) override {
+  absl::StatusOr<v1::ListListsResponse> ListLists(const StoreCredentials&, const grpc::ServerContextBase*) override {
     std::lock_guard lock(mu_);
     return lists_;
   }
