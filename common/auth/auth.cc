@@ -87,7 +87,7 @@ bool IsValidTenantName(std::string_view tenant) {
 
 Authenticator Authenticator::Disabled() { return Authenticator(); }
 
-absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
+absl::StatusOr<std::string> ReadApiKeysFile(const std::string& path) {
   // A folder opens and only fails at read() (EISDIR): name the usual slip instead (the mounted
   // Secret's folder given instead of the file in it).
   std::error_code ec;
@@ -112,14 +112,55 @@ absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
     text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  return Parse(text, path);
+  return text;
 }
 
-absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text) { return Parse(text, "API keys"); }
-
-absl::StatusOr<Authenticator> Authenticator::Parse(std::string_view text, std::string_view source) {
+Authenticator Authenticator::WithKeys(std::shared_ptr<const KeyList> keys) {
   Authenticator auth;
   auth.enabled_ = true;
+  auth.slot_ = std::make_unique<KeySlot>();
+  absl::MutexLock lock(&auth.slot_->mu);
+  auth.slot_->keys = std::move(keys);
+  return auth;
+}
+
+absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadApiKeysFile(path);
+  if (!text.ok()) return text.status();
+  return FromTextNamed(*text, path);
+}
+
+absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text) { return FromTextNamed(text, "API keys"); }
+
+absl::StatusOr<Authenticator> Authenticator::FromTextNamed(std::string_view text, std::string_view source) {
+  absl::StatusOr<std::shared_ptr<const KeyList>> keys = Parse(text, source);
+  if (!keys.ok()) return keys.status();
+  return WithKeys(*std::move(keys));
+}
+
+absl::Status Authenticator::ReplaceKeys(std::string_view text, std::string_view source) {
+  if (!enabled_) return absl::FailedPreconditionError("auth is off: API keys cannot be loaded at run time");
+  absl::StatusOr<std::shared_ptr<const KeyList>> keys = Parse(text, source);
+  if (!keys.ok()) return keys.status();
+  absl::MutexLock lock(&slot_->mu);
+  slot_->keys = *std::move(keys);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const Authenticator::KeyList> Authenticator::keys() const {
+  if (slot_ == nullptr) return nullptr;
+  absl::ReaderMutexLock lock(&slot_->mu);
+  return slot_->keys;
+}
+
+size_t Authenticator::key_count() const {
+  std::shared_ptr<const KeyList> list = keys();
+  return list == nullptr ? 0 : list->size();
+}
+
+absl::StatusOr<std::shared_ptr<const Authenticator::KeyList>> Authenticator::Parse(std::string_view text,
+                                                                                   std::string_view source) {
+  auto keys = std::make_shared<KeyList>();
   // A UTF-8 byte order mark (Windows editors write one) is not part of the first key.
   constexpr std::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
@@ -143,18 +184,18 @@ absl::StatusOr<Authenticator> Authenticator::Parse(std::string_view text, std::s
       return absl::InvalidArgumentError(
           fmt::format("{} line {}: {}", source, line_number, std::string(role.status().message())));
     }
-    for (const KeyEntry& existing : auth.keys_) {
+    for (const KeyEntry& existing : *keys) {
       if (existing.key == fields[0]) {
         return absl::InvalidArgumentError(
             fmt::format("{} line {}: duplicate API key (same key as an earlier line)", source, line_number));
       }
     }
-    auth.keys_.push_back(KeyEntry{fields[0], CallIdentity{fields[1], *role}});
+    keys->push_back(KeyEntry{fields[0], CallIdentity{fields[1], *role}});
   }
-  if (auth.keys_.empty()) {
+  if (keys->empty()) {
     return absl::InvalidArgumentError(fmt::format("{}: no API keys found", source));
   }
-  return auth;
+  return std::shared_ptr<const KeyList>(std::move(keys));
 }
 
 absl::StatusOr<CallIdentity> Authenticator::Authenticate(std::optional<std::string_view> api_key,
@@ -171,8 +212,9 @@ absl::StatusOr<CallIdentity> Authenticator::Authenticate(std::optional<std::stri
     return absl::UnauthenticatedError("missing API key: send it in the x-api-key metadata header");
   }
   // Look at every entry whatever matches, so timing does not tell which entry a key is close to.
+  const std::shared_ptr<const KeyList> list = keys();
   const KeyEntry* match = nullptr;
-  for (const KeyEntry& entry : keys_) {
+  for (const KeyEntry& entry : *list) {
     if (ConstantTimeEquals(entry.key, *api_key)) match = &entry;
   }
   if (match == nullptr) {

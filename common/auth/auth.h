@@ -6,13 +6,16 @@
 // named by the "x-tenant" header, or of "default".
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace contacts {
 
@@ -55,6 +58,13 @@ class Authenticator {
   static absl::StatusOr<Authenticator> FromFile(const std::string& path);
   static absl::StatusOr<Authenticator> FromText(std::string_view text);
 
+  // Replaces every key with those of `text` (a key file's content; `source` names it in errors),
+  // for a key file changed while the service runs (ApiKeysReloader). Calls authenticated before
+  // the swap keep their identity; calls after it see only the new keys. On error (as FromText's,
+  // INVALID_ARGUMENT naming the line) the keys in use stay as they were. Thread-safe with
+  // Authenticate. FAILED_PRECONDITION when auth is off: it cannot be turned on at run time.
+  absl::Status ReplaceKeys(std::string_view text, std::string_view source);
+
   // api_key: the "x-api-key" metadata value (or the key from "authorization: Bearer <key>");
   // tenant_header: the "x-tenant" value, if any.
   // Errors: UNAUTHENTICATED for a missing or unknown key; PERMISSION_DENIED if the key's role is
@@ -64,17 +74,32 @@ class Authenticator {
                                             std::optional<std::string_view> tenant_header, Role required) const;
 
   bool enabled() const { return enabled_; }
-  size_t key_count() const { return keys_.size(); }
+  size_t key_count() const;
 
  private:
   struct KeyEntry {
     std::string key;
     CallIdentity identity;
   };
-  static absl::StatusOr<Authenticator> Parse(std::string_view text, std::string_view source);
+  using KeyList = std::vector<KeyEntry>;
+  // The keys in use: replaced whole, so a call reads one consistent list while a reload swaps in
+  // the next. Behind a pointer so that the Authenticator stays movable.
+  struct KeySlot {
+    mutable absl::Mutex mu;
+    std::shared_ptr<const KeyList> keys ABSL_GUARDED_BY(mu);
+  };
+
+  static absl::StatusOr<std::shared_ptr<const KeyList>> Parse(std::string_view text, std::string_view source);
+  static absl::StatusOr<Authenticator> FromTextNamed(std::string_view text, std::string_view source);
+  static Authenticator WithKeys(std::shared_ptr<const KeyList> keys);
+  std::shared_ptr<const KeyList> keys() const;
 
   bool enabled_ = false;
-  std::vector<KeyEntry> keys_;
+  std::unique_ptr<KeySlot> slot_;  // null when auth is off
 };
+
+// The content of an API keys file, with FromFile's errors (NOT_FOUND, PERMISSION_DENIED,
+// INVALID_ARGUMENT for a directory, FAILED_PRECONDITION, DATA_LOSS), each naming the file.
+absl::StatusOr<std::string> ReadApiKeysFile(const std::string& path);
 
 }  // namespace contacts
