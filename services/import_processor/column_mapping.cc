@@ -18,7 +18,24 @@ constexpr std::array<AttributeType, 7> kInferenceOrder = {
 
 constexpr uint32_t kIntegerBit = 1u << 0;  // bits of TypeInferrer::candidates_
 constexpr uint32_t kDecimalBit = 1u << 1;
+constexpr uint32_t kMobileBit = 1u << 6;
 static_assert(kInferenceOrder[0] == AttributeType::kInteger && kInferenceOrder[1] == AttributeType::kDecimal);
+static_assert(kInferenceOrder[6] == AttributeType::kMobile);
+
+// Fewest digits of a phone number written without its country code: the national numbers of most
+// numbering plans have 10 or more, trunk prefix included (India 98765 43210, US (415) 555-0100,
+// UK 07700 900123, France 06 12 34 56 78), while codes such as ZIP+4 (12345-6789), social security
+// numbers (123-45-6789) and postal codes have fewer.
+constexpr int kMinNationalPhoneDigits = 10;
+
+// A trimmed value that reads as a phone number, whatever the tenant's country code could make of
+// it: written with its country code ("+..."; "00..." has enough digits), or long enough.
+bool LooksLikePhoneNumber(std::string_view value) {
+  if (!value.empty() && value.front() == '+') return true;
+  int digits = 0;
+  for (char c : value) digits += c >= '0' && c <= '9';
+  return digits >= kMinNationalPhoneDigits;
+}
 
 // "0123", "-007", "00.5": a zero followed by another digit at the start of the integer part.
 bool HasLeadingZero(std::string_view value) {
@@ -281,6 +298,7 @@ void TypeInferrer::Add(std::string_view value) {
   if (value.empty()) return;
   any_value_ = true;
   if (HasLeadingZero(value)) candidates_ &= ~(kIntegerBit | kDecimalBit);
+  if (!LooksLikePhoneNumber(value)) candidates_ &= ~kMobileBit;
   for (size_t i = 0; i < kInferenceOrder.size(); ++i) {
     if ((candidates_ & (1u << i)) == 0) continue;
     if (!NormalizeValue(kInferenceOrder[i], value, options_).ok()) candidates_ &= ~(1u << i);

@@ -63,7 +63,15 @@ std::vector<std::string> SuggestAttributes(const std::vector<std::string>& colum
 // DATETIME, EMAIL, MOBILE that accepts every non-empty sample (NormalizeValue), else TEXT. A
 // column with no non-empty sample is TEXT. A number written with a leading zero ("0123", "-007",
 // "00.5") rules out INTEGER and DECIMAL: as a number it would lose the zeros, and such columns
-// hold codes (zip codes, zero-padded ids, phone numbers), not quantities.
+// hold codes (zip codes, zero-padded ids, phone numbers), not quantities. MOBILE also needs every
+// sample to read as a phone number: written with its country code ('+' first), or with at least 10
+// digits (a trunk '0' and a "00" prefix count). NormalizeValue takes any 5 to 9 digits with the
+// tenant's country code put in front, so without this ZIP+4 codes ("12345-6789"), social security
+// numbers ("123-45-6789") and other hyphenated codes would be suggested as MOBILE; national
+// numbers of most numbering plans have 10 or more digits ("98765 43210", "(415) 555-0100",
+// "07700 900123"). The cost: a national number shorter than that ("612 345 678" in Spain, "9123
+// 4567" in Singapore) infers TEXT unless written with its country code. Only the suggestion
+// changes: a column mapped to a MOBILE attribute is still read by NormalizeValue.
 class TypeInferrer {
  public:
   explicit TypeInferrer(ValueOptions options = ValueOptions());

@@ -138,16 +138,24 @@ absl::StatusOr<ImportPlan> BuildImportPlan(const std::vector<std::string>& heade
   return plan;
 }
 
+std::string RaggedRowMessage(size_t fields, size_t header_fields) {
+  return fmt::format("row has {} fields, the header has {}", fields, header_fields);
+}
+
+std::string RejectionReason(std::string_view reason_key, std::string_view message) {
+  return message.empty() ? std::string(reason_key) : fmt::format("{}: {}", reason_key, message);
+}
+
 RowValidator::RowValidator(const ImportPlan& plan, EmailTypoFixer fixer) : plan_(plan), fixer_(fixer) {}
 
 bool RowValidator::Validate(const std::vector<std::string_view>& fields, ValidatedRow* row,
                             RowRejection* rejection) const {
   row->fixes.clear();
   if (fields.size() != plan_.header_fields) {
-    rejection->reason_key = "ragged_row";
+    rejection->reason_key = kRaggedRowReasonKey;
     rejection->column.clear();
     rejection->value.clear();
-    rejection->message = fmt::format("row has {} fields, the header has {}", fields.size(), plan_.header_fields);
+    rejection->message = RaggedRowMessage(fields.size(), plan_.header_fields);
     return false;
   }
   row->values.resize(plan_.columns.size());

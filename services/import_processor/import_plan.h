@@ -80,6 +80,17 @@ struct RowRejection {
   std::string message;  // what is wrong, e.g. `"forty" is not an INTEGER`
 };
 
+// The reason_key of a row whose field count differs from the header's.
+inline constexpr std::string_view kRaggedRowReasonKey = "ragged_row";
+
+// The message of a ragged row's rejection: "row has 2 fields, the header has 5". RowValidator
+// rejects such rows with it, and the Upload preview flags its sample rows with it.
+std::string RaggedRowMessage(size_t fields, size_t header_fields);
+
+// A rejected row's reason as the job's error log gives it (JobError.reason): "<reason_key>:
+// <message>", or the key alone when there is no message.
+std::string RejectionReason(std::string_view reason_key, std::string_view message);
+
 // One email changed by the typo fixer.
 struct EmailFix {
   std::string column;

@@ -424,9 +424,11 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
     }
     column->set_inferred_type(ToProto(type));
   }
-  for (const std::vector<std::string>& row : preview.sample_rows) {
+  for (const SampleRow& row : preview.sample_rows) {
     v1::PreviewRow* out = response.add_sample_rows();
-    for (const std::string& value : row) out->add_values(value);
+    for (const std::string& value : row.values) out->add_values(value);
+    out->set_line(row.line);
+    out->set_problem(row.problem);
   }
   if (start.has_import()) {
     v1::StartImportRequest request = start.import();

@@ -61,11 +61,6 @@ auto CallWithRetry(Call call, JobControl& control, std::chrono::milliseconds bud
   }
 }
 
-// A rejected row's reason: `<reason key>: <message>`, or the key alone.
-std::string RejectReason(std::string_view reason_key, std::string_view message) {
-  return message.empty() ? std::string(reason_key) : fmt::format("{}: {}", reason_key, message);
-}
-
 v1::JobError MakeError(uint64_t row, std::string column, std::string value, std::string reason) {
   v1::JobError error;
   error.set_row_number(row);
@@ -100,7 +95,7 @@ struct PreparedBatch {
   void Reject(uint64_t row, std::string reason_key, std::string column, std::string value, std::string_view message) {
     ++rejected;
     ++rejected_by_reason[reason_key];
-    rejected_rows.push_back(MakeError(row, std::move(column), std::move(value), RejectReason(reason_key, message)));
+    rejected_rows.push_back(MakeError(row, std::move(column), std::move(value), RejectionReason(reason_key, message)));
   }
 };
 
@@ -809,7 +804,7 @@ class Runner {
     for (const v1::BatchDeleteResponse::KeyProblem& problem : response.invalid_keys()) {
       auto& [row, value] = batch.sent_keys[problem.index()];
       batch.rejected_rows.push_back(
-          MakeError(row, "", std::move(value), RejectReason("invalid_key", problem.reason())));
+          MakeError(row, "", std::move(value), RejectionReason("invalid_key", problem.reason())));
     }
     std::sort(batch.rejected_rows.begin(), batch.rejected_rows.end(),
               [](const v1::JobError& a, const v1::JobError& b) { return a.row_number() < b.row_number(); });

@@ -174,8 +174,12 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
   if (data_row <= limits_.preview_rows) {
     // Cut for display: ten whole records of long fields could make the Upload answer larger than
     // a client accepts, refused after the upload (and a job started with it) had been stored.
-    std::vector<std::string>& sample = samples_.emplace_back();
-    for (std::string_view field : record.fields) sample.push_back(CutReportedValue(field));
+    SampleRow& sample = samples_.emplace_back();
+    for (std::string_view field : record.fields) sample.values.push_back(CutReportedValue(field));
+    sample.line = record.position.line_number;
+    if (record.fields.size() != columns_.size()) {
+      sample.problem = RejectionReason(kRaggedRowReasonKey, RaggedRowMessage(record.fields.size(), columns_.size()));
+    }
   }
   // A ragged row is left out: a field missing or one too many shifts the values after it under
   // other columns ("Bob,Goa" under name,age,city makes "Goa" an age), and the import rejects the

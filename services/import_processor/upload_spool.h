@@ -37,6 +37,17 @@ struct UploadLimits {
   ZipLimits zip;
 };
 
+// One of the first data rows, as the Upload preview shows it.
+struct SampleRow {
+  // The values as read, each cut to kMaxReportedValueBytes. A ragged row (more or fewer values
+  // than columns) is shown as it is, neither padded nor cut.
+  std::vector<std::string> values;
+  uint64_t line = 0;  // 1-based line of the data file on which the row starts
+  // "" when the row has as many fields as the header; else the reason the import's error log will
+  // give for rejecting it, whatever the mapping: "ragged_row: row has 2 fields, the header has 5".
+  std::string problem;
+};
+
 struct UploadPreview {
   std::string data_path;  // the spooled data file (.csv or .txt)
   std::string extension;  // ".csv" or ".txt"
@@ -46,9 +57,7 @@ struct UploadPreview {
   uint64_t data_rows = 0;       // records after the header
   std::vector<std::string> columns;
   std::vector<AttributeType> inferred_types;  // parallel to columns
-  // The first data rows as read, values cut to kMaxReportedValueBytes. A ragged row (more or
-  // fewer values than columns) is shown as it is: its length is what tells it apart.
-  std::vector<std::vector<std::string>> sample_rows;
+  std::vector<SampleRow> sample_rows;         // the first data rows
   // Starts of data records spread about evenly over the file (at most kMaxSplitPoints, none in
   // a file below 64 KiB), where a pass over the file can be split between threads.
   std::vector<CsvPosition> split_points;
@@ -114,7 +123,7 @@ class UploadSession {
   std::vector<std::string> columns_;
   std::vector<TypeInferrer> inferrers_;
   uint64_t inferred_rows_ = 0;  // rows fed to inferrers_
-  std::vector<std::vector<std::string>> samples_;
+  std::vector<SampleRow> samples_;
   std::vector<CsvPosition> split_points_;
   uint64_t split_spacing_ = 64 << 10;                // bytes between split points; doubles when they fill up
   std::unique_ptr<DistinctKeyCheck> distinct_keys_;  // may be null

@@ -398,6 +398,41 @@ TEST_F(ImportProcessorTest, SameDataAsZipAndAsTabSeparatedTxtGivesTheSameResult)
   EXPECT_EQ(s().ExportLines(tenant_), s().ExportLines(first_tenant));
 }
 
+// A preview sample row with more or fewer values than the header says so, in the words of the
+// error the import then logs for it, and where the row starts in the file.
+TEST_F(ImportProcessorTest, PreviewFlagsTheSampleRowsTheImportRejectsAsRagged) {
+  v1::StartImportRequest import;
+  AddMapping(&import, "customer_id", "customer_id");
+  AddMapping(&import, "Email Address", "email");
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(tenant_,
+                         "customer_id,Email Address,City\n"
+                         "k1,a@b.co,Pune\n"
+                         "k2,c@d.co\n"                   // a value short
+                         "k3,e@f.co,\"Navi\nMumbai\"\n"  // two lines
+                         "k4,g@h.co,Delhi,India\n"       // a value too many
+                         "k5,i@j.co,Mumbai\n",
+                         "ragged.csv", &upload, &import)
+                  .ok());
+  ASSERT_EQ(upload.sample_rows_size(), 5);
+  std::vector<uint64_t> lines;
+  std::vector<std::string> problems;
+  for (const v1::PreviewRow& row : upload.sample_rows()) {
+    lines.push_back(row.line());
+    problems.push_back(row.problem());
+  }
+  EXPECT_EQ(lines, (std::vector<uint64_t>{2, 3, 4, 6, 7}));
+  EXPECT_EQ(problems, (std::vector<std::string>{"", "ragged_row: row has 2 fields, the header has 3", "",
+                                                "ragged_row: row has 4 fields, the header has 3", ""}));
+
+  // The import rejects those rows, and only those, for the reason the preview gave.
+  v1::Job job = s().Wait(tenant_, upload.job().id());
+  EXPECT_EQ(job.counts().inserted(), 3u);
+  std::map<uint64_t, std::string> rejected;
+  for (const v1::JobError& error : s().Errors(tenant_, job.id())) rejected[error.row_number()] = error.reason();
+  EXPECT_EQ(rejected, (std::map<uint64_t, std::string>{{2, problems[1]}, {4, problems[3]}}));
+}
+
 TEST_F(ImportProcessorTest, InvalidUtf8AndLatin1AreRefusedWithByteOffsetAndLine) {
   v1::UploadResponse response;
   grpc::Status bad = s().Upload(tenant_, "id,name\n1,ok\n2,Jos\xE9\n", "latin1.csv", &response, nullptr, 3);

@@ -1,6 +1,12 @@
 #include "services/import_processor/column_mapping.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
+
+#include "common/values/typed_value.h"
 
 namespace contacts {
 namespace {
@@ -230,8 +236,8 @@ TEST(SuggestAttributesTest, DisplayNameWinsOverASynonym) {
   EXPECT_EQ(SuggestAttributes({"Phone"}, Schema()), (std::vector<std::string>{"mobile"}));
 }
 
-AttributeType Infer(std::vector<std::string_view> values) {
-  TypeInferrer inferrer;
+AttributeType Infer(std::vector<std::string_view> values, ValueOptions options = {}) {
+  TypeInferrer inferrer(std::move(options));
   for (auto v : values) inferrer.Add(v);
   return inferrer.Result();
 }
@@ -268,6 +274,41 @@ TEST(TypeInferrerTest, NumbersWrittenWithLeadingZerosAreNotNumbers) {
   // A lone zero, or one before the point, is a number.
   EXPECT_EQ(Infer({"0", "10", "-0"}), AttributeType::kInteger);
   EXPECT_EQ(Infer({"0.5", "-0.25", "0"}), AttributeType::kDecimal);
+}
+
+// Codes of 5 to 9 digits written with a hyphen pass for national phone numbers once a country code
+// is put in front (12345-6789 -> +91123456789), whichever the tenant's; they are no phone numbers.
+TEST(TypeInferrerTest, HyphenatedDigitCodesAreNotMobile) {
+  for (std::string country_code : {"91", "1", "44", "358"}) {
+    ValueOptions options;
+    options.default_country_code = country_code;
+    EXPECT_EQ(Infer({"12345-6789", "98052-1234"}, options), AttributeType::kText) << country_code;  // US ZIP+4
+    EXPECT_EQ(Infer({"02134-1234", "98052-1234"}, options), AttributeType::kText) << country_code;
+    EXPECT_EQ(Infer({"123-45-6789", "987-65-4321"}, options), AttributeType::kText) << country_code;  // SSN
+    EXPECT_EQ(Infer({"01310-100", "20040-020"}, options), AttributeType::kText) << country_code;      // Brazil CEP
+    EXPECT_EQ(Infer({"100-0001", "150-0002"}, options), AttributeType::kText) << country_code;        // Japan postal
+    EXPECT_EQ(Infer({"0123456", "0765432"}, options), AttributeType::kText) << country_code;          // zero-padded ids
+    // The import still takes such a value for a column mapped to a MOBILE attribute: the rule is
+    // the inference's only.
+    EXPECT_TRUE(NormalizeValue(AttributeType::kMobile, "12345-6789", options).ok()) << country_code;
+  }
+}
+
+// Phone numbers as people write them: with their country code, or with at least 10 digits.
+TEST(TypeInferrerTest, PhoneNumbersAsWrittenAreMobile) {
+  for (std::string country_code : {"91", "1", "44"}) {
+    ValueOptions options;
+    options.default_country_code = country_code;
+    EXPECT_EQ(Infer({"98765 43210", "+91 98765-43210", "(415) 555-0100", "9876543210"}, options),
+              AttributeType::kMobile)
+        << country_code;
+    EXPECT_EQ(Infer({"415-555-0100", "415.555.0100", "1-415-555-0100"}, options), AttributeType::kMobile)
+        << country_code;
+    EXPECT_EQ(Infer({"020 7946 0958", "07700 900123", "06 12 34 56 78"}, options), AttributeType::kMobile)
+        << country_code;
+    EXPECT_EQ(Infer({"0044 20 7946 0958", "+65 9123 4567", "+34 612 345 678"}, options), AttributeType::kMobile)
+        << country_code;
+  }
 }
 
 // Checked and already right: pinned so that they stay so.

@@ -64,7 +64,7 @@ TEST_F(UploadSpoolTest, PreviewsACsvWithBomCrlfAndQuotedNewlines) {
   EXPECT_EQ(preview->columns, (std::vector<std::string>{"name", "age"}));
   EXPECT_EQ(preview->data_rows, 2u);
   ASSERT_EQ(preview->sample_rows.size(), 2u);
-  EXPECT_EQ(preview->sample_rows[0][0], "Zoë\nSmith");
+  EXPECT_EQ(preview->sample_rows[0].values[0], "Zoë\nSmith");
   EXPECT_EQ(preview->inferred_types[1], AttributeType::kText);  // "x" is not a number
   EXPECT_EQ(preview->extension, ".csv");
   EXPECT_TRUE(std::filesystem::exists(preview->data_path));
@@ -85,8 +85,32 @@ TEST_F(UploadSpoolTest, RaggedRowsAreShownButNotInferredFrom) {
   EXPECT_EQ(preview->inferred_types,
             (std::vector<AttributeType>{AttributeType::kText, AttributeType::kInteger, AttributeType::kText}));
   ASSERT_EQ(preview->sample_rows.size(), 4u);
-  EXPECT_EQ(preview->sample_rows[1], (std::vector<std::string>{"Bob", "Goa"}));
-  EXPECT_EQ(preview->sample_rows[2], (std::vector<std::string>{"Smith", " Jr", "52", "Delhi"}));
+  EXPECT_EQ(preview->sample_rows[1].values, (std::vector<std::string>{"Bob", "Goa"}));
+  EXPECT_EQ(preview->sample_rows[2].values, (std::vector<std::string>{"Smith", " Jr", "52", "Delhi"}));
+}
+
+// Each sample row says where it starts and, when ragged, the reason the import's error log will
+// give for rejecting it; a UI need not count values to tell it apart.
+TEST_F(UploadSpoolTest, SampleRowsSayTheirLineAndWhyTheImportWouldRejectThem) {
+  auto preview = Spool(
+      "\xEF\xBB\xBFname,age,city\r\n"
+      "Ann,41,Pune\r\n"
+      "Bob,Goa\r\n"
+      "\r\n"                         // blank: a line, no row
+      "\"Zo\n\"\"Z\"\"\",3,Goa\r\n"  // a quoted line break: a row of two lines
+      "Smith, Jr,52,Delhi\r\n"
+      "Cy,7,Mumbai\r\n");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  ASSERT_EQ(preview->sample_rows.size(), 5u);
+  std::vector<uint64_t> lines;
+  std::vector<std::string> problems;
+  for (const SampleRow& row : preview->sample_rows) {
+    lines.push_back(row.line);
+    problems.push_back(row.problem);
+  }
+  EXPECT_EQ(lines, (std::vector<uint64_t>{2, 3, 5, 7, 8}));
+  EXPECT_EQ(problems, (std::vector<std::string>{"", "ragged_row: row has 2 fields, the header has 3", "",
+                                                "ragged_row: row has 4 fields, the header has 3", ""}));
 }
 
 // The inference window counts the rows it reads: ragged rows do not use it up.
@@ -154,8 +178,8 @@ TEST_F(UploadSpoolTest, ASingleColumnTxtIsReadWithTabsAndItsCommasStayInTheValue
     ASSERT_TRUE(preview.ok()) << preview.status();
     EXPECT_EQ(preview->delimiter, '\t') << name;
     ASSERT_EQ(preview->sample_rows.size(), 3u) << name;
-    EXPECT_EQ(preview->sample_rows[0], (std::vector<std::string>{"Smith, John"})) << name;
-    EXPECT_EQ(preview->sample_rows[1], (std::vector<std::string>{"Doe, Jane"})) << name;
+    EXPECT_EQ(preview->sample_rows[0].values, (std::vector<std::string>{"Smith, John"})) << name;
+    EXPECT_EQ(preview->sample_rows[1].values, (std::vector<std::string>{"Doe, Jane"})) << name;
     std::filesystem::remove(preview->data_path);
   }
   auto csv = Spool("email\na@b.co\n", "emails.csv");
