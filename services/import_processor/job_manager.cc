@@ -345,9 +345,15 @@ absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const Cal
   ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session,
                    UploadSession::Begin(options_.spool_dir, *upload_id, start.file_name(), start.delimiter(),
                                         options_.upload_limits));
-  // The tenant's primary key, for the check that spares an import its first pass: without it
-  // (contact-store unreachable, tenant not set up) the upload goes on unchecked.
+  // The tenant's primary key, for the check that spares an import its first pass, and its country
+  // code, for the preview's type inference: without them (contact-store unreachable, tenant not
+  // set up) the upload goes on unchecked, inferring with the default options.
   absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
+  if (tenant.ok() && !tenant->default_country_code().empty()) {
+    ValueOptions inference_options;
+    inference_options.default_country_code = tenant->default_country_code();
+    session->InferWith(inference_options);
+  }
   absl::StatusOr<v1::ListAttributesResponse> listed =
       tenant.ok() ? store_.ListAttributes(caller.credentials, caller.incoming) : tenant.status();
   if (!listed.ok()) {

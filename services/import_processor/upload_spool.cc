@@ -155,7 +155,7 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
   ++records_;
   if (records_ == 1) {
     columns_.assign(record.fields.begin(), record.fields.end());
-    inferrers_.assign(columns_.size(), TypeInferrer());
+    inferrers_.assign(columns_.size(), TypeInferrer(inference_options_));
     if (distinct_keys_) distinct_keys_->OnHeader(columns_);
     return absl::OkStatus();
   }

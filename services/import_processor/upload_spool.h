@@ -93,6 +93,10 @@ class UploadSession {
   // UploadPreview::distinct_keys. Call before the first Append.
   void CheckDistinctKeys(std::unique_ptr<DistinctKeyCheck> check) { distinct_keys_ = std::move(check); }
 
+  // Infers the columns' types with the tenant's value options (its default country code), as the
+  // import will check the values; ValueOptions() otherwise. Call before the first Append.
+  void InferWith(const ValueOptions& options) { inference_options_ = options; }
+
   uint64_t bytes_received() const { return received_; }
 
  private:
@@ -127,6 +131,7 @@ class UploadSession {
   std::vector<CsvPosition> split_points_;
   uint64_t split_spacing_ = 64 << 10;                // bytes between split points; doubles when they fill up
   std::unique_ptr<DistinctKeyCheck> distinct_keys_;  // may be null
+  ValueOptions inference_options_;
 };
 
 }  // namespace contacts

@@ -146,6 +146,16 @@ TEST_F(JobManagerTest, UploadPreviewSuggestsAttributesAndInfersTypes) {
   EXPECT_EQ(upload->sample_rows(1).values(3), "2023-12-31");
 }
 
+// The preview infers with the tenant's country code, as the import will check the values: 14
+// digits are a mobile number with country code 1, one digit too many with the default 91.
+TEST_F(JobManagerTest, UploadPreviewInfersWithTheTenantsCountryCode) {
+  store_.SetDefaultCountryCode("1");
+  auto upload = Upload("id,phone\nc1,1234-5678-901234\nc2,1234-5678-901235\n");
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_EQ(upload->columns_size(), 2);
+  EXPECT_EQ(upload->columns(1).inferred_type(), v1::MOBILE);
+}
+
 // Suggestions read the display names contact-store lists: "First Name" is the column of fname,
 // which the tenant shows as "First Name", and the preview gives that attribute's type.
 TEST_F(JobManagerTest, PreviewSuggestsTheAttributeWhoseDisplayNameTheColumnHas) {

@@ -124,6 +124,27 @@ TEST_F(UploadSpoolTest, InferenceReadsTheFirstRowsThatAreNotRagged) {
 // Split points are where a first pass may start a second reader: each must be a record start as
 // CsvReader sees it (after a BOM, CRLF line ends and quoted newlines), about evenly spread, and at
 // most kMaxSplitPoints however long the file.
+TEST_F(UploadSpoolTest, InferenceUsesTheTenantsCountryCodeAsTheImportWill) {
+  // 14 digits without a country code: a MOBILE with country code 1 (15 digits), too long with the
+  // default 91 (16).
+  const std::string content = "name,phone\nAnn,1234-5678-901234\nBob,1234-5678-901235\n";
+  auto infer = [&](std::optional<std::string> country_code) -> AttributeType {
+    auto session = UploadSession::Begin(dir_.path(), "u1", "f.csv", "", limits_);
+    EXPECT_TRUE(session.ok()) << session.status();
+    if (country_code) {
+      ValueOptions options;
+      options.default_country_code = *country_code;
+      (*session)->InferWith(options);
+    }
+    EXPECT_TRUE((*session)->Append(content).ok());
+    absl::StatusOr<UploadPreview> preview = (*session)->Finish();
+    EXPECT_TRUE(preview.ok()) << preview.status();
+    return preview.ok() ? preview->inferred_types[1] : AttributeType::kText;
+  };
+  EXPECT_EQ(infer("1"), AttributeType::kMobile);
+  EXPECT_EQ(infer(std::nullopt), AttributeType::kText);
+}
+
 TEST_F(UploadSpoolTest, SplitPointsAreRecordStartsSpreadOverTheFile) {
   for (const int rows : {1000, 300000}) {  // ~20 KiB: no point yet; ~7 MiB: the spacing doubled
     std::string content = "\xEF\xBB\xBFid,note\r\n";
