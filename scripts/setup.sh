@@ -13,6 +13,7 @@ packages=(
   prometheus-cpp-dev libroaring-dev libjemalloc-dev
   postgresql
   python3
+  openssl
 )
 
 missing=()

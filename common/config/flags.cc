@@ -268,6 +268,20 @@ CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std:
   // gRPC takes the limit as an int.
   common.max_message_bytes = flags.Int("max_message_bytes", int64_t{64} << 20, "Max gRPC message size (bytes).",
                                        {.min = 1, .max = std::numeric_limits<int32_t>::max()});
+  common.tls_cert_file = flags.String("tls_cert_file", "",
+                                      "PEM certificate chain of the gRPC listener; with --tls_key_file turns TLS on, "
+                                      "empty serves plaintext.");
+  common.tls_key_file = flags.String("tls_key_file", "", "PEM private key of --tls_cert_file.");
+  common.tls_client_ca_file =
+      flags.String("tls_client_ca_file", "",
+                   "PEM CA certificates; set, every client must present a certificate they signed (mutual TLS).");
+  // A day at most: cert-manager renews a certificate well before it expires, and a longer
+  // interval would leave a renewed one unused past that point.
+  common.tls_refresh_interval_s =
+      flags.Int("tls_refresh_interval_s", 60,
+                "How often the TLS files (also the --store_tls_* ones) are re-read, so renewed certificates are used "
+                "without a restart; in seconds.",
+                {.min = 1, .max = 86400});
   return common;
 }
 

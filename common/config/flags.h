@@ -109,11 +109,19 @@ struct CommonFlags {
   int64_t* grace_period_ms;     // How long in-flight calls may run after SIGTERM.
   int64_t* deadline_cap_ms;     // Upper bound on any call's server-side deadline.
   int64_t* max_message_bytes;   // Max gRPC message size, both directions.
+  // TLS of the gRPC listener (the /metrics endpoint stays plaintext): cert and key both or
+  // neither; the client CA only on top of them. "" for all three: plaintext.
+  std::string* tls_cert_file;       // PEM certificate chain.
+  std::string* tls_key_file;        // PEM private key of tls_cert_file.
+  std::string* tls_client_ca_file;  // PEM CA bundle; set: clients need a certificate it signed (mTLS).
+  int64_t* tls_refresh_interval_s;  // How often every TLS file the service uses is re-read.
 };
 
 // Registers listen, data_dir, metrics_listen, log_level (default info), api_keys_file (default ""),
 // grace_period_ms (10000, 0 or more), deadline_cap_ms (300000, 1 or more) and max_message_bytes
-// (64 MiB, 1 to INT32_MAX). The string values are checked by StartService (service_main.h).
+// (64 MiB, 1 to INT32_MAX), tls_cert_file, tls_key_file, tls_client_ca_file (default "") and
+// tls_refresh_interval_s (60, 1 to 86400). The string values are checked by StartService
+// (service_main.h).
 CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std::string default_metrics_listen,
                                 std::string default_data_dir);
 

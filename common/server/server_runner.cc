@@ -308,7 +308,8 @@ absl::Status ServerRunner::Start() {
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(
+      options_.listen, options_.credentials ? options_.credentials : grpc::InsecureServerCredentials(), &selected_port);
   for (grpc::Service* service : services_) builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_context.h>
 
@@ -41,6 +42,8 @@ struct ServerOptions {
   int64_t grace_period_ms = 10000;       // Default: 10 s for in-flight calls after SIGTERM.
   int64_t max_message_bytes = 64 << 20;  // Default: 64 MiB, both directions.
   int64_t deadline_cap_ms = 300000;      // Default: 5 min; see EffectiveDeadline().
+  // Of the gRPC listener (not /metrics). Default: null, plaintext. See MakeServerCredentials().
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 // Splits "HOST:PORT" / "[V6]:PORT" into host (brackets kept) and port 0..65535.

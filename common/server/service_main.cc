@@ -1,12 +1,17 @@
 #include "common/server/service_main.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +21,85 @@
 
 namespace contacts {
 namespace {
+
+// The file a TLS flag names: gRPC's file watcher only logs a file it cannot load and then fails
+// every handshake, so a wrong path or a DER file must stop the start instead.
+absl::Status CheckPemFile(std::string_view flag, const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(fmt::format("--{}: \"{}\" is a folder, not a PEM file", flag, path));
+  }
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return absl::InvalidArgumentError(fmt::format("--{}: cannot read \"{}\": {}", flag, path, std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) text.append(buffer, n);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return absl::InvalidArgumentError(fmt::format("--{}: cannot read \"{}\"", flag, path));
+  if (text.find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: \"{}\" is not PEM (no \"-----BEGIN\" line; convert DER with openssl)", flag, path));
+  }
+  return absl::OkStatus();
+}
+
+// A certificate and its key: both or neither.
+absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert, std::string_view key_flag,
+                             const std::string& key) {
+  if (!cert.empty() && key.empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{} is set but --{} is not: give both or neither", cert_flag, key_flag));
+  }
+  if (cert.empty() && !key.empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{} is set but --{} is not: give both or neither", key_flag, cert_flag));
+  }
+  if (!cert.empty()) {
+    RETURN_IF_ERROR(CheckPemFile(cert_flag, cert));
+    RETURN_IF_ERROR(CheckPemFile(key_flag, key));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckServerTlsFlags(const CommonFlags& common) {
+  RETURN_IF_ERROR(CheckCertAndKey("tls_cert_file", *common.tls_cert_file, "tls_key_file", *common.tls_key_file));
+  if (common.tls_client_ca_file->empty()) return absl::OkStatus();
+  if (common.tls_cert_file->empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca_file needs --tls_cert_file and --tls_key_file: client certificates are checked only over TLS");
+  }
+  return CheckPemFile("tls_client_ca_file", *common.tls_client_ca_file);
+}
+
+void LogServerTls(std::string_view service, const CommonFlags& common) {
+  if (common.tls_cert_file->empty()) {
+    spdlog::info("{} serves gRPC in plaintext (no --tls_cert_file)", service);
+  } else if (common.tls_client_ca_file->empty()) {
+    spdlog::info("{} serves gRPC over TLS with {} (files re-read every {} s)", service, *common.tls_cert_file,
+                 *common.tls_refresh_interval_s);
+  } else {
+    spdlog::info(
+        "{} serves gRPC over mutual TLS with {}: clients need a certificate signed by {} (files re-read "
+        "every {} s)",
+        service, *common.tls_cert_file, *common.tls_client_ca_file, *common.tls_refresh_interval_s);
+  }
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeStoreChannelCredentials(const StoreClientFlags& store,
+                                                                      int64_t refresh_interval_s) {
+  if (store.tls_ca_file->empty()) return grpc::InsecureChannelCredentials();
+  // Empty key and certificate paths: the provider watches only the CA.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      *store.tls_key_file, *store.tls_cert_file, *store.tls_ca_file, static_cast<unsigned int>(refresh_interval_s));
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(std::move(provider));
+  options.watch_root_certs();
+  if (!store.tls_cert_file->empty()) options.watch_identity_key_cert_pairs();
+  return grpc::experimental::TlsCredentials(options);
+}
 
 // The common string flags, checked before the service opens or binds anything: ServerRunner would
 // refuse a malformed address too, but only after the store was opened and jobs resumed, and its
@@ -43,7 +127,7 @@ absl::Status CheckCommonFlags(const CommonFlags& common) {
   }
   // Empty, "<data_dir>/db" would be "/db": files at the root of the filesystem.
   if (common.data_dir->empty()) return absl::InvalidArgumentError("--data_dir must not be empty");
-  return absl::OkStatus();
+  return CheckServerTlsFlags(common);
 }
 
 }  // namespace
@@ -59,6 +143,7 @@ absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& fl
   }
   RETURN_IF_ERROR(CheckCommonFlags(common));
   spdlog::info("{} starting with flags:\n{}", service, flags.Describe());
+  LogServerTls(service, common);
   if (common.api_keys_file->empty()) return Authenticator::Disabled();
   auto loaded = Authenticator::FromFile(*common.api_keys_file);
   if (!loaded.ok()) {
@@ -82,21 +167,66 @@ int StartFailureExitCode(std::string_view service, const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? kUsageErrorExitCode : kRuntimeFailureExitCode;
 }
 
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common) {
+  if (common.tls_cert_file->empty()) return grpc::InsecureServerCredentials();
+  // Empty CA path: the provider watches only the certificate and key.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      *common.tls_key_file, *common.tls_cert_file, *common.tls_client_ca_file,
+      static_cast<unsigned int>(*common.tls_refresh_interval_s));
+  grpc::experimental::TlsServerCredentialsOptions options(std::move(provider));
+  options.watch_identity_key_cert_pairs();
+  if (common.tls_client_ca_file->empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 ServerOptions MakeServerOptions(std::string service, const CommonFlags& common) {
   return ServerOptions{.service_name = std::move(service),
                        .listen = *common.listen,
                        .metrics_listen = *common.metrics_listen,
                        .grace_period_ms = *common.grace_period_ms,
                        .max_message_bytes = *common.max_message_bytes,
-                       .deadline_cap_ms = *common.deadline_cap_ms};
+                       .deadline_cap_ms = *common.deadline_cap_ms,
+                       .credentials = MakeServerCredentials(common)};
 }
 
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes) {
+absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
+  if (store.address->empty()) return absl::InvalidArgumentError("--store must not be empty");
+  RETURN_IF_ERROR(
+      CheckCertAndKey("store_tls_cert_file", *store.tls_cert_file, "store_tls_key_file", *store.tls_key_file));
+  if (store.tls_ca_file->empty()) {
+    if (!store.tls_cert_file->empty()) {
+      return absl::InvalidArgumentError(
+          "--store_tls_cert_file needs --store_tls_ca_file: a client certificate is sent only over TLS");
+    }
+    if (!store.tls_server_name->empty()) {
+      return absl::InvalidArgumentError(
+          "--store_tls_server_name needs --store_tls_ca_file: the name is checked only over TLS");
+    }
+    return absl::OkStatus();
+  }
+  return CheckPemFile("store_tls_ca_file", *store.tls_ca_file);
+}
+
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common) {
   grpc::ChannelArguments args;
-  const int limit = static_cast<int>(std::clamp<int64_t>(max_message_bytes, 4 << 20, INT32_MAX));
+  const int limit = static_cast<int>(std::clamp<int64_t>(*common.max_message_bytes, 4 << 20, INT32_MAX));
   args.SetMaxReceiveMessageSize(limit);
   args.SetMaxSendMessageSize(limit);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!store.tls_server_name->empty()) args.SetSslTargetNameOverride(*store.tls_server_name);
+  if (store.tls_ca_file->empty()) {
+    spdlog::info("contact-store at {} in plaintext (no --store_tls_ca_file)", *store.address);
+  } else {
+    spdlog::info("contact-store at {} over {}TLS: its certificate must be signed by {} and name {}", *store.address,
+                 store.tls_cert_file->empty() ? "" : "mutual ", *store.tls_ca_file,
+                 store.tls_server_name->empty() ? "the host of --store" : *store.tls_server_name);
+  }
+  return grpc::CreateCustomChannel(*store.address, MakeStoreChannelCredentials(store, *common.tls_refresh_interval_s),
+                                   args);
 }
 
 }  // namespace contacts

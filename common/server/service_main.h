@@ -4,8 +4,13 @@
 //
 // Exit status of a service: 0 after --help or a clean shutdown; kUsageErrorExitCode (2) when a flag
 // or its value is wrong (unknown flag, malformed or out-of-range value, missing or unreadable API
-// keys file): fix the configuration, restarting will not help; kRuntimeFailureExitCode (1) when
-// the service could not start with good flags (cannot bind, cannot open the data folder or RocksDB).
+// keys file, a bad combination of TLS flags or a TLS file that is missing, unreadable or not PEM):
+// fix the configuration, restarting will not help; kRuntimeFailureExitCode (1) when the service
+// could not start with good flags (cannot bind, cannot open the data folder or RocksDB).
+//
+// TLS: the certificate files are watched (re-read every --tls_refresh_interval_s), so a renewed
+// certificate (cert-manager rewriting a mounted Secret) is used for new connections without a
+// restart.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +19,7 @@
 #include <string_view>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/server_credentials.h>
 
 #include "absl/status/statusor.h"
 #include "common/auth/auth.h"
@@ -28,7 +34,9 @@ inline constexpr int kRuntimeFailureExitCode = 1;
 // Errors: CANCELLED("help") after --help printed the usage; INVALID_ARGUMENT naming the flag for
 // a usage error: the parser's, a --log_level that is no level, a --listen or --metrics_listen that
 // is not HOST:PORT or both on one port, an empty --data_dir, an --api_keys_file that names
-// nothing, cannot be read by the service or is malformed; another code, still naming the flag,
+// nothing, cannot be read by the service or is malformed, --tls_cert_file without --tls_key_file
+// (or the reverse), --tls_client_ca_file without them, a TLS file that does not exist, cannot be
+// read or holds no PEM block ("-----BEGIN"); another code, still naming the flag,
 // when reading the keys file fails (DATA_LOSS, FAILED_PRECONDITION). Hand them to
 // StartFailureExitCode.
 absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& flags, const CommonFlags& common,
@@ -39,11 +47,34 @@ absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& fl
 // use it for their own flags' checks (INVALID_ARGUMENT naming the flag).
 int StartFailureExitCode(std::string_view service, const absl::Status& status);
 
+// The gRPC listener's credentials: plaintext when --tls_cert_file is empty; else TLS with that
+// certificate and --tls_key_file, and with --tls_client_ca_file clients must present a
+// certificate that CA signed. REQUIRES: StartService accepted the flags.
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common);
+
+// The common flags as ServerRunner takes them, credentials from MakeServerCredentials included.
 ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
 
-// An insecure channel to contact-store at `address` (HOST:PORT), as import-processor and
-// audience-query open it: message size limits of `max_message_bytes` both ways (at least 4 MiB);
-// connects lazily.
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const std::string& address, int64_t max_message_bytes);
+// The flags of a service that calls contact-store. Its main.cc registers them (the deploy checks
+// read each service's own flags from its main.cc).
+struct StoreClientFlags {
+  const std::string* address;          // --store: HOST:PORT.
+  const std::string* tls_ca_file;      // --store_tls_ca_file: set, TLS verifying the store against it.
+  const std::string* tls_cert_file;    // --store_tls_cert_file + --store_tls_key_file: the client
+  const std::string* tls_key_file;     //   certificate, for a store that requires one (mTLS).
+  const std::string* tls_server_name;  // --store_tls_server_name: the name the store's certificate
+                                       //   must carry; "": the host of --store.
+};
+
+// Errors: INVALID_ARGUMENT naming the flag: an empty --store; --store_tls_cert_file without
+// --store_tls_key_file (or the reverse); a client certificate or server name without
+// --store_tls_ca_file; a TLS file that does not exist, cannot be read or holds no PEM block.
+absl::Status CheckStoreClientFlags(const StoreClientFlags& store);
+
+// The channel to contact-store, as import-processor and audience-query open it: plaintext, or TLS
+// per the --store_tls_* flags (files re-read every --tls_refresh_interval_s); message size limits
+// of --max_message_bytes both ways (at least 4 MiB); connects lazily. Logs which it is.
+// REQUIRES: CheckStoreClientFlags(store) succeeded.
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common);
 
 }  // namespace contacts

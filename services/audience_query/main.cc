@@ -15,21 +15,33 @@ int main(int argc, char** argv) {
   using namespace contacts;  // NOLINT
   FlagSet flags("audience-query");
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50053", "127.0.0.1:9466", "./data/audience-query");
-  std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
+  const StoreClientFlags store_flags{
+      .address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store."),
+      .tls_ca_file = flags.String("store_tls_ca_file", "",
+                                  "PEM CA certificates; set, calls to contact-store use TLS and its certificate "
+                                  "must be signed by them. Empty: plaintext."),
+      .tls_cert_file = flags.String("store_tls_cert_file", "",
+                                    "PEM client certificate chain sent to contact-store (for its "
+                                    "--tls_client_ca_file); needs --store_tls_key_file."),
+      .tls_key_file = flags.String("store_tls_key_file", "", "PEM private key of --store_tls_cert_file."),
+      .tls_server_name = flags.String("store_tls_server_name", "",
+                                      "Name contact-store's certificate must carry, when it is not the host of "
+                                      "--store (e.g. --store is an IP); empty: that host."),
+  };
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 30000,
                                         "Deadline of each unary call to contact-store, in milliseconds (exports are "
                                         "bounded by deadline_cap_ms instead).",
                                         {.min = 1});
   absl::StatusOr<Authenticator> started = StartService("audience-query", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("audience-query", started.status());
-  if (store_address->empty()) {
-    return StartFailureExitCode("audience-query", absl::InvalidArgumentError("--store must not be empty"));
+  if (absl::Status checked = CheckStoreClientFlags(store_flags); !checked.ok()) {
+    return StartFailureExitCode("audience-query", checked);
   }
   Authenticator auth = *std::move(started);
 
   // The channel connects lazily: audience-query starts (and reports SERVING) even when the store
   // is not up yet; calls then fail with UNAVAILABLE until it is.
-  auto channel = MakeStoreChannel(*store_address, *common.max_message_bytes);
+  auto channel = MakeStoreChannel(store_flags, common);
   AudienceQueryService service(
       v1::ContactStore::NewStub(channel), &auth,
       AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms, .deadline_cap_ms = *common.deadline_cap_ms});
@@ -39,7 +51,7 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;
   }
-  spdlog::info("audience-query using contact-store at {}", *store_address);
+  spdlog::info("audience-query using contact-store at {}", *store_flags.address);
   runner.WaitForShutdownSignal();
   spdlog::info("audience-query stopped");
   return 0;

@@ -25,7 +25,19 @@ int main(int argc, char** argv) {
   // from overflowing: a TTL of INT64_MAX hours wrapped to an hour in the future and deleted every
   // upload, a timeout that wraps puts every call's deadline in the past.
   constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
-  std::string* store_address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store.");
+  const StoreClientFlags store_flags{
+      .address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store."),
+      .tls_ca_file = flags.String("store_tls_ca_file", "",
+                                  "PEM CA certificates; set, calls to contact-store use TLS and its certificate "
+                                  "must be signed by them. Empty: plaintext."),
+      .tls_cert_file = flags.String("store_tls_cert_file", "",
+                                    "PEM client certificate chain sent to contact-store (for its "
+                                    "--tls_client_ca_file); needs --store_tls_key_file."),
+      .tls_key_file = flags.String("store_tls_key_file", "", "PEM private key of --store_tls_cert_file."),
+      .tls_server_name = flags.String("store_tls_server_name", "",
+                                      "Name contact-store's certificate must carry, when it is not the host of "
+                                      "--store (e.g. --store is an IP); empty: that host."),
+  };
   int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.", {.min = 1, .max = 64});
   // contact-store's batch limit.
   int64_t* batch_rows =
@@ -45,8 +57,8 @@ int main(int argc, char** argv) {
                                       {.min = 0, .max = kYearMs});
   absl::StatusOr<Authenticator> started = StartService("import-processor", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("import-processor", started.status());
-  if (store_address->empty()) {
-    return StartFailureExitCode("import-processor", absl::InvalidArgumentError("--store must not be empty"));
+  if (absl::Status checked = CheckStoreClientFlags(store_flags); !checked.ok()) {
+    return StartFailureExitCode("import-processor", checked);
   }
   Authenticator auth = *std::move(started);
 
@@ -66,7 +78,7 @@ int main(int argc, char** argv) {
     return kRuntimeFailureExitCode;
   }
 
-  GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(*store_address, *common.max_message_bytes)),
+  GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(store_flags, common)),
                         std::chrono::milliseconds(*store_timeout_ms));
   ServerRunner runner(MakeServerOptions("import-processor", common));
   JobManagerOptions options;
@@ -92,7 +104,7 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;
   }
-  spdlog::info("import-processor using contact-store at {}", *store_address);
+  spdlog::info("import-processor using contact-store at {}", *store_flags.address);
   runner.WaitForShutdownSignal();
   manager.Shutdown();  // running jobs stop at a batch boundary and resume at the next start
   spdlog::info("import-processor stopped");

@@ -46,6 +46,7 @@ NOT_NEEDED_TO_BUILD = {
     "zip": "command-line zip for tests",
     "postgresql": "benchmark comparison only",
     "python3": "test scripts only",
+    "openssl": "the TLS integration test makes its certificates with it",
 }
 # In every debian:12 image already (Priority: required/important, or pulled in by apt).
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}

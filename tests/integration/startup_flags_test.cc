@@ -64,12 +64,18 @@ class StartupFlagsTest : public ::testing::Test {
     std::ofstream(malformed_keys_) << "only-a-key\n";
     a_file_ = dir_.path() + "/a_file";
     std::ofstream(a_file_) << "not a folder\n";
+    // Passes the start-up check (a PEM block); only a TLS handshake would find it is no certificate.
+    pem_ = dir_.path() + "/some.pem";
+    std::ofstream(pem_) << "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    missing_pem_ = dir_.path() + "/no_such.pem";
   }
 
   TempDir dir_{"startup_flags"};
   std::string missing_keys_;
   std::string malformed_keys_;
   std::string a_file_;
+  std::string pem_;
+  std::string missing_pem_;
 };
 
 // One bad value of each kind of common flag, for each service: the parser's own errors, integer
@@ -101,6 +107,51 @@ TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadCommonFlag) {
        .says = "environment variable CONTACTS_DEADLINE_CAP_MS: \"soon\" is not an integer (flag --deadline_cap_ms)"},
   };
   for (const char* binary : kServices) {
+    for (const BadStart& bad : cases) ExpectStartFails(binary, bad, 2);
+  }
+}
+
+// The listener's TLS flags: certificate and key together, the client CA only on top of them, every
+// file there, readable and PEM; checked before anything is opened or bound.
+TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadTlsFlag) {
+  const std::string cert = "--tls_cert_file=" + pem_;
+  const std::string key = "--tls_key_file=" + pem_;
+  const std::vector<BadStart> cases = {
+      {.flags = {cert}, .says = "--tls_cert_file is set but --tls_key_file is not"},
+      {.flags = {key}, .says = "--tls_key_file is set but --tls_cert_file is not"},
+      {.env = {{"CONTACTS_TLS_KEY_FILE", pem_}}, .says = "--tls_key_file is set but --tls_cert_file is not"},
+      {.flags = {"--tls_client_ca_file=" + pem_}, .says = "--tls_client_ca_file needs --tls_cert_file"},
+      {.flags = {"--tls_cert_file=" + missing_pem_, key},
+       .says = "--tls_cert_file: cannot read \"" + missing_pem_ + "\": No such file"},
+      {.flags = {cert, "--tls_key_file=" + a_file_}, .says = "--tls_key_file: \"" + a_file_ + "\" is not PEM"},
+      {.flags = {"--tls_cert_file=" + dir_.path(), key},
+       .says = "--tls_cert_file: \"" + dir_.path() + "\" is a folder"},
+      {.flags = {cert, key, "--tls_client_ca_file=" + a_file_},
+       .says = "--tls_client_ca_file: \"" + a_file_ + "\" is not PEM"},
+      {.flags = {"--tls_refresh_interval_s=0"}, .says = "--tls_refresh_interval_s must be 1 to 86400, got 0"},
+  };
+  for (const char* binary : kServices) {
+    for (const BadStart& bad : cases) ExpectStartFails(binary, bad, 2);
+  }
+}
+
+// The store channel's TLS flags, in the two services that call contact-store.
+TEST_F(StartupFlagsTest, StoreClientsExitWithUsageErrorNamingABadStoreTlsFlag) {
+  const std::string ca = "--store_tls_ca_file=" + pem_;
+  const std::string cert = "--store_tls_cert_file=" + pem_;
+  const std::string key = "--store_tls_key_file=" + pem_;
+  const std::vector<BadStart> cases = {
+      {.flags = {ca, cert}, .says = "--store_tls_cert_file is set but --store_tls_key_file is not"},
+      {.flags = {ca, key}, .says = "--store_tls_key_file is set but --store_tls_cert_file is not"},
+      {.flags = {cert, key}, .says = "--store_tls_cert_file needs --store_tls_ca_file"},
+      {.flags = {"--store_tls_server_name=store.example"}, .says = "--store_tls_server_name needs --store_tls_ca_file"},
+      {.flags = {"--store_tls_ca_file=" + missing_pem_}, .says = "--store_tls_ca_file: cannot read"},
+      {.flags = {"--store_tls_ca_file=" + a_file_}, .says = "--store_tls_ca_file: \"" + a_file_ + "\" is not PEM"},
+      {.flags = {ca, "--store_tls_cert_file=" + missing_pem_, key}, .says = "--store_tls_cert_file: cannot read"},
+      {.flags = {ca, cert, "--store_tls_key_file=" + a_file_},
+       .says = "--store_tls_key_file: \"" + a_file_ + "\" is not PEM"},
+  };
+  for (const char* binary : {"import-processor", "audience-query"}) {
     for (const BadStart& bad : cases) ExpectStartFails(binary, bad, 2);
   }
 }

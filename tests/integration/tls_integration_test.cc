@@ -1,0 +1,357 @@
+// TLS and mutual TLS on the services' gRPC listeners (--tls_cert_file, --tls_key_file,
+// --tls_client_ca_file) and on the channel import-processor and audience-query open to
+// contact-store (--store_tls_*), against the real binaries. The certificates are made at test time
+// with the openssl CLI (scripts/setup.sh installs it) in a temporary folder: two throwaway CAs,
+// each with a server certificate for 127.0.0.1 and localhost and a client certificate.
+// The bad flag combinations' exit status 2 is pinned in startup_flags_test.cc.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "contacts/v1/audience_query.grpc.pb.h"
+#include "contacts/v1/contact_store.grpc.pb.h"
+#include "contacts/v1/import_processor.grpc.pb.h"
+
+#include "absl/strings/match.h"
+#include "tests/testing/service_process.h"
+
+namespace contacts::test {
+namespace {
+
+constexpr char kTenant[] = "tls";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// The PEM files of one throwaway CA and the certificates it signed.
+struct Authority {
+  std::string ca_file;
+  std::string server_cert_file;  // subjectAltName IP:127.0.0.1, DNS:localhost
+  std::string server_key_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+};
+
+// Makes a CA named `name` and its server and client certificates under `dir`/`name`, with the
+// openssl CLI (P-256 keys: fast to make). Errors: INTERNAL with openssl's output.
+absl::StatusOr<Authority> MakeAuthority(const std::string& dir, const std::string& name) {
+  const std::string at = fmt::format("{}/{}", dir, name);
+  std::filesystem::create_directories(at);
+  const std::string log = at + "/openssl.log";
+  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  std::ofstream(at + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+  std::ofstream(at + "/client.ext") << "extendedKeyUsage=clientAuth\n";
+  const std::vector<std::string> commands = {
+      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days 2 -subj '/CN={} test CA'", new_key, name),
+      fmt::format("openssl req -new {} -keyout server.key -out server.csr -subj '/CN=localhost'", new_key),
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.ext "
+      "-out server.pem",
+      fmt::format("openssl req -new {} -keyout client.key -out client.csr -subj '/CN={} client'", new_key, name),
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 -extfile client.ext "
+      "-out client.pem",
+  };
+  for (const std::string& command : commands) {
+    if (std::system(fmt::format("cd '{}' && {} >>openssl.log 2>&1", at, command).c_str()) != 0) {
+      return absl::InternalError(fmt::format("{} failed:\n{}", command, ReadFile(log)));
+    }
+  }
+  return Authority{.ca_file = at + "/ca.pem",
+                   .server_cert_file = at + "/server.pem",
+                   .server_key_file = at + "/server.key",
+                   .client_cert_file = at + "/client.pem",
+                   .client_key_file = at + "/client.key"};
+}
+
+// What a test client trusts and, for mutual TLS, the certificate it presents.
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;  // "": no client certificate
+  std::string key_file;
+};
+
+// A fresh connection each time (no subchannel shared with an earlier channel), so every check
+// makes its own handshake.
+std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const ClientTls& tls) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(tls.ca_file);
+  if (!tls.cert_file.empty()) {
+    ssl.pem_cert_chain = ReadFile(tls.cert_file);
+    ssl.pem_private_key = ReadFile(tls.key_file);
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
+}
+
+std::shared_ptr<grpc::Channel> PlaintextChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+// Health/Check over `channel`: SERVING, or the failure as text.
+std::string Health(const std::shared_ptr<grpc::Channel>& channel) {
+  absl::StatusOr<bool> serving = HealthServing(channel, "", std::chrono::seconds(5));
+  if (!serving.ok()) return serving.status().ToString();
+  return *serving ? "SERVING" : "NOT_SERVING";
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ctx->AddMetadata("x-tenant", kTenant);
+  return ctx;
+}
+
+std::vector<std::string> ListenerFlags(const Authority& authority, bool require_client_cert = false) {
+  std::vector<std::string> flags = {"--tls_cert_file=" + authority.server_cert_file,
+                                    "--tls_key_file=" + authority.server_key_file};
+  if (require_client_cert) flags.push_back("--tls_client_ca_file=" + authority.ca_file);
+  return flags;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(dir_.ok());
+    auto ours = MakeAuthority(dir_.path(), "ours");
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    ours_ = *ours;
+    auto theirs = MakeAuthority(dir_.path(), "theirs");
+    ASSERT_TRUE(theirs.ok()) << theirs.status();
+    theirs_ = *theirs;
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (const auto& process : processes_) std::cerr << "--- " << process->log_path() << "\n" << process->log();
+  }
+
+  // Starts `binary` with `flags` and waits until a client with `client` TLS sees it SERVING
+  // (ServiceProcess's own health check speaks plaintext). nullptr (and a test failure) if not.
+  ServiceProcess* StartTls(const std::string& binary, const std::vector<std::string>& flags, const ClientTls& client) {
+    auto started = ServiceProcess::Start({.binary = binary, .flags = flags, .wait_for_health = false});
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (!started.ok()) return nullptr;
+    processes_.push_back(*std::move(started));
+    ServiceProcess* process = processes_.back().get();
+    std::string last;
+    const bool serving = WaitFor(
+        [&] {
+          last = Health(TlsChannel(process->address(), client));
+          return last == "SERVING";
+        },
+        std::chrono::seconds(30));
+    EXPECT_TRUE(serving) << binary << " not SERVING over TLS: " << last;
+    return serving ? process : nullptr;
+  }
+
+  // A plaintext listener, for tests about the store channel alone.
+  ServiceProcess* StartPlaintext(const std::string& binary, const std::vector<std::string>& flags) {
+    auto started = ServiceProcess::Start({.binary = binary, .flags = flags});
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (!started.ok()) return nullptr;
+    processes_.push_back(*std::move(started));
+    return processes_.back().get();
+  }
+
+  ClientTls TrustingOurs() const { return {.ca_file = ours_.ca_file}; }
+  ClientTls OurClient() const {
+    return {.ca_file = ours_.ca_file, .cert_file = ours_.client_cert_file, .key_file = ours_.client_key_file};
+  }
+  std::vector<std::string> StoreTlsFlags(const ServiceProcess& store) const {
+    return {"--store=" + store.address(), "--store_tls_ca_file=" + ours_.ca_file,
+            "--store_tls_cert_file=" + ours_.client_cert_file, "--store_tls_key_file=" + ours_.client_key_file};
+  }
+
+  static grpc::Status SetupTenant(const std::shared_ptr<grpc::Channel>& channel) {
+    v1::SetupTenantRequest setup;
+    setup.set_primary_key_attribute("customer_id");
+    v1::Tenant tenant;
+    return v1::ContactStore::NewStub(channel)->SetupTenant(Ctx().get(), setup, &tenant);
+  }
+
+  static grpc::Status CountAll(const std::shared_ptr<grpc::Channel>& audience_channel, uint64_t* count) {
+    v1::CountRequest request;
+    v1::CountResponse response;
+    grpc::Status status = v1::AudienceQuery::NewStub(audience_channel)->Count(Ctx().get(), request, &response);
+    *count = response.count();
+    return status;
+  }
+
+  TempDir dir_{"tls_test"};
+  Authority ours_;
+  Authority theirs_;
+  std::vector<std::unique_ptr<ServiceProcess>> processes_;
+};
+
+TEST_F(TlsTest, TlsListenerServesTlsClientsAndRefusesPlaintextOnes) {
+  ServiceProcess* store = StartTls("contact-store", ListenerFlags(ours_), TrustingOurs());
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(absl::StrContains(store->log(), "serves gRPC over TLS")) << store->log();
+
+  // A real call, and the certificate's DNS name works as well as its IP address.
+  grpc::Status setup = SetupTenant(TlsChannel(store->address(), TrustingOurs()));
+  EXPECT_TRUE(setup.ok()) << setup.error_message();
+  EXPECT_EQ(Health(TlsChannel(fmt::format("localhost:{}", store->port()), TrustingOurs())), "SERVING");
+
+  EXPECT_NE(Health(PlaintextChannel(store->address())), "SERVING");
+  EXPECT_NE(Health(TlsChannel(store->address(), {.ca_file = theirs_.ca_file})), "SERVING")
+      << "a client that does not trust the server's CA must refuse it";
+  // /metrics stays plain HTTP.
+  EXPECT_TRUE(HttpGet(store->metrics_address(), "/metrics").ok());
+}
+
+TEST_F(TlsTest, EveryServiceServesTls) {
+  for (const char* binary : {"import-processor", "audience-query"}) {
+    ServiceProcess* process = StartTls(binary, ListenerFlags(ours_), TrustingOurs());
+    ASSERT_NE(process, nullptr) << binary;
+    EXPECT_NE(Health(PlaintextChannel(process->address())), "SERVING") << binary;
+  }
+}
+
+TEST_F(TlsTest, MutualTlsRefusesClientsWithoutACertificateItsCaSigned) {
+  ServiceProcess* store = StartTls("contact-store", ListenerFlags(ours_, /*require_client_cert=*/true), OurClient());
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(absl::StrContains(store->log(), "serves gRPC over mutual TLS")) << store->log();
+
+  grpc::Status setup = SetupTenant(TlsChannel(store->address(), OurClient()));
+  EXPECT_TRUE(setup.ok()) << setup.error_message();
+  EXPECT_NE(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING") << "no client certificate";
+  const ClientTls foreign{
+      .ca_file = ours_.ca_file, .cert_file = theirs_.client_cert_file, .key_file = theirs_.client_key_file};
+  EXPECT_NE(Health(TlsChannel(store->address(), foreign)), "SERVING") << "a client certificate from another CA";
+  EXPECT_NE(Health(PlaintextChannel(store->address())), "SERVING");
+}
+
+// Production's shape: every listener on TLS and the store requiring client certificates; an
+// import goes through import-processor's store channel, the count through audience-query's.
+TEST_F(TlsTest, ImportAndCountGoThroughMutualTlsToTheStore) {
+  ServiceProcess* store = StartTls("contact-store", ListenerFlags(ours_, /*require_client_cert=*/true), OurClient());
+  ASSERT_NE(store, nullptr);
+  std::vector<std::string> client_flags = ListenerFlags(ours_);
+  for (const std::string& flag : StoreTlsFlags(*store)) client_flags.push_back(flag);
+  ServiceProcess* importer = StartTls("import-processor", client_flags, TrustingOurs());
+  ASSERT_NE(importer, nullptr);
+  EXPECT_TRUE(absl::StrContains(importer->log(), "over mutual TLS: its certificate must be signed by"))
+      << importer->log();
+  ServiceProcess* audience = StartTls("audience-query", client_flags, TrustingOurs());
+  ASSERT_NE(audience, nullptr);
+
+  grpc::Status setup = SetupTenant(TlsChannel(store->address(), OurClient()));
+  ASSERT_TRUE(setup.ok()) << setup.error_message();
+
+  auto importer_stub = v1::ImportProcessor::NewStub(TlsChannel(importer->address(), TrustingOurs()));
+  v1::UploadResponse upload;
+  {
+    auto ctx = Ctx();
+    auto writer = importer_stub->Upload(ctx.get(), &upload);
+    v1::UploadRequest start;
+    start.mutable_start()->set_file_name("contacts.csv");
+    v1::ColumnMapping* mapping = start.mutable_start()->mutable_import()->add_mapping();
+    mapping->set_column("customer_id");
+    mapping->set_attribute("customer_id");
+    v1::UploadRequest chunk;
+    chunk.set_chunk("customer_id\nk1\nk2\nk3\n");
+    ASSERT_TRUE(writer->Write(start) && writer->Write(chunk));
+    writer->WritesDone();
+    grpc::Status uploaded = writer->Finish();
+    ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
+  }
+  ASSERT_FALSE(upload.job().id().empty());
+  v1::Job job;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::GetJobRequest request;
+        request.set_job_id(upload.job().id());
+        return importer_stub->GetJob(Ctx().get(), request, &job).ok() && job.state() >= v1::COMPLETED;
+      },
+      std::chrono::seconds(60)))
+      << job.ShortDebugString();
+  EXPECT_EQ(job.state(), v1::COMPLETED) << job.ShortDebugString();
+  EXPECT_EQ(job.counts().inserted(), 3u);
+
+  uint64_t count = 0;
+  grpc::Status counted = CountAll(TlsChannel(audience->address(), TrustingOurs()), &count);
+  ASSERT_TRUE(counted.ok()) << counted.error_message();
+  EXPECT_EQ(count, 3u);
+}
+
+// The store channel verifies the store: a client that does not trust its CA, expects another name
+// or speaks plaintext gets no answer; --store_tls_server_name is the name checked.
+TEST_F(TlsTest, StoreChannelRefusesAStoreItCannotVerify) {
+  ServiceProcess* store = StartTls("contact-store", ListenerFlags(ours_), TrustingOurs());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(SetupTenant(TlsChannel(store->address(), TrustingOurs())).ok());
+  const std::string store_flag = "--store=" + store->address();  // 127.0.0.1:PORT
+  struct Case {
+    std::vector<std::string> flags;
+    bool answers;
+  };
+  const std::vector<Case> cases = {
+      {{store_flag, "--store_tls_ca_file=" + ours_.ca_file}, true},
+      {{store_flag, "--store_tls_ca_file=" + ours_.ca_file, "--store_tls_server_name=localhost"}, true},
+      {{store_flag, "--store_tls_ca_file=" + ours_.ca_file, "--store_tls_server_name=store.example"}, false},
+      {{store_flag, "--store_tls_ca_file=" + theirs_.ca_file}, false},
+      {{store_flag}, false},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> flags = c.flags;
+    flags.push_back("--store_timeout_ms=5000");
+    ServiceProcess* audience = StartPlaintext("audience-query", flags);
+    ASSERT_NE(audience, nullptr);
+    uint64_t count = 0;
+    grpc::Status counted = CountAll(audience->Channel(), &count);
+    EXPECT_EQ(counted.ok(), c.answers) << fmt::format("{}", fmt::join(c.flags, " ")) << ": " << counted.error_message();
+    if (!c.answers) {
+      EXPECT_EQ(counted.error_code(), grpc::StatusCode::UNAVAILABLE) << counted.error_message();
+    }
+  }
+}
+
+// cert-manager renews a certificate by rewriting the mounted files: new connections get the new
+// certificate within --tls_refresh_interval_s, without a restart.
+TEST_F(TlsTest, RenewedCertificateIsServedWithoutRestart) {
+  const std::string live = dir_.path() + "/live";
+  std::filesystem::create_directories(live);
+  const std::string cert = live + "/tls.crt";
+  const std::string key = live + "/tls.key";
+  std::filesystem::copy_file(ours_.server_cert_file, cert);
+  std::filesystem::copy_file(ours_.server_key_file, key);
+  ServiceProcess* store =
+      StartTls("contact-store", {"--tls_cert_file=" + cert, "--tls_key_file=" + key, "--tls_refresh_interval_s=1"},
+               TrustingOurs());
+  ASSERT_NE(store, nullptr);
+  const ClientTls trusting_theirs{.ca_file = theirs_.ca_file};
+  ASSERT_NE(Health(TlsChannel(store->address(), trusting_theirs)), "SERVING");
+
+  // As a Secret volume does: new files in place at once (rename), the key first.
+  for (const auto& [from, to] : {std::pair{theirs_.server_key_file, key}, std::pair{theirs_.server_cert_file, cert}}) {
+    std::filesystem::copy_file(from, to + ".new");
+    std::filesystem::rename(to + ".new", to);
+  }
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        last = Health(TlsChannel(store->address(), trusting_theirs));
+        return last == "SERVING";
+      },
+      std::chrono::seconds(30)))
+      << "the renewed certificate was not served: " << last;
+  EXPECT_NE(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING") << "the old certificate is still served";
+  EXPECT_TRUE(store->running());
+}
+
+}  // namespace
+}  // namespace contacts::test
