@@ -261,6 +261,10 @@ CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std:
   common.log_level = flags.String("log_level", "info", "trace, debug, info, warn, error, critical or off.");
   common.api_keys_file =
       flags.String("api_keys_file", "", "File of \"<api key> <tenant> <role>\" lines; empty turns auth off.");
+  common.api_keys_reload_ms = flags.Int("api_keys_reload_ms", 10000,
+                                        "How often --api_keys_file is checked for changes, applied without a "
+                                        "restart; 0 reads it at start only.",
+                                        {.min = 0, .max = int64_t{24} * 3600 * 1000});
   common.grace_period_ms =
       flags.Int("grace_period_ms", 10000, "How long in-flight calls may finish after SIGTERM.", {.min = 0});
   common.deadline_cap_ms =
@@ -283,6 +287,22 @@ CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std:
                 "without a restart; in seconds.",
                 {.min = 1, .max = 86400});
   return common;
+}
+
+StoreClientFlags RegisterStoreClientFlags(FlagSet& flags) {
+  return StoreClientFlags{
+      .address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store."),
+      .tls_ca_file = flags.String("store_tls_ca_file", "",
+                                  "PEM CA certificates; set, calls to contact-store use TLS and its certificate "
+                                  "must be signed by them. Empty: plaintext."),
+      .tls_cert_file = flags.String("store_tls_cert_file", "",
+                                    "PEM client certificate chain sent to contact-store (for its "
+                                    "--tls_client_ca_file); needs --store_tls_key_file."),
+      .tls_key_file = flags.String("store_tls_key_file", "", "PEM private key of --store_tls_cert_file."),
+      .tls_server_name = flags.String("store_tls_server_name", "",
+                                      "Name contact-store's certificate must carry, when it is not the host of "
+                                      "--store (e.g. --store is an IP); empty: that host."),
+  };
 }
 
 }  // namespace contacts

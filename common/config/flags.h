@@ -106,6 +106,7 @@ struct CommonFlags {
   std::string* metrics_listen;  // HOST:PORT of the Prometheus endpoint; "" or "off" disables it.
   std::string* log_level;       // trace, debug, info, warn, error, critical, off.
   std::string* api_keys_file;   // "<key> <tenant> <role>" per line; "" turns auth off.
+  int64_t* api_keys_reload_ms;  // How often the keys file is checked for changes; 0: read at start only.
   int64_t* grace_period_ms;     // How long in-flight calls may run after SIGTERM.
   int64_t* deadline_cap_ms;     // Upper bound on any call's server-side deadline.
   int64_t* max_message_bytes;   // Max gRPC message size, both directions.
@@ -118,11 +119,26 @@ struct CommonFlags {
 };
 
 // Registers listen, data_dir, metrics_listen, log_level (default info), api_keys_file (default ""),
-// grace_period_ms (10000, 0 or more), deadline_cap_ms (300000, 1 or more) and max_message_bytes
-// (64 MiB, 1 to INT32_MAX), tls_cert_file, tls_key_file, tls_client_ca_file (default "") and
+// api_keys_reload_ms (10000, 0 to a day), grace_period_ms (10000, 0 or more), deadline_cap_ms (300000, 1 or more) and
+// max_message_bytes (64 MiB, 1 to INT32_MAX), tls_cert_file, tls_key_file, tls_client_ca_file (default "") and
 // tls_refresh_interval_s (60, 1 to 86400). The string values are checked by StartService
 // (service_main.h).
 CommonFlags RegisterCommonFlags(FlagSet& flags, std::string default_listen, std::string default_metrics_listen,
                                 std::string default_data_dir);
+
+// The flags of a service that calls contact-store (import-processor, audience-query).
+struct StoreClientFlags {
+  std::string* address;          // --store: HOST:PORT.
+  std::string* tls_ca_file;      // --store_tls_ca_file: set, TLS verifying the store against it.
+  std::string* tls_cert_file;    // --store_tls_cert_file + --store_tls_key_file: the client
+  std::string* tls_key_file;     //   certificate, for a store that requires one (mTLS).
+  std::string* tls_server_name;  // --store_tls_server_name: the name the store's certificate must
+                                 //   carry; "": the host of --store.
+};
+
+// Registers store (default "127.0.0.1:50051"), store_tls_ca_file, store_tls_cert_file,
+// store_tls_key_file and store_tls_server_name (default ""). Checked by CheckStoreClientFlags
+// (service_main.h).
+StoreClientFlags RegisterStoreClientFlags(FlagSet& flags);
 
 }  // namespace contacts

@@ -160,6 +160,20 @@ absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& fl
   return loaded;
 }
 
+std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const CommonFlags& common,
+                                                   prometheus::Registry& metrics) {
+  if (!auth->enabled() || *common.api_keys_reload_ms == 0) return nullptr;
+  const absl::Duration interval = absl::Milliseconds(*common.api_keys_reload_ms);
+  // A file being written is applied once it has read the same twice this far apart.
+  const absl::Duration settle = std::min(interval, absl::Seconds(1));
+  auto reloader = std::make_unique<ApiKeysReloader>(
+      auth, *common.api_keys_file, ApiKeysReloader::Options{.interval = interval, .settle = settle}, &metrics);
+  reloader->Start();
+  spdlog::info("following {}: changes apply within {} ms", *common.api_keys_file,
+               *common.api_keys_reload_ms + absl::ToInt64Milliseconds(settle));
+  return reloader;
+}
+
 int StartFailureExitCode(std::string_view service, const absl::Status& status) {
   if (IsHelpRequested(status)) return 0;
   std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(service.size()), service.data(),

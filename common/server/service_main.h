@@ -22,6 +22,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/status/statusor.h"
+#include "common/auth/api_keys_reloader.h"
 #include "common/auth/auth.h"
 #include "common/config/flags.h"
 #include "common/server/server_runner.h"
@@ -42,6 +43,12 @@ inline constexpr int kRuntimeFailureExitCode = 1;
 absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& flags, const CommonFlags& common,
                                            int argc, char** argv);
 
+// Follows --api_keys_file while the service runs (ApiKeysReloader, checking every
+// --api_keys_reload_ms), with its metrics in `metrics`; null, changing nothing, when auth is off or
+// the interval is 0. Keep it until the server has stopped: it updates `auth` in place.
+std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const CommonFlags& common,
+                                                   prometheus::Registry& metrics);
+
 // Prints "<service>: <message>" to stderr (nothing for --help) and returns main's exit code: 0 for
 // --help, kUsageErrorExitCode for INVALID_ARGUMENT, kRuntimeFailureExitCode otherwise. Mains also
 // use it for their own flags' checks (INVALID_ARGUMENT naming the flag).
@@ -54,17 +61,6 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags
 
 // The common flags as ServerRunner takes them, credentials from MakeServerCredentials included.
 ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
-
-// The flags of a service that calls contact-store. Its main.cc registers them (the deploy checks
-// read each service's own flags from its main.cc).
-struct StoreClientFlags {
-  const std::string* address;          // --store: HOST:PORT.
-  const std::string* tls_ca_file;      // --store_tls_ca_file: set, TLS verifying the store against it.
-  const std::string* tls_cert_file;    // --store_tls_cert_file + --store_tls_key_file: the client
-  const std::string* tls_key_file;     //   certificate, for a store that requires one (mTLS).
-  const std::string* tls_server_name;  // --store_tls_server_name: the name the store's certificate
-                                       //   must carry; "": the host of --store.
-};
 
 // Errors: INVALID_ARGUMENT naming the flag: an empty --store; --store_tls_cert_file without
 // --store_tls_key_file (or the reverse); a client certificate or server name without

@@ -15,19 +15,7 @@ int main(int argc, char** argv) {
   using namespace contacts;  // NOLINT
   FlagSet flags("audience-query");
   CommonFlags common = RegisterCommonFlags(flags, "127.0.0.1:50053", "127.0.0.1:9466", "./data/audience-query");
-  const StoreClientFlags store_flags{
-      .address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store."),
-      .tls_ca_file = flags.String("store_tls_ca_file", "",
-                                  "PEM CA certificates; set, calls to contact-store use TLS and its certificate "
-                                  "must be signed by them. Empty: plaintext."),
-      .tls_cert_file = flags.String("store_tls_cert_file", "",
-                                    "PEM client certificate chain sent to contact-store (for its "
-                                    "--tls_client_ca_file); needs --store_tls_key_file."),
-      .tls_key_file = flags.String("store_tls_key_file", "", "PEM private key of --store_tls_cert_file."),
-      .tls_server_name = flags.String("store_tls_server_name", "",
-                                      "Name contact-store's certificate must carry, when it is not the host of "
-                                      "--store (e.g. --store is an IP); empty: that host."),
-  };
+  const StoreClientFlags store_flags = RegisterStoreClientFlags(flags);
   int64_t* store_timeout_ms = flags.Int("store_timeout_ms", 30000,
                                         "Deadline of each unary call to contact-store, in milliseconds (exports are "
                                         "bounded by deadline_cap_ms instead).",
@@ -47,6 +35,7 @@ int main(int argc, char** argv) {
       AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms, .deadline_cap_ms = *common.deadline_cap_ms});
   ServerRunner runner(MakeServerOptions("audience-query", common));
   runner.AddService(&service);
+  const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
                              .Help("Contacts stored, all tenants")
                              .Register(runner.metrics())
                              .Add({});
+  const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

@@ -25,19 +25,7 @@ int main(int argc, char** argv) {
   // from overflowing: a TTL of INT64_MAX hours wrapped to an hour in the future and deleted every
   // upload, a timeout that wraps puts every call's deadline in the past.
   constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
-  const StoreClientFlags store_flags{
-      .address = flags.String("store", "127.0.0.1:50051", "HOST:PORT of contact-store."),
-      .tls_ca_file = flags.String("store_tls_ca_file", "",
-                                  "PEM CA certificates; set, calls to contact-store use TLS and its certificate "
-                                  "must be signed by them. Empty: plaintext."),
-      .tls_cert_file = flags.String("store_tls_cert_file", "",
-                                    "PEM client certificate chain sent to contact-store (for its "
-                                    "--tls_client_ca_file); needs --store_tls_key_file."),
-      .tls_key_file = flags.String("store_tls_key_file", "", "PEM private key of --store_tls_cert_file."),
-      .tls_server_name = flags.String("store_tls_server_name", "",
-                                      "Name contact-store's certificate must carry, when it is not the host of "
-                                      "--store (e.g. --store is an IP); empty: that host."),
-  };
+  const StoreClientFlags store_flags = RegisterStoreClientFlags(flags);
   int64_t* workers = flags.Int("workers", 2, "Jobs run at the same time.", {.min = 1, .max = 64});
   // contact-store's batch limit.
   int64_t* batch_rows =
@@ -100,6 +88,7 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", started.ToString());
     return kRuntimeFailureExitCode;
   }
+  const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

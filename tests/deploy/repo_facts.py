@@ -6,7 +6,8 @@ deploy or document against these facts, extracted by regex:
 - the services: every add_executable(<binary> main.cc) in services/*/CMakeLists.txt;
 - each service's flags: the common ones registered in common/config/flags.cc
   (RegisterCommonFlags), with the defaults each main.cc passes to it, plus the service's own
-  flags.String/Int/Bool calls in its main.cc;
+  flags.String/Int/Bool calls in its main.cc, and the store client flags (RegisterStoreClientFlags)
+  when its main.cc calls that;
 - the default gRPC and metrics ports (from the --listen and --metrics_listen defaults);
 - whether the service writes to --data_dir at all (main.cc reads *common.data_dir);
 - the Prometheus metric families each service registers (.Name("...") after a Build* call);
@@ -169,6 +170,21 @@ def common_flags(repo):
     return names, [(name, kind, expr) for kind, name, expr in calls]
 
 
+def store_client_flags(repo):
+    """[(name, kind, default_expr)] of RegisterStoreClientFlags, which the services that call
+    contact-store register from their main.cc."""
+    rel = "common/config/flags.cc"
+    text = strip_cxx_comments(read(repo, rel))
+    m = re.search(r"StoreClientFlags\s+RegisterStoreClientFlags\s*\(\s*FlagSet\s*&\s*(\w+)\s*\)\s*\{(.*?)\n\}",
+                  text, flags=re.S)
+    if not m:
+        raise ExtractionError(f"{rel}: RegisterStoreClientFlags definition not found")
+    calls = _flag_calls(m.group(2), m.group(1))
+    if not calls:
+        raise ExtractionError(f"{rel}: RegisterStoreClientFlags registers no flag")
+    return [(name, kind, expr) for kind, name, expr in calls]
+
+
 def split_call_args(text):
     """Top-level comma-separated arguments of a call body (no parentheses around)."""
     args, depth, cur, i = [], 0, [], 0
@@ -293,6 +309,9 @@ def services(repo):
         for name, kind, expr in common:
             service.flags[name] = Flag(name, kind, cxx_default(expr, kind, arguments), "common/config/flags.cc")
         own = _flag_calls(text, var)
+        if re.search(r"\bRegisterStoreClientFlags\s*\(\s*" + re.escape(var) + r"\s*\)", text):
+            for name, kind, expr in store_client_flags(repo):
+                service.flags[name] = Flag(name, kind, cxx_default(expr, kind), "common/config/flags.cc")
         for kind, name, expr in own:
             if name in service.flags:
                 raise ExtractionError(f"{rel_main}: flag --{name} registered twice")
