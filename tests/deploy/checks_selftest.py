@@ -97,6 +97,11 @@ SCENARIOS = [
               "CONTACTS_SYNC_WRITES is not a flag of contact-store",
               "Deployment/audience-query: uid 10001 cannot read --api_keys_file",
               "--batch_rows=2000 sends at most 4000 RocksDB entries"]}),
+    ("API keys Secret mounted with subPath",
+     [(f"{K8S}/overlays/prod/api-keys.yaml",
+       r"mountPath: /etc/contacts/api-keys\n( +)readOnly: true\n",
+       r"mountPath: /etc/contacts/api-keys/api_keys\n\1subPath: api_keys\n\1readOnly: true\n", 1)],
+     {"k8s": ["StatefulSet/contact-store: mount the API key Secret as a folder, not with subPath"]}),
 ]
 
 

@@ -15,7 +15,8 @@ For each overlay (`kubectl kustomize`, offline) and each service binary the buil
   ALL capabilities dropped, the RuntimeDefault seccomp profile and an emptyDir on /tmp;
 - a service that writes --data_dir is a one-replica StatefulSet whose data_dir lies on a volume
   from its volumeClaimTemplates; a service that does not is a Deployment without claims;
-- --api_keys_file, when set, is a file of a mounted Secret volume that uid 10001 can read (group
+- --api_keys_file, when set, is a file of a mounted Secret volume (a folder mount, not subPath,
+  so that key changes reach the running services) that uid 10001 can read (group
   read and a pod fsGroup: the kubelet writes Secret files as root), and is set for all services or
   none (audience-query and import-processor forward the caller's key to contact-store);
 - a full import batch of new contacts (--batch_rows, two RocksDB entries each) reaches
@@ -426,6 +427,11 @@ def check_api_keys(checks, w):
             checks.check(any(i.get("path") == relative for i in items),
                          f"{w}: Secret {secret.get('secretName')} items do not provide {relative}")
         checks.check(mount.get("readOnly") is True, f"{w}: mount the API key Secret readOnly")
+        # The services re-read the file (--api_keys_reload_ms) to apply key changes without a
+        # restart; the kubelet never updates a subPath mount.
+        checks.check("subPath" not in mount and "subPathExpr" not in mount,
+                     f"{w}: mount the API key Secret as a folder, not with subPath: a subPath mount never sees "
+                     f"the Secret's updates, so keys added or revoked would not apply until a restart")
         mode = secret.get("defaultMode", 0o644)
         item = next((i for i in items or [] if i.get("path") == relative), {})
         mode = item.get("mode", mode)
