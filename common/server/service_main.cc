@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <fmt/format.h>
 #include <grpcpp/create_channel.h>
@@ -13,6 +14,9 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/synchronization/mutex.h"
@@ -46,6 +50,56 @@ absl::Status CheckPemFile(std::string_view flag, const std::string& path) {
   return absl::OkStatus();
 }
 
+// OpenSSL's reason for the failure just seen ("no start line", "key values mismatch"), and an
+// empty error queue after it.
+std::string OpenSslReason() {
+  const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int): OpenSSL's type
+  const char* text = error == 0 ? nullptr : ERR_reason_error_string(error);
+  std::string reason = text != nullptr ? text : "unknown error";
+  ERR_clear_error();
+  return reason;
+}
+
+// Loads the certificate chain and key as the TLS library will, and checks that the key is the
+// certificate's: gRPC accepts any PEM at start and then fails every handshake (logging why),
+// which reads as a dead service rather than a wrong flag.
+absl::Status CheckKeyPair(std::string_view cert_flag, const std::string& cert, std::string_view key_flag,
+                          const std::string& key) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
+  if (ctx == nullptr) return absl::InternalError(fmt::format("TLS context: {}", OpenSslReason()));
+  // An encrypted key would make OpenSSL ask for a passphrase on the terminal.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), [](char*, int, int, void*) { return 0; });
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: \"{}\" holds no usable PEM certificate ({})", cert_flag, cert, OpenSslReason()));
+  }
+  // Loading the key also checks it against the certificate loaded above.
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" is not the private key of the certificate in --{}", key_flag, key, cert_flag));
+    }
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: \"{}\" holds no usable PEM private key ({}; a key encrypted with a passphrase is not "
+                    "supported)",
+                    key_flag, key, OpenSslReason()));
+  }
+  return absl::OkStatus();
+}
+
+// CA certificates to verify the other side with: at least one must load.
+absl::Status CheckCaFile(std::string_view flag, const std::string& path) {
+  RETURN_IF_ERROR(CheckPemFile(flag, path));
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
+  if (ctx == nullptr) return absl::InternalError(fmt::format("TLS context: {}", OpenSslReason()));
+  if (SSL_CTX_load_verify_locations(ctx.get(), path.c_str(), nullptr) != 1) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: \"{}\" holds no usable PEM CA certificate ({})", flag, path, OpenSslReason()));
+  }
+  return absl::OkStatus();
+}
+
 // A certificate and its key: both or neither.
 absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert, std::string_view key_flag,
                              const std::string& key) {
@@ -60,6 +114,7 @@ absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert
   if (!cert.empty()) {
     RETURN_IF_ERROR(CheckPemFile(cert_flag, cert));
     RETURN_IF_ERROR(CheckPemFile(key_flag, key));
+    RETURN_IF_ERROR(CheckKeyPair(cert_flag, cert, key_flag, key));
   }
   return absl::OkStatus();
 }
@@ -71,7 +126,7 @@ absl::Status CheckServerTlsFlags(const CommonFlags& common) {
     return absl::InvalidArgumentError(
         "--tls_client_ca_file needs --tls_cert_file and --tls_key_file: client certificates are checked only over TLS");
   }
-  return CheckPemFile("tls_client_ca_file", *common.tls_client_ca_file);
+  return CheckCaFile("tls_client_ca_file", *common.tls_client_ca_file);
 }
 
 void LogServerTls(std::string_view service, const CommonFlags& common) {
@@ -210,12 +265,15 @@ ServerOptions MakeServerOptions(std::string service, const CommonFlags& common) 
 
 absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
   if (store.address->empty()) return absl::InvalidArgumentError("--store must not be empty");
-  RETURN_IF_ERROR(
-      CheckCertAndKey("store_tls_cert_file", *store.tls_cert_file, "store_tls_key_file", *store.tls_key_file));
+  // The flags that go together first: a missing CA is the mistake to name, not the files it would
+  // have been used with.
   if (store.tls_ca_file->empty()) {
-    if (!store.tls_cert_file->empty()) {
-      return absl::InvalidArgumentError(
-          "--store_tls_cert_file needs --store_tls_ca_file: a client certificate is sent only over TLS");
+    for (const auto& [flag, value] :
+         {std::pair{"store_tls_cert_file", store.tls_cert_file}, std::pair{"store_tls_key_file", store.tls_key_file}}) {
+      if (!value->empty()) {
+        return absl::InvalidArgumentError(
+            fmt::format("--{} needs --store_tls_ca_file: a client certificate is sent only over TLS", flag));
+      }
     }
     if (!store.tls_server_name->empty()) {
       return absl::InvalidArgumentError(
@@ -223,7 +281,9 @@ absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
     }
     return absl::OkStatus();
   }
-  return CheckPemFile("store_tls_ca_file", *store.tls_ca_file);
+  RETURN_IF_ERROR(
+      CheckCertAndKey("store_tls_cert_file", *store.tls_cert_file, "store_tls_key_file", *store.tls_key_file));
+  return CheckCaFile("store_tls_ca_file", *store.tls_ca_file);
 }
 
 std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common) {

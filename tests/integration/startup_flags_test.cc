@@ -64,9 +64,21 @@ class StartupFlagsTest : public ::testing::Test {
     std::ofstream(malformed_keys_) << "only-a-key\n";
     a_file_ = dir_.path() + "/a_file";
     std::ofstream(a_file_) << "not a folder\n";
-    // Passes the start-up check (a PEM block); only a TLS handshake would find it is no certificate.
-    pem_ = dir_.path() + "/some.pem";
-    std::ofstream(pem_) << "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    // A self-signed certificate (its own CA) and its key, another key, and a PEM block that is no
+    // certificate: the start-up check loads them as the TLS library will.
+    cert_ = dir_.path() + "/tls.crt";
+    key_ = dir_.path() + "/tls.key";
+    other_key_ = dir_.path() + "/other.key";
+    ASSERT_EQ(std::system(fmt::format("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+                                      "-subj /CN=localhost -keyout '{}' -out '{}' >/dev/null 2>&1 && "
+                                      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '{}' "
+                                      ">/dev/null 2>&1",
+                                      key_, cert_, other_key_)
+                              .c_str()),
+              0)
+        << "openssl (scripts/setup.sh installs it)";
+    fake_pem_ = dir_.path() + "/fake.pem";
+    std::ofstream(fake_pem_) << "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     missing_pem_ = dir_.path() + "/no_such.pem";
   }
 
@@ -74,7 +86,10 @@ class StartupFlagsTest : public ::testing::Test {
   std::string missing_keys_;
   std::string malformed_keys_;
   std::string a_file_;
-  std::string pem_;
+  std::string cert_;
+  std::string key_;
+  std::string other_key_;
+  std::string fake_pem_;
   std::string missing_pem_;
 };
 
@@ -114,13 +129,13 @@ TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadCommonFlag) {
 // The listener's TLS flags: certificate and key together, the client CA only on top of them, every
 // file there, readable and PEM; checked before anything is opened or bound.
 TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadTlsFlag) {
-  const std::string cert = "--tls_cert_file=" + pem_;
-  const std::string key = "--tls_key_file=" + pem_;
+  const std::string cert = "--tls_cert_file=" + cert_;
+  const std::string key = "--tls_key_file=" + key_;
   const std::vector<BadStart> cases = {
       {.flags = {cert}, .says = "--tls_cert_file is set but --tls_key_file is not"},
       {.flags = {key}, .says = "--tls_key_file is set but --tls_cert_file is not"},
-      {.env = {{"CONTACTS_TLS_KEY_FILE", pem_}}, .says = "--tls_key_file is set but --tls_cert_file is not"},
-      {.flags = {"--tls_client_ca_file=" + pem_}, .says = "--tls_client_ca_file needs --tls_cert_file"},
+      {.env = {{"CONTACTS_TLS_KEY_FILE", key_}}, .says = "--tls_key_file is set but --tls_cert_file is not"},
+      {.flags = {"--tls_client_ca_file=" + cert_}, .says = "--tls_client_ca_file needs --tls_cert_file"},
       {.flags = {"--tls_cert_file=" + missing_pem_, key},
        .says = "--tls_cert_file: cannot read \"" + missing_pem_ + "\": No such file"},
       {.flags = {cert, "--tls_key_file=" + a_file_}, .says = "--tls_key_file: \"" + a_file_ + "\" is not PEM"},
@@ -128,6 +143,17 @@ TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadTlsFlag) {
        .says = "--tls_cert_file: \"" + dir_.path() + "\" is a folder"},
       {.flags = {cert, key, "--tls_client_ca_file=" + a_file_},
        .says = "--tls_client_ca_file: \"" + a_file_ + "\" is not PEM"},
+      // PEM, but not what the flag needs: found by loading the files as the TLS library will.
+      {.flags = {cert, "--tls_key_file=" + other_key_},
+       .says = "--tls_key_file: \"" + other_key_ + "\" is not the private key of the certificate in --tls_cert_file"},
+      {.flags = {"--tls_cert_file=" + fake_pem_, key},
+       .says = "--tls_cert_file: \"" + fake_pem_ + "\" holds no usable PEM certificate"},
+      {.flags = {"--tls_cert_file=" + key_, key},
+       .says = "--tls_cert_file: \"" + key_ + "\" holds no usable PEM certificate"},
+      {.flags = {cert, "--tls_key_file=" + cert_},
+       .says = "--tls_key_file: \"" + cert_ + "\" holds no usable PEM private key"},
+      {.flags = {cert, key, "--tls_client_ca_file=" + key_},
+       .says = "--tls_client_ca_file: \"" + key_ + "\" holds no usable PEM CA certificate"},
       {.flags = {"--tls_refresh_interval_s=0"}, .says = "--tls_refresh_interval_s must be 1 to 86400, got 0"},
   };
   for (const char* binary : kServices) {
@@ -135,21 +161,30 @@ TEST_F(StartupFlagsTest, EveryServiceExitsWithUsageErrorNamingABadTlsFlag) {
   }
 }
 
-// The store channel's TLS flags, in the two services that call contact-store.
+// The store channel's TLS flags, in the two services that call contact-store: combinations first,
+// then the files.
 TEST_F(StartupFlagsTest, StoreClientsExitWithUsageErrorNamingABadStoreTlsFlag) {
-  const std::string ca = "--store_tls_ca_file=" + pem_;
-  const std::string cert = "--store_tls_cert_file=" + pem_;
-  const std::string key = "--store_tls_key_file=" + pem_;
+  const std::string ca = "--store_tls_ca_file=" + cert_;
+  const std::string cert = "--store_tls_cert_file=" + cert_;
+  const std::string key = "--store_tls_key_file=" + key_;
   const std::vector<BadStart> cases = {
       {.flags = {ca, cert}, .says = "--store_tls_cert_file is set but --store_tls_key_file is not"},
       {.flags = {ca, key}, .says = "--store_tls_key_file is set but --store_tls_cert_file is not"},
       {.flags = {cert, key}, .says = "--store_tls_cert_file needs --store_tls_ca_file"},
+      {.flags = {"--store_tls_cert_file=" + missing_pem_, key},
+       .says = "--store_tls_cert_file needs --store_tls_ca_file"},
       {.flags = {"--store_tls_server_name=store.example"}, .says = "--store_tls_server_name needs --store_tls_ca_file"},
       {.flags = {"--store_tls_ca_file=" + missing_pem_}, .says = "--store_tls_ca_file: cannot read"},
       {.flags = {"--store_tls_ca_file=" + a_file_}, .says = "--store_tls_ca_file: \"" + a_file_ + "\" is not PEM"},
+      {.flags = {"--store_tls_ca_file=" + fake_pem_},
+       .says = "--store_tls_ca_file: \"" + fake_pem_ + "\" holds no usable PEM CA certificate"},
       {.flags = {ca, "--store_tls_cert_file=" + missing_pem_, key}, .says = "--store_tls_cert_file: cannot read"},
       {.flags = {ca, cert, "--store_tls_key_file=" + a_file_},
        .says = "--store_tls_key_file: \"" + a_file_ + "\" is not PEM"},
+      {.flags = {ca, cert, "--store_tls_key_file=" + other_key_},
+       .says = "--store_tls_key_file: \"" + other_key_ +
+               "\" is not the private key of the certificate in "
+               "--store_tls_cert_file"},
   };
   for (const char* binary : {"import-processor", "audience-query"}) {
     for (const BadStart& bad : cases) ExpectStartFails(binary, bad, 2);
@@ -276,6 +311,49 @@ TEST_F(StartupFlagsTest, ContactsctlKeepsItsFlagParsing) {
     EXPECT_EQ(RunCtl(args, &output), 1) << args << "\n" << output;
     EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << args << "\n" << output;
   }
+}
+
+// contactsctl's TLS flags: a client certificate without its key (or the reverse), a certificate or
+// a server name without --tls-ca, and a file that is missing, a folder or not PEM are usage errors
+// naming the flag, or the environment variable the value came from. Checked before any connection.
+TEST_F(StartupFlagsTest, ContactsctlRefusesTlsFlagsThatDoNotGoTogether) {
+  const std::string pem = dir_.path() + "/ca.pem";
+  std::ofstream(pem) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const std::string der = dir_.path() + "/ca.der";
+  std::ofstream(der) << std::string("\x30\x82\x01\x0a\x02\x82", 6);
+  const std::string missing = dir_.path() + "/missing.pem";
+  const std::vector<std::pair<std::string, std::string>> usage_errors = {
+      {"jobs --tls-ca " + pem + " --tls-cert " + pem, "contactsctl: --tls-cert is set but --tls-key is not"},
+      {"jobs --tls-ca " + pem + " --tls-key " + pem, "contactsctl: --tls-key is set but --tls-cert is not"},
+      {"jobs --tls-cert " + pem + " --tls-key " + pem, "contactsctl: --tls-cert needs --tls-ca"},
+      {"jobs --tls-server-name localhost", "contactsctl: --tls-server-name needs --tls-ca"},
+      {"jobs --tls-ca " + missing,
+       fmt::format("contactsctl: --tls-ca: cannot read \"{}\": No such file or directory", missing)},
+      {"jobs --tls-ca " + dir_.path(), fmt::format("contactsctl: --tls-ca: \"{}\" is a folder", dir_.path())},
+      {"jobs --tls-ca " + der, fmt::format("contactsctl: --tls-ca: \"{}\" is not PEM", der)},
+      {fmt::format("jobs --tls-ca {} --tls-cert {} --tls-key {}", pem, pem, der),
+       fmt::format("contactsctl: --tls-key: \"{}\" is not PEM", der)},
+      {"jobs --tls-ca", "contactsctl: --tls-ca needs a value"},
+      {"jobs --tls-ca --tls-server-name=localhost", "contactsctl: --tls-ca needs a value"},
+  };
+  std::string output;
+  for (const auto& [args, says] : usage_errors) {
+    EXPECT_EQ(RunCtl(args, &output), 2) << args << "\n" << output;
+    EXPECT_TRUE(absl::StrContains(output, says)) << args << "\n" << output;
+  }
+  // From the environment (CONTACTS_TLS_CERT without CONTACTS_TLS_KEY), the variable is named; a
+  // command-line flag wins over it.
+  ASSERT_EQ(setenv("CONTACTS_TLS_CERT", pem.c_str(), 1), 0);
+  EXPECT_EQ(RunCtl("jobs --tls-ca " + pem, &output), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: CONTACTS_TLS_CERT (--tls-cert) is set but --tls-key is not"))
+      << output;
+  EXPECT_EQ(RunCtl("jobs --tls-cert=", &output), 1) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << output;
+  ASSERT_EQ(unsetenv("CONTACTS_TLS_CERT"), 0);
+  ASSERT_EQ(setenv("CONTACTS_TLS_CA", missing.c_str(), 1), 0);
+  EXPECT_EQ(RunCtl("jobs", &output), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: CONTACTS_TLS_CA (--tls-ca): cannot read")) << output;
+  ASSERT_EQ(unsetenv("CONTACTS_TLS_CA"), 0);
 }
 
 }  // namespace
