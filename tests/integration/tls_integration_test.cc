@@ -1,9 +1,11 @@
 // TLS and mutual TLS on the services' gRPC listeners (--tls_cert_file, --tls_key_file,
 // --tls_client_ca_file) and on the channel import-processor and audience-query open to
-// contact-store (--store_tls_*), against the real binaries. The certificates are made at test time
-// with the openssl CLI (scripts/setup.sh installs it) in a temporary folder: two throwaway CAs,
-// each with a server certificate for 127.0.0.1 and localhost and a client certificate.
-// The bad flag combinations' exit status 2 is pinned in startup_flags_test.cc.
+// contact-store (--store_tls_*), and contactsctl's --tls-* flags, against the real binaries. The
+// certificates are made at test time with the openssl CLI (scripts/setup.sh installs it) in a
+// temporary folder: two throwaway CAs, each with a server certificate for 127.0.0.1 and localhost
+// and a client certificate. The bad flag combinations' exit status 2 is pinned in
+// startup_flags_test.cc.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "contacts/v1/audience_query.grpc.pb.h"
 #include "contacts/v1/contact_store.grpc.pb.h"
@@ -351,6 +354,104 @@ TEST_F(TlsTest, RenewedCertificateIsServedWithoutRestart) {
       << "the renewed certificate was not served: " << last;
   EXPECT_NE(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING") << "the old certificate is still served";
   EXPECT_TRUE(store->running());
+}
+
+// Runs contactsctl with `args` (shell words) against `importer` as the test's tenant, after the
+// shell words `env` (VAR=value ...); returns its exit code, with stdout and stderr in *output.
+int RunContactsctl(const std::string& importer, const std::string& args, std::string* output,
+                   const std::string& env = "") {
+  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
+  const std::string command = fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {} {}/contactsctl {} 2>&1", importer,
+                                          kTenant, env, bin_dir == nullptr ? "." : bin_dir, args);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  output->clear();
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output->append(buffer, n);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class ContactsctlTlsTest : public TlsTest {
+ protected:
+  // A plaintext store with the test's tenant, and an import-processor serving TLS (mutual TLS with
+  // `require_client_cert`) in front of it. nullptr (and a test failure) if either does not start.
+  ServiceProcess* StartTlsImporter(bool require_client_cert) {
+    ServiceProcess* store = StartPlaintext("contact-store", {});
+    if (store == nullptr) return nullptr;
+    grpc::Status setup = SetupTenant(store->Channel());
+    EXPECT_TRUE(setup.ok()) << setup.error_message();
+    std::vector<std::string> flags = ListenerFlags(ours_, require_client_cert);
+    flags.push_back("--store=" + store->address());
+    return StartTls("import-processor", flags, require_client_cert ? OurClient() : TrustingOurs());
+  }
+
+  // A small CSV to preview with `contactsctl upload`.
+  std::string CsvFile() const {
+    const std::string file = dir_.path() + "/people.csv";
+    std::ofstream(file) << "customer_id,email\nk1,a@example.com\n";
+    return file;
+  }
+};
+
+// --tls-ca (or CONTACTS_TLS_CA) turns TLS on and verifies import-processor against that CA;
+// --tls-server-name is the name checked. Plaintext, another CA or another name fail with a hint.
+TEST_F(ContactsctlTlsTest, ReachesATlsImportProcessorWithItsCa) {
+  ServiceProcess* importer = StartTlsImporter(/*require_client_cert=*/false);
+  ASSERT_NE(importer, nullptr);
+  const std::string upload = "upload " + CsvFile();
+  const std::string address = importer->address();  // 127.0.0.1:PORT
+  std::string output;
+
+  EXPECT_EQ(RunContactsctl(address, upload + " --tls-ca " + ours_.ca_file, &output), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "-> email")) << output;  // the preview came back
+  EXPECT_EQ(RunContactsctl(address, upload, &output, "CONTACTS_TLS_CA=" + ours_.ca_file), 0) << output;
+  EXPECT_EQ(RunContactsctl(address, "jobs --tls-server-name=localhost --tls-ca=" + ours_.ca_file, &output), 0)
+      << output;
+
+  EXPECT_EQ(RunContactsctl(address, upload, &output), 1) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "if import-processor serves TLS, give its CA with --tls-ca")) << output;
+
+  EXPECT_EQ(RunContactsctl(address, upload + " --tls-ca " + theirs_.ca_file, &output), 1) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "check that --tls-ca signed import-processor's certificate")) << output;
+
+  EXPECT_EQ(RunContactsctl(address, "jobs --tls-ca " + ours_.ca_file + " --tls-server-name importer.example", &output),
+            1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "the certificate names \"importer.example\"")) << output;
+}
+
+// Against mutual TLS, contactsctl gets through only with a client certificate that CA signed
+// (--tls-cert and --tls-key, or CONTACTS_TLS_CERT and CONTACTS_TLS_KEY).
+TEST_F(ContactsctlTlsTest, PresentsItsClientCertificateToMutualTls) {
+  ServiceProcess* importer = StartTlsImporter(/*require_client_cert=*/true);
+  ASSERT_NE(importer, nullptr);
+  const std::string upload = "upload " + CsvFile() + " --tls-ca " + ours_.ca_file;
+  std::string output;
+
+  EXPECT_EQ(
+      RunContactsctl(importer->address(),
+                     upload + " --tls-cert " + ours_.client_cert_file + " --tls-key " + ours_.client_key_file, &output),
+      0)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "-> email")) << output;
+  EXPECT_EQ(RunContactsctl(
+                importer->address(), upload, &output,
+                fmt::format("CONTACTS_TLS_CERT={} CONTACTS_TLS_KEY={}", ours_.client_cert_file, ours_.client_key_file)),
+            0)
+      << output;
+
+  EXPECT_EQ(RunContactsctl(importer->address(), upload, &output), 1) << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--tls-cert and --tls-key")) << output;
+  EXPECT_EQ(RunContactsctl(importer->address(),
+                           upload + " --tls-cert " + theirs_.client_cert_file + " --tls-key " + theirs_.client_key_file,
+                           &output),
+            1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "contactsctl: UNAVAILABLE")) << output;
 }
 
 }  // namespace

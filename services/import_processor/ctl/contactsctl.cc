@@ -10,19 +10,27 @@
 //   contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]
 //
 // Global flags (anywhere): --import HOST:PORT (default 127.0.0.1:50052, env CONTACTS_IMPORT),
-// --api-key KEY (env CONTACTS_API_KEY), --tenant NAME (env CONTACTS_TENANT).
+// --api-key KEY (env CONTACTS_API_KEY), --tenant NAME (env CONTACTS_TENANT), and TLS:
+// --tls-ca FILE (env CONTACTS_TLS_CA; PEM CA certificates: set, the call uses TLS and verifies
+// import-processor's certificate against them), --tls-cert FILE and --tls-key FILE (env
+// CONTACTS_TLS_CERT, CONTACTS_TLS_KEY; a client certificate for mutual TLS), --tls-server-name NAME
+// (env CONTACTS_TLS_SERVER_NAME; the name the certificate must carry when --import's host is not in
+// it, e.g. an IP address).
 // Exit status: 0 success (a job that ended COMPLETED or COMPLETED_WITH_ERRORS), 1 error, 2 usage,
 // 3 the job ended FAILED or CANCELLED.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +48,7 @@
 #include "contacts/v1/import_processor.grpc.pb.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/config/flags.h"
 #include "common/values/attribute_type.h"
@@ -59,7 +68,41 @@ struct Options {
   std::string import_address = "127.0.0.1:50052";
   std::string api_key;
   std::string tenant;
+  std::string tls_ca_file;    // empty: plaintext
+  std::string tls_cert_file;  // empty: no client certificate
+  std::string tls_key_file;
+  std::string tls_server_name;             // empty: the host of import_address
+  std::set<std::string> from_environment;  // global flags whose value came from their variable
 };
+
+// The flags every command takes, each with its environment variable. The TLS ones are not called
+// --tls-cert-file like the services' flags: their CONTACTS_TLS_CERT_FILE and CONTACTS_TLS_KEY_FILE
+// are set in the service's own container, where contactsctl would take the server's certificate for
+// a client one.
+struct GlobalFlag {
+  const char* name;
+  const char* env;
+  std::string Options::*value;
+};
+constexpr GlobalFlag kGlobalFlags[] = {
+    {"import", "CONTACTS_IMPORT", &Options::import_address},
+    {"api-key", "CONTACTS_API_KEY", &Options::api_key},
+    {"tenant", "CONTACTS_TENANT", &Options::tenant},
+    {"tls-ca", "CONTACTS_TLS_CA", &Options::tls_ca_file},
+    {"tls-cert", "CONTACTS_TLS_CERT", &Options::tls_cert_file},
+    {"tls-key", "CONTACTS_TLS_KEY", &Options::tls_key_file},
+    {"tls-server-name", "CONTACTS_TLS_SERVER_NAME", &Options::tls_server_name},
+};
+
+// "--tls-cert", or "CONTACTS_TLS_CERT (--tls-cert)" when the value came from the environment: a
+// variable left over in the shell is otherwise hard to find.
+std::string FlagSource(const Options& options, const std::string& name) {
+  if (!options.from_environment.contains(name)) return "--" + name;
+  for (const GlobalFlag& flag : kGlobalFlags) {
+    if (flag.name == name) return fmt::format("{} (--{})", flag.env, name);
+  }
+  return "--" + name;
+}
 
 [[noreturn]] void Usage(const std::string& message) {
   if (!message.empty()) std::fprintf(stderr, "contactsctl: %s\n", message.c_str());
@@ -73,11 +116,13 @@ struct Options {
                "  contactsctl errors ID > rejected.csv\n"
                "  contactsctl fixes ID > fixed_emails.csv\n"
                "  contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]\n"
-               "global flags: --import HOST:PORT (127.0.0.1:50052) --api-key KEY --tenant NAME\n");
+               "global flags: --import HOST:PORT (127.0.0.1:50052) --api-key KEY --tenant NAME\n"
+               "  TLS: --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
+               "  (env CONTACTS_IMPORT, CONTACTS_API_KEY, CONTACTS_TENANT, CONTACTS_TLS_CA, ...)\n");
   std::exit(2);
 }
 
-// The flags each command takes besides the global ones (--import, --api-key, --tenant, --help). A
+// The flags each command takes besides the global ones (kGlobalFlags and --help). A
 // flag another command takes is refused rather than ignored: `delete --dry-run` would delete for
 // real (deletes have no dry run), `delete --mode add` would not be what was asked either.
 const std::map<std::string, std::set<std::string>>& CommandFlags() {
@@ -105,14 +150,16 @@ size_t PositionalsOf(const std::string& command) {
 
 Options Parse(int argc, char** argv) {
   static const std::map<std::string, bool> kTakesValue = {
-      {"map", true},    {"create", true},  {"list", true},   {"mode", true},       {"delimiter", true},
-      {"state", true},  {"limit", true},   {"file", true},   {"keys", true},       {"by", true},
-      {"import", true}, {"api-key", true}, {"tenant", true}, {"fix-typos", false}, {"dry-run", false},
-      {"wait", false},  {"help", false}};
+      {"map", true},   {"create", true}, {"list", true},       {"mode", true},    {"delimiter", true},
+      {"state", true}, {"limit", true},  {"file", true},       {"keys", true},    {"by", true},
+      {"wait", false}, {"help", false},  {"fix-typos", false}, {"dry-run", false}};
   Options options;
-  if (const char* env = std::getenv("CONTACTS_IMPORT")) options.import_address = env;
-  if (const char* env = std::getenv("CONTACTS_API_KEY")) options.api_key = env;
-  if (const char* env = std::getenv("CONTACTS_TENANT")) options.tenant = env;
+  for (const GlobalFlag& flag : kGlobalFlags) {
+    if (const char* env = std::getenv(flag.env)) {
+      options.*flag.value = env;
+      options.from_environment.insert(flag.name);
+    }
+  }
   std::vector<std::string> command_flags;  // checked once the command is known
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -123,10 +170,14 @@ Options Parse(int argc, char** argv) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
       }
+      const GlobalFlag* global = nullptr;
+      for (const GlobalFlag& flag : kGlobalFlags) {
+        if (flag.name == name) global = &flag;
+      }
       auto known = kTakesValue.find(name);
-      if (known == kTakesValue.end()) Usage("unknown flag --" + name);
+      if (known == kTakesValue.end() && global == nullptr) Usage("unknown flag --" + name);
       if (name == "help") Usage("");
-      if (!known->second) {
+      if (global == nullptr && !known->second) {
         // "--dry-run=false" must not mean a dry run: a switch's value is true or false.
         if (value && *value != "true" && *value != "false") {
           Usage(fmt::format("--{} is a switch: write --{} (or --{}=true / --{}=false), not --{}={}", name, name, name,
@@ -149,12 +200,9 @@ Options Parse(int argc, char** argv) {
         }
         value = argv[++i];
       }
-      if (name == "import") {
-        options.import_address = *value;
-      } else if (name == "api-key") {
-        options.api_key = *value;
-      } else if (name == "tenant") {
-        options.tenant = *value;
+      if (global != nullptr) {
+        options.*global->value = *value;
+        options.from_environment.erase(name);
       } else {
         options.values.emplace(name, *value);
         command_flags.push_back(name);
@@ -201,14 +249,76 @@ uint64_t ParseId(const std::string& text, const std::string& what) {
   return value;
 }
 
+// The text of the PEM file the global flag `name` names, read once (a short-lived client needs no
+// reloading). A folder, an unreadable file or one without a PEM block is a usage error.
+std::string ReadPemFile(const Options& options, const std::string& name, const std::string& path) {
+  const std::string flag = FlagSource(options, name);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) Usage(fmt::format("{}: \"{}\" is a folder, not a PEM file", flag, path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Usage(fmt::format("{}: cannot read \"{}\": {}", flag, path, std::strerror(errno)));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) Usage(fmt::format("{}: cannot read \"{}\"", flag, path));
+  if (text.find("-----BEGIN") == std::string::npos) {
+    Usage(fmt::format("{}: \"{}\" is not PEM (no \"-----BEGIN\" line; convert DER with openssl)", flag, path));
+  }
+  return text;
+}
+
+// Plaintext without --tls-ca; with it TLS, verifying import-processor against those CAs and, with
+// --tls-cert and --tls-key, presenting that client certificate. Flags that do not go together are a
+// usage error (exit 2) naming the flag.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Options& options) {
+  if (!options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    Usage(fmt::format("{} is set but --tls-key is not: give both or neither", FlagSource(options, "tls-cert")));
+  }
+  if (options.tls_cert_file.empty() && !options.tls_key_file.empty()) {
+    Usage(fmt::format("{} is set but --tls-cert is not: give both or neither", FlagSource(options, "tls-key")));
+  }
+  if (options.tls_ca_file.empty()) {
+    if (!options.tls_cert_file.empty()) {
+      Usage(fmt::format("{} needs --tls-ca: a client certificate is sent only over TLS",
+                        FlagSource(options, "tls-cert")));
+    }
+    if (!options.tls_server_name.empty()) {
+      Usage(
+          fmt::format("{} needs --tls-ca: the name is checked only over TLS", FlagSource(options, "tls-server-name")));
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadPemFile(options, "tls-ca", options.tls_ca_file);
+  if (!options.tls_cert_file.empty()) {
+    ssl.pem_cert_chain = ReadPemFile(options, "tls-cert", options.tls_cert_file);
+    ssl.pem_private_key = ReadPemFile(options, "tls-key", options.tls_key_file);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 class Client {
  public:
   explicit Client(const Options& options) : options_(options) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
-    stub_ = ImportProcessor::NewStub(
-        grpc::CreateCustomChannel(options.import_address, grpc::InsecureChannelCredentials(), args));
+    if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+    stub_ =
+        ImportProcessor::NewStub(grpc::CreateCustomChannel(options.import_address, ChannelCredentials(options), args));
+  }
+
+  // What to check when import-processor is UNAVAILABLE although something listens: a failed TLS
+  // handshake reads the same as a server that is down.
+  std::string UnavailableHint() const {
+    if (options_.tls_ca_file.empty()) {
+      return fmt::format("plaintext to {}: if import-processor serves TLS, give its CA with --tls-ca",
+                         options_.import_address);
+    }
+    return fmt::format(
+        "over TLS to {}: check that --tls-ca signed import-processor's certificate, that the certificate names {} "
+        "and, if import-processor asks for a client certificate, --tls-cert and --tls-key",
+        options_.import_address,
+        options_.tls_server_name.empty() ? "the host of --import (or give --tls-server-name)"
+                                         : "\"" + options_.tls_server_name + "\"");
   }
 
   std::unique_ptr<grpc::ClientContext> Context() const {
@@ -235,8 +345,13 @@ const char* CodeName(grpc::StatusCode code) {
   return index < sizeof(kNames) / sizeof(kNames[0]) ? kNames[index] : "UNKNOWN";
 }
 
-int Fail(const grpc::Status& status) {
+int Fail(const Client& client, const grpc::Status& status) {
   std::fprintf(stderr, "contactsctl: %s: %s\n", CodeName(status.error_code()), status.error_message().c_str());
+  // Refused: nothing listens, so TLS is not the question.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      !absl::StrContains(status.error_message(), "Connection refused")) {
+    std::fprintf(stderr, "contactsctl: %s\n", client.UnavailableHint().c_str());
+  }
   return 1;
 }
 
@@ -299,7 +414,7 @@ int Follow(Client& client, const std::string& job_id) {
     grpc::Status status = reader->Finish();
     if (tty) std::fprintf(stderr, "\n");
     if (IsFinal(last.state())) break;
-    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return Fail(status);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return Fail(client, status);
   }
   PrintJob(last);
   return ExitFor(last);
@@ -437,7 +552,7 @@ int Upload(Client& client, const Options& options) {
 
   v1::UploadResponse response;
   grpc::Status status = SendFile(client, *in, total, first, /*progress=*/true, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(client, status);
 
   std::printf("upload %s: %llu bytes, delimiter %s\n", response.upload_id().c_str(),
               static_cast<unsigned long long>(response.size_bytes()),
@@ -471,7 +586,7 @@ int Delete(Client& client, const Options& options) {
     first.mutable_start()->set_file_name(BaseName(*file));
     v1::UploadResponse response;
     grpc::Status status = SendFile(client, *in, total, first, /*progress=*/false, &response);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return Fail(client, status);
     request.set_upload_id(response.upload_id());
   }
   const std::string by = One(options, "by").value_or("pk");
@@ -484,7 +599,7 @@ int Delete(Client& client, const Options& options) {
   auto ctx = client.Context();
   v1::Job job;
   grpc::Status status = client.stub().StartDelete(ctx.get(), request, &job);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(client, status);
   std::printf("job %s %s\n", job.id().c_str(), v1::JobState_Name(job.state()).c_str());
   if (!options.switches.contains("wait")) return 0;
   return Follow(client, job.id());
@@ -507,7 +622,7 @@ int Jobs(Client& client, const Options& options) {
     auto ctx = client.Context();
     v1::ListJobsResponse response;
     grpc::Status status = client.stub().ListJobs(ctx.get(), request, &response);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return Fail(client, status);
     for (const v1::Job& job : response.jobs()) {
       if (printed++ >= limit) break;
       std::printf("%-24s %-6s %-22s %-24s %s\n", job.id().c_str(), v1::JobKind_Name(job.kind()).c_str(),
@@ -531,7 +646,7 @@ int Errors(Client& client, const Options& options, bool fixes) {
   v1::JobErrorChunk chunk;
   while (reader->Read(&chunk)) std::fwrite(chunk.csv().data(), 1, chunk.csv().size(), stdout);
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(client, status);
   return 0;
 }
 
@@ -555,7 +670,7 @@ int main(int argc, char** argv) {
     v1::Job job;
     grpc::Status status = command == "job" ? client.stub().GetJob(ctx.get(), request, &job)
                                            : client.stub().CancelJob(ctx.get(), request, &job);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return Fail(client, status);
     PrintJob(job);
     return 0;
   }
