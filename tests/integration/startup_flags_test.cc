@@ -265,16 +265,7 @@ TEST_F(StartupFlagsTest, RuntimeFailuresExitWithOne) {
 // that gets past its flags fails to connect (exit 1); returns the exit code, with stdout and
 // stderr in *output.
 int RunCtl(const std::string& args, std::string* output) {
-  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
-  const std::string command =
-      fmt::format("CONTACTS_IMPORT=127.0.0.1:1 {}/contactsctl {} 2>&1", bin_dir == nullptr ? "." : bin_dir, args);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  output->clear();
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output->append(buffer, n);
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return RunShell(fmt::format("CONTACTS_IMPORT=127.0.0.1:1 {} {} 2>&1", BinaryPath("contactsctl"), args), output);
 }
 
 // contactsctl takes only "--" flags: a missing value before the next "--" flag is a usage error,

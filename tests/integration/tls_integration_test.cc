@@ -360,16 +360,9 @@ TEST_F(TlsTest, RenewedCertificateIsServedWithoutRestart) {
 // shell words `env` (VAR=value ...); returns its exit code, with stdout and stderr in *output.
 int RunContactsctl(const std::string& importer, const std::string& args, std::string* output,
                    const std::string& env = "") {
-  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
-  const std::string command = fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {} {}/contactsctl {} 2>&1", importer,
-                                          kTenant, env, bin_dir == nullptr ? "." : bin_dir, args);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  output->clear();
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output->append(buffer, n);
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return test::RunShell(fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {} {} {} 2>&1", importer, kTenant, env,
+                                    test::BinaryPath("contactsctl"), args),
+                        output);
 }
 
 class ContactsctlTlsTest : public TlsTest {

@@ -546,4 +546,19 @@ std::optional<double> MetricValue(std::string_view exposition, std::string_view 
   return total;
 }
 
+int RunShell(const std::string& command, std::string* output) {
+  output->clear();
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output->append(buffer, n);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string BinaryPath(std::string_view binary) {
+  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
+  return fmt::format("{}/{}", bin_dir == nullptr ? "." : bin_dir, binary);
+}
+
 }  // namespace contacts::test

@@ -176,4 +176,12 @@ absl::StatusOr<std::string> HttpGet(const std::string& host_port, const std::str
 std::optional<double> MetricValue(std::string_view exposition, std::string_view name,
                                   const std::map<std::string, std::string>& labels = {});
 
+// Runs `command` with /bin/sh and returns its exit status (-1 when it could not start or did not
+// exit normally), with its standard output in *output (redirect stderr in `command` to keep it).
+int RunShell(const std::string& command, std::string* output);
+
+// "$CONTACTS_BIN_DIR/<binary>" ("./<binary>" when the variable is unset), for commands run with
+// RunShell.
+std::string BinaryPath(std::string_view binary);
+
 }  // namespace contacts::test

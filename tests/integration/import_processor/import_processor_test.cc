@@ -629,23 +629,16 @@ TEST_F(ImportProcessorTest, MetricsCountRowsAndJobsByState) {
 // fills *out with its stdout, and *err (when given) with its stderr.
 int RunCtl(const std::string& importer, const std::string& tenant, const std::string& args, std::string* out,
            std::string* err = nullptr) {
-  const char* bin_dir = std::getenv("CONTACTS_BIN_DIR");
   TempDir err_dir("contactsctl_stderr");
   const std::string err_path = err_dir.path() + "/stderr";
-  const std::string command =
-      fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {}/contactsctl {} 2>{}", importer, tenant,
-                  bin_dir == nullptr ? "." : bin_dir, args, err == nullptr ? "/dev/null" : err_path);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  out->clear();
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out->append(buffer, n);
-  const int status = pclose(pipe);
+  const int status = RunShell(fmt::format("CONTACTS_IMPORT={} CONTACTS_TENANT={} {} {} 2>{}", importer, tenant,
+                                          BinaryPath("contactsctl"), args, err == nullptr ? "/dev/null" : err_path),
+                              out);
   if (err != nullptr) {
     std::ifstream err_file(err_path, std::ios::binary);
     err->assign(std::istreambuf_iterator<char>(err_file), std::istreambuf_iterator<char>());
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return status;
 }
 
 TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes) {
