@@ -27,6 +27,7 @@ CHECKS = {
 
 K8S = "deploy/k8s"
 BASE_KUSTOMIZATION = f"{K8S}/base/kustomization.yaml"
+TLS_COMPONENT = f"{K8S}/components/tls"
 
 # (name, [(file, regex, replacement, count)], {check: [expected fragments]})
 SCENARIOS = [
@@ -102,6 +103,25 @@ SCENARIOS = [
        r"mountPath: /etc/contacts/api-keys\n( +)readOnly: true\n",
        r"mountPath: /etc/contacts/api-keys/api_keys\n\1subPath: api_keys\n\1readOnly: true\n", 1)],
      {"k8s": ["StatefulSet/contact-store: mount the API key Secret as a folder, not with subPath"]}),
+    ("TLS component: grpc probes kept, unreadable and subPath Secrets, certificates and flags that do not fit",
+     [(f"{TLS_COMPONENT}/kustomization.yaml", r"\n  - path: tcp-probes.yaml", "", 1),
+      (f"{TLS_COMPONENT}/secret-mounts.yaml", r"defaultMode: 0440", "defaultMode: 0400", 1),
+      (f"{TLS_COMPONENT}/secret-mounts.yaml",
+       r"(name: audience-query\n( +)volumeMounts:\n +- name: tls\n +)mountPath: /etc/contacts/tls\n",
+       r"\1mountPath: /etc/contacts/tls/tls.crt\n\2    subPath: tls.crt\n", 1),
+      (f"{TLS_COMPONENT}/certificates.yaml", r"(secretName: import-processor-tls[\s\S]*?)\n +- client auth", r"\1", 1),
+      (f"{TLS_COMPONENT}/certificates.yaml", r"\n +- contact-store\n", "\n", 1),
+      (f"{TLS_COMPONENT}/kustomization.yaml",
+       r"(name: audience-query-flags[\s\S]*?)\n +- CONTACTS_STORE_TLS_CERT_FILE=[^\n]*", r"\1", 1)],
+     {"k8s": ["StatefulSet/contact-store: readinessProbe: --tls_cert_file is set and a native grpc: probe cannot "
+              "speak TLS",
+              "StatefulSet/contact-store: uid 10001 cannot read --tls_cert_file=/etc/contacts/tls/tls.crt",
+              "Deployment/audience-query: mount the TLS Secret as a folder, not with subPath",
+              "Certificate/import-processor is StatefulSet/import-processor's client certificate to contact-store: "
+              "usages need 'client auth'",
+              "Certificate/contact-store (for StatefulSet/contact-store) lacks dnsNames ['contact-store']",
+              "Deployment/audience-query: contact-store asks for client certificates (--tls_client_ca_file), but "
+              "--store_tls_cert_file is empty"]}),
 ]
 
 

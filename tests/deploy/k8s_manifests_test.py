@@ -9,7 +9,9 @@ For each overlay (`kubectl kustomize`, offline) and each service binary the buil
   value the server's parser accepts;
 - --listen and --metrics_listen bind 0.0.0.0 on the ports the container declares (named grpc and
   metrics), and those are the service's default ports;
-- readiness and liveness (and startup, if any) probes are native gRPC probes on the gRPC port;
+- readiness and liveness (and startup, if any) probes are native gRPC probes on the gRPC port, or,
+  when the service serves TLS (--tls_cert_file), tcpSocket probes on it: a grpc: probe cannot speak
+  TLS;
 - resources have cpu and memory requests and limits, requests <= limits;
 - the pod runs as non-root uid 10001 with a read-only root filesystem, no privilege escalation,
   ALL capabilities dropped, the RuntimeDefault seccomp profile and an emptyDir on /tmp;
@@ -19,6 +21,11 @@ For each overlay (`kubectl kustomize`, offline) and each service binary the buil
   so that key changes reach the running services) that uid 10001 can read (group
   read and a pod fsGroup: the kubelet writes Secret files as root), and is set for all services or
   none (audience-query and import-processor forward the caller's key to contact-store);
+- every TLS file flag that is set (--tls_cert_file, --store_tls_ca_file, ...) names a file of a
+  Secret volume under the same rules (renewed certificates must reach the running services);
+  clients use TLS to contact-store exactly when it serves TLS, with a client certificate when it
+  asks for one; a cert-manager Certificate writing a TLS workload's Secret names its Services (and
+  the store's the --store host) in dnsNames, with the usages it needs (server auth, client auth);
 - a full import batch of new contacts (--batch_rows, two RocksDB entries each) reaches
   contact-store's --ingest_min_entries, so imports take the SST ingest path;
 - terminationGracePeriodSeconds exceeds --grace_period_ms, and covers the service's worst case
@@ -318,6 +325,15 @@ def check_ports_and_probes(checks, w):
         if probe is None:
             checks.check(probe_name == "startupProbe", f"{w}: no {probe_name}")
             continue
+        if serves_tls(w):
+            # Kubernetes' grpc: probe speaks plaintext only: against a TLS port it always fails.
+            tcp = probe.get("tcpSocket")
+            if checks.check(tcp is not None and "grpc" not in probe,
+                            f"{w}: {probe_name}: --tls_cert_file is set and a native grpc: probe cannot speak "
+                            f"TLS (the pod would never become ready); use a tcpSocket probe on port {port}"):
+                checks.check(tcp.get("port") in (port, "grpc"),
+                             f"{w}: {probe_name} probes port {tcp.get('port')}, gRPC is on {port}")
+            continue
         grpc = probe.get("grpc")
         if checks.check(grpc is not None, f"{w}: {probe_name} must be a native gRPC probe (grpc.health.v1)"):
             checks.check(grpc.get("port") == port,
@@ -410,41 +426,81 @@ def check_storage(checks, w):
                      f"{w}: --data_dir={data_dir} should point into a writable mount (the root is read-only)")
 
 
-def check_api_keys(checks, w):
-    path = w.flags["api_keys_file"]
-    if path == "":
-        return False
+def check_secret_file(checks, w, flag, secret, updates):
+    """The file --flag names lies on a Secret volume mounted as a folder (the kubelet never updates a
+    subPath mount, and the services re-read these files: `updates` says what a restart would then be
+    needed for) that uid 10001 can read and nobody else. `secret` names the Secret for messages."""
+    path = w.flags[flag]
     mount = mount_for(w.container, path)
     volumes = {v["name"]: v for v in w.pod_spec.get("volumes") or []}
-    if not checks.check(mount is not None, f"{w}: --api_keys_file={path} is not on a mounted volume"):
-        return True
+    if not checks.check(mount is not None, f"{w}: --{flag}={path} is not on a mounted volume"):
+        return
     volume = volumes.get(mount["name"], {})
-    secret = volume.get("secret")
-    if checks.check(secret is not None, f"{w}: --api_keys_file must come from a Secret volume"):
-        relative = path[len(mount["mountPath"].rstrip("/")) + 1:]
-        items = secret.get("items")
-        if items:
-            checks.check(any(i.get("path") == relative for i in items),
-                         f"{w}: Secret {secret.get('secretName')} items do not provide {relative}")
-        checks.check(mount.get("readOnly") is True, f"{w}: mount the API key Secret readOnly")
-        # The services re-read the file (--api_keys_reload_ms) to apply key changes without a
-        # restart; the kubelet never updates a subPath mount.
-        checks.check("subPath" not in mount and "subPathExpr" not in mount,
-                     f"{w}: mount the API key Secret as a folder, not with subPath: a subPath mount never sees "
-                     f"the Secret's updates, so keys added or revoked would not apply until a restart")
-        mode = secret.get("defaultMode", 0o644)
-        item = next((i for i in items or [] if i.get("path") == relative), {})
-        mode = item.get("mode", mode)
-        checks.check(mode & 0o007 == 0, f"{w}: the API key file must not be world-readable (defaultMode {oct(mode)})")
-        # The kubelet writes Secret files as root, group root unless the pod sets fsGroup (then
-        # group fsGroup, which the container's process also gets as a supplementary group). The
-        # server runs as uid 10001, never root, so only the group bits can let it read the file.
-        pod_sc = w.pod_spec.get("securityContext") or {}
-        checks.check(mode & 0o040 != 0 and pod_sc.get("fsGroup") is not None,
-                     f"{w}: uid {RUNTIME_UID} cannot read --api_keys_file={path}: the Secret's files are owned by "
-                     f"root with mode {oct(mode)}, so they need group read and a pod securityContext.fsGroup "
-                     f"(found {pod_sc.get('fsGroup')})")
+    source = volume.get("secret")
+    if not checks.check(source is not None, f"{w}: --{flag} must come from a Secret volume"):
+        return
+    relative = path[len(mount["mountPath"].rstrip("/")) + 1:]
+    items = source.get("items")
+    if items:
+        checks.check(any(i.get("path") == relative for i in items),
+                     f"{w}: Secret {source.get('secretName')} items do not provide {relative}")
+    checks.check(mount.get("readOnly") is True, f"{w}: mount {secret} readOnly")
+    checks.check("subPath" not in mount and "subPathExpr" not in mount,
+                 f"{w}: mount {secret} as a folder, not with subPath: a subPath mount never sees the Secret's "
+                 f"updates, so {updates} until a restart")
+    mode = source.get("defaultMode", 0o644)
+    item = next((i for i in items or [] if i.get("path") == relative), {})
+    mode = item.get("mode", mode)
+    checks.check(mode & 0o007 == 0, f"{w}: --{flag}={path} must not be world-readable (defaultMode {oct(mode)})")
+    # The kubelet writes Secret files as root, group root unless the pod sets fsGroup (then
+    # group fsGroup, which the container's process also gets as a supplementary group). The
+    # server runs as uid 10001, never root, so only the group bits can let it read the file.
+    pod_sc = w.pod_spec.get("securityContext") or {}
+    checks.check(mode & 0o040 != 0 and pod_sc.get("fsGroup") is not None,
+                 f"{w}: uid {RUNTIME_UID} cannot read --{flag}={path}: the Secret's files are owned by "
+                 f"root with mode {oct(mode)}, so they need group read and a pod securityContext.fsGroup "
+                 f"(found {pod_sc.get('fsGroup')})")
+
+
+def check_api_keys(checks, w):
+    if w.flags["api_keys_file"] == "":
+        return False
+    check_secret_file(checks, w, "api_keys_file", "the API key Secret",
+                      "keys added or revoked would not apply")
     return True
+
+
+def tls_file_flags(service):
+    """The service's TLS file flags (--tls_cert_file, --store_tls_ca_file, ...)."""
+    return sorted(name for name in service.flags if re.search(r"(^|_)tls_\w+_file$", name))
+
+
+def serves_tls(w):
+    return w.flags.get("tls_cert_file", "") != ""
+
+
+def check_tls_files(checks, w):
+    """Certificates, keys and CAs come from Secret volumes too: a renewed certificate (cert-manager
+    rewrites its Secret) must reach the running server, which re-reads the files."""
+    for flag in tls_file_flags(w.service):
+        if w.flags[flag] != "":
+            check_secret_file(checks, w, flag, "the TLS Secret",
+                              "renewed certificates would not be used")
+
+
+def check_store_tls(checks, w, store):
+    """A client's store channel must match how contact-store serves: plaintext against TLS (or the
+    reverse), or no client certificate for a store that asks for one, fails every call."""
+    if "store_tls_ca_file" not in w.flags:
+        return
+    client_tls = w.flags["store_tls_ca_file"] != ""
+    checks.check(client_tls == serves_tls(store),
+                 f"{w}: --store_tls_ca_file is {'set' if client_tls else 'empty'} but {STORE_BINARY} serves "
+                 f"{'TLS' if serves_tls(store) else 'plaintext'}: every call to the store would fail")
+    if client_tls and store.flags.get("tls_client_ca_file", "") != "":
+        checks.check(w.flags.get("store_tls_cert_file", "") != "",
+                     f"{w}: {STORE_BINARY} asks for client certificates (--tls_client_ca_file), but "
+                     f"--store_tls_cert_file is empty: every call to the store would fail")
 
 
 def check_grace(checks, w):
@@ -607,6 +663,46 @@ def check_batch_ingest(checks, w, store):
                  f"SST files")
 
 
+def secret_name_of(w, path):
+    """The Secret whose volume holds `path` in the workload's container, or None."""
+    mount = mount_for(w.container, path)
+    if mount is None:
+        return None
+    volume = next((v for v in w.pod_spec.get("volumes") or [] if v["name"] == mount["name"]), {})
+    return (volume.get("secret") or {}).get("secretName")
+
+
+def check_certificates(checks, where, objects, workloads, services_by_name, store):
+    """cert-manager Certificates that write a TLS workload's Secret name what clients dial, with the
+    usages the workload needs: a name missing or a usage refused reads as UNAVAILABLE at run time."""
+    certificates = {o["spec"].get("secretName"): o for o in objects
+                    if o["kind"] == "Certificate" and o.get("apiVersion", "").startswith("cert-manager.io/")}
+    store_dials = {repo_facts.host_of(w.flags["store"]) for w in workloads
+                   if w.flags.get("store_tls_ca_file") and not w.flags.get("store_tls_server_name")}
+    for w in workloads:
+        if serves_tls(w):
+            cert = certificates.get(secret_name_of(w, w.flags["tls_cert_file"]))
+            if cert is not None:
+                names = set(cert["spec"].get("dnsNames") or [])
+                wanted = {n for n, (_, target) in services_by_name.items() if target is w}
+                if w is store:
+                    wanted |= store_dials
+                checks.check(wanted <= names, f"{where}: Certificate/{name_of(cert)} (for {w.label}) lacks dnsNames "
+                                              f"{sorted(wanted - names)}: clients dialing them fail the handshake")
+                usages = cert["spec"].get("usages")
+                checks.check(usages is None or "server auth" in usages,
+                             f"{where}: Certificate/{name_of(cert)} serves {w.label}'s TLS port: usages need "
+                             f"'server auth'")
+        client_cert = w.flags.get("store_tls_cert_file", "")
+        if client_cert:
+            cert = certificates.get(secret_name_of(w, client_cert))
+            if cert is not None:
+                usages = cert["spec"].get("usages")
+                checks.check(usages is None or "client auth" in usages,
+                             f"{where}: Certificate/{name_of(cert)} is {w.label}'s client certificate to "
+                             f"{STORE_BINARY}: usages need 'client auth'")
+
+
 def policy_selects(policy, w):
     return selector_matches(policy["spec"].get("podSelector", {}), w.pod_labels)
 
@@ -718,6 +814,7 @@ def check_overlay(checks, where, objects, services, overlay_kind, bin_dir, image
         check_resources(checks, w, w.container)
         check_pod_security(checks, f"{w}", w.pod_spec, w.container)
         check_storage(checks, w)
+        check_tls_files(checks, w)
         check_grace(checks, w)
         check_shutdown(checks, w, image_bases, min_kubernetes)
         workloads.append(w)
@@ -733,6 +830,8 @@ def check_overlay(checks, where, objects, services, overlay_kind, bin_dir, image
         for w in workloads:
             check_store_address(checks, w, services_by_name, store)
             check_batch_ingest(checks, w, store)
+            check_store_tls(checks, w, store)
+        check_certificates(checks, where, objects, workloads, services_by_name, store)
     if overlay_kind == "prod":
         checks.check(all(auth.values()), f"{where}: prod must run with API keys (--api_keys_file)")
         checks.check(not any(o["kind"] == "Namespace" for o in objects),
