@@ -1,11 +1,8 @@
 #include "common/server/service_main.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <utility>
 
 #include <fmt/format.h>
@@ -14,91 +11,15 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/synchronization/mutex.h"
 #include "common/logging/logging.h"
 #include "common/status/status_macros.h"
+#include "common/tls/tls_files.h"
 
 namespace contacts {
 namespace {
-
-// The file a TLS flag names: gRPC's file watcher only logs a file it cannot load and then fails
-// every handshake, so a wrong path or a DER file must stop the start instead.
-absl::Status CheckPemFile(std::string_view flag, const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::InvalidArgumentError(fmt::format("--{}: \"{}\" is a folder, not a PEM file", flag, path));
-  }
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return absl::InvalidArgumentError(fmt::format("--{}: cannot read \"{}\": {}", flag, path, std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) text.append(buffer, n);
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return absl::InvalidArgumentError(fmt::format("--{}: cannot read \"{}\"", flag, path));
-  if (text.find("-----BEGIN") == std::string::npos) {
-    return absl::InvalidArgumentError(
-        fmt::format("--{}: \"{}\" is not PEM (no \"-----BEGIN\" line; convert DER with openssl)", flag, path));
-  }
-  return absl::OkStatus();
-}
-
-// OpenSSL's reason for the failure just seen ("no start line", "key values mismatch"), and an
-// empty error queue after it.
-std::string OpenSslReason() {
-  const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int): OpenSSL's type
-  const char* text = error == 0 ? nullptr : ERR_reason_error_string(error);
-  std::string reason = text != nullptr ? text : "unknown error";
-  ERR_clear_error();
-  return reason;
-}
-
-// Loads the certificate chain and key as the TLS library will, and checks that the key is the
-// certificate's: gRPC accepts any PEM at start and then fails every handshake (logging why),
-// which reads as a dead service rather than a wrong flag.
-absl::Status CheckKeyPair(std::string_view cert_flag, const std::string& cert, std::string_view key_flag,
-                          const std::string& key) {
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
-  if (ctx == nullptr) return absl::InternalError(fmt::format("TLS context: {}", OpenSslReason()));
-  // An encrypted key would make OpenSSL ask for a passphrase on the terminal.
-  SSL_CTX_set_default_passwd_cb(ctx.get(), [](char*, int, int, void*) { return 0; });
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
-    return absl::InvalidArgumentError(
-        fmt::format("--{}: \"{}\" holds no usable PEM certificate ({})", cert_flag, cert, OpenSslReason()));
-  }
-  // Loading the key also checks it against the certificate loaded above.
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      ERR_clear_error();
-      return absl::InvalidArgumentError(
-          fmt::format("--{}: \"{}\" is not the private key of the certificate in --{}", key_flag, key, cert_flag));
-    }
-    return absl::InvalidArgumentError(
-        fmt::format("--{}: \"{}\" holds no usable PEM private key ({}; a key encrypted with a passphrase is not "
-                    "supported)",
-                    key_flag, key, OpenSslReason()));
-  }
-  return absl::OkStatus();
-}
-
-// CA certificates to verify the other side with: at least one must load.
-absl::Status CheckCaFile(std::string_view flag, const std::string& path) {
-  RETURN_IF_ERROR(CheckPemFile(flag, path));
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
-  if (ctx == nullptr) return absl::InternalError(fmt::format("TLS context: {}", OpenSslReason()));
-  if (SSL_CTX_load_verify_locations(ctx.get(), path.c_str(), nullptr) != 1) {
-    return absl::InvalidArgumentError(
-        fmt::format("--{}: \"{}\" holds no usable PEM CA certificate ({})", flag, path, OpenSslReason()));
-  }
-  return absl::OkStatus();
-}
 
 // A certificate and its key: both or neither.
 absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert, std::string_view key_flag,
@@ -111,11 +32,8 @@ absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert
     return absl::InvalidArgumentError(
         fmt::format("--{} is set but --{} is not: give both or neither", key_flag, cert_flag));
   }
-  if (!cert.empty()) {
-    RETURN_IF_ERROR(CheckPemFile(cert_flag, cert));
-    RETURN_IF_ERROR(CheckPemFile(key_flag, key));
-    RETURN_IF_ERROR(CheckKeyPair(cert_flag, cert, key_flag, key));
-  }
+  if (!cert.empty())
+    RETURN_IF_ERROR(CheckKeyPair(fmt::format("--{}", cert_flag), cert, fmt::format("--{}", key_flag), key));
   return absl::OkStatus();
 }
 
@@ -126,7 +44,7 @@ absl::Status CheckServerTlsFlags(const CommonFlags& common) {
     return absl::InvalidArgumentError(
         "--tls_client_ca_file needs --tls_cert_file and --tls_key_file: client certificates are checked only over TLS");
   }
-  return CheckCaFile("tls_client_ca_file", *common.tls_client_ca_file);
+  return CheckCaFile("--tls_client_ca_file", *common.tls_client_ca_file);
 }
 
 void LogServerTls(std::string_view service, const CommonFlags& common) {
@@ -283,7 +201,7 @@ absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
   }
   RETURN_IF_ERROR(
       CheckCertAndKey("store_tls_cert_file", *store.tls_cert_file, "store_tls_key_file", *store.tls_key_file));
-  return CheckCaFile("store_tls_ca_file", *store.tls_ca_file);
+  return CheckCaFile("--store_tls_ca_file", *store.tls_ca_file);
 }
 
 std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common) {

@@ -305,11 +305,11 @@ TEST_F(StartupFlagsTest, ContactsctlKeepsItsFlagParsing) {
 }
 
 // contactsctl's TLS flags: a client certificate without its key (or the reverse), a certificate or
-// a server name without --tls-ca, and a file that is missing, a folder or not PEM are usage errors
+// a server name without --tls-ca, a file that is missing, a folder or not PEM, a key that is not
+// the certificate's and a CA file without a usable certificate are usage errors
 // naming the flag, or the environment variable the value came from. Checked before any connection.
 TEST_F(StartupFlagsTest, ContactsctlRefusesTlsFlagsThatDoNotGoTogether) {
-  const std::string pem = dir_.path() + "/ca.pem";
-  std::ofstream(pem) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const std::string& pem = cert_;  // self-signed: its own CA
   const std::string der = dir_.path() + "/ca.der";
   std::ofstream(der) << std::string("\x30\x82\x01\x0a\x02\x82", 6);
   const std::string missing = dir_.path() + "/missing.pem";
@@ -324,6 +324,11 @@ TEST_F(StartupFlagsTest, ContactsctlRefusesTlsFlagsThatDoNotGoTogether) {
       {"jobs --tls-ca " + der, fmt::format("contactsctl: --tls-ca: \"{}\" is not PEM", der)},
       {fmt::format("jobs --tls-ca {} --tls-cert {} --tls-key {}", pem, pem, der),
        fmt::format("contactsctl: --tls-key: \"{}\" is not PEM", der)},
+      {fmt::format("jobs --tls-ca {} --tls-cert {} --tls-key {}", pem, pem, other_key_),
+       fmt::format("contactsctl: --tls-key: \"{}\" is not the private key of the certificate in --tls-cert",
+                   other_key_)},
+      {"jobs --tls-ca " + fake_pem_,
+       fmt::format("contactsctl: --tls-ca: \"{}\" holds no usable PEM CA certificate", fake_pem_)},
       {"jobs --tls-ca", "contactsctl: --tls-ca needs a value"},
       {"jobs --tls-ca --tls-server-name=localhost", "contactsctl: --tls-ca needs a value"},
   };

@@ -51,6 +51,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/config/flags.h"
+#include "common/tls/tls_files.h"
 #include "common/values/attribute_type.h"
 
 namespace {
@@ -251,18 +252,10 @@ uint64_t ParseId(const std::string& text, const std::string& what) {
 
 // The text of the PEM file the global flag `name` names, read once (a short-lived client needs no
 // reloading). A folder, an unreadable file or one without a PEM block is a usage error.
-std::string ReadPemFile(const Options& options, const std::string& name, const std::string& path) {
-  const std::string flag = FlagSource(options, name);
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) Usage(fmt::format("{}: \"{}\" is a folder, not a PEM file", flag, path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Usage(fmt::format("{}: cannot read \"{}\": {}", flag, path, std::strerror(errno)));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) Usage(fmt::format("{}: cannot read \"{}\"", flag, path));
-  if (text.find("-----BEGIN") == std::string::npos) {
-    Usage(fmt::format("{}: \"{}\" is not PEM (no \"-----BEGIN\" line; convert DER with openssl)", flag, path));
-  }
-  return text;
+std::string ReadPem(const Options& options, const std::string& name, const std::string& path) {
+  absl::StatusOr<std::string> text = contacts::ReadPemFile(FlagSource(options, name), path);
+  if (!text.ok()) Usage(std::string(text.status().message()));
+  return *std::move(text);
 }
 
 // Plaintext without --tls-ca; with it TLS, verifying import-processor against those CAs and, with
@@ -287,10 +280,18 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Options& opti
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadPemFile(options, "tls-ca", options.tls_ca_file);
+  ssl.pem_root_certs = ReadPem(options, "tls-ca", options.tls_ca_file);
+  if (absl::Status ca = contacts::CheckCaFile(FlagSource(options, "tls-ca"), options.tls_ca_file); !ca.ok()) {
+    Usage(std::string(ca.message()));
+  }
   if (!options.tls_cert_file.empty()) {
-    ssl.pem_cert_chain = ReadPemFile(options, "tls-cert", options.tls_cert_file);
-    ssl.pem_private_key = ReadPemFile(options, "tls-key", options.tls_key_file);
+    ssl.pem_cert_chain = ReadPem(options, "tls-cert", options.tls_cert_file);
+    ssl.pem_private_key = ReadPem(options, "tls-key", options.tls_key_file);
+    if (absl::Status pair = contacts::CheckKeyPair(FlagSource(options, "tls-cert"), options.tls_cert_file,
+                                                   FlagSource(options, "tls-key"), options.tls_key_file);
+        !pair.ok()) {
+      Usage(std::string(pair.message()));
+    }
   }
   return grpc::SslCredentials(ssl);
 }
