@@ -32,9 +32,8 @@ absl::Status CheckCertAndKey(std::string_view cert_flag, const std::string& cert
     return absl::InvalidArgumentError(
         fmt::format("--{} is set but --{} is not: give both or neither", key_flag, cert_flag));
   }
-  if (!cert.empty())
-    RETURN_IF_ERROR(CheckKeyPair(fmt::format("--{}", cert_flag), cert, fmt::format("--{}", key_flag), key));
-  return absl::OkStatus();
+  if (cert.empty()) return absl::OkStatus();
+  return CheckKeyPair(fmt::format("--{}", cert_flag), cert, fmt::format("--{}", key_flag), key);
 }
 
 absl::Status CheckServerTlsFlags(const CommonFlags& common) {

@@ -4,7 +4,7 @@
 //
 // Exit status of a service: 0 after --help or a clean shutdown; kUsageErrorExitCode (2) when a flag
 // or its value is wrong (unknown flag, malformed or out-of-range value, missing or unreadable API
-// keys file, a bad combination of TLS flags or a TLS file that is missing, unreadable or not PEM):
+// keys file, a bad combination of TLS flags or a TLS file that is missing, unreadable or unusable):
 // fix the configuration, restarting will not help; kRuntimeFailureExitCode (1) when the service
 // could not start with good flags (cannot bind, cannot open the data folder or RocksDB).
 //
@@ -37,7 +37,8 @@ inline constexpr int kRuntimeFailureExitCode = 1;
 // is not HOST:PORT or both on one port, an empty --data_dir, an --api_keys_file that names
 // nothing, cannot be read by the service or is malformed, --tls_cert_file without --tls_key_file
 // (or the reverse), --tls_client_ca_file without them, a TLS file that does not exist, cannot be
-// read or holds no PEM block ("-----BEGIN"); another code, still naming the flag,
+// read or is not what the flag needs (common/tls/tls_files.h: no PEM block, no usable certificate
+// or key, a key that is not the certificate's); another code, still naming the flag,
 // when reading the keys file fails (DATA_LOSS, FAILED_PRECONDITION). Hand them to
 // StartFailureExitCode.
 absl::StatusOr<Authenticator> StartService(std::string_view service, FlagSet& flags, const CommonFlags& common,
@@ -64,7 +65,8 @@ ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
 
 // Errors: INVALID_ARGUMENT naming the flag: an empty --store; --store_tls_cert_file without
 // --store_tls_key_file (or the reverse); a client certificate or server name without
-// --store_tls_ca_file; a TLS file that does not exist, cannot be read or holds no PEM block.
+// --store_tls_ca_file; a TLS file that does not exist, cannot be read or is not what the flag
+// needs (common/tls/tls_files.h).
 absl::Status CheckStoreClientFlags(const StoreClientFlags& store);
 
 // The channel to contact-store, as import-processor and audience-query open it: plaintext, or TLS
