@@ -515,7 +515,7 @@ int FreePort() {
 // ----- Result table -----
 
 void ResultTable::Print() const {
-  const ResultLine header{"metric", "contacts", baseline_, "ratio", "target", "met"};
+  const ResultLine header{"metric", ours_, baseline_, "ratio", "target", "met"};
   size_t widths[6] = {};
   auto fields = [](const ResultLine& line) {
     return std::array<const std::string*, 6>{&line.metric, &line.ours,   &line.postgres,
@@ -606,6 +606,81 @@ std::string ScriptPath() {
 constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
 
 }  // namespace
+
+// ----- TLS -----
+
+std::vector<std::string> BenchTls::ServerFlags() const {
+  return {"--tls_cert_file=" + server_cert_file, "--tls_key_file=" + server_key_file,
+          "--tls_client_ca_file=" + ca_file};
+}
+
+std::vector<std::string> BenchTls::StoreClientFlags() const {
+  return {"--store_tls_ca_file=" + ca_file, "--store_tls_cert_file=" + client_cert_file,
+          "--store_tls_key_file=" + client_key_file};
+}
+
+std::shared_ptr<grpc::ChannelCredentials> BenchTls::ClientCredentials() const {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(ca_file);
+  ssl.pem_cert_chain = ReadFile(client_cert_file);
+  ssl.pem_private_key = ReadFile(client_key_file);
+  return grpc::SslCredentials(ssl);
+}
+
+absl::StatusOr<BenchTls> MakeBenchTls(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return absl::InternalError(fmt::format("cannot create {}: {}", dir, error.message()));
+  std::ofstream(dir + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+  std::ofstream(dir + "/client.ext") << "extendedKeyUsage=clientAuth\n";
+  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::vector<std::string> commands = {
+      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days 2 -subj '/CN=contacts bench CA'", new_key),
+      fmt::format("openssl req -new {} -keyout server.key -out server.csr -subj '/CN=localhost'", new_key),
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.ext "
+      "-out server.pem",
+      fmt::format("openssl req -new {} -keyout client.key -out client.csr -subj '/CN=contacts bench client'", new_key),
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 -extfile client.ext "
+      "-out client.pem",
+  };
+  for (const std::string& command : commands) {
+    if (auto ran = RunCommand(fmt::format("cd '{}' && {} 2>&1", dir, command)); !ran.ok()) return ran.status();
+  }
+  return BenchTls{.ca_file = dir + "/ca.pem",
+                  .server_cert_file = dir + "/server.pem",
+                  .server_key_file = dir + "/server.key",
+                  .client_cert_file = dir + "/client.pem",
+                  .client_key_file = dir + "/client.key"};
+}
+
+std::shared_ptr<grpc::Channel> BenchChannel(const std::string& address, const BenchTls* tls,
+                                            const grpc::ChannelArguments& args) {
+  return grpc::CreateCustomChannel(
+      address, tls != nullptr ? tls->ClientCredentials() : grpc::InsecureChannelCredentials(), args);
+}
+
+absl::StatusOr<std::unique_ptr<test::ServiceProcess>> StartService(const std::string& binary,
+                                                                   std::vector<std::string> flags,
+                                                                   const BenchTls* tls) {
+  if (tls == nullptr) return test::ServiceProcess::Start({.binary = binary, .flags = std::move(flags)});
+  for (std::string& flag : tls->ServerFlags()) flags.push_back(std::move(flag));
+  auto process = test::ServiceProcess::Start({.binary = binary, .flags = std::move(flags), .wait_for_health = false});
+  if (!process.ok()) return process.status();
+  auto channel = BenchChannel((*process)->address(), tls);
+  absl::StatusOr<bool> serving = false;
+  const bool up = test::WaitFor(
+      [&] {
+        serving = test::HealthServing(channel);
+        return serving.ok() && *serving;
+      },
+      std::chrono::seconds(30));
+  if (!up) {
+    return absl::DeadlineExceededError(fmt::format("{} not SERVING over TLS after 30 s ({}); its log:\n{}", binary,
+                                                   serving.ok() ? "NOT_SERVING" : serving.status().ToString(),
+                                                   (*process)->log()));
+  }
+  return process;
+}
 
 // ----- PostgreSQL -----
 

@@ -1,8 +1,8 @@
 // Shared pieces of the benchmark programs (store_bench, query_bench, import_bench): the synthetic
 // 10-attribute contact data set, the contact-store schema for it, latency percentiles, the result
-// table, a throwaway PostgreSQL (scripts/bench_postgres.sh) driven through psql and pgbench, and
-// small process helpers (free port, peak RSS, load average). Benchmarks print figures; they never
-// pass or fail.
+// table, throwaway TLS certificates, a throwaway PostgreSQL (scripts/bench_postgres.sh) driven
+// through psql and pgbench, and small process helpers (free port, peak RSS, load average). Benchmarks print figures;
+// they never pass or fail.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <sys/types.h>
 
 #include "contacts/v1/contact_store.grpc.pb.h"
@@ -166,9 +168,10 @@ struct ResultLine {
 
 class ResultTable {
  public:
-  // `baseline` heads the column of ResultLine::postgres (a bench without PostgreSQL names its own).
-  explicit ResultTable(std::string title, std::string baseline = "PostgreSQL")
-      : title_(std::move(title)), baseline_(std::move(baseline)) {}
+  // `baseline` heads the column of ResultLine::postgres (a bench without PostgreSQL names its own),
+  // `ours` the column of ResultLine::ours.
+  explicit ResultTable(std::string title, std::string baseline = "PostgreSQL", std::string ours = "contacts")
+      : title_(std::move(title)), baseline_(std::move(baseline)), ours_(std::move(ours)) {}
   void Add(ResultLine line) { lines_.push_back(std::move(line)); }
   // Prints the table to stdout with aligned columns.
   void Print() const;
@@ -176,6 +179,7 @@ class ResultTable {
  private:
   std::string title_;
   std::string baseline_;
+  std::string ours_;
   std::vector<ResultLine> lines_;
 };
 
@@ -184,6 +188,40 @@ std::string FormatRate(double per_second, std::string_view unit);  // "123,456 r
 std::string FormatMicros(double micros);                           // "123 us" / "4.56 ms"
 std::string FormatRatio(double ratio);                             // "12.3x"
 std::string YesNo(bool met);
+
+// ----- TLS -----
+
+// A throwaway CA and the certificates it signed, as PEM files: a server certificate for
+// 127.0.0.1 and localhost, and a client certificate (mutual TLS, as a deployment that checks its
+// callers runs).
+struct BenchTls {
+  std::string ca_file;
+  std::string server_cert_file;
+  std::string server_key_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+
+  // A service's listener flags: serve TLS and require a client certificate signed by the CA.
+  std::vector<std::string> ServerFlags() const;
+  // import-processor's / audience-query's flags for calling contact-store over (mutual) TLS.
+  std::vector<std::string> StoreClientFlags() const;
+  // The credentials of this bench's own client: trusts the CA, presents the client certificate.
+  std::shared_ptr<grpc::ChannelCredentials> ClientCredentials() const;
+};
+
+// Makes the CA and certificates under `dir` with the openssl CLI (P-256 keys: fast to make).
+// Errors: INTERNAL with openssl's output.
+absl::StatusOr<BenchTls> MakeBenchTls(const std::string& dir);
+
+// Starts `binary` with `flags` plus, when `tls` is given, its ServerFlags, and waits until it is
+// SERVING (over TLS with the bench's client certificate when `tls` is given: ServiceProcess's own
+// health check speaks plaintext).
+absl::StatusOr<std::unique_ptr<test::ServiceProcess>> StartService(const std::string& binary,
+                                                                   std::vector<std::string> flags, const BenchTls* tls);
+
+// A channel to `address`: plaintext, or TLS with the bench's client certificate when `tls` is given.
+std::shared_ptr<grpc::Channel> BenchChannel(const std::string& address, const BenchTls* tls,
+                                            const grpc::ChannelArguments& args = {});
 
 // ----- PostgreSQL -----
 

@@ -4,7 +4,12 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "common/tls/tls_files.h"
+#include "tests/testing/service_process.h"
 
 namespace contacts::bench {
 namespace {
@@ -65,6 +70,37 @@ TEST(MedianTest, MiddleValueOrMeanOfTheTwoMiddleOnes) {
   EXPECT_EQ(Median({4.0, 1.0, 3.0, 2.0}), 2.5);
   EXPECT_EQ(Median({5.0}), 5.0);
   EXPECT_EQ(Median({}), -1);
+}
+
+// --tls: the throwaway certificates are what the services' start-up checks accept (a server pair,
+// a client pair, the CA that signed both), and the flags point at them.
+TEST(MakeBenchTlsTest, MakesACaAndTheServerAndClientPairsItSigned) {
+  test::TempDir dir("bench_tls");
+  ASSERT_TRUE(dir.ok());
+  absl::StatusOr<BenchTls> tls = MakeBenchTls(dir.path());
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_TRUE(CheckCaFile("ca", tls->ca_file).ok());
+  EXPECT_TRUE(CheckKeyPair("server cert", tls->server_cert_file, "server key", tls->server_key_file).ok());
+  EXPECT_TRUE(CheckKeyPair("client cert", tls->client_cert_file, "client key", tls->client_key_file).ok());
+  std::string output;
+  EXPECT_EQ(test::RunShell(fmt::format("openssl verify -CAfile '{}' '{}' '{}' 2>&1", tls->ca_file,
+                                       tls->server_cert_file, tls->client_cert_file),
+                           &output),
+            0)
+      << output;
+  EXPECT_THAT(tls->ServerFlags(), testing::Contains("--tls_client_ca_file=" + tls->ca_file));
+  EXPECT_THAT(tls->StoreClientFlags(), testing::Contains("--store_tls_ca_file=" + tls->ca_file));
+}
+
+TEST(ResultTableTest, NamesTheColumnOfItsOwnFigures) {
+  ResultTable table("contact-store over mutual TLS", "plaintext", "TLS");
+  table.Add(ResultLine{.metric = "GetContact p50", .ours = "120 us", .postgres = "100 us"});
+  testing::internal::CaptureStdout();
+  table.Print();
+  const std::string printed = testing::internal::GetCapturedStdout();
+  EXPECT_THAT(printed, testing::HasSubstr("| TLS "));
+  EXPECT_THAT(printed, testing::HasSubstr("| plaintext "));
+  EXPECT_THAT(printed, testing::Not(testing::HasSubstr("contacts")));
 }
 
 }  // namespace

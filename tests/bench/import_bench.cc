@@ -3,7 +3,7 @@
 //
 //   contacts_bench_import [--rows 1000000] [--chunk_bytes 1048576] [--skip_pg] [--lists N]
 //                         [--import_flags "--workers=2 --batch_rows=2000"] [--store_flags "..."]
-//                         [--key_order scrambled|sequential] [--repeat N]
+//                         [--key_order scrambled|sequential] [--repeat N] [--tls]
 //
 // --lists N creates N lists and has every imported contact join them (StartImport's list_ids);
 // the PostgreSQL side then still loads the file without memberships.
@@ -14,6 +14,11 @@
 // much as for us, so a ratio of times measured side by side is steadier than one of a single run,
 // and the spread of the pairs shows how far to trust it. The ratio in the table is the median of
 // the pairs' ratios; its "met" column asks every pair to meet the target, not the median alone.
+//
+// --tls measures ours a second time in each pair, right after the plaintext run, with both
+// services serving mutual TLS (a throwaway CA made with the openssl CLI), import-processor calling
+// contact-store over it (--store_tls_*) and the bench's client presenting a client certificate;
+// then prints a second table with the TLS figures beside the plaintext ones of the same run.
 //
 // Generates the 10-column contacts CSV (tests/bench/bench_util.h; ~100 MB for 1M rows), starts
 // contact-store (tenant with the 10 attributes set up) and import-processor, uploads the file
@@ -28,6 +33,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -51,6 +57,7 @@ struct Options {
   std::string import_flags;
   std::string store_flags;
   int64_t repeat;  // pairs measured (ours, then PostgreSQL's)
+  bool tls;        // also measure ours over mutual TLS in each pair
 };
 
 struct Figures {
@@ -63,6 +70,9 @@ struct Figures {
   uint64_t import_rss_kib = 0, store_rss_kib = 0;
   uint64_t stored_contacts = 0;
   double pg_copy_s = -1, pg_insert_s = -1;
+  // The same import over mutual TLS (--tls), measured right after the plaintext one.
+  double tls_upload_s = -1, tls_end_to_end_s = -1, tls_job_run_s = -1;
+  bool tls_completed = false;
 };
 
 std::chrono::system_clock::time_point Deadline(int seconds) {
@@ -73,16 +83,28 @@ bool Finished(v1::JobState state) {
   return state == v1::COMPLETED || state == v1::COMPLETED_WITH_ERRORS || state == v1::FAILED || state == v1::CANCELLED;
 }
 
-absl::Status MeasureOurs(const Options& options, const std::string& csv, Figures* figures) {
-  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = SplitFlags(options.store_flags)});
+// Our import on fresh services: plaintext, or (with `tls`) every connection over mutual TLS.
+absl::Status MeasureOurs(const Options& options, const std::string& csv, const BenchTls* tls, Figures* figures) {
+  auto store = StartService("contact-store", SplitFlags(options.store_flags), tls);
   if (!store.ok()) return store.status();
-  auto store_stub = v1::ContactStore::NewStub((*store)->Channel());
+  auto store_stub =
+      v1::ContactStore::NewStub(tls != nullptr ? BenchChannel((*store)->address(), tls) : (*store)->Channel());
   if (auto setup = SetupStoreSchema(store_stub.get()); !setup.ok()) return setup;
   std::vector<std::string> flags = SplitFlags(options.import_flags);
   flags.push_back(fmt::format("--store={}", (*store)->address()));
-  auto importer = test::ServiceProcess::Start({.binary = "import-processor", .flags = flags});
+  if (tls != nullptr) {
+    for (std::string& flag : tls->StoreClientFlags()) flags.push_back(std::move(flag));
+  }
+  auto importer = StartService("import-processor", flags, tls);
   if (!importer.ok()) return importer.status();
-  auto stub = v1::ImportProcessor::NewStub((*importer)->Channel());
+  std::shared_ptr<grpc::Channel> channel = (*importer)->Channel();  // connected by the start's health check
+  if (tls != nullptr) {
+    // Connected (handshake done) before the clock starts, as the plaintext channel is.
+    channel = BenchChannel((*importer)->address(), tls);
+    if (!channel->WaitForConnected(Deadline(30)))
+      return absl::UnavailableError("no TLS connection to import-processor");
+  }
+  auto stub = v1::ImportProcessor::NewStub(channel);
 
   std::ifstream file(csv, std::ios::binary);
   if (!file) return absl::InternalError(fmt::format("cannot open {}", csv));
@@ -303,6 +325,44 @@ void PrintTable(const Options& options, const std::vector<Figures>& runs) {
   fmt::print("load average at the end: {}\n", LoadAverage());
 }
 
+// --tls: the TLS runs' figures beside the plaintext runs' of the same pairs (medians). Ratios are
+// TLS against plaintext with > 1 better for TLS (plaintext time / TLS time): 0.80x = TLS 20% slower.
+void PrintTlsTable(const Options& options, const std::vector<Figures>& runs) {
+  std::vector<double> tls_s, plain_s, ratios, tls_upload_s, plain_upload_s, tls_job_run_s, plain_job_run_s;
+  bool all_completed = true;
+  for (const Figures& f : runs) {
+    tls_s.push_back(f.tls_end_to_end_s);
+    plain_s.push_back(f.end_to_end_s);
+    ratios.push_back(f.end_to_end_s / f.tls_end_to_end_s);
+    tls_upload_s.push_back(f.tls_upload_s);
+    plain_upload_s.push_back(f.upload_s);
+    tls_job_run_s.push_back(f.tls_job_run_s);
+    plain_job_run_s.push_back(f.job_run_s);
+    all_completed = all_completed && f.tls_completed;
+  }
+  const bool several = runs.size() > 1;
+  ResultTable table(fmt::format("import-processor over mutual TLS, {} rows{}", options.rows,
+                                several ? fmt::format(", medians of {} pairs", runs.size()) : ""),
+                    "plaintext", "TLS");
+  const auto seconds_line = [&](const std::string& name, const std::vector<double>& tls,
+                                const std::vector<double>& plain) {
+    table.Add({name, fmt::format("{:.2f} s", Median(tls)), fmt::format("{:.2f} s", Median(plain)),
+               FormatRatio(Median(plain) / Median(tls)), "-", "-"});
+  };
+  table.Add({"end to end (upload + import)", fmt::format("{:.2f} s", Median(tls_s)),
+             fmt::format("{:.2f} s", Median(plain_s)), FormatRatio(Median(ratios)), "-", "-"});
+  table.Add({"rows/s end to end", FormatRate(options.rows / Median(tls_s), "rows/s"),
+             FormatRate(options.rows / Median(plain_s), "rows/s"), FormatRatio(Median(ratios)), "-", "-"});
+  seconds_line("upload", tls_upload_s, plain_upload_s);
+  seconds_line("job run", tls_job_run_s, plain_job_run_s);
+  table.Print();
+  fmt::print(
+      "TLS jobs {}. P-256 certificates, client certificates required (--tls_client_ca_file) on both services;\n"
+      "import-processor calls contact-store over TLS. Ratio > 1 is better for TLS (0.80x = 20% slower){}.\n",
+      all_completed ? "all COMPLETED" : "NOT all completed",
+      several ? "; end to end: the median of the pairs' ratios" : "");
+}
+
 int Main(int argc, char** argv) {
   StartServiceBench();
   const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
@@ -316,6 +376,7 @@ int Main(int argc, char** argv) {
       .import_flags = StringFlag(argc, argv, "import_flags", ""),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
       .repeat = IntFlag(argc, argv, "repeat", 1),
+      .tls = BoolFlag(argc, argv, "tls"),
   };
   ExitOnUnknownFlags(argc, argv);
   if (options.rows < 1 || options.chunk_bytes < 1 || options.chunk_bytes > (4 << 20) || options.lists < 0 ||
@@ -343,14 +404,36 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "{}\n", size.status().ToString());
     return 1;
   }
+  std::optional<BenchTls> tls;
+  if (options.tls) {
+    absl::StatusOr<BenchTls> made = MakeBenchTls(dir.path() + "/tls");
+    if (!made.ok()) {
+      fmt::print(stderr, "TLS certificates: {}\n", made.status().ToString());
+      return 1;
+    }
+    tls = *std::move(made);
+  }
   std::vector<Figures> runs;
   for (int64_t pair = 1; pair <= options.repeat; ++pair) {
     if (options.repeat > 1) fmt::print("\n--- pair {} of {} ---\n", pair, options.repeat);
     Figures& figures = runs.emplace_back();
     figures.file_bytes = *size;
-    if (absl::Status ours = MeasureOurs(options, csv, &figures); !ours.ok()) {
+    if (absl::Status ours = MeasureOurs(options, csv, nullptr, &figures); !ours.ok()) {
       fmt::print(stderr, "import-processor part failed: {}\n", ours.ToString());
       return 1;
+    }
+    if (tls) {
+      fmt::print("--- the same over mutual TLS ---\n");
+      Figures over_tls;
+      over_tls.file_bytes = *size;
+      if (absl::Status ours = MeasureOurs(options, csv, &*tls, &over_tls); !ours.ok()) {
+        fmt::print(stderr, "import-processor over TLS part failed: {}\n", ours.ToString());
+        return 1;
+      }
+      figures.tls_upload_s = over_tls.upload_s;
+      figures.tls_end_to_end_s = over_tls.end_to_end_s;
+      figures.tls_job_run_s = over_tls.job_run_s;
+      figures.tls_completed = over_tls.job.state() == v1::COMPLETED;
     }
     if (!options.skip_pg) {
       if (auto status = MeasurePostgres(csv, &figures); !status.ok()) {
@@ -361,6 +444,7 @@ int Main(int argc, char** argv) {
   }
   if (runs.size() > 1) PrintPairs(options, runs);
   PrintTable(options, runs);
+  if (tls) PrintTlsTable(options, runs);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 //                        [--paced_rate 5000] [--paced_seconds 10] [--paced_senders 2] [--skip_pg]
 //                        [--skip_in_process] [--key_order scrambled|sequential]
 //                        [--store_flags "--rocksdb_memory_mb=512"]  (extra flags for contact-store)
+//                        [--tls]
 //
 // 1. Batch upsert, in-process: ContactRepository::BatchUpsert on a fresh store (time of the calls;
 //    building the requests is not counted). Then the same rows again with first_name changed
@@ -15,6 +16,9 @@
 // 4. GetContact paced open-loop at --paced_rate calls/s for --paced_seconds (--paced_senders
 //    threads, each with its own connection; callback API; latency from the scheduled send time,
 //    so a late sender counts), after grpc.health.v1.Health/Check paced the same way as the floor.
+// --tls: parts 2 to 4 once more against a second contact-store serving mutual TLS (a throwaway CA
+// made with the openssl CLI; the bench's client presents a client certificate), after the
+// plaintext ones, and a second table of the TLS figures beside the plaintext ones of the same run.
 // PostgreSQL: COPY of the same rows (CSV) into an UNLOGGED staging table, then INSERT ... SELECT ...
 // ON CONFLICT (pk) DO UPDATE into contacts(pk, email, mobile, attrs jsonb) with btree indexes on
 // email and mobile and a GIN index on attrs; point selects by pk with pgbench (prepared statement,
@@ -50,6 +54,7 @@ struct Options {
   bool skip_pg;
   bool skip_in_process;
   std::string store_flags;
+  bool tls;
 };
 
 // Figures of one run; negative when not measured.
@@ -357,7 +362,7 @@ std::function<void(grpc::Status)> EndPaced(Call* call, std::function<void(bool)>
 // Paced GetContact, after the same pacing of grpc.health.v1.Health/Check on the same connections:
 // the floor any unary call meets on this machine at this rate (the sender's wake-up, both
 // processes' share of the 2 cores, gRPC's own threads), measured in the same run.
-absl::Status GetPaced(const std::string& address, const Options& options, Figures* figures) {
+absl::Status GetPaced(const std::string& address, const BenchTls* tls, const Options& options, Figures* figures) {
   // Each sender has its own channel (its own connection). Calls use the callback API: the answer
   // is handled on the gRPC thread that read it, with no hand-over to a completion-queue thread (a
   // wake-up per call on this 2-core machine, where the client's CPU is taken from the server's).
@@ -373,7 +378,7 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
   for (int s = 0; s < senders; ++s) {
     grpc::ChannelArguments args;
     args.SetInt("contacts.bench.sender", s);  // distinct arguments: a connection per sender
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto channel = BenchChannel(address, tls, args);
     stubs.push_back(v1::ContactStore::NewStub(channel));
     health_stubs.push_back(grpc::health::v1::Health::NewStub(channel));
     // Connect before the clock starts.
@@ -410,15 +415,18 @@ absl::Status GetPaced(const std::string& address, const Options& options, Figure
   return absl::OkStatus();
 }
 
-absl::Status OverGrpc(const Options& options, Figures* figures) {
-  auto process = test::ServiceProcess::Start({.binary = "contact-store", .flags = SplitFlags(options.store_flags)});
+// Parts 2 to 4 against a fresh contact-store, plaintext or (with `tls`) over mutual TLS.
+absl::Status OverGrpc(const Options& options, const BenchTls* tls, Figures* figures) {
+  auto process = StartService("contact-store", SplitFlags(options.store_flags), tls);
   if (!process.ok()) return process.status();
-  auto stub = v1::ContactStore::NewStub((*process)->Channel());
+  const std::shared_ptr<grpc::Channel> channel =
+      tls != nullptr ? BenchChannel((*process)->address(), tls) : (*process)->Channel();
+  auto stub = v1::ContactStore::NewStub(channel);
   if (auto setup = SetupStoreSchema(stub.get()); !setup.ok()) return setup;
   fmt::print("building {} rows of BatchUpsert requests...\n", options.rows);
   std::fflush(stdout);
   auto cpu_before = CpuSeconds((*process)->pid());
-  auto seconds = LoadOverGrpc((*process)->Channel(), options.rows, static_cast<int>(options.batch),
+  auto seconds = LoadOverGrpc(channel, options.rows, static_cast<int>(options.batch),
                               static_cast<int>(options.grpc_threads), /*prebuild=*/true);
   if (!seconds.ok()) return seconds.status();
   auto cpu_after = CpuSeconds((*process)->pid());
@@ -449,7 +457,7 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
     auto server_before = CpuSeconds((*process)->pid());
     auto client_before = CpuSeconds(getpid());
     const int64_t calls = std::max<int64_t>(1000, options.get_calls / 4);
-    if (auto got = HealthOneInFlight((*process)->Channel(), calls, figures); !got.ok()) return got;
+    if (auto got = HealthOneInFlight(channel, calls, figures); !got.ok()) return got;
     cpu_report("Health/Check", server_before, client_before, calls);
   }
   {
@@ -462,7 +470,7 @@ absl::Status OverGrpc(const Options& options, Figures* figures) {
   {
     auto server_before = CpuSeconds((*process)->pid());
     auto client_before = CpuSeconds(getpid());
-    if (auto paced = GetPaced((*process)->address(), options, figures); !paced.ok()) return paced;
+    if (auto paced = GetPaced((*process)->address(), tls, options, figures); !paced.ok()) return paced;
     cpu_report("paced, Health/Check and GetContact", server_before, client_before,
                2 * options.paced_rate * options.paced_seconds);
   }
@@ -572,6 +580,35 @@ void PrintTable(const Options& options, const Figures& f) {
   fmt::print("load average at the end: {}\n", LoadAverage());
 }
 
+// The TLS run's figures beside the plaintext run's of the same bench run. Ratios are TLS against
+// plaintext with > 1 better for TLS (rate / rate, plaintext time / TLS time): 0.80x = TLS 20% slower.
+void PrintTlsTable(const Options& options, const Figures& plain, const Figures& tls) {
+  ResultTable table(fmt::format("contact-store over mutual TLS, {} contacts x 10 attributes", options.rows),
+                    "plaintext", "TLS");
+  if (tls.grpc_rows_per_s > 0) {
+    table.Add({"batch upsert, gRPC", FormatRate(tls.grpc_rows_per_s, "rows/s"),
+               FormatRate(plain.grpc_rows_per_s, "rows/s"), FormatRatio(tls.grpc_rows_per_s / plain.grpc_rows_per_s),
+               "-", "-"});
+  }
+  auto latency_line = [&](const std::string& name, double tls_micros, double plain_micros) {
+    if (tls_micros <= 0 || plain_micros <= 0) return;
+    table.Add(
+        {name, FormatMicros(tls_micros), FormatMicros(plain_micros), FormatRatio(plain_micros / tls_micros), "-", "-"});
+  };
+  latency_line("GetContact p50, 1 in flight", tls.get_p50, plain.get_p50);
+  latency_line("GetContact p99, 1 in flight", tls.get_p99, plain.get_p99);
+  latency_line("Health/Check p50, 1 in flight", tls.health_p50, plain.health_p50);
+  latency_line("Health/Check p99, 1 in flight", tls.health_p99, plain.health_p99);
+  latency_line(fmt::format("GetContact p50 at {}/s", options.paced_rate), tls.paced_p50, plain.paced_p50);
+  latency_line(fmt::format("GetContact p99 at {}/s", options.paced_rate), tls.paced_p99, plain.paced_p99);
+  latency_line(fmt::format("Health/Check p99 at {}/s", options.paced_rate), tls.paced_health_p99,
+               plain.paced_health_p99);
+  table.Print();
+  fmt::print(
+      "TLS: P-256 certificates, client certificate required (--tls_client_ca_file). Ratio > 1 is better for TLS\n"
+      "(0.80x = 20% slower). Connections are made before the clocks start: handshakes are not timed.\n");
+}
+
 int Main(int argc, char** argv) {
   StartServiceBench();
   const std::optional<std::string> key_order_flag = ApplyKeyOrderFlag(argc, argv);
@@ -588,6 +625,7 @@ int Main(int argc, char** argv) {
       .skip_pg = BoolFlag(argc, argv, "skip_pg"),
       .skip_in_process = BoolFlag(argc, argv, "skip_in_process"),
       .store_flags = StringFlag(argc, argv, "store_flags", ""),
+      .tls = BoolFlag(argc, argv, "tls"),
   };
   ExitOnUnknownFlags(argc, argv);
   if (options.rows < 1 || options.batch < 1 || options.batch > store::kMaxBatchRows || options.grpc_threads < 1 ||
@@ -607,9 +645,24 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
-  if (auto status = OverGrpc(options, &figures); !status.ok()) {
+  if (auto status = OverGrpc(options, nullptr, &figures); !status.ok()) {
     fmt::print(stderr, "gRPC part failed: {}\n", status.ToString());
     return 1;
+  }
+  Figures tls_figures;
+  if (options.tls) {
+    test::TempDir cert_dir("contacts_bench_store_tls");
+    auto tls = MakeBenchTls(cert_dir.path());
+    if (!tls.ok()) {
+      fmt::print(stderr, "TLS certificates: {}\n", tls.status().ToString());
+      return 1;
+    }
+    fmt::print("\n--- the same over mutual TLS ---\n");
+    std::fflush(stdout);
+    if (auto status = OverGrpc(options, &*tls, &tls_figures); !status.ok()) {
+      fmt::print(stderr, "gRPC over TLS part failed: {}\n", status.ToString());
+      return 1;
+    }
   }
   if (!options.skip_pg) {
     if (auto status = PostgresSide(options, &figures); !status.ok()) {
@@ -618,6 +671,7 @@ int Main(int argc, char** argv) {
     }
   }
   PrintTable(options, figures);
+  if (options.tls) PrintTlsTable(options, figures, tls_figures);
   return 0;
 }
 
