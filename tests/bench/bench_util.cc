@@ -27,6 +27,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/values/packed_cells.h"
+#include "tests/testing/test_authority.h"
 
 namespace contacts::bench {
 
@@ -628,29 +629,13 @@ std::shared_ptr<grpc::ChannelCredentials> BenchTls::ClientCredentials() const {
 }
 
 absl::StatusOr<BenchTls> MakeBenchTls(const std::string& dir) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return absl::InternalError(fmt::format("cannot create {}: {}", dir, error.message()));
-  std::ofstream(dir + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
-  std::ofstream(dir + "/client.ext") << "extendedKeyUsage=clientAuth\n";
-  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  const std::vector<std::string> commands = {
-      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days 2 -subj '/CN=contacts bench CA'", new_key),
-      fmt::format("openssl req -new {} -keyout server.key -out server.csr -subj '/CN=localhost'", new_key),
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.ext "
-      "-out server.pem",
-      fmt::format("openssl req -new {} -keyout client.key -out client.csr -subj '/CN=contacts bench client'", new_key),
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 -extfile client.ext "
-      "-out client.pem",
-  };
-  for (const std::string& command : commands) {
-    if (auto ran = RunCommand(fmt::format("cd '{}' && {} 2>&1", dir, command)); !ran.ok()) return ran.status();
-  }
-  return BenchTls{.ca_file = dir + "/ca.pem",
-                  .server_cert_file = dir + "/server.pem",
-                  .server_key_file = dir + "/server.key",
-                  .client_cert_file = dir + "/client.pem",
-                  .client_key_file = dir + "/client.key"};
+  absl::StatusOr<test::TestAuthority> authority = test::MakeTestAuthority(dir, "contacts-bench");
+  if (!authority.ok()) return authority.status();
+  return BenchTls{.ca_file = authority->ca_file,
+                  .server_cert_file = authority->server_cert_file,
+                  .server_key_file = authority->server_key_file,
+                  .client_cert_file = authority->client_cert_file,
+                  .client_key_file = authority->client_key_file};
 }
 
 std::shared_ptr<grpc::Channel> BenchChannel(const std::string& address, const BenchTls* tls,

@@ -24,6 +24,7 @@
 
 #include "absl/strings/match.h"
 #include "tests/testing/service_process.h"
+#include "tests/testing/test_authority.h"
 
 namespace contacts::test {
 namespace {
@@ -37,44 +38,7 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// The PEM files of one throwaway CA and the certificates it signed.
-struct Authority {
-  std::string ca_file;
-  std::string server_cert_file;  // subjectAltName IP:127.0.0.1, DNS:localhost
-  std::string server_key_file;
-  std::string client_cert_file;
-  std::string client_key_file;
-};
-
-// Makes a CA named `name` and its server and client certificates under `dir`/`name`, with the
-// openssl CLI (P-256 keys: fast to make). Errors: INTERNAL with openssl's output.
-absl::StatusOr<Authority> MakeAuthority(const std::string& dir, const std::string& name) {
-  const std::string at = fmt::format("{}/{}", dir, name);
-  std::filesystem::create_directories(at);
-  const std::string log = at + "/openssl.log";
-  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  std::ofstream(at + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
-  std::ofstream(at + "/client.ext") << "extendedKeyUsage=clientAuth\n";
-  const std::vector<std::string> commands = {
-      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days 2 -subj '/CN={} test CA'", new_key, name),
-      fmt::format("openssl req -new {} -keyout server.key -out server.csr -subj '/CN=localhost'", new_key),
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.ext "
-      "-out server.pem",
-      fmt::format("openssl req -new {} -keyout client.key -out client.csr -subj '/CN={} client'", new_key, name),
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 -extfile client.ext "
-      "-out client.pem",
-  };
-  for (const std::string& command : commands) {
-    if (std::system(fmt::format("cd '{}' && {} >>openssl.log 2>&1", at, command).c_str()) != 0) {
-      return absl::InternalError(fmt::format("{} failed:\n{}", command, ReadFile(log)));
-    }
-  }
-  return Authority{.ca_file = at + "/ca.pem",
-                   .server_cert_file = at + "/server.pem",
-                   .server_key_file = at + "/server.key",
-                   .client_cert_file = at + "/client.pem",
-                   .client_key_file = at + "/client.key"};
-}
+using Authority = TestAuthority;
 
 // What a test client trusts and, for mutual TLS, the certificate it presents.
 struct ClientTls {
@@ -128,10 +92,10 @@ class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir_.ok());
-    auto ours = MakeAuthority(dir_.path(), "ours");
+    auto ours = MakeTestAuthority(dir_.path(), "ours");
     ASSERT_TRUE(ours.ok()) << ours.status();
     ours_ = *ours;
-    auto theirs = MakeAuthority(dir_.path(), "theirs");
+    auto theirs = MakeTestAuthority(dir_.path(), "theirs");
     ASSERT_TRUE(theirs.ok()) << theirs.status();
     theirs_ = *theirs;
   }
