@@ -649,22 +649,8 @@ absl::StatusOr<std::unique_ptr<test::ServiceProcess>> StartService(const std::st
                                                                    const BenchTls* tls) {
   if (tls == nullptr) return test::ServiceProcess::Start({.binary = binary, .flags = std::move(flags)});
   for (std::string& flag : tls->ServerFlags()) flags.push_back(std::move(flag));
-  auto process = test::ServiceProcess::Start({.binary = binary, .flags = std::move(flags), .wait_for_health = false});
-  if (!process.ok()) return process.status();
-  auto channel = BenchChannel((*process)->address(), tls);
-  absl::StatusOr<bool> serving = false;
-  const bool up = test::WaitFor(
-      [&] {
-        serving = test::HealthServing(channel);
-        return serving.ok() && *serving;
-      },
-      std::chrono::seconds(30));
-  if (!up) {
-    return absl::DeadlineExceededError(fmt::format("{} not SERVING over TLS after 30 s ({}); its log:\n{}", binary,
-                                                   serving.ok() ? "NOT_SERVING" : serving.status().ToString(),
-                                                   (*process)->log()));
-  }
-  return process;
+  return test::ServiceProcess::Start(
+      {.binary = binary, .flags = std::move(flags), .channel_credentials = tls->ClientCredentials()});
 }
 
 // ----- PostgreSQL -----

@@ -214,8 +214,7 @@ struct BenchTls {
 absl::StatusOr<BenchTls> MakeBenchTls(const std::string& dir);
 
 // Starts `binary` with `flags` plus, when `tls` is given, its ServerFlags, and waits until it is
-// SERVING (over TLS with the bench's client certificate when `tls` is given: ServiceProcess's own
-// health check speaks plaintext).
+// SERVING (over TLS with the bench's client certificate when `tls` is given).
 absl::StatusOr<std::unique_ptr<test::ServiceProcess>> StartService(const std::string& binary,
                                                                    std::vector<std::string> flags, const BenchTls* tls);
 

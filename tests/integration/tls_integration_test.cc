@@ -47,18 +47,22 @@ struct ClientTls {
   std::string key_file;
 };
 
-// A fresh connection each time (no subchannel shared with an earlier channel), so every check
-// makes its own handshake.
-std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const ClientTls& tls) {
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const ClientTls& tls) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadFile(tls.ca_file);
   if (!tls.cert_file.empty()) {
     ssl.pem_cert_chain = ReadFile(tls.cert_file);
     ssl.pem_private_key = ReadFile(tls.key_file);
   }
+  return grpc::SslCredentials(ssl);
+}
+
+// A fresh connection each time (no subchannel shared with an earlier channel), so every check
+// makes its own handshake.
+std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const ClientTls& tls) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
+  return grpc::CreateCustomChannel(address, Credentials(tls), args);
 }
 
 std::shared_ptr<grpc::Channel> PlaintextChannel(const std::string& address) {
@@ -105,23 +109,15 @@ class TlsTest : public ::testing::Test {
     for (const auto& process : processes_) std::cerr << "--- " << process->log_path() << "\n" << process->log();
   }
 
-  // Starts `binary` with `flags` and waits until a client with `client` TLS sees it SERVING
-  // (ServiceProcess's own health check speaks plaintext). nullptr (and a test failure) if not.
+  // Starts `binary` with `flags` and waits until a client with `client` TLS sees it SERVING.
+  // nullptr (and a test failure) if not.
   ServiceProcess* StartTls(const std::string& binary, const std::vector<std::string>& flags, const ClientTls& client) {
-    auto started = ServiceProcess::Start({.binary = binary, .flags = flags, .wait_for_health = false});
-    EXPECT_TRUE(started.ok()) << started.status();
+    auto started =
+        ServiceProcess::Start({.binary = binary, .flags = flags, .channel_credentials = Credentials(client)});
+    EXPECT_TRUE(started.ok()) << binary << " not SERVING over TLS: " << started.status();
     if (!started.ok()) return nullptr;
     processes_.push_back(*std::move(started));
-    ServiceProcess* process = processes_.back().get();
-    std::string last;
-    const bool serving = WaitFor(
-        [&] {
-          last = Health(TlsChannel(process->address(), client));
-          return last == "SERVING";
-        },
-        std::chrono::seconds(30));
-    EXPECT_TRUE(serving) << binary << " not SERVING over TLS: " << last;
-    return serving ? process : nullptr;
+    return processes_.back().get();
   }
 
   // A plaintext listener, for tests about the store channel alone.

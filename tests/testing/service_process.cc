@@ -276,7 +276,9 @@ std::shared_ptr<grpc::Channel> ServiceProcess::Channel() {
   if (!channel_) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
-    channel_ = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(
+        address(), options_.channel_credentials ? options_.channel_credentials : grpc::InsecureChannelCredentials(),
+        args);
   }
   return channel_;
 }
@@ -350,16 +352,17 @@ std::string ServiceProcess::WithLog(std::string_view message) const {
   return fmt::format("{}\n--- log {} ---\n{}", message, log_path_, log());
 }
 
-absl::StatusOr<Suite> StartSuite() {
+absl::StatusOr<Suite> StartSuite(const std::vector<std::string>& flags) {
   Suite suite;
-  auto store = ServiceProcess::Start({.binary = "contact-store"});
+  auto store = ServiceProcess::Start({.binary = "contact-store", .flags = flags});
   if (!store.ok()) return store.status();
   suite.store = *std::move(store);
-  const std::string store_flag = "--store=" + suite.store->address();
-  auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = {store_flag}});
+  std::vector<std::string> client_flags = flags;
+  client_flags.push_back("--store=" + suite.store->address());
+  auto importer = ServiceProcess::Start({.binary = "import-processor", .flags = client_flags});
   if (!importer.ok()) return importer.status();
   suite.importer = *std::move(importer);
-  auto audience = ServiceProcess::Start({.binary = "audience-query", .flags = {store_flag}});
+  auto audience = ServiceProcess::Start({.binary = "audience-query", .flags = client_flags});
   if (!audience.ok()) return audience.status();
   suite.audience = *std::move(audience);
   return suite;

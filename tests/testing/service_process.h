@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 #include <sys/types.h>
 
 #include "absl/status/status.h"
@@ -63,6 +64,9 @@ struct ServiceProcessOptions {
   std::chrono::milliseconds start_timeout{30000};
   // Wait for grpc.health.v1 overall status SERVING before Start() returns.
   bool wait_for_health = true;
+  // How Channel() (and so the health wait) connects: null for plaintext; TLS credentials for a
+  // service started with --tls_cert_file.
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
 };
 
 struct ExitInfo {
@@ -98,7 +102,8 @@ class ServiceProcess {
   const std::string& temp_dir() const { return temp_dir_.path(); }
   const std::string& log_path() const { return log_path_; }
 
-  // A channel to address(), made once per run (a new one after Restart()).
+  // A channel to address() with options.channel_credentials, made once per run (a new one after
+  // Restart()).
   std::shared_ptr<grpc::Channel> Channel();
 
   // SIGTERM, then waits up to `timeout` for the exit; if it does not exit in time, SIGKILLs it
@@ -148,9 +153,9 @@ struct Suite {
   std::unique_ptr<ServiceProcess> audience;
 };
 
-// Starts contact-store, then import-processor and audience-query pointed at it.
-// Errors: ServiceProcess::Start's, for the first service that does not start.
-absl::StatusOr<Suite> StartSuite();
+// Starts contact-store, then import-processor and audience-query pointed at it, each with `flags`
+// as well. Errors: ServiceProcess::Start's, for the first service that does not start.
+absl::StatusOr<Suite> StartSuite(const std::vector<std::string>& flags = {});
 
 // Asks server reflection for the services it lists. Empty on error.
 std::vector<std::string> ReflectionListServices(std::shared_ptr<grpc::Channel> channel);
