@@ -2394,12 +2394,14 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
   {
     std::shared_lock lock(state->mu);
     plan.tenant_id = state->id();
-    const Attribute* pk = state->primary_key_attribute();
-    plan.columns.push_back({pk->id(), pk->name(), false, CanonicalNeedsNoCsvQuotes(TypeOf(*pk))});
-    auto add = [&](const Attribute& attribute) {
-      bool numeric = attribute.type() == contacts::v1::INTEGER || attribute.type() == contacts::v1::DECIMAL;
-      plan.columns.push_back({attribute.id(), attribute.name(), numeric, CanonicalNeedsNoCsvQuotes(TypeOf(attribute))});
+    auto column = [](const Attribute& attribute) {
+      const bool numeric = attribute.type() == contacts::v1::INTEGER || attribute.type() == contacts::v1::DECIMAL ||
+                           attribute.type() == contacts::v1::MOBILE;
+      return ExportColumn{attribute.id(), attribute.name(), numeric, CanonicalNeedsNoCsvQuotes(TypeOf(attribute))};
     };
+    const Attribute* pk = state->primary_key_attribute();
+    plan.columns.push_back(column(*pk));
+    auto add = [&](const Attribute& attribute) { plan.columns.push_back(column(attribute)); };
     if (request.attributes_size() == 0) {
       for (const auto& [id, attribute] : state->attributes) {
         if (id != pk->id()) add(attribute);

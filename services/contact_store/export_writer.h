@@ -72,8 +72,11 @@ class StoredContactFields {
 
 struct ExportColumn {
   uint32_t attribute_id = 0;
-  std::string name;      // header cell
-  bool numeric = false;  // INTEGER or DECIMAL: plain numbers are not neutralised as formulas
+  std::string name;  // header cell
+  // INTEGER, DECIMAL or MOBILE: plain numbers are not neutralised as formulas. A mobile's canonical
+  // form (E.164: '+' and digits) is such a number and never a formula; a quote before it would reach
+  // every system that sends to the exported numbers.
+  bool numeric = false;
   // Values never need CSV quotes (every type but TEXT: CsvWriteOptions::plain_columns).
   bool plain = false;
 };

@@ -2518,6 +2518,32 @@ TEST_P(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   EXPECT_EQ(csv, "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
 }
 
+// Values of number-like types leave as they are stored: a mobile's E.164 form ('+' and digits) and
+// a negative number are numbers to a spreadsheet, never formulas, and a quote before them would
+// reach whatever sends to the exported numbers. The primary key column follows its type too.
+TEST_P(ContactRepositoryTest, ExportWritesMobilesAndNumbersAsStored) {
+  contacts::v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("account");
+  setup.set_primary_key_type(contacts::v1::INTEGER);
+  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  CreateAttribute("t1", "note", contacts::v1::TEXT, false);
+  ASSERT_TRUE(Upsert("t1", {{"account", "-7"}, {"mobile", "+91 98765 43210"}, {"note", "+1 call back"}}).ok());
+  contacts::v1::StoreExportRequest request;
+  request.add_attributes("mobile");
+  request.add_attributes("note");
+  std::string csv;
+  ASSERT_TRUE(repo_
+                  ->Export(
+                      "t1", request,
+                      [&](std::string* chunk, uint64_t) {
+                        csv.append(*chunk);
+                        return true;
+                      },
+                      nullptr)
+                  .ok());
+  EXPECT_EQ(csv, "account,mobile,note\r\n-7,+919876543210,'+1 call back\r\n");
+}
+
 TEST_P(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidExport) {
   // 60,000 contacts: past the 50,000 matches from which the store splits an export into key
   // ranges read by two threads (the default). Writes made while the first chunk is being handed
