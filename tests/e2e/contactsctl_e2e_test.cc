@@ -64,6 +64,9 @@ TEST_F(ContactsctlE2eTest, SetsUpImportsCountsExportsAndSearches) {
   EXPECT_THAT(out_, HasSubstr("primary key: customer_id"));
   EXPECT_THAT(out_, HasSubstr("default country code: 44"));
 
+  ASSERT_EQ(Ctl("create-list vip"), 0) << err_;
+  EXPECT_EQ(out_, "list 1 vip\n");
+
   const std::string file = dir_.path() + "/people.csv";
   std::ofstream(file, std::ios::binary) << "customer_id,email,city,age,mobile\n"
                                            "C-1,ann@example.com,Pune,31,07700 900123\n"
@@ -72,7 +75,7 @@ TEST_F(ContactsctlE2eTest, SetsUpImportsCountsExportsAndSearches) {
                                            "D-1,di@example.com,Pune,52,\n";
   ASSERT_EQ(Ctl("upload " + file +
                 " --map customer_id=customer_id --map email=email --map city=city --map age=age --map mobile=mobile"
-                " --create city:text:indexed --create age:integer:indexed --wait"),
+                " --create city:text:indexed --create age:integer:indexed --list 1 --wait"),
             0)
       << out_ << err_;
   EXPECT_THAT(out_, HasSubstr("inserted=4"));
@@ -107,6 +110,22 @@ TEST_F(ContactsctlE2eTest, SetsUpImportsCountsExportsAndSearches) {
   EXPECT_THAT(out_, Not(HasSubstr("C-3")));
   EXPECT_EQ(Ctl("search C-9"), 1);
   EXPECT_THAT(err_, HasSubstr("no contact has the primary key \"C-9\""));
+
+  ASSERT_EQ(Ctl("lists"), 0) << err_;
+  EXPECT_THAT(out_, ::testing::ContainsRegex("1 +vip +4\n"));
+  ASSERT_EQ(Ctl("save-segment 'pune adults' 'city = \"Pune\" AND age >= 18'"), 0) << err_;
+  ASSERT_EQ(Ctl("count 'in_segment(\"pune adults\") AND in_list(\"vip\")'"), 0) << err_;
+  EXPECT_EQ(out_, "2\n");
+  EXPECT_EQ(Ctl("save-segment 'pune adults' 'age >= 18'"), 1);  // taken: --replace changes it
+  EXPECT_THAT(err_, HasSubstr("ALREADY_EXISTS"));
+  ASSERT_EQ(Ctl("save-segment 'pune adults' 'age >= 50' --replace"), 0) << err_;
+  ASSERT_EQ(Ctl("segments"), 0) << err_;
+  EXPECT_THAT(out_, ::testing::ContainsRegex("pune adults +age >= 50\n"));
+  ASSERT_EQ(Ctl("count 'in_segment(\"pune adults\")'"), 0) << err_;
+  EXPECT_EQ(out_, "1\n");
+  ASSERT_EQ(Ctl("delete-segment 'pune adults'"), 0) << err_;
+  EXPECT_EQ(Ctl("count 'in_segment(\"pune adults\")'"), 1);
+  EXPECT_THAT(err_, HasSubstr("unknown segment"));
 }
 
 // The new commands check their flags as the import ones do: a flag another command takes is refused,
@@ -122,6 +141,9 @@ TEST_F(ContactsctlE2eTest, RefusesWhatTheCommandsDoNotTake) {
       {"setup --primary-key id --type bogus", "--type takes text, integer"},
       {"setup --primary-key id --country-code 4x", "--country-code takes digits"},
       {"attributes extra", "attributes: unexpected argument \"extra\""},
+      {"create-list", "create-list needs a NAME"},
+      {"save-segment only-a-name", "save-segment needs a NAME and a FILTER"},
+      {"delete-segment a --replace", "delete-segment does not take --replace"},
   };
   for (const auto& [args, says] : refused) {
     EXPECT_EQ(Ctl(args), 2) << args << "\n" << out_ << err_;

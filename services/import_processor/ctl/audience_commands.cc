@@ -103,4 +103,45 @@ int Search(Client& client, const Options& options) {
   return 0;
 }
 
+int ListSegments(Client& client, const Options& /*options*/) {
+  auto ctx = client.Context();
+  v1::ListSegmentsQueryResponse response;
+  grpc::Status status = client.query().ListSegments(ctx.get(), v1::ListSegmentsQueryRequest(), &response);
+  if (!status.ok()) return client.Fail(Service::kQuery, status);
+  std::printf("%-32s %s\n", "NAME", "FILTER");
+  for (const v1::Segment& segment : response.segments()) {
+    // A segment saved as a tree (through the API) has no text form to show.
+    std::printf("%-32s %s\n", segment.name().c_str(),
+                segment.filter_text().empty() ? "(saved as a filter tree)" : segment.filter_text().c_str());
+  }
+  return 0;
+}
+
+int SaveSegment(Client& client, const Options& options) {
+  if (options.positional.size() != 2) Usage("save-segment needs a NAME and a FILTER");
+  v1::CreateSegmentRequest request;
+  request.set_name(options.positional[0]);
+  request.mutable_filter()->set_text(options.positional[1]);
+  auto ctx = client.Context();
+  v1::Segment segment;
+  const bool replace = options.switches.contains("replace");
+  grpc::Status status = replace ? client.query().UpdateSegment(ctx.get(), request, &segment)
+                                : client.query().CreateSegment(ctx.get(), request, &segment);
+  if (!status.ok()) return client.Fail(Service::kQuery, status);
+  std::printf("segment %s %s\n", segment.name().c_str(), replace ? "replaced" : "saved");
+  return 0;
+}
+
+int DeleteSegment(Client& client, const Options& options) {
+  if (options.positional.size() != 1) Usage("delete-segment needs a NAME");
+  v1::GetSegmentByNameRequest request;
+  request.set_name(options.positional[0]);
+  auto ctx = client.Context();
+  v1::DeleteSegmentQueryResponse response;
+  grpc::Status status = client.query().DeleteSegment(ctx.get(), request, &response);
+  if (!status.ok()) return client.Fail(Service::kQuery, status);
+  std::printf("segment %s deleted\n", request.name().c_str());
+  return 0;
+}
+
 }  // namespace contacts::ctl

@@ -1,6 +1,6 @@
 // contactsctl's commands on audience-query: count and export the contacts a filter picks (filter
 // text as audience-query's README describes it; none picks every contact), and search by primary
-// key.
+// key; saved segments.
 #pragma once
 
 #include "services/import_processor/ctl/cli.h"
@@ -15,5 +15,12 @@ int Count(Client& client, const Options& options);
 int Export(Client& client, const Options& options);
 // search KEY [--prefix] [--limit N]: each contact found with its attributes, lists and blacklist.
 int Search(Client& client, const Options& options);
+// segments: each saved segment's name and filter.
+int ListSegments(Client& client, const Options& options);
+// save-segment NAME FILTER [--replace]: saves the filter text under NAME (usable as
+// in_segment("NAME")); --replace changes an existing segment instead (NOT_FOUND without one).
+int SaveSegment(Client& client, const Options& options);
+// delete-segment NAME.
+int DeleteSegment(Client& client, const Options& options);
 
 }  // namespace contacts::ctl

@@ -68,14 +68,20 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"count", {}},
       {"export", {"attributes"}},
       {"search", {"prefix", "limit"}},
+      {"lists", {}},
+      {"create-list", {}},
+      {"segments", {}},
+      {"save-segment", {"replace"}},
+      {"delete-segment", {}},
   };
   return *kFlags;
 }
 
 // Positional arguments each command takes after its name, at most.
 size_t PositionalsOf(const std::string& command) {
-  static const std::set<std::string> kOne = {"upload", "job",   "watch",  "cancel", "errors",
-                                             "fixes",  "count", "export", "search"};
+  static const std::set<std::string> kOne = {"upload", "job",    "watch",  "cancel",      "errors",        "fixes",
+                                             "count",  "export", "search", "create-list", "delete-segment"};
+  if (command == "save-segment") return 2;
   return kOne.contains(command) ? 1 : 0;
 }
 
@@ -171,10 +177,12 @@ ServiceName NameOf(Service service) {
                "  contactsctl tenant\n"
                "  contactsctl setup --primary-key NAME [--type TYPE] [--country-code CC]\n"
                "  contactsctl attributes\n"
+               "  contactsctl lists | create-list NAME\n"
                "  audiences (audience-query):\n"
                "  contactsctl count [FILTER]\n"
                "  contactsctl export [FILTER] [--attributes a,b,...] > audience.csv\n"
                "  contactsctl search KEY [--prefix] [--limit N]\n"
+               "  contactsctl segments | save-segment NAME FILTER [--replace] | delete-segment NAME\n"
                "global flags: --import HOST:PORT (127.0.0.1:50052) --query HOST:PORT (127.0.0.1:50053)\n"
                "  --store HOST:PORT (127.0.0.1:50051) --api-key KEY --tenant NAME\n"
                "  TLS: --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
@@ -188,7 +196,7 @@ Options Parse(int argc, char** argv) {
       {"map", true},         {"create", true},     {"list", true},         {"mode", true},       {"delimiter", true},
       {"state", true},       {"limit", true},      {"file", true},         {"keys", true},       {"by", true},
       {"primary-key", true}, {"type", true},       {"country-code", true}, {"attributes", true}, {"wait", false},
-      {"help", false},       {"fix-typos", false}, {"dry-run", false},     {"prefix", false}};
+      {"help", false},       {"fix-typos", false}, {"dry-run", false},     {"prefix", false},    {"replace", false}};
   Options options;
   for (const GlobalFlag& flag : kGlobalFlags) {
     if (const char* env = std::getenv(flag.env)) {

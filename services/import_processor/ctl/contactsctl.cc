@@ -11,12 +11,13 @@
 //                                    reason = "email typo fixed to <address>")
 //   contactsctl delete (--file F | --keys a,b,...) [--by email] [--list ID ...] [--wait]
 //   the tenant (contact-store, --store):
-//   contactsctl tenant | attributes
+//   contactsctl tenant | attributes | lists | create-list NAME
 //   contactsctl setup --primary-key NAME [--type TYPE] [--country-code CC]
 //   audiences (audience-query, --query):
 //   contactsctl count [FILTER]
 //   contactsctl export [FILTER] [--attributes a,b,...]   (CSV on stdout)
 //   contactsctl search KEY [--prefix] [--limit N]
+//   contactsctl segments | save-segment NAME FILTER [--replace] | delete-segment NAME
 //
 // Global flags (anywhere): --import HOST:PORT (default 127.0.0.1:50052, env CONTACTS_IMPORT),
 // --query HOST:PORT (127.0.0.1:50053, CONTACTS_QUERY), --store HOST:PORT (127.0.0.1:50051,
@@ -52,5 +53,10 @@ int main(int argc, char** argv) {
   if (command == "count") return Count(client, options);
   if (command == "export") return Export(client, options);
   if (command == "search") return Search(client, options);
+  if (command == "lists") return ListLists(client, options);
+  if (command == "create-list") return CreateList(client, options);
+  if (command == "segments") return ListSegments(client, options);
+  if (command == "save-segment") return SaveSegment(client, options);
+  if (command == "delete-segment") return DeleteSegment(client, options);
   Usage("unknown command " + command);
 }

@@ -85,4 +85,29 @@ int ListAttributes(Client& client, const Options& /*options*/) {
   return 0;
 }
 
+int ListLists(Client& client, const Options& /*options*/) {
+  auto ctx = client.Context();
+  v1::ListListsResponse response;
+  grpc::Status status = client.store().ListLists(ctx.get(), v1::ListListsRequest(), &response);
+  if (!status.ok()) return client.Fail(Service::kStore, status);
+  std::printf("%-8s %-32s %s\n", "ID", "NAME", "MEMBERS");
+  for (const v1::ContactList& list : response.lists()) {
+    std::printf("%-8llu %-32s %llu\n", static_cast<unsigned long long>(list.id()), list.name().c_str(),
+                static_cast<unsigned long long>(list.member_count()));
+  }
+  return 0;
+}
+
+int CreateList(Client& client, const Options& options) {
+  if (options.positional.size() != 1) Usage("create-list needs a NAME");
+  v1::CreateListRequest request;
+  request.set_name(options.positional[0]);
+  auto ctx = client.Context();
+  v1::ContactList list;
+  grpc::Status status = client.store().CreateList(ctx.get(), request, &list);
+  if (!status.ok()) return client.Fail(Service::kStore, status);
+  std::printf("list %llu %s\n", static_cast<unsigned long long>(list.id()), list.name().c_str());
+  return 0;
+}
+
 }  // namespace contacts::ctl
