@@ -2,7 +2,8 @@
 // the top-level README's walk-through and of audience-query's README must answer OK, in order, on
 // one fresh suite (the later examples use what the earlier ones created). grpcurl itself is not
 // packaged for Debian, so this test reads each `grpcurl` line, turns its `-d` JSON into the
-// request with protobuf's JSON mapping (the one grpcurl uses), and makes the call itself.
+// request with protobuf's JSON mapping (the one grpcurl uses), and makes the call itself. The
+// top-level README's contactsctl walk-through runs as written too, with the real contactsctl.
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -37,9 +38,11 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// The `grpcurl` commands of a markdown file's ```sh blocks, continuation lines joined, in order.
-// `after`: only blocks below the first line that starts with it (a heading).
-std::vector<std::string> GrpcurlCommands(const std::string& markdown, const std::string& after) {
+// The commands of `program` ("grpcurl", "contactsctl") in a markdown file's ```sh blocks,
+// continuation lines joined, in order. `after`: only blocks below the first line that starts with
+// it (a heading).
+std::vector<std::string> ShellCommands(const std::string& markdown, const std::string& after,
+                                       const std::string& program = "grpcurl") {
   std::vector<std::string> commands;
   std::istringstream in(markdown);
   std::string line;
@@ -58,7 +61,7 @@ std::vector<std::string> GrpcurlCommands(const std::string& markdown, const std:
     if (!in_sh) continue;
     if (!pending.empty()) {
       pending += " " + line;
-    } else if (line.rfind("grpcurl ", 0) == 0) {
+    } else if (line.rfind(program + " ", 0) == 0) {
       pending = line;
     } else {
       continue;
@@ -213,7 +216,7 @@ class ReadmeExamplesTest : public ::testing::Test {
 
 TEST_F(ReadmeExamplesTest, EveryGrpcurlExampleAnswersOk) {
   const std::vector<std::string> walk_through =
-      GrpcurlCommands(ReadFile(CONTACTS_SOURCE_DIR "/README.md"), "## Trying it with grpcurl");
+      ShellCommands(ReadFile(CONTACTS_SOURCE_DIR "/README.md"), "## Trying it with grpcurl");
   ASSERT_GE(walk_through.size(), 10u);
   std::map<std::string, std::string> answers;  // by method, the last one
   for (const std::string& command : walk_through) {
@@ -228,16 +231,40 @@ TEST_F(ReadmeExamplesTest, EveryGrpcurlExampleAnswersOk) {
 
   // audience-query's README goes on from the walk-through's data.
   const std::vector<std::string> audience =
-      GrpcurlCommands(ReadFile(CONTACTS_SOURCE_DIR "/services/audience_query/README.md"), "## grpcurl");
+      ShellCommands(ReadFile(CONTACTS_SOURCE_DIR "/services/audience_query/README.md"), "## grpcurl");
   ASSERT_GE(audience.size(), 10u);
   for (const std::string& command : audience) Run(command);
+}
+
+// The contactsctl walk-through, each line through a shell in a folder holding the contacts.csv it
+// imports, as tenant "readme-ctl" (the grpcurl walk-through's tenant already has a list "vip").
+TEST_F(ReadmeExamplesTest, EveryContactsctlExampleSucceeds) {
+  const std::vector<std::string> walk_through =
+      ShellCommands(ReadFile(CONTACTS_SOURCE_DIR "/README.md"), "## Trying it with contactsctl", "contactsctl");
+  ASSERT_GE(walk_through.size(), 8u);
+  test::TempDir dir("readme_contactsctl");
+  std::ofstream(dir.path() + "/contacts.csv") << "customer_id,email,mobile,city\n"
+                                                 "C-1,asha@example.com,98765 43210,Pune\n"
+                                                 "C-2,ravi@example.com,,Mumbai\n";
+  const std::string environment = "cd '" + dir.path() + "' && CONTACTS_STORE=" + suite_.store->address() +
+                                  " CONTACTS_IMPORT=" + suite_.importer->address() +
+                                  " CONTACTS_QUERY=" + suite_.audience->address() + " CONTACTS_TENANT=readme-ctl " +
+                                  test::BinaryPath("contactsctl");
+  for (const std::string& command : walk_through) {
+    std::string output;
+    // stderr to a file of its own: a line's "> file" takes stdout only.
+    EXPECT_EQ(test::RunShell(environment + command.substr(std::string("contactsctl").size()) + " 2>stderr", &output), 0)
+        << command << "\n"
+        << output << ReadFile(dir.path() + "/stderr");
+  }
+  EXPECT_EQ(ReadFile(dir.path() + "/pune.csv"), "customer_id,city,mobile\r\nC-1,Pune,+919876543210\r\n");
 }
 
 TEST(GrpcurlCommandsTest, JoinsContinuationsAndSplitsLikeAShell) {
   const std::string markdown =
       "# t\n## Try\n```sh\n# a comment\ngrpcurl -plaintext -d '{\"a\":\"x \\\"y\\\"\"}' \\\n  h:1 s.S/M\n"
       "grpcurl -plaintext -H 'x-tenant: acme' h:2 list\n```\n```\ngrpcurl not sh\n```\n";
-  std::vector<std::string> commands = GrpcurlCommands(markdown, "## Try");
+  std::vector<std::string> commands = ShellCommands(markdown, "## Try");
   ASSERT_EQ(commands.size(), 2u);
   std::optional<GrpcurlCall> first = ParseGrpcurl(commands[0]);
   ASSERT_TRUE(first);
