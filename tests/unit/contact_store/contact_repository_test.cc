@@ -56,6 +56,22 @@ class ContactRepositoryTest : public ::testing::TestWithParam<WritePath> {
     repo_ = *std::move(repo);
   }
 
+  // The whole export of `request` as one string; adds its rows to *rows when given.
+  absl::StatusOr<std::string> ExportCsv(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
+                                        uint64_t* rows = nullptr) {
+    std::string csv;
+    absl::Status exported = repo_->Export(
+        tenant, request,
+        [&](std::string* chunk, uint64_t n) {
+          csv.append(*chunk);
+          if (rows != nullptr) *rows += n;
+          return true;
+        },
+        nullptr);
+    if (!exported.ok()) return exported;
+    return csv;
+  }
+
   void SetUpTenant(const std::string& tenant, const std::string& pk = "customer_id") {
     contacts::v1::SetupTenantRequest setup;
     setup.set_primary_key_attribute(pk);
@@ -1251,12 +1267,7 @@ TEST_P(ContactRepositoryTest, RecordsOfTheOldValueFormReadLikeNewOnesAndTurnPack
   EXPECT_EQ(AllMatches("t1", in_goa), (std::set<std::string>{"B"}));
   contacts::v1::StoreExportRequest request;
   request.add_attributes("city");
-  std::string csv;
-  ASSERT_TRUE(repo_
-                  ->Export(
-                      "t1", request, [&](std::string* chunk, uint64_t) { return csv.append(*chunk), true; }, nullptr)
-                  .ok());
-  EXPECT_EQ(csv, "customer_id,city\r\nA,Pune\r\nB,Goa\r\n");
+  EXPECT_EQ(ExportCsv("t1", request).value_or("(failed)"), "customer_id,city\r\nA,Pune\r\nB,Goa\r\n");
   // A change rewrites the record packed, keeping the values it does not name.
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}, {"city", "Goa"}}).ok());
   contacts::v1::BatchUpsertRequest batch;
@@ -2502,20 +2513,10 @@ TEST_P(ContactRepositoryTest, ExportIsOneSnapshotWithFormulasNeutralised) {
   contacts::v1::StoreExportRequest request;
   request.add_attributes("note");
   request.add_attributes("balance");
-  std::string csv;
   uint64_t rows = 0;
-  ASSERT_TRUE(repo_
-                  ->Export(
-                      "t1", request,
-                      [&](std::string* chunk, uint64_t n) {
-                        csv.append(*chunk);
-                        rows += n;
-                        return true;
-                      },
-                      nullptr)
-                  .ok());
+  EXPECT_EQ(ExportCsv("t1", request, &rows).value_or("(failed)"),
+            "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
   EXPECT_EQ(rows, 2u);
-  EXPECT_EQ(csv, "customer_id,note,balance\r\nA,\"'=HYPERLINK(\"\"x\"\")\",-5\r\nB,\"a,\"\"b\"\"\nc\",\r\n");
 }
 
 // Values of number-like types leave as they are stored: a mobile's E.164 form ('+' and digits) and
@@ -2531,17 +2532,7 @@ TEST_P(ContactRepositoryTest, ExportWritesMobilesAndNumbersAsStored) {
   contacts::v1::StoreExportRequest request;
   request.add_attributes("mobile");
   request.add_attributes("note");
-  std::string csv;
-  ASSERT_TRUE(repo_
-                  ->Export(
-                      "t1", request,
-                      [&](std::string* chunk, uint64_t) {
-                        csv.append(*chunk);
-                        return true;
-                      },
-                      nullptr)
-                  .ok());
-  EXPECT_EQ(csv, "account,mobile,note\r\n-7,+919876543210,'+1 call back\r\n");
+  EXPECT_EQ(ExportCsv("t1", request).value_or("(failed)"), "account,mobile,note\r\n-7,+919876543210,'+1 call back\r\n");
 }
 
 TEST_P(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidExport) {
@@ -2600,16 +2591,9 @@ TEST_P(ContactRepositoryTest, ParallelExportIsTheSnapshotEvenWhenWritesLandMidEx
   EXPECT_EQ(rows, static_cast<uint64_t>(kContacts));
   EXPECT_TRUE(csv == want) << "the export differs from the snapshot; sizes " << csv.size() << " and " << want.size();
   // The writes did land: a second export sees them.
-  std::string after;
-  ASSERT_TRUE(repo_
-                  ->Export(
-                      "t1", request,
-                      [&](std::string* chunk, uint64_t) {
-                        after.append(*chunk);
-                        return true;
-                      },
-                      nullptr)
-                  .ok());
+  absl::StatusOr<std::string> exported_after = ExportCsv("t1", request);
+  ASSERT_TRUE(exported_after.ok()) << exported_after.status();
+  const std::string& after = *exported_after;
   EXPECT_EQ(after.find("cust-000000,"), std::string::npos);
   EXPECT_NE(after.find("cust-000001,v2\r\n"), std::string::npos);
   EXPECT_NE(after.find("cust-000000a,new\r\n"), std::string::npos);
