@@ -19,7 +19,10 @@ hadolint is not packaged in Debian 12, so this test checks the rules we rely on:
 - a Dockerfile.dockerignore next to the Dockerfile keeps build trees out of the context;
 - when the binaries are built (--bin-dir, default $CONTACTS_BIN_DIR): every shared library a
   binary needs comes from a package the target installs (or its dependencies, or the Debian base),
-  and every package a final target installs is needed by its binary (runtime libraries only).
+  and every package a final target installs is needed by its binary (runtime libraries only);
+- any other binary copied from <build>/bin into a stage (contactsctl, in the shared runtime stage)
+  is built by the build stage with --target and, when built, finds every shared library it needs
+  in that stage's packages.
   Uses readelf, ldd and dpkg from the build machine, which has the same Debian 12 packages.
 
 Usage: dockerfile_rules_test.py [--repo DIR] [--bin-dir DIR]
@@ -441,6 +444,37 @@ def check_runtime_libraries(checks, stages, services, bin_dir):
                                  f"{stage}: installs {package}, which no service built on it links")
 
 
+def check_tool_binaries(checks, stages, services, build_stage, build_dir, targets, bin_dir):
+    """Binaries besides the services that a stage copies from <build>/bin: built, and their libraries there."""
+    if build_stage is None:
+        return
+    tools_present = all(shutil.which(t) for t in ("readelf", "ldd", "dpkg", "dpkg-query"))
+    for stage in stages:
+        for inst in stage.instructions:
+            if inst.keyword != "COPY":
+                continue
+            words = inst.args.split()
+            from_stage = next((w.split("=", 1)[1] for w in words if w.startswith("--from=")), None)
+            paths = [w for w in words if not w.startswith("--")]
+            if from_stage != build_stage.name or len(paths) != 2 or not paths[0].startswith(f"{build_dir}/bin/"):
+                continue
+            binary = paths[0][len(f"{build_dir}/bin/"):]
+            if binary in services:
+                continue  # check_service_targets and check_runtime_libraries
+            checks.check(binary in targets, f"{stage}: copies {binary}, which the build stage does not build --target")
+            path = os.path.join(bin_dir, binary) if bin_dir else None
+            if not tools_present or not path or not os.path.isfile(path):
+                print(f"NOTE: runtime library check of {binary} skipped: {path or '(no --bin-dir)'} not built")
+                continue
+            installed = [p for s in stage.chain() for i in s.instructions if i.keyword == "RUN"
+                         for p in apt_packages(i.args)]
+            closure = depends_closure(installed) | BASE_IMAGE_PACKAGES
+            for package, sonames in sorted(needed_packages(path).items()):
+                checks.check(package in closure,
+                             f"{stage}: {binary} needs {', '.join(sonames)} from {package}, which {stage} does not "
+                             "install")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -464,6 +498,7 @@ def main():
                      "the last stage (the default target) must be a service target running as non-root")
     check_dockerignore(checks, args.repo)
     check_runtime_libraries(checks, stages, services, args.bin_dir)
+    check_tool_binaries(checks, stages, services, build_stage, build_dir, targets, args.bin_dir)
     return checks.finish()
 
 
