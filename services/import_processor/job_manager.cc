@@ -71,6 +71,11 @@ JobManager::JobManager(JobStore& jobs, StoreClient& store, JobManagerOptions opt
     for (v1::JobState state : kAllStates) {
       jobs_by_state_[state] = &jobs_family_->Add({{"state", v1::JobState_Name(state)}});
     }
+    jobs_purged_ = &prometheus::BuildCounter()
+                        .Name("import_jobs_purged_total")
+                        .Help("Finished jobs deleted with their error logs after the retention (--job_retention_hours)")
+                        .Register(*metrics)
+                        .Add({});
   }
 }
 
@@ -102,7 +107,9 @@ absl::Status JobManager::Start() {
   }
   RemoveOrphanSpoolFiles();
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
-  if (options_.upload_ttl.count() > 0) janitor_ = std::thread([this] { JanitorLoop(); });
+  if (options_.upload_ttl.count() > 0 || options_.job_retention.count() > 0) {
+    janitor_ = std::thread([this] { JanitorLoop(); });
+  }
   return absl::OkStatus();
 }
 
@@ -157,6 +164,7 @@ bool JobManager::UploadInUse(const std::string& upload_id) const {
 }
 
 size_t JobManager::ExpireUploads(int64_t now_micros) {
+  if (options_.upload_ttl.count() <= 0) return 0;  // kept forever (the janitor may run for jobs)
   const int64_t cutoff =
       now_micros - std::chrono::duration_cast<std::chrono::microseconds>(options_.upload_ttl).count();
   std::vector<internal::StoredUpload> expired;
@@ -184,12 +192,68 @@ size_t JobManager::ExpireUploads(int64_t now_micros) {
   return removed;
 }
 
+size_t JobManager::ExpireJobs(int64_t now_micros) {
+  if (options_.job_retention.count() <= 0) return 0;  // kept forever
+  const int64_t cutoff =
+      now_micros - std::chrono::duration_cast<std::chrono::microseconds>(options_.job_retention).count();
+  if (cutoff <= 0) return 0;
+  struct Expired {
+    std::string id;
+    v1::JobState state;
+  };
+  std::vector<Expired> expired;
+  // A job finishes after it is created, and its id begins with its creation time (NewId), so
+  // only the jobs listed after this id can have finished before the cutoff: the scan skips the
+  // retention period's jobs, which are nearly all of them.
+  const std::string created_before = fmt::format("{:016x}", static_cast<uint64_t>(cutoff));
+  absl::Status scanned = jobs_.ScanJobs(created_before, [&](internal::StoredJob&& job) {
+    const v1::Job& info = job.job();
+    const int64_t finished = info.finished_at_micros() > 0 ? info.finished_at_micros() : info.created_at_micros();
+    if (IsFinalState(info.state()) && finished < cutoff) expired.push_back({info.id(), info.state()});
+    return true;
+  });
+  if (!scanned.ok()) spdlog::warn("job expiry: {}", scanned.ToString());
+  size_t purged = 0;
+  uint64_t log_records = 0;
+  for (const Expired& job : expired) {
+    {
+      // A job still in active_ has a worker between writing its final record and letting go of
+      // it: left to the next pass. Once out of active_, a finished job is never written again.
+      std::lock_guard lock(mu_);
+      if (active_.contains(job.id)) continue;
+    }
+    absl::StatusOr<uint64_t> deleted = jobs_.DeleteJob(job.id);
+    if (!deleted.ok()) {
+      // The db refuses writes (usually until it is reopened): the next pass tries again.
+      spdlog::warn("job {}: cannot purge: {}", job.id, deleted.status().ToString());
+      break;
+    }
+    ++purged;
+    log_records += *deleted;
+    spdlog::debug("job {} ({}) purged with {} error log rows", job.id, v1::JobState_Name(job.state), *deleted);
+    std::lock_guard lock(mu_);
+    if (auto it = jobs_by_state_.find(job.state); it != jobs_by_state_.end()) it->second->Decrement();
+    if (jobs_purged_ != nullptr) jobs_purged_->Increment();
+  }
+  if (purged > 0) {
+    spdlog::info("purged {} finished job{} older than {}h, with {} error log rows", purged, purged == 1 ? "" : "s",
+                 std::chrono::duration_cast<std::chrono::hours>(options_.job_retention).count(), log_records);
+  }
+  return purged;
+}
+
 void JobManager::JanitorLoop() {
-  const auto period = std::min<std::chrono::seconds>(options_.upload_ttl, std::chrono::hours(1));
+  // Hourly, or as often as the shorter of the two periods if it is shorter than that.
+  auto period = std::chrono::seconds(std::chrono::hours(1));
+  for (std::chrono::seconds keep : {options_.upload_ttl, options_.job_retention}) {
+    if (keep.count() > 0) period = std::min(period, keep);
+  }
   std::unique_lock lock(mu_);
   while (!shutting_down_) {
     lock.unlock();
-    ExpireUploads(NowMicros());
+    const int64_t now = NowMicros();
+    ExpireUploads(now);
+    ExpireJobs(now);
     lock.lock();
     janitor_wake_.wait_for(lock, period, [&] { return shutting_down_; });
   }

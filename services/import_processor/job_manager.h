@@ -55,6 +55,9 @@ struct JobManagerOptions {
   // Uploads older than this are deleted (file and record) unless an unfinished job reads them;
   // zero keeps them forever. Default: 72 hours.
   std::chrono::seconds upload_ttl{72 * 3600};
+  // Finished jobs (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED) that finished longer ago
+  // than this are deleted with their error logs; zero keeps them forever. Default: 90 days.
+  std::chrono::seconds job_retention{90 * 24 * 3600};
 };
 
 // Who is calling: the tenant (from authentication), the headers to forward to contact-store, and
@@ -75,7 +78,8 @@ class JobManager {
 
   // Removes spool files left by uploads that never finished (a crash mid-upload), queues every
   // QUEUED or RUNNING job found in the jobs db (oldest first), and starts the workers and the
-  // upload janitor (hourly, see JobManagerOptions::upload_ttl).
+  // janitor, which expires uploads and finished jobs at once and then hourly (see
+  // JobManagerOptions::upload_ttl and job_retention).
   absl::Status Start();
   // Workers stop at the next batch boundary (their jobs stay RUNNING and resume at the next
   // start); watchers return. Idempotent.
@@ -85,6 +89,11 @@ class JobManager {
   // StartImport / StartDelete is starting a job from; returns how many. Called by the janitor;
   // public for tests.
   size_t ExpireUploads(int64_t now_micros);
+  // Deletes, each with its error log in one step (JobStore::DeleteJob), the finished jobs that
+  // finished before `now_micros` - job_retention; QUEUED and RUNNING jobs stay however old.
+  // Afterwards the calls below answer NOT_FOUND for them and ListJobs skips them. Returns how
+  // many. Called by the janitor; public for tests.
+  size_t ExpireJobs(int64_t now_micros);
 
   // ----- Uploads -----
   // Asks contact-store for the caller's primary key, so that the session can check whether the
@@ -175,6 +184,7 @@ class JobManager {
   prometheus::Counter* rows_processed_ = nullptr;
   prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
   absl::flat_hash_map<int, prometheus::Gauge*> jobs_by_state_;
+  prometheus::Counter* jobs_purged_ = nullptr;
   absl::flat_hash_map<std::string, uint64_t> received_seen_;  // job id -> rows counted in metrics
 };
 

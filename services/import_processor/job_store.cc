@@ -210,6 +210,34 @@ absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<boo
   return FromRocks(it->status(), "scan jobs");
 }
 
+absl::StatusOr<uint64_t> JobStore::DeleteJob(std::string_view job_id) {
+  RETURN_IF_ERROR(Fault("delete job"));
+  if (job_id.empty()) return absl::InvalidArgumentError("jobs db: delete job: no job id");
+  // Ids are fixed-width, so [id, id with its last byte + 1) holds this job's log records and no
+  // other job's.
+  const std::string begin(job_id);
+  std::string end = begin;
+  end.back() = static_cast<char>(end.back() + 1);
+  const rocksdb::Slice end_slice(end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &end_slice;
+  uint64_t log_records = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, errors_));
+  for (it->Seek(begin); it->Valid(); it->Next()) ++log_records;
+  RETURN_IF_ERROR(FromRocks(it->status(), "delete job"));
+  it.reset();
+
+  // One range tombstone however long the log (a 1M-row job with every row rejected would need a
+  // million point deletes), and the record in the same batch. The disk space comes back when
+  // compaction reaches the deleted records: with new writes, and at the latest through RocksDB's
+  // ttl (30 days by default), which compacts older files down.
+  rocksdb::WriteBatch batch;
+  RETURN_IF_ERROR(FromRocks(batch.DeleteRange(errors_, begin, end), "delete job"));
+  RETURN_IF_ERROR(FromRocks(batch.Delete(jobs_, begin), "delete job"));
+  RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &batch), "delete job"));
+  return log_records;
+}
+
 absl::Status JobStore::ScanLog(std::string_view job_id, JobLogKind kind,
                                absl::FunctionRef<bool(v1::JobError&&)> visit) const {
   RETURN_IF_ERROR(Fault("scan job log"));

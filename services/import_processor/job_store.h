@@ -10,7 +10,8 @@
 //   errors    <job id> | kind (1 byte) | row (8 bytes BE) | seq (4 bytes BE) -> contacts.v1.JobError
 //             kind 'R': a rejected row (one per row); kind 'F': an email typo fix (one per column)
 //
-// Job ids begin with the creation time, so the jobs family in reverse order is newest first.
+// Job ids begin with the creation time, so the jobs family in reverse order is newest first. Job
+// ids are fixed-width, so the errors keys of one job are exactly those starting with its id.
 #pragma once
 
 #include <atomic>
@@ -70,13 +71,21 @@ class JobStore {
   // Jobs newest first, starting after `after_id` when not empty. `visit` returns false to stop.
   absl::Status ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const;
 
+  // Deletes a job for good: its record and every log record, in one synced WriteBatch (the log
+  // by a range delete over the job's key prefix), so that a crash leaves either the whole job or
+  // nothing of it. Returns how many log records it had. A job with no record is not an error.
+  // REQUIRES: nothing writes the job any more (it is finished and no worker holds it): the count
+  // is read before the batch is written.
+  absl::StatusOr<uint64_t> DeleteJob(std::string_view job_id);
+
   // A job's log records of one kind, by row number. `visit` returns false to stop.
   absl::Status ScanLog(std::string_view job_id, JobLogKind kind, absl::FunctionRef<bool(v1::JobError&&)> visit) const;
 
   // For tests only (fault injection): `fault` is asked before every call above touches RocksDB,
   // with what the call does ("read job", "write job", "write checkpoint", "read upload", "write
-  // upload", "delete upload", "scan uploads", "scan jobs", "scan job log"); an error it returns
-  // fails the call as a RocksDB error would ("jobs db: <what>: <message>"). Null removes it.
+  // upload", "delete upload", "scan uploads", "scan jobs", "scan job log", "delete job"); an error
+  // it returns fails the call as a RocksDB error would ("jobs db: <what>: <message>"). Null
+  // removes it.
   // Thread-safe. Production code never sets it.
   void SetFaultForTesting(std::function<absl::Status(std::string_view what)> fault);
 

@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   int64_t* upload_ttl_hours = flags.Int(
       "upload_ttl_hours", 72, "Uploads older than this are deleted unless an unfinished job reads them; 0 keeps them.",
       {.min = 0, .max = 10 * 365 * 24});
+  int64_t* job_retention_hours = flags.Int(
+      "job_retention_hours", 90 * 24,
+      "Finished jobs older than this are deleted with their error logs; 0 keeps them. Unfinished jobs are kept.",
+      {.min = 0, .max = 10 * 365 * 24});
   int64_t* store_retry_ms = flags.Int("store_retry_ms", 300000,
                                       "How long a job retries contact-store while it is unavailable before it FAILS.",
                                       {.min = 0, .max = kYearMs});
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   options.upload_limits.zip.max_entry_bytes = static_cast<uint64_t>(*max_upload_bytes);
   options.upload_limits.zip.max_total_bytes = static_cast<uint64_t>(*max_upload_bytes);
   options.upload_ttl = std::chrono::hours(*upload_ttl_hours);
+  options.job_retention = std::chrono::hours(*job_retention_hours);
   options.runner.email_fixer = FixEmailTypo;
   options.runner.store_retry_budget = std::chrono::milliseconds(*store_retry_ms);
   options.runner.batches_in_flight = static_cast<int>(*batches_in_flight);

@@ -218,6 +218,11 @@ TEST_F(StartupFlagsTest, ImportProcessorExitsWithUsageErrorNamingABadOwnFlag) {
       {.flags = {"--upload_ttl_hours=-1"}, .says = "--upload_ttl_hours must be 0 to 87600, got -1"},
       // Wrapped to an hour in the future: the janitor deleted every upload.
       {.flags = {"--upload_ttl_hours=9223372036854775807"}, .says = "--upload_ttl_hours must be 0 to 87600"},
+      {.flags = {"--job_retention_hours=-1"}, .says = "--job_retention_hours must be 0 to 87600, got -1"},
+      // Wrapped like the upload TTL, it would put the cutoff in the future and purge every finished job.
+      {.flags = {"--job_retention_hours=9223372036854775807"}, .says = "--job_retention_hours must be 0 to 87600"},
+      {.env = {{"CONTACTS_JOB_RETENTION_HOURS", "87601"}},
+       .says = "environment variable CONTACTS_JOB_RETENTION_HOURS: --job_retention_hours must be 0 to 87600"},
       {.flags = {"--store="}, .says = "--store must not be empty"},
       {.env = {{"CONTACTS_WORKERS", "99"}}, .says = "environment variable CONTACTS_WORKERS: --workers must be 1 to 64"},
   };

@@ -28,6 +28,7 @@
 #include "contacts/v1/import_processor.grpc.pb.h"
 
 #include "absl/cleanup/cleanup.h"
+#include "services/import_processor/job_store.h"
 #include "tests/integration/import_processor/import_dataset.h"
 #include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
@@ -775,6 +776,92 @@ TEST_F(ImportProcessorTest, ContactsctlRefusesFlagsAndValuesItsCommandDoesNotTak
     EXPECT_THAT(err, HasSubstr(says)) << args;
   }
   EXPECT_TRUE(s().GetContact(tenant_, "k1").ok()) << "a refused delete deleted";
+}
+
+// A finished job older than --job_retention_hours is deleted with its error log when
+// import-processor starts (and hourly after): GetJob, GetJobErrors and ListJobs no longer know it,
+// younger ones stay, the metric counts it and the log says so. The binary cannot be made to see
+// time pass, so while it is down the test writes two copies of a job it ran into its jobs db, as
+// if they had finished 25 and 23 hours ago (their ids begin with their creation time, NewId()).
+TEST(ImportRetentionTest, FinishedJobsPastTheRetentionArePurgedAtStart) {
+  Services services;
+  ASSERT_TRUE(services.Start({"--job_retention_hours=24"}).ok());
+  ASSERT_TRUE(services.SetupTenant("t").ok());
+  v1::StartImportRequest import;
+  AddMapping(&import, "customer_id", "customer_id");
+  v1::UploadResponse upload;
+  grpc::Status uploaded = services.Upload("t", "customer_id,x\na,1\nb\nc,3\n", "x.csv", &upload, &import);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
+  const std::string ran = services.Wait("t", upload.job().id()).id();
+  ASSERT_EQ(services.Errors("t", ran).size(), 1u);
+  ASSERT_TRUE(services.importer_->Terminate().ok());
+
+  std::map<int, std::string> copies;  // hours since it finished -> id
+  {
+    auto jobs = JobStore::Open(services.importer_->data_dir() + "/jobs");
+    ASSERT_TRUE(jobs.ok()) << jobs.status();
+    absl::StatusOr<internal::StoredJob> job = (*jobs)->GetJob(ran);
+    ASSERT_TRUE(job.ok()) << job.status();
+    std::vector<v1::JobError> errors;
+    ASSERT_TRUE((*jobs)
+                    ->ScanLog(ran, JobLogKind::kRejected,
+                              [&](v1::JobError&& e) {
+                                errors.push_back(std::move(e));
+                                return true;
+                              })
+                    .ok());
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (int hours : {25, 23}) {
+      const int64_t finished = now - int64_t{hours} * 3600 * 1000000;
+      const int64_t created = finished - 1000000;
+      v1::Job& info = *job->mutable_job();
+      info.set_id(fmt::format("{:016x}{}", static_cast<uint64_t>(created), ran.substr(16)));
+      info.set_created_at_micros(created);
+      info.set_finished_at_micros(finished);
+      ASSERT_TRUE((*jobs)->Checkpoint(*job, errors, {}).ok());
+      copies[hours] = info.id();
+    }
+  }
+  ASSERT_TRUE(services.importer_->Restart().ok());
+  services.Reconnect();
+
+  auto get = [&](const std::string& id) {
+    auto ctx = Ctx("t");
+    v1::GetJobRequest request;
+    request.set_job_id(id);
+    v1::Job job;
+    return services.stub_->GetJob(ctx.get(), request, &job).error_code();
+  };
+  // The purge runs on the janitor's thread, which may still be at it when the server answers.
+  EXPECT_TRUE(WaitFor([&] { return get(copies[25]) == grpc::StatusCode::NOT_FOUND; }, std::chrono::seconds(20)))
+      << services.Logs();
+  {
+    auto ctx = Ctx("t");
+    v1::GetJobErrorsRequest request;
+    request.set_job_id(copies[25]);
+    auto reader = services.stub_->GetJobErrors(ctx.get(), request);
+    v1::JobErrorChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  EXPECT_EQ(get(copies[23]), grpc::StatusCode::OK);
+  EXPECT_EQ(services.Errors("t", copies[23]).size(), 1u);
+  EXPECT_EQ(get(ran), grpc::StatusCode::OK);
+  auto ctx = Ctx("t");
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(services.stub_->ListJobs(ctx.get(), v1::ListJobsRequest(), &listed).ok());
+  std::vector<std::string> ids;
+  for (const v1::Job& job : listed.jobs()) ids.push_back(job.id());
+  EXPECT_EQ(ids, (std::vector<std::string>{ran, copies[23]}));
+
+  auto body = HttpGet(services.importer_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(MetricValue(*body, "import_jobs_purged_total").value_or(-1), 1.0);
+  EXPECT_EQ(MetricValue(*body, "import_jobs", {{"state", "COMPLETED_WITH_ERRORS"}}).value_or(-1), 2.0);
+  EXPECT_THAT(services.importer_->log(), HasSubstr("purged 1 finished job"));
 }
 
 // A client that goes away mid-upload (cancelled, without WritesDone) leaves nothing behind: its

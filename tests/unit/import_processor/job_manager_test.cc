@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include "tests/unit/import_processor/job_test_base.h"
 
@@ -624,6 +625,257 @@ TEST_F(JobManagerTest, StartRemovesFilesOfInterruptedUploads) {
   ASSERT_TRUE(manager_->Start().ok());
   EXPECT_FALSE(std::filesystem::exists(stray));
   EXPECT_TRUE(std::filesystem::exists(jobs_->GetUpload(kept->upload_id())->spool_path()));
+}
+
+// ----- Job retention -----
+
+constexpr int64_t kHourMicros = int64_t{3600} * 1000000;
+constexpr int64_t kDayMicros = 24 * kHourMicros;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class JobRetentionTest : public JobManagerTest {
+ protected:
+  // A job record of the default tenant written straight to the jobs db, with an id that begins
+  // with `created_micros` as NewId's do, in `state`, finished at `finished_micros` (0 for an
+  // unfinished one), with `rejected` rejected rows and one email fix in its log. Returns its id.
+  std::string PutJob(int64_t created_micros, v1::JobState state, int64_t finished_micros, int rejected = 2) {
+    internal::StoredJob job;
+    v1::Job& info = *job.mutable_job();
+    info.set_id(fmt::format("{:016x}{:08x}", static_cast<uint64_t>(created_micros), next_suffix_++));
+    info.set_state(state);
+    info.set_created_at_micros(created_micros);
+    info.set_finished_at_micros(finished_micros);
+    job.set_tenant("default");
+    std::vector<v1::JobError> errors;
+    for (int row = 1; row <= rejected; ++row) {
+      v1::JobError error;
+      error.set_row_number(row);
+      error.set_reason("ragged_row");
+      errors.push_back(error);
+    }
+    v1::JobError fix;
+    fix.set_row_number(1);
+    fix.set_value("a@gmial.com");
+    EXPECT_TRUE(jobs_->Checkpoint(job, errors, {fix}).ok());
+    return info.id();
+  }
+
+  // An old job: created 100 days and finished 91 days before `now`, past the default 90 days.
+  std::string PutOldFinishedJob(int64_t now, v1::JobState state = v1::COMPLETED_WITH_ERRORS) {
+    return PutJob(now - 100 * kDayMicros, state, now - 91 * kDayMicros);
+  }
+
+  bool InDb(const std::string& id) { return jobs_->GetJob(id).ok(); }
+
+  // The ids ListJobs pages through, `page_size` at a time, from `token`.
+  std::vector<std::string> Listed(uint32_t page_size = 1000, std::string token = "") {
+    std::vector<std::string> ids;
+    v1::ListJobsRequest request;
+    request.set_page_size(page_size);
+    request.set_page_token(token);
+    while (true) {
+      auto page = manager_->ListJobs("default", request);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return ids;
+      for (const v1::Job& job : page->jobs()) ids.push_back(job.id());
+      if (page->next_page_token().empty()) return ids;
+      request.set_page_token(page->next_page_token());
+    }
+  }
+
+  // Every call about a job answers as it does for an id that never existed.
+  void ExpectUnknown(const std::string& id) {
+    const absl::Status unknown = manager_->GetJob("default", "00000000000000000000000f").status();
+    ASSERT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
+    const std::string message = fmt::format("job \"{}\" not found", id);
+    for (const absl::Status& status :
+         {manager_->GetJob("default", id).status(), manager_->CancelJob("default", id).status(),
+          manager_->WatchJob(
+              "default", id, [](const v1::Job&) { return true; }, [] { return false; }),
+          manager_->ScanJobLog("default", id, JobLogKind::kRejected, [](v1::JobError&&) { return true; }),
+          manager_->ScanJobLog("default", id, JobLogKind::kFixed, [](v1::JobError&&) { return true; })}) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+      EXPECT_EQ(status.message(), message) << status;
+    }
+    EXPECT_TRUE(Log(id, JobLogKind::kRejected).empty());
+    EXPECT_TRUE(Log(id, JobLogKind::kFixed).empty());
+  }
+
+  uint32_t next_suffix_ = 1;
+};
+
+// The whole way: a job with rejected rows and email fixes runs to its end, stays for the
+// retention, and then goes with its log.
+TEST_F(JobRetentionTest, AFinishedJobGoesWithItsLogOnceOlderThanTheRetention) {
+  ASSERT_TRUE(manager_->Start().ok());
+  v1::StartImportRequest request = ImportRequest(UploadId("id,email\nk1,a@gmial.com\nk2\nk3,c@example.com,x\n"),
+                                                 {{"id", "customer_id"}, {"email", "email"}});
+  request.set_fix_email_typos(true);
+  auto job = manager_->StartImport(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job finished = Watch(job->id()).back();
+  ASSERT_EQ(finished.state(), v1::COMPLETED_WITH_ERRORS);
+  ASSERT_EQ(Log(job->id(), JobLogKind::kRejected).size(), 2u);
+  ASSERT_EQ(Log(job->id(), JobLogKind::kFixed).size(), 1u);
+  // WatchJob can see the final state before the worker lets go of the job, which a purge waits
+  // for (AJobTheProcessStillHoldsIsNotPurged): the worker is done once Shutdown returns.
+  manager_->Shutdown();
+  const int64_t retention = int64_t{90} * kDayMicros;
+
+  EXPECT_EQ(manager_->ExpireJobs(finished.finished_at_micros() + retention - 1), 0u);
+  EXPECT_TRUE(manager_->GetJob("default", job->id()).ok());
+  EXPECT_EQ(Log(job->id(), JobLogKind::kRejected).size(), 2u);
+
+  EXPECT_EQ(manager_->ExpireJobs(finished.finished_at_micros() + retention + 1), 1u);
+  EXPECT_FALSE(InDb(job->id()));
+  ExpectUnknown(job->id());
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_EQ(manager_->ExpireJobs(finished.finished_at_micros() + retention + 1), 0u);  // nothing left
+}
+
+// What counts is when a job finished, not when it was created; QUEUED and RUNNING jobs stay
+// however old they are.
+TEST_F(JobRetentionTest, OnlyJobsThatFinishedBeforeTheRetentionGo) {
+  const int64_t now = NowMicros();
+  std::vector<std::string> purged;
+  for (v1::JobState state : {v1::COMPLETED, v1::COMPLETED_WITH_ERRORS, v1::FAILED, v1::CANCELLED}) {
+    purged.push_back(PutOldFinishedJob(now, state));
+  }
+  const std::string queued = PutJob(now - 200 * kDayMicros, v1::QUEUED, 0);
+  const std::string running = PutJob(now - 200 * kDayMicros, v1::RUNNING, 0);
+  const std::string finished_lately = PutJob(now - 200 * kDayMicros, v1::COMPLETED, now - 89 * kDayMicros);
+  const std::string recent = PutJob(now - 2 * kHourMicros, v1::FAILED, now - kHourMicros);
+
+  EXPECT_EQ(manager_->ExpireJobs(now), 4u);
+  for (const std::string& id : purged) {
+    SCOPED_TRACE(id);
+    EXPECT_FALSE(InDb(id));
+    ExpectUnknown(id);
+  }
+  for (const std::string& id : {queued, running, finished_lately, recent}) {
+    SCOPED_TRACE(id);
+    EXPECT_TRUE(InDb(id));
+    EXPECT_EQ(Log(id, JobLogKind::kRejected).size(), 2u);
+    EXPECT_EQ(Log(id, JobLogKind::kFixed).size(), 1u);
+  }
+  EXPECT_EQ(Listed(), (std::vector<std::string>{recent, finished_lately, running, queued}));  // newest id first
+}
+
+TEST_F(JobRetentionTest, ARetentionOfZeroKeepsEveryJob) {
+  options_.job_retention = std::chrono::seconds(0);
+  RecreateManager();
+  const int64_t now = NowMicros();
+  const std::string old = PutOldFinishedJob(now);
+  EXPECT_EQ(manager_->ExpireJobs(now + 100 * 365 * kDayMicros), 0u);
+  EXPECT_TRUE(InDb(old));
+  EXPECT_EQ(Log(old, JobLogKind::kRejected).size(), 2u);
+}
+
+// A page token names the last job of its page: the next page starts after it even when that job,
+// and the one after it, were purged in between.
+TEST_F(JobRetentionTest, ListJobsPagesOnAcrossAPurge) {
+  const int64_t now = NowMicros();
+  const int64_t created = now - 100 * kDayMicros;
+  std::vector<std::string> ids;  // oldest first
+  for (int i = 0; i < 5; ++i) {
+    const bool old = i == 2 || i == 3;
+    ids.push_back(PutJob(created + i, v1::COMPLETED, old ? now - 91 * kDayMicros : now - kDayMicros));
+  }
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  auto first = manager_->ListJobs("default", request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->jobs_size(), 2);
+  EXPECT_EQ(first->jobs(0).id(), ids[4]);
+  EXPECT_EQ(first->jobs(1).id(), ids[3]);
+  ASSERT_EQ(first->next_page_token(), ids[3]);
+
+  EXPECT_EQ(manager_->ExpireJobs(now), 2u);
+  EXPECT_EQ(Listed(2, first->next_page_token()), (std::vector<std::string>{ids[1], ids[0]}));
+  EXPECT_EQ(Listed(2), (std::vector<std::string>{ids[4], ids[1], ids[0]}));
+}
+
+// A job this process still holds (here: queued, its record overwritten to look finished long
+// ago, as a worker's job is between writing its final record and letting go of it) is left to
+// the next pass.
+TEST_F(JobRetentionTest, AJobTheProcessStillHoldsIsNotPurged) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  internal::StoredJob stored = Stored(job->id());
+  stored.mutable_job()->set_state(v1::COMPLETED);
+  stored.mutable_job()->set_finished_at_micros(job->created_at_micros());
+  ASSERT_TRUE(jobs_->PutJob(stored).ok());
+  EXPECT_EQ(manager_->ExpireJobs(job->created_at_micros() + 91 * kDayMicros), 0u);
+  EXPECT_TRUE(InDb(job->id()));
+}
+
+// The jobs db refuses the delete: the job stays whole, and the next pass purges it.
+TEST_F(JobRetentionTest, APurgeTheDatabaseRefusesIsRetriedAtTheNextPass) {
+  const int64_t now = NowMicros();
+  const std::string old = PutOldFinishedJob(now);
+  {
+    ScopedFault fault(*jobs_, [](std::string_view what) {
+      return what == "delete job" ? absl::UnavailableError("disk full") : absl::OkStatus();
+    });
+    EXPECT_EQ(manager_->ExpireJobs(now), 0u);
+  }
+  EXPECT_TRUE(manager_->GetJob("default", old).ok());
+  EXPECT_EQ(Log(old, JobLogKind::kRejected).size(), 2u);
+  EXPECT_EQ(manager_->ExpireJobs(now), 1u);
+  EXPECT_FALSE(InDb(old));
+}
+
+// The value of metric `name` (with label state=`state` when given) in `registry`, or -1.
+double Metric(prometheus::Registry& registry, const std::string& name, const std::string& state = "") {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      const bool match = state.empty() || std::any_of(metric.label.begin(), metric.label.end(),
+                                                      [&](const auto& l) { return l.value == state; });
+      if (match) return family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// The janitor purges at Start, also with uploads kept forever; the job gauges follow and the
+// purged jobs are counted.
+TEST_F(JobRetentionTest, TheJanitorPurgesAtStartAndTheMetricsFollow) {
+  const int64_t now = NowMicros();
+  const std::string old_completed = PutOldFinishedJob(now, v1::COMPLETED);
+  const std::string old_cancelled = PutOldFinishedJob(now, v1::CANCELLED);
+  const std::string recent = PutJob(now - 2 * kHourMicros, v1::COMPLETED, now - kHourMicros);
+  options_.upload_ttl = std::chrono::seconds(0);
+  prometheus::Registry registry;
+  manager_.reset();
+  manager_ = std::make_unique<JobManager>(*jobs_, store_, options_, &registry);
+  EXPECT_EQ(Metric(registry, "import_jobs_purged_total"), 0);
+  ASSERT_TRUE(manager_->Start().ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((InDb(old_completed) || InDb(old_cancelled)) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(InDb(old_completed));
+  EXPECT_FALSE(InDb(old_cancelled));
+  EXPECT_TRUE(InDb(recent));
+  manager_->Shutdown();  // the pass is over: the metrics are final
+  EXPECT_EQ(Metric(registry, "import_jobs_purged_total"), 2);
+  EXPECT_EQ(Metric(registry, "import_jobs", "COMPLETED"), 1);
+  EXPECT_EQ(Metric(registry, "import_jobs", "CANCELLED"), 0);
+  manager_.reset();  // before the registry goes
+}
+
+// With the janitor running for job retention alone, uploads are still kept forever.
+TEST_F(JobRetentionTest, AnUploadTtlOfZeroKeepsUploadsWhileJobsExpire) {
+  options_.upload_ttl = std::chrono::seconds(0);
+  RecreateManager();
+  const std::string upload = UploadId("id\nk1\n");
+  EXPECT_EQ(manager_->ExpireUploads(NowMicros() + 100 * 365 * kDayMicros), 0u);
+  EXPECT_TRUE(jobs_->GetUpload(upload).ok());
 }
 
 }  // namespace
