@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <grpcpp/create_channel.h>
@@ -144,6 +145,30 @@ std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const Co
   spdlog::info("following {}: changes apply within {} ms", *common.api_keys_file,
                *common.api_keys_reload_ms + absl::ToInt64Milliseconds(settle));
   return reloader;
+}
+
+std::unique_ptr<CertificateMonitor> MonitorTlsFiles(const CommonFlags& common, const StoreClientFlags* store,
+                                                    prometheus::Registry& metrics) {
+  std::vector<TlsFileSet> file_sets;
+  if (!common.tls_cert_file->empty()) {
+    file_sets.push_back(
+        TlsFileSet::KeyPair("tls_cert_file", *common.tls_cert_file, "tls_key_file", *common.tls_key_file));
+  }
+  if (!common.tls_client_ca_file->empty()) {
+    file_sets.push_back(TlsFileSet::CaFile("tls_client_ca_file", *common.tls_client_ca_file));
+  }
+  if (store != nullptr && !store->tls_cert_file->empty()) {
+    file_sets.push_back(
+        TlsFileSet::KeyPair("store_tls_cert_file", *store->tls_cert_file, "store_tls_key_file", *store->tls_key_file));
+  }
+  if (store != nullptr && !store->tls_ca_file->empty()) {
+    file_sets.push_back(TlsFileSet::CaFile("store_tls_ca_file", *store->tls_ca_file));
+  }
+  if (file_sets.empty()) return nullptr;
+  auto monitor = std::make_unique<CertificateMonitor>(std::move(file_sets),
+                                                      absl::Seconds(*common.tls_refresh_interval_s), &metrics);
+  monitor->Start();
+  return monitor;
 }
 
 int StartFailureExitCode(std::string_view service, const absl::Status& status) {

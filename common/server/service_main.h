@@ -10,7 +10,8 @@
 //
 // TLS: the certificate files are watched (re-read every --tls_refresh_interval_s), so a renewed
 // certificate (cert-manager rewriting a mounted Secret) is used for new connections without a
-// restart.
+// restart; MonitorTlsFiles shows in /metrics whether the files on disk are usable and when they
+// expire.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include "common/auth/auth.h"
 #include "common/config/flags.h"
 #include "common/server/server_runner.h"
+#include "common/tls/certificate_monitor.h"
 
 namespace contacts {
 
@@ -54,6 +56,14 @@ std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const Co
 // --help, kUsageErrorExitCode for INVALID_ARGUMENT, kRuntimeFailureExitCode otherwise. Mains also
 // use it for their own flags' checks (INVALID_ARGUMENT naming the flag).
 int StartFailureExitCode(std::string_view service, const absl::Status& status);
+
+// Checks the TLS files the service uses every --tls_refresh_interval_s, as gRPC re-reads them
+// (CertificateMonitor, metrics tls_files_valid and tls_certificate_expiry_timestamp_seconds in
+// `metrics`): --tls_cert_file with --tls_key_file, --tls_client_ca_file and, given `store`, the
+// --store_tls_* files. Null when the service uses none. Keep it until the server has stopped.
+// REQUIRES: StartService (and CheckStoreClientFlags for `store`) accepted the flags.
+std::unique_ptr<CertificateMonitor> MonitorTlsFiles(const CommonFlags& common, const StoreClientFlags* store,
+                                                    prometheus::Registry& metrics);
 
 // The gRPC listener's credentials: plaintext when --tls_cert_file is empty; else TLS with that
 // certificate and --tls_key_file, and with --tls_client_ca_file clients must present a

@@ -3,13 +3,19 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "absl/time/civil_time.h"
 #include "common/status/status_macros.h"
 #include "fmt/format.h"
 
@@ -91,6 +97,40 @@ absl::Status CheckCaFile(std::string_view flag, const std::string& path) {
         fmt::format("{}: \"{}\" holds no usable PEM CA certificate ({})", flag, path, OpenSslReason()));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<absl::Time>> ReadCertificateExpiries(std::string_view flag, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadPemFile(flag, path));
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), BIO_free);
+  if (bio == nullptr) return absl::InternalError(fmt::format("{}: reading \"{}\": {}", flag, path, OpenSslReason()));
+  std::vector<absl::Time> expiries;
+  ERR_clear_error();
+  // Certificates are never encrypted: no passphrase callback should ever be asked.
+  while (X509* read = PEM_read_bio_X509(
+             bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr)) {
+    std::unique_ptr<X509, decltype(&X509_free)> certificate(read, X509_free);
+    std::tm not_after{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate.get()), &not_after) != 1) {
+      return absl::InvalidArgumentError(fmt::format("{}: certificate {} in \"{}\" has an unreadable expiry date ({})",
+                                                    flag, expiries.size() + 1, path, OpenSslReason()));
+    }
+    expiries.push_back(
+        absl::FromCivil(absl::CivilSecond(not_after.tm_year + 1900, not_after.tm_mon + 1, not_after.tm_mday,
+                                          not_after.tm_hour, not_after.tm_min, not_after.tm_sec),
+                        absl::UTCTimeZone()));
+  }
+  // The read past the last certificate fails with "no start line": the end of the file. Any other
+  // failure is a certificate block OpenSSL could not parse.
+  const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int): OpenSSL's type
+  if (error != 0 && !(ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE)) {
+    return absl::InvalidArgumentError(fmt::format("{}: certificate {} in \"{}\" cannot be parsed ({})", flag,
+                                                  expiries.size() + 1, path, OpenSslReason()));
+  }
+  ERR_clear_error();
+  if (expiries.empty()) {
+    return absl::InvalidArgumentError(fmt::format("{}: \"{}\" holds no PEM certificate", flag, path));
+  }
+  return expiries;
 }
 
 }  // namespace contacts

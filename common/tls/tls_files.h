@@ -8,9 +8,11 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace contacts {
 
@@ -26,5 +28,10 @@ absl::Status CheckKeyPair(std::string_view cert_flag, const std::string& cert_pa
 
 // CA certificates to verify the other side with. Errors: ReadPemFile's; no usable certificate.
 absl::Status CheckCaFile(std::string_view flag, const std::string& path);
+
+// The expiry (notAfter) of every certificate in the file, in file order: for a certificate chain
+// the leaf's first. Other PEM blocks (a key) are skipped. Errors: ReadPemFile's; no certificate, or
+// a certificate OpenSSL cannot parse.
+absl::StatusOr<std::vector<absl::Time>> ReadCertificateExpiries(std::string_view flag, const std::string& path);
 
 }  // namespace contacts

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   ServerRunner runner(MakeServerOptions("audience-query", common));
   runner.AddService(&service);
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
+  const std::unique_ptr<CertificateMonitor> tls_monitor = MonitorTlsFiles(common, &store_flags, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
                              .Register(runner.metrics())
                              .Add({});
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
+  const std::unique_ptr<CertificateMonitor> tls_monitor = MonitorTlsFiles(common, nullptr, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -90,6 +91,17 @@ std::vector<std::string> ListenerFlags(const Authority& authority, bool require_
                                     "--tls_key_file=" + authority.server_key_file};
   if (require_client_cert) flags.push_back("--tls_client_ca_file=" + authority.ca_file);
   return flags;
+}
+
+// The notAfter (Unix seconds) of the file's first certificate, as the openssl CLI and date(1) read
+// it; -1 on failure.
+double OpensslNotAfter(const std::string& path) {
+  std::string output;
+  if (RunShell(fmt::format("date -u -d \"$(openssl x509 -noout -enddate -in '{}' | cut -d= -f2)\" +%s", path),
+               &output) != 0) {
+    return -1;
+  }
+  return std::atof(output.c_str());
 }
 
 class TlsTest : public ::testing::Test {
@@ -249,6 +261,30 @@ TEST_F(TlsTest, ImportAndCountGoThroughMutualTlsToTheStore) {
   grpc::Status counted = CountAll(TlsChannel(audience->address(), TrustingOurs()), &count);
   ASSERT_TRUE(counted.ok()) << counted.error_message();
   EXPECT_EQ(count, 3u);
+
+  // Every TLS file set each service uses is checked, under the flag that names it.
+  const double ca_not_after = OpensslNotAfter(ours_.ca_file);
+  const double client_not_after = OpensslNotAfter(ours_.client_cert_file);
+  ASSERT_GT(ca_not_after, 0);
+  ASSERT_GT(client_not_after, 0);
+  for (const auto& [process, flags] :
+       {std::pair{store, std::vector<std::string>{"tls_cert_file", "tls_client_ca_file"}},
+        std::pair{importer, std::vector<std::string>{"tls_cert_file", "store_tls_cert_file", "store_tls_ca_file"}},
+        std::pair{audience, std::vector<std::string>{"tls_cert_file", "store_tls_cert_file", "store_tls_ca_file"}}}) {
+    absl::StatusOr<std::string> metrics = HttpGet(process->metrics_address(), "/metrics");
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    for (const std::string& flag : flags) {
+      EXPECT_EQ(MetricValue(*metrics, "tls_files_valid", {{"flag", flag}}), 1) << process->log_path() << " " << flag;
+    }
+    EXPECT_EQ(MetricValue(*metrics, "tls_files_valid", {}), static_cast<double>(flags.size())) << "no other sets";
+  }
+  absl::StatusOr<std::string> importer_metrics = HttpGet(importer->metrics_address(), "/metrics");
+  ASSERT_TRUE(importer_metrics.ok()) << importer_metrics.status();
+  EXPECT_EQ(MetricValue(*importer_metrics, "tls_certificate_expiry_timestamp_seconds", {{"flag", "store_tls_ca_file"}}),
+            ca_not_after);
+  EXPECT_EQ(
+      MetricValue(*importer_metrics, "tls_certificate_expiry_timestamp_seconds", {{"flag", "store_tls_cert_file"}}),
+      client_not_after);
 }
 
 // The store channel verifies the store: a client that does not trust its CA, expects another name
@@ -313,6 +349,83 @@ TEST_F(TlsTest, RenewedCertificateIsServedWithoutRestart) {
       std::chrono::seconds(30)))
       << "the renewed certificate was not served: " << last;
   EXPECT_NE(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING") << "the old certificate is still served";
+  EXPECT_TRUE(store->running());
+}
+
+// What /metrics says of the TLS files on disk: tls_certificate_expiry_timestamp_seconds is the
+// served certificate's notAfter; tls_files_valid drops to 0 while the files would be refused and
+// comes back when they are fixed. gRPC 1.51 (FileWatcherCertificateProvider) keeps the certificate
+// it had while a file is missing, but drops it when the files can be read and are unusable (here a
+// key that is not the certificate's): new handshakes then fail until the files are fixed.
+TEST_F(TlsTest, MetricsShowWhetherTheTlsFilesOnDiskAreUsableAndWhenTheyExpire) {
+  const std::string live = dir_.path() + "/live";
+  std::filesystem::create_directories(live);
+  const std::string cert = live + "/tls.crt";
+  const std::string key = live + "/tls.key";
+  std::filesystem::copy_file(ours_.server_cert_file, cert);
+  std::filesystem::copy_file(ours_.server_key_file, key);
+  ServiceProcess* store =
+      StartTls("contact-store", {"--tls_cert_file=" + cert, "--tls_key_file=" + key, "--tls_refresh_interval_s=1"},
+               TrustingOurs());
+  ASSERT_NE(store, nullptr);
+  auto scrape = [&](const std::string& name) -> std::optional<double> {
+    absl::StatusOr<std::string> metrics = HttpGet(store->metrics_address(), "/metrics");
+    if (!metrics.ok()) return std::nullopt;
+    return MetricValue(*metrics, name, {{"flag", "tls_cert_file"}});
+  };
+  auto valid_becomes = [&](double want) {
+    return WaitFor([&] { return scrape("tls_files_valid") == want; }, std::chrono::seconds(15));
+  };
+  // As a Secret volume's update does: the new file in place in one step.
+  auto install = [](const std::string& from, const std::string& to) {
+    std::filesystem::copy_file(from, to + ".new");
+    std::filesystem::rename(to + ".new", to);
+  };
+  const double not_after = OpensslNotAfter(ours_.server_cert_file);
+  ASSERT_GT(not_after, 0);
+  EXPECT_EQ(scrape("tls_certificate_expiry_timestamp_seconds"), not_after);
+  EXPECT_EQ(scrape("tls_files_valid"), 1);
+  EXPECT_TRUE(
+      absl::StrContains(store->log(), "--tls_cert_file: the certificate in \"" + cert + "\" expires in 2.0 days"))
+      << "a certificate that expires within a week is warned of at start";
+
+  // The key file gone: gRPC keeps serving the certificate it had.
+  std::filesystem::rename(key, key + ".away");
+  EXPECT_TRUE(valid_becomes(0)) << "tls_files_valid stayed " << scrape("tls_files_valid").value_or(-1);
+  EXPECT_EQ(scrape("tls_certificate_expiry_timestamp_seconds"), not_after) << "the certificate still served";
+  EXPECT_TRUE(absl::StrContains(
+      store->log(), fmt::format("TLS files of --tls_cert_file are unusable: --tls_key_file: cannot read \"{}\"", key)))
+      << store->log();
+  EXPECT_EQ(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING");
+  grpc::Status setup = SetupTenant(TlsChannel(store->address(), TrustingOurs()));
+  EXPECT_TRUE(setup.ok()) << setup.error_message();
+  std::filesystem::rename(key + ".away", key);
+  EXPECT_TRUE(valid_becomes(1));
+  EXPECT_TRUE(absl::StrContains(store->log(), "TLS files of --tls_cert_file (\"" + cert + "\") are usable again"))
+      << store->log();
+
+  // Another key written over it: refused, and new handshakes fail until the right key is back.
+  install(theirs_.server_key_file, key);
+  EXPECT_TRUE(valid_becomes(0));
+  EXPECT_TRUE(absl::StrContains(store->log(), fmt::format("--tls_key_file: \"{}\" is not the private key", key)))
+      << store->log();
+  std::string health;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        health = Health(TlsChannel(store->address(), TrustingOurs()));
+        return health != "SERVING";
+      },
+      std::chrono::seconds(15)))
+      << "gRPC kept the previous certificate: the comment above and docs/operations.md should say so";
+  install(ours_.server_key_file, key);
+  EXPECT_TRUE(valid_becomes(1));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        health = Health(TlsChannel(store->address(), TrustingOurs()));
+        return health == "SERVING";
+      },
+      std::chrono::seconds(15)))
+      << health;
   EXPECT_TRUE(store->running());
 }
 

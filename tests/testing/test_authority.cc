@@ -9,7 +9,7 @@
 
 namespace contacts::test {
 
-absl::StatusOr<TestAuthority> MakeTestAuthority(const std::string& dir, const std::string& name) {
+absl::StatusOr<TestAuthority> MakeTestAuthority(const std::string& dir, const std::string& name, int days) {
   const std::string at = fmt::format("{}/{}", dir, name);
   std::error_code error;
   std::filesystem::create_directories(at, error);
@@ -18,13 +18,18 @@ absl::StatusOr<TestAuthority> MakeTestAuthority(const std::string& dir, const st
   std::ofstream(at + "/client.ext") << "extendedKeyUsage=clientAuth\n";
   const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   const std::vector<std::string> commands = {
-      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days 2 -subj '/CN={} test CA'", new_key, name),
+      fmt::format("openssl req -x509 {} -keyout ca.key -out ca.pem -days {} -subj '/CN={} test CA'", new_key, days,
+                  name),
       fmt::format("openssl req -new {} -keyout server.key -out server.csr -subj '/CN=localhost'", new_key),
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile server.ext "
-      "-out server.pem",
+      fmt::format(
+          "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days {} -extfile server.ext "
+          "-out server.pem",
+          days),
       fmt::format("openssl req -new {} -keyout client.key -out client.csr -subj '/CN={} client'", new_key, name),
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 -extfile client.ext "
-      "-out client.pem",
+      fmt::format(
+          "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days {} -extfile client.ext "
+          "-out client.pem",
+          days),
   };
   for (const std::string& command : commands) {
     std::string output;

@@ -18,7 +18,8 @@ struct TestAuthority {
 };
 
 // Makes a CA named `name` and its server and client certificates under `dir`/`name` (P-256 keys:
-// fast to make; valid for 2 days). Errors: INTERNAL with openssl's output.
-absl::StatusOr<TestAuthority> MakeTestAuthority(const std::string& dir, const std::string& name);
+// fast to make), all valid for `days` days from now (1 or more). Errors: INTERNAL with openssl's
+// output.
+absl::StatusOr<TestAuthority> MakeTestAuthority(const std::string& dir, const std::string& name, int days = 2);
 
 }  // namespace contacts::test

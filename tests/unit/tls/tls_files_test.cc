@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -72,6 +73,25 @@ TEST_F(TlsFilesTest, CaFileNeedsAUsableCertificate) {
   EXPECT_THAT(CheckCaFile("--ca", Path("a.key")).message(), HasSubstr("holds no usable PEM CA certificate"));
   EXPECT_THAT(CheckCaFile("--ca", Path("fake.pem")).message(), HasSubstr("holds no usable PEM CA certificate"));
   EXPECT_EQ(CheckCaFile("--ca", Path("a.key")).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TlsFilesTest, CertificateExpiriesAreReadInFileOrderSkippingKeys) {
+  // a.crt was made with -days 1 when the suite started.
+  absl::StatusOr<std::vector<absl::Time>> one = ReadCertificateExpiries("--cert", Path("a.crt"));
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_LT(absl::AbsDuration((*one)[0] - (absl::Now() + absl::Hours(24))), absl::Minutes(5));
+
+  ASSERT_EQ(std::system(fmt::format("cd '{}' && cat a.key a.crt a.key a.crt > mixed.pem", *dir_).c_str()), 0);
+  absl::StatusOr<std::vector<absl::Time>> mixed = ReadCertificateExpiries("--cert", Path("mixed.pem"));
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(*mixed, std::vector<absl::Time>({(*one)[0], (*one)[0]}));
+
+  EXPECT_EQ(ReadCertificateExpiries("--cert", Path("a.key")).status().message(),
+            fmt::format("--cert: \"{}\" holds no PEM certificate", Path("a.key")));
+  EXPECT_THAT(ReadCertificateExpiries("--cert", Path("fake.pem")).status().message(),
+              HasSubstr(fmt::format("--cert: certificate 1 in \"{}\" cannot be parsed", Path("fake.pem"))));
+  EXPECT_THAT(ReadCertificateExpiries("--cert", Path("a.der")).status().message(), HasSubstr("is not PEM"));
 }
 
 }  // namespace
