@@ -51,22 +51,24 @@ void LogServerTls(std::string_view service, const CommonFlags& common) {
   if (common.tls_cert_file->empty()) {
     spdlog::info("{} serves gRPC in plaintext (no --tls_cert_file)", service);
   } else if (common.tls_client_ca_file->empty()) {
-    spdlog::info("{} serves gRPC over TLS with {} (files re-read every {} s)", service, *common.tls_cert_file,
+    spdlog::info("{} serves gRPC over TLS with {} (files checked every {} s)", service, *common.tls_cert_file,
                  *common.tls_refresh_interval_s);
   } else {
     spdlog::info(
-        "{} serves gRPC over mutual TLS with {}: clients need a certificate signed by {} (files re-read "
+        "{} serves gRPC over mutual TLS with {}: clients need a certificate signed by {} (files checked "
         "every {} s)",
         service, *common.tls_cert_file, *common.tls_client_ca_file, *common.tls_refresh_interval_s);
   }
 }
 
 std::shared_ptr<grpc::ChannelCredentials> MakeStoreChannelCredentials(const StoreClientFlags& store,
-                                                                      int64_t refresh_interval_s) {
+                                                                      int64_t refresh_interval_s,
+                                                                      const CertificateMonitor& tls_files) {
   if (store.tls_ca_file->empty()) return grpc::InsecureChannelCredentials();
-  // Empty key and certificate paths: the provider watches only the CA.
+  // Empty key and certificate paths (no client certificate): the provider watches only the CA.
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      *store.tls_key_file, *store.tls_cert_file, *store.tls_ca_file, static_cast<unsigned int>(refresh_interval_s));
+      tls_files.StagedPath("store_tls_key_file"), tls_files.StagedPath("store_tls_cert_file"),
+      tls_files.StagedPath("store_tls_ca_file"), static_cast<unsigned int>(refresh_interval_s));
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(std::move(provider));
   options.watch_root_certs();
@@ -147,8 +149,8 @@ std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const Co
   return reloader;
 }
 
-std::unique_ptr<CertificateMonitor> MonitorTlsFiles(const CommonFlags& common, const StoreClientFlags* store,
-                                                    prometheus::Registry& metrics) {
+absl::StatusOr<std::unique_ptr<CertificateMonitor>> StageTlsFiles(const CommonFlags& common,
+                                                                  const StoreClientFlags* store) {
   std::vector<TlsFileSet> file_sets;
   if (!common.tls_cert_file->empty()) {
     file_sets.push_back(
@@ -164,11 +166,12 @@ std::unique_ptr<CertificateMonitor> MonitorTlsFiles(const CommonFlags& common, c
   if (store != nullptr && !store->tls_ca_file->empty()) {
     file_sets.push_back(TlsFileSet::CaFile("store_tls_ca_file", *store->tls_ca_file));
   }
-  if (file_sets.empty()) return nullptr;
-  auto monitor = std::make_unique<CertificateMonitor>(std::move(file_sets),
-                                                      absl::Seconds(*common.tls_refresh_interval_s), &metrics);
-  monitor->Start();
-  return monitor;
+  return CertificateMonitor::Create(std::move(file_sets), absl::Seconds(*common.tls_refresh_interval_s));
+}
+
+void MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics) {
+  tls_files.ExportMetrics(metrics);
+  tls_files.Start();
 }
 
 int StartFailureExitCode(std::string_view service, const absl::Status& status) {
@@ -178,12 +181,13 @@ int StartFailureExitCode(std::string_view service, const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? kUsageErrorExitCode : kRuntimeFailureExitCode;
 }
 
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common) {
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common,
+                                                               const CertificateMonitor& tls_files) {
   if (common.tls_cert_file->empty()) return grpc::InsecureServerCredentials();
-  // Empty CA path: the provider watches only the certificate and key.
+  // Empty CA path (no --tls_client_ca_file): the provider watches only the certificate and key.
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      *common.tls_key_file, *common.tls_cert_file, *common.tls_client_ca_file,
-      static_cast<unsigned int>(*common.tls_refresh_interval_s));
+      tls_files.StagedPath("tls_key_file"), tls_files.StagedPath("tls_cert_file"),
+      tls_files.StagedPath("tls_client_ca_file"), static_cast<unsigned int>(*common.tls_refresh_interval_s));
   grpc::experimental::TlsServerCredentialsOptions options(std::move(provider));
   options.watch_identity_key_cert_pairs();
   if (common.tls_client_ca_file->empty()) {
@@ -195,14 +199,14 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags
   return grpc::experimental::TlsServerCredentials(options);
 }
 
-ServerOptions MakeServerOptions(std::string service, const CommonFlags& common) {
+ServerOptions MakeServerOptions(std::string service, const CommonFlags& common, const CertificateMonitor& tls_files) {
   return ServerOptions{.service_name = std::move(service),
                        .listen = *common.listen,
                        .metrics_listen = *common.metrics_listen,
                        .grace_period_ms = *common.grace_period_ms,
                        .max_message_bytes = *common.max_message_bytes,
                        .deadline_cap_ms = *common.deadline_cap_ms,
-                       .credentials = MakeServerCredentials(common)};
+                       .credentials = MakeServerCredentials(common, tls_files)};
 }
 
 absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
@@ -228,7 +232,8 @@ absl::Status CheckStoreClientFlags(const StoreClientFlags& store) {
   return CheckCaFile("--store_tls_ca_file", *store.tls_ca_file);
 }
 
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common) {
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common,
+                                                const CertificateMonitor& tls_files) {
   grpc::ChannelArguments args;
   const int limit = static_cast<int>(std::clamp<int64_t>(*common.max_message_bytes, 4 << 20, INT32_MAX));
   args.SetMaxReceiveMessageSize(limit);
@@ -241,8 +246,8 @@ std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, c
                  store.tls_cert_file->empty() ? "" : "mutual ", *store.tls_ca_file,
                  store.tls_server_name->empty() ? "the host of --store" : *store.tls_server_name);
   }
-  return grpc::CreateCustomChannel(*store.address, MakeStoreChannelCredentials(store, *common.tls_refresh_interval_s),
-                                   args);
+  return grpc::CreateCustomChannel(*store.address,
+                                   MakeStoreChannelCredentials(store, *common.tls_refresh_interval_s, tls_files), args);
 }
 
 }  // namespace contacts

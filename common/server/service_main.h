@@ -6,12 +6,15 @@
 // or its value is wrong (unknown flag, malformed or out-of-range value, missing or unreadable API
 // keys file, a bad combination of TLS flags or a TLS file that is missing, unreadable or unusable):
 // fix the configuration, restarting will not help; kRuntimeFailureExitCode (1) when the service
-// could not start with good flags (cannot bind, cannot open the data folder or RocksDB).
+// could not start with good flags (cannot bind, cannot open the data folder or RocksDB, cannot make
+// the private folder for the TLS files).
 //
-// TLS: the certificate files are watched (re-read every --tls_refresh_interval_s), so a renewed
-// certificate (cert-manager rewriting a mounted Secret) is used for new connections without a
-// restart; MonitorTlsFiles shows in /metrics whether the files on disk are usable and when they
-// expire.
+// TLS: gRPC reads private copies of the TLS files (StageTlsFiles), made only of files that passed
+// the start-up checks. They are checked again every --tls_refresh_interval_s and copied anew when
+// they changed and pass, so a renewed certificate (cert-manager rewriting a mounted Secret) is used
+// for new connections without a restart, and a bad write leaves the last good certificate in use.
+// MonitorTlsFiles shows in /metrics whether the files the flags name are usable and when the
+// certificate in use expires.
 #pragma once
 
 #include <cstdint>
@@ -57,21 +60,31 @@ std::unique_ptr<ApiKeysReloader> FollowApiKeysFile(Authenticator* auth, const Co
 // use it for their own flags' checks (INVALID_ARGUMENT naming the flag).
 int StartFailureExitCode(std::string_view service, const absl::Status& status);
 
-// Checks the TLS files the service uses every --tls_refresh_interval_s, as gRPC re-reads them
-// (CertificateMonitor, metrics tls_files_valid and tls_certificate_expiry_timestamp_seconds in
-// `metrics`): --tls_cert_file with --tls_key_file, --tls_client_ca_file and, given `store`, the
-// --store_tls_* files. Null when the service uses none. Keep it until the server has stopped.
-// REQUIRES: StartService (and CheckStoreClientFlags for `store`) accepted the flags.
-std::unique_ptr<CertificateMonitor> MonitorTlsFiles(const CommonFlags& common, const StoreClientFlags* store,
-                                                    prometheus::Registry& metrics);
+// Checks the TLS files the service uses (--tls_cert_file with --tls_key_file, --tls_client_ca_file
+// and, given `store`, the --store_tls_* files) and stages copies of them in a private folder for
+// gRPC to read (CertificateMonitor, common/tls/tls_staging.h): under /dev/shm when usable, else
+// $TMPDIR or /tmp. No folder when the service uses none. Keep the monitor until the server and the
+// store channel are gone: destroying it removes the copies. Errors: INVALID_ARGUMENT naming the
+// flag when a file turned unusable since StartService checked it; FAILED_PRECONDITION naming the
+// folders tried when none allows a private folder; INTERNAL when the copies cannot be written.
+// Hand them to StartFailureExitCode. REQUIRES: StartService (and CheckStoreClientFlags for
+// `store`) accepted the flags.
+absl::StatusOr<std::unique_ptr<CertificateMonitor>> StageTlsFiles(const CommonFlags& common,
+                                                                  const StoreClientFlags* store);
 
-// The gRPC listener's credentials: plaintext when --tls_cert_file is empty; else TLS with that
-// certificate and --tls_key_file, and with --tls_client_ca_file clients must present a
-// certificate that CA signed. REQUIRES: StartService accepted the flags.
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common);
+// Exports the metrics tls_files_valid and tls_certificate_expiry_timestamp_seconds of `tls_files`
+// in `metrics` and starts it: every --tls_refresh_interval_s it checks the files the flags name and
+// stages those that changed and pass.
+void MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics);
+
+// The gRPC listener's credentials: plaintext when --tls_cert_file is empty; else TLS with the
+// staged copies of that certificate and --tls_key_file, and with --tls_client_ca_file clients must
+// present a certificate that CA signed. REQUIRES: `tls_files` came from StageTlsFiles.
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const CommonFlags& common,
+                                                               const CertificateMonitor& tls_files);
 
 // The common flags as ServerRunner takes them, credentials from MakeServerCredentials included.
-ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
+ServerOptions MakeServerOptions(std::string service, const CommonFlags& common, const CertificateMonitor& tls_files);
 
 // Errors: INVALID_ARGUMENT naming the flag: an empty --store; --store_tls_cert_file without
 // --store_tls_key_file (or the reverse); a client certificate or server name without
@@ -80,9 +93,11 @@ ServerOptions MakeServerOptions(std::string service, const CommonFlags& common);
 absl::Status CheckStoreClientFlags(const StoreClientFlags& store);
 
 // The channel to contact-store, as import-processor and audience-query open it: plaintext, or TLS
-// per the --store_tls_* flags (files re-read every --tls_refresh_interval_s); message size limits
-// of --max_message_bytes both ways (at least 4 MiB); connects lazily. Logs which it is.
-// REQUIRES: CheckStoreClientFlags(store) succeeded.
-std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common);
+// per the --store_tls_* flags (their staged copies, re-read every --tls_refresh_interval_s);
+// message size limits of --max_message_bytes both ways (at least 4 MiB); connects lazily. Logs
+// which it is. REQUIRES: CheckStoreClientFlags(store) succeeded; `tls_files` came from
+// StageTlsFiles given `store`.
+std::shared_ptr<grpc::Channel> MakeStoreChannel(const StoreClientFlags& store, const CommonFlags& common,
+                                                const CertificateMonitor& tls_files);
 
 }  // namespace contacts

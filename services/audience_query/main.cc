@@ -26,17 +26,20 @@ int main(int argc, char** argv) {
     return StartFailureExitCode("audience-query", checked);
   }
   Authenticator auth = *std::move(started);
+  absl::StatusOr<std::unique_ptr<CertificateMonitor>> staged = StageTlsFiles(common, &store_flags);
+  if (!staged.ok()) return StartFailureExitCode("audience-query", staged.status());
+  const std::unique_ptr<CertificateMonitor> tls_files = *std::move(staged);
 
   // The channel connects lazily: audience-query starts (and reports SERVING) even when the store
   // is not up yet; calls then fail with UNAVAILABLE until it is.
-  auto channel = MakeStoreChannel(store_flags, common);
+  auto channel = MakeStoreChannel(store_flags, common, *tls_files);
   AudienceQueryService service(
       v1::ContactStore::NewStub(channel), &auth,
       AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms, .deadline_cap_ms = *common.deadline_cap_ms});
-  ServerRunner runner(MakeServerOptions("audience-query", common));
+  ServerRunner runner(MakeServerOptions("audience-query", common, *tls_files));
   runner.AddService(&service);
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
-  const std::unique_ptr<CertificateMonitor> tls_monitor = MonitorTlsFiles(common, &store_flags, runner.metrics());
+  MonitorTlsFiles(*tls_files, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

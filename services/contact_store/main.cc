@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
+  absl::StatusOr<std::unique_ptr<CertificateMonitor>> staged = StageTlsFiles(common, nullptr);
+  if (!staged.ok()) return StartFailureExitCode("contact-store", staged.status());
+  const std::unique_ptr<CertificateMonitor> tls_files = *std::move(staged);
 
   store::StoreDbOptions db_options;
   db_options.sync_writes = *sync_writes;
@@ -59,7 +62,7 @@ int main(int argc, char** argv) {
   spdlog::info("store open at {} with {} contacts", *common.data_dir, (*repository)->TotalContacts());
 
   store::ContactStoreService service(repository->get(), &auth, *common.deadline_cap_ms);
-  ServerRunner runner(MakeServerOptions("contact-store", common));
+  ServerRunner runner(MakeServerOptions("contact-store", common, *tls_files));
   runner.AddService(&service);
   auto& contacts_gauge = prometheus::BuildGauge()
                              .Name("contacts_stored")
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
                              .Register(runner.metrics())
                              .Add({});
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
-  const std::unique_ptr<CertificateMonitor> tls_monitor = MonitorTlsFiles(common, nullptr, runner.metrics());
+  MonitorTlsFiles(*tls_files, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

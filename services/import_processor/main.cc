@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     return StartFailureExitCode("import-processor", checked);
   }
   Authenticator auth = *std::move(started);
+  absl::StatusOr<std::unique_ptr<CertificateMonitor>> staged = StageTlsFiles(common, &store_flags);
+  if (!staged.ok()) return StartFailureExitCode("import-processor", staged.status());
+  const std::unique_ptr<CertificateMonitor> tls_files = *std::move(staged);
 
   // The data folder holds spooled uploads and, while jobs run, the callers' API keys: owner only.
   const std::string data_dir = *common.data_dir;
@@ -70,9 +73,9 @@ int main(int argc, char** argv) {
     return kRuntimeFailureExitCode;
   }
 
-  GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(store_flags, common)),
+  GrpcStoreClient store(v1::ContactStore::NewStub(MakeStoreChannel(store_flags, common, *tls_files)),
                         std::chrono::milliseconds(*store_timeout_ms));
-  ServerRunner runner(MakeServerOptions("import-processor", common));
+  ServerRunner runner(MakeServerOptions("import-processor", common, *tls_files));
   JobManagerOptions options;
   options.spool_dir = spool_dir;
   options.workers = static_cast<int>(*workers);
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
     return kRuntimeFailureExitCode;
   }
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
-  const std::unique_ptr<CertificateMonitor> tls_monitor = MonitorTlsFiles(common, &store_flags, runner.metrics());
+  MonitorTlsFiles(*tls_files, runner.metrics());
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

@@ -5,6 +5,8 @@
 // temporary folder: two throwaway CAs, each with a server certificate for 127.0.0.1 and localhost
 // and a client certificate. The bad flag combinations' exit status 2 is pinned in
 // startup_flags_test.cc.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -319,51 +322,89 @@ TEST_F(TlsTest, StoreChannelRefusesAStoreItCannotVerify) {
   }
 }
 
+// Copies the authority's server certificate and key to `dir`/tls.crt and tls.key, as a Secret
+// volume would mount them; returns their paths.
+std::pair<std::string, std::string> MountServerFiles(const std::string& dir, const Authority& authority) {
+  std::filesystem::create_directories(dir);
+  const std::string cert = dir + "/tls.crt";
+  const std::string key = dir + "/tls.key";
+  std::filesystem::copy_file(authority.server_cert_file, cert);
+  std::filesystem::copy_file(authority.server_key_file, key);
+  return {cert, key};
+}
+
+// Replaces `to` with a copy of `from` in one step (rename), as a Secret volume's update does.
+void Install(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to + ".new");
+  std::filesystem::rename(to + ".new", to);
+}
+
+// The folder the service logged it staged its TLS files in; "" if none.
+std::string StagingDir(const ServiceProcess& process) {
+  const std::string log = process.log();
+  const std::string marker = "TLS files staged for gRPC in ";
+  const size_t at = log.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t start = at + marker.size();
+  return log.substr(start, log.find('\n', start) - start);
+}
+
 // cert-manager renews a certificate by rewriting the mounted files: new connections get the new
-// certificate within --tls_refresh_interval_s, without a restart.
+// certificate within --tls_refresh_interval_s, without a restart, from a new generation of the
+// staged copies; the expiry gauge follows it.
 TEST_F(TlsTest, RenewedCertificateIsServedWithoutRestart) {
-  const std::string live = dir_.path() + "/live";
-  std::filesystem::create_directories(live);
-  const std::string cert = live + "/tls.crt";
-  const std::string key = live + "/tls.key";
-  std::filesystem::copy_file(ours_.server_cert_file, cert);
-  std::filesystem::copy_file(ours_.server_key_file, key);
+  const auto [cert, key] = MountServerFiles(dir_.path() + "/live", ours_);
   ServiceProcess* store =
       StartTls("contact-store", {"--tls_cert_file=" + cert, "--tls_key_file=" + key, "--tls_refresh_interval_s=1"},
                TrustingOurs());
   ASSERT_NE(store, nullptr);
-  const ClientTls trusting_theirs{.ca_file = theirs_.ca_file};
-  ASSERT_NE(Health(TlsChannel(store->address(), trusting_theirs)), "SERVING");
+  // Longer-lived than ours_, so that the expiry differs.
+  absl::StatusOr<Authority> renewed = MakeTestAuthority(dir_.path(), "renewed", 10);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  const ClientTls trusting_renewed{.ca_file = renewed->ca_file};
+  ASSERT_NE(Health(TlsChannel(store->address(), trusting_renewed)), "SERVING");
+  const std::string staging = StagingDir(*store);
+  EXPECT_TRUE(std::filesystem::exists(staging + "/current/tls_key_file")) << store->log();
+  if (std::filesystem::is_directory("/dev/shm") && ::access("/dev/shm", W_OK) == 0) {
+    EXPECT_TRUE(absl::StartsWith(staging, "/dev/shm/")) << "private keys stay in memory: " << staging;
+  }
 
   // As a Secret volume does: new files in place at once (rename), the key first.
-  for (const auto& [from, to] : {std::pair{theirs_.server_key_file, key}, std::pair{theirs_.server_cert_file, cert}}) {
-    std::filesystem::copy_file(from, to + ".new");
-    std::filesystem::rename(to + ".new", to);
-  }
+  Install(renewed->server_key_file, key);
+  Install(renewed->server_cert_file, cert);
   std::string last;
   EXPECT_TRUE(WaitFor(
       [&] {
-        last = Health(TlsChannel(store->address(), trusting_theirs));
+        last = Health(TlsChannel(store->address(), trusting_renewed));
         return last == "SERVING";
       },
       std::chrono::seconds(30)))
       << "the renewed certificate was not served: " << last;
   EXPECT_NE(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING") << "the old certificate is still served";
-  EXPECT_TRUE(store->running());
+  absl::StatusOr<std::string> metrics = HttpGet(store->metrics_address(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const double renewed_not_after = OpensslNotAfter(renewed->server_cert_file);
+  ASSERT_GT(renewed_not_after, OpensslNotAfter(ours_.server_cert_file));
+  EXPECT_EQ(MetricValue(*metrics, "tls_certificate_expiry_timestamp_seconds", {{"flag", "tls_cert_file"}}),
+            renewed_not_after);
+  EXPECT_TRUE(absl::StrContains(store->log(), "TLS files of --tls_cert_file (\"" + cert + "\") staged for gRPC"))
+      << store->log();
+
+  // The staged copies go with the process.
+  absl::StatusOr<ExitInfo> exit = store->Terminate();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited_cleanly());
+  EXPECT_FALSE(std::filesystem::exists(staging)) << staging;
 }
 
-// What /metrics says of the TLS files on disk: tls_certificate_expiry_timestamp_seconds is the
-// served certificate's notAfter; tls_files_valid drops to 0 while the files would be refused and
-// comes back when they are fixed. gRPC 1.51 (FileWatcherCertificateProvider) keeps the certificate
-// it had while a file is missing, but drops it when the files can be read and are unusable (here a
-// key that is not the certificate's): new handshakes then fail until the files are fixed.
-TEST_F(TlsTest, MetricsShowWhetherTheTlsFilesOnDiskAreUsableAndWhenTheyExpire) {
-  const std::string live = dir_.path() + "/live";
-  std::filesystem::create_directories(live);
-  const std::string cert = live + "/tls.crt";
-  const std::string key = live + "/tls.key";
-  std::filesystem::copy_file(ours_.server_cert_file, cert);
-  std::filesystem::copy_file(ours_.server_key_file, key);
+// gRPC only ever reads files that passed the checks: when the files the flags name are missing,
+// replaced by a key that is not the certificate's or truncated to nothing, nothing is staged and
+// the service keeps serving the last good certificate (gRPC 1.51 given such files directly fails
+// every new handshake, or aborts on an empty file). /metrics says so: tls_files_valid drops to 0
+// and comes back when the files are fixed; tls_certificate_expiry_timestamp_seconds stays the
+// served certificate's notAfter.
+TEST_F(TlsTest, UnusableTlsFilesAreNotStagedAndTheLastGoodCertificateStaysInUse) {
+  const auto [cert, key] = MountServerFiles(dir_.path() + "/live", ours_);
   ServiceProcess* store =
       StartTls("contact-store", {"--tls_cert_file=" + cert, "--tls_key_file=" + key, "--tls_refresh_interval_s=1"},
                TrustingOurs());
@@ -376,10 +417,20 @@ TEST_F(TlsTest, MetricsShowWhetherTheTlsFilesOnDiskAreUsableAndWhenTheyExpire) {
   auto valid_becomes = [&](double want) {
     return WaitFor([&] { return scrape("tls_files_valid") == want; }, std::chrono::seconds(15));
   };
-  // As a Secret volume's update does: the new file in place in one step.
-  auto install = [](const std::string& from, const std::string& to) {
-    std::filesystem::copy_file(from, to + ".new");
-    std::filesystem::rename(to + ".new", to);
+  // New handshakes and calls keep working for a few refresh intervals; the first failure if not.
+  auto keeps_serving = [&]() -> std::string {
+    std::string failure;
+    WaitFor(
+        [&] {
+          std::string health = Health(TlsChannel(store->address(), TrustingOurs()));
+          if (health != "SERVING") failure = "Health: " + health;
+          grpc::Status setup = SetupTenant(TlsChannel(store->address(), TrustingOurs()));
+          if (!setup.ok()) failure = "SetupTenant: " + setup.error_message();
+          return !failure.empty() || !store->running();
+        },
+        std::chrono::seconds(4));
+    if (!store->running()) return "the process exited";
+    return failure;
   };
   const double not_after = OpensslNotAfter(ours_.server_cert_file);
   ASSERT_GT(not_after, 0);
@@ -389,43 +440,42 @@ TEST_F(TlsTest, MetricsShowWhetherTheTlsFilesOnDiskAreUsableAndWhenTheyExpire) {
       absl::StrContains(store->log(), "--tls_cert_file: the certificate in \"" + cert + "\" expires in 2.0 days"))
       << "a certificate that expires within a week is warned of at start";
 
-  // The key file gone: gRPC keeps serving the certificate it had.
+  // The key file gone.
   std::filesystem::rename(key, key + ".away");
   EXPECT_TRUE(valid_becomes(0)) << "tls_files_valid stayed " << scrape("tls_files_valid").value_or(-1);
-  EXPECT_EQ(scrape("tls_certificate_expiry_timestamp_seconds"), not_after) << "the certificate still served";
   EXPECT_TRUE(absl::StrContains(
       store->log(), fmt::format("TLS files of --tls_cert_file are unusable: --tls_key_file: cannot read \"{}\"", key)))
       << store->log();
-  EXPECT_EQ(Health(TlsChannel(store->address(), TrustingOurs())), "SERVING");
-  grpc::Status setup = SetupTenant(TlsChannel(store->address(), TrustingOurs()));
-  EXPECT_TRUE(setup.ok()) << setup.error_message();
+  EXPECT_EQ(keeps_serving(), "");
   std::filesystem::rename(key + ".away", key);
   EXPECT_TRUE(valid_becomes(1));
   EXPECT_TRUE(absl::StrContains(store->log(), "TLS files of --tls_cert_file (\"" + cert + "\") are usable again"))
       << store->log();
 
-  // Another key written over it: refused, and new handshakes fail until the right key is back.
-  install(theirs_.server_key_file, key);
+  // Another key written over it: refused and not staged.
+  Install(theirs_.server_key_file, key);
   EXPECT_TRUE(valid_becomes(0));
-  EXPECT_TRUE(absl::StrContains(store->log(), fmt::format("--tls_key_file: \"{}\" is not the private key", key)))
+  EXPECT_TRUE(absl::StrContains(
+      store->log(),
+      fmt::format("--tls_key_file: \"{}\" is not the private key of the certificate in --tls_cert_file; they are not "
+                  "staged for gRPC: the certificate staged before stays in use until it expires at ",
+                  key)))
       << store->log();
-  std::string health;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        health = Health(TlsChannel(store->address(), TrustingOurs()));
-        return health != "SERVING";
-      },
-      std::chrono::seconds(15)))
-      << "gRPC kept the previous certificate: the comment above and docs/operations.md should say so";
-  install(ours_.server_key_file, key);
+  EXPECT_EQ(keeps_serving(), "") << "gRPC read the wrong key";
+  EXPECT_EQ(scrape("tls_certificate_expiry_timestamp_seconds"), not_after) << "the certificate still served";
+
+  // The key truncated to nothing, as an interrupted write leaves it.
+  std::ofstream(key, std::ios::trunc).close();
+  ASSERT_EQ(std::filesystem::file_size(key), 0u);
+  EXPECT_TRUE(
+      WaitFor([&] { return absl::StrContains(store->log(), "\"" + key + "\" is not PEM"); }, std::chrono::seconds(15)))
+      << store->log();
+  EXPECT_EQ(keeps_serving(), "") << "gRPC read the empty key";
+  EXPECT_EQ(scrape("tls_files_valid"), 0);
+
+  Install(ours_.server_key_file, key);
   EXPECT_TRUE(valid_becomes(1));
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        health = Health(TlsChannel(store->address(), TrustingOurs()));
-        return health == "SERVING";
-      },
-      std::chrono::seconds(15)))
-      << health;
+  EXPECT_EQ(keeps_serving(), "");
   EXPECT_TRUE(store->running());
 }
 

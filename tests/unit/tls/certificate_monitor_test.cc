@@ -1,11 +1,13 @@
 #include "common/tls/certificate_monitor.h"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -52,6 +54,8 @@ class CertificateMonitorTest : public ::testing::Test {
     key_ = live_ + "/tls.key";
     Install(Authority(30).server_cert_file, cert_);
     Install(Authority(30).server_key_file, key_);
+    staging_parent_ = live_ + "/staging";
+    std::filesystem::create_directories(staging_parent_);
   }
   void TearDown() override { spdlog::set_default_logger(previous_logger_); }
 
@@ -103,10 +107,26 @@ class CertificateMonitorTest : public ::testing::Test {
     return text;
   }
 
+  // A monitor of `file_sets` staging in the test's folder, exporting to registry_ (null and a test
+  // failure if it cannot be made).
+  std::unique_ptr<CertificateMonitor> Monitor(std::vector<TlsFileSet> file_sets,
+                                              absl::Duration interval = absl::Seconds(60)) {
+    absl::StatusOr<std::unique_ptr<CertificateMonitor>> monitor =
+        CertificateMonitor::Create(std::move(file_sets), interval, {staging_parent_});
+    EXPECT_TRUE(monitor.ok()) << monitor.status();
+    if (!monitor.ok()) return nullptr;
+    (*monitor)->ExportMetrics(registry_);
+    return *std::move(monitor);
+  }
   std::unique_ptr<CertificateMonitor> ServerMonitor() {
-    return std::make_unique<CertificateMonitor>(
-        std::vector<TlsFileSet>{TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)}, absl::Seconds(60),
-        &registry_);
+    return Monitor({TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)});
+  }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
   }
 
   static test::TempDir* dir_;
@@ -117,6 +137,7 @@ class CertificateMonitorTest : public ::testing::Test {
   std::string live_;
   std::string cert_;
   std::string key_;
+  std::string staging_parent_;  // where the monitors stage the files
   prometheus::Registry registry_;
   std::ostringstream log_;
   std::shared_ptr<spdlog::logger> previous_logger_;
@@ -139,43 +160,161 @@ TEST_F(CertificateMonitorTest, ExpiryIsTheLeafCertificatesNotAfter) {
   EXPECT_LE(leaf_not_after, made_before_ + absl::Hours(30 * 24) + absl::Seconds(1));
   EXPECT_EQ(Expiry("tls_cert_file"), static_cast<double>(absl::ToUnixSeconds(leaf_not_after)));
   EXPECT_EQ(Valid("tls_cert_file"), 1);
-  EXPECT_EQ(TakeLog(), "") << "nothing to say about a good certificate valid for 30 days";
+  const std::string log = TakeLog();
+  EXPECT_THAT(log, Not(HasSubstr("warning"))) << "nothing to warn of in a certificate valid for 30 days";
+  EXPECT_THAT(log, Not(HasSubstr("error")));
 }
 
-TEST_F(CertificateMonitorTest, PairThatStopsMatchingIsInvalidUntilRestored) {
+TEST_F(CertificateMonitorTest, StagesCopiesOfTheFilesForGrpc) {
   auto monitor = ServerMonitor();
+  ASSERT_NE(monitor, nullptr);
+  const std::string staging = monitor->staging_dir();
+  EXPECT_EQ(std::filesystem::path(staging).parent_path(), staging_parent_);
+  EXPECT_EQ(monitor->StagedPath("tls_cert_file"), staging + "/current/tls_cert_file");
+  EXPECT_EQ(monitor->StagedPath("tls_key_file"), staging + "/current/tls_key_file");
+  EXPECT_EQ(monitor->StagedPath("tls_client_ca_file"), "") << "not watched";
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_cert_file")), ReadFile(cert_));
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), ReadFile(key_));
+  EXPECT_THAT(TakeLog(), HasSubstr("info TLS files staged for gRPC in " + staging));
+
+  monitor.reset();
+  EXPECT_FALSE(std::filesystem::exists(staging)) << "the copies go with the monitor";
+}
+
+TEST_F(CertificateMonitorTest, NoFileSetNoFolder) {
+  auto monitor = Monitor({});
+  ASSERT_NE(monitor, nullptr);
+  EXPECT_EQ(monitor->staging_dir(), "");
+  monitor->Start();
+  EXPECT_TRUE(registry_.Collect().empty()) << "no metrics either";
+  EXPECT_TRUE(std::filesystem::is_empty(staging_parent_));
+}
+
+TEST_F(CertificateMonitorTest, UnusableFilesAreNotStagedAndTheLastGoodOnesStay) {
+  auto monitor = ServerMonitor();
+  ASSERT_NE(monitor, nullptr);
   monitor->Check(absl::Now());
   ASSERT_EQ(Valid("tls_cert_file"), 1);
   const std::optional<double> good_expiry = Expiry("tls_cert_file");
   ASSERT_TRUE(good_expiry.has_value());
+  const std::string good_cert = ReadFile(cert_);
+  const std::string good_key = ReadFile(key_);
+  const std::string good_until =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", OpensslNotAfter(Authority(30).server_cert_file), absl::UTCTimeZone());
+  TakeLog();
 
   // A renewal that wrote another key beside the certificate.
   Install(Authority(10).server_key_file, key_);
   monitor->Check(absl::Now());
   EXPECT_EQ(Valid("tls_cert_file"), 0);
-  EXPECT_EQ(Expiry("tls_cert_file"), good_expiry) << "the last good read's expiry: what gRPC still serves";
-  std::string log = TakeLog();
-  EXPECT_THAT(log, HasSubstr(fmt::format(
-                       "error TLS files of --tls_cert_file are unusable: --tls_key_file: \"{}\" is not the private "
-                       "key of the certificate in --tls_cert_file; until they are fixed, new TLS connections fail",
-                       key_)));
+  EXPECT_EQ(Expiry("tls_cert_file"), good_expiry) << "the staged certificate's expiry: what gRPC still serves";
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), good_key) << "the wrong key was staged";
+  EXPECT_THAT(TakeLog(), HasSubstr(fmt::format(
+                             "error TLS files of --tls_cert_file are unusable: --tls_key_file: \"{}\" is not the "
+                             "private key of the certificate in --tls_cert_file; they are not staged for gRPC: the "
+                             "certificate staged before stays in use until it expires at {}",
+                             key_, good_until)));
   monitor->Check(absl::Now());
   EXPECT_EQ(Valid("tls_cert_file"), 0);
   EXPECT_EQ(TakeLog(), "") << "the same failure is logged once";
 
-  // The matching certificate arrives too: a new certificate, valid again.
+  // Truncated to nothing (gRPC aborts on an empty key), or to half a PEM block.
+  std::ofstream(key_, std::ios::trunc).close();
+  monitor->Check(absl::Now());
+  EXPECT_EQ(Valid("tls_cert_file"), 0);
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), good_key) << "the empty key was staged";
+  EXPECT_THAT(TakeLog(), HasSubstr(fmt::format("--tls_key_file: \"{}\" is not PEM", key_)));
+  std::ofstream(cert_, std::ios::trunc) << good_cert.substr(0, good_cert.size() / 2);
+  Install(Authority(30).server_key_file, key_);
+  monitor->Check(absl::Now());
+  EXPECT_EQ(Valid("tls_cert_file"), 0);
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_cert_file")), good_cert) << "the truncated certificate was staged";
+  EXPECT_THAT(TakeLog(), HasSubstr("holds no usable PEM certificate"));
+
+  // The renewal completed: a new pair, staged together, valid again.
+  Install(Authority(10).server_key_file, key_);
   Install(Authority(10).server_cert_file, cert_);
   monitor->Check(absl::Now());
   EXPECT_EQ(Valid("tls_cert_file"), 1);
   EXPECT_EQ(Expiry("tls_cert_file"),
             static_cast<double>(absl::ToUnixSeconds(OpensslNotAfter(Authority(10).server_cert_file))));
-  EXPECT_THAT(TakeLog(), HasSubstr(fmt::format("info TLS files of --tls_cert_file (\"{}\") are usable again", cert_)));
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_cert_file")), ReadFile(Authority(10).server_cert_file));
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), ReadFile(Authority(10).server_key_file));
+  std::string log = TakeLog();
+  EXPECT_THAT(log, HasSubstr(fmt::format("info TLS files of --tls_cert_file (\"{}\") are usable again", cert_)));
+  EXPECT_THAT(
+      log, HasSubstr(fmt::format("info TLS files of --tls_cert_file (\"{}\") staged for gRPC, generation 2", cert_)));
   monitor->Check(absl::Now());
-  EXPECT_EQ(TakeLog(), "");
+  EXPECT_EQ(TakeLog(), "") << "nothing new to stage";
+}
+
+// Only the set that changed gets new content; the generation holds every set's files.
+TEST_F(CertificateMonitorTest, ASetRenewedAloneKeepsTheOthersStagedAsTheyWere) {
+  const std::string ca = live_ + "/ca.crt";
+  Install(Authority(30).ca_file, ca);
+  auto monitor = Monitor({TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_),
+                          TlsFileSet::CaFile("tls_client_ca_file", ca)});
+  ASSERT_NE(monitor, nullptr);
+  monitor->Check(absl::Now());
+  const std::string good_key = ReadFile(key_);
+  Install(Authority(10).server_key_file, key_);  // refused
+  Install(Authority(10).ca_file, ca);            // good
+  monitor->Check(absl::Now());
+  EXPECT_EQ(Valid("tls_cert_file"), 0);
+  EXPECT_EQ(Valid("tls_client_ca_file"), 1);
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_client_ca_file")), ReadFile(Authority(10).ca_file));
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), good_key);
+  EXPECT_EQ(Expiry("tls_client_ca_file"),
+            static_cast<double>(absl::ToUnixSeconds(OpensslNotAfter(Authority(10).ca_file))));
+}
+
+// Files that pass but cannot be staged (here a generation's name taken): gRPC keeps the staged
+// ones, and the gauge keeps their expiry.
+TEST_F(CertificateMonitorTest, FailureToStageKeepsTheStagedFilesAndSaysSo) {
+  auto monitor = ServerMonitor();
+  ASSERT_NE(monitor, nullptr);
+  monitor->Check(absl::Now());
+  const std::optional<double> good_expiry = Expiry("tls_cert_file");
+  const std::string good_key = ReadFile(key_);
+  TakeLog();
+  std::ofstream(monitor->staging_dir() + "/gen-2") << "in the way";
+  Install(Authority(10).server_key_file, key_);
+  Install(Authority(10).server_cert_file, cert_);
+  monitor->Check(absl::Now());
+  EXPECT_EQ(Valid("tls_cert_file"), 1) << "the files the flags name are good";
+  EXPECT_EQ(Expiry("tls_cert_file"), good_expiry);
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), good_key);
+  EXPECT_THAT(TakeLog(), HasSubstr("error cannot stage the new TLS files of --tls_cert_file: cannot create"));
+  monitor->Check(absl::Now());
+  EXPECT_EQ(TakeLog(), "") << "logged once";
+
+  std::filesystem::remove(monitor->staging_dir() + "/gen-2");
+  monitor->Check(absl::Now());
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_key_file")), ReadFile(Authority(10).server_key_file));
+  EXPECT_EQ(Expiry("tls_cert_file"),
+            static_cast<double>(absl::ToUnixSeconds(OpensslNotAfter(Authority(10).server_cert_file))));
+}
+
+TEST_F(CertificateMonitorTest, CreateRefusesUnusableFilesAndAFolderItCannotMake) {
+  absl::StatusOr<std::unique_ptr<CertificateMonitor>> missing = CertificateMonitor::Create(
+      {TlsFileSet::CaFile("tls_client_ca_file", live_ + "/none.pem")}, absl::Seconds(60), {staging_parent_});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("--tls_client_ca_file: cannot read \"" + live_ + "/none.pem\""));
+  EXPECT_TRUE(std::filesystem::is_empty(staging_parent_)) << "no folder for files refused";
+
+  absl::StatusOr<std::unique_ptr<CertificateMonitor>> nowhere = CertificateMonitor::Create(
+      {TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)}, absl::Seconds(60), {live_ + "/missing"});
+  ASSERT_FALSE(nowhere.ok());
+  EXPECT_EQ(nowhere.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(nowhere.status().message()),
+              HasSubstr("cannot create the private folder for the TLS files gRPC reads: in \"" + live_ + "/missing\""));
 }
 
 TEST_F(CertificateMonitorTest, MissingFileIsInvalidAndNamed) {
   auto monitor = ServerMonitor();
+  ASSERT_NE(monitor, nullptr);
   monitor->Check(absl::Now());
   ASSERT_EQ(Valid("tls_cert_file"), 1);
   std::filesystem::remove(cert_);
@@ -184,27 +323,6 @@ TEST_F(CertificateMonitorTest, MissingFileIsInvalidAndNamed) {
   EXPECT_TRUE(Expiry("tls_cert_file").has_value());
   EXPECT_THAT(TakeLog(),
               HasSubstr(fmt::format("--tls_cert_file: cannot read \"{}\": No such file or directory", cert_)));
-
-  // Never good: no expiry to show.
-  prometheus::Registry registry;
-  CertificateMonitor never_good({TlsFileSet::CaFile("tls_client_ca_file", live_ + "/none.pem")}, absl::Seconds(60),
-                                &registry);
-  never_good.Check(absl::Now());
-  bool valid_found = false;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name == "tls_files_valid") {
-      ASSERT_EQ(family.metric.size(), 1u);
-      EXPECT_EQ(family.metric[0].gauge.value, 0);
-      valid_found = true;
-    }
-    if (family.name == "tls_certificate_expiry_timestamp_seconds") {
-      EXPECT_TRUE(family.metric.empty());
-    }
-  }
-  EXPECT_TRUE(valid_found);
-  EXPECT_THAT(TakeLog(), HasSubstr("TLS files of --tls_client_ca_file are unusable: --tls_client_ca_file: cannot "
-                                   "read \"" +
-                                   live_ + "/none.pem\""));
 }
 
 TEST_F(CertificateMonitorTest, CaFileExpiryIsItsEarliestCertificate) {
@@ -213,10 +331,10 @@ TEST_F(CertificateMonitorTest, CaFileExpiryIsItsEarliestCertificate) {
   ASSERT_EQ(Shell(fmt::format("cat '{}' '{}' '{}' > '{}'", Authority(30).ca_file, Authority(10).ca_file,
                               Authority(30).ca_file, bundle)),
             0);
-  CertificateMonitor monitor({TlsFileSet::CaFile("store_tls_ca_file", bundle),
-                              TlsFileSet::KeyPair("store_tls_cert_file", cert_, "store_tls_key_file", key_)},
-                             absl::Seconds(60), &registry_);
-  monitor.Check(absl::Now());
+  auto monitor = Monitor({TlsFileSet::CaFile("store_tls_ca_file", bundle),
+                          TlsFileSet::KeyPair("store_tls_cert_file", cert_, "store_tls_key_file", key_)});
+  ASSERT_NE(monitor, nullptr);
+  monitor->Check(absl::Now());
   EXPECT_EQ(Valid("store_tls_ca_file"), 1);
   EXPECT_EQ(Expiry("store_tls_ca_file"),
             static_cast<double>(absl::ToUnixSeconds(OpensslNotAfter(Authority(10).ca_file))));
@@ -226,7 +344,7 @@ TEST_F(CertificateMonitorTest, CaFileExpiryIsItsEarliestCertificate) {
 
   // A bundle that turns into something else (a key) is refused; the other set is unaffected.
   Install(Authority(10).server_key_file, bundle);
-  monitor.Check(absl::Now());
+  monitor->Check(absl::Now());
   EXPECT_EQ(Valid("store_tls_ca_file"), 0);
   EXPECT_EQ(Valid("store_tls_cert_file"), 1);
   EXPECT_THAT(TakeLog(), HasSubstr("holds no usable PEM CA certificate"));
@@ -260,9 +378,8 @@ TEST_F(CertificateMonitorTest, WarnsOnceOfACertificateThatExpiresWithinAWeekOrHa
 }
 
 TEST_F(CertificateMonitorTest, StartChecksAtOnceThenFollowsTheFiles) {
-  auto monitor = std::make_unique<CertificateMonitor>(
-      std::vector<TlsFileSet>{TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)},
-      absl::Milliseconds(20), &registry_);
+  auto monitor = Monitor({TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)}, absl::Milliseconds(20));
+  ASSERT_NE(monitor, nullptr);
   monitor->Start();
   EXPECT_EQ(Valid("tls_cert_file"), 1) << "checked before Start returns";
   Install(Authority(10).server_key_file, key_);
