@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include "tests/unit/import_processor/job_log_records.h"
 #include "tests/unit/import_processor/job_test_base.h"
 
 namespace contacts::test {
@@ -650,17 +651,7 @@ class JobRetentionTest : public JobManagerTest {
     info.set_created_at_micros(created_micros);
     info.set_finished_at_micros(finished_micros);
     job.set_tenant("default");
-    std::vector<v1::JobError> errors;
-    for (int row = 1; row <= rejected; ++row) {
-      v1::JobError error;
-      error.set_row_number(row);
-      error.set_reason("ragged_row");
-      errors.push_back(error);
-    }
-    v1::JobError fix;
-    fix.set_row_number(1);
-    fix.set_value("a@gmial.com");
-    EXPECT_TRUE(jobs_->Checkpoint(job, errors, {fix}).ok());
+    EXPECT_TRUE(CheckpointWithLog(*jobs_, job, rejected).ok());
     return info.id();
   }
 

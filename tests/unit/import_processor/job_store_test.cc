@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/import_processor/fake_store.h"
+#include "tests/unit/import_processor/job_log_records.h"
 
 namespace contacts::test {
 namespace {
@@ -31,17 +32,7 @@ class JobStoreTest : public ::testing::Test {
     internal::StoredJob job;
     job.mutable_job()->set_id(id);
     job.mutable_job()->set_state(v1::COMPLETED_WITH_ERRORS);
-    std::vector<v1::JobError> errors;
-    for (int row = 1; row <= rejected; ++row) {
-      v1::JobError error;
-      error.set_row_number(row);
-      error.set_reason("ragged_row");
-      errors.push_back(error);
-    }
-    v1::JobError fix;
-    fix.set_row_number(1);
-    fix.set_value("a@gmial.com");
-    ASSERT_TRUE(jobs_->Checkpoint(job, errors, {fix}).ok());
+    ASSERT_TRUE(CheckpointWithLog(*jobs_, job, rejected).ok());
   }
 
   size_t LogSize(const std::string& id, JobLogKind kind) {
