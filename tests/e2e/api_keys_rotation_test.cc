@@ -15,6 +15,7 @@
 #include "contacts/v1/contact_store.grpc.pb.h"
 #include "contacts/v1/import_processor.grpc.pb.h"
 
+#include "tests/e2e/suite_fixture.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -24,27 +25,13 @@ using test::ServiceProcess;
 
 constexpr auto kReloadWait = std::chrono::seconds(20);
 
-class ApiKeysRotationTest : public ::testing::Test {
+class ApiKeysRotationTest : public test::SuiteFixture {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir_.ok());
     keys_path_ = dir_.path() + "/api_keys";
     WriteKeys("old-key acme admin\n");
-    auto suite = test::StartSuite({"--api_keys_file=" + keys_path_, "--api_keys_reload_ms=100"});
-    ASSERT_TRUE(suite.ok()) << suite.status();
-    store_ = std::move(suite->store);
-    importer_ = std::move(suite->importer);
-    audience_ = std::move(suite->audience);
-    store_stub_ = v1::ContactStore::NewStub(store_->Channel());
-    import_stub_ = v1::ImportProcessor::NewStub(importer_->Channel());
-    audience_stub_ = v1::AudienceQuery::NewStub(audience_->Channel());
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (ServiceProcess* p : {store_.get(), importer_.get(), audience_.get()}) {
-      if (p != nullptr) std::cerr << p->log();
-    }
+    ASSERT_NO_FATAL_FAILURE(StartServices({"--api_keys_file=" + keys_path_, "--api_keys_reload_ms=100"}));
   }
 
   // As the kubelet updates a mounted Secret: the new file replaces the old one whole.
@@ -98,10 +85,6 @@ class ApiKeysRotationTest : public ::testing::Test {
 
   test::TempDir dir_{"api_keys_rotation"};
   std::string keys_path_;
-  std::unique_ptr<ServiceProcess> store_, importer_, audience_;
-  std::unique_ptr<v1::ContactStore::Stub> store_stub_;
-  std::unique_ptr<v1::ImportProcessor::Stub> import_stub_;
-  std::unique_ptr<v1::AudienceQuery::Stub> audience_stub_;
 };
 
 TEST_F(ApiKeysRotationTest, KeysAddedAndRevokedInTheFileApplyToEveryServiceWithoutRestart) {

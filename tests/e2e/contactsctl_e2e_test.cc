@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/e2e/suite_fixture.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -21,22 +22,11 @@ using test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ContactsctlE2eTest : public ::testing::Test {
+class ContactsctlE2eTest : public test::SuiteFixture {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir_.ok());
-    auto suite = test::StartSuite();
-    ASSERT_TRUE(suite.ok()) << suite.status();
-    store_ = std::move(suite->store);
-    importer_ = std::move(suite->importer);
-    audience_ = std::move(suite->audience);
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (ServiceProcess* p : {store_.get(), importer_.get(), audience_.get()}) {
-      if (p != nullptr) std::cerr << p->log();
-    }
+    ASSERT_NO_FATAL_FAILURE(StartServices());
   }
 
   // Runs contactsctl with `args` (shell words) against the suite as tenant "acme"; returns its exit
@@ -55,7 +45,6 @@ class ContactsctlE2eTest : public ::testing::Test {
   }
 
   TempDir dir_{"contactsctl_e2e"};
-  std::unique_ptr<ServiceProcess> store_, importer_, audience_;
   std::string out_, err_;
 };
 

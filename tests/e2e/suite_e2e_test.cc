@@ -16,6 +16,7 @@
 
 #include "common/csv/byte_source.h"
 #include "common/csv/csv_reader.h"
+#include "tests/e2e/suite_fixture.h"
 #include "tests/testing/service_process.h"
 
 namespace contacts {
@@ -34,25 +35,9 @@ struct Row {
   bool valid = true;
 };
 
-class SuiteE2eTest : public ::testing::Test {
+class SuiteE2eTest : public test::SuiteFixture {
  protected:
-  void SetUp() override {
-    auto suite = test::StartSuite();
-    ASSERT_TRUE(suite.ok()) << suite.status();
-    store_ = std::move(suite->store);
-    importer_ = std::move(suite->importer);
-    audience_ = std::move(suite->audience);
-    store_stub_ = v1::ContactStore::NewStub(store_->Channel());
-    import_stub_ = v1::ImportProcessor::NewStub(importer_->Channel());
-    audience_stub_ = v1::AudienceQuery::NewStub(audience_->Channel());
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (auto* p : {store_.get(), importer_.get(), audience_.get()}) {
-      if (p) std::cerr << p->log();
-    }
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartServices()); }
 
   v1::Job UploadAndImport(const std::string& name, const std::string& content, const v1::StartImportRequest& import) {
     auto ctx = Ctx();
@@ -94,11 +79,6 @@ class SuiteE2eTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << text << ": " << status.error_message();
     return response.count();
   }
-
-  std::unique_ptr<ServiceProcess> store_, importer_, audience_;
-  std::unique_ptr<v1::ContactStore::Stub> store_stub_;
-  std::unique_ptr<v1::ImportProcessor::Stub> import_stub_;
-  std::unique_ptr<v1::AudienceQuery::Stub> audience_stub_;
 };
 
 TEST_F(SuiteE2eTest, ImportedFileIsCountedPagedExportedAndDeletedAcrossServices) {
