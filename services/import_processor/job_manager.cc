@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/container/flat_hash_set.h"
+#include "common/digest/sha256.h"
 #include "common/status/status_macros.h"
 #include "common/values/text_case.h"
 
@@ -405,10 +406,15 @@ absl::StatusOr<internal::StoredUpload> JobManager::LoadUpload(const std::string&
 absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const Caller& caller,
                                                                        const v1::UploadStart& start,
                                                                        std::string* upload_id) {
+  std::string sha256;
+  if (!start.sha256().empty()) {
+    ASSIGN_OR_RETURN(sha256, CanonicalSha256Hex("start.sha256", start.sha256()));
+  }
   *upload_id = NewId();
   ASSIGN_OR_RETURN(std::unique_ptr<UploadSession> session,
                    UploadSession::Begin(options_.spool_dir, *upload_id, start.file_name(), start.delimiter(),
                                         options_.upload_limits));
+  session->Expect(start.size_bytes(), std::move(sha256));
   // The tenant's primary key, for the check that spares an import its first pass, and its country
   // code, for the preview's type inference: without them (contact-store unreachable, tenant not
   // set up) the upload goes on unchecked, inferring with the default options.
@@ -452,6 +458,7 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
   upload.set_delimiter(std::string(1, preview.delimiter));
   upload.set_size_bytes(preview.size_bytes);
   upload.set_uploaded_bytes(preview.uploaded_bytes);
+  upload.set_sha256(preview.sha256);
   upload.set_data_rows(preview.data_rows);
   upload.set_created_at_micros(NowMicros());
   for (const std::string& column : preview.columns) upload.add_columns(column);
@@ -468,12 +475,13 @@ absl::StatusOr<v1::UploadResponse> JobManager::FinishUpload(const Caller& caller
     std::filesystem::remove(preview.data_path, ec);
     return stored;
   }
-  spdlog::info("upload {} stored: {} bytes, {} rows, {} columns", upload_id, preview.size_bytes, preview.data_rows,
-               preview.columns.size());
+  spdlog::info("upload {} stored: {} bytes, {} rows, {} columns, sha256 {}", upload_id, preview.size_bytes,
+               preview.data_rows, preview.columns.size(), preview.sha256);
 
   v1::UploadResponse response;
   response.set_upload_id(upload_id);
   response.set_size_bytes(preview.size_bytes);
+  response.set_sha256(preview.sha256);
   response.set_delimiter(upload.delimiter());
   std::vector<AttributeInfo> attributes;
   if (absl::StatusOr<v1::ListAttributesResponse> listed = store_.ListAttributes(caller.credentials, caller.incoming);
@@ -586,6 +594,7 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
   info.set_state(v1::QUEUED);
   info.set_upload_id(upload.id());
   info.set_file_name(upload.file_name());
+  info.set_file_sha256(upload.sha256());
   info.set_bytes_total(upload.size_bytes());
   info.set_created_at_micros(NowMicros());
   info.set_dry_run(request.dry_run());
@@ -638,6 +647,7 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
   info.set_state(v1::QUEUED);
   info.set_upload_id(upload.id());
   info.set_file_name(upload.file_name());
+  info.set_file_sha256(upload.sha256());
   info.set_bytes_total(upload.size_bytes());
   info.set_created_at_micros(NowMicros());
   job.set_tenant(caller.tenant);

@@ -68,6 +68,7 @@ absl::Status SpoolWriter::Finish() {
   if (::fsync(fd_) != 0) error_ = Errno("fsync", path_);
   ::close(fd_);
   fd_ = -1;
+  if (error_.ok()) sha256_hex_ = sha256_.FinishHex();  // the thread is idle: the queue is empty
   return error_;
 }
 
@@ -93,6 +94,7 @@ void SpoolWriter::Loop() {
       }
       data.remove_prefix(static_cast<size_t>(n));
     }
+    if (status.ok()) sha256_.Update(*chunk);
     written += chunk->size();
     if (status.ok() && written - writeback_start >= kWritebackBytes) {
       ::sync_file_range(fd_, static_cast<off_t>(writeback_start), static_cast<off_t>(written - writeback_start),

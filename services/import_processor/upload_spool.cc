@@ -117,6 +117,12 @@ absl::Status UploadSession::Append(std::string chunk) {
     return Fail(absl::ResourceExhaustedError(
         fmt::format("upload is larger than the limit of {} bytes (--max_upload_bytes)", limits_.max_upload_bytes)));
   }
+  if (expected_size_ != 0 && received_ + chunk.size() > expected_size_) {
+    return Fail(absl::InvalidArgumentError(
+        fmt::format("upload is longer than start.size_bytes declares: {} bytes declared, {} received so far; "
+                    "nothing was stored",
+                    expected_size_, received_ + chunk.size())));
+  }
   received_ += chunk.size();
   // Shared: the writer's thread copies it into the file while this one checks it.
   auto shared = std::make_shared<const std::string>(std::move(chunk));
@@ -194,11 +200,26 @@ absl::Status UploadSession::OnRecord(const CsvRecord& record) {
 absl::StatusOr<UploadPreview> UploadSession::Finish() {
   if (!error_.ok()) return error_;
   if (finished_) return absl::FailedPreconditionError("upload already finished");
+  // Before anything reads the bytes: a cut-off file would fail on its last record or character,
+  // which says less about what went wrong.
+  if (expected_size_ != 0 && received_ != expected_size_) {
+    return Fail(absl::InvalidArgumentError(
+        fmt::format("upload was cut short: start.size_bytes declares {} bytes, {} arrived; nothing was stored",
+                    expected_size_, received_)));
+  }
   if (absl::Status s = writer_->Finish(); !s.ok()) return Fail(s);
+  const std::string sha256 = writer_->sha256();
   writer_.reset();
+  if (!expected_sha256_.empty() && sha256 != expected_sha256_) {
+    return Fail(absl::InvalidArgumentError(
+        fmt::format("upload's bytes are not the file declared: their SHA-256 is {}, start.sha256 declares {}; "
+                    "nothing was stored",
+                    sha256, expected_sha256_)));
+  }
 
   UploadPreview preview;
   preview.uploaded_bytes = received_;
+  preview.sha256 = sha256;
   if (is_zip_) {
     // The data file takes the extension of the archive's entry; the archive itself goes away.
     const std::string tmp_data = fmt::format("{}/{}.extracting", spool_dir_, upload_id_);

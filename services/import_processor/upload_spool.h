@@ -64,6 +64,7 @@ struct UploadPreview {
   static constexpr size_t kMaxSplitPoints = 64;
   // How the keys were read when every row's was distinct (CheckDistinctKeys); else unset.
   std::optional<internal::DistinctKeys> distinct_keys;
+  std::string sha256;  // of the bytes as received (the .zip itself for archives), lower-case hex
 };
 
 class UploadSession {
@@ -85,8 +86,8 @@ class UploadSession {
   // The chunk is written to the spool file by the session's SpoolWriter while this call checks it.
   absl::Status Append(std::string chunk);
 
-  // Errors: as Append, plus INVALID_ARGUMENT for an empty file (no header row) and every refusal
-  // of ExtractSingleDataFile for archives.
+  // Errors: as Append, plus INVALID_ARGUMENT for an empty file (no header row), an upload that is
+  // not what Expect declared, and every refusal of ExtractSingleDataFile for archives.
   absl::StatusOr<UploadPreview> Finish();
 
   // Also works out whether every row holds a different primary key (distinct_keys.h), for
@@ -96,6 +97,14 @@ class UploadSession {
   // Infers the columns' types with the tenant's value options (its default country code), as the
   // import will check the values; ValueOptions() otherwise. Call before the first Append.
   void InferWith(const ValueOptions& options) { inference_options_ = options; }
+
+  // What the client declared it sends (UploadStart.size_bytes and sha256): an upload that differs
+  // fails with INVALID_ARGUMENT, as soon as it runs past `size_bytes`, else in Finish. 0 and ""
+  // check nothing; `sha256_hex` is lower-case (CanonicalSha256Hex). Call before the first Append.
+  void Expect(uint64_t size_bytes, std::string sha256_hex) {
+    expected_size_ = size_bytes;
+    expected_sha256_ = std::move(sha256_hex);
+  }
 
   uint64_t bytes_received() const { return received_; }
 
@@ -117,6 +126,8 @@ class UploadSession {
   std::string data_path_;                // the data file
   std::unique_ptr<SpoolWriter> writer_;  // of path_; null once finished or failed
   uint64_t received_ = 0;
+  uint64_t expected_size_ = 0;   // 0: not declared
+  std::string expected_sha256_;  // "": not declared
   bool finished_ = false;
   absl::Status error_;
 

@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
+#include "common/digest/sha256.h"
 #include "common/values/attribute_type.h"
 
 namespace contacts::ctl {
@@ -111,9 +112,28 @@ std::optional<std::ifstream> OpenForUpload(const std::string& path, uint64_t* to
   return in;
 }
 
-// Streams `in` (of `total` bytes) after `first` in 1 MiB chunks, with a progress bar on stderr.
-grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1::UploadRequest& first, bool progress,
+// Declares the file's size and SHA-256 in `start` (one read of it, ~65 ms per 100 MB), so that the
+// service refuses a stream that arrives short or changed instead of importing what came.
+grpc::Status DeclareContent(std::istream& in, uint64_t total, v1::UploadStart* start) {
+  Sha256 hash;
+  std::string buffer(kChunkBytes, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash.Update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+  }
+  if (in.bad()) return grpc::Status(grpc::StatusCode::ABORTED, "reading the file failed; nothing was sent");
+  in.clear();
+  in.seekg(0);
+  start->set_size_bytes(total);
+  start->set_sha256(hash.FinishHex());
+  return grpc::Status::OK;
+}
+
+// Streams `in` (of `total` bytes) after `first`, which it completes with DeclareContent, in 1 MiB
+// chunks, with a progress bar on stderr.
+grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, v1::UploadRequest first, bool progress,
                       v1::UploadResponse* response) {
+  if (grpc::Status declared = DeclareContent(in, total, first.mutable_start()); !declared.ok()) return declared;
   auto ctx = client.Context();
   auto writer = client.import().Upload(ctx.get(), response);
   const bool tty = progress && isatty(STDERR_FILENO);
@@ -135,7 +155,8 @@ grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, const v1
     chunk.set_chunk(buffer.data(), n);
     ok = writer->Write(chunk);
     sent += n;
-    // A file that grows while it is read sends more than its size at the start: stay at 100%.
+    // A file that grows while it is read sends more than its size at the start (the service
+    // refuses it, having been told the size): stay at 100% meanwhile.
     const int percent = total == 0 ? 100 : static_cast<int>(std::min<uint64_t>(100, 100 * sent / total));
     if (progress && percent != last_percent) {
       last_percent = percent;
@@ -223,9 +244,10 @@ int Upload(Client& client, const Options& options) {
   grpc::Status status = SendFile(client, *in, total, first, /*progress=*/true, &response);
   if (!status.ok()) return client.Fail(Service::kImport, status);
 
-  std::printf("upload %s: %llu bytes, delimiter %s\n", response.upload_id().c_str(),
+  std::printf("upload %s: %llu bytes, delimiter %s, sha256 %s\n", response.upload_id().c_str(),
               static_cast<unsigned long long>(response.size_bytes()),
-              response.delimiter() == "\t" ? "TAB" : ("\"" + response.delimiter() + "\"").c_str());
+              response.delimiter() == "\t" ? "TAB" : ("\"" + response.delimiter() + "\"").c_str(),
+              response.sha256().c_str());
   for (const v1::ColumnPreview& column : response.columns()) {
     std::printf("  column %u %-24s -> %-16s %s\n", column.index(), ("\"" + column.name() + "\"").c_str(),
                 column.suggested_attribute().empty() ? "(no match)" : column.suggested_attribute().c_str(),

@@ -28,6 +28,8 @@
 #include "contacts/v1/import_processor.grpc.pb.h"
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
+#include "common/digest/sha256.h"
 #include "services/import_processor/job_store.h"
 #include "tests/integration/import_processor/import_dataset.h"
 #include "tests/testing/role_check.h"
@@ -124,12 +126,15 @@ class Services {
     return list.id();
   }
 
+  // `declared` gives UploadStart's size_bytes and sha256 (file_name and import are taken from the
+  // other arguments).
   grpc::Status Upload(const std::string& tenant, const std::string& bytes, const std::string& file_name,
                       v1::UploadResponse* response, const v1::StartImportRequest* import = nullptr,
-                      size_t chunk = 256 << 10) {
+                      size_t chunk = 256 << 10, const v1::UploadStart& declared = v1::UploadStart()) {
     auto ctx = Ctx(tenant);
     auto writer = stub_->Upload(ctx.get(), response);
     v1::UploadRequest first;
+    *first.mutable_start() = declared;
     first.mutable_start()->set_file_name(file_name);
     if (import != nullptr) *first.mutable_start()->mutable_import() = *import;
     bool ok = writer->Write(first);
@@ -458,6 +463,66 @@ TEST_F(ImportProcessorTest, InvalidUtf8AndLatin1AreRefusedWithByteOffsetAndLine)
   EXPECT_EQ(jobs.jobs_size(), 0);
 }
 
+// A client that declares the file's size and SHA-256 gets a cut-off or changed stream refused, and
+// nothing of it stored or imported; a whole one is stored with its digest, which its job shows.
+TEST_F(ImportProcessorTest, UploadsThatAreNotTheDeclaredFileAreRefusedAndNothingIsImported) {
+  const std::string csv = "customer_id,city\nk1,Pune\nk2,Goa\nk3,Jos\xC3\xA9\n";
+  Sha256 hash;
+  hash.Update(csv);
+  const std::string sha256 = hash.FinishHex();
+  v1::StartImportRequest import;
+  v1::ColumnMapping* mapping = import.add_mapping();
+  mapping->set_column("customer_id");
+  mapping->set_attribute("customer_id");
+  v1::UploadStart declared;
+  declared.set_size_bytes(csv.size());
+  declared.set_sha256(sha256);
+  const std::string spool = s().importer_->data_dir() + "/spool";
+  const auto spooled_files = [&] {
+    const auto entries = std::filesystem::directory_iterator(spool);
+    return std::distance(std::filesystem::begin(entries), std::filesystem::end(entries));
+  };
+  const auto files_before = spooled_files();
+
+  v1::UploadResponse response;
+  // The client stops after the second row: to the service the stream looks whole.
+  const std::string cut = csv.substr(0, csv.find("k3"));
+  grpc::Status status = s().Upload(tenant_, cut, "cut.csv", &response, &import, 8, declared);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), fmt::format("upload was cut short: start.size_bytes declares {} bytes, {} arrived; "
+                                                "nothing was stored",
+                                                csv.size(), cut.size()));
+  std::string changed = csv;
+  changed[changed.find("Goa")] = 'X';
+  status = s().Upload(tenant_, changed, "changed.csv", &response, &import, 8, declared);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("start.sha256 declares " + sha256));
+  status = s().Upload(tenant_, csv + "k4,Agra\n", "longer.csv", &response, &import, 8, declared);
+  EXPECT_THAT(status.error_message(), HasSubstr("upload is longer than start.size_bytes declares"));
+  v1::UploadStart malformed;
+  malformed.set_sha256("sha256:" + sha256);
+  status = s().Upload(tenant_, csv, "malformed.csv", &response, &import, 8, malformed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("start.sha256: a SHA-256 is 64 hex digits"));
+  auto list_ctx = Ctx(tenant_);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(s().stub_->ListJobs(list_ctx.get(), v1::ListJobsRequest(), &jobs).ok());
+  EXPECT_EQ(jobs.jobs_size(), 0);
+  EXPECT_TRUE(absl::IsNotFound(s().GetContact(tenant_, "k1").status()));
+  EXPECT_EQ(spooled_files(), files_before);  // the refused uploads' files are gone
+
+  // Declared in upper case, as some tools print it.
+  declared.set_sha256(absl::AsciiStrToUpper(sha256));
+  status = s().Upload(tenant_, csv, "whole.csv", &response, &import, 8, declared);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.sha256(), sha256);
+  EXPECT_EQ(response.job().file_sha256(), sha256);
+  const v1::Job job = s().Wait(tenant_, response.job().id());
+  EXPECT_EQ(job.state(), v1::COMPLETED) << job.error();
+  EXPECT_EQ(job.counts().inserted(), 3u);
+  EXPECT_EQ(job.file_sha256(), sha256);
+}
+
 TEST_F(ImportProcessorTest, HostileZipsAreRefusedAndTheServiceKeepsServing) {
   std::string zeros;
   for (int i = 0; i < 200000; ++i)
@@ -652,6 +717,9 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   std::string out;
   ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + file, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("-> email"));  // preview only
+  Sha256 hash;
+  hash.Update("customer_id,E-mail,Age\nk1,Ann@GMIAL.com,30\nk2,b@example.com,forty\nk3,c@example.com,41\n");
+  EXPECT_THAT(out, HasSubstr("sha256 " + hash.FinishHex()));
 
   ASSERT_EQ(RunCtl(s().importer_->address(), tenant_,
                    "upload " + file +

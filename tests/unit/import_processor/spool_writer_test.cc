@@ -48,8 +48,12 @@ TEST(SpoolWriterTest, WritesEveryChunkInOrderBeyondTheQueueBound) {
     expected += *chunk;
     ASSERT_TRUE(writer->Write(chunk).ok());
   }
+  EXPECT_EQ(writer->sha256(), "");  // not before Finish
   ASSERT_TRUE(writer->Finish().ok());
   EXPECT_EQ(ReadFile(path), expected);
+  Sha256 whole;
+  whole.Update(expected);
+  EXPECT_EQ(writer->sha256(), whole.FinishHex());
   EXPECT_EQ(writer->Finish().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(writer->Write(std::make_shared<std::string>("late")).code(), absl::StatusCode::kFailedPrecondition);
 }

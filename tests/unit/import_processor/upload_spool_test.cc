@@ -11,6 +11,7 @@
 
 #include "common/csv/byte_source.h"
 #include "common/csv/csv_reader.h"
+#include "common/digest/sha256.h"
 #include "tests/unit/import_processor/fake_store.h"
 
 namespace contacts::test {
@@ -22,6 +23,7 @@ class UploadSpoolTest : public ::testing::Test {
                                       const std::string& delimiter = "") {
     auto session = UploadSession::Begin(dir_.path(), "u1", name, delimiter, limits_);
     if (!session.ok()) return session.status();
+    (*session)->Expect(expected_size_, expected_sha256_);
     for (size_t i = 0; i < content.size(); i += chunk) {
       if (auto s = (*session)->Append(content.substr(i, chunk)); !s.ok()) return s;
     }
@@ -53,8 +55,16 @@ class UploadSpoolTest : public ::testing::Test {
     return bytes;
   }
 
+  static std::string Sha256Of(std::string_view bytes) {
+    Sha256 hash;
+    hash.Update(bytes);
+    return hash.FinishHex();
+  }
+
   ScopedTempDir dir_;
   UploadLimits limits_;
+  uint64_t expected_size_ = 0;  // what Spool's sessions Expect
+  std::string expected_sha256_;
 };
 
 TEST_F(UploadSpoolTest, PreviewsACsvWithBomCrlfAndQuotedNewlines) {
@@ -252,6 +262,67 @@ TEST_F(UploadSpoolTest, RefusesUnknownExtensionsDelimitersAndEmptyFiles) {
   EXPECT_EQ(Spool("x", "f.xlsx").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Spool("x", "f.csv", 5, "::").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Spool("", "f.csv").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, TheDigestOfWhatArrivedIsReportedAndADeclaredOneChecked) {
+  const std::string content = "name,city\nJos\xC3\xA9,Pune\n";
+  auto preview = Spool(content);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->sha256, Sha256Of(content));
+
+  expected_size_ = content.size();
+  expected_sha256_ = Sha256Of(content);
+  preview = Spool(content);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->sha256, expected_sha256_);
+
+  // A .zip's digest is the archive's, as the client sent it.
+  const std::string zip = Zip({{"contacts.csv", content}});
+  expected_size_ = zip.size();
+  expected_sha256_ = Sha256Of(zip);
+  preview = Spool(zip, "upload.zip", 100);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->sha256, expected_sha256_);
+}
+
+// A stream that ends early looks like a whole file to the server unless the client said how long
+// it is: cut inside a character it would read as bad UTF-8, cut at a line end as fewer rows.
+TEST_F(UploadSpoolTest, AnUploadCutShortOfItsDeclaredSizeIsRefusedAndNothingStays) {
+  const std::string content = "name,city\nJos\xC3\xA9,Pune\nAna,Goa\n";
+  expected_size_ = content.size();
+  for (size_t cut : {content.find('\xC3') + 1, content.find("Ana")}) {
+    auto preview = Spool(content.substr(0, cut));
+    ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument) << cut;
+    EXPECT_EQ(preview.status().message(),
+              fmt::format("upload was cut short: start.size_bytes declares {} bytes, {} arrived; nothing was stored",
+                          content.size(), cut));
+    EXPECT_TRUE(SpoolIsEmpty());
+  }
+}
+
+TEST_F(UploadSpoolTest, AnUploadLongerThanDeclaredIsRefusedAtTheChunkThatPassesIt) {
+  const std::string content = "id\n1\n2\n3\n";
+  expected_size_ = 7;
+  auto preview = Spool(content, "f.csv", 4);
+  ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(preview.status().message(),
+            "upload is longer than start.size_bytes declares: 7 bytes declared, 8 received so far; nothing was stored");
+  EXPECT_TRUE(SpoolIsEmpty());
+}
+
+TEST_F(UploadSpoolTest, AnUploadWhoseBytesChangedOnTheWayIsRefused) {
+  const std::string sent = "id,city\n1,Pune\n";
+  std::string arrived = sent;
+  arrived[10] = 'X';  // same size, one byte different
+  expected_size_ = sent.size();
+  expected_sha256_ = Sha256Of(sent);
+  auto preview = Spool(arrived);
+  ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(preview.status().message(),
+            fmt::format("upload's bytes are not the file declared: their SHA-256 is {}, start.sha256 declares {}; "
+                        "nothing was stored",
+                        Sha256Of(arrived), Sha256Of(sent)));
   EXPECT_TRUE(SpoolIsEmpty());
 }
 
