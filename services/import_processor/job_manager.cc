@@ -97,13 +97,32 @@ absl::Status JobManager::Start() {
       if (auto it = jobs_by_state_.find(state); it != jobs_by_state_.end()) it->second->Set(static_cast<double>(n));
     }
     for (internal::StoredJob& job : unfinished) {
-      spdlog::info("job {} ({}) found {}, resuming", job.job().id(), v1::JobKind_Name(job.job().kind()),
-                   v1::JobState_Name(job.job().state()));
-      received_seen_[job.job().id()] = job.job().counts().received();
-      Active& active = active_[job.job().id()];
+      const std::string id = job.job().id();
+      absl::StatusOr<bool> cancel = jobs_.CancelRequested(id);
+      if (!cancel.ok()) spdlog::warn("job {}: cancel request not read, resuming: {}", id, cancel.status().ToString());
+      if (cancel.value_or(false) && job.job().state() == v1::QUEUED) {
+        // Never picked, so nothing of it reached the store: it ends here, as it would have then.
+        internal::StoredJob cancelled = job;
+        cancelled.mutable_job()->set_state(v1::CANCELLED);
+        cancelled.mutable_job()->set_finished_at_micros(NowMicros());
+        cancelled.clear_credentials();
+        absl::Status saved = jobs_.PutJob(cancelled);
+        if (saved.ok()) {
+          spdlog::info("job {} CANCELLED while queued, before the restart", id);
+          CountState(v1::QUEUED, v1::CANCELLED);
+          continue;
+        }
+        spdlog::warn("job {}: CANCELLED not saved, it runs and ends CANCELLED: {}", id, saved.ToString());
+      }
+      spdlog::info(
+          "job {} ({}) found {}, {}", id, v1::JobKind_Name(job.job().kind()), v1::JobState_Name(job.job().state()),
+          cancel.value_or(false) ? "cancelled before the restart: resending what may have been in flight" : "resuming");
+      received_seen_[id] = job.job().counts().received();
+      Active& active = active_[id];
       active.job = job.job();
       active.control = std::make_shared<JobControl>();
-      queue_.push_back(job.job().id());
+      if (cancel.value_or(false)) active.control->RequestCancelAfterResend();
+      queue_.push_back(id);
     }
   }
   RemoveOrphanSpoolFiles();
@@ -743,14 +762,23 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& ten
 
 absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& tenant, const std::string& job_id) {
   ASSIGN_OR_RETURN(internal::StoredJob stored, LoadJob(tenant, job_id));
+  // The answer for a job this process no longer runs: its end, known here or on disk.
+  auto ended = [&]() -> absl::StatusOr<v1::Job> {
+    if (auto it = unsaved_.find(job_id); it != unsaved_.end()) return it->second;
+    // Finished (or finishing right now): re-read so the answer is the final record.
+    ASSIGN_OR_RETURN(internal::StoredJob final_record, jobs_.GetJob(job_id));
+    return final_record.job();
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (!active_.contains(job_id)) return ended();
+  }
+  // On disk before the answer, and outside the lock (a synced write): should the process die
+  // before the job stops, the next start still cancels it (Start). Without it, no cancel.
+  RETURN_IF_ERROR(jobs_.RecordCancelRequest(job_id));
   std::lock_guard lock(mu_);
   auto it = active_.find(job_id);
-  if (it == active_.end()) {
-    if (auto ended = unsaved_.find(job_id); ended != unsaved_.end()) return ended->second;
-    // Finished (or finishing right now): re-read so the answer is the final record.
-    ASSIGN_OR_RETURN(stored, jobs_.GetJob(job_id));
-    return stored.job();
-  }
+  if (it == active_.end()) return ended();
   Active& active = it->second;
   if (!active.picked) {
     stored.mutable_job()->set_state(v1::CANCELLED);

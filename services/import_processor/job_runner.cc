@@ -197,7 +197,7 @@ class Runner {
       return job_;
     }
     if (!status.ok()) {
-      if (control_.cancel_requested()) {
+      if (control_.ends_cancelled()) {
         Finish(v1::CANCELLED, "");
       } else {
         Finish(v1::FAILED, status.ToString());
@@ -484,12 +484,12 @@ class Runner {
           FinishCompleted();
           break;
         }
-        if (control_.cancel_requested() || control_.stop_requested()) stop_sending = true;
+        if (control_.ends_cancelled() || control_.stop_requested()) stop_sending = true;
       }
       if (stop_sending && in_flight.empty()) {
         if (!read_error.ok()) {
           status = read_error;
-        } else if (control_.cancel_requested()) {
+        } else if (control_.ends_cancelled()) {
           Finish(v1::CANCELLED, "");
         }
         break;
@@ -726,7 +726,7 @@ class Runner {
       FinishCompleted();
       return true;
     }
-    if (control_.cancel_requested()) {
+    if (control_.ends_cancelled()) {
       Finish(v1::CANCELLED, "");
       return true;
     }
@@ -837,6 +837,11 @@ void JobControl::RequestCancel() {
   cv_.notify_all();
 }
 
+void JobControl::RequestCancelAfterResend() {
+  std::lock_guard lock(mu_);
+  cancel_after_resend_ = true;
+}
+
 void JobControl::RequestStop() {
   std::lock_guard lock(mu_);
   stop_ = true;
@@ -846,6 +851,11 @@ void JobControl::RequestStop() {
 bool JobControl::cancel_requested() const {
   std::lock_guard lock(mu_);
   return cancel_;
+}
+
+bool JobControl::ends_cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancel_ || cancel_after_resend_;
 }
 
 bool JobControl::stop_requested() const {

@@ -34,10 +34,18 @@ namespace contacts {
 class JobControl {
  public:
   void RequestCancel();
+  // A cancel asked for before a restart, of a job that may have had batches in flight when the
+  // process died: the job runs on until it has sent the batches that follow its checkpoint again
+  // (as many as it keeps in flight; a batch the store applied before is a no-op that answers its
+  // outcomes), then ends CANCELLED, so that its counts match the store. Unlike a cancel it
+  // interrupts nothing: not the first pass, not a retry.
+  void RequestCancelAfterResend();
   void RequestStop();
   bool cancel_requested() const;
   bool stop_requested() const;
   bool interrupted() const { return cancel_requested() || stop_requested(); }
+  // Whether the job ends CANCELLED at its next batch boundary: either kind of cancel.
+  bool ends_cancelled() const;
   // Waits up to `timeout`; returns true early when cancel or stop is requested.
   bool WaitFor(std::chrono::milliseconds timeout);
 
@@ -45,6 +53,7 @@ class JobControl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool cancel_ = false;
+  bool cancel_after_resend_ = false;
   bool stop_ = false;
 };
 

@@ -24,6 +24,8 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return absl::InternalError(message);
 }
 
+std::string CancelRequestKey(std::string_view job_id) { return "cancel/" + std::string(job_id); }
+
 void AppendBigEndian(std::string* out, uint64_t value, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
@@ -234,8 +236,23 @@ absl::StatusOr<uint64_t> JobStore::DeleteJob(std::string_view job_id) {
   rocksdb::WriteBatch batch;
   RETURN_IF_ERROR(FromRocks(batch.DeleteRange(errors_, begin, end), "delete job"));
   RETURN_IF_ERROR(FromRocks(batch.Delete(jobs_, begin), "delete job"));
+  RETURN_IF_ERROR(FromRocks(batch.Delete(CancelRequestKey(job_id)), "delete job"));
   RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &batch), "delete job"));
   return log_records;
+}
+
+absl::Status JobStore::RecordCancelRequest(std::string_view job_id) {
+  RETURN_IF_ERROR(Fault("write cancel request"));
+  return FromRocks(db_->Put(Synced(), CancelRequestKey(job_id), ""), "write cancel request");
+}
+
+absl::StatusOr<bool> JobStore::CancelRequested(std::string_view job_id) const {
+  RETURN_IF_ERROR(Fault("read cancel request"));
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), CancelRequestKey(job_id), &value);
+  if (s.IsNotFound()) return false;
+  RETURN_IF_ERROR(FromRocks(s, "read cancel request"));
+  return true;
 }
 
 absl::Status JobStore::ScanLog(std::string_view job_id, JobLogKind kind,

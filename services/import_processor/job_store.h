@@ -5,6 +5,7 @@
 // Column families and keys (job and upload ids are fixed-width lower-case hex, see NewId()):
 //
 //   default   "format_version" -> "1"
+//             "cancel/" <job id>                          -> "" (a cancel asked for while it ran)
 //   uploads   <upload id>                                   -> contacts.internal.StoredUpload
 //   jobs      <job id>                                      -> contacts.internal.StoredJob
 //   errors    <job id> | kind (1 byte) | row (8 bytes BE) | seq (4 bytes BE) -> contacts.v1.JobError
@@ -78,12 +79,19 @@ class JobStore {
   // is read before the batch is written.
   absl::StatusOr<uint64_t> DeleteJob(std::string_view job_id);
 
+  // Records, synced, that a cancel of the job was asked for, so that a cancel the caller was told
+  // of still holds when the process dies before the job stops (JobManager::Start). DeleteJob
+  // removes it.
+  absl::Status RecordCancelRequest(std::string_view job_id);
+  absl::StatusOr<bool> CancelRequested(std::string_view job_id) const;
+
   // A job's log records of one kind, by row number. `visit` returns false to stop.
   absl::Status ScanLog(std::string_view job_id, JobLogKind kind, absl::FunctionRef<bool(v1::JobError&&)> visit) const;
 
   // For tests only (fault injection): `fault` is asked before every call above touches RocksDB,
   // with what the call does ("read job", "write job", "write checkpoint", "read upload", "write
-  // upload", "delete upload", "scan uploads", "scan jobs", "scan job log", "delete job"); an error
+  // upload", "delete upload", "scan uploads", "scan jobs", "scan job log", "delete job", "write
+  // cancel request", "read cancel request"); an error
   // it returns fails the call as a RocksDB error would ("jobs db: <what>: <message>"). Null
   // removes it.
   // Thread-safe. Production code never sets it.

@@ -372,6 +372,93 @@ TEST_F(JobManagerTest, CancellingARunningJobStopsItAtABatchBoundary) {
   EXPECT_EQ(again->counts().received(), last.counts().received());
 }
 
+// The process dies (here: the job's writes fail from the cancel on, so its end is never saved)
+// between the answer to a cancel of a running job and the batch boundary where it stops. The
+// cancel holds after the restart: the job sends again the batches that may have been in flight,
+// then ends CANCELLED with counts that match the store, instead of running to its end.
+TEST_F(JobManagerTest, ACancelAnsweredBeforeTheProcessDiedEndsTheJobAfterTheRestart) {
+  std::string content = "id\n";
+  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  const std::string id = QueuedBeforeStart(content);
+  Moment reached;
+  Moment cancel_requested;
+  store_.batch_hook = [&](uint64_t sequence, bool*) {
+    if (sequence != 2) return absl::OkStatus();
+    reached.Signal();
+    cancel_requested.Wait();
+    return absl::OkStatus();
+  };
+  {
+    std::atomic<bool> broken{false};
+    ScopedFault fault(*jobs_, [&](std::string_view what) {
+      if (broken && (what == "write job" || what == "write checkpoint")) return absl::UnavailableError("disk full");
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(manager_->Start().ok());
+    reached.Wait();
+    broken = true;
+    auto asked = manager_->CancelJob("default", id);
+    cancel_requested.Signal();
+    ASSERT_TRUE(asked.ok()) << asked.status();
+    EXPECT_EQ(asked->state(), v1::RUNNING);
+    Watch(id);  // the job ends in memory only
+    EXPECT_EQ(Stored(id).job().state(), v1::RUNNING);
+    EXPECT_EQ(Stored(id).next_batch_sequence(), 2u);
+    manager_->Shutdown();
+  }
+  store_.batch_hook = nullptr;
+  EXPECT_GE(store_.contacts.size(), 6u);  // batch 2 reached the store, unacknowledged
+
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  std::vector<v1::Job> seen = Watch(id);
+  ASSERT_FALSE(seen.empty());
+  const v1::Job& last = seen.back();
+  EXPECT_EQ(last.state(), v1::CANCELLED) << last.error();
+  EXPECT_EQ(Stored(id).job().state(), v1::CANCELLED);
+  // Batches 2 and 3 sent again (the jobs keep two in flight), nothing after them.
+  EXPECT_EQ(last.counts().received(), 9u);
+  EXPECT_EQ(last.counts().inserted(), 9u);
+  EXPECT_EQ(store_.contacts.size(), 9u);
+}
+
+// A queued job whose CANCELLED record could not be written (the caller was told so) is cancelled
+// at the next start all the same, without sending anything: the cancel was asked for.
+TEST_F(JobManagerTest, AQueuedJobWhoseCancelWasNotSavedEndsCancelledAtTheNextStart) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\nk2\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  {
+    ScopedFault fault(*jobs_, [](std::string_view what) {
+      return what == "write job" ? absl::UnavailableError("disk full") : absl::OkStatus();
+    });
+    EXPECT_EQ(manager_->CancelJob("default", job->id()).status().code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(Stored(job->id()).job().state(), v1::QUEUED);
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::CANCELLED);
+  EXPECT_EQ(Stored(job->id()).job().state(), v1::CANCELLED);
+  EXPECT_TRUE(Stored(job->id()).credentials().empty());
+  EXPECT_TRUE(store_.contacts.empty());
+}
+
+// A cancel the jobs database refuses to record is refused: the job runs on.
+TEST_F(JobManagerTest, ACancelThatCannotBeRecordedIsRefusedAndTheJobRunsOn) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\nk2\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  {
+    ScopedFault fault(*jobs_, [](std::string_view what) {
+      return what == "write cancel request" ? absl::UnavailableError("disk full") : absl::OkStatus();
+    });
+    absl::Status refused = manager_->CancelJob("default", job->id()).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(refused.message().find("write cancel request"), std::string::npos) << refused;
+  }
+  ASSERT_TRUE(manager_->Start().ok());
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.contacts.size(), 2u);
+}
+
 TEST_F(JobManagerTest, ListJobsIsNewestFirstWithPagesAndStateFilter) {
   const std::string upload = UploadId("id\nk1\n");
   std::vector<std::string> ids;

@@ -1,4 +1,5 @@
-// JobStore::DeleteJob: a job goes with its whole log in one step, and no neighbour's log with it.
+// JobStore::DeleteJob: a job goes with its whole log in one step, and no neighbour's log with it;
+// cancel requests last until then.
 #include "services/import_processor/job_store.h"
 
 #include <memory>
@@ -86,6 +87,17 @@ TEST_F(JobStoreTest, DeleteJobRemovesTheRecordAndItsWholeLogButNoOtherJobs) {
     EXPECT_EQ(listed, (std::vector<std::string>{kAfter, kBefore}));
     Reopen();
   }
+}
+
+TEST_F(JobStoreTest, ACancelRequestLastsAcrossReopeningUntilTheJobIsDeleted) {
+  PutJob(kBefore, 1);
+  PutJob(kPurged, 1);
+  ASSERT_TRUE(jobs_->RecordCancelRequest(kPurged).ok());
+  Reopen();
+  EXPECT_EQ(jobs_->CancelRequested(kPurged).value_or(false), true);
+  EXPECT_EQ(jobs_->CancelRequested(kBefore).value_or(true), false);
+  ASSERT_TRUE(jobs_->DeleteJob(kPurged).ok());
+  EXPECT_EQ(jobs_->CancelRequested(kPurged).value_or(true), false);
 }
 
 TEST_F(JobStoreTest, DeletingAJobWithoutARecordIsNotAnError) {
