@@ -169,9 +169,10 @@ absl::StatusOr<std::unique_ptr<CertificateMonitor>> StageTlsFiles(const CommonFl
   return CertificateMonitor::Create(std::move(file_sets), absl::Seconds(*common.tls_refresh_interval_s));
 }
 
-void MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics) {
+TlsMonitoring MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics) {
   tls_files.ExportMetrics(metrics);
   tls_files.Start();
+  return TlsMonitoring(&tls_files, [](CertificateMonitor* monitor) { monitor->Stop(); });
 }
 
 int StartFailureExitCode(std::string_view service, const absl::Status& status) {

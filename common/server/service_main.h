@@ -72,10 +72,14 @@ int StartFailureExitCode(std::string_view service, const absl::Status& status);
 absl::StatusOr<std::unique_ptr<CertificateMonitor>> StageTlsFiles(const CommonFlags& common,
                                                                   const StoreClientFlags* store);
 
+// Stops the checks MonitorTlsFiles started when it goes (CertificateMonitor::Stop).
+using TlsMonitoring = std::unique_ptr<CertificateMonitor, void (*)(CertificateMonitor*)>;
+
 // Exports the metrics tls_files_valid and tls_certificate_expiry_timestamp_seconds of `tls_files`
 // in `metrics` and starts it: every --tls_refresh_interval_s it checks the files the flags name and
-// stages those that changed and pass.
-void MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics);
+// stages those that changed and pass, until the answer goes. Keep the answer in a variable
+// declared after the ServerRunner that owns `metrics`, so that the checks end first.
+[[nodiscard]] TlsMonitoring MonitorTlsFiles(CertificateMonitor& tls_files, prometheus::Registry& metrics);
 
 // The gRPC listener's credentials: plaintext when --tls_cert_file is empty; else TLS with the
 // staged copies of that certificate and --tls_key_file, and with --tls_client_ca_file clients must

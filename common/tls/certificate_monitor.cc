@@ -107,7 +107,9 @@ CertificateMonitor::CertificateMonitor(std::vector<WatchedFiles> watched, absl::
                                        std::unique_ptr<TlsStagingFolder> staging)
     : interval_(interval), staging_(std::move(staging)), watched_(std::move(watched)) {}
 
-CertificateMonitor::~CertificateMonitor() {
+CertificateMonitor::~CertificateMonitor() { Stop(); }
+
+void CertificateMonitor::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -158,7 +160,7 @@ void CertificateMonitor::Start() {
 void CertificateMonitor::Run() {
   absl::MutexLock lock(&mu_);
   while (true) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);  // woken early only by the destructor
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);  // woken early only by Stop
     if (stopping_) return;
     mu_.Unlock();
     Check(absl::Now());

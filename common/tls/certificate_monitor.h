@@ -74,8 +74,8 @@ class CertificateMonitor {
       std::vector<TlsFileSet> file_sets, absl::Duration interval,
       const std::vector<std::string>& staging_parents = TlsStagingFolder::DefaultParents());
 
-  // Stops the thread started by Start(), waiting for a check in progress, and removes the staged
-  // files: destroy it after everything that reads them (the server, the channels).
+  // Stops (Stop) and removes the staged files: destroy it after everything that reads them (the
+  // server, the channels).
   ~CertificateMonitor();
   CertificateMonitor(const CertificateMonitor&) = delete;
   CertificateMonitor& operator=(const CertificateMonitor&) = delete;
@@ -92,8 +92,12 @@ class CertificateMonitor {
   void ExportMetrics(prometheus::Registry& metrics);
 
   // Checks once now (so the metrics and warnings are there before the service serves), then
-  // every `interval` on a thread of its own until destruction. No thread when there is no file set.
+  // every `interval` on a thread of its own until Stop. No thread when there is no file set.
   void Start();
+
+  // Stops the thread Start started, waiting for a check in progress; the staged files stay. Call
+  // it before the metrics go: the files must outlive the server, which owns the metrics.
+  void Stop();
 
   // One check of every file set at time `now` (the time expiries are compared with), staging the
   // sets that pass and changed. Only one thread at a time: Start's, or a test's.

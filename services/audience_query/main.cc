@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   ServerRunner runner(MakeServerOptions("audience-query", common, *tls_files));
   runner.AddService(&service);
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());
-  MonitorTlsFiles(*tls_files, runner.metrics());
+  const TlsMonitoring tls_monitoring = MonitorTlsFiles(*tls_files, runner.metrics());  // ends before runner
   if (absl::Status serving = runner.Start(); !serving.ok()) {
     spdlog::critical("{}", serving.ToString());
     return kRuntimeFailureExitCode;

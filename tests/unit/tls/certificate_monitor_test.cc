@@ -387,5 +387,19 @@ TEST_F(CertificateMonitorTest, StartChecksAtOnceThenFollowsTheFiles) {
   monitor.reset();  // stops its thread
 }
 
+// The services stop the checks before their metrics go (the staged files must last longer, until
+// the server is gone): no check writes a gauge after Stop.
+TEST_F(CertificateMonitorTest, StopEndsTheChecksAndKeepsTheStagedFiles) {
+  auto monitor = Monitor({TlsFileSet::KeyPair("tls_cert_file", cert_, "tls_key_file", key_)}, absl::Milliseconds(10));
+  ASSERT_NE(monitor, nullptr);
+  monitor->Start();
+  monitor->Stop();
+  Install(Authority(10).server_key_file, key_);
+  absl::SleepFor(absl::Milliseconds(100));  // ten intervals
+  EXPECT_EQ(Valid("tls_cert_file"), 1);
+  EXPECT_EQ(ReadFile(monitor->StagedPath("tls_cert_file")), ReadFile(cert_));
+  monitor->Stop();  // again: nothing to stop
+}
+
 }  // namespace
 }  // namespace contacts
