@@ -425,6 +425,11 @@ absl::StatusOr<internal::StoredUpload> JobManager::LoadUpload(const std::string&
 absl::StatusOr<std::unique_ptr<UploadSession>> JobManager::BeginUpload(const Caller& caller,
                                                                        const v1::UploadStart& start,
                                                                        std::string* upload_id) {
+  if (start.size_bytes() > options_.upload_limits.max_upload_bytes) {
+    return absl::ResourceExhaustedError(
+        fmt::format("start.size_bytes: {} bytes is larger than the limit of {} bytes (--max_upload_bytes)",
+                    start.size_bytes(), options_.upload_limits.max_upload_bytes));
+  }
   std::string sha256;
   if (!start.sha256().empty()) {
     ASSIGN_OR_RETURN(sha256, CanonicalSha256Hex("start.sha256", start.sha256()));

@@ -101,6 +101,12 @@ std::optional<std::ifstream> OpenForUpload(const std::string& path, uint64_t* to
     std::fprintf(stderr, "contactsctl: %s is a directory, not a file\n", path.c_str());
     return std::nullopt;
   }
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    // DeclareContent reads it twice: a pipe would be empty the second time.
+    std::fprintf(stderr, "contactsctl: %s is not a regular file (a pipe?): save it to a file and upload that\n",
+                 path.c_str());
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "contactsctl: cannot open %s\n", path.c_str());
@@ -117,13 +123,20 @@ std::optional<std::ifstream> OpenForUpload(const std::string& path, uint64_t* to
 grpc::Status DeclareContent(std::istream& in, uint64_t total, v1::UploadStart* start) {
   Sha256 hash;
   std::string buffer(kChunkBytes, '\0');
+  uint64_t read = 0;
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     hash.Update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+    read += static_cast<uint64_t>(in.gcount());
   }
   if (in.bad()) return grpc::Status(grpc::StatusCode::ABORTED, "reading the file failed; nothing was sent");
+  if (read != total) {
+    return grpc::Status(
+        grpc::StatusCode::ABORTED,
+        fmt::format("the file changed while it was read ({} bytes, then {}); nothing was sent", total, read));
+  }
   in.clear();
-  in.seekg(0);
+  if (!in.seekg(0)) return grpc::Status(grpc::StatusCode::ABORTED, "cannot read the file again; nothing was sent");
   start->set_size_bytes(total);
   start->set_sha256(hash.FinishHex());
   return grpc::Status::OK;

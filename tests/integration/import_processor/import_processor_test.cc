@@ -22,6 +22,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "contacts/v1/contact_store.grpc.pb.h"
@@ -763,6 +764,11 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   EXPECT_THAT(err, HasSubstr(dir.path() + " is a directory, not a file"));
   EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "delete --file " + dir.path(), &out, &err), 1);
   EXPECT_THAT(err, HasSubstr(dir.path() + " is a directory, not a file"));
+  // A pipe cannot be read twice (once for its SHA-256): refused rather than sent empty.
+  const std::string fifo = dir.path() + "/pipe.csv";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(RunCtl(s().importer_->address(), tenant_, "upload " + fifo, &out, &err), 1);
+  EXPECT_THAT(err, HasSubstr(fifo + " is not a regular file (a pipe?)"));
 }
 
 // contactsctl splits --map at the last '=': attribute names never hold one, column names may.

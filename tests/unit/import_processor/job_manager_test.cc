@@ -243,6 +243,23 @@ TEST_F(JobManagerTest, PreviewSampleValuesAreCutButTheImportKeepsThemWhole) {
   EXPECT_TRUE(store_.contacts["k11"]["city"] == notes) << store_.contacts["k11"]["city"].size();
 }
 
+// A declared size over the limit is refused before a byte is sent, not after 2 GiB of them.
+TEST_F(JobManagerTest, ADeclaredSizeOverTheLimitIsRefusedAtOnce) {
+  options_.upload_limits.max_upload_bytes = 100;
+  RecreateManager();
+  v1::UploadStart start;
+  start.set_file_name("big.csv");
+  start.set_size_bytes(101);
+  std::string id;
+  absl::Status refused = manager_->BeginUpload(caller_, start, &id).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.message(),
+            "start.size_bytes: 101 bytes is larger than the limit of 100 bytes (--max_upload_bytes)");
+  EXPECT_TRUE(std::filesystem::is_empty(options_.spool_dir));
+  start.set_size_bytes(100);
+  EXPECT_TRUE(manager_->BeginUpload(caller_, start, &id).ok());
+}
+
 TEST_F(JobManagerTest, UploadWithImportStartsTheJob) {
   v1::UploadStart start;
   start.set_file_name("x.csv");
