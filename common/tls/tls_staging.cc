@@ -10,20 +10,20 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <set>
+#include <optional>
 #include <utility>
 
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "fmt/format.h"
 
 namespace contacts {
 namespace {
 
 constexpr char kCurrent[] = "current";
+constexpr char kOwnerLock[] = "owner.lock";  // flock'ed by the folder's process while it lives
 
 std::string GenerationName(int generation) { return fmt::format("gen-{}", generation); }
 
@@ -51,21 +51,33 @@ absl::Status WriteFile(const std::string& path, const std::string& content, std:
   return absl::OkStatus();
 }
 
-// The names of the folders this process made and has not removed yet: not stale, though named with its pid.
-absl::Mutex live_folders_mu(absl::kConstInit);
-std::set<std::string>& LiveFolders() ABSL_EXCLUSIVE_LOCKS_REQUIRED(live_folders_mu) {
-  static auto* folders = new std::set<std::string>();
-  return *folders;
+// Whether a staging folder has an owner: a process holding the flock of its kOwnerLock. Its
+// name's pid cannot say: processes in other PID namespaces (containers sharing /dev/shm or a /tmp
+// volume, each its own pid 1) reuse the same pids. nullopt for a folder without the file: one made
+// before owner locks were (its pid is all there is to go by).
+std::optional<bool> HasOwner(const std::filesystem::path& folder) {
+  const int fd = ::open((folder / kOwnerLock).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return true;  // unreadable: not ours to judge
+  }
+  // A lock of another open file description conflicts even within one process, so this process's
+  // own folders answer "owned" too.
+  const bool owned = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops the lock if taken
+  return owned;
 }
 
 // Removes the folders in `parent` that processes of this user which ended without removing them
-// (killed, crashed) left: a folder's name carries the pid of its process; when that process is
-// gone, or is this one (a container's service runs as pid 1 again after a restart), it is stale.
+// (killed, crashed) left: a folder nobody holds the owner lock of. A folder made before owner locks
+// goes by the pid in its name: stale when that process is gone, or is this one (a container's
+// service runs as pid 1 again after a restart).
 void RemoveStaleFolders(const std::string& parent) {
   std::error_code ec;
   std::vector<std::filesystem::path> stale;
   for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
+    std::string name = entry.path().filename().string();
+    if (name.rfind('.', 0) == 0) name.erase(0, 1);  // not renamed yet when its process ended
     int pid = 0;
     char suffix[8] = {};
     if (std::sscanf(name.c_str(), "contacts-tls-%d-%7s", &pid, suffix) != 2 || pid <= 0 || std::strlen(suffix) != 6) {
@@ -73,10 +85,8 @@ void RemoveStaleFolders(const std::string& parent) {
     }
     struct stat st {};
     if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
-    if (pid == ::getpid()) {
-      absl::MutexLock lock(&live_folders_mu);
-      if (LiveFolders().count(name) == 0) stale.push_back(entry.path());
-    } else if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    const std::optional<bool> owned = HasOwner(entry.path());
+    if (owned.has_value() ? !*owned : (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH))) {
       stale.push_back(entry.path());
     }
   }
@@ -101,22 +111,34 @@ absl::StatusOr<std::unique_ptr<TlsStagingFolder>> TlsStagingFolder::Create(const
   std::vector<std::string> failures;
   for (const std::string& parent : parents) {
     RemoveStaleFolders(parent);
-    std::string path = fmt::format("{}/contacts-tls-{}-XXXXXX", parent, ::getpid());
-    if (::mkdtemp(path.data()) == nullptr) {
+    // Made under a hidden name and renamed once its owner lock is held, so that another process's
+    // RemoveStaleFolders never finds it named and unlocked.
+    std::string hidden = fmt::format("{}/.contacts-tls-{}-XXXXXX", parent, ::getpid());
+    if (::mkdtemp(hidden.data()) == nullptr) {
       failures.push_back(fmt::format("in \"{}\": {}", parent, std::strerror(errno)));
       continue;
     }
+    const std::filesystem::path hidden_path(hidden);
+    const std::string path = (hidden_path.parent_path() / hidden_path.filename().string().substr(1)).string();
+    int lock_fd = -1;
+    std::string failure;
     // mkdtemp makes it 0700 less the umask: exactly 0700, so that the service can use it.
-    if (::chmod(path.c_str(), 0700) != 0) {
-      failures.push_back(fmt::format("in \"{}\": chmod: {}", parent, std::strerror(errno)));
-      ::rmdir(path.c_str());
+    if (::chmod(hidden.c_str(), 0700) != 0) {
+      failure = fmt::format("chmod: {}", std::strerror(errno));
+    } else if (lock_fd = ::open((hidden_path / kOwnerLock).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+               lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      failure = fmt::format("{}: {}", kOwnerLock, std::strerror(errno));
+    } else if (::renameat2(AT_FDCWD, hidden.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+      failure = fmt::format("rename: {}", std::strerror(errno));
+    }
+    if (!failure.empty()) {
+      failures.push_back(fmt::format("in \"{}\": {}", parent, failure));
+      if (lock_fd >= 0) ::close(lock_fd);
+      std::error_code ec;
+      std::filesystem::remove_all(hidden_path, ec);
       continue;
     }
-    {
-      absl::MutexLock lock(&live_folders_mu);
-      LiveFolders().insert(std::filesystem::path(path).filename().string());
-    }
-    return std::unique_ptr<TlsStagingFolder>(new TlsStagingFolder(std::move(path)));
+    return std::unique_ptr<TlsStagingFolder>(new TlsStagingFolder(path, lock_fd));
   }
   return absl::FailedPreconditionError(
       fmt::format("cannot create the private folder for the TLS files gRPC reads: {}",
@@ -127,8 +149,7 @@ TlsStagingFolder::~TlsStagingFolder() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
   if (ec) spdlog::warn("cannot remove the TLS staging folder \"{}\": {}", path_, ec.message());
-  absl::MutexLock lock(&live_folders_mu);
-  LiveFolders().erase(std::filesystem::path(path_).filename().string());
+  ::close(owner_lock_fd_);  // after the removal: until then the folder is owned
 }
 
 std::string TlsStagingFolder::CurrentPath(std::string_view name) const {

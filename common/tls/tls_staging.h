@@ -14,8 +14,9 @@
 // one mtime, later than the previous generation's by a second at least, so a swap between the two
 // reads is noticed. Older generations are removed at each swap (readers resolve current/ anew on
 // every open; a file already open stays readable), the folder when the object is destroyed. The
-// folder's name carries the process id (contacts-tls-<pid>-XXXXXX): a folder left by a process
-// that was killed is removed when the next one is made in the same place.
+// process holds an flock on <folder>/owner.lock while the folder lives: a folder nobody holds it
+// of, left by a process that was killed, is removed when the next one is made in the same place
+// (whatever PID namespace each process runs in: containers sharing /dev/shm reuse pids).
 #pragma once
 
 #include <ctime>
@@ -63,13 +64,14 @@ class TlsStagingFolder {
   int generation() const { return generation_; }
 
  private:
-  explicit TlsStagingFolder(std::string path) : path_(std::move(path)) {}
+  TlsStagingFolder(std::string path, int owner_lock_fd) : path_(std::move(path)), owner_lock_fd_(owner_lock_fd) {}
 
   // Writes `files` into the folder `dir`, made already.
   absl::Status WriteGeneration(const std::string& dir, const std::map<std::string, std::string>& files,
                                std::time_t mtime);
 
   const std::string path_;
+  const int owner_lock_fd_;  // holds the flock of <folder>/owner.lock
   int generation_ = 0;
   std::time_t last_mtime_ = 0;  // the files of generation_
 };

@@ -1,5 +1,6 @@
 #include "common/tls/tls_staging.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -186,6 +188,38 @@ TEST_F(TlsStagingFolderTest, FoldersOfProcessesThatEndedAreRemoved) {
   std::unique_ptr<TlsStagingFolder> another = Folder();
   ASSERT_NE(another, nullptr);
   EXPECT_TRUE(std::filesystem::exists(live->path())) << "this process's live folders are not stale";
+}
+
+// Containers that share /dev/shm (or a /tmp volume) run in PID namespaces of their own, so a live
+// folder's pid may be one that has ended here, or this process's own (each container's pid 1).
+// The owner lock decides: a folder whose lock is held stays, whatever its name says, and goes once
+// it is released.
+TEST_F(TlsStagingFolderTest, AFolderWhoseOwnerLockIsHeldStaysWhateverItsPid) {
+  const pid_t ended = ::fork();
+  ASSERT_GE(ended, 0);
+  if (ended == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(ended, nullptr, 0), ended);
+  std::vector<std::string> others;
+  std::vector<int> locks;  // the "other containers'" holds
+  for (int pid : {static_cast<int>(ended), static_cast<int>(::getpid())}) {
+    const std::string path = fmt::format("{}/contacts-tls-{}-Oth{:03d}", dir_.path(), pid, others.size());
+    std::filesystem::create_directories(path + "/gen-1");
+    const int fd = ::open((path + "/owner.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    others.push_back(path);
+    locks.push_back(fd);
+  }
+  std::unique_ptr<TlsStagingFolder> mine = Folder();
+  ASSERT_NE(mine, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(mine->path() + "/owner.lock"));
+  for (const std::string& path : others) EXPECT_TRUE(std::filesystem::exists(path)) << path;
+
+  for (int fd : locks) ::close(fd);  // those processes end
+  std::unique_ptr<TlsStagingFolder> next = Folder();
+  ASSERT_NE(next, nullptr);
+  for (const std::string& path : others) EXPECT_FALSE(std::filesystem::exists(path)) << path;
+  EXPECT_TRUE(std::filesystem::exists(mine->path())) << "held by this process";
 }
 
 }  // namespace
