@@ -252,8 +252,12 @@ TEST_F(ReadmeExamplesTest, EveryContactsctlExampleSucceeds) {
                                   test::BinaryPath("contactsctl");
   for (const std::string& command : walk_through) {
     std::string output;
-    // stderr to a file of its own: a line's "> file" takes stdout only.
-    EXPECT_EQ(test::RunShell(environment + command.substr(std::string("contactsctl").size()) + " 2>stderr", &output), 0)
+    // stderr to a file of its own: a line's "> file" takes stdout only. In a group ended on a line
+    // of its own, so that a line ending in a "# comment" does not swallow the redirection.
+    EXPECT_EQ(test::RunShell("{ " + environment + command.substr(std::string("contactsctl").size()) + "\n} 2>'" +
+                                 dir.path() + "/stderr'",
+                             &output),
+              0)
         << command << "\n"
         << output << ReadFile(dir.path() + "/stderr");
   }
