@@ -35,9 +35,10 @@ std::string Counts(const v1::Job& job) {
 }
 
 void PrintJob(const v1::Job& job) {
-  std::printf("job %s\n  kind: %s\n  state: %s%s\n  file: %s\n  %s\n", job.id().c_str(),
+  std::printf("job %s\n  kind: %s\n  state: %s%s\n  file: %s%s\n  %s\n", job.id().c_str(),
               v1::JobKind_Name(job.kind()).c_str(), v1::JobState_Name(job.state()).c_str(),
-              job.dry_run() ? " (dry run)" : "", job.file_name().c_str(), Counts(job).c_str());
+              job.dry_run() ? " (dry run)" : "", job.file_name().c_str(),
+              job.file_sha256().empty() ? "" : (" (sha256 " + job.file_sha256() + ")").c_str(), Counts(job).c_str());
   for (const auto& [reason, n] : job.counts().rejected_by_reason()) {
     std::printf("    rejected %s: %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
   }

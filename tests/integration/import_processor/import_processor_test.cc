@@ -720,7 +720,8 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   EXPECT_THAT(out, HasSubstr("-> email"));  // preview only
   Sha256 hash;
   hash.Update("customer_id,E-mail,Age\nk1,Ann@GMIAL.com,30\nk2,b@example.com,forty\nk3,c@example.com,41\n");
-  EXPECT_THAT(out, HasSubstr("sha256 " + hash.FinishHex()));
+  const std::string sha256 = hash.FinishHex();
+  EXPECT_THAT(out, HasSubstr("sha256 " + sha256));
 
   ASSERT_EQ(RunCtl(s().importer_->address(), tenant_,
                    "upload " + file +
@@ -743,6 +744,7 @@ TEST_F(ImportProcessorTest, ContactsctlUploadsFollowsListsPrintsErrorsAndDeletes
   EXPECT_THAT(out, HasSubstr(job_id));
   ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "job " + job_id, &out), 0);
   EXPECT_THAT(out, HasSubstr("rejected invalid_value:age: 1"));
+  EXPECT_THAT(out, HasSubstr("file: people.csv (sha256 " + sha256 + ")"));
 
   ASSERT_EQ(RunCtl(s().importer_->address(), tenant_, "delete --keys k1,nope --wait", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("deleted=1 not_found=1"));
