@@ -1378,5 +1378,50 @@ TEST(ImportBenchTest, BigFileThroughputAndPeakMemory) {
   EXPECT_EQ(job.counts().inserted(), static_cast<uint64_t>(rows));
 }
 
+// A cancel answered while the job cannot reach its batch boundary (contact-store frozen) holds
+// after import-processor is killed and restarted: the job ends CANCELLED, not COMPLETED, and its
+// counts match what the store holds.
+TEST(ImportCancelCrashTest, ACancelAnsweredBeforeASigkillEndsTheJobAfterTheRestart) {
+  Services s;
+  ASSERT_TRUE(s.Start({"--batch_rows=500"}).ok()) << s.Logs();
+  ASSERT_TRUE(s.SetupTenant("t").ok()) << s.Logs();
+  std::string content = "customer_id\n";
+  constexpr int kRows = 100000;
+  for (int i = 0; i < kRows; ++i) content += fmt::format("k{}\n", i);
+  v1::StartImportRequest import;
+  AddMapping(&import, "customer_id", "customer_id");
+  v1::UploadResponse response;
+  grpc::Status uploaded = s.Upload("t", content, "cancel.csv", &response, &import, 1 << 20);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.error_message() << s.Logs();
+  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
+  absl::Cleanup thaw = [&] { (void)s.store_->Signal(SIGCONT); };
+  v1::GetJobRequest get;
+  get.set_job_id(response.job().id());
+  v1::Job job;
+  {
+    auto ctx = Ctx("t");
+    grpc::Status cancelled = s.stub_->CancelJob(ctx.get(), get, &job);
+    ASSERT_TRUE(cancelled.ok()) << cancelled.error_message() << s.Logs();
+  }
+  ASSERT_EQ(job.state(), v1::RUNNING) << "the job ended before the store froze: too few rows";
+  ASSERT_TRUE(s.importer_->Kill().ok());
+  ASSERT_TRUE(s.store_->Signal(SIGCONT).ok());
+  ASSERT_TRUE(s.importer_->Restart().ok()) << s.Logs();
+  s.Reconnect();
+  WaitFor(
+      [&] {
+        auto ctx = Ctx("t");
+        return s.stub_->GetJob(ctx.get(), get, &job).ok() && job.state() >= v1::COMPLETED;
+      },
+      std::chrono::seconds(60));
+  EXPECT_EQ(job.state(), v1::CANCELLED) << job.error() << s.Logs();
+  EXPECT_LT(job.counts().received(), static_cast<uint64_t>(kRows));
+  EXPECT_EQ(job.counts().inserted(), job.counts().received());
+  v1::StoreCountResponse count;
+  auto ctx = Ctx("t");
+  ASSERT_TRUE(s.store_stub_->Count(ctx.get(), v1::StoreCountRequest(), &count).ok());
+  EXPECT_EQ(count.count(), job.counts().inserted());
+}
+
 }  // namespace
 }  // namespace contacts::test
