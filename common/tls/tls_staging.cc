@@ -77,7 +77,8 @@ void RemoveStaleFolders(const std::string& parent) {
   std::vector<std::filesystem::path> stale;
   for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
     std::string name = entry.path().filename().string();
-    if (name.rfind('.', 0) == 0) name.erase(0, 1);  // not renamed yet when its process ended
+    const bool hidden = name.rfind('.', 0) == 0;  // being made, or its process ended before the rename
+    if (hidden) name.erase(0, 1);
     int pid = 0;
     char suffix[8] = {};
     if (std::sscanf(name.c_str(), "contacts-tls-%d-%7s", &pid, suffix) != 2 || pid <= 0 || std::strlen(suffix) != 6) {
@@ -86,6 +87,7 @@ void RemoveStaleFolders(const std::string& parent) {
     struct stat st {};
     if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
     const std::optional<bool> owned = HasOwner(entry.path());
+    if (!owned.has_value() && hidden) continue;  // its lock may be moments away
     if (owned.has_value() ? !*owned : (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH))) {
       stale.push_back(entry.path());
     }
