@@ -42,6 +42,23 @@ class Moment {
 
 class JobManagerTest : public JobTestBase {
  protected:
+  // A header "id" and `n` rows k0, k1, ...
+  static std::string IdRows(int n) {
+    std::string content = "id\n";
+    for (int i = 0; i < n; ++i) content += fmt::format("k{}\n", i);
+    return content;
+  }
+
+  // Batch `sequence` waits in the "store", once there (`reached`), until `release` is signalled.
+  void HoldBatch(uint64_t sequence, Moment& reached, Moment& release) {
+    store_.batch_hook = [sequence, &reached, &release](uint64_t batch, bool*) {
+      if (batch != sequence) return absl::OkStatus();
+      reached.Signal();
+      release.Wait();
+      return absl::OkStatus();
+    };
+  }
+
   std::string UploadId(const std::string& content) {
     auto upload = Upload(content);
     EXPECT_TRUE(upload.ok()) << upload.status();
@@ -355,18 +372,11 @@ TEST_F(JobManagerTest, CancellingAQueuedJobIsImmediate) {
 }
 
 TEST_F(JobManagerTest, CancellingARunningJobStopsItAtABatchBoundary) {
-  std::string content = "id\n";
-  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  const std::string content = IdRows(30);
   ASSERT_TRUE(manager_->Start().ok());
   Moment reached;
   Moment cancel_requested;
-  // Batch 2 waits in the "store" until the cancel has been asked for.
-  store_.batch_hook = [&](uint64_t sequence, bool*) {
-    if (sequence != 2) return absl::OkStatus();
-    reached.Signal();
-    cancel_requested.Wait();
-    return absl::OkStatus();
-  };
+  HoldBatch(2, reached, cancel_requested);  // until the cancel has been asked for
   auto job = manager_->StartImport(caller_, ImportRequest(UploadId(content), {{"id", "customer_id"}}));
   ASSERT_TRUE(job.ok());
   reached.Wait();
@@ -394,17 +404,11 @@ TEST_F(JobManagerTest, CancellingARunningJobStopsItAtABatchBoundary) {
 // cancel holds after the restart: the job sends again the batches that may have been in flight,
 // then ends CANCELLED with counts that match the store, instead of running to its end.
 TEST_F(JobManagerTest, ACancelAnsweredBeforeTheProcessDiedEndsTheJobAfterTheRestart) {
-  std::string content = "id\n";
-  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  const std::string content = IdRows(30);
   const std::string id = QueuedBeforeStart(content);
   Moment reached;
   Moment cancel_requested;
-  store_.batch_hook = [&](uint64_t sequence, bool*) {
-    if (sequence != 2) return absl::OkStatus();
-    reached.Signal();
-    cancel_requested.Wait();
-    return absl::OkStatus();
-  };
+  HoldBatch(2, reached, cancel_requested);
   {
     std::atomic<bool> broken{false};
     ScopedFault fault(*jobs_, [&](std::string_view what) {
@@ -413,6 +417,10 @@ TEST_F(JobManagerTest, ACancelAnsweredBeforeTheProcessDiedEndsTheJobAfterTheRest
     });
     ASSERT_TRUE(manager_->Start().ok());
     reached.Wait();
+    // Batch 1's checkpoint is written once its answer is in, batch 2 held or not.
+    for (int i = 0; i < 1000 && Stored(id).next_batch_sequence() != 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     broken = true;
     auto asked = manager_->CancelJob("default", id);
     cancel_requested.Signal();
@@ -538,8 +546,7 @@ TEST_F(JobManagerTest, UnfinishedJobsResumeOnStart) {
 }
 
 TEST_F(JobManagerTest, ShutdownLeavesARunningJobResumable) {
-  std::string content = "id\n";
-  for (int i = 0; i < 30; ++i) content += fmt::format("k{}\n", i);
+  const std::string content = IdRows(30);
   ASSERT_TRUE(manager_->Start().ok());
   Moment reached;
   std::atomic<bool> down{true};
