@@ -226,13 +226,20 @@ size_t JobManager::ExpireJobs(int64_t now_micros) {
   // only the jobs listed after this id can have finished before the cutoff: the scan skips the
   // retention period's jobs, which are nearly all of them.
   const std::string created_before = fmt::format("{:016x}", static_cast<uint64_t>(cutoff));
-  absl::Status scanned = jobs_.ScanJobs(created_before, [&](internal::StoredJob&& job) {
-    const v1::Job& info = job.job();
-    const int64_t finished = info.finished_at_micros() > 0 ? info.finished_at_micros() : info.created_at_micros();
-    if (IsFinalState(info.state()) && finished < cutoff) expired.push_back({info.id(), info.state()});
-    return true;
-  });
+  // A record that cannot be read is left as it is (whether it finished cannot be known), and the
+  // older jobs behind it still go.
+  std::vector<std::string> unreadable;
+  absl::Status scanned = jobs_.ScanJobs(
+      created_before,
+      [&](internal::StoredJob&& job) {
+        const v1::Job& info = job.job();
+        const int64_t finished = info.finished_at_micros() > 0 ? info.finished_at_micros() : info.created_at_micros();
+        if (IsFinalState(info.state()) && finished < cutoff) expired.push_back({info.id(), info.state()});
+        return true;
+      },
+      &unreadable);
   if (!scanned.ok()) spdlog::warn("job expiry: {}", scanned.ToString());
+  for (const std::string& id : unreadable) spdlog::warn("job {}: record unreadable (corrupt): not purged", id);
   size_t purged = 0;
   uint64_t log_records = 0;
   for (const Expired& job : expired) {

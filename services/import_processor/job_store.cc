@@ -195,7 +195,8 @@ absl::Status JobStore::Checkpoint(const internal::StoredJob& job, const std::vec
   return FromRocks(db_->Write(Synced(), &batch), "write checkpoint");
 }
 
-absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const {
+absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit,
+                                std::vector<std::string>* unreadable) const {
   RETURN_IF_ERROR(Fault("scan jobs"));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), jobs_));
   if (after_id.empty()) {
@@ -206,6 +207,10 @@ absl::Status JobStore::ScanJobs(std::string_view after_id, absl::FunctionRef<boo
   }
   for (; it->Valid(); it->Prev()) {
     auto job = ParseValue<internal::StoredJob>(it->value(), "job");
+    if (!job.ok() && unreadable != nullptr) {
+      unreadable->push_back(it->key().ToString());
+      continue;
+    }
     if (!job.ok()) return job.status();
     if (!visit(*std::move(job))) break;
   }
@@ -239,6 +244,12 @@ absl::StatusOr<uint64_t> JobStore::DeleteJob(std::string_view job_id) {
   RETURN_IF_ERROR(FromRocks(batch.Delete(CancelRequestKey(job_id)), "delete job"));
   RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &batch), "delete job"));
   return log_records;
+}
+
+absl::Status JobStore::PutRawJobForTesting(std::string_view job_id, std::string_view bytes) {
+  return FromRocks(db_->Put(Synced(), jobs_, rocksdb::Slice(job_id.data(), job_id.size()),
+                            rocksdb::Slice(bytes.data(), bytes.size())),
+                   "write job");
 }
 
 absl::Status JobStore::RecordCancelRequest(std::string_view job_id) {

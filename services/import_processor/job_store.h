@@ -70,7 +70,10 @@ class JobStore {
                           const std::vector<v1::JobError>& fixed);
 
   // Jobs newest first, starting after `after_id` when not empty. `visit` returns false to stop.
-  absl::Status ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit) const;
+  // A record that cannot be parsed ends the scan with DATA_LOSS, or, given `unreadable`, is
+  // skipped and its id added there.
+  absl::Status ScanJobs(std::string_view after_id, absl::FunctionRef<bool(internal::StoredJob&&)> visit,
+                        std::vector<std::string>* unreadable = nullptr) const;
 
   // Deletes a job for good: its record and every log record, in one synced WriteBatch (the log
   // by a range delete over the job's key prefix), so that a crash leaves either the whole job or
@@ -96,6 +99,8 @@ class JobStore {
   // removes it.
   // Thread-safe. Production code never sets it.
   void SetFaultForTesting(std::function<absl::Status(std::string_view what)> fault);
+  // For tests only: `bytes` as the job record of `job_id`, parsable or not.
+  absl::Status PutRawJobForTesting(std::string_view job_id, std::string_view bytes);
 
  private:
   JobStore() = default;

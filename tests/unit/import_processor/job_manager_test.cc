@@ -867,6 +867,18 @@ TEST_F(JobRetentionTest, OnlyJobsThatFinishedBeforeTheRetentionGo) {
   EXPECT_EQ(Listed(), (std::vector<std::string>{recent, finished_lately, running, queued}));  // newest id first
 }
 
+// A record that cannot be parsed stays (whether its job finished cannot be known), and the older
+// jobs the scan meets after it still go.
+TEST_F(JobRetentionTest, AnUnreadableRecordDoesNotKeepOlderJobsFromGoing) {
+  const int64_t now = NowMicros();
+  const std::string older = PutOldFinishedJob(now);  // created 100 days ago
+  const std::string corrupt = fmt::format("{:016x}{:08x}", static_cast<uint64_t>(now - 95 * kDayMicros), 7u);
+  ASSERT_TRUE(jobs_->PutRawJobForTesting(corrupt, "\xff\xff not a job record").ok());
+  EXPECT_EQ(manager_->ExpireJobs(now), 1u);
+  EXPECT_FALSE(InDb(older));
+  EXPECT_EQ(jobs_->GetJob(corrupt).status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(JobRetentionTest, ARetentionOfZeroKeepsEveryJob) {
   options_.job_retention = std::chrono::seconds(0);
   RecreateManager();
