@@ -5,7 +5,7 @@
 // Column families and keys (job and upload ids are fixed-width lower-case hex, see NewId()):
 //
 //   default   "format_version" -> "1"
-//             "cancel/" <job id>                          -> "" (a cancel asked for while it ran)
+//             "cancel/" <job id>                            -> "" (CancelJob was asked, RecordCancelRequest)
 //   uploads   <upload id>                                   -> contacts.internal.StoredUpload
 //   jobs      <job id>                                      -> contacts.internal.StoredJob
 //   errors    <job id> | kind (1 byte) | row (8 bytes BE) | seq (4 bytes BE) -> contacts.v1.JobError
