@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
 #include "common/paging/page_token.h"
 #include "common/status/absl_fmt.h"
@@ -1812,32 +1813,48 @@ absl::StatusOr<contacts::v1::Contact> ContactRepository::IdentifyAnonymous(
   RETURN_IF_ERROR(got);
   contacts::internal::StoredAnonymous stored;
   if (!stored.ParseFromString(bytes)) return absl::DataLossError("anonymous record is corrupt");
-  // The caller's values win over the anonymous ones. Stored values are kept by attribute name: one
-  // whose attribute was deleted since, or that no longer fits the type of an attribute created
-  // again under its name (a stored canonical value always fits its own attribute), belongs to a
-  // retired attribute and is left out, as records leave out retired ids; kept, it made every later
-  // identify of the user fail on an attribute the caller never sent.
-  const ValueOptions options = state->value_options();
-  google::protobuf::Map<std::string, std::string> merged;
-  for (const auto& [name, value] : stored.user().attributes()) {
-    const Attribute* attribute = state->FindAttribute(name);
-    if (attribute == nullptr || !NormalizeValue(TypeOf(*attribute), value, options).ok()) continue;
-    merged[name] = value;
-  }
-  for (const auto& [name, value] : request.attributes()) {
-    for (auto it = merged.begin(); it != merged.end();) {
-      it = EqualsIgnoreCase(it->first, name) ? merged.erase(it) : std::next(it);
-    }
-    merged[name] = value;
-  }
+  // Which value an attribute ends with: the caller's; else the contact's own; else the anonymous
+  // one. An anonymous session's values only fill what the contact lacks: a stale email seen in one
+  // session neither replaces the contact's nor fails the identify because another contact holds it.
+  // The caller's values alone are resolved first: they name the contact, and are checked as any
+  // write's are (an attribute given twice under two spellings is refused).
   google::protobuf::Arena arena;
   ResolvedRow row;
   RowError error;
   const std::shared_ptr<const CatalogSnapshot> catalog = state->catalog();
   AttributeResolver resolver(*catalog);
-  if (!ResolveRow(resolver, merged, &arena, &row, &error)) return RowErrorStatus(error);
+  if (!ResolveRow(resolver, request.attributes(), &arena, &row, &error)) return RowErrorStatus(error);
   BatchWriter writer(this, state);
   RETURN_IF_ERROR(writer.Prefetch({row.primary_key()}));
+  absl::flat_hash_set<uint32_t> held;  // attributes given by the caller or holding a value already
+  for (const auto& [name, value] : request.attributes()) {
+    if (const Attribute* attribute = state->FindAttribute(name); attribute != nullptr) held.insert(attribute->id());
+  }
+  if (const StoredContact* current = writer.Current(row.primary_key()); current != nullptr) {
+    ForEachStoredValue(*current, [&](uint32_t id, std::string_view value) {
+      if (!value.empty()) held.insert(id);
+    });
+  }
+  // Anonymous values are kept by attribute name: one whose attribute was deleted since, or that no
+  // longer fits the type of an attribute created again under its name (a stored canonical value
+  // always fits its own attribute), belongs to a retired attribute and is left out, as records
+  // leave out retired ids; kept, it made every later identify of the user fail on an attribute the
+  // caller never sent.
+  const ValueOptions options = state->value_options();
+  google::protobuf::Map<std::string, std::string> merged = request.attributes();
+  for (const auto& [name, value] : stored.user().attributes()) {
+    const Attribute* attribute = state->FindAttribute(name);
+    if (attribute == nullptr || held.contains(attribute->id()) ||
+        !NormalizeValue(TypeOf(*attribute), value, options).ok()) {
+      continue;
+    }
+    held.insert(attribute->id());
+    merged[name] = value;
+  }
+  if (merged.size() > request.attributes().size()) {
+    row = ResolvedRow();
+    if (!ResolveRow(resolver, merged, &arena, &row, &error)) return RowErrorStatus(error);
+  }
   ASSIGN_OR_RETURN(const contacts::v1::RowOutcome outcome,
                    writer.Upsert(row, contacts::v1::UPSERT, {}, "anonymous:" + request.guid(), &error));
   if (outcome == contacts::v1::REJECTED) return absl::AlreadyExistsError(error.reason);

@@ -1464,6 +1464,67 @@ TEST_P(ContactRepositoryTest, AnonymousUserIsIdentifiedIntoAContact) {
   EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
 }
 
+// Identify into a known contact: the caller's values win, then the contact's own; the anonymous
+// ones only fill what the contact lacks. A stale anonymous email that another contact holds no
+// longer fails the identify, and keeping the contact's email needs no "" (which clears it).
+TEST_P(ContactRepositoryTest, IdentifyAnonymousKeepsTheContactsValuesAndFillsTheRest) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "city", contacts::v1::TEXT, true);
+  CreateAttribute("t1", "plan", contacts::v1::TEXT, false);
+  CreateAttribute("t1", "score", contacts::v1::INTEGER, false);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}, {"email", "a@x.co"}, {"city", "Pune"}, {"plan", "free"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "C2"}, {"email", "b@x.co"}}).ok());
+  contacts::v1::RecordAnonymousRequest record;
+  record.set_guid("g-1");
+  (*record.mutable_attributes())["email"] = "b@x.co";  // C2's
+  (*record.mutable_attributes())["City"] = "Delhi";
+  (*record.mutable_attributes())["plan"] = "pro";
+  (*record.mutable_attributes())["score"] = "7";
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+
+  contacts::v1::IdentifyAnonymousRequest identify;
+  identify.set_guid("g-1");
+  (*identify.mutable_attributes())["customer_id"] = "C1";
+  (*identify.mutable_attributes())["plan"] = "team";
+  auto contact = repo_->IdentifyAnonymous("t1", identify);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("email"), "a@x.co");  // the contact's
+  EXPECT_EQ(contact->attributes().at("city"), "Pune");     // the contact's
+  EXPECT_EQ(contact->attributes().at("plan"), "team");     // the caller's
+  EXPECT_EQ(contact->attributes().at("score"), "7");       // the anonymous one fills the gap
+  EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 0);
+  EXPECT_EQ(*repo_->Count("t1", CityIs("Delhi")), 0);
+  EXPECT_EQ(*repo_->Count("t1", CityIs("Pune")), 1);
+  ASSERT_TRUE(repo_->CheckConsistency("t1").ok()) << repo_->CheckConsistency("t1");
+
+  // A new contact takes every anonymous value the caller does not give; an email another contact
+  // holds is still refused then, and the anonymous record stays.
+  record.set_guid("g-2");
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  identify.set_guid("g-2");
+  (*identify.mutable_attributes())["customer_id"] = "C3";
+  EXPECT_EQ(repo_->IdentifyAnonymous("t1", identify).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Get("t1", "C3").status().code(), absl::StatusCode::kNotFound);
+  (*identify.mutable_attributes())["email"] = "c@x.co";
+  contact = repo_->IdentifyAnonymous("t1", identify);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->attributes().at("email"), "c@x.co");
+  EXPECT_EQ(contact->attributes().at("city"), "Delhi");
+  EXPECT_EQ(contact->attributes().at("plan"), "team");
+
+  // The caller's values are checked as any write's: one attribute under two spellings is refused,
+  // not settled by the map's order.
+  record.set_guid("g-3");
+  ASSERT_TRUE(repo_->RecordAnonymous("t1", record).ok());
+  contacts::v1::IdentifyAnonymousRequest twice;
+  twice.set_guid("g-3");
+  (*twice.mutable_attributes())["customer_id"] = "C4";
+  (*twice.mutable_attributes())["Customer_ID"] = "C5";
+  auto refused = repo_->IdentifyAnonymous("t1", twice);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(repo_->ListAnonymous("t1", {})->users_size(), 1);
+}
+
 // AIP-158: a page token continues the request that returned it, whatever page_size and with_total
 // say. Used with another filter, projection or tenant it is refused; it used to be taken as a bare
 // position and return rows from there under the new filter.
