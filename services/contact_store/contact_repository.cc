@@ -1142,6 +1142,15 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
     if (!same && has_contacts) {
       return absl::FailedPreconditionError("primary key cannot change once contacts exist");
     }
+    // The default country decides how a mobile without one is read: changed under a mobile primary
+    // key, the same raw key would name another contact, and a re-import would double every one.
+    if (same && has_contacts && current->type() == contacts::v1::MOBILE &&
+        country != state->record.default_country_code()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "default_country_code: cannot change from {} to {} once contacts exist: the primary key \"{}\" is a "
+          "MOBILE, and its stored keys were read with the current code",
+          state->record.default_country_code(), country, current->name()));
+    }
   }
   contacts::v1::AttributeType pk_type = request.primary_key_type() == contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED
                                             ? contacts::v1::TEXT
@@ -1150,6 +1159,14 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
       existing->type() != request.primary_key_type()) {
     return absl::InvalidArgumentError(fmt::format("primary_key_type: attribute \"{}\" exists with type {}", pk_name,
                                                   contacts::v1::AttributeType_Name(existing->type())));
+  }
+  // Making email or mobile unique over contacts that already share one would leave lookups by it
+  // ambiguous while the tenant reports it unique: refused, naming a shared value.
+  if (has_contacts && email_unique && !state->record.email_unique()) {
+    RETURN_IF_ERROR(CheckNoSharedValue(*state, state->email_id(), "allow_duplicate_email"));
+  }
+  if (has_contacts && mobile_unique && !state->record.mobile_unique()) {
+    RETURN_IF_ERROR(CheckNoSharedValue(*state, state->mobile_id(), "allow_duplicate_mobile"));
   }
   rocksdb::WriteBatch batch;
   TenantRecord saved = state->record;
@@ -1198,6 +1215,42 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
   out.set_mobile_unique(state->record.mobile_unique());
   out.set_contact_count(state->columns.alive().cardinality());
   return out;
+}
+
+absl::Status ContactRepository::CheckNoSharedValue(const TenantState& state, uint32_t attribute_id,
+                                                   std::string_view field) {
+  const Attribute* attribute = state.AttributeById(attribute_id);
+  absl::Status outcome = absl::OkStatus();
+  state.columns.ForEachSharedLookupHash([&](const std::vector<uint32_t>& ordinals) {
+    // The holders of one hash: of either attribute, and a collision's holders may differ in text.
+    absl::StatusOr<std::vector<std::string>> pks = PrimaryKeysOf(state, ordinals, nullptr);
+    if (!pks.ok()) {
+      outcome = pks.status();
+      return false;
+    }
+    std::sort(pks->begin(), pks->end());
+    absl::flat_hash_map<std::string, std::string> holder_of;  // value -> its first holder
+    for (const std::string& pk : *pks) {
+      absl::StatusOr<std::optional<StoredContact>> stored = ReadContact(state, pk);
+      if (!stored.ok() || !stored->has_value()) {
+        outcome = stored.ok() ? absl::DataLossError(fmt::format("the record of live contact \"{}\" is missing", pk))
+                              : stored.status();
+        return false;
+      }
+      const std::string value(StoredValueOf(**stored, attribute_id));
+      if (value.empty()) continue;
+      auto [it, first] = holder_of.emplace(value, pk);
+      if (!first) {
+        outcome = absl::FailedPreconditionError(
+            fmt::format("{}: {} cannot be made unique: contacts \"{}\" and \"{}\" both hold {} \"{}\"; give them "
+                        "distinct values (or delete one) first",
+                        field, attribute->name(), it->second, pk, attribute->name(), value));
+        return false;
+      }
+    }
+    return true;
+  });
+  return outcome;
 }
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::GetTenant(const std::string& tenant) {

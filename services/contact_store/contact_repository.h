@@ -222,6 +222,9 @@ class ContactRepository {
   FilterEvaluator Evaluator(const TenantState& state);
   absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter);
   absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate);
+  // FAILED_PRECONDITION naming two contacts that hold the same value of email or mobile
+  // (`attribute_id`), for the setting `field` that would make it unique; OK when none do.
+  absl::Status CheckNoSharedValue(const TenantState& state, uint32_t attribute_id, std::string_view field);
   absl::StatusOr<std::vector<std::string>> PrimaryKeysOf(const TenantState& state,
                                                          const std::vector<uint32_t>& ordinals,
                                                          const rocksdb::Snapshot* snapshot);

@@ -284,6 +284,18 @@ size_t TenantColumns::ValueOwnerCount() const {
   return count;
 }
 
+void TenantColumns::ForEachSharedLookupHash(absl::FunctionRef<bool(const std::vector<uint32_t>&)> visit) const {
+  std::vector<uint32_t> ordinals;
+  for (const auto& [hash, more] : value_owners_more_) {
+    const uint32_t* owner = value_owners_.Find(hash);
+    if (owner == nullptr || more.cardinality() == 0) continue;
+    ordinals.assign(1 + more.cardinality(), *owner);
+    more.toUint32Array(ordinals.data() + 1);
+    std::sort(ordinals.begin(), ordinals.end());
+    if (!visit(ordinals)) return;
+  }
+}
+
 std::vector<uint32_t> TenantColumns::LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const {
   const uint64_t hash = LookupValueHash(attribute_id, value);
   std::vector<uint32_t> ordinals;

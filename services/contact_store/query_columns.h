@@ -20,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/functional/function_ref.h"
 #include "absl/numeric/int128.h"
 #include "absl/types/span.h"
 #include "services/contact_store/chunked_column.h"
@@ -168,6 +169,10 @@ class TenantColumns {
   // the only index of email and mobile values: RocksDB keeps no lookup entries for them
   // (docs/architecture.md, "Email and mobile lookups").
   std::vector<uint32_t> LookupValueOrdinals(uint32_t attribute_id, std::string_view value) const;
+  // Calls visit(ordinals) for each email or mobile value hash that more than one live contact
+  // holds (ascending ordinals), until visit returns false: where duplicates of either attribute,
+  // and the rare hash collisions, are. Used before a tenant makes a value unique.
+  void ForEachSharedLookupHash(absl::FunctionRef<bool(const std::vector<uint32_t>&)> visit) const;
   // How many (value, contact) pairs the email and mobile lookups hold: one per contact and value
   // held. For consistency checks, which find stale entries by it.
   size_t ValueOwnerCount() const;

@@ -533,6 +533,52 @@ TEST_P(ContactRepositoryTest, SetupTenantKeepsTheSettingsACallLeavesOut) {
   EXPECT_FALSE(fresh->mobile_unique());
 }
 
+// Settings that decide what stored keys and values mean cannot change under them. Under a MOBILE
+// primary key, the default country reads every key written without one: changed, the same raw key
+// named another contact. Making email (mobile) unique while two contacts share one left lookups by
+// it ambiguous under a tenant that said it was unique. Both are refused, and nothing changes.
+TEST_P(ContactRepositoryTest, SetupTenantRefusesSettingsThatWouldChangeWhatStoredContactsMean) {
+  contacts::v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("mobile");
+  setup.set_allow_duplicate_email(true);
+  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  ASSERT_TRUE(Upsert("t1", {{"mobile", "9876543210"}, {"email", "d@x.co"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"mobile", "9876543211"}, {"email", "D@x.co"}}).ok());
+
+  setup.set_default_country_code("44");
+  auto changed = repo_->SetupTenant("t1", setup);
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kFailedPrecondition) << changed.status();
+  EXPECT_THAT(std::string(changed.status().message()), HasSubstr("default_country_code"));
+  setup.set_default_country_code("+91");  // the same code, spelt with its +
+  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  auto contact = Get("t1", "9876543210");
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(contact->primary_key(), "+919876543210");
+
+  setup.set_allow_duplicate_email(false);
+  changed = repo_->SetupTenant("t1", setup);
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kFailedPrecondition) << changed.status();
+  EXPECT_THAT(std::string(changed.status().message()),
+              HasSubstr("\"+919876543210\" and \"+919876543211\" both hold email \"d@x.co\""));
+  EXPECT_FALSE(repo_->GetTenant("t1")->email_unique());
+  // Once the two differ, the email can be made unique.
+  ASSERT_TRUE(Upsert("t1", {{"mobile", "9876543211"}, {"email", "e@x.co"}}).ok());
+  changed = repo_->SetupTenant("t1", setup);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(changed->email_unique());
+  EXPECT_EQ(Upsert("t1", {{"mobile", "9876543212"}, {"email", "e@x.co"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  // Under a key that is not a mobile, the country only reads values given from now on.
+  SetUpTenant("t2");
+  ASSERT_TRUE(Upsert("t2", {{"customer_id", "C1"}, {"mobile", "9876543210"}}).ok());
+  contacts::v1::SetupTenantRequest other;
+  other.set_primary_key_attribute("customer_id");
+  other.set_default_country_code("44");
+  ASSERT_TRUE(repo_->SetupTenant("t2", other).ok());
+  EXPECT_EQ(Get("t2", "C1")->attributes().at("mobile"), "+919876543210");
+}
+
 // A row naming one attribute in two spellings is refused: which value won was the order in which
 // protobuf's map happened to visit them. A blacklist reason outside the enum is refused too,
 // rather than filed under MANUAL.
