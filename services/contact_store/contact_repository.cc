@@ -2320,11 +2320,16 @@ absl::StatusOr<contacts::v1::BatchDeleteResponse> ContactRepository::BatchDelete
 // ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state, uint32_t attribute_id,
-                                                       const TypedPredicate& predicate) {
+                                                       const TypedPredicate& predicate, const StopCheck& stop) {
   std::vector<uint32_t> hits;
   auto it = db_->Scan(db_->contacts(), keys::ContactPrefix(state.id()), nullptr, /*fill_cache=*/false);
   StoredContact contact;
+  uint64_t read = 0;
   for ((*it)->Seek(it->prefix()); (*it)->Valid(); (*it)->Next()) {
+    // A scan of millions holds the tenant's lock for seconds: it ends with the call.
+    if (++read % 4096 == 0 && stop && stop()) {
+      return absl::CancelledError("filter: record scan stopped: the call was cancelled or its deadline passed");
+    }
     if (!ParseStoredContact((*it)->value().ToStringView(), &contact)) {
       return absl::DataLossError("contact record is corrupt");
     }
@@ -2336,15 +2341,18 @@ absl::StatusOr<Roaring> ContactRepository::ScanRecords(const TenantState& state,
   return out;
 }
 
-FilterEvaluator ContactRepository::Evaluator(const TenantState& state) {
-  return FilterEvaluator(state, [this, &state](uint32_t attribute_id, const TypedPredicate& predicate) {
-    return ScanRecords(state, attribute_id, predicate);
-  });
+FilterEvaluator ContactRepository::Evaluator(const TenantState& state, const StopCheck& stop) {
+  return FilterEvaluator(
+      state,
+      [this, &state, stop](uint32_t attribute_id, const TypedPredicate& predicate) {
+        return ScanRecords(state, attribute_id, predicate, stop);
+      },
+      stop);
 }
 
-absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state,
-                                                          const contacts::v1::Filter& filter) {
-  return Evaluator(state).Evaluate(filter);
+absl::StatusOr<Roaring> ContactRepository::EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter,
+                                                          const StopCheck& stop) {
+  return Evaluator(state, stop).Evaluate(filter);
 }
 
 absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const TenantState& state,
@@ -2369,7 +2377,7 @@ absl::StatusOr<std::vector<std::string>> ContactRepository::PrimaryKeysOf(const 
 }
 
 absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
-    const std::string& tenant, const contacts::v1::StoreQueryRequest& request) {
+    const std::string& tenant, const contacts::v1::StoreQueryRequest& request, const StopCheck& stop) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
   const uint32_t page_size = request.page_size() == 0 ? 50 : request.page_size();
@@ -2401,7 +2409,7 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   // widened eightfold until it holds a page or covers every contact: a page of a large audience
   // then costs a fraction of a count, and an empty result at most ~8/7 of one. Record scans run
   // once however often the window widens.
-  FilterEvaluator evaluator = Evaluator(*state);
+  FilterEvaluator evaluator = Evaluator(*state, stop);
   const Roaring& alive = state->columns.alive();
   contacts::v1::StoreQueryResponse out;
   std::vector<uint32_t> ordinals;
@@ -2450,10 +2458,11 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
   return out;
 }
 
-absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, const contacts::v1::Filter& filter) {
+absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, const contacts::v1::Filter& filter,
+                                                  const StopCheck& stop) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
-  return Evaluator(*state).Count(filter);
+  return Evaluator(*state, stop).Count(filter);
 }
 
 absl::Status ContactRepository::Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,
@@ -2484,7 +2493,7 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
         if (attribute->id() != pk->id()) add(*attribute);
       }
     }
-    ASSIGN_OR_RETURN(plan.matches, EvaluateFilter(*state, request.filter()));
+    ASSIGN_OR_RETURN(plan.matches, EvaluateFilter(*state, request.filter(), stop));
     plan.alive = state->columns.alive().cardinality();
     // Records and columns agree under the lock, so the snapshot holds exactly these contacts.
     snapshot = std::make_unique<SnapshotHolder>(db_->db());

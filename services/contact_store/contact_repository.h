@@ -128,9 +128,13 @@ class ContactRepository {
                                                                 const contacts::v1::BatchDeleteRequest& request);
 
   // ----- Queries -----
+  // Both stop with CANCELLED once `stop` says the caller has gone (checked per term and every few
+  // thousand records of a scan), so an abandoned call does not hold the tenant's lock on.
   absl::StatusOr<contacts::v1::StoreQueryResponse> Query(const std::string& tenant,
-                                                         const contacts::v1::StoreQueryRequest& request);
-  absl::StatusOr<uint64_t> Count(const std::string& tenant, const contacts::v1::Filter& filter);
+                                                         const contacts::v1::StoreQueryRequest& request,
+                                                         const StopCheck& stop = {});
+  absl::StatusOr<uint64_t> Count(const std::string& tenant, const contacts::v1::Filter& filter,
+                                 const StopCheck& stop = {});
   // Streams CSV chunks (header first) from one snapshot to `sink` (export_writer.h: it may take
   // each chunk's bytes; it returns false to stop when the client is gone). The columns are the
   // primary key, then request.attributes (every attribute when empty).
@@ -219,9 +223,11 @@ class ContactRepository {
   contacts::v1::Contact ToContact(const TenantState& state, const contacts::internal::StoredContact& stored,
                                   const std::vector<uint32_t>* projection = nullptr) const;
   // An evaluator over the tenant's columns whose record scans read this repository.
-  FilterEvaluator Evaluator(const TenantState& state);
-  absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter);
-  absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate);
+  FilterEvaluator Evaluator(const TenantState& state, const StopCheck& stop);
+  absl::StatusOr<Roaring> EvaluateFilter(const TenantState& state, const contacts::v1::Filter& filter,
+                                         const StopCheck& stop);
+  absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate,
+                                      const StopCheck& stop);
   // FAILED_PRECONDITION naming two contacts that hold the same value of email or mobile
   // (`attribute_id`), for the setting `field` that would make it unique; OK when none do.
   absl::Status CheckNoSharedValue(const TenantState& state, uint32_t attribute_id, std::string_view field);

@@ -219,12 +219,16 @@ return absl::OkStatus();
 CONTACTS_END
 
 CONTACTS_POOLED_HANDLER(Query, StoreQueryRequest, StoreQueryResponse, Role::kReader, queries_)
-ASSIGN_OR_RETURN(*response, repository_->Query(tenant, *request));
+const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
+ASSIGN_OR_RETURN(*response,
+                 repository_->Query(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); }));
 return absl::OkStatus();
 CONTACTS_POOLED_END
 
 CONTACTS_POOLED_HANDLER(Count, StoreCountRequest, StoreCountResponse, Role::kReader, queries_)
-ASSIGN_OR_RETURN(uint64_t count, repository_->Count(tenant, request->filter()));
+const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
+ASSIGN_OR_RETURN(uint64_t count,
+                 repository_->Count(tenant, request->filter(), [&] { return CallCancelledOrExpired(*ctx, deadline); }));
 response->set_count(count);
 return absl::OkStatus();
 CONTACTS_POOLED_END

@@ -149,6 +149,10 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       if (++terms_ > kMaxFilterTerms) {
         return absl::InvalidArgumentError(fmt::format("filter: more than {} terms", kMaxFilterTerms));
       }
+      // Checked per term: ten thousand column terms over millions of contacts take a while too.
+      if (stop_ && stop_()) {
+        return absl::CancelledError("filter: evaluation stopped: the call was cancelled or its deadline passed");
+      }
       return EvaluateTerm(filter.term(), universe);
     }
   }
@@ -174,10 +178,19 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
           return typed.op() == Operator::IS_SET ? universe & present : universe - present;
         }
       }
-      auto cached = scanned_.find(&term);
+      contacts::v1::AttributePredicate unnamed = term.attribute();
+      unnamed.clear_attribute();
+      std::pair<uint32_t, std::string> key(attribute->id(), unnamed.SerializeAsString());
+      auto cached = scanned_.find(key);
       if (cached == scanned_.end()) {
+        if (scanned_.size() >= kMaxRecordScans) {
+          return absl::InvalidArgumentError(fmt::format(
+              "filter: more than {} different conditions on attributes without an index (\"{}\" is one): each reads "
+              "every contact; index the attribute (UpdateAttribute indexed=true) or put the values in one IN",
+              kMaxRecordScans, attribute->name()));
+        }
         ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
-        cached = scanned_.emplace(&term, std::move(scanned)).first;
+        cached = scanned_.emplace(std::move(key), std::move(scanned)).first;
       }
       return cached->second & universe;
     }

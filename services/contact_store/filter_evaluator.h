@@ -1,7 +1,7 @@
 // Evaluates a filter tree (contacts.v1.Filter) over one tenant's query columns, producing the
 // bitmap of matching contact ordinals. Indexed attributes, lists, dates, identity, blacklist and
 // control groups are answered from memory; predicates on attributes without a column fall back to
-// a scan of the tenant's records (`RecordScan`), once per predicate.
+// a scan of the tenant's records (`RecordScan`), once per distinct predicate.
 // REQUIRES: the caller holds the tenant's lock (shared at least) for the evaluator's life.
 #pragma once
 
@@ -26,14 +26,23 @@ inline constexpr int kMaxFilterDepth = 64;
 // audience-query accepts up to 10,000 terms after expanding segments (its filter_tree.h and
 // README), and sends the expanded tree here: the same limit, so nothing it accepts is refused.
 inline constexpr int kMaxFilterTerms = 10000;
+// Distinct predicates on attributes without a column in one filter: each reads every record of the
+// tenant under its lock, so a filter of thousands (4,000 ORed terms on a note) held writes back for
+// minutes. Repeats of one predicate share a scan.
+inline constexpr int kMaxRecordScans = 16;
+// Whether the caller has gone (cancelled, or past its deadline): evaluation stops with CANCELLED.
+using EvaluationStop = std::function<bool()>;
 
 class FilterEvaluator {
  public:
-  FilterEvaluator(const TenantState& tenant, RecordScan scan) : tenant_(tenant), scan_(std::move(scan)) {}
+  FilterEvaluator(const TenantState& tenant, RecordScan scan, EvaluationStop stop = {})
+      : tenant_(tenant), scan_(std::move(scan)), stop_(std::move(stop)) {}
 
   // An empty filter (no node set) matches every contact.
   // Errors: INVALID_ARGUMENT naming the unknown attribute, list or control group, the bad literal,
-  // an in_segment term (segments are expanded by audience-query), or a tree too deep or too large.
+  // an in_segment term (segments are expanded by audience-query), or a tree too deep or too large
+  // (more than kMaxFilterTerms terms, or kMaxRecordScans distinct predicates needing a record scan);
+  // CANCELLED when `stop` says the caller has gone.
   absl::StatusOr<Roaring> Evaluate(const contacts::v1::Filter& filter);
   // The matching contacts within `universe` (REQUIRES: a subset of the alive contacts), e.g. a
   // window of ordinals for a first page. The same evaluator may evaluate the same filter again
@@ -60,8 +69,11 @@ class FilterEvaluator {
 
   const TenantState& tenant_;
   RecordScan scan_;
+  EvaluationStop stop_;
   int terms_ = 0;
-  absl::flat_hash_map<const contacts::v1::Term*, Roaring> scanned_;  // record scans, over all alive
+  // Record scans over all alive contacts, by attribute id and the predicate as sent (without the
+  // attribute's spelling), so that repeats of one term cost one scan.
+  absl::flat_hash_map<std::pair<uint32_t, std::string>, Roaring> scanned_;
 };
 
 }  // namespace contacts::store

@@ -1392,6 +1392,40 @@ TEST_P(ContactRepositoryTest, DeletingAListTakesItFromEveryMemberAndKeepsTheCont
   EXPECT_EQ(repo_->ListLists("t1")->at(0).member_count(), 2u);
 }
 
+// A record scan holds the tenant's lock: Count, Query and Export end it once the caller has gone
+// (checked every 4,096 records), and the tenant takes writes again at once.
+TEST_P(ContactRepositoryTest, RecordScansStopWhenTheCallerHasGone) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "note", contacts::v1::TEXT, false);
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("load");
+  batch.set_batch_sequence(1);
+  batch.add_columns("customer_id");
+  batch.add_columns("note");
+  for (int i = 0; i < 10000; ++i) {
+    auto* row = batch.add_rows();
+    row->set_row_number(i + 1);
+    row->add_values(fmt::format("P{:05}", i));
+    row->add_values(i % 2 ? "odd" : "even");
+  }
+  ASSERT_TRUE(repo_->BatchUpsert("t1", batch).ok());
+  const Filter odd = AttributeIs("note", "odd");
+  // The first check is the term's, before its scan; the second falls inside the scan.
+  int checks = 0;
+  auto gone_in_scan = [&] { return ++checks >= 2; };
+  auto counted = repo_->Count("t1", odd, gone_in_scan);
+  EXPECT_EQ(counted.status().code(), absl::StatusCode::kCancelled) << counted.status();
+  EXPECT_EQ(checks, 2);
+  checks = 0;
+  contacts::v1::StoreQueryRequest query;
+  *query.mutable_filter() = odd;
+  query.set_with_total(true);
+  EXPECT_EQ(repo_->Query("t1", query, gone_in_scan).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(*repo_->Count("t1", odd, [] { return false; }), 5000u);
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "P00000"}, {"note", "odd"}}).ok());
+  EXPECT_EQ(*repo_->Count("t1", odd), 5001u);
+}
+
 TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);

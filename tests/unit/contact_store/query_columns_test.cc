@@ -7,6 +7,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/values/typed_value.h"
@@ -17,6 +18,7 @@ namespace contacts::store {
 namespace {
 
 using contacts::internal::StoredContact;
+using ::testing::HasSubstr;
 
 // Lowers the number of distinct values a column keeps per-value bitmaps for, for one test.
 class ScopedValueBitmapLimit {
@@ -372,16 +374,62 @@ TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
       auto* predicate = filter.mutable_or_()->add_filters()->mutable_term()->mutable_attribute();
       predicate->set_attribute("age");
       predicate->set_op(contacts::v1::EQ);
-      predicate->add_values(std::to_string(i));
+      predicate->add_values(std::to_string(i % kMaxRecordScans));
     }
     return filter;
   };
   FilterEvaluator evaluator(tenant, scan);
   EXPECT_TRUE(evaluator.Evaluate(or_of(10000)).ok());
-  EXPECT_EQ(scans, 10000);
+  EXPECT_EQ(scans, kMaxRecordScans);  // repeats share a scan
   auto refused = evaluator.Evaluate(or_of(10001));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.status().message(), "filter: more than 10000 terms");
+}
+
+// Each predicate on an attribute without a column reads every record under the tenant's lock: a
+// filter of 4,000 copies of one such term read them 4,000 times, and went on after its caller had
+// gone, holding writes back for minutes. Repeats (in any spelling of the attribute) now share one
+// scan, more than kMaxRecordScans distinct ones are refused, and a caller that has gone stops it.
+TEST(QueryColumnsTest, FilterEvaluatorScansEachDistinctPredicateOnceAndStopsWhenTheCallerHasGone) {
+  TenantState tenant;
+  contacts::v1::Attribute note;
+  note.set_id(5);
+  note.set_name("note");
+  note.set_type(contacts::v1::TEXT);
+  tenant.attributes[5] = note;
+  tenant.attribute_by_name["note"] = 5;
+  int scans = 0;
+  RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
+    ++scans;
+    return Roaring();
+  };
+  auto or_of = [](int distinct, int copies) {
+    contacts::v1::Filter filter;
+    for (int i = 0; i < distinct * copies; ++i) {
+      auto* predicate = filter.mutable_or_()->add_filters()->mutable_term()->mutable_attribute();
+      predicate->set_attribute(i % 2 ? "note" : "NOTE");
+      predicate->set_op(contacts::v1::EQ);
+      predicate->add_values(fmt::format("v{}", i % distinct));
+    }
+    return filter;
+  };
+  FilterEvaluator evaluator(tenant, scan);
+  ASSERT_TRUE(evaluator.Evaluate(or_of(1, 4000)).ok());
+  EXPECT_EQ(scans, 1);
+  scans = 0;
+  FilterEvaluator fresh(tenant, scan);
+  ASSERT_TRUE(fresh.Evaluate(or_of(kMaxRecordScans, 3)).ok());
+  EXPECT_EQ(scans, kMaxRecordScans);
+  FilterEvaluator another(tenant, scan);
+  auto refused = another.Evaluate(or_of(kMaxRecordScans + 1, 1));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("without an index (\"note\" is one)"));
+
+  int checks = 0;
+  FilterEvaluator stopped(tenant, scan, [&] { return ++checks > 2; });
+  auto cancelled = stopped.Evaluate(or_of(1, 10));
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_EQ(checks, 3);
 }
 
 TEST(QueryColumnsTest, DroppedAndReaddedColumnAnswersFromItsNewValuesOnly) {
