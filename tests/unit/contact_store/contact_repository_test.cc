@@ -1884,10 +1884,10 @@ TEST_P(ContactRepositoryTest, BatchAnswersAsItsRowsSentInSmallerBatches) {
   ASSERT_TRUE(repo_->CheckConsistency("smaller").ok());
 }
 
-// Duplicates stored while the tenant allowed them stay where they are once it makes the value
-// unique, and no contact may take such a value while one of them still holds it, even when
-// another holder lets it go earlier in the same batch: the batch answers as its rows sent one
-// batch each.
+// Duplicates stored while the tenant allowed them, in a store whose tenant made the value unique
+// before SetupTenant refused that (it now names the duplicates): they stay where they are, and no
+// contact may take such a value while one of them still holds it, even when another holder lets
+// it go earlier in the same batch: the batch answers as its rows sent one batch each.
 TEST_P(ContactRepositoryTest, ValueStillHeldByAStoredDuplicateIsRefusedAfterAnotherHolderLetsItGo) {
   contacts::v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
@@ -1895,7 +1895,28 @@ TEST_P(ContactRepositoryTest, ValueStillHeldByAStoredDuplicateIsRefusedAfterAnot
   ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
   for (const char* pk : {"A", "B"}) ASSERT_TRUE(Upsert("t1", {{"customer_id", pk}, {"email", "v@x.io"}}).ok());
   setup.set_allow_duplicate_email(false);
-  ASSERT_TRUE(repo_->SetupTenant("t1", setup).ok());
+  ASSERT_EQ(repo_->SetupTenant("t1", setup).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The tenant record as such an older store holds it: email unique over the stored duplicates.
+  repo_.reset();
+  {
+    auto db = StoreDb::Open(dir_.path() + "/store/db", DbOptions());
+    ASSERT_TRUE(db.ok()) << db.status();
+    bool marked = false;
+    for (uint32_t id = 0; id < 8 && !marked; ++id) {
+      const std::string key = keys::CatalogKey(id, keys::CatalogKind::kTenant, "");
+      std::string bytes;
+      if (!(*db)->Get((*db)->catalog(), key, &bytes).ok()) continue;
+      contacts::internal::TenantRecord record;
+      ASSERT_TRUE(record.ParseFromString(bytes));
+      if (record.name() != "t1") continue;
+      record.set_email_unique(true);
+      ASSERT_TRUE((*db)->db()->Put((*db)->write_options(), (*db)->catalog(), key, record.SerializeAsString()).ok());
+      marked = true;
+    }
+    ASSERT_TRUE(marked);
+  }
+  Open();
+  ASSERT_TRUE(repo_->GetTenant("t1")->email_unique());
   // C is the only row of the batch with v@x.io, which A lets go of while B still holds it.
   auto batch = EmailBatch(1, 0, {{"A", "w@x.io"}, {"C", "v@x.io"}});
   auto answer = repo_->BatchUpsert("t1", batch);
