@@ -391,7 +391,7 @@ absl::Status CsvPushParser::Finish(RecordCallback on_record) {
   return Drain(on_record);
 }
 
-char DetectDelimiter(std::string_view sample) {
+char DetectDelimiter(std::string_view sample, char preferred) {
   static constexpr std::array<char, 4> kCandidates = {',', ';', '\t', '|'};
   static constexpr size_t kMaxRecords = 20;
   char best = ',';
@@ -437,7 +437,10 @@ char DetectDelimiter(std::string_view sample) {
     }
     if (counts.empty() || counts[0] < 2) continue;
     const size_t matching = static_cast<size_t>(std::count(counts.begin(), counts.end(), counts[0]));
-    if (matching > best_matching || (matching == best_matching && counts[0] > best_fields)) {
+    // On a tie the preferred delimiter wins: in a .txt, tab-separated, "Name (Last, First)" and
+    // "Smith, John" split under ',' as evenly as under '\t'.
+    const bool tie_break = candidate == preferred || (best != preferred && counts[0] > best_fields);
+    if (matching > best_matching || (matching == best_matching && tie_break)) {
       best = candidate;
       best_matching = matching;
       best_fields = counts[0];

@@ -82,9 +82,10 @@ struct CsvRecord {
 // Picks the delimiter among ',', ';', '|' and '\t' from the first records of `sample` (quote
 // aware). A candidate qualifies when the first record has more than one field under it; among
 // those, the one under which most of the sampled records (up to 20) have the same field count as
-// the first wins, then the one giving more fields, then the order , ; \t |. Returns ',' when none
-// qualifies. A truncated last line in the sample is ignored.
-char DetectDelimiter(std::string_view sample);
+// the first wins, then `preferred` (when it qualifies; '\0' for none: a .txt upload passes '\t'),
+// then the one giving more fields, then the order , ; \t |. Returns ',' when none qualifies. A
+// truncated last line in the sample is ignored.
+char DetectDelimiter(std::string_view sample, char preferred = '\0');
 
 namespace csv_internal {
 

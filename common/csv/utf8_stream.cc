@@ -1,5 +1,6 @@
 #include "common/csv/utf8_stream.h"
 
+#include <bit>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -10,16 +11,32 @@ namespace {
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 constexpr uint64_t kLowSeven = 0x7F7F7F7F7F7F7F7FULL;
 constexpr uint64_t kNewlines = 0x0A0A0A0A0A0A0A0AULL;
+constexpr uint64_t kReturns = 0x0D0D0D0D0D0D0D0DULL;
 constexpr uint64_t kLowBits = 0x0101010101010101ULL;
 
-// Number of '\n' bytes in an all-ASCII word (exact: no carries cross bytes because every byte < 0x80).
-// The marks (one bit per byte) are summed by a multiply rather than __builtin_popcountll: built for
-// plain x86-64 (no POPCNT), that is a call into libgcc per word, ~2% of an upload's CPU.
-inline int CountNewlines(uint64_t word) {
-  const uint64_t x = word ^ kNewlines;  // zero bytes where '\n'
+// 1 in the low bit of each byte of an all-ASCII word that equals the byte of `pattern` (exact: no
+// carries cross bytes because every byte < 0x80).
+inline uint64_t MarkBytes(uint64_t word, uint64_t pattern) {
+  const uint64_t x = word ^ pattern;  // zero bytes where equal
   const uint64_t nonzero = ((x & kLowSeven) + kLowSeven) | x;
-  const uint64_t marks = (~nonzero & kHighBits) >> 7;  // 1 in each byte that was '\n'
-  return static_cast<int>((marks * kLowBits) >> 56);   // the bytes' sum lands in the top byte
+  return (~nonzero & kHighBits) >> 7;
+}
+
+// Sum of marks. By a multiply rather than __builtin_popcountll: built for plain x86-64 (no
+// POPCNT), that is a call into libgcc per word, ~2% of an upload's CPU.
+inline int SumMarks(uint64_t marks) { return static_cast<int>((marks * kLowBits) >> 56); }
+
+// Line ends in an all-ASCII word as the CSV reader reads them: LF, CRLF and a lone CR each end a
+// line. Counts every CR and every LF not right after a CR; `*after_cr` says whether the byte
+// before the word was a CR and is set to whether the word's last byte is one.
+inline int CountLineEnds(uint64_t word, bool* after_cr) {
+  const uint64_t lf = MarkBytes(word, kNewlines);
+  const uint64_t cr = MarkBytes(word, kReturns);
+  constexpr bool kLittle = std::endian::native == std::endian::little;  // memory order of the bytes
+  const uint64_t carry = *after_cr ? 1 : 0;
+  const uint64_t cr_before = kLittle ? (cr << 8) | carry : (cr >> 8) | (carry << 56);
+  *after_cr = ((kLittle ? cr >> 56 : cr) & 1) != 0;
+  return SumMarks(cr) + SumMarks(lf & ~cr_before);
 }
 
 }  // namespace
@@ -61,16 +78,19 @@ absl::Status Utf8StreamValidator::Feed(std::string_view chunk) {
       uint64_t word;
       std::memcpy(&word, p, 8);
       if (word & kHighBits) break;
-      line_ += static_cast<uint64_t>(CountNewlines(word));
+      line_ += static_cast<uint64_t>(CountLineEnds(word, &after_cr_));
       p += 8;
     }
     if (p == end) break;
     const unsigned char b = *p;
     if (b < 0x80) {
-      if (b == '\n') ++line_;
+      // A CR ends a line (alone or before LF); so does an LF not right after a CR.
+      if (b == '\r' || (b == '\n' && !after_cr_)) ++line_;
+      after_cr_ = b == '\r';
       ++p;
       continue;
     }
+    after_cr_ = false;
     lead_ = b;
     sequence_start_ = offset_of(p);
     if (b >= 0xC2 && b <= 0xDF) {

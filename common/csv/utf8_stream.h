@@ -19,8 +19,9 @@ class Utf8StreamValidator {
  public:
   // Checks the next bytes of the input. Errors: INVALID_ARGUMENT "invalid UTF-8 at byte B (line
   // L): ..." where B is the 0-based input offset of the first byte of the ill-formed sequence (for
-  // a lead byte followed by a bad byte, the lead byte) and L the 1-based line holding it (lines end
-  // with LF). Once failed, every later call returns the same error.
+  // a lead byte followed by a bad byte, the lead byte) and L the 1-based line holding it (a line
+  // ends with LF, CRLF or a lone CR, as CsvReader reads them). Once failed, every later call
+  // returns the same error.
   absl::Status Feed(std::string_view chunk);
 
   // Ends the input. Errors: as Feed, or a sequence left incomplete by the end of input.
@@ -40,6 +41,7 @@ class Utf8StreamValidator {
 
   uint64_t offset_ = 0;  // input offset of the next byte
   uint64_t line_ = 1;
+  bool after_cr_ = false;  // the last byte was a CR: an LF next ends no further line
   // A sequence in progress: bytes still expected, and the range allowed for the next one.
   int pending_ = 0;
   unsigned char next_lo_ = 0x80;

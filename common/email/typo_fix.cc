@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -34,8 +36,29 @@ constexpr std::string_view kOtherRealDomains[] = {
     "telus.net",   "bigpond.com",   "optusnet.com.au", "xtra.co.nz",  "uol.com.br",   "bol.com.br",     "terra.com.br",
     "charter.net", "earthlink.net", "juno.com",        "netzero.net", "frontier.com", "windstream.net", "protonmail.ch",
     "tuta.io",     "tutanota.de",   "zohomail.com",    "zoho.in",     "zoho.eu",      "yahoo.in",       "googlemail.de",
-    "mail.de",     "email.de",
+    "mail.de",     "email.de",      "foxmail.com",     "fastmail.fm", "zohomail.eu",  "hotmart.com",    "hushmail.com",
+    "tuta.com",    "yeah.net",
 };
+
+// Top-level labels that are real (IANA's country codes, and the generic ones mail addresses use):
+// a domain that differs from a provider only there is another domain (fastmail.fm, proton.ai),
+// not a typo.
+constexpr std::string_view kCountryTlds =
+    "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bv bw by bz "
+    "ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm "
+    "fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is "
+    "it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm "
+    "mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr "
+    "ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg "
+    "th tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
+constexpr std::string_view kGenericTlds[] = {
+    "com",  "net",   "org",  "edu",  "gov",  "mil",  "int",    "info",  "biz",  "name", "pro", "mobi",
+    "tel",  "cat",   "coop", "aero", "asia", "jobs", "travel", "app",   "dev",  "xyz",  "top", "online",
+    "site", "store", "shop", "tech", "club", "live", "email",  "cloud", "blog", "art",
+};
+
+// QWERTY rows; each row sits about half a key right of the one above.
+constexpr std::string_view kKeyRows[] = {"1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"};
 
 // Country domains of the international providers: yahoo.fr, hotmail.co.uk, live.ca, ... are all
 // real, and some are only 2 edits from the .com.
@@ -81,6 +104,96 @@ const KnownDomainIndex& KnownDomains() {
     return known;
   }();
   return *index;
+}
+
+bool IsRealTld(std::string_view label) {
+  if (label.size() == 2) {
+    for (size_t i = 0; i + 2 <= kCountryTlds.size(); i += 3) {
+      if (kCountryTlds.substr(i, 2) == label) return true;
+    }
+    return false;
+  }
+  return std::find(std::begin(kGenericTlds), std::end(kGenericTlds), label) != std::end(kGenericTlds);
+}
+
+struct Key {
+  int row = -1;
+  int column = 0;
+};
+
+Key KeyOf(char c) {
+  for (int row = 0; row < static_cast<int>(std::size(kKeyRows)); ++row) {
+    if (const size_t column = kKeyRows[row].find(c); column != std::string_view::npos) {
+      return {row, static_cast<int>(column)};
+    }
+  }
+  return {};
+}
+
+// Neighbours on a QWERTY keyboard (fat-finger slips): same row, or the two keys touching from the
+// row above or below.
+bool KeysAdjacent(char a, char b) {
+  Key upper = KeyOf(a);
+  Key lower = KeyOf(b);
+  if (upper.row < 0 || lower.row < 0) return false;
+  if (upper.row == lower.row) return std::abs(upper.column - lower.column) == 1;
+  if (upper.row > lower.row) std::swap(upper, lower);
+  return lower.row == upper.row + 1 && (lower.column == upper.column || lower.column == upper.column - 1);
+}
+
+// Whether `typed` is `target` with `distance` slips of the kinds people make: a letter missing,
+// a letter doubled or an extra one next to its key, two letters swapped, a key's neighbour hit
+// instead (never for the first letter: foxmail, wahoo and xcloud are other names, not slips), a
+// trailing dot. A cheapest alignment needing any other edit (hotmart for hotmail: r and t for
+// i and l; photon for proton: h for r) is a different name.
+bool IsLikelySlip(std::string_view typed, std::string_view target, int distance) {
+  const size_t n = typed.size();
+  const size_t m = target.size();
+  constexpr int kNo = 1 << 20;
+  std::vector<int> d((n + 1) * (m + 1), kNo);
+  auto at = [&](size_t i, size_t j) -> int& { return d[i * (m + 1) + j]; };
+  auto extra_is_slip = [&](size_t k) {  // typed[k] has no counterpart in target
+    const char c = typed[k];
+    if (c == '.' && k + 1 == n) return true;
+    const bool doubled = (k > 0 && typed[k - 1] == c) || (k + 1 < n && typed[k + 1] == c);
+    const bool next_key = (k > 0 && KeysAdjacent(typed[k - 1], c)) || (k + 1 < n && KeysAdjacent(typed[k + 1], c));
+    return doubled || next_key;
+  };
+  for (size_t i = 0; i <= n; ++i) {
+    for (size_t j = 0; j <= m; ++j) {
+      int& v = at(i, j);
+      if (i == 0 && j == 0) v = 0;
+      if (j > 0) v = std::min(v, at(i, j - 1) + 1);  // a letter missing
+      if (i > 0 && extra_is_slip(i - 1)) v = std::min(v, at(i - 1, j) + 1);
+      if (i > 0 && j > 0) {
+        if (typed[i - 1] == target[j - 1]) {
+          v = std::min(v, at(i - 1, j - 1));
+        } else if (j > 1 && KeysAdjacent(typed[i - 1], target[j - 1])) {
+          v = std::min(v, at(i - 1, j - 1) + 1);
+        }
+      }
+      if (i > 1 && j > 1 && typed[i - 1] == target[j - 2] && typed[i - 2] == target[j - 1]) {
+        v = std::min(v, at(i - 2, j - 2) + 1);
+      }
+    }
+  }
+  return at(n, m) <= distance;
+}
+
+// Whether `typed` differs from `target` only in its top-level label, and that label is another
+// real one rather than the target's cut short by a letter (gmail.co, gmail.cm, yahoo.cm stay
+// slips of .com).
+bool DiffersOnlyByARealTld(std::string_view typed, std::string_view target) {
+  const size_t dot = typed.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 > target.size() ||
+      typed.substr(0, dot + 1) != target.substr(0, dot + 1)) {
+    return false;
+  }
+  const std::string_view tld = typed.substr(dot + 1);
+  const std::string_view target_tld = target.substr(dot + 1);
+  if (tld.size() < 2 || !IsRealTld(tld)) return false;
+  const bool one_letter_short = tld.size() + 1 == target_tld.size() && DamerauLevenshtein(tld, target_tld, 1) == 1;
+  return !one_letter_short;
 }
 
 }  // namespace
@@ -162,6 +275,9 @@ std::optional<std::string_view> SuggestDomainFix(std::string_view domain) {
   // provider wins (yahoo.cm is far likelier yahoo.com than yahoo.ca), but two providers tie.
   if (providers_at_best != 1) return std::nullopt;
   const std::string_view target = provider->name;
+  // Near is not enough: the edits must be ones a hand makes, and not a swap of one real TLD for
+  // another (fastmail.fm, zohomail.eu).
+  if (DiffersOnlyByARealTld(lower, target) || !IsLikelySlip(lower, target, best)) return std::nullopt;
   if (target.size() >= kLongDomain) return target;  // best <= 2
   if (best > 1) return std::nullopt;
   // Short providers: only slips after the first label (aol.con, live.co), since one edit inside a

@@ -4,11 +4,17 @@
 // yahoo.com, yahoo.co.in, hotmail.com, outlook.com, ...), and only when that provider is the
 // single provider nearest to it by Damerau-Levenshtein distance (adjacent transpositions count 1)
 // and no other domain we know to be real (an allow-list: email.com, me.com, yahoo.fr, yahoo.ca,
-// hotmail.de, gmc.com, aon.com, ...) is strictly nearer; within:
+// hotmail.de, gmc.com, aon.com, foxmail.com, ...) is strictly nearer; within:
 //   - distance 2 for providers of 9 characters or more (gmail.com, yahoo.com, hotmail.com, ...);
 //   - distance 1 for shorter providers (aol.com, msn.com, gmx.com, mail.com, live.com, ...), and
 //     only when the edit is after the provider's first label (aol.con -> aol.com, but aon.com, a
 //     real company domain, is left alone).
+// Near is not enough: the edits must be slips of the hand (a letter missing, doubled or extra
+// next to its key, two letters swapped, a QWERTY neighbour hit instead, a trailing dot), and the
+// first letter never replaced (foxmail.com, wahoo.com, xcloud.com, photon.me and hotmart.com are
+// other names). A domain differing only in its top-level label, when that label is another real
+// one, is another domain (fastmail.fm, zohomail.eu, proton.ai); the provider's own label cut
+// short by a letter is still a slip (gmail.co, yahoo.cm).
 // A domain that is itself known to be real is never changed (exact matches win: mail.com stays
 // mail.com though gmail.com is one edit away). Two providers at the same distance leave the
 // domain alone (hmail.com: gmail.com or mail.com?).

@@ -602,7 +602,10 @@ absl::Status AppendMobile(std::string_view s, std::string_view country_code, std
     if (total > 0 && national[0] == '0') return InvalidValue(s, kNotMobile, "country code cannot start with 0");
     country_code = {};
   } else {
-    if (national[0] == '0') {
+    // A trunk prefix: '0' in most plans, '1' before the 10 digits of a NANP number
+    // ("1-415-555-0100" dialled within the US is +1 415 555 0100, not +1 1415...).
+    const bool nanp_trunk = country_code == "1" && total == 11 && national[0] == '1';
+    if (national[0] == '0' || nanp_trunk) {
       national.remove_prefix(1);
       --total;
     }

@@ -42,10 +42,12 @@
 //   MOBILE    E.164: '+' then 8..15 digits. Accepts digits with spaces (Unicode ones too), dashes,
 //             dots and parentheses. "+" or "00" first means the number already has its country code;
 //             otherwise one leading '0' (trunk prefix) is dropped and the default country code
-//             is prepended. So "919876543210" with default 91 becomes "+91919876543210": a
-//             national number must not repeat the country code without '+' or "00". In an
-//             international number a "(0)" after the country code is the trunk prefix written
-//             out and is dropped: "+44 (0)20 7946 0958" becomes "+442079460958".
+//             is prepended. With default 1 the trunk prefix is NANP's '1': 11 digits starting
+//             with 1 lose it ("1-415-555-0100" becomes "+14155550100"). Otherwise a national
+//             number must not repeat the country code without '+' or "00": "919876543210" with
+//             default 91 becomes "+91919876543210". In an international number a "(0)" after
+//             the country code is the trunk prefix written out and is dropped:
+//             "+44 (0)20 7946 0958" becomes "+442079460958".
 //
 // Performance: NormalizeValue runs for every cell of million-row imports. It uses no regex, no
 // locale and allocates at most the returned string (messages are only built on error). Unicode

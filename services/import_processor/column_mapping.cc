@@ -297,7 +297,9 @@ void TypeInferrer::Add(std::string_view value) {
   value = TrimValueWhiteSpace(value);  // as NormalizeValue trims, so the leading-zero rule sees its value
   if (value.empty()) return;
   any_value_ = true;
-  if (HasLeadingZero(value)) candidates_ &= ~(kIntegerBit | kDecimalBit);
+  // A leading zero would be lost by a number, and a leading '+' marks a phone number written with
+  // its country code ("+919876543210"), which INTEGER, tried before MOBILE, would also accept.
+  if (HasLeadingZero(value) || value.front() == '+') candidates_ &= ~(kIntegerBit | kDecimalBit);
   if (!LooksLikePhoneNumber(value)) candidates_ &= ~kMobileBit;
   for (size_t i = 0; i < kInferenceOrder.size(); ++i) {
     if ((candidates_ & (1u << i)) == 0) continue;

@@ -148,10 +148,12 @@ absl::Status UploadSession::Check(std::string_view bytes) {
 
 absl::Status UploadSession::StartParser() {
   if (!delimiter_) {
-    delimiter_ = DetectDelimiter(head_);
-    // A header of one column names no delimiter (DetectDelimiter then answers ','). A .txt is
-    // tab-separated, and its values may hold commas ("Smith, John") that ',' would split.
-    if (extension_ == ".txt" && FirstRecordFields(head_, *delimiter_) < 2) delimiter_ = '\t';
+    // A .txt is tab-separated, and its values may hold commas ("Smith, John") that ',' would
+    // split: '\t' wins a tie, and a header of one column (no delimiter named, DetectDelimiter
+    // then answers ',') is read with '\t'.
+    const bool txt = extension_ == ".txt";
+    delimiter_ = DetectDelimiter(head_, txt ? '\t' : '\0');
+    if (txt && FirstRecordFields(head_, *delimiter_) < 2) delimiter_ = '\t';
   }
   parser_ = std::make_unique<CsvPushParser>(CsvDialect{*delimiter_});
   return absl::OkStatus();

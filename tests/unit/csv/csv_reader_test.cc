@@ -515,6 +515,20 @@ TEST(DetectDelimiterTest, IgnoresDelimitersInsideQuotes) {
   EXPECT_EQ(DetectDelimiter("a,b\n\"x;y\nz;w\",1\n"), ',');
 }
 
+// A tab-separated .txt whose values hold commas splits as evenly under ',' as under '\t': the
+// caller's preferred delimiter wins such a tie, and only a tie.
+TEST(DetectDelimiterTest, PreferredDelimiterWinsATie) {
+  const std::string names = "Name (Last, First)\tEmail\nSmith, John\tj@x.com\nDoe, Jane\tjane@x.com\n";
+  EXPECT_EQ(DetectDelimiter(names), ',');  // no preference: the fixed order
+  EXPECT_EQ(DetectDelimiter(names, '\t'), '\t');
+  // More fields under ',' is no reason to leave the preferred one when as many records agree.
+  EXPECT_EQ(DetectDelimiter("Name (Last, First)\tCity, State\nSmith, John\tPune, MH\n", '\t'), '\t');
+  // A delimiter under which more records agree still wins, and one that does not qualify never does.
+  EXPECT_EQ(DetectDelimiter("a,b\tc\n1,2\n3,4\n", '\t'), ',');
+  EXPECT_EQ(DetectDelimiter("name,email\nA,a@x.com\n", '\t'), ',');
+  EXPECT_EQ(DetectDelimiter("email\na@x.com\n", '\t'), ',');
+}
+
 TEST(DetectDelimiterTest, DefaultsToCommaAndToleratesATruncatedSample) {
   EXPECT_EQ(DetectDelimiter(""), ',');
   EXPECT_EQ(DetectDelimiter("email\na@x.com\n"), ',');

@@ -85,6 +85,44 @@ TEST(Utf8StreamValidatorTest, CatchesLatin1WithExactByteAndLine) {
   }
 }
 
+// The CSV reader ends a line at LF, CRLF or a lone CR (old Mac exports): the line in the message
+// must be the one it reports, also when a CRLF is split between two chunks.
+TEST(Utf8StreamValidatorTest, CountsCrAndCrLfLineEndsLikeTheCsvReader) {
+  for (const std::string eol : {"\r", "\r\n", "\n"}) {
+    const std::string input = "email,city" + eol + "a@x.com,Pune" + eol + "b@x.com,caf\xE9 au lait" + eol;
+    const std::string expected = "invalid UTF-8 at byte " + std::to_string(input.find('\xE9')) + " (line 3)";
+    EXPECT_THAT(Msg(Validate(input)), StartsWith(expected)) << eol.size();
+    for (size_t cut = 0; cut <= input.size(); ++cut) {
+      EXPECT_THAT(Msg(Validate(input, {cut})), StartsWith(expected)) << eol.size() << " " << cut;
+    }
+  }
+}
+
+// Words of eight bytes with every mix of 'a', CR and LF, fed whole at two offsets and byte by
+// byte: the fast path's count must match a plain count of line ends.
+TEST(Utf8StreamValidatorTest, CountsEveryCrLfPatternOfAWord) {
+  std::string text;
+  for (int pattern = 0; pattern < 6561; ++pattern) {  // 3^8
+    for (int i = 0, rest = pattern; i < 8; ++i, rest /= 3) text += "a\r\n"[rest % 3];
+  }
+  uint64_t line_ends = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    line_ends += text[i] == '\r' || (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'));
+  }
+  for (size_t shift : {0, 3}) {
+    Utf8StreamValidator validator;
+    ASSERT_TRUE(validator.Feed(std::string(shift, 'x') + text).ok());
+    EXPECT_EQ(validator.line_number(), line_ends + 1) << shift;
+  }
+  Utf8StreamValidator one_byte;
+  for (char c : text) ASSERT_TRUE(one_byte.Feed(std::string_view(&c, 1)).ok());
+  EXPECT_EQ(one_byte.line_number(), line_ends + 1);
+  // Chunks of 13 bytes: the words of the fast path start anywhere in the text.
+  Utf8StreamValidator chunked;
+  for (size_t i = 0; i < text.size(); i += 13) ASSERT_TRUE(chunked.Feed(std::string_view(text).substr(i, 13)).ok());
+  EXPECT_EQ(chunked.line_number(), line_ends + 1);
+}
+
 TEST(Utf8StreamValidatorTest, ReportsTheOffsetFarIntoAStream) {
   std::string input;
   for (int i = 0; i < 1000; ++i) input += "0123456789abcdef\n";  // 17 bytes a line

@@ -144,6 +144,53 @@ TEST(FixEmailTypoTest, LeavesRealDomainsAlone) {
   }
 }
 
+// Real addresses the fixer once rewrote: li@foxmail.com -> hotmail.com, ann@fastmail.fm ->
+// fastmail.com, raj@zohomail.eu -> zohomail.in, bob@hotmart.com -> hotmail.com.
+TEST(FixEmailTypoTest, LeavesRealProvidersNearAProviderAlone) {
+  for (const char* email : {"li@foxmail.com", "ann@fastmail.fm", "raj@zohomail.eu", "bob@hotmart.com", "a@fastmail.com",
+                            "a@zohomail.com", "a@hushmail.com", "a@tuta.com"}) {
+    EXPECT_EQ(FixEmailTypo(email), std::nullopt) << email;
+  }
+}
+
+// Another real top-level label is another domain, not a typo of the provider's; the allow-list
+// need not know them.
+TEST(FixEmailTypoTest, LeavesADifferentRealTopLevelLabelAlone) {
+  for (const char* domain : {"fastmail.to", "fastmail.cn", "fastmail.ca", "fastmail.fm", "zohomail.eu", "proton.ai",
+                             "gmail.cn", "gmail.net", "gmail.io"}) {
+    EXPECT_EQ(SuggestDomainFix(domain), std::nullopt) << domain;
+  }
+  // The provider's own label cut short by a letter is still a slip, and so is a label that is no
+  // TLD.
+  EXPECT_EQ(SuggestDomainFix("fastmail.co"), "fastmail.com");
+  EXPECT_EQ(SuggestDomainFix("fastmail.cm"), "fastmail.com");
+  EXPECT_EQ(SuggestDomainFix("proton.mee"), "proton.me");
+  EXPECT_EQ(SuggestDomainFix("hotmail.co.ul"), "hotmail.co.uk");
+}
+
+// A different first letter makes a different name (foxmail, wahoo, xcloud), and so do edits
+// that are not slips of the hand (photon for proton: h is nowhere near r; hotmart for hotmail).
+TEST(FixEmailTypoTest, LeavesNamesThatAreNotSlipsAlone) {
+  for (const char* domain : {"fotmail.com", "wahoo.com", "xcloud.com", "tahoo.com", "photon.me", "hotmarl.com",
+                             "gmaxl.com", "hotmeil.com"}) {
+    EXPECT_EQ(SuggestDomainFix(domain), std::nullopt) << domain;
+  }
+}
+
+// Slips of the hand are fixed: a key's neighbour, a letter doubled or next to its key, swapped or
+// missing, at most two of them.
+TEST(FixEmailTypoTest, FixesSlipsOfTheHand) {
+  const std::vector<TypoCase> cases = {
+      {"x@gmaol.com", "x@gmail.com"},     {"x@gmsil.com", "x@gmail.com"},       {"x@gmasil.com", "x@gmail.com"},
+      {"x@ggmail.com", "x@gmail.com"},    {"x@hotmaik.com", "x@hotmail.com"},   {"x@yahooo.co.in", "x@yahoo.co.in"},
+      {"x@yajoo.com", "x@yahoo.com"},     {"x@outlool.com", "x@outlook.com"},   {"x@icluod.com", "x@icloud.com"},
+      {"x@hotmial.cmo", "x@hotmail.com"}, {"x@fastmial.com", "x@fastmail.com"}, {"x@zohomial.in", "x@zohomail.in"},
+  };
+  for (const TypoCase& c : cases) {
+    EXPECT_EQ(FixEmailTypo(c.input), c.fixed) << c.input;
+  }
+}
+
 TEST(FixEmailTypoTest, LeavesShortNamesThatAreOneEditFromAShortProviderAlone) {
   // One edit inside the name of a short provider lands on real company domains.
   for (const char* email : {"a@aoo.com", "a@msc.com", "a@gmz.com", "a@live.org", "a@line.com"}) {

@@ -311,6 +311,20 @@ TEST(TypeInferrerTest, PhoneNumbersAsWrittenAreMobile) {
   }
 }
 
+// A plain E.164 number is an integer too, and INTEGER is tried first: a leading '+' rules numbers
+// out as a leading zero does.
+TEST(TypeInferrerTest, PlainE164NumbersAreMobile) {
+  for (std::string country_code : {"91", "1", "44"}) {
+    ValueOptions options;
+    options.default_country_code = country_code;
+    EXPECT_EQ(Infer({"+919876543210", "+14155550100"}, options), AttributeType::kMobile) << country_code;
+    EXPECT_EQ(Infer({"+919876543210", "9876543210"}, options), AttributeType::kMobile) << country_code;
+  }
+  EXPECT_EQ(Infer({"+5", "+12"}), AttributeType::kText);  // too short for a phone number
+  EXPECT_EQ(Infer({"+1.5", "2"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"5", "-12"}), AttributeType::kInteger);
+}
+
 // Checked and already right: pinned so that they stay so.
 TEST(TypeInferrerTest, SpreadsheetColumnsOfOtherShapes) {
   EXPECT_EQ(Infer({"TRUE", "false", "yes", "no", "Y", "n"}), AttributeType::kBoolean);

@@ -222,6 +222,22 @@ TEST_F(UploadSpoolTest, ASingleColumnTxtIsReadWithTabsAndItsCommasStayInTheValue
   EXPECT_EQ(commas->delimiter, ',');
 }
 
+// Commas in the header and in every row of a tab-separated .txt split it as evenly as its tabs:
+// the tie goes to '\t' for a .txt (to ',' for a .csv, as before).
+TEST_F(UploadSpoolTest, ATxtWithCommasInItsHeaderIsReadWithTabs) {
+  const std::string content = "Name (Last, First)\tEmail\nSmith, John\tj@x.com\nDoe, Jane\tjane@x.com\n";
+  auto preview = Spool(content, "names.txt");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->delimiter, '\t');
+  ASSERT_EQ(preview->sample_rows.size(), 2u);
+  EXPECT_EQ(preview->sample_rows[0].values, (std::vector<std::string>{"Smith, John", "j@x.com"}));
+  std::filesystem::remove(preview->data_path);
+  auto csv = Spool(content, "names.csv");
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  EXPECT_EQ(csv->delimiter, ',');
+  std::filesystem::remove(csv->data_path);
+}
+
 TEST_F(UploadSpoolTest, InvalidUtf8IsRefusedWithOffsetAndLineAndNothingStays) {
   auto preview = Spool("name\nJos\xE9\n");  // Latin-1 é
   ASSERT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);

@@ -971,6 +971,34 @@ TEST(NormalizeValueTest, MobileWithDefaultCountryCode1) {
   ExpectGood(AttributeType::kMobile, {{"4155550123", "+14155550123"}}, us);
 }
 
+// NANP's trunk prefix is '1', dialled before the 10 digits within the US and Canada: with default
+// country code 1 it is dropped as a trunk '0' is elsewhere, never read as the start of the number.
+TEST(NormalizeValueTest, MobileDropsTheNanpTrunkOneWithDefaultCountryCode1) {
+  ValueOptions us;
+  us.default_country_code = "1";
+  ExpectGood(AttributeType::kMobile,
+             {
+                 {"(415) 555-0100", "+14155550100"},
+                 {"1-415-555-0100", "+14155550100"},
+                 {"1 (415) 555-0100", "+14155550100"},
+                 {"14155550100", "+14155550100"},
+                 {"+1 415 555 0100", "+14155550100"},
+                 {"001 415 555 0100", "+14155550100"},
+                 {"1415555010", "+11415555010"},      // 10 digits: no trunk prefix
+                 {"141555501001", "+1141555501001"},  // 12 digits: no trunk prefix
+                 {"24155550100", "+124155550100"},    // 11 digits, not starting with 1
+             },
+             us);
+  us.default_country_code = "+1";
+  ExpectGood(AttributeType::kMobile, {{"1-415-555-0100", "+14155550100"}}, us);
+  // Other country codes keep a leading 1: it is part of the national number.
+  for (const char* code : {"91", "44", "7", "358"}) {
+    ValueOptions other;
+    other.default_country_code = code;
+    ExpectGood(AttributeType::kMobile, {{"14155550100", std::string("+") + code + "14155550100"}}, other);
+  }
+}
+
 TEST(NormalizeValueTest, MobileBadValues) {
   ExpectBad(AttributeType::kMobile, {
                                         {"98765abcde", "letters are not allowed"},
