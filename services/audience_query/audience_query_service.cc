@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/auth/grpc_auth.h"
@@ -75,6 +76,27 @@ SegmentLookup AudienceQueryService::StoreSegmentLookup(const grpc::ServerContext
     RETURN_IF_ERROR(FromGrpcStatus(store_->GetSegment(outgoing.get(), request, &segment)));
     return std::move(*segment.mutable_filter());
   };
+}
+
+absl::StatusOr<v1::ListSegmentsResponse> AudienceQueryService::ListAllSegments(const grpc::ServerContext& incoming,
+                                                                               std::string_view purpose) const {
+  v1::ListSegmentsResponse all;
+  auto outgoing = StoreContext(incoming, UnaryDeadline(incoming));
+  absl::Status listed = FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all));
+  if (absl::IsResourceExhausted(listed)) {
+    // Segments saved before the size limits can make the catalog too large for one message, and
+    // the store cannot page it. Deleting segments works without the list (see DeleteSegment).
+    return absl::ResourceExhaustedError(
+        fmt::format("cannot {}: the tenant's segments do not fit in one message ({}); delete large segments "
+                    "(DeleteSegment does not need the list) until they do",
+                    purpose, std::string(listed.message())));
+  }
+  RETURN_IF_ERROR(listed);
+  return all;
+}
+
+size_t AudienceQueryService::MaxCatalogBytes() const {
+  return static_cast<size_t>(std::max<int64_t>(options_.max_message_bytes, 0) / 2);
 }
 
 grpc::Status AudienceQueryService::Search(grpc::ServerContext* ctx, const v1::SearchRequest* request,
@@ -188,6 +210,13 @@ grpc::Status AudienceQueryService::CreateSegment(grpc::ServerContext* ctx, const
     v1::PutSegmentRequest store_request;
     ASSIGN_OR_RETURN(*store_request.mutable_segment(),
                      BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+    {
+      // Within the tenant's segment count and catalog size. (A concurrent save can slip past, by at
+      // most one segment each: MaxCatalogBytes leaves room for that.)
+      ASSIGN_OR_RETURN(const v1::ListSegmentsResponse all,
+                       ListAllSegments(*ctx, fmt::format("save segment {}", QuoteFilterString(request->name()))));
+      RETURN_IF_ERROR(CheckSegmentCatalogRoom(store_request.segment(), all.segments(), MaxCatalogBytes()));
+    }
     store_request.set_create_only(true);
     auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
     return FromGrpcStatus(store_->PutSegment(outgoing.get(), store_request, response));
@@ -214,10 +243,10 @@ grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const
     {
       // Segments built on this one expand it too: the update must not push one of them past the
       // bounds. (As for delete, a concurrent save can slip through; expansion then says why.)
-      v1::ListSegmentsResponse all;
-      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
-      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
+      ASSIGN_OR_RETURN(const v1::ListSegmentsResponse all,
+                       ListAllSegments(*ctx, fmt::format("update segment {}", QuoteFilterString(existing.name()))));
       RETURN_IF_ERROR(CheckSegmentUsersStillExpand(request->name(), store_request.segment().filter(), all.segments()));
+      RETURN_IF_ERROR(CheckSegmentCatalogRoom(store_request.segment(), all.segments(), MaxCatalogBytes()));
     }
     store_request.set_create_only(false);
     auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
@@ -238,9 +267,7 @@ grpc::Status AudienceQueryService::GetSegment(grpc::ServerContext* ctx, const v1
 grpc::Status AudienceQueryService::ListSegments(grpc::ServerContext* ctx, const v1::ListSegmentsQueryRequest* request,
                                                 v1::ListSegmentsQueryResponse* response) {
   return Handle(*auth_, ctx, "ListSegments", Role::kReader, [&]() -> absl::Status {
-    v1::ListSegmentsResponse store_response;
-    auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
-    RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &store_response)));
+    ASSIGN_OR_RETURN(v1::ListSegmentsResponse store_response, ListAllSegments(*ctx, "list the segments"));
     response->mutable_segments()->Swap(store_response.mutable_segments());
     return absl::OkStatus();
   });
@@ -253,11 +280,22 @@ grpc::Status AudienceQueryService::DeleteSegment(grpc::ServerContext* ctx, const
     // here rather than in the store, so a concurrent save can slip through; expansion then
     // reports the unknown segment, which is safe.)
     v1::ListSegmentsResponse all;
+    absl::Status listed;
     {
       auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
-      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
+      listed = FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all));
     }
-    RETURN_IF_ERROR(RefuseIfUsed("segment", request->name(), SegmentUsers(request->name(), all.segments())));
+    if (absl::IsResourceExhausted(listed)) {
+      // The catalog is too large for one message (segments saved before the size limits), and the
+      // store cannot page it. Deleting is the only way back under the limit, so it goes ahead
+      // unchecked, as when a concurrent save slips through: a segment that used this one then
+      // fails with `unknown segment`, which says what to fix.
+      spdlog::warn("DeleteSegment {}: deleting without checking which segments use it: {}",
+                   QuoteFilterString(request->name().substr(0, kMaxCatalogNameBytes)), listed.ToString());
+    } else {
+      RETURN_IF_ERROR(listed);
+      RETURN_IF_ERROR(RefuseIfUsed("segment", request->name(), SegmentUsers(request->name(), all.segments())));
+    }
     v1::DeleteSegmentRequest store_request;
     store_request.set_name(request->name());
     v1::DeleteSegmentResponse store_response;
@@ -321,11 +359,11 @@ grpc::Status AudienceQueryService::DeleteControlGroup(grpc::ServerContext* ctx,
   return Handle(*auth_, ctx, "DeleteControlGroup", Role::kWriter, [&]() -> absl::Status {
     // As DeleteSegment: a saved segment naming the group would fail every count ("unknown control
     // group"), and a group created again under the name draws another seed, another holdout.
-    v1::ListSegmentsResponse all;
-    {
-      auto outgoing = StoreContext(*ctx, UnaryDeadline(*ctx));
-      RETURN_IF_ERROR(FromGrpcStatus(store_->ListSegments(outgoing.get(), v1::ListSegmentsRequest(), &all)));
-    }
+    // Unlike DeleteSegment, not unchecked when the catalog is too large to list: the tenant can
+    // delete segments first, and a control group deleted by mistake cannot be had back.
+    ASSIGN_OR_RETURN(const v1::ListSegmentsResponse all,
+                     ListAllSegments(*ctx, fmt::format("check which segments use control group {}",
+                                                       QuoteFilterString(request->name()))));
     RETURN_IF_ERROR(RefuseIfUsed("control group", request->name(),
                                  SegmentsNaming(request->name(), all.segments(), v1::Term::kInControlGroup)));
     v1::DeleteControlGroupRequest store_request;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include <grpcpp/channel.h>
 
@@ -18,6 +19,7 @@
 #include "contacts/v1/contact_store.grpc.pb.h"
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/auth/auth.h"
 #include "services/audience_query/segment_expansion.h"
 
@@ -29,6 +31,11 @@ struct AudienceQueryOptions {
   int64_t store_call_timeout_ms = 30000;
   // Cap on any call's server-side deadline, exports included. Default: 5 min.
   int64_t deadline_cap_ms = 300000;
+  // Largest message to and from the store (--max_message_bytes, which the store should share).
+  // contact-store's ListSegments returns a tenant's whole catalog in one message, so creates and
+  // updates keep the catalog under half of this (the rest is margin for racing saves and for
+  // segments saved before the limit). Default: 64 MiB.
+  int64_t max_message_bytes = int64_t{64} << 20;
 };
 
 class AudienceQueryService final : public v1::AudienceQuery::Service {
@@ -79,6 +86,13 @@ class AudienceQueryService final : public v1::AudienceQuery::Service {
   std::chrono::system_clock::time_point UnaryDeadline(const grpc::ServerContext& incoming) const;
   // Segments from the store's catalog, on behalf of `incoming`.
   SegmentLookup StoreSegmentLookup(const grpc::ServerContext& incoming) const;
+  // Every segment of the tenant (the store's ListSegments, unpaged), fetched to `purpose` ("check
+  // which segments use \"x\""). Errors: the store's, with RESOURCE_EXHAUSTED (the catalog does
+  // not fit in one message) explained: what cannot be done, and that deleting segments can.
+  absl::StatusOr<v1::ListSegmentsResponse> ListAllSegments(const grpc::ServerContext& incoming,
+                                                           std::string_view purpose) const;
+  // The most the tenant's segments may take in one ListSegments answer: half of max_message_bytes.
+  size_t MaxCatalogBytes() const;
 
   std::unique_ptr<v1::ContactStore::StubInterface> store_;
   const Authenticator* auth_;

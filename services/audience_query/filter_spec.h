@@ -3,7 +3,10 @@
 // Pure: segments come through a SegmentLookup.
 #pragma once
 
+#include <cstddef>
 #include <string>
+
+#include <google/protobuf/repeated_field.h>
 
 #include "contacts/v1/audience_query.pb.h"
 #include "contacts/v1/types.pb.h"
@@ -14,6 +17,18 @@
 #include "services/audience_query/segment_expansion.h"
 
 namespace contacts {
+
+// Largest segment that can be saved: the Segment as built (name, unexpanded filter and the text it
+// came from) serialized. A saved segment travels whole in every ListSegments answer and in every
+// filter that uses it, so it must stay a small part of a message (--max_message_bytes, 64 MiB by
+// default). 1 MiB holds what a segment is for: a full IN list of 10,000 values of up to ~100 bytes
+// (emails, ids), several of shorter values, or the longest filter text (64 KiB) with its tree many
+// times over. Default: 1 MiB.
+inline constexpr size_t kMaxSegmentBytes = size_t{1} << 20;
+
+// Most segments one tenant can save. Each is a GetSegment away when used, but ListSegments (and the
+// checks before a save or a delete) fetch them all. Default: 1000.
+inline constexpr size_t kMaxSegmentsPerTenant = 1000;
 
 // The tree a FilterSpec stands for, unexpanded: the tree as given, or the text parsed. An empty
 // Filter (no node) when neither is given, which means every contact.
@@ -33,8 +48,21 @@ absl::Status ValidateCatalogName(const std::string& name, const std::string& wha
 // came from (when given as text). Validates the name and the filter, and refuses a filter that
 // cannot be expanded with the segment saved (cycles through itself, unknown segments, too deep).
 // Errors: InvalidArgumentError for all of these, including "segment: a filter is required" when
-// the spec is empty; and whatever the lookup returns other than NotFound.
+// the spec is empty, and for a segment larger than kMaxSegmentBytes serialized (checked before any
+// lookup): `segment "x" is 1048600 bytes serialized (filter and filter text), at most 1048576 are
+// allowed`; and whatever the lookup returns other than NotFound.
 absl::StatusOr<v1::Segment> BuildSegment(const std::string& name, const v1::FilterSpec& spec,
                                          const SegmentLookup& lookup);
+
+// Checks that the tenant's segments still fit once `segment` is saved, either added or replacing
+// the one of `saved` with the same name (compared ignoring ASCII case, as the store does): at most
+// kMaxSegmentsPerTenant of them, and at most `max_catalog_bytes` in the ListSegments answer that
+// holds them all (contact-store's ListSegments is not paged). `saved` is every segment as saved now.
+// Errors: ResourceExhaustedError naming the limit and the figures: `segment "x": the tenant has
+// 1000 segments, at most 1000 are allowed; delete one first`, `segment "x": with it (1000 bytes) the
+// tenant's segments would take 33554500 bytes, at most 33554432 are allowed ...`.
+absl::Status CheckSegmentCatalogRoom(const v1::Segment& segment,
+                                     const google::protobuf::RepeatedPtrField<v1::Segment>& saved,
+                                     size_t max_catalog_bytes);
 
 }  // namespace contacts

@@ -470,6 +470,10 @@ class Parser {
       }
       if (Peek().kind != TokenKind::kRightParen) return Expected(Peek(), "\",\" or \")\" in the IN list");
       Take();
+      if (predicate->values_size() > kMaxInValues) {  // the store evaluates no longer list
+        return Failure(op, fmt::format("IN on \"{}\" has {} values, at most {} are allowed", name.text,
+                                       predicate->values_size(), kMaxInValues));
+      }
       return node;
     }
     if (keyword == "contains" || keyword == "starts_with") {

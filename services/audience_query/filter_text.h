@@ -23,7 +23,8 @@ inline constexpr size_t kMaxFilterTextBytes = 64 * 1024;
 // Errors: InvalidArgumentError "position N: ..." where N is the 1-based character (code point)
 // position of the offending token and the message says what was expected and what was found;
 // also for empty text, text over kMaxFilterTextBytes, filters nested deeper than kMaxFilterDepth
-// and names longer than kMaxAttributeNameBytes / kMaxCatalogNameBytes (see filter_tree.h).
+// names longer than kMaxAttributeNameBytes / kMaxCatalogNameBytes and IN lists of more than
+// kMaxInValues values, at the IN (see filter_tree.h).
 absl::StatusOr<v1::Filter> ParseFilterText(std::string_view text);
 
 // Prints a tree in the text form: keywords upper-case, functions lower-case, strings quoted with

@@ -68,6 +68,10 @@ absl::Status ValidatePredicate(const v1::AttributePredicate& predicate, const st
       return need("IS NOT SET", 0);
     case v1::IN:
       if (count == 0) return Invalid(path, "IN needs at least 1 value, got 0");
+      if (count > kMaxInValues) {
+        return Invalid(path, fmt::format("IN on \"{}\" has {} values, at most {} are allowed", predicate.attribute(),
+                                         count, kMaxInValues));
+      }
       return absl::OkStatus();
     case v1::OPERATOR_UNSPECIFIED:
       return Invalid(path, "operator is not set");

@@ -21,6 +21,12 @@ inline constexpr int kMaxFilterDepth = 32;
 // Most terms (leaves) in one tree, after segment expansion. Default: 10000.
 inline constexpr size_t kMaxFilterTerms = 10000;
 
+// Most values in one IN list, as contact-store allows: it refuses more when it evaluates the filter
+// ("1 to 10000 values", TypedPredicate in services/contact_store/predicate.cc; there is no header
+// the two services share for it). Refused here too, so that a segment over it cannot be saved and
+// then never be evaluated. Keep the two equal. Default: 10000.
+inline constexpr int kMaxInValues = 10000;
+
 // Longest attribute name, in bytes, as contact-store allows. Default: 64.
 inline constexpr size_t kMaxAttributeNameBytes = 64;
 
@@ -45,10 +51,11 @@ std::vector<std::string> ControlGroupTermNames(const v1::Filter& filter);
 // Validates a tree. Errors: InvalidArgumentError naming the node by its path from `root_name`
 // (e.g. `filter.and[1].not.term.attribute: BETWEEN needs 2 values, got 1`) for an empty node, an
 // empty AND/OR, a term without kind, an attribute name that is not [A-Za-z][A-Za-z0-9_]*, an
-// unspecified or unknown operator, the wrong number of values, an empty list/segment/control-group
-// name, an attribute name longer than kMaxAttributeNameBytes or a list/segment/control-group name
-// longer than kMaxCatalogNameBytes, an unspecified identity or channel; and for a tree deeper than
-// kMaxFilterDepth or with more than kMaxFilterTerms terms.
+// unspecified or unknown operator, the wrong number of values (IN: 1 to kMaxInValues, e.g.
+// `filter.term.attribute: IN on "city" has 10001 values, at most 10000 are allowed`), an empty
+// list/segment/control-group name, an attribute name longer than kMaxAttributeNameBytes or a
+// list/segment/control-group name longer than kMaxCatalogNameBytes, an unspecified identity or
+// channel; and for a tree deeper than kMaxFilterDepth or with more than kMaxFilterTerms terms.
 absl::Status ValidateFilterTree(const v1::Filter& filter, const std::string& root_name = "filter");
 
 }  // namespace contacts

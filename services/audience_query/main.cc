@@ -33,9 +33,10 @@ int main(int argc, char** argv) {
   // The channel connects lazily: audience-query starts (and reports SERVING) even when the store
   // is not up yet; calls then fail with UNAVAILABLE until it is.
   auto channel = MakeStoreChannel(store_flags, common, *tls_files);
-  AudienceQueryService service(
-      v1::ContactStore::NewStub(channel), &auth,
-      AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms, .deadline_cap_ms = *common.deadline_cap_ms});
+  AudienceQueryService service(v1::ContactStore::NewStub(channel), &auth,
+                               AudienceQueryOptions{.store_call_timeout_ms = *store_timeout_ms,
+                                                    .deadline_cap_ms = *common.deadline_cap_ms,
+                                                    .max_message_bytes = *common.max_message_bytes});
   ServerRunner runner(MakeServerOptions("audience-query", common, *tls_files));
   runner.AddService(&service);
   const std::unique_ptr<ApiKeysReloader> keys_reloader = FollowApiKeysFile(&auth, common, runner.metrics());

@@ -1,7 +1,7 @@
 // audience-query in front of a real contact-store, both as processes on loopback ports: text and
 // tree filters agree, bad filters are refused with a position, pages follow the store's tokens,
-// segments expand (nested; cycles refused; each fetched once, at most 100), control groups, CSV export, credentials
-// forwarded and roles checked.
+// segments expand (nested; cycles refused; each fetched once, at most 100), a catalog too large to
+// list can still be deleted from, control groups, CSV export, credentials forwarded and roles checked.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -803,6 +803,100 @@ TEST(AudienceQueryFlagsTest, HugeStoreTimeoutMeansNoPerCallLimit) {
   v1::ListSegmentsQueryResponse segments;
   status = services.stub->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &segments);
   EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+}
+
+// contact-store's ListSegments returns a tenant's whole catalog in one message, unpaged. Creates
+// keep the catalog under half of --max_message_bytes; a catalog that grew past the limit anyway
+// (segments saved before these checks: put straight into the store here) cannot be listed, and
+// then a delete still goes through, so that the tenant can get back under the limit.
+TEST(AudienceQueryCatalogTest, ACatalogTooLargeToListCanBeDeletedBackUnderTheLimit) {
+  Services services;
+  absl::Status started = services.Start({"--max_message_bytes=1048576"});
+  ASSERT_TRUE(started.ok()) << started << "\n" << services.Logs();
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  grpc::Status status = services.store_stub->SetupTenant(Ctx().get(), setup, &tenant);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // ~400 KB each: within the IN limit (4,000 values) and the per-segment limit (1 MiB).
+  auto large = [](const std::string& name) {
+    v1::Segment segment;
+    segment.set_name(name);
+    auto* predicate = segment.mutable_filter()->mutable_term()->mutable_attribute();
+    predicate->set_attribute("city");
+    predicate->set_op(v1::IN);
+    for (int i = 0; i < 4000; ++i) predicate->add_values(fmt::format("{:0100}", i));
+    return segment;
+  };
+  auto create = [&](const v1::Segment& segment) {
+    v1::CreateSegmentRequest request;
+    request.set_name(segment.name());
+    *request.mutable_filter()->mutable_filter() = segment.filter();
+    v1::Segment created;
+    return services.stub->CreateSegment(Ctx().get(), request, &created);
+  };
+  auto put_in_store = [&](const v1::Segment& segment) {
+    v1::PutSegmentRequest request;
+    *request.mutable_segment() = segment;
+    v1::Segment saved;
+    grpc::Status put = services.store_stub->PutSegment(Ctx().get(), request, &saved);
+    EXPECT_TRUE(put.ok()) << segment.name() << ": " << put.error_message();
+  };
+  auto delete_segment = [&](const std::string& name) {
+    v1::GetSegmentByNameRequest request;
+    request.set_name(name);
+    v1::DeleteSegmentQueryResponse deleted;
+    return services.stub->DeleteSegment(Ctx().get(), request, &deleted);
+  };
+
+  status = create(large("a"));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  status = create(large("b"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("at most 524288 are allowed (so that they can be listed in one message)"));
+
+  put_in_store(large("b"));
+  v1::Segment user;
+  user.set_name("user");
+  user.mutable_filter()->mutable_term()->set_in_segment("b");
+  put_in_store(user);
+  put_in_store(large("c"));  // ~1.2 MB of segments: more than the store sends in one message
+
+  v1::ListSegmentsQueryResponse listed;
+  status = services.stub->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &listed);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  v1::CreateSegmentRequest update;
+  update.set_name("a");
+  *update.mutable_filter() = Text("city = \"Pune\"");
+  v1::Segment updated;
+  status = services.stub->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("cannot update segment \"a\": the tenant's segments do not fit in one message ("));
+  EXPECT_THAT(status.error_message(), HasSubstr("delete large segments (DeleteSegment does not need the list)"));
+  v1::DeleteControlGroupQueryRequest delete_group;
+  delete_group.set_name("g");
+  v1::DeleteControlGroupQueryResponse group_deleted;
+  status = services.stub->DeleteControlGroup(Ctx().get(), delete_group, &group_deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("cannot check which segments use control group \"g\""));
+
+  // The way out: delete, which does not need the list.
+  status = delete_segment("c");
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  // Back under the limit, the usual checks are back too.
+  status = delete_segment("b");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  status = services.stub->ListSegments(Ctx().get(), v1::ListSegmentsQueryRequest(), &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<std::string> names;
+  for (const auto& segment : listed.segments()) names.push_back(segment.name());
+  EXPECT_THAT(names, UnorderedElementsAre("a", "b", "user"));
+  status = services.stub->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  if (::testing::Test::HasFailure()) std::cerr << services.Logs();
 }
 
 TEST(AudienceQueryAuthTest, ChecksRolesAndForwardsTheKey) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
@@ -340,6 +341,14 @@ TEST(FilterTextErrorTest, NamesLongerThanTheStoreAllows) {
             "position 16: in_segment() name is 129 bytes long, at most 128 are allowed");
   EXPECT_EQ(ErrorOf("in_control_group(\"" + std::string(129, 'x') + "\")"),
             "position 18: in_control_group() name is 129 bytes long, at most 128 are allowed");
+}
+
+TEST(FilterTextErrorTest, InListsLongerThanTheStoreEvaluatesAreRefusedAtTheIn) {
+  std::string list;
+  for (int i = 0; i < kMaxInValues; ++i) list += fmt::format("{}{}", i == 0 ? "" : ",", i % 10);
+  EXPECT_TRUE(ParseFilterText("city IN (" + list + ")").ok());
+  EXPECT_EQ(ErrorOf("age = 1 AND city IN (" + list + ",1)"),
+            "position 18: IN on \"city\" has 10001 values, at most 10000 are allowed");
 }
 
 TEST(FilterTextErrorTest, TooDeepOrTooLong) {

@@ -117,6 +117,22 @@ TEST(FilterTreeTest, RefusesNamesLongerThanTheStoreAllows) {
             "filter.term.in_control_group: control group name is 129 bytes long, at most 128 are allowed");
 }
 
+// contact-store evaluates no IN list longer than 10,000 values: a longer one is refused before it
+// can be saved in a segment that could then never be counted.
+TEST(FilterTreeTest, RefusesInListsLongerThanTheStoreEvaluates) {
+  EXPECT_EQ(kMaxInValues, 10000);
+  v1::Filter filter = MustParse("a = 1 AND city IN (\"x\")");
+  auto* values = filter.mutable_and_()->mutable_filters(1)->mutable_term()->mutable_attribute()->mutable_values();
+  while (values->size() < kMaxInValues) values->Add(std::to_string(values->size()));
+  EXPECT_EQ(ErrorOf(filter), "OK");
+  values->Add("one too many");
+  EXPECT_EQ(ErrorOf(filter),
+            "filter.and[1].term.attribute: IN on \"city\" has 10001 values, at most 10000 are allowed");
+  while (values->size() < 25000) values->Add("v");
+  EXPECT_EQ(ErrorOf(filter),
+            "filter.and[1].term.attribute: IN on \"city\" has 25000 values, at most 10000 are allowed");
+}
+
 TEST(FilterTreeTest, RefusesTreesThatAreTooDeepOrTooLarge) {
   v1::Filter deep = MustParse("a = 1");
   for (int i = 0; i < kMaxFilterDepth; ++i) {

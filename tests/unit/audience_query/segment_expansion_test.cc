@@ -8,6 +8,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include "contacts/v1/contact_store.pb.h"
+
 #include "services/audience_query/filter_spec.h"
 #include "services/audience_query/filter_text.h"
 #include "services/audience_query/filter_tree.h"
@@ -530,6 +532,104 @@ TEST(BuildSegmentTest, RefusesBadNamesAndEmptyFilters) {
             "segment: a filter is required (filter.filter or filter.text)");
   spec.set_text("in_segment(\"ok\")");
   EXPECT_EQ(BuildSegment("ok", spec, segments.Lookup()).status().message(), "segment cycle: ok -> ok");
+}
+
+// A saved segment travels whole in every ListSegments answer: one far larger than a segment needs
+// (the reported case: 25 MB of IN values) is refused, and before the store is asked anything.
+TEST(BuildSegmentTest, RefusesASegmentOverTheSizeLimitBeforeAnyLookup) {
+  FakeSegments segments;
+  segments.Save("pune", "city = \"Pune\"");
+  auto in_list = [](const std::string& attribute, int count, size_t value_bytes) {
+    v1::Filter filter;
+    auto* predicate = filter.mutable_term()->mutable_attribute();
+    predicate->set_attribute(attribute);
+    predicate->set_op(v1::IN);
+    for (int i = 0; i < count; ++i) predicate->add_values(fmt::format("{:0{}}", i, value_bytes));
+    return filter;
+  };
+  // One full IN list of 100-byte values (emails, ids) is what a large segment is for: it saves.
+  v1::FilterSpec spec;
+  *spec.mutable_filter()->mutable_and_()->add_filters() = MustParse("in_segment(\"pune\")");
+  *spec.mutable_filter()->mutable_and_()->add_filters() = in_list("email", kMaxInValues, 100);
+  auto built = BuildSegment("big", spec, segments.Lookup());
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_LE(built->ByteSizeLong(), kMaxSegmentBytes);
+  EXPECT_EQ(segments.total_lookups_, 1);
+
+  // Two of them do not, and "pune" is not looked up.
+  *spec.mutable_filter()->mutable_and_()->add_filters() = in_list("customer_id", kMaxInValues, 100);
+  v1::Segment expected;
+  expected.set_name("big");
+  *expected.mutable_filter() = spec.filter();
+  ASSERT_GT(expected.ByteSizeLong(), kMaxSegmentBytes);
+  segments.total_lookups_ = 0;
+  built = BuildSegment("big", spec, segments.Lookup());
+  EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(built.status().message(),
+            fmt::format("segment \"big\" is {} bytes serialized (filter and filter text), at most 1048576 are allowed",
+                        expected.ByteSizeLong()));
+  EXPECT_EQ(segments.total_lookups_, 0);
+}
+
+v1::Segment SavedSegment(const std::string& name, const std::string& text) {
+  v1::Segment segment;
+  segment.set_id(7);
+  segment.set_name(name);
+  *segment.mutable_filter() = MustParse(text);
+  segment.set_filter_text(text);
+  segment.set_created_at_micros(1700000000000000);
+  segment.set_modified_at_micros(1700000000000000);
+  return segment;
+}
+
+TEST(CheckSegmentCatalogRoomTest, ATenantHasAtMostAThousandSegments) {
+  v1::ListSegmentsResponse catalog;
+  for (size_t i = 0; i + 1 < kMaxSegmentsPerTenant; ++i) {
+    *catalog.add_segments() = SavedSegment(fmt::format("s{}", i), "a = 1");
+  }
+  const v1::Segment next = SavedSegment("new", "a = 2");
+  EXPECT_TRUE(CheckSegmentCatalogRoom(next, catalog.segments(), 64 << 20).ok());
+  *catalog.add_segments() = SavedSegment("s999", "a = 1");
+  absl::Status status = CheckSegmentCatalogRoom(next, catalog.segments(), 64 << 20);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(),
+            "segment \"new\": the tenant has 1000 segments, at most 1000 are allowed; delete one first");
+  // Replacing one (an update, names compared as the store does) adds none, even past the limit.
+  EXPECT_TRUE(CheckSegmentCatalogRoom(SavedSegment("S5", "a = 3"), catalog.segments(), 64 << 20).ok());
+  *catalog.add_segments() = SavedSegment("s1000", "a = 1");  // saved before the limit existed
+  EXPECT_TRUE(CheckSegmentCatalogRoom(SavedSegment("s5", "a = 3"), catalog.segments(), 64 << 20).ok());
+}
+
+// contact-store's ListSegments returns every segment in one message: the segments together must
+// stay under a budget, counted exactly as that message's size.
+TEST(CheckSegmentCatalogRoomTest, TheSegmentsTogetherStayUnderTheCatalogBudget) {
+  v1::ListSegmentsResponse catalog;
+  for (int i = 0; i < 3; ++i) *catalog.add_segments() = SavedSegment(fmt::format("s{}", i), "city = \"Pune\"");
+  v1::Segment next = SavedSegment("next", "city = \"Mumbai\" OR city = \"Delhi\"");
+  next.clear_id();  // as BuildSegment makes it: the store adds id and times
+  next.clear_created_at_micros();
+  next.clear_modified_at_micros();
+  v1::ListSegmentsResponse with_next = catalog;
+  *with_next.add_segments() = next;
+  const size_t needed = with_next.ByteSizeLong();
+
+  EXPECT_TRUE(CheckSegmentCatalogRoom(next, catalog.segments(), needed).ok());
+  absl::Status status = CheckSegmentCatalogRoom(next, catalog.segments(), needed - 1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(),
+            fmt::format("segment \"next\": with it ({} bytes) the tenant's segments would take {} bytes, at most {} "
+                        "are allowed (so that they can be listed in one message); delete or shrink some first",
+                        next.ByteSizeLong(), needed, needed - 1));
+
+  // Over the budget (saved before it existed): an update that does not grow its segment still
+  // goes through, one that grows it does not.
+  const size_t budget = catalog.ByteSizeLong() / 2;
+  EXPECT_TRUE(CheckSegmentCatalogRoom(SavedSegment("S1", "city = \"Pune\""), catalog.segments(), budget).ok());
+  EXPECT_TRUE(CheckSegmentCatalogRoom(SavedSegment("s1", "a = 1"), catalog.segments(), budget).ok());
+  EXPECT_EQ(
+      CheckSegmentCatalogRoom(SavedSegment("s1", "city = \"Pune\" OR city = \"Mumbai\""), catalog.segments(), budget)
+          .code(),
+      absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace
