@@ -78,6 +78,27 @@ SegmentLookup AudienceQueryService::StoreSegmentLookup(const grpc::ServerContext
   };
 }
 
+absl::Status AudienceQueryService::CheckSegmentAgainstStore(const grpc::ServerContext& incoming,
+                                                            const v1::Segment& segment,
+                                                            const SegmentLookup& lookup) const {
+  ASSIGN_OR_RETURN(v1::Filter expanded, ExpandSegments(segment.filter(), lookup));
+  // Counted over no contact (an anonymous identity term narrows the AND to nothing first): the
+  // store still resolves every term against the catalog (attributes, literals against their types,
+  // lists, control groups), but reads no record.
+  v1::StoreCountRequest probe;
+  auto* both = probe.mutable_filter()->mutable_and_();
+  both->add_filters()->mutable_term()->set_identity(v1::ANONYMOUS);
+  *both->add_filters() = std::move(expanded);
+  v1::StoreCountResponse ignored;
+  auto outgoing = StoreContext(incoming, UnaryDeadline(incoming));
+  absl::Status checked = FromGrpcStatus(store_->Count(outgoing.get(), probe, &ignored));
+  if (absl::IsInvalidArgument(checked)) {
+    return absl::InvalidArgumentError(
+        fmt::format("segment {}: {}", QuoteFilterString(segment.name()), std::string(checked.message())));
+  }
+  return checked;
+}
+
 absl::StatusOr<v1::ListSegmentsResponse> AudienceQueryService::ListAllSegments(const grpc::ServerContext& incoming,
                                                                                std::string_view purpose) const {
   v1::ListSegmentsResponse all;
@@ -208,8 +229,9 @@ grpc::Status AudienceQueryService::CreateSegment(grpc::ServerContext* ctx, const
                                                  v1::Segment* response) {
   return Handle(*auth_, ctx, "CreateSegment", Role::kWriter, [&]() -> absl::Status {
     v1::PutSegmentRequest store_request;
-    ASSIGN_OR_RETURN(*store_request.mutable_segment(),
-                     BuildSegment(request->name(), request->filter(), StoreSegmentLookup(*ctx)));
+    const SegmentLookup lookup = MemoisedLookup(StoreSegmentLookup(*ctx));
+    ASSIGN_OR_RETURN(*store_request.mutable_segment(), BuildSegment(request->name(), request->filter(), lookup));
+    RETURN_IF_ERROR(CheckSegmentAgainstStore(*ctx, store_request.segment(), lookup));
     {
       // Within the tenant's segment count and catalog size. (A concurrent save can slip past, by at
       // most one segment each: MaxCatalogBytes leaves room for that.)
@@ -238,8 +260,9 @@ grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const
     v1::PutSegmentRequest store_request;
     // Saved under its name as created: the request may spell it in another case, which names the
     // same segment and must not rename it.
-    ASSIGN_OR_RETURN(*store_request.mutable_segment(),
-                     BuildSegment(existing.name(), request->filter(), StoreSegmentLookup(*ctx)));
+    const SegmentLookup lookup = MemoisedLookup(StoreSegmentLookup(*ctx));
+    ASSIGN_OR_RETURN(*store_request.mutable_segment(), BuildSegment(existing.name(), request->filter(), lookup));
+    RETURN_IF_ERROR(CheckSegmentAgainstStore(*ctx, store_request.segment(), lookup));
     {
       // Segments built on this one expand it too: the update must not push one of them past the
       // bounds. (As for delete, a concurrent save can slip through; expansion then says why.)

@@ -86,6 +86,12 @@ class AudienceQueryService final : public v1::AudienceQuery::Service {
   std::chrono::system_clock::time_point UnaryDeadline(const grpc::ServerContext& incoming) const;
   // Segments from the store's catalog, on behalf of `incoming`.
   SegmentLookup StoreSegmentLookup(const grpc::ServerContext& incoming) const;
+  // Whether the store can evaluate `segment` as saved (its segments expanded through `lookup`):
+  // every attribute, list and control group it names exists and every literal fits its attribute.
+  // Errors: INVALID_ARGUMENT `segment "x": filter: unknown attribute "agee"` and the like; the
+  // store's other errors as they are.
+  absl::Status CheckSegmentAgainstStore(const grpc::ServerContext& incoming, const v1::Segment& segment,
+                                        const SegmentLookup& lookup) const;
   // Every segment of the tenant (the store's ListSegments, unpaged), fetched to `purpose` ("check
   // which segments use \"x\""). Errors: the store's, with RESOURCE_EXHAUSTED (the catalog does
   // not fit in one message) explained: what cannot be done, and that deleting segments can.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -185,6 +186,16 @@ class Expander {
 };
 
 }  // namespace
+
+SegmentLookup MemoisedLookup(SegmentLookup lookup) {
+  auto answers = std::make_shared<std::map<std::string, absl::StatusOr<v1::Filter>>>();
+  return [lookup = std::move(lookup), answers](const std::string& name) -> absl::StatusOr<v1::Filter> {
+    const std::string key = AsciiLower(name);
+    auto it = answers->find(key);
+    if (it == answers->end()) it = answers->emplace(key, lookup(name)).first;
+    return it->second;
+  };
+}
 
 absl::StatusOr<v1::Filter> ExpandSegments(const v1::Filter& filter, const SegmentLookup& lookup) {
   v1::Filter expanded = filter;

@@ -31,6 +31,10 @@ inline constexpr int kMaxSegmentNesting = 16;
 // store, so this bounds the store calls one request can cause. Default: 100.
 inline constexpr size_t kMaxSegmentsPerFilter = 100;
 
+// `lookup` with each answer kept by name (ignoring ASCII case, as the store compares names), so
+// that the checks of one request (BuildSegment's, then the store's) fetch each segment once.
+SegmentLookup MemoisedLookup(SegmentLookup lookup);
+
 // Returns `filter` with every in_segment term replaced by that segment's filter, recursively. Each
 // segment is looked up once per call, whatever the case of its name and however often it is used,
 // so `lookup` is called at most kMaxSegmentsPerFilter times. A segment saved with an empty filter

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <google/protobuf/arena.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -1376,6 +1377,58 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
   return updated;
 }
 
+namespace {
+
+// Whether a term of `filter` satisfies `names`. Saved trees are at most kMaxFilterDepth deep
+// (audience-query validates them before saving).
+bool AnyTerm(const contacts::v1::Filter& filter, const std::function<bool(const contacts::v1::Term&)>& names,
+             int depth = 0) {
+  if (depth > kMaxFilterDepth) return false;
+  switch (filter.node_case()) {
+    case contacts::v1::Filter::kAnd:
+    case contacts::v1::Filter::kOr: {
+      const auto& children = filter.node_case() == contacts::v1::Filter::kAnd ? filter.and_() : filter.or_();
+      for (const auto& child : children.filters()) {
+        if (AnyTerm(child, names, depth + 1)) return true;
+      }
+      return false;
+    }
+    case contacts::v1::Filter::kNot:
+      return AnyTerm(filter.not_(), names, depth + 1);
+    case contacts::v1::Filter::kTerm:
+      return names(filter.term());
+    default:
+      return false;
+  }
+}
+
+// A term naming `list` (segments name lists, which may be renamed, not ids).
+std::function<bool(const contacts::v1::Term&)> InList(const contacts::v1::ContactList& list) {
+  return [name = list.name()](const contacts::v1::Term& term) {
+    return term.kind_case() == contacts::v1::Term::kInList && EqualsIgnoreCase(term.in_list(), name);
+  };
+}
+
+}  // namespace
+
+absl::Status ContactRepository::RefuseIfSegmentsName(const TenantState& state, std::string_view what,
+                                                     const std::function<bool(const contacts::v1::Term&)>& names) {
+  std::vector<std::string> users;
+  for (const auto& [key, segment] : state.segments) {
+    if (AnyTerm(segment.filter(), names)) users.push_back(fmt::format("\"{}\"", segment.name()));
+  }
+  if (users.empty()) return absl::OkStatus();
+  // A saved segment naming it would fail every count (an unknown list), or count another
+  // attribute created again under the name, of another type, without a word.
+  constexpr size_t kNamed = 10;
+  const size_t more = users.size() > kNamed ? users.size() - kNamed : 0;
+  users.resize(std::min(users.size(), kNamed));
+  return absl::FailedPreconditionError(fmt::format("{} is used by saved segment{} {}{}: update or delete {} first",
+                                                   what, users.size() + more > 1 ? "s" : "", fmt::join(users, ", "),
+                                                   more > 0 ? fmt::format(" and {} more", more) : "",
+                                                   users.size() + more > 1 ? "them" : "it"));
+}
+
 absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const std::string& name) {
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);
@@ -1387,6 +1440,10 @@ absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const
   if (existing->system()) {
     return absl::FailedPreconditionError(fmt::format("attribute \"{}\" is a system attribute", existing->name()));
   }
+  RETURN_IF_ERROR(RefuseIfSegmentsName(
+      *state, fmt::format("attribute \"{}\"", existing->name()), [&](const contacts::v1::Term& term) {
+        return term.has_attribute() && EqualsIgnoreCase(term.attribute().attribute(), existing->name());
+      }));
   // Values stay in the records under the retired id, which no attribute will have again (ids are
   // never reused), so they are invisible. Custom attributes have no index entries to remove.
   RETURN_IF_ERROR(FromRocksStatus(
@@ -1626,6 +1683,9 @@ absl::StatusOr<contacts::v1::ContactList> ContactRepository::RenameList(const st
   if (auto other = state->FindList(name); other && *other != id) {
     return absl::AlreadyExistsError(fmt::format("list \"{}\" already exists", name));
   }
+  if (!EqualsIgnoreCase(name, it->second.name())) {
+    RETURN_IF_ERROR(RefuseIfSegmentsName(*state, fmt::format("list \"{}\"", it->second.name()), InList(it->second)));
+  }
   contacts::v1::ContactList renamed = it->second;
   renamed.set_name(name);
   RETURN_IF_ERROR(FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(),
@@ -1644,6 +1704,7 @@ absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t i
   std::unique_lock lock(state->mu);
   auto it = state->lists.find(id);
   if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));
+  RETURN_IF_ERROR(RefuseIfSegmentsName(*state, fmt::format("list \"{}\"", it->second.name()), InList(it->second)));
   // Members (the list's bitmap in the query columns) leave the list in chunks, each chunk one
   // atomic batch; the list goes last, so a failure part way leaves a list that can be deleted again.
   const Roaring& list = state->columns.list(id);

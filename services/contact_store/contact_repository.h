@@ -228,6 +228,10 @@ class ContactRepository {
                                          const StopCheck& stop);
   absl::StatusOr<Roaring> ScanRecords(const TenantState& state, uint32_t attribute_id, const TypedPredicate& predicate,
                                       const StopCheck& stop);
+  // FAILED_PRECONDITION naming the saved segments with a term for which `names` is true (`what`:
+  // the list or attribute about to go or change name); OK when none has one.
+  absl::Status RefuseIfSegmentsName(const TenantState& state, std::string_view what,
+                                    const std::function<bool(const contacts::v1::Term&)>& names);
   // FAILED_PRECONDITION naming two contacts that hold the same value of email or mobile
   // (`attribute_id`), for the setting `field` that would make it unique; OK when none do.
   absl::Status CheckNoSharedValue(const TenantState& state, uint32_t attribute_id, std::string_view field);

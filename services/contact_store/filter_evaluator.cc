@@ -180,19 +180,23 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
       }
       contacts::v1::AttributePredicate unnamed = term.attribute();
       unnamed.clear_attribute();
-      std::pair<uint32_t, std::string> key(attribute->id(), unnamed.SerializeAsString());
-      auto cached = scanned_.find(key);
-      if (cached == scanned_.end()) {
-        if (scanned_.size() >= kMaxRecordScans) {
-          return absl::InvalidArgumentError(fmt::format(
-              "filter: more than {} different conditions on attributes without an index (\"{}\" is one): each reads "
-              "every contact; index the attribute (UpdateAttribute indexed=true) or put the values in one IN",
-              kMaxRecordScans, attribute->name()));
-        }
-        ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
-        cached = scanned_.emplace(std::move(key), std::move(scanned)).first;
+      auto [cached, first] = scanned_.try_emplace({attribute->id(), unnamed.SerializeAsString()});
+      if (first && scanned_.size() > kMaxRecordScans) {
+        scanned_.erase(cached);
+        return absl::InvalidArgumentError(fmt::format(
+            "filter: more than {} different conditions on attributes without an index (\"{}\" is one): each reads "
+            "every contact; index the attribute (UpdateAttribute indexed=true) or put the values in one IN",
+            kMaxRecordScans, attribute->name()));
       }
-      return cached->second & universe;
+      // Nothing to test: an AND already narrowed to nothing, or audience-query checking a segment
+      // against the catalog before saving it. Counted above all the same, so errors do not depend
+      // on the data.
+      if (universe.isEmpty()) return Roaring();
+      if (!cached->second) {
+        ASSIGN_OR_RETURN(Roaring scanned, scan_(attribute->id(), typed));
+        cached->second = std::move(scanned);
+      }
+      return *cached->second & universe;
     }
     case Term::kCreated:
     case Term::kModified: {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <utility>
 
 #include <roaring/roaring.hh>
@@ -72,8 +73,9 @@ class FilterEvaluator {
   EvaluationStop stop_;
   int terms_ = 0;
   // Record scans over all alive contacts, by attribute id and the predicate as sent (without the
-  // attribute's spelling), so that repeats of one term cost one scan.
-  absl::flat_hash_map<std::pair<uint32_t, std::string>, Roaring> scanned_;
+  // attribute's spelling), so that repeats of one term cost one scan; empty until a term needs it
+  // over a non-empty universe.
+  absl::flat_hash_map<std::pair<uint32_t, std::string>, std::optional<Roaring>> scanned_;
 };
 
 }  // namespace contacts::store

@@ -445,6 +445,62 @@ TEST_F(AudienceQueryProcessTest, SegmentsExpandNestedAndRefuseCycles) {
   EXPECT_EQ(listed.segments_size(), 0);
 }
 
+// A segment is checked against the store's catalog when saved: a misspelt attribute, an unknown
+// list or a literal of the wrong type was saved without a word, and failed (or, after a type
+// change, counted 0) only when used. The lists and attributes a saved segment names cannot then go
+// (contact-store refuses, naming the segment).
+TEST_F(AudienceQueryProcessTest, SegmentsAreCheckedAgainstTheCatalogWhenSavedAndKeepWhatTheyName) {
+  grpc::Status status;
+  CreateSegment("typo", Text("in_list(\"vip\") AND agee >= 30"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(), "segment \"typo\": filter: unknown attribute \"agee\"");
+  CreateSegment("no list", Text("in_list(\"gold\")"), &status);
+  EXPECT_EQ(status.error_message(), "segment \"no list\": filter: unknown list \"gold\"");
+  CreateSegment("bad literal", Text("age >= \"thirty\""), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("segment \"bad literal\": "));
+  // Through another segment too, which is fetched once for both checks.
+  CreateSegment("older", Text("age >= 30"));
+  auto get_segment_calls = [&]() -> double {
+    auto body = test::HttpGet(services_.store->metrics_address(), "/metrics");
+    EXPECT_TRUE(body.ok()) << body.status();
+    return body.ok() ? test::MetricValue(*body, "grpc_server_started_total",
+                                         {{"grpc_service", "contacts.v1.ContactStore"}, {"grpc_method", "GetSegment"}})
+                           .value_or(0)
+                     : -1;
+  };
+  const double before = get_segment_calls();
+  v1::Segment older_vips = CreateSegment("older vips", Text("in_segment(\"older\") AND in_list(\"vip\")"));
+  EXPECT_EQ(get_segment_calls() - before, 1);
+  v1::GetSegmentByNameRequest by_name;
+  by_name.set_name("older vips");
+  v1::CountResponse counted;
+  status = stub_->CountSegment(Ctx().get(), by_name, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.count(), 2u);
+  v1::CreateSegmentRequest update;
+  update.set_name("older");
+  *update.mutable_filter() = Text("agee >= 30");
+  v1::Segment updated;
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_message(), "segment \"older\": filter: unknown attribute \"agee\"");
+
+  v1::DeleteListRequest delete_list;
+  delete_list.set_id(vip_.id());
+  v1::DeleteListResponse list_deleted;
+  status = store_->DeleteList(Ctx().get(), delete_list, &list_deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(status.error_message(), "list \"vip\" is used by saved segment \"older vips\": update or delete it first");
+  v1::DeleteAttributeRequest delete_age;
+  delete_age.set_name("age");
+  v1::DeleteAttributeResponse age_deleted;
+  status = store_->DeleteAttribute(Ctx().get(), delete_age, &age_deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("used by saved segment \"older\""));
+  ASSERT_TRUE(stub_->CountSegment(Ctx().get(), by_name, &counted).ok());
+  EXPECT_EQ(counted.count(), 2u);
+}
+
 // contact-store matches segment names case-insensitively, so "inner", "Inner" and "INNER" are one
 // segment: the checks on delete and save must see them as one too.
 TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
@@ -817,6 +873,12 @@ TEST(AudienceQueryCatalogTest, ACatalogTooLargeToListCanBeDeletedBackUnderTheLim
   setup.set_primary_key_attribute("customer_id");
   v1::Tenant tenant;
   grpc::Status status = services.store_stub->SetupTenant(Ctx().get(), setup, &tenant);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::CreateAttributeRequest city;
+  city.set_name("city");
+  city.set_type(v1::TEXT);
+  v1::Attribute created_city;
+  status = services.store_stub->CreateAttribute(Ctx().get(), city, &created_city);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   // ~400 KB each: within the IN limit (4,000 values) and the per-segment limit (1 MiB).

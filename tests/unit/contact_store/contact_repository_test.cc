@@ -1426,6 +1426,45 @@ TEST_P(ContactRepositoryTest, RecordScansStopWhenTheCallerHasGone) {
   EXPECT_EQ(*repo_->Count("t1", odd), 5001u);
 }
 
+// Saved segments name lists and attributes. Deleting or renaming one a segment names made every
+// count of it fail (an unknown list), or, with an attribute created again under the name with
+// another type, count 0 without a word: refused while a segment names it, naming the segments.
+TEST_P(ContactRepositoryTest, ListsAndAttributesNamedBySavedSegmentsCannotGoOrBeRenamed) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "age", contacts::v1::INTEGER, true);
+  CreateAttribute("t1", "city", contacts::v1::TEXT, false);
+  auto vip = repo_->CreateList("t1", "vip");
+  auto spare = repo_->CreateList("t1", "spare");
+  ASSERT_TRUE(vip.ok() && spare.ok());
+  contacts::v1::Segment segment;
+  segment.set_name("Older VIPs");
+  auto* both = segment.mutable_filter()->mutable_and_();
+  both->add_filters()->mutable_term()->set_in_list("VIP");
+  auto* age = both->add_filters()->mutable_not_()->mutable_term()->mutable_attribute();
+  age->set_attribute("Age");
+  age->set_op(contacts::v1::LT);
+  age->add_values("30");
+  ASSERT_TRUE(repo_->PutSegment("t1", segment, /*create_only=*/true).ok());
+
+  absl::Status refused = repo_->DeleteAttribute("t1", "age");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_EQ(refused.message(), "attribute \"age\" is used by saved segment \"Older VIPs\": update or delete it first");
+  refused = repo_->DeleteList("t1", vip->id());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("list \"vip\" is used by saved segment \"Older VIPs\""));
+  EXPECT_EQ(repo_->RenameList("t1", vip->id(), "gold").status().code(), absl::StatusCode::kFailedPrecondition);
+  // What no segment names goes as before, and a list's own name in another case is no rename.
+  ASSERT_TRUE(repo_->DeleteAttribute("t1", "city").ok());
+  ASSERT_TRUE(repo_->DeleteList("t1", spare->id()).ok());
+  ASSERT_TRUE(repo_->RenameList("t1", vip->id(), "VIP").ok());
+  EXPECT_EQ(repo_->ListLists("t1")->at(0).name(), "VIP");
+
+  ASSERT_TRUE(repo_->DeleteSegment("t1", "older vips").ok());
+  ASSERT_TRUE(repo_->RenameList("t1", vip->id(), "gold").ok());
+  ASSERT_TRUE(repo_->DeleteList("t1", vip->id()).ok());
+  ASSERT_TRUE(repo_->DeleteAttribute("t1", "age").ok());
+}
+
 TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);

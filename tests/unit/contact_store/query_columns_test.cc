@@ -354,6 +354,17 @@ TEST(QueryColumnsTest, FilterTimeBoundTrimsThePlainDateAsNormalisingDoes) {
   EXPECT_EQ(FilterEvaluator::TimeBound(" 2024-03-31", false, "created").value_or(0), *day_end - kMicrosPerDay + 1);
 }
 
+// A few live contacts, so that record-scan terms have a universe to scan.
+void AddLiveContacts(TenantState* tenant) {
+  tenant->columns.set_layout({1, 2});
+  for (uint32_t o = 0; o < 4; ++o) {
+    StoredContact contact;
+    contact.set_primary_key(fmt::format("k{}", o));
+    contact.set_ordinal(o);
+    tenant->columns.Apply(nullptr, &contact);
+  }
+}
+
 // audience-query accepts 10,000 terms after expanding segments; the store must take them too.
 TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
   TenantState tenant;
@@ -363,6 +374,7 @@ TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
   age.set_type(contacts::v1::INTEGER);
   tenant.attributes[5] = age;
   tenant.attribute_by_name["age"] = 5;
+  AddLiveContacts(&tenant);
   int scans = 0;
   RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
     ++scans;
@@ -398,6 +410,7 @@ TEST(QueryColumnsTest, FilterEvaluatorScansEachDistinctPredicateOnceAndStopsWhen
   note.set_type(contacts::v1::TEXT);
   tenant.attributes[5] = note;
   tenant.attribute_by_name["note"] = 5;
+  AddLiveContacts(&tenant);
   int scans = 0;
   RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
     ++scans;
@@ -424,6 +437,20 @@ TEST(QueryColumnsTest, FilterEvaluatorScansEachDistinctPredicateOnceAndStopsWhen
   auto refused = another.Evaluate(or_of(kMaxRecordScans + 1, 1));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("without an index (\"note\" is one)"));
+
+  // Over no contact (audience-query's check of a segment before saving it) nothing is read, and
+  // the terms are still resolved and counted.
+  scans = 0;
+  contacts::v1::Filter probe;
+  probe.mutable_and_()->add_filters()->mutable_term()->set_identity(contacts::v1::ANONYMOUS);
+  *probe.mutable_and_()->add_filters() = or_of(3, 2);
+  FilterEvaluator checking(tenant, scan);
+  auto none = checking.Evaluate(probe);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->isEmpty());
+  EXPECT_EQ(scans, 0);
+  *probe.mutable_and_()->mutable_filters(1) = or_of(kMaxRecordScans + 1, 1);
+  EXPECT_EQ(FilterEvaluator(tenant, scan).Evaluate(probe).status().code(), absl::StatusCode::kInvalidArgument);
 
   int checks = 0;
   FilterEvaluator stopped(tenant, scan, [&] { return ++checks > 2; });
