@@ -1107,8 +1107,7 @@ absl::Status ContactRepository::CheckConfigured(const TenantState& state, const 
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::string& tenant,
                                                                     const contacts::v1::SetupTenantRequest& request) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
-  std::unique_lock lock(state->mu);
+  // The request is checked before the tenant is looked up: a refused setup registers no tenant.
   const std::string& pk_name = request.primary_key_attribute();
   if (!ValidName(pk_name)) {
     return absl::InvalidArgumentError(fmt::format(
@@ -1120,6 +1119,8 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
     return absl::InvalidArgumentError(
         fmt::format("primary_key_type: {} is not an attribute type", static_cast<int>(request.primary_key_type())));
   }
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
   // What the call leaves out stays as it is (SetupTenantRequest): a first setup takes the defaults.
   const bool first_setup = !state->record.configured();
   std::string country = request.default_country_code();
@@ -1275,8 +1276,7 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::GetTenant(const std::str
 
 absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& tenant,
                                                              const contacts::v1::CreateAttributeRequest& request) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
-  std::unique_lock lock(state->mu);
+  // The request is checked before the tenant is looked up: a refused write registers no tenant.
   if (!ValidName(request.name())) {
     return absl::InvalidArgumentError(
         fmt::format("name: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", request.name()));
@@ -1284,6 +1284,8 @@ absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& 
   if (!AttributeTypeFromNumber(request.type()).has_value()) {
     return absl::InvalidArgumentError(fmt::format("type: attribute \"{}\" needs a type", request.name()));
   }
+  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  std::unique_lock lock(state->mu);
   if (const Attribute* existing = state->FindAttribute(request.name())) {
     return absl::AlreadyExistsError(fmt::format("attribute \"{}\" already exists with type {}", existing->name(),
                                                 contacts::v1::AttributeType_Name(existing->type())));
@@ -1430,7 +1432,7 @@ absl::Status ContactRepository::RefuseIfSegmentsName(const TenantState& state, s
 }
 
 absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const std::string& name) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));  // a tenant never written has none
   std::unique_lock lock(state->mu);
   const Attribute* existing = state->FindAttribute(name);
   if (existing == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", name));
@@ -1639,9 +1641,9 @@ absl::Status ContactRepository::DeleteContact(const std::string& tenant, const s
 
 absl::StatusOr<contacts::v1::ContactList> ContactRepository::CreateList(const std::string& tenant,
                                                                         const std::string& name) {
+  RETURN_IF_ERROR(CheckDisplayName("list", name));  // before the lookup: a refused write registers no tenant
   ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
   std::unique_lock lock(state->mu);
-  RETURN_IF_ERROR(CheckDisplayName("list", name));
   if (state->FindList(name)) return absl::AlreadyExistsError(fmt::format("list \"{}\" already exists", name));
   contacts::v1::ContactList list;
   list.set_id(state->record.next_list_id());
@@ -1675,9 +1677,9 @@ absl::StatusOr<std::vector<contacts::v1::ContactList>> ContactRepository::ListLi
 
 absl::StatusOr<contacts::v1::ContactList> ContactRepository::RenameList(const std::string& tenant, uint64_t id,
                                                                         const std::string& name) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
-  std::unique_lock lock(state->mu);
   RETURN_IF_ERROR(CheckDisplayName("list", name));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));  // a tenant never written has no list
+  std::unique_lock lock(state->mu);
   auto it = state->lists.find(id);
   if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));
   if (auto other = state->FindList(name); other && *other != id) {
@@ -1700,7 +1702,7 @@ absl::StatusOr<contacts::v1::ContactList> ContactRepository::RenameList(const st
 }
 
 absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t id) {
-  ASSIGN_OR_RETURN(TenantState * state, Tenant(tenant));
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));  // a tenant never written has none
   std::unique_lock lock(state->mu);
   auto it = state->lists.find(id);
   if (it == state->lists.end()) return absl::NotFoundError(fmt::format("list {} does not exist", id));

@@ -182,6 +182,19 @@ TEST_P(ContactRepositoryTest, ReadsOfAnUnknownTenantStoreNothing) {
   deletes.set_batch_sequence(1);
   deletes.add_keys("C1");
   EXPECT_EQ(repo_->BatchDelete("ghost", deletes).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Refused catalog writes store nothing either.
+  contacts::v1::SetupTenantRequest bad_setup;
+  bad_setup.set_primary_key_attribute("1bad");
+  EXPECT_EQ(repo_->SetupTenant("ghost", bad_setup).status().code(), absl::StatusCode::kInvalidArgument);
+  contacts::v1::CreateAttributeRequest bad_attribute;
+  bad_attribute.set_name("no spaces");
+  bad_attribute.set_type(contacts::v1::TEXT);
+  EXPECT_EQ(repo_->CreateAttribute("ghost", bad_attribute).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->DeleteAttribute("ghost", "city").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->DeleteAttribute("ghost", "email").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(repo_->CreateList("ghost", "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->RenameList("ghost", 1, "vip").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->DeleteList("ghost", 1).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(registered(), before);
 
   // The first write registers the tenant as before.
