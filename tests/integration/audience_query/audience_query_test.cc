@@ -97,6 +97,16 @@ class AudienceQueryProcessTest : public ::testing::Test {
     if (HasFailure()) std::cerr << services_.Logs();
   }
 
+  // How many GetSegment calls contact-store has started (its metrics), or -1 when unreadable.
+  double StoreGetSegmentCalls() {
+    auto body = test::HttpGet(services_.store->metrics_address(), "/metrics");
+    EXPECT_TRUE(body.ok()) << body.status();
+    if (!body.ok()) return -1;
+    return test::MetricValue(*body, "grpc_server_started_total",
+                             {{"grpc_service", "contacts.v1.ContactStore"}, {"grpc_method", "GetSegment"}})
+        .value_or(0);
+  }
+
   // Five contacts: pk, city, age, email, lists, blacklisted email.
   void SeedContacts() {
     v1::SetupTenantRequest setup;
@@ -461,17 +471,9 @@ TEST_F(AudienceQueryProcessTest, SegmentsAreCheckedAgainstTheCatalogWhenSavedAnd
   EXPECT_THAT(status.error_message(), HasSubstr("segment \"bad literal\": "));
   // Through another segment too, which is fetched once for both checks.
   CreateSegment("older", Text("age >= 30"));
-  auto get_segment_calls = [&]() -> double {
-    auto body = test::HttpGet(services_.store->metrics_address(), "/metrics");
-    EXPECT_TRUE(body.ok()) << body.status();
-    return body.ok() ? test::MetricValue(*body, "grpc_server_started_total",
-                                         {{"grpc_service", "contacts.v1.ContactStore"}, {"grpc_method", "GetSegment"}})
-                           .value_or(0)
-                     : -1;
-  };
-  const double before = get_segment_calls();
+  const double before = StoreGetSegmentCalls();
   v1::Segment older_vips = CreateSegment("older vips", Text("in_segment(\"older\") AND in_list(\"vip\")"));
-  EXPECT_EQ(get_segment_calls() - before, 1);
+  EXPECT_EQ(StoreGetSegmentCalls() - before, 1);
   v1::GetSegmentByNameRequest by_name;
   by_name.set_name("older vips");
   v1::CountResponse counted;
@@ -532,14 +534,6 @@ TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
 // many times is fetched once per request, and a filter using more than 100 distinct segments is
 // refused before any of them is fetched.
 TEST_F(AudienceQueryProcessTest, SegmentFetchesPerRequestAreBounded) {
-  auto store_get_segment_calls = [&]() -> double {
-    auto body = test::HttpGet(services_.store->metrics_address(), "/metrics");
-    EXPECT_TRUE(body.ok()) << body.status();
-    if (!body.ok()) return -1;
-    return test::MetricValue(*body, "grpc_server_started_total",
-                             {{"grpc_service", "contacts.v1.ContactStore"}, {"grpc_method", "GetSegment"}})
-        .value_or(0);
-  };
   auto segments_or = [](const std::string& prefix, int count) {
     std::string text;
     for (int i = 0; i < count; ++i) text += fmt::format("{}in_segment(\"{}{}\")", i == 0 ? "" : " OR ", prefix, i);
@@ -550,17 +544,17 @@ TEST_F(AudienceQueryProcessTest, SegmentFetchesPerRequestAreBounded) {
   std::string thousand;
   for (int i = 0; i < 1000; ++i)
     thousand += fmt::format("{}in_segment(\"{}\")", i == 0 ? "" : " OR ", i % 2 ? "PUNE" : "pune");
-  double before = store_get_segment_calls();
+  double before = StoreGetSegmentCalls();
   EXPECT_EQ(Count(Text(thousand)), 3u);
-  EXPECT_EQ(store_get_segment_calls() - before, 1);
+  EXPECT_EQ(StoreGetSegmentCalls() - before, 1);
 
-  before = store_get_segment_calls();
+  before = StoreGetSegmentCalls();
   grpc::Status status = CountStatus(Text(segments_or("s", 101)));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_EQ(status.error_message(),
             "the filter uses more than 100 distinct segments, counting those inside other segments; the first one "
             "over is \"s100\"");
-  EXPECT_EQ(store_get_segment_calls() - before, 0);
+  EXPECT_EQ(StoreGetSegmentCalls() - before, 0);
 
   // A segment counts itself, so that any segment saved can be used: 100 more is one too many.
   CreateSegment("wide", Text(segments_or("s", 100)), &status);

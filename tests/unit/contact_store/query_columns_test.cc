@@ -354,8 +354,15 @@ TEST(QueryColumnsTest, FilterTimeBoundTrimsThePlainDateAsNormalisingDoes) {
   EXPECT_EQ(FilterEvaluator::TimeBound(" 2024-03-31", false, "created").value_or(0), *day_end - kMicrosPerDay + 1);
 }
 
-// A few live contacts, so that record-scan terms have a universe to scan.
-void AddLiveContacts(TenantState* tenant) {
+// A tenant with one attribute (id 5) and no column for it, and a few live contacts, so that terms
+// on it are record scans with a universe to scan.
+void SetUpScannedAttribute(TenantState* tenant, const std::string& name, contacts::v1::AttributeType type) {
+  contacts::v1::Attribute attribute;
+  attribute.set_id(5);
+  attribute.set_name(name);
+  attribute.set_type(type);
+  tenant->attributes[5] = attribute;
+  tenant->attribute_by_name[name] = 5;
   tenant->columns.set_layout({1, 2});
   for (uint32_t o = 0; o < 4; ++o) {
     StoredContact contact;
@@ -368,13 +375,7 @@ void AddLiveContacts(TenantState* tenant) {
 // audience-query accepts 10,000 terms after expanding segments; the store must take them too.
 TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
   TenantState tenant;
-  contacts::v1::Attribute age;
-  age.set_id(5);
-  age.set_name("age");
-  age.set_type(contacts::v1::INTEGER);
-  tenant.attributes[5] = age;
-  tenant.attribute_by_name["age"] = 5;
-  AddLiveContacts(&tenant);
+  SetUpScannedAttribute(&tenant, "age", contacts::v1::INTEGER);
   int scans = 0;
   RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
     ++scans;
@@ -404,13 +405,7 @@ TEST(QueryColumnsTest, FilterEvaluatorTakesTenThousandTermsAndRefusesMore) {
 // scan, more than kMaxRecordScans distinct ones are refused, and a caller that has gone stops it.
 TEST(QueryColumnsTest, FilterEvaluatorScansEachDistinctPredicateOnceAndStopsWhenTheCallerHasGone) {
   TenantState tenant;
-  contacts::v1::Attribute note;
-  note.set_id(5);
-  note.set_name("note");
-  note.set_type(contacts::v1::TEXT);
-  tenant.attributes[5] = note;
-  tenant.attribute_by_name["note"] = 5;
-  AddLiveContacts(&tenant);
+  SetUpScannedAttribute(&tenant, "note", contacts::v1::TEXT);
   int scans = 0;
   RecordScan scan = [&](uint32_t, const TypedPredicate&) -> absl::StatusOr<Roaring> {
     ++scans;
