@@ -82,13 +82,11 @@ absl::Status AudienceQueryService::CheckSegmentAgainstStore(const grpc::ServerCo
                                                             const v1::Segment& segment,
                                                             const SegmentLookup& lookup) const {
   ASSIGN_OR_RETURN(v1::Filter expanded, ExpandSegments(segment.filter(), lookup));
-  // Counted over no contact (an anonymous identity term narrows the AND to nothing first): the
-  // store still resolves every term against the catalog (attributes, literals against their types,
-  // lists, control groups), but reads no record.
+  // check_only: the store resolves every term against the catalog (attributes, literals against
+  // their types, lists, control groups) as a count would, but reads no record.
   v1::StoreCountRequest probe;
-  auto* both = probe.mutable_filter()->mutable_and_();
-  both->add_filters()->mutable_term()->set_identity(v1::ANONYMOUS);
-  *both->add_filters() = std::move(expanded);
+  *probe.mutable_filter() = std::move(expanded);
+  probe.set_check_only(true);
   v1::StoreCountResponse ignored;
   auto outgoing = StoreContext(incoming, UnaryDeadline(incoming));
   absl::Status checked = FromGrpcStatus(store_->Count(outgoing.get(), probe, &ignored));

@@ -1107,7 +1107,8 @@ absl::Status ContactRepository::CheckConfigured(const TenantState& state, const 
 
 absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::string& tenant,
                                                                     const contacts::v1::SetupTenantRequest& request) {
-  // The request is checked before the tenant is looked up: a refused setup registers no tenant.
+  // The key's name and type are checked before the tenant is looked up (which registers it), so a
+  // malformed setup of a mistyped tenant stores nothing.
   const std::string& pk_name = request.primary_key_attribute();
   if (!ValidName(pk_name)) {
     return absl::InvalidArgumentError(fmt::format(
@@ -1276,7 +1277,8 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::GetTenant(const std::str
 
 absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& tenant,
                                                              const contacts::v1::CreateAttributeRequest& request) {
-  // The request is checked before the tenant is looked up: a refused write registers no tenant.
+  // The name and type are checked before the tenant is looked up (which registers it), so a
+  // malformed request for a mistyped tenant stores nothing.
   if (!ValidName(request.name())) {
     return absl::InvalidArgumentError(
         fmt::format("name: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", request.name()));
@@ -2526,6 +2528,13 @@ absl::StatusOr<uint64_t> ContactRepository::Count(const std::string& tenant, con
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   std::shared_lock lock(state->mu);
   return Evaluator(*state, stop).Count(filter);
+}
+
+absl::Status ContactRepository::CheckFilter(const std::string& tenant, const contacts::v1::Filter& filter) {
+  ASSIGN_OR_RETURN(TenantState * state, TenantOrBlank(tenant));
+  std::shared_lock lock(state->mu);
+  // Over no contact every term is still resolved and counted, and nothing is read.
+  return Evaluator(*state, {}).Evaluate(filter, Roaring()).status();
 }
 
 absl::Status ContactRepository::Export(const std::string& tenant, const contacts::v1::StoreExportRequest& request,

@@ -135,6 +135,9 @@ class ContactRepository {
                                                          const StopCheck& stop = {});
   absl::StatusOr<uint64_t> Count(const std::string& tenant, const contacts::v1::Filter& filter,
                                  const StopCheck& stop = {});
+  // Whether `filter` resolves against the tenant's catalog (set up or not), as Count would resolve
+  // it, without reading a contact: Count's INVALID_ARGUMENT errors, or OK.
+  absl::Status CheckFilter(const std::string& tenant, const contacts::v1::Filter& filter);
   // Streams CSV chunks (header first) from one snapshot to `sink` (export_writer.h: it may take
   // each chunk's bytes; it returns false to stop when the client is gone). The columns are the
   // primary key, then request.attributes (every attribute when empty).

@@ -226,6 +226,11 @@ return absl::OkStatus();
 CONTACTS_POOLED_END
 
 CONTACTS_POOLED_HANDLER(Count, StoreCountRequest, StoreCountResponse, Role::kReader, queries_)
+if (request->check_only()) {
+  RETURN_IF_ERROR(repository_->CheckFilter(tenant, request->filter()));
+  response->set_count(0);
+  return absl::OkStatus();
+}
 const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
 ASSIGN_OR_RETURN(uint64_t count,
                  repository_->Count(tenant, request->filter(), [&] { return CallCancelledOrExpired(*ctx, deadline); }));

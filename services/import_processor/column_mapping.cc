@@ -30,11 +30,20 @@ constexpr int kMinNationalPhoneDigits = 10;
 
 // A trimmed value that reads as a phone number, whatever the tenant's country code could make of
 // it: written with its country code ("+..."; "00..." has enough digits), or long enough.
-bool LooksLikePhoneNumber(std::string_view value) {
-  if (!value.empty() && value.front() == '+') return true;
+int CountDigits(std::string_view value) {
   int digits = 0;
   for (char c : value) digits += c >= '0' && c <= '9';
-  return digits >= kMinNationalPhoneDigits;
+  return digits;
+}
+
+bool LooksLikePhoneNumber(std::string_view value) {
+  if (!value.empty() && value.front() == '+') return true;
+  return CountDigits(value) >= kMinNationalPhoneDigits;
+}
+
+// "+919876543210": a phone number written with its country code. "+5" is a signed number.
+bool HasCountryCodePrefix(std::string_view value) {
+  return !value.empty() && value.front() == '+' && CountDigits(value) >= kMinNationalPhoneDigits;
 }
 
 // "0123", "-007", "00.5": a zero followed by another digit at the start of the integer part.
@@ -297,9 +306,9 @@ void TypeInferrer::Add(std::string_view value) {
   value = TrimValueWhiteSpace(value);  // as NormalizeValue trims, so the leading-zero rule sees its value
   if (value.empty()) return;
   any_value_ = true;
-  // A leading zero would be lost by a number, and a leading '+' marks a phone number written with
+  // A leading zero would be lost by a number, and so would the '+' of a phone number written with
   // its country code ("+919876543210"), which INTEGER, tried before MOBILE, would also accept.
-  if (HasLeadingZero(value) || value.front() == '+') candidates_ &= ~(kIntegerBit | kDecimalBit);
+  if (HasLeadingZero(value) || HasCountryCodePrefix(value)) candidates_ &= ~(kIntegerBit | kDecimalBit);
   if (!LooksLikePhoneNumber(value)) candidates_ &= ~kMobileBit;
   for (size_t i = 0; i < kInferenceOrder.size(); ++i) {
     if ((candidates_ & (1u << i)) == 0) continue;

@@ -1478,6 +1478,29 @@ TEST_P(ContactRepositoryTest, ListsAndAttributesNamedBySavedSegmentsCannotGoOrBe
   ASSERT_TRUE(repo_->DeleteAttribute("t1", "age").ok());
 }
 
+// CheckFilter (Count with check_only): audience-query's check of a segment before saving it. It
+// resolves the filter as Count would, for a tenant set up or not, reads nothing and adds no term
+// of its own (a segment of exactly kMaxFilterTerms terms still saves).
+TEST_P(ContactRepositoryTest, CheckFilterResolvesAgainstTheCatalogWithoutSetupOrReads) {
+  contacts::v1::CreateAttributeRequest note;
+  note.set_name("note");
+  note.set_type(contacts::v1::TEXT);
+  ASSERT_TRUE(repo_->CreateAttribute("early", note).ok());  // no SetupTenant yet
+  EXPECT_TRUE(repo_->CheckFilter("early", AttributeIs("note", "x")).ok());
+  EXPECT_TRUE(repo_->CheckFilter("never written", AttributeIs("email", "a@b.co")).ok());
+  absl::Status unknown = repo_->CheckFilter("early", AttributeIs("noet", "x"));
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.message(), "filter: unknown attribute \"noet\"");
+  Filter in_list;
+  in_list.mutable_term()->set_in_list("vip");
+  EXPECT_EQ(repo_->CheckFilter("early", in_list).message(), "filter: unknown list \"vip\"");
+  Filter widest;
+  for (int i = 0; i < kMaxFilterTerms; ++i) *widest.mutable_or_()->add_filters() = AttributeIs("note", "same");
+  EXPECT_TRUE(repo_->CheckFilter("early", widest).ok());
+  *widest.mutable_or_()->add_filters() = AttributeIs("note", "same");
+  EXPECT_EQ(repo_->CheckFilter("early", widest).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);

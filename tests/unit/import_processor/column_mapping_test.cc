@@ -320,8 +320,8 @@ TEST(TypeInferrerTest, PlainE164NumbersAreMobile) {
     EXPECT_EQ(Infer({"+919876543210", "+14155550100"}, options), AttributeType::kMobile) << country_code;
     EXPECT_EQ(Infer({"+919876543210", "9876543210"}, options), AttributeType::kMobile) << country_code;
   }
-  EXPECT_EQ(Infer({"+5", "+12"}), AttributeType::kText);  // too short for a phone number
-  EXPECT_EQ(Infer({"+1.5", "2"}), AttributeType::kText);
+  EXPECT_EQ(Infer({"+5", "-3", "+12"}), AttributeType::kInteger);  // signed numbers, too short for a phone
+  EXPECT_EQ(Infer({"+1.5", "2"}), AttributeType::kDecimal);
   EXPECT_EQ(Infer({"5", "-12"}), AttributeType::kInteger);
 }
 
