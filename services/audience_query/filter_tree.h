@@ -11,27 +11,13 @@
 #include "contacts/v1/types.pb.h"
 
 #include "absl/status/status.h"
+#include "common/values/contract_limits.h"
 
 namespace contacts {
 
 // Deepest tree accepted: a term has depth 1, NOT and AND/OR lists add 1. Default: 32, which keeps
 // a store request well under protobuf's 100-message recursion limit.
 inline constexpr int kMaxFilterDepth = 32;
-
-// Most terms (leaves) in one tree, after segment expansion. Default: 10000.
-inline constexpr size_t kMaxFilterTerms = 10000;
-
-// Most values in one IN list, as contact-store allows: it refuses more when it evaluates the filter
-// ("1 to 10000 values", TypedPredicate in services/contact_store/predicate.cc; there is no header
-// the two services share for it). Refused here too, so that a segment over it cannot be saved and
-// then never be evaluated. Keep the two equal. Default: 10000.
-inline constexpr int kMaxInValues = 10000;
-
-// Longest attribute name, in bytes, as contact-store allows. Default: 64.
-inline constexpr size_t kMaxAttributeNameBytes = 64;
-
-// Longest list, segment or control-group name, in bytes, as contact-store allows. Default: 128.
-inline constexpr size_t kMaxCatalogNameBytes = 128;
 
 // Depth as defined above; 0 for an empty node. REQUIRES: the tree is no deeper than protobuf lets
 // a message be parsed (it recurses).

@@ -25,6 +25,7 @@
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
 #include "common/storage/key_codec.h"
+#include "common/values/contract_limits.h"
 #include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
 #include "services/contact_store/column_update.h"
@@ -54,18 +55,25 @@ int64_t NowMicros() {
       .count();
 }
 
+// Why ValidName refused `name`, for the field `field`.
+absl::Status InvalidNameError(std::string_view field, std::string_view name) {
+  return absl::InvalidArgumentError(
+      fmt::format("{}: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most {} bytes)", field, name,
+                  kMaxAttributeNameBytes));
+}
+
 bool ValidName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > kMaxAttributeNameBytes) return false;
   if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z'))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
   });
 }
 
-// Names of lists, segments and control groups: any printable text, 1..128 bytes.
+// Names of lists, segments and control groups: any printable text, 1..kMaxCatalogNameBytes bytes.
 absl::Status CheckDisplayName(std::string_view what, std::string_view name) {
-  if (name.empty() || name.size() > 128) {
-    return absl::InvalidArgumentError(fmt::format("{} name must have 1 to 128 bytes", what));
+  if (name.empty() || name.size() > kMaxCatalogNameBytes) {
+    return absl::InvalidArgumentError(fmt::format("{} name must have 1 to {} bytes", what, kMaxCatalogNameBytes));
   }
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return absl::InvalidArgumentError(fmt::format("{} name has a control character", what));
@@ -1110,10 +1118,7 @@ absl::StatusOr<contacts::v1::Tenant> ContactRepository::SetupTenant(const std::s
   // The key's name and type are checked before the tenant is looked up (which registers it), so a
   // malformed setup of a mistyped tenant stores nothing.
   const std::string& pk_name = request.primary_key_attribute();
-  if (!ValidName(pk_name)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "primary_key_attribute: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", pk_name));
-  }
+  if (!ValidName(pk_name)) return InvalidNameError("primary_key_attribute", pk_name);
   // proto3 enums are open: a number outside AttributeType arrives as is.
   if (request.primary_key_type() != contacts::v1::ATTRIBUTE_TYPE_UNSPECIFIED &&
       !AttributeTypeFromNumber(request.primary_key_type()).has_value()) {
@@ -1279,10 +1284,7 @@ absl::StatusOr<Attribute> ContactRepository::CreateAttribute(const std::string& 
                                                              const contacts::v1::CreateAttributeRequest& request) {
   // The name and type are checked before the tenant is looked up (which registers it), so a
   // malformed request for a mistyped tenant stores nothing.
-  if (!ValidName(request.name())) {
-    return absl::InvalidArgumentError(
-        fmt::format("name: \"{}\" is not a valid attribute name ([A-Za-z][A-Za-z0-9_]*, at most 64)", request.name()));
-  }
+  if (!ValidName(request.name())) return InvalidNameError("name", request.name());
   if (!AttributeTypeFromNumber(request.type()).has_value()) {
     return absl::InvalidArgumentError(fmt::format("type: attribute \"{}\" needs a type", request.name()));
   }
@@ -1343,8 +1345,8 @@ absl::StatusOr<Attribute> ContactRepository::UpdateAttribute(const std::string& 
   if (existing == nullptr) return absl::NotFoundError(fmt::format("attribute \"{}\" does not exist", request.name()));
   Attribute updated = *existing;
   if (request.has_display_name()) {
-    if (request.display_name().empty() || request.display_name().size() > 128) {
-      return absl::InvalidArgumentError("display_name: must have 1 to 128 bytes");
+    if (request.display_name().empty() || request.display_name().size() > kMaxCatalogNameBytes) {
+      return absl::InvalidArgumentError(fmt::format("display_name: must have 1 to {} bytes", kMaxCatalogNameBytes));
     }
     updated.set_display_name(request.display_name());
   }

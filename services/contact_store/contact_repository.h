@@ -47,9 +47,6 @@ inline constexpr absl::Duration kBatchOrderWait = absl::Seconds(2);
 
 enum class ContactWriteKind { kAdd, kUpsert, kUpdate };
 
-// Lets long operations stop when the caller went away or the deadline passed.
-using StopCheck = std::function<bool()>;
-
 struct ContactRepositoryOptions {
   // Threads that read and render one large export at once (ExportPlan::scan_threads). Default: 2.
   int export_threads = 2;

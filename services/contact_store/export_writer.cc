@@ -114,7 +114,7 @@ class ChunkWriter {
  public:
   // `header`: whether the first row is the header row.
   ChunkWriter(const std::vector<ExportColumn>& columns, size_t chunk_bytes, const ExportSink& sink,
-              const std::function<bool()>& stop, bool header = true)
+              const StopCheck& stop, bool header = true)
       : csv_(Options(columns)), chunk_bytes_(std::max<size_t>(chunk_bytes, 1)), sink_(sink), stop_(stop) {
     if (!header) return;
     std::vector<std::string_view> header_row;
@@ -166,7 +166,7 @@ class ChunkWriter {
   const CsvRowWriter csv_;
   const size_t chunk_bytes_;
   const ExportSink& sink_;
-  const std::function<bool()>& stop_;
+  const StopCheck& stop_;
   std::string buffer_;
   size_t used_ = 0;
   uint64_t rows_ = 0;
@@ -353,7 +353,7 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
   // Pieces already handed on, for workers to render into again: reusing their memory saves a
   // page fault per 4 KiB of CSV (~0.1 s per million contacts).
   std::vector<std::string> spare_pieces;
-  const std::function<bool()> never_stop;
+  const StopCheck never_stop;
 
   auto work = [&] {
     StoredContactFields fields(attribute_ids);
@@ -570,8 +570,7 @@ absl::Status StoredContactFields::Read(std::string_view record) {
   return absl::OkStatus();
 }
 
-absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink,
-                         const std::function<bool()>& stop) {
+absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink, const StopCheck& stop) {
   StoredContactFields fields(AttributeIds(plan.columns));
   ChunkWriter out(plan.columns, plan.chunk_bytes, sink, stop);
   if (plan.matches.cardinality() * 4 >= plan.alive) {

@@ -22,6 +22,7 @@
 #include <rocksdb/db.h>
 
 #include "absl/status/status.h"
+#include "services/contact_store/stop_check.h"
 #include "services/contact_store/store_db.h"
 
 namespace contacts::store {
@@ -106,11 +107,9 @@ struct ExportPlan {
 // spreadsheet formulas, numbers in numeric columns left alone), in chunks of about
 // plan.chunk_bytes, to `sink`. Rows come in key order when most contacts match (a pass over the
 // contacts column family, split into key ranges read at once by plan.scan_threads threads), else
-// in ordinal order. `stop` (may be empty) is checked
-// before each chunk.
+// in ordinal order. `stop` (may be empty) is checked before each chunk.
 // Errors: CANCELLED when `stop` returns true or `sink` returns false; DATA_LOSS for a corrupt
 // record; NOT_FOUND when a matched ordinal has no record; RocksDB errors as FromRocksStatus maps them.
-absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink,
-                         const std::function<bool()>& stop);
+absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink, const StopCheck& stop);
 
 }  // namespace contacts::store

@@ -15,7 +15,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "common/values/contract_limits.h"
 #include "services/contact_store/predicate.h"
+#include "services/contact_store/stop_check.h"
 #include "services/contact_store/tenant_state.h"
 
 namespace contacts::store {
@@ -24,19 +26,14 @@ namespace contacts::store {
 using RecordScan = std::function<absl::StatusOr<Roaring>(uint32_t attribute_id, const TypedPredicate& predicate)>;
 
 inline constexpr int kMaxFilterDepth = 64;
-// audience-query accepts up to 10,000 terms after expanding segments (its filter_tree.h and
-// README), and sends the expanded tree here: the same limit, so nothing it accepts is refused.
-inline constexpr int kMaxFilterTerms = 10000;
 // Distinct predicates on attributes without a column in one filter: each reads every record of the
 // tenant under its lock, so a filter of thousands (4,000 ORed terms on a note) held writes back for
 // minutes. Repeats of one predicate share a scan.
 inline constexpr int kMaxRecordScans = 16;
-// Whether the caller has gone (cancelled, or past its deadline): evaluation stops with CANCELLED.
-using EvaluationStop = std::function<bool()>;
 
 class FilterEvaluator {
  public:
-  FilterEvaluator(const TenantState& tenant, RecordScan scan, EvaluationStop stop = {})
+  FilterEvaluator(const TenantState& tenant, RecordScan scan, StopCheck stop = {})
       : tenant_(tenant), scan_(std::move(scan)), stop_(std::move(stop)) {}
 
   // An empty filter (no node set) matches every contact.
@@ -70,8 +67,8 @@ class FilterEvaluator {
 
   const TenantState& tenant_;
   RecordScan scan_;
-  EvaluationStop stop_;
-  int terms_ = 0;
+  StopCheck stop_;
+  size_t terms_ = 0;
   // Record scans over all alive contacts, by attribute id and the predicate as sent (without the
   // attribute's spelling), so that repeats of one term cost one scan; empty until a term needs it
   // over a non-empty universe.

@@ -7,6 +7,7 @@
 
 #include "common/status/absl_fmt.h"
 #include "common/status/status_macros.h"
+#include "common/values/contract_limits.h"
 #include "common/values/text_case.h"
 
 namespace contacts::store {
@@ -72,7 +73,7 @@ absl::StatusOr<TypedPredicate> TypedPredicate::Create(const contacts::v1::Attrib
       if (n != 2) return LiteralCountError(predicate, "two values");
       break;
     case Operator::IN:
-      if (n < 1 || n > 10000) return LiteralCountError(predicate, "1 to 10000 values");
+      if (n < 1 || n > kMaxInValues) return LiteralCountError(predicate, fmt::format("1 to {} values", kMaxInValues));
       break;
     case Operator::IS_SET:
     case Operator::IS_NOT_SET:

@@ -1495,7 +1495,7 @@ TEST_P(ContactRepositoryTest, CheckFilterResolvesAgainstTheCatalogWithoutSetupOr
   in_list.mutable_term()->set_in_list("vip");
   EXPECT_EQ(repo_->CheckFilter("early", in_list).message(), "filter: unknown list \"vip\"");
   Filter widest;
-  for (int i = 0; i < kMaxFilterTerms; ++i) *widest.mutable_or_()->add_filters() = AttributeIs("note", "same");
+  for (size_t i = 0; i < kMaxFilterTerms; ++i) *widest.mutable_or_()->add_filters() = AttributeIs("note", "same");
   EXPECT_TRUE(repo_->CheckFilter("early", widest).ok());
   *widest.mutable_or_()->add_filters() = AttributeIs("note", "same");
   EXPECT_EQ(repo_->CheckFilter("early", widest).code(), absl::StatusCode::kInvalidArgument);
