@@ -263,10 +263,14 @@ grpc::Status AudienceQueryService::UpdateSegment(grpc::ServerContext* ctx, const
     RETURN_IF_ERROR(CheckSegmentAgainstStore(*ctx, store_request.segment(), lookup));
     {
       // Segments built on this one expand it too: the update must not push one of them past the
-      // bounds. (As for delete, a concurrent save can slip through; expansion then says why.)
+      // bounds, or past what the store evaluates (its 16 record scans, say). (As for delete, a
+      // concurrent save can slip through; expansion or the store then says why.)
       ASSIGN_OR_RETURN(const v1::ListSegmentsResponse all,
                        ListAllSegments(*ctx, fmt::format("update segment {}", QuoteFilterString(existing.name()))));
-      RETURN_IF_ERROR(CheckSegmentUsersStillExpand(request->name(), store_request.segment().filter(), all.segments()));
+      RETURN_IF_ERROR(CheckSegmentUsersStillWork(request->name(), store_request.segment().filter(), all.segments(),
+                                                 [&](const v1::Segment& user, const SegmentLookup& user_lookup) {
+                                                   return CheckSegmentAgainstStore(*ctx, user, user_lookup);
+                                                 }));
       RETURN_IF_ERROR(CheckSegmentCatalogRoom(store_request.segment(), all.segments(), MaxCatalogBytes()));
     }
     store_request.set_create_only(false);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/status/status_macros.h"
 #include "common/values/text_case.h"
 #include "services/audience_query/filter_text.h"
 #include "services/audience_query/filter_tree.h"
@@ -249,8 +250,9 @@ std::vector<std::string> SegmentsNaming(const std::string& name,
   return users;
 }
 
-absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Filter& filter,
-                                          const google::protobuf::RepeatedPtrField<v1::Segment>& saved) {
+absl::Status CheckSegmentUsersStillWork(const std::string& name, const v1::Filter& filter,
+                                        const google::protobuf::RepeatedPtrField<v1::Segment>& saved,
+                                        const SegmentCheck& check) {
   std::map<std::string, const v1::Segment*> by_key;  // lower-cased name -> segment
   for (const auto& segment : saved) by_key[AsciiLower(segment.name())] = &segment;
   const SegmentLookup before = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
@@ -261,6 +263,11 @@ absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Fil
   const SegmentLookup after = [&](const std::string& wanted) -> absl::StatusOr<v1::Filter> {
     if (EqualsIgnoreCase(wanted, name)) return filter;
     return before(wanted);
+  };
+  // Whether `segment` works with its segments as `lookup` answers: INVALID_ARGUMENT if not.
+  const auto works = [&](const v1::Segment& segment, const SegmentLookup& lookup) -> absl::Status {
+    RETURN_IF_ERROR(CheckSegmentExpands(segment.name(), segment.filter(), lookup));
+    return check ? check(segment, lookup) : absl::OkStatus();
   };
   // The segments that reach `name`, directly or through others: grown until nothing changes.
   std::map<std::string, std::vector<std::string>> uses;  // lower-cased names, both sides
@@ -280,13 +287,16 @@ absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Fil
   }
   for (const auto& [key, segment] : by_key) {
     if (!reaching.contains(key) || EqualsIgnoreCase(segment->name(), name)) continue;
+    absl::Status afterwards = works(*segment, after);
+    if (afterwards.ok()) continue;
+    if (!absl::IsInvalidArgument(afterwards)) return afterwards;
     // One already broken (say, by an unknown segment) is not this update's doing.
-    if (!CheckSegmentExpands(segment->name(), segment->filter(), before).ok()) continue;
-    if (absl::Status status = CheckSegmentExpands(segment->name(), segment->filter(), after); !status.ok()) {
-      return absl::FailedPreconditionError(fmt::format("segment {} is used by segment {}, which would then fail: {}",
-                                                       QuoteFilterString(name), QuoteFilterString(segment->name()),
-                                                       std::string(status.message())));
-    }
+    absl::Status now = works(*segment, before);
+    if (absl::IsInvalidArgument(now)) continue;
+    RETURN_IF_ERROR(now);
+    return absl::FailedPreconditionError(fmt::format("segment {} is used by segment {}, which would then fail: {}",
+                                                     QuoteFilterString(name), QuoteFilterString(segment->name()),
+                                                     std::string(afterwards.message())));
   }
   return absl::OkStatus();
 }

@@ -75,12 +75,21 @@ std::vector<std::string> SegmentsNaming(const std::string& name,
                                         const google::protobuf::RepeatedPtrField<v1::Segment>& segments,
                                         v1::Term::KindCase kind);
 
+// A check of a saved segment beyond expanding it, with its segments looked up through `lookup`
+// (e.g. whether the store can evaluate it). INVALID_ARGUMENT means the segment would fail; any
+// other error is the check's own (the store is down) and is passed on.
+using SegmentCheck = std::function<absl::Status(const v1::Segment& segment, const SegmentLookup& lookup)>;
+
 // Checks an update of segment `name` to `filter` against the other segments of `saved` (every
-// segment as saved now) that use it, directly or through others: each of them that expands now
-// must still expand afterwards, so that an update cannot push a segment built on it past the
-// nesting, depth, size or segment-count bounds. (Cycles are CheckSegmentExpands' to find.)
-// Errors: FailedPreconditionError naming the first such segment and why it would fail.
-absl::Status CheckSegmentUsersStillExpand(const std::string& name, const v1::Filter& filter,
-                                          const google::protobuf::RepeatedPtrField<v1::Segment>& saved);
+// segment as saved now) that use it, directly or through others: each of them that works now
+// (expands, and passes `check` when given) must still work afterwards, so that an update cannot
+// push a segment built on it past the nesting, depth, size or segment-count bounds, or past what
+// `check` allows. (Cycles are CheckSegmentExpands' to find.) `check` runs once per such segment,
+// and once more only for one that fails afterwards (to tell whether it failed before too).
+// Errors: FailedPreconditionError naming the first such segment and why it would fail; `check`'s
+// errors other than INVALID_ARGUMENT.
+absl::Status CheckSegmentUsersStillWork(const std::string& name, const v1::Filter& filter,
+                                        const google::protobuf::RepeatedPtrField<v1::Segment>& saved,
+                                        const SegmentCheck& check = {});
 
 }  // namespace contacts

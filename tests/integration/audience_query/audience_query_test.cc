@@ -17,6 +17,7 @@
 #include "contacts/v1/audience_query.grpc.pb.h"
 #include "contacts/v1/contact_store.grpc.pb.h"
 
+#include "absl/strings/str_join.h"
 #include "services/audience_query/filter_text.h"
 #include "tests/testing/role_check.h"
 #include "tests/testing/service_process.h"
@@ -501,6 +502,43 @@ TEST_F(AudienceQueryProcessTest, SegmentsAreCheckedAgainstTheCatalogWhenSavedAnd
   EXPECT_THAT(status.error_message(), HasSubstr("used by saved segment \"older\""));
   ASSERT_TRUE(stub_->CountSegment(Ctx().get(), by_name, &counted).ok());
   EXPECT_EQ(counted.count(), 2u);
+}
+
+// An update is checked against the store for the segments built on it too: each unindexed
+// condition is a record scan, the store evaluates at most 16 different ones in a filter, and an
+// update that took a segment using this one past that was saved, and that segment then failed.
+TEST_F(AudienceQueryProcessTest, AnUpdateCannotPushASegmentUsingItPastWhatTheStoreEvaluates) {
+  v1::CreateAttributeRequest note;
+  note.set_name("note");
+  note.set_type(v1::TEXT);
+  v1::Attribute created;
+  grpc::Status status = store_->CreateAttribute(Ctx().get(), note, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // `count` different conditions on the unindexed note, ORed.
+  const auto notes = [](std::string_view prefix, int count) {
+    std::vector<std::string> terms;
+    for (int i = 0; i < count; ++i) terms.push_back(fmt::format("note = \"{}{}\"", prefix, i));
+    return absl::StrJoin(terms, " OR ");
+  };
+  CreateSegment("notes a", Text(notes("a", 10)));
+  CreateSegment("notes b", Text("in_segment(\"notes a\") OR " + notes("b", 5)));  // 15 scans
+  EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);
+
+  v1::CreateSegmentRequest update;
+  update.set_name("notes a");
+  *update.mutable_filter() = Text(notes("a", 12));  // fine alone, 17 scans in notes b
+  v1::Segment updated;
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("segment \"notes a\" is used by segment \"notes b\", which would then fail: segment "
+                        "\"notes b\": filter: more than 16 different conditions on attributes without an index"));
+  EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);  // still counts
+
+  *update.mutable_filter() = Text(notes("a", 11));  // 16 scans in notes b: the most there may be
+  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);
 }
 
 // contact-store matches segment names case-insensitively, so "inner", "Inner" and "INNER" are one

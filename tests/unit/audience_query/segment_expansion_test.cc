@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@ namespace contacts {
 namespace {
 
 using google::protobuf::util::MessageDifferencer;
+using ::testing::UnorderedElementsAre;
 
 v1::Filter MustParse(const std::string& text) {
   auto parsed = ParseFilterText(text);
@@ -349,7 +351,7 @@ google::protobuf::RepeatedPtrField<v1::Segment> AsSaved(const FakeSegments& segm
   return all;
 }
 
-TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserTooDeep) {
+TEST(CheckSegmentUsersStillWorkTest, RefusesAnUpdateThatMakesAUserTooDeep) {
   std::string nots;
   for (int i = 0; i < 20; ++i) nots += "NOT ";
   FakeSegments segments;
@@ -358,16 +360,16 @@ TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserTooDeep) {
   segments.Save("unrelated", "y = 1");
   const auto saved = AsSaved(segments);
   // Inner alone at 21 levels is fine, but outer would reach 41.
-  auto status = CheckSegmentUsersStillExpand("INNER", MustParse(nots + "x = 1"), saved);
+  auto status = CheckSegmentUsersStillWork("INNER", MustParse(nots + "x = 1"), saved);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(),
             "segment \"INNER\" is used by segment \"outer\", which would then fail: segment \"outer\" nests 41 "
             "levels deep once segments are expanded, at most 32 are allowed");
-  EXPECT_TRUE(CheckSegmentUsersStillExpand("inner", MustParse("x = 2 AND y = 3"), saved).ok());
-  EXPECT_TRUE(CheckSegmentUsersStillExpand("unrelated", MustParse(nots + "y = 1"), saved).ok());
+  EXPECT_TRUE(CheckSegmentUsersStillWork("inner", MustParse("x = 2 AND y = 3"), saved).ok());
+  EXPECT_TRUE(CheckSegmentUsersStillWork("unrelated", MustParse(nots + "y = 1"), saved).ok());
 }
 
-TEST(CheckSegmentUsersStillExpandTest, FollowsUsersThroughOtherSegments) {
+TEST(CheckSegmentUsersStillWorkTest, FollowsUsersThroughOtherSegments) {
   // s0 -> s1 -> ... -> s15: 16 segments, the most that may nest.
   FakeSegments segments;
   segments.Save("s15", "x = 1");
@@ -378,20 +380,61 @@ TEST(CheckSegmentUsersStillExpandTest, FollowsUsersThroughOtherSegments) {
   // s15 using one more segment is fine for s15 itself, not for s0.
   const v1::Filter deeper = MustParse("in_segment(\"extra\")");
   ASSERT_TRUE(CheckSegmentExpands("s15", deeper, segments.Lookup()).ok());
-  auto status = CheckSegmentUsersStillExpand("s15", deeper, saved);
+  auto status = CheckSegmentUsersStillWork("s15", deeper, saved);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(),
             "segment \"s15\" is used by segment \"s0\", which would then fail: segments nest deeper than 16: s0 -> "
             "s1 -> s2 -> s3 -> s4 -> s5 -> s6 -> s7 -> s8 -> s9 -> s10 -> s11 -> s12 -> s13 -> s14 -> s15 -> extra");
 }
 
-TEST(CheckSegmentUsersStillExpandTest, DoesNotBlameTheUpdateForUsersAlreadyBroken) {
+TEST(CheckSegmentUsersStillWorkTest, DoesNotBlameTheUpdateForUsersAlreadyBroken) {
   FakeSegments segments;
   segments.Save("inner", "x = 1");
   segments.Save("broken", "in_segment(\"inner\") AND in_segment(\"missing\")");
   std::string nots;
   for (int i = 0; i < 25; ++i) nots += "NOT ";
-  EXPECT_TRUE(CheckSegmentUsersStillExpand("inner", MustParse(nots + "x = 1"), AsSaved(segments)).ok());
+  EXPECT_TRUE(CheckSegmentUsersStillWork("inner", MustParse(nots + "x = 1"), AsSaved(segments)).ok());
+}
+
+// The caller's check (the store's, in the service) decides too: once per user while the update
+// passes it, again only for a user that fails afterwards; its own errors are passed on.
+TEST(CheckSegmentUsersStillWorkTest, AppliesTheCallersCheckToEveryUser) {
+  FakeSegments segments;
+  segments.Save("inner", "x = 1");
+  segments.Save("outer", "in_segment(\"inner\") AND y = 1");
+  segments.Save("outermost", "in_segment(\"outer\") OR z = 1");
+  segments.Save("unrelated", "x = 2");
+  segments.Save("broken", "in_segment(\"inner\") AND w = 1");
+  const auto saved = AsSaved(segments);
+  std::vector<std::string> checked;
+  // Refuses a segment whose expansion holds a term on `refused`, and anything named "broken".
+  std::string refused = "nothing";
+  const SegmentCheck check = [&](const v1::Segment& segment, const SegmentLookup& lookup) -> absl::Status {
+    checked.push_back(segment.name());
+    if (segment.name() == "broken") return absl::InvalidArgumentError("broken anyway");
+    absl::StatusOr<v1::Filter> expanded = ExpandSegments(segment.filter(), lookup);
+    if (!expanded.ok()) return expanded.status();
+    if (expanded->DebugString().find("\"" + refused + "\"") != std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format("filter: unknown attribute \"{}\"", refused));
+    }
+    return absl::OkStatus();
+  };
+  EXPECT_TRUE(CheckSegmentUsersStillWork("inner", MustParse("x = 3"), saved, check).ok());
+  // Every user once (broken twice: it fails both before and after), never inner or unrelated.
+  EXPECT_THAT(checked, UnorderedElementsAre("outer", "outermost", "broken", "broken"));
+
+  refused = "v";
+  checked.clear();
+  auto status = CheckSegmentUsersStillWork("inner", MustParse("v = 1"), saved, check);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "segment \"inner\" is used by segment \"outer\", which would then fail: filter: unknown attribute \"v\"");
+
+  const SegmentCheck store_down = [](const v1::Segment&, const SegmentLookup&) {
+    return absl::UnavailableError("connection refused");
+  };
+  EXPECT_EQ(CheckSegmentUsersStillWork("inner", MustParse("x = 3"), saved, store_down).code(),
+            absl::StatusCode::kUnavailable);
 }
 
 // A segment counts itself: one that saves can be used alone in a filter.
@@ -407,7 +450,7 @@ TEST(CheckSegmentExpandsTest, RefusesASegmentUsingTooManySegments) {
       CheckSegmentExpands("new", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 1)), segments.Lookup()).ok());
 }
 
-TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserUseTooManySegments) {
+TEST(CheckSegmentUsersStillWorkTest, RefusesAnUpdateThatMakesAUserUseTooManySegments) {
   FakeSegments segments;
   segments.Save("inner", "x = 1");
   segments.Save("outer", "in_segment(\"inner\") AND y = 1");
@@ -416,14 +459,14 @@ TEST(CheckSegmentUsersStillExpandTest, RefusesAnUpdateThatMakesAUserUseTooManySe
   // inner with 99 segments is 100 on its own, but outer would reach 101.
   const v1::Filter wider = MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 1));
   ASSERT_TRUE(CheckSegmentExpands("inner", wider, segments.Lookup()).ok());
-  auto status = CheckSegmentUsersStillExpand("inner", wider, saved);
+  auto status = CheckSegmentUsersStillWork("inner", wider, saved);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(),
             "segment \"inner\" is used by segment \"outer\", which would then fail: the filter uses more than 100 "
             "distinct segments, counting those inside other segments; the first one over is \"s98\" (used by outer "
             "-> inner)");
   EXPECT_TRUE(
-      CheckSegmentUsersStillExpand("inner", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 2)), saved).ok());
+      CheckSegmentUsersStillWork("inner", MustParse(SegmentsOr("s", 0, kMaxSegmentsPerFilter - 2)), saved).ok());
 }
 
 TEST(SegmentUsersTest, FindsTheSegmentsNamingOneWhateverTheCase) {
