@@ -439,4 +439,12 @@ bool CallCancelledOrExpired(const grpc::ServerContextBase& ctx, std::chrono::sys
   return ctx.IsCancelled() || std::chrono::system_clock::now() >= deadline;
 }
 
+absl::Status StatusOfStoppedCall(absl::Status stopped, const grpc::ServerContextBase& ctx,
+                                 std::chrono::system_clock::time_point deadline) {
+  if (absl::IsCancelled(stopped) && !ctx.IsCancelled() && std::chrono::system_clock::now() >= deadline) {
+    return absl::DeadlineExceededError(stopped.message());
+  }
+  return stopped;
+}
+
 }  // namespace contacts

@@ -133,4 +133,11 @@ std::chrono::system_clock::time_point EffectiveDeadline(const grpc::ServerContex
 // passed. Long loops call it every few iterations and stop with CANCELLED / DEADLINE_EXCEEDED.
 bool CallCancelledOrExpired(const grpc::ServerContextBase& ctx, std::chrono::system_clock::time_point deadline);
 
+// What a caller is told when a long operation stopped with CANCELLED because
+// CallCancelledOrExpired(ctx, deadline) said so: DEADLINE_EXCEEDED, with the same message, when
+// the client did not cancel but `deadline` passed (it may be the server's cap, earlier than the
+// client's own deadline). Any other status, or a call the client cancelled, is returned as is.
+absl::Status StatusOfStoppedCall(absl::Status stopped, const grpc::ServerContextBase& ctx,
+                                 std::chrono::system_clock::time_point deadline);
+
 }  // namespace contacts

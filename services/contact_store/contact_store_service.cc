@@ -208,8 +208,9 @@ CONTACTS_END
 
 CONTACTS_HANDLER(BatchUpsert, BatchUpsertRequest, BatchUpsertResponse, Role::kWriter)
 const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
-ASSIGN_OR_RETURN(*response,
-                 repository_->BatchUpsert(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); }));
+auto upserted = repository_->BatchUpsert(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); });
+if (!upserted.ok()) return StatusOfStoppedCall(upserted.status(), *ctx, deadline);
+*response = *std::move(upserted);
 return absl::OkStatus();
 CONTACTS_END
 
@@ -220,8 +221,9 @@ CONTACTS_END
 
 CONTACTS_POOLED_HANDLER(Query, StoreQueryRequest, StoreQueryResponse, Role::kReader, queries_)
 const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
-ASSIGN_OR_RETURN(*response,
-                 repository_->Query(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); }));
+auto page = repository_->Query(tenant, *request, [&] { return CallCancelledOrExpired(*ctx, deadline); });
+if (!page.ok()) return StatusOfStoppedCall(page.status(), *ctx, deadline);
+*response = *std::move(page);
 return absl::OkStatus();
 CONTACTS_POOLED_END
 
@@ -232,9 +234,10 @@ if (request->check_only()) {
   return absl::OkStatus();
 }
 const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
-ASSIGN_OR_RETURN(uint64_t count,
-                 repository_->Count(tenant, request->filter(), [&] { return CallCancelledOrExpired(*ctx, deadline); }));
-response->set_count(count);
+absl::StatusOr<uint64_t> count =
+    repository_->Count(tenant, request->filter(), [&] { return CallCancelledOrExpired(*ctx, deadline); });
+if (!count.ok()) return StatusOfStoppedCall(count.status(), *ctx, deadline);
+response->set_count(*count);
 return absl::OkStatus();
 CONTACTS_POOLED_END
 
@@ -292,7 +295,7 @@ grpc::Status ContactStoreService::Export(grpc::ServerContext* ctx, const StoreEx
   const auto deadline = EffectiveDeadline(*ctx, deadline_cap_ms_);
   return Handle(*auth_, ctx, "Export", Role::kReader, [&](const std::string& tenant) -> absl::Status {
     StoreExportChunk chunk;
-    return repository_->Export(
+    absl::Status exported = repository_->Export(
         tenant, *request,
         [&](std::string* csv, uint64_t rows) {
           // Swap, not copy: the repository gets the previous chunk's string back to refill.
@@ -302,6 +305,7 @@ grpc::Status ContactStoreService::Export(grpc::ServerContext* ctx, const StoreEx
           return writer->Write(chunk);
         },
         [&] { return CallCancelledOrExpired(*ctx, deadline); });
+    return StatusOfStoppedCall(std::move(exported), *ctx, deadline);
   });
 }
 

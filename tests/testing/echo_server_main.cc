@@ -82,9 +82,9 @@ class EchoService : public grpc::Service {
     auto start = std::chrono::steady_clock::now();
     spdlog::info("sleep started: {} ms for tenant {}", ms, identity->tenant);
     while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(ms)) {
-      if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
       if (contacts::CallCancelledOrExpired(*ctx, deadline)) {
-        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline (capped) passed");
+        return contacts::ToGrpcStatus(
+            contacts::StatusOfStoppedCall(absl::CancelledError("sleep stopped"), *ctx, deadline));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -307,6 +308,57 @@ TEST_F(ContactStoreProcessTest, DebugLogLevelLogsOneLinePerCall) {
   EXPECT_THAT((*debug)->log(), testing::HasSubstr("contact-store SetupTenant tenant=default ok"));
   EXPECT_THAT((*debug)->log(), testing::HasSubstr("contact-store GetContact tenant=default failed: NOT_FOUND"));
   EXPECT_THAT(process_->log(), testing::Not(testing::HasSubstr("SetupTenant tenant=")));
+}
+
+// A long read stopped by the store's own deadline cap (--deadline_cap_ms, earlier than the
+// caller's deadline) says DEADLINE_EXCEEDED, not CANCELLED: the caller did not cancel anything.
+TEST(ContactStoreDeadlineTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
+  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--deadline_cap_ms=20"}});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto stub = ContactStore::NewStub((*store)->Channel());
+  const auto ctx = [] {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return ctx;
+  };
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  ASSERT_TRUE(stub->SetupTenant(ctx().get(), setup, &tenant).ok());
+  v1::CreateAttributeRequest note;
+  note.set_name("note");
+  note.set_type(v1::TEXT);
+  v1::Attribute created;
+  ASSERT_TRUE(stub->CreateAttribute(ctx().get(), note, &created).ok());
+  // 100,000 contacts: each condition on the unindexed note reads all of them, far past 20 ms.
+  for (int batch = 0; batch < 4; ++batch) {
+    v1::BatchUpsertRequest upsert;
+    upsert.set_job_id("fill");
+    upsert.set_batch_sequence(batch + 1);
+    upsert.add_columns("customer_id");
+    upsert.add_columns("note");
+    for (int i = 0; i < 25000; ++i) {
+      v1::BatchRow* row = upsert.add_rows();
+      row->set_row_number(i + 1);
+      row->add_values(fmt::format("C-{}-{}", batch, i));
+      row->add_values(fmt::format("a note of row {}", i));
+    }
+    v1::BatchUpsertResponse upserted;
+    grpc::Status status = stub->BatchUpsert(ctx().get(), upsert, &upserted);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  v1::StoreCountRequest count;
+  for (int i = 0; i < 16; ++i) {
+    v1::AttributePredicate* predicate =
+        count.mutable_filter()->mutable_or_()->add_filters()->mutable_term()->mutable_attribute();
+    predicate->set_attribute("note");
+    predicate->set_op(v1::CONTAINS);
+    predicate->add_values(fmt::format("row {}9", i));
+  }
+  v1::StoreCountResponse counted;
+  grpc::Status status = stub->Count(ctx().get(), count, &counted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("stopped"));
 }
 
 TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts) {
