@@ -621,6 +621,33 @@ absl::Status AppendMobile(std::string_view s, std::string_view country_code, std
   return absl::OkStatus();
 }
 
+// The digits of a MOBILE prefix as typed, without its separators; nullopt for any other character.
+// Whether it began with '+' is in *international.
+std::optional<std::string> MobilePrefixDigits(std::string_view s, bool* international) {
+  *international = !s.empty() && s[0] == '+';
+  std::string digits;
+  for (size_t i = *international ? 1 : 0; i < s.size(); ++i) {
+    const char c = s[i];
+    // As AppendMobile: "(0)" after an international prefix and some digits is the trunk prefix
+    // written out ("+44 (0)20").
+    const size_t prefix_digits = *international ? 0 : digits.starts_with("00") ? 2 : digits.size() + 1;
+    if (c == '(' && digits.size() > prefix_digits && s.substr(i, 3) == "(0)") {
+      i += 2;
+      continue;
+    }
+    if (IsDigit(c)) {
+      digits += c;
+    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+      continue;
+    } else if (const size_t n = static_cast<unsigned char>(c) < 0x80 ? 0 : InnerSpaceAt(s, i); n > 0) {
+      i += n - 1;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return digits;
+}
+
 // ----- TEXT -----
 
 // Byte classes for TEXT: one table lookup per byte, UTF-8 decoding only when a non-ASCII byte shows.
@@ -712,6 +739,39 @@ absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view 
   std::string out;
   if (absl::Status appended = AppendNormalizedValue(type, raw, options, &out); !appended.ok()) return appended;
   return out;
+}
+
+std::optional<std::string> CanonicalPrefix(AttributeType type, std::string_view raw, const ValueOptions& options) {
+  const std::string_view trimmed = TrimWhiteSpace(raw);
+  if (trimmed.empty()) return std::string();
+  switch (type) {
+    case AttributeType::kText:  // only the leading white space: "ann " is not "ann"
+      return std::string(raw.substr(static_cast<size_t>(trimmed.data() - raw.data())));
+    case AttributeType::kEmail: {
+      std::string lowered(trimmed);
+      for (char& c : lowered) c = AsciiLowerChar(c);
+      return lowered;
+    }
+    case AttributeType::kMobile: {
+      bool international = false;
+      std::optional<std::string> digits = MobilePrefixDigits(trimmed, &international);
+      if (!digits) return std::nullopt;
+      if (!international && digits->starts_with("00")) {
+        international = true;
+        digits->erase(0, 2);
+      }
+      if (international) return "+" + *digits;
+      std::string_view country_code = options.default_country_code;
+      if (!country_code.empty() && country_code.front() == '+') country_code.remove_prefix(1);
+      // As AppendMobile: one trunk prefix goes ('1' under NANP, whose numbers never start with 1).
+      if (!digits->empty() && ((*digits)[0] == '0' || (country_code == "1" && (*digits)[0] == '1'))) {
+        digits->erase(0, 1);
+      }
+      return "+" + std::string(country_code) + *digits;
+    }
+    default:
+      return std::string(trimmed);
+  }
 }
 
 absl::StatusOr<int64_t> IntegerOf(std::string_view canonical) {

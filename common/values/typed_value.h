@@ -56,6 +56,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -107,6 +108,16 @@ absl::StatusOr<std::string> NormalizeValue(AttributeType type, std::string_view 
 // On error *out is as it was.
 absl::Status AppendNormalizedValue(AttributeType type, std::string_view raw, const ValueOptions& options,
                                    std::string* out);
+
+// The canonical form of the start of a value of `type`, as typed into a prefix search: the
+// canonical values NormalizeValue gives that begin with the result are those the user meant.
+// Leading white space goes (no canonical value has any), trailing too for every type but TEXT
+// (where "ann " is narrower than "ann"); EMAIL is lower-cased; MOBILE loses its separators and,
+// without '+' or "00", its trunk prefix ('0'; '1' with default country code 1) and gains
+// '+<default country code>': "98765" and "+91 98765" both become "+9198765" with default 91.
+// nullopt when no canonical value can start so (a MOBILE prefix with a letter, say).
+std::optional<std::string> CanonicalPrefix(AttributeType type, std::string_view raw,
+                                           const ValueOptions& options = ValueOptions());
 
 // ----- Typed accessors for the query engine. -----
 // Each REQUIRES a value in canonical form (or at least one NormalizeValue would accept, without

@@ -2584,7 +2584,9 @@ absl::StatusOr<std::vector<contacts::v1::Contact>> ContactRepository::SearchByPr
   std::shared_lock lock(state->mu);
   const uint32_t limit = request.limit() == 0 ? 20 : std::min<uint32_t>(request.limit(), kMaxPageSize);
   std::vector<contacts::v1::Contact> out;
-  if (request.query().empty()) return absl::InvalidArgumentError("query: must not be empty");
+  if (TrimValueWhiteSpace(request.query()).empty()) {
+    return absl::InvalidArgumentError("query: must not be empty or only white space");
+  }
   if (!request.prefix()) {
     auto pk = CanonicalPrimaryKey(*state, request.query());
     if (!pk.ok()) return out;  // not a valid key: nothing can match
@@ -2592,10 +2594,12 @@ absl::StatusOr<std::vector<contacts::v1::Contact>> ContactRepository::SearchByPr
     if (stored) out.push_back(ToContact(*state, *stored));
     return out;
   }
-  std::string needle = request.query();
-  if (state->primary_key_attribute()->type() == contacts::v1::EMAIL) needle = AsciiLower(needle);
+  // The start of the keys the query means: "98765" for +9198765... on a mobile-keyed tenant.
+  const std::optional<std::string> needle =
+      CanonicalPrefix(TypeOf(*state->primary_key_attribute()), request.query(), state->value_options());
+  if (!needle) return out;  // no key can start so
   std::string prefix = keys::ContactPrefix(state->id());
-  keys::PutStringEscapedNoTerminator(&prefix, needle);
+  keys::PutStringEscapedNoTerminator(&prefix, *needle);
   auto it = db_->Scan(db_->contacts(), prefix);
   StoredContact contact;
   for ((*it)->Seek(prefix); (*it)->Valid() && out.size() < limit; (*it)->Next()) {

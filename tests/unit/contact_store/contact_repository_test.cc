@@ -26,7 +26,10 @@ namespace contacts::store {
 namespace {
 
 using contacts::v1::Filter;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 // Every test runs twice: every write through the WAL and the memtables, and every commit of four
 // or more RocksDB entries as ingested SST files (StoreDb::IngestSorted), mixed with smaller ones
@@ -405,6 +408,40 @@ TEST_P(ContactRepositoryTest, SetupTenantRefusesAPrimaryKeyTypeOutsideTheEnum) {
   auto written = Upsert("t1", {{"customer_id", "042"}});
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->primary_key(), "42");
+}
+
+// A prefix search reads the query as the start of a key of the tenant's key type, as exact search
+// reads it as a whole key: on a mobile-keyed tenant "98765" and "+91 98765" find +919876543210.
+TEST_P(ContactRepositoryTest, PrefixSearchNormalisesTheQueryLikeTheKeys) {
+  SetUpTenant("mobiles", "mobile");
+  SetUpTenant("emails", "email");
+  ASSERT_TRUE(Upsert("mobiles", {{"mobile", "+91 98765 43210"}}).ok());
+  ASSERT_TRUE(Upsert("mobiles", {{"mobile", "+44 20 7946 0958"}}).ok());
+  ASSERT_TRUE(Upsert("emails", {{"email", "Bob@Example.com"}}).ok());
+  const auto found = [&](const std::string& tenant, const std::string& query, bool prefix = true) {
+    contacts::v1::SearchByPrimaryKeyRequest search;
+    search.set_query(query);
+    search.set_prefix(prefix);
+    std::vector<std::string> keys;
+    auto contacts = repo_->SearchByPrimaryKey(tenant, search);
+    EXPECT_TRUE(contacts.ok()) << contacts.status();
+    if (contacts.ok()) {
+      for (const auto& contact : *contacts) keys.push_back(contact.primary_key());
+    }
+    return keys;
+  };
+  for (const char* query : {"98765", "+91 98765", "  +9198765", "098765", "9876543210"}) {
+    EXPECT_THAT(found("mobiles", query), ElementsAre("+919876543210")) << query;
+  }
+  EXPECT_THAT(found("mobiles", "9876543210", false), ElementsAre("+919876543210"));
+  EXPECT_THAT(found("mobiles", "0044 20"), ElementsAre("+442079460958"));
+  EXPECT_THAT(found("mobiles", "+"), SizeIs(2));
+  EXPECT_THAT(found("mobiles", "98x"), IsEmpty());
+  EXPECT_THAT(found("emails", " BOB@"), ElementsAre("bob@example.com"));
+  contacts::v1::SearchByPrimaryKeyRequest blank;
+  blank.set_query("   ");
+  blank.set_prefix(true);
+  EXPECT_EQ(repo_->SearchByPrimaryKey("emails", blank).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // The same for the batches' enums: a mode outside WriteMode was taken for UPSERT, and a key_kind

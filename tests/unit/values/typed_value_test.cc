@@ -1214,5 +1214,33 @@ TEST(NormalizeValueTest, CanonicalValuesOfEveryTypeButTextNeedNoCsvQuotes) {
   }
 }
 
+// A prefix typed into a search becomes the start of the canonical values it means, so that a
+// mobile-keyed tenant finds +919876543210 from "98765" as exact search finds it from "9876543210".
+TEST(CanonicalPrefixTest, PrefixesAreNormalisedLikeTheValuesTheyStart) {
+  const ValueOptions india{.default_country_code = "91"};
+  const ValueOptions nanp{.default_country_code = "+1"};
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "98765", india), "+9198765");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, " +91 98765 ", india), "+9198765");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "098-765", india), "+9198765");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "0044 (0)20 79", india), "+442079");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "+44 (0)20", india), "+4420");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "1-415-555", nanp), "+1415555");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "(415) 555", nanp), "+1415555");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "98a", india), std::nullopt);
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kEmail, "  Bob.S ", india), "bob.s");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kText, "  ann ", india), "ann ");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kInteger, " 12 ", india), "12");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kText, " \t ", india), "");
+  // Every canonical number starts with the prefix of any of its own beginnings.
+  for (std::string_view raw : {"+91 98765 43210", "09876543210", "9876543210", "0091 98765 43210"}) {
+    const std::string canonical = *NormalizeValue(AttributeType::kMobile, raw, india);
+    for (size_t n = 1; n <= raw.size(); ++n) {
+      std::optional<std::string> prefix = CanonicalPrefix(AttributeType::kMobile, raw.substr(0, n), india);
+      ASSERT_TRUE(prefix.has_value()) << raw.substr(0, n);
+      EXPECT_TRUE(canonical.starts_with(*prefix)) << raw.substr(0, n) << " -> " << *prefix;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace contacts
