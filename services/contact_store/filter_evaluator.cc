@@ -116,8 +116,12 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
   }
   switch (filter.node_case()) {
     case Filter::NODE_NOT_SET:
+      // Only the whole filter may be empty (every contact): an empty node inside AND, OR or NOT
+      // is a caller's mistake, which would otherwise count every contact (or none, under NOT).
+      if (depth > 0) return absl::InvalidArgumentError("filter: an AND, OR or NOT holds an empty filter");
       return universe;
     case Filter::kAnd: {
+      if (filter.and_().filters().empty()) return absl::InvalidArgumentError("filter: an AND without filters");
       std::vector<const Filter*> children;
       for (const Filter& child : filter.and_().filters()) children.push_back(&child);
       std::stable_sort(children.begin(), children.end(),
@@ -134,6 +138,7 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateNode(const Filter& filter, int 
       return result ? *std::move(result) : universe;
     }
     case Filter::kOr: {
+      if (filter.or_().filters().empty()) return absl::InvalidArgumentError("filter: an OR without filters");
       Roaring result;
       for (const Filter& child : filter.or_().filters()) {
         ASSIGN_OR_RETURN(Roaring part, EvaluateNode(child, depth + 1, universe));
@@ -239,6 +244,10 @@ absl::StatusOr<Roaring> FilterEvaluator::EvaluateTerm(const Term& term, const Ro
     case Term::kBlacklisted:
       if (term.blacklisted() == contacts::v1::CHANNEL_UNSPECIFIED) {
         return absl::InvalidArgumentError("filter: blacklisted term without a channel");
+      }
+      if (!contacts::v1::Channel_IsValid(term.blacklisted())) {
+        return absl::InvalidArgumentError(
+            fmt::format("filter: blacklisted term with unknown channel {}", static_cast<int>(term.blacklisted())));
       }
       return columns.blacklisted(term.blacklisted()) & universe;
     case Term::KIND_NOT_SET:

@@ -36,7 +36,7 @@ class FilterEvaluator {
   FilterEvaluator(const TenantState& tenant, RecordScan scan, StopCheck stop = {})
       : tenant_(tenant), scan_(std::move(scan)), stop_(std::move(stop)) {}
 
-  // An empty filter (no node set) matches every contact.
+  // An empty filter (no node set) matches every contact; an empty node inside it is refused.
   // Errors: INVALID_ARGUMENT naming the unknown attribute, list or control group, the bad literal,
   // an in_segment term (segments are expanded by audience-query), or a tree too deep or too large
   // (more than kMaxFilterTerms terms, or kMaxRecordScans distinct predicates needing a record scan);

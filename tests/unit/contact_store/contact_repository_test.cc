@@ -1538,6 +1538,32 @@ TEST_P(ContactRepositoryTest, CheckFilterResolvesAgainstTheCatalogWithoutSetupOr
   EXPECT_EQ(repo_->CheckFilter("early", widest).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Only a whole filter may be empty (every contact). An empty node inside AND, OR or NOT, an
+// AND or OR without filters, or a blacklist channel outside the enum counted every contact, none,
+// or 0 for a direct caller of the store; audience-query never sends them. Refused now.
+TEST_P(ContactRepositoryTest, MalformedFilterTreesAreRefusedNotCountedAsEveryone) {
+  SetUpTenant("t1");
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "A"}}).ok());
+  ASSERT_TRUE(Upsert("t1", {{"customer_id", "B"}}).ok());
+  EXPECT_EQ(*repo_->Count("t1", Filter()), 2u);
+  Filter or_empty;
+  *or_empty.mutable_or_()->add_filters() = AttributeIs("customer_id", "A");
+  or_empty.mutable_or_()->add_filters();
+  Filter not_empty;
+  not_empty.mutable_not_();
+  Filter no_children;
+  no_children.mutable_and_();
+  Filter no_alternatives;
+  no_alternatives.mutable_or_();
+  Filter channel;
+  channel.mutable_term()->set_blacklisted(static_cast<contacts::v1::Channel>(99));
+  for (const Filter& filter : {or_empty, not_empty, no_children, no_alternatives, channel}) {
+    absl::StatusOr<uint64_t> count = repo_->Count("t1", filter);
+    EXPECT_EQ(count.status().code(), absl::StatusCode::kInvalidArgument) << filter.ShortDebugString();
+    EXPECT_THAT(count.status().message(), HasSubstr("filter: ")) << filter.ShortDebugString();
+  }
+}
+
 TEST_P(ContactRepositoryTest, DataSurvivesReopen) {
   SetUpTenant("t1");
   CreateAttribute("t1", "age", contacts::v1::INTEGER, true);
