@@ -59,7 +59,9 @@ int Export(Client& client, const Options& options) {
   v1::ExportChunk chunk;
   uint64_t rows = 0;
   bool written = true;
+  bool replied = false;
   while (written && reader->Read(&chunk)) {
+    replied = true;
     written = std::fwrite(chunk.csv().data(), 1, chunk.csv().size(), stdout) == chunk.csv().size();
     rows += chunk.rows();
   }
@@ -76,7 +78,7 @@ int Export(Client& client, const Options& options) {
       std::fprintf(stderr, "contactsctl: the export stopped after %llu rows: the output is incomplete\n",
                    static_cast<unsigned long long>(rows));
     }
-    return client.Fail(Service::kQuery, status);
+    return client.Fail(Service::kQuery, status, replied);
   }
   std::fprintf(stderr, "exported %llu row%s\n", static_cast<unsigned long long>(rows), rows == 1 ? "" : "s");
   return 0;

@@ -158,11 +158,9 @@ ServiceName NameOf(Service service) {
   return {"?", "?"};
 }
 
-}  // namespace
-
-[[noreturn]] void Usage(const std::string& message) {
-  if (!message.empty()) std::fprintf(stderr, "contactsctl: %s\n", message.c_str());
-  std::fprintf(stderr,
+// The usage, on `out`: stderr for a usage error, stdout for --help.
+void PrintUsage(std::FILE* out) {
+  std::fprintf(out,
                "usage:\n"
                "  imports (import-processor):\n"
                "  contactsctl upload FILE [--map COLUMN=ATTRIBUTE ...] [--create NAME:TYPE[:indexed] ...]\n"
@@ -188,6 +186,13 @@ ServiceName NameOf(Service service) {
                "  TLS: --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
                "  (env CONTACTS_IMPORT, CONTACTS_QUERY, CONTACTS_STORE, CONTACTS_API_KEY, CONTACTS_TENANT,\n"
                "  CONTACTS_TLS_CA, ...)\n");
+}
+
+}  // namespace
+
+[[noreturn]] void Usage(const std::string& message) {
+  if (!message.empty()) std::fprintf(stderr, "contactsctl: %s\n", message.c_str());
+  PrintUsage(stderr);
   std::exit(2);
 }
 
@@ -220,7 +225,11 @@ Options Parse(int argc, char** argv) {
       }
       auto known = kTakesValue.find(name);
       if (known == kTakesValue.end() && global == nullptr) Usage("unknown flag --" + name);
-      if (name == "help") Usage("");
+      if (name == "help") {
+        // Asked for, as the services' --help: not a usage error.
+        PrintUsage(stdout);
+        std::exit(0);
+      }
       if (global == nullptr && !known->second) {
         // "--dry-run=false" must not mean a dry run: a switch's value is true or false.
         if (value && *value != "true" && *value != "false") {
@@ -267,6 +276,8 @@ Options Parse(int argc, char** argv) {
     Usage(fmt::format("{}: unexpected argument \"{}\"", options.command,
                       options.positional[PositionalsOf(options.command)]));
   }
+  // Now, not when a command first connects: `jobs` had printed its header by then.
+  options.credentials = ChannelCredentials(options);
   return options;
 }
 
@@ -298,7 +309,7 @@ std::shared_ptr<grpc::Channel> Client::Connect(const std::string& address) {
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
   if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
-  return grpc::CreateCustomChannel(address, ChannelCredentials(options_), args);
+  return grpc::CreateCustomChannel(address, options_.credentials, args);
 }
 
 v1::ImportProcessor::Stub& Client::import() {
@@ -340,10 +351,10 @@ std::string Client::UnavailableHint(Service service) const {
       name);
 }
 
-int Client::Fail(Service service, const grpc::Status& status) const {
+int Client::Fail(Service service, const grpc::Status& status, bool replied) const {
   std::fprintf(stderr, "contactsctl: %s: %s\n", CodeName(status.error_code()), status.error_message().c_str());
-  // Refused: nothing listens, so TLS is not the question.
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+  // Refused: nothing listens, so TLS is not the question; nor is it after a reply came.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !replied &&
       !absl::StrContains(status.error_message(), "Connection refused")) {
     std::fprintf(stderr, "contactsctl: %s\n", UnavailableHint(service).c_str());
   }

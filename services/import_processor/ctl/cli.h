@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/support/status.h>
 
 #include "contacts/v1/audience_query.grpc.pb.h"
@@ -35,10 +36,14 @@ struct Options {
   std::string tls_key_file;
   std::string tls_server_name;             // empty: the host of the service's address
   std::set<std::string> from_environment;  // global flags whose value came from their variable
+  // From the TLS flags, their files read and checked by Parse: plaintext without --tls-ca.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // Parses argv: global flags anywhere (their environment variables first), then the command, its
-// flags and its positional arguments. Any mistake is a usage error (exits 2).
+// flags and its positional arguments, then reads the TLS files. Any mistake, a TLS flag that does
+// not go with the others or a TLS file that is not what its flag needs included, is a usage error
+// (exits 2) before anything is printed or sent. --help prints the usage to stdout and exits 0.
 Options Parse(int argc, char** argv);
 
 // Prints "contactsctl: <message>" (when not empty) and the usage to stderr, and exits 2.
@@ -54,9 +59,8 @@ uint64_t ParseId(const std::string& text, const std::string& what);
 // The service a call goes to: which one, and the global flag that holds its address.
 enum class Service { kImport, kQuery, kStore };
 
-// Stubs of the three services, each connected on first use with the global flags' TLS settings
-// (a flag that does not go with the others is a usage error then), and call contexts carrying the
-// API key and tenant.
+// Stubs of the three services, each connected on first use with the credentials Parse made, and
+// call contexts carrying the API key and tenant.
 class Client {
  public:
   explicit Client(const Options& options) : options_(options) {}
@@ -68,9 +72,10 @@ class Client {
   std::unique_ptr<grpc::ClientContext> Context() const;
 
   // Reports a failed call to `service` on stderr, with what to check when it was UNAVAILABLE
-  // although something listens (a failed TLS handshake reads the same as a server that is down);
-  // returns 1, the exit status for it.
-  int Fail(Service service, const grpc::Status& status) const;
+  // although something listens (a failed TLS handshake reads the same as a server that is down)
+  // and nothing had come back yet (`replied`: a stream that had delivered messages broke later, so
+  // the connection and its TLS worked); returns 1, the exit status for it.
+  int Fail(Service service, const grpc::Status& status, bool replied = false) const;
 
  private:
   std::shared_ptr<grpc::Channel> Connect(const std::string& address);

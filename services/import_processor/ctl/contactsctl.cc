@@ -1,4 +1,4 @@
-// contactsctl: a command-line client of the suite for people and scripts (`contactsctl` alone
+// contactsctl: a command-line client of the suite for people and scripts (`contactsctl --help`
 // prints the usage).
 //
 //   imports (import-processor, --import):

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +40,10 @@ void PrintJob(const v1::Job& job) {
               v1::JobKind_Name(job.kind()).c_str(), v1::JobState_Name(job.state()).c_str(),
               job.dry_run() ? " (dry run)" : "", job.file_name().c_str(),
               job.file_sha256().empty() ? "" : (" (sha256 " + job.file_sha256() + ")").c_str(), Counts(job).c_str());
-  for (const auto& [reason, n] : job.counts().rejected_by_reason()) {
+  // Sorted by reason: a protobuf map's order is unspecified, and differed from call to call.
+  const std::map<std::string, uint64_t> rejected(job.counts().rejected_by_reason().begin(),
+                                                 job.counts().rejected_by_reason().end());
+  for (const auto& [reason, n] : rejected) {
     std::printf("    rejected %s: %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
   }
   if (job.bytes_total() > 0) {
@@ -64,6 +68,7 @@ bool IsFinal(v1::JobState state) {
 int Follow(Client& client, const std::string& job_id) {
   const bool tty = isatty(STDERR_FILENO);
   v1::Job last;
+  bool replied = false;
   while (true) {
     auto ctx = client.Context();
     v1::GetJobRequest request;
@@ -72,6 +77,7 @@ int Follow(Client& client, const std::string& job_id) {
     v1::Job job;
     while (reader->Read(&job)) {
       last = job;
+      replied = true;
       std::string line = fmt::format("{} {}", v1::JobState_Name(job.state()), Counts(job));
       if (job.bytes_total() > 0) {
         line += fmt::format(" ({:.0f}%)",
@@ -83,7 +89,7 @@ int Follow(Client& client, const std::string& job_id) {
     if (tty) std::fprintf(stderr, "\n");
     if (IsFinal(last.state())) break;
     if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
-      return client.Fail(Service::kImport, status);
+      return client.Fail(Service::kImport, status, replied);
   }
   PrintJob(last);
   return ExitFor(last);
@@ -92,6 +98,13 @@ int Follow(Client& client, const std::string& job_id) {
 std::string BaseName(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Whether the service reads `path` as a .zip: by its extension, in any case, as it does.
+bool IsZip(const std::string& path) {
+  const std::string name = BaseName(path);
+  const size_t dot = name.find_last_of('.');
+  return dot != std::string::npos && absl::AsciiStrToLower(name.substr(dot)) == ".zip";
 }
 
 // Opens `path` to upload it and sets *total to its size; says why not on stderr (a missing file, a
@@ -143,8 +156,24 @@ grpc::Status DeclareContent(std::istream& in, uint64_t total, v1::UploadStart* s
   return grpc::Status::OK;
 }
 
+// Draws the upload's progress on stderr: a bar redrawn in place on a terminal, else a line at
+// every 10%.
+void ShowProgress(bool tty, int percent, uint64_t sent, uint64_t total) {
+  constexpr int kWidth = 30;
+  const int filled = percent * kWidth / 100;
+  if (tty) {
+    std::fprintf(stderr, "\r[%s%s] %3d%% %.1f/%.1f MiB", std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), percent,
+                 static_cast<double>(sent) / (1 << 20), static_cast<double>(total) / (1 << 20));
+  } else if (percent % 10 == 0) {
+    std::fprintf(stderr, "uploaded %d%%\n", percent);
+  }
+}
+
 // Streams `in` (of `total` bytes) after `first`, which it completes with DeclareContent, in 1 MiB
-// chunks, with a progress bar on stderr.
+// chunks, with a progress bar on stderr. The bar stops at 99% until the service has accepted the
+// upload: it can still refuse it after the last chunk (or at `start`, when all of a small file was
+// already on its way), and "100%" followed by an error reads as a success that then failed.
 grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, v1::UploadRequest first, bool progress,
                       v1::UploadResponse* response) {
   if (grpc::Status declared = DeclareContent(in, total, first.mutable_start()); !declared.ok()) return declared;
@@ -170,24 +199,18 @@ grpc::Status SendFile(Client& client, std::istream& in, uint64_t total, v1::Uplo
     ok = writer->Write(chunk);
     sent += n;
     // A file that grows while it is read sends more than its size at the start (the service
-    // refuses it, having been told the size): stay at 100% meanwhile.
-    const int percent = total == 0 ? 100 : static_cast<int>(std::min<uint64_t>(100, 100 * sent / total));
+    // refuses it, having been told the size): stay at 99% meanwhile.
+    const int percent = total == 0 ? 99 : static_cast<int>(std::min<uint64_t>(99, 100 * sent / total));
     if (progress && percent != last_percent) {
       last_percent = percent;
-      constexpr int kWidth = 30;
-      const int filled = percent * kWidth / 100;
-      if (tty) {
-        std::fprintf(stderr, "\r[%s%s] %3d%% %.1f/%.1f MiB", std::string(static_cast<size_t>(filled), '#').c_str(),
-                     std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), percent,
-                     static_cast<double>(sent) / (1 << 20), static_cast<double>(total) / (1 << 20));
-      } else if (percent % 10 == 0) {
-        std::fprintf(stderr, "uploaded %d%%\n", percent);
-      }
+      ShowProgress(tty, percent, sent, total);
     }
   }
-  if (tty) std::fprintf(stderr, "\n");
   writer->WritesDone();
-  return writer->Finish();
+  grpc::Status status = writer->Finish();
+  if (progress && status.ok()) ShowProgress(tty, 100, sent, total);
+  if (tty) std::fprintf(stderr, "\n");
+  return status;
 }
 
 }  // namespace
@@ -258,10 +281,14 @@ int Upload(Client& client, const Options& options) {
   grpc::Status status = SendFile(client, *in, total, first, /*progress=*/true, &response);
   if (!status.ok()) return client.Fail(Service::kImport, status);
 
-  std::printf("upload %s: %llu bytes, delimiter %s, sha256 %s\n", response.upload_id().c_str(),
-              static_cast<unsigned long long>(response.size_bytes()),
+  // For a .zip the service answers the size of the data file it extracted but the SHA-256 of the
+  // bytes it received, the .zip's (which `total` counts: the service checked it against start).
+  const std::string size = IsZip(path)
+                               ? fmt::format("{} bytes extracted from a {}-byte .zip", response.size_bytes(), total)
+                               : fmt::format("{} bytes", response.size_bytes());
+  std::printf("upload %s: %s, delimiter %s, sha256 %s%s\n", response.upload_id().c_str(), size.c_str(),
               response.delimiter() == "\t" ? "TAB" : ("\"" + response.delimiter() + "\"").c_str(),
-              response.sha256().c_str());
+              response.sha256().c_str(), IsZip(path) ? " (of the .zip)" : "");
   for (const v1::ColumnPreview& column : response.columns()) {
     std::printf("  column %u %-24s -> %-16s %s\n", column.index(), ("\"" + column.name() + "\"").c_str(),
                 column.suggested_attribute().empty() ? "(no match)" : column.suggested_attribute().c_str(),
@@ -322,12 +349,16 @@ int Jobs(Client& client, const Options& options) {
   const uint64_t limit = One(options, "limit") ? ParseId(*One(options, "limit"), "--limit") : 20;
   request.set_page_size(static_cast<uint32_t>(std::min<uint64_t>(limit, 1000)));
   uint64_t printed = 0;
-  std::printf("%-24s %-6s %-22s %-24s %s\n", "ID", "KIND", "STATE", "FILE", "COUNTS");
+  bool replied = false;
   while (printed < limit) {
     auto ctx = client.Context();
     v1::ListJobsResponse response;
     grpc::Status status = client.import().ListJobs(ctx.get(), request, &response);
-    if (!status.ok()) return client.Fail(Service::kImport, status);
+    if (!status.ok()) return client.Fail(Service::kImport, status, replied);
+    // After the first answer: a call refused (a key, a handshake) leaves stdout empty, as the
+    // other commands do.
+    if (!replied) std::printf("%-24s %-6s %-22s %-24s %s\n", "ID", "KIND", "STATE", "FILE", "COUNTS");
+    replied = true;
     for (const v1::Job& job : response.jobs()) {
       if (printed++ >= limit) break;
       std::printf("%-24s %-6s %-22s %-24s %s\n", job.id().c_str(), v1::JobKind_Name(job.kind()).c_str(),
@@ -348,9 +379,13 @@ int Errors(Client& client, const Options& options, bool fixes) {
   auto ctx = client.Context();
   auto reader = client.import().GetJobErrors(ctx.get(), request);
   v1::JobErrorChunk chunk;
-  while (reader->Read(&chunk)) std::fwrite(chunk.csv().data(), 1, chunk.csv().size(), stdout);
+  bool replied = false;
+  while (reader->Read(&chunk)) {
+    replied = true;
+    std::fwrite(chunk.csv().data(), 1, chunk.csv().size(), stdout);
+  }
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return client.Fail(Service::kImport, status);
+  if (!status.ok()) return client.Fail(Service::kImport, status, replied);
   return 0;
 }
 
