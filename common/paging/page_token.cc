@@ -15,7 +15,7 @@ constexpr std::string_view kPageTokenMark = "p2";
 
 }  // namespace
 
-uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining) {
+uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining, std::string_view binding) {
   std::string bytes(defining.GetDescriptor()->full_name());
   bytes.push_back('\0');
   keys::PutFixed64BE(&bytes, tenant_id);
@@ -24,6 +24,11 @@ uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message&
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);  // map entries in key order, say
     defining.SerializeToCodedStream(&coded);
+  }
+  // Empty for requests whose names bind nothing, so that their tokens stay those of before.
+  if (!binding.empty()) {
+    bytes.push_back('\0');
+    bytes.append(binding);
   }
   return StableHash64(bytes);
 }

@@ -28,9 +28,12 @@ namespace contacts {
 inline constexpr std::string_view kPageTokenOfAnotherRequest = "page_token: issued for a different request";
 
 // A fingerprint of `defining` (a paged request with page_size, page_token and whatever else does
-// not decide which rows come already cleared) for `tenant_id`. Stable across processes and
-// releases (absl::Hash is seeded per process), so a token outlives a restart.
-uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining);
+// not decide which rows come already cleared) for `tenant_id`, and of `binding`: what the request's
+// names stood for when the first page was read (say, the id of the list a filter names), so that a
+// name now meaning something else ends the paging too. Stable across processes and releases
+// (absl::Hash is seeded per process), so a token outlives a restart.
+uint64_t RequestFingerprint(uint32_t tenant_id, const google::protobuf::Message& defining,
+                            std::string_view binding = {});
 
 std::string EncodePageToken(uint64_t fingerprint, std::string_view position);
 

@@ -125,14 +125,56 @@ bool RemoveListIds(StoredContact* contact, const std::vector<uint64_t>& list_ids
 // the tenant (an ordinal, 4 bytes BE; a key without its tenant prefix), so even a forged token can
 // only ever lead to the caller's own tenant's data.
 //
-// Query's rows are decided by everything but page_size, page_token and with_total: a total adds a
-// count and changes no row, and a client may well ask for it on the first page only.
-uint64_t PageFingerprint(uint32_t tenant_id, const contacts::v1::StoreQueryRequest& request) {
+// What the names in `filter` stand for in `state` now, appended to *out: each attribute's id and
+// type, each list's id, each control group's seed and share. A list deleted and made again under
+// its name, or a control group made again at another percent, is another audience.
+void AppendFilterBinding(const TenantState& state, const contacts::v1::Filter& filter, std::string* out) {
+  using contacts::v1::Filter;
+  using contacts::v1::Term;
+  switch (filter.node_case()) {
+    case Filter::kAnd:
+      for (const Filter& child : filter.and_().filters()) AppendFilterBinding(state, child, out);
+      return;
+    case Filter::kOr:
+      for (const Filter& child : filter.or_().filters()) AppendFilterBinding(state, child, out);
+      return;
+    case Filter::kNot:
+      AppendFilterBinding(state, filter.not_(), out);
+      return;
+    case Filter::kTerm:
+      break;
+    default:
+      return;
+  }
+  const Term& term = filter.term();
+  if (term.kind_case() == Term::kAttribute) {
+    if (const Attribute* attribute = state.FindAttribute(term.attribute().attribute())) {
+      keys::PutFixed32BE(out, attribute->id());
+      keys::PutFixed32BE(out, static_cast<uint32_t>(attribute->type()));
+    }
+  } else if (term.kind_case() == Term::kInList) {
+    if (std::optional<uint64_t> list = state.FindList(term.in_list())) keys::PutFixed64BE(out, *list);
+  } else if (term.kind_case() == Term::kInControlGroup) {
+    if (auto it = state.control_groups.find(AsciiLower(term.in_control_group())); it != state.control_groups.end()) {
+      keys::PutFixed64BE(out, it->second.seed);
+      keys::PutFixed32BE(out, it->second.basis_points);
+    }
+  }
+}
+
+// Query's rows are decided by everything but page_size, page_token and with_total (a total adds a
+// count and changes no row, and a client may well ask for it on the first page only), and by what
+// the names in its filter and projection stand for (`projection`: the attributes' ids).
+uint64_t PageFingerprint(const TenantState& state, const contacts::v1::StoreQueryRequest& request,
+                         const std::vector<uint32_t>& projection) {
   contacts::v1::StoreQueryRequest defining = request;
   defining.clear_page_size();
   defining.clear_page_token();
   defining.clear_with_total();
-  return RequestFingerprint(tenant_id, defining);
+  std::string binding;
+  AppendFilterBinding(state, request.filter(), &binding);
+  for (uint32_t id : projection) keys::PutFixed32BE(&binding, id);
+  return RequestFingerprint(state.id(), defining, binding);
 }
 
 // ListAnonymous has no parameters but the page's yet; any it gets later are covered.
@@ -2458,7 +2500,7 @@ absl::StatusOr<contacts::v1::StoreQueryResponse> ContactRepository::Query(
       return absl::InvalidArgumentError(fmt::format("attributes: unknown attribute \"{}\"", name));
     projection.push_back(attribute->id());
   }
-  const uint64_t fingerprint = PageFingerprint(state->id(), request);
+  const uint64_t fingerprint = PageFingerprint(*state, request, projection);
   uint64_t start = 0;  // the first ordinal of the page
   if (!request.page_token().empty()) {
     ASSIGN_OR_RETURN(std::string position,

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "common/paging/page_token.h"
 #include "common/storage/key_codec.h"
 #include "common/values/packed_cells.h"
 #include "common/values/text_case.h"
@@ -1746,6 +1747,46 @@ TEST_P(ContactRepositoryTest, IdentifyAnonymousKeepsTheContactsValuesAndFillsThe
 // AIP-158: a page token continues the request that returned it, whatever page_size and with_total
 // say. Used with another filter, projection or tenant it is refused; it used to be taken as a bare
 // position and return rows from there under the new filter.
+// A token is bound to what the filter's names stood for at the first page too: a list made again
+// under its name, or a control group made again at another percent, is another audience, and the
+// next page of the old one would mix the two.
+TEST_P(ContactRepositoryTest, QueryPageTokenIsRefusedOnceANameInTheFilterMeansSomethingElse) {
+  SetUpTenant("t1");
+  auto vip = repo_->CreateList("t1", "vip");
+  ASSERT_TRUE(vip.ok()) << vip.status();
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Upsert("t1", {{"customer_id", fmt::format("C{}", i)}}, {vip->id()}).ok());
+  ASSERT_TRUE(repo_->CreateControlGroup("t1", "holdout", 50).ok());
+  const auto first_token = [&](const Filter& filter) {
+    contacts::v1::StoreQueryRequest request;
+    *request.mutable_filter() = filter;
+    request.set_page_size(1);
+    auto page = repo_->Query("t1", request);
+    EXPECT_TRUE(page.ok()) << page.status();
+    request.set_page_token(page.ok() ? page->next_page_token() : "");
+    return request;
+  };
+  Filter in_vip;
+  in_vip.mutable_term()->set_in_list("vip");
+  Filter in_holdout;
+  in_holdout.mutable_term()->set_in_control_group("holdout");
+  const contacts::v1::StoreQueryRequest vip_next = first_token(in_vip);
+  const contacts::v1::StoreQueryRequest holdout_next = first_token(in_holdout);
+  ASSERT_FALSE(vip_next.page_token().empty());
+  ASSERT_FALSE(holdout_next.page_token().empty());
+  // Unchanged, both go on.
+  EXPECT_TRUE(repo_->Query("t1", vip_next).ok());
+  EXPECT_TRUE(repo_->Query("t1", holdout_next).ok());
+
+  ASSERT_TRUE(repo_->DeleteList("t1", vip->id()).ok());
+  ASSERT_TRUE(repo_->CreateList("t1", "vip").ok());
+  ASSERT_TRUE(repo_->DeleteControlGroup("t1", "holdout").ok());
+  ASSERT_TRUE(repo_->CreateControlGroup("t1", "holdout", 20).ok());
+  for (const auto* request : {&vip_next, &holdout_next}) {
+    auto page = repo_->Query("t1", *request);
+    EXPECT_TRUE(IsPageTokenOfAnotherRequest(page.status())) << page.status();
+  }
+}
+
 TEST_P(ContactRepositoryTest, QueryPageTokenIsRefusedWithAnotherFilterAttributesOrTenant) {
   for (const std::string tenant : {"t1", "t2"}) {
     SetUpTenant(tenant);
