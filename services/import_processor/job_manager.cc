@@ -41,13 +41,22 @@ std::vector<AttributeInfo> ToAttributeInfos(const v1::ListAttributesResponse& re
 
 v1::AttributeType ToProto(AttributeType type) { return static_cast<v1::AttributeType>(static_cast<int>(type)); }
 
-// A tenant that was never set up cannot take imports; say so rather than "not found".
-absl::Status TenantError(const absl::Status& status) {
-  if (status.code() == absl::StatusCode::kNotFound) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the tenant is not set up in contact-store (SetupTenant first): {}", std::string(status.message())));
+absl::Status TenantNotSetUp(std::string_view detail) {
+  return absl::FailedPreconditionError(
+      fmt::format("the tenant is not set up in contact-store (SetupTenant first): {}", detail));
+}
+
+// The caller's tenant, for StartImport and StartDelete, which a tenant never set up cannot take.
+// contact-store answers such a tenant with a blank record (no primary key attribute) rather than
+// NOT_FOUND; either way the caller hears FAILED_PRECONDITION, not "not found" or a mapping error.
+absl::StatusOr<v1::Tenant> SetUpTenant(StoreClient& store, const Caller& caller) {
+  absl::StatusOr<v1::Tenant> tenant = store.GetTenant(caller.credentials, caller.incoming);
+  if (absl::IsNotFound(tenant.status())) return TenantNotSetUp(std::string(tenant.status().message()));
+  if (!tenant.ok()) return tenant.status();
+  if (tenant->primary_key_attribute().empty()) {
+    return TenantNotSetUp(fmt::format("tenant \"{}\" has no primary key attribute", caller.tenant));
   }
-  return status;
+  return tenant;
 }
 
 // Said of a job whose state the jobs db refused to record (JobManager::unsaved_).
@@ -85,11 +94,18 @@ JobManager::~JobManager() { Shutdown(); }
 absl::Status JobManager::Start() {
   std::vector<internal::StoredJob> unfinished;
   absl::flat_hash_map<int, int64_t> by_state;
-  RETURN_IF_ERROR(jobs_.ScanJobs("", [&](internal::StoredJob&& job) {
-    ++by_state[job.job().state()];
-    if (!IsFinalState(job.job().state())) unfinished.push_back(std::move(job));
-    return true;
-  }));
+  // A record that cannot be read is left alone (whether its job is unfinished cannot be known),
+  // rather than keeping the service, and every tenant's jobs, from starting.
+  std::vector<std::string> unreadable;
+  RETURN_IF_ERROR(jobs_.ScanJobs(
+      "",
+      [&](internal::StoredJob&& job) {
+        ++by_state[job.job().state()];
+        if (!IsFinalState(job.job().state())) unfinished.push_back(std::move(job));
+        return true;
+      },
+      &unreadable));
+  for (const std::string& id : unreadable) spdlog::error("job {}: record unreadable (corrupt): not resumed", id);
   std::reverse(unfinished.begin(), unfinished.end());  // oldest first
   {
     std::lock_guard lock(mu_);
@@ -121,6 +137,7 @@ absl::Status JobManager::Start() {
       Active& active = active_[id];
       active.job = job.job();
       active.control = std::make_shared<JobControl>();
+      active.resumed_running = job.job().state() == v1::RUNNING;
       if (cancel.value_or(false)) active.control->RequestCancelAfterResend();
       queue_.push_back(id);
     }
@@ -571,8 +588,7 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
   if (!v1::WriteMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(fmt::format("mode: unknown write mode {}", static_cast<int>(request.mode())));
   }
-  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
-  if (!tenant.ok()) return TenantError(tenant.status());
+  ASSIGN_OR_RETURN(v1::Tenant tenant, SetUpTenant(store_, caller));
   ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials, caller.incoming));
 
   std::vector<ColumnMappingSpec> mapping;
@@ -582,10 +598,10 @@ absl::StatusOr<v1::Job> JobManager::StartImport(const Caller& caller, const v1::
     create.push_back({a.name(), static_cast<AttributeType>(static_cast<int>(a.type())), a.indexed()});
   }
   ValueOptions value_options;
-  if (!tenant->default_country_code().empty()) value_options.default_country_code = tenant->default_country_code();
+  if (!tenant.default_country_code().empty()) value_options.default_country_code = tenant.default_country_code();
   const std::vector<std::string> header(upload.columns().begin(), upload.columns().end());
   ASSIGN_OR_RETURN(ImportPlan plan,
-                   BuildImportPlan(header, mapping, ToAttributeInfos(listed), create, tenant->primary_key_attribute(),
+                   BuildImportPlan(header, mapping, ToAttributeInfos(listed), create, tenant.primary_key_attribute(),
                                    request.fix_email_typos(), value_options));
   RETURN_IF_ERROR(CheckLists(caller, request.list_ids()));
 
@@ -666,8 +682,7 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
   if (!v1::BatchDeleteRequest::KeyKind_IsValid(request.key_kind())) {
     return absl::InvalidArgumentError("key_kind: unknown key kind");
   }
-  absl::StatusOr<v1::Tenant> tenant = store_.GetTenant(caller.credentials, caller.incoming);
-  if (!tenant.ok()) return TenantError(tenant.status());
+  ASSIGN_OR_RETURN(v1::Tenant tenant, SetUpTenant(store_, caller));
   ASSIGN_OR_RETURN(v1::ListAttributesResponse listed, store_.ListAttributes(caller.credentials, caller.incoming));
   RETURN_IF_ERROR(CheckLists(caller, request.list_ids()));
 
@@ -684,11 +699,11 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
   job.set_tenant(caller.tenant);
   *job.mutable_delete_() = request;
   for (const v1::Attribute& a : listed.attributes()) {
-    if (a.primary_key() || EqualsIgnoreCase(a.name(), tenant->primary_key_attribute())) {
+    if (a.primary_key() || EqualsIgnoreCase(a.name(), tenant.primary_key_attribute())) {
       job.set_primary_key_type(a.type());
     }
   }
-  job.set_default_country_code(tenant->default_country_code());
+  job.set_default_country_code(tenant.default_country_code());
   return Enqueue(upload, caller, std::move(job));
 }
 
@@ -747,19 +762,26 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const std::string& ten
     std::lock_guard lock(mu_);
     unsaved = unsaved_;
   }
-  RETURN_IF_ERROR(jobs_.ScanJobs(token, [&](internal::StoredJob&& job) {
-    if (job.tenant() != tenant) return true;
-    // Before the state filter, which must see what GetJob would say.
-    if (auto it = unsaved.find(job.job().id()); it != unsaved.end()) *job.mutable_job() = it->second;
-    if (request.state() != v1::JOB_STATE_UNSPECIFIED && job.job().state() != request.state()) return true;
-    if (static_cast<uint32_t>(response.jobs_size()) == page_size) {
-      more = true;
-      return false;
-    }
-    last_id = job.job().id();
-    *response.add_jobs() = std::move(*job.mutable_job());
-    return true;
-  }));
+  // A record that cannot be read is skipped: its tenant cannot be known, and another tenant's
+  // corrupt record must not fail this listing.
+  std::vector<std::string> unreadable;
+  RETURN_IF_ERROR(jobs_.ScanJobs(
+      token,
+      [&](internal::StoredJob&& job) {
+        if (job.tenant() != tenant) return true;
+        // Before the state filter, which must see what GetJob would say.
+        if (auto it = unsaved.find(job.job().id()); it != unsaved.end()) *job.mutable_job() = it->second;
+        if (request.state() != v1::JOB_STATE_UNSPECIFIED && job.job().state() != request.state()) return true;
+        if (static_cast<uint32_t>(response.jobs_size()) == page_size) {
+          more = true;
+          return false;
+        }
+        last_id = job.job().id();
+        *response.add_jobs() = std::move(*job.mutable_job());
+        return true;
+      },
+      &unreadable));
+  for (const std::string& id : unreadable) spdlog::error("job {}: record unreadable (corrupt): not listed", id);
   if (more) response.set_next_page_token(last_id);
   std::lock_guard lock(mu_);
   for (v1::Job& job : *response.mutable_jobs()) {
@@ -792,7 +814,17 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& tenant, const s
   auto it = active_.find(job_id);
   if (it == active_.end()) return ended();
   Active& active = it->second;
+  if (active.resumed_running) {
+    // It was RUNNING when the process stopped, so batches after its checkpoint may have reached
+    // the store uncounted: as for a cancel recorded before the restart (Start), it sends them
+    // again (replays answer their outcomes) so that its counts match the store, then ends.
+    active.control->RequestCancelAfterResend();
+    spdlog::info("job {}: cancel requested; it first sends again what may have been in flight before the restart",
+                 job_id);
+    return active.job;
+  }
   if (!active.picked) {
+    // Queued in this process or found QUEUED at start: nothing of it reached the store.
     stored.mutable_job()->set_state(v1::CANCELLED);
     stored.mutable_job()->set_finished_at_micros(NowMicros());
     stored.clear_credentials();

@@ -77,9 +77,9 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   // Removes spool files left by uploads that never finished (a crash mid-upload), queues every
-  // QUEUED or RUNNING job found in the jobs db (oldest first), and starts the workers and the
-  // janitor, which expires uploads and finished jobs at once and then hourly (see
-  // JobManagerOptions::upload_ttl and job_retention).
+  // QUEUED or RUNNING job found in the jobs db (oldest first; a record that cannot be read is
+  // skipped and logged), and starts the workers and the janitor, which expires uploads and
+  // finished jobs at once and then hourly (see JobManagerOptions::upload_ttl and job_retention).
   absl::Status Start();
   // Workers stop at the next batch boundary (their jobs stay RUNNING and resume at the next
   // start); watchers return. Idempotent.
@@ -112,15 +112,19 @@ class JobManager {
   // Errors: INVALID_ARGUMENT (unknown upload, mapping errors, unknown list, bad mode; nothing is
   // created), FAILED_PRECONDITION (tenant not set up), the store's errors (UNAVAILABLE, ...).
   absl::StatusOr<v1::Job> StartImport(const Caller& caller, const v1::StartImportRequest& request);
-  // Errors: INVALID_ARGUMENT (no keys, unknown upload, bad key kind, unknown list), store errors.
+  // Errors: INVALID_ARGUMENT (no keys, unknown upload, bad key kind, unknown list),
+  // FAILED_PRECONDITION (tenant not set up), store errors.
   absl::StatusOr<v1::Job> StartDelete(const Caller& caller, const v1::StartDeleteRequest& request);
   // Errors: INVALID_ARGUMENT (no job id), NOT_FOUND (also for another tenant's job).
   absl::StatusOr<v1::Job> GetJob(const std::string& tenant, const std::string& job_id) const;
-  // Newest first. page_size default 50, at most 1000. Errors: INVALID_ARGUMENT for a bad token or an
-  // unknown state.
+  // Newest first; a record that cannot be read is skipped (and logged). page_size default 50, at
+  // most 1000. Errors: INVALID_ARGUMENT for a bad token or an unknown state.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& tenant, const v1::ListJobsRequest& request) const;
   // A queued job is cancelled at once; a running one stops at its next batch boundary (the
-  // returned job may still say RUNNING). A finished job is returned unchanged. Errors: NOT_FOUND.
+  // returned job may still say RUNNING). A job that was RUNNING before the restart (queued again
+  // by Start, picked or not) first sends again the batches that may have been in flight then, as
+  // RequestCancelAfterResend says, and answers RUNNING. A finished job is returned unchanged.
+  // Errors: NOT_FOUND, UNAVAILABLE when the request cannot be recorded.
   absl::StatusOr<v1::Job> CancelJob(const std::string& tenant, const std::string& job_id);
   // Calls `send` with the job now and after every change until it reaches a final state (that
   // state is sent too). Returns early, OK, when `send` returns false, `stopped()` is true, or on
@@ -138,6 +142,9 @@ class JobManager {
     std::shared_ptr<JobControl> control;
     uint64_t version = 0;
     bool picked = false;  // a worker has it
+    // Queued by Start() from a RUNNING record: batches after its checkpoint may have reached the
+    // store before the restart, so a cancel sends them again first (CancelJob).
+    bool resumed_running = false;
   };
 
   absl::StatusOr<internal::StoredJob> LoadJob(const std::string& tenant, const std::string& job_id) const;

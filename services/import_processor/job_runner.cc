@@ -44,19 +44,36 @@ bool Retryable(const absl::Status& status) {
   }
 }
 
-// Calls `call` until it succeeds, fails for good, the budget is spent, or the job is interrupted
-// (then CANCELLED). Safe because every store call a job makes is idempotent.
+// Whether a batch call that failed so may still have been applied by the store: its answer was
+// lost (the deadline passed, or the connection dropped after the request went out), not refused.
+bool MayHaveBeenApplied(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kDeadlineExceeded || status.code() == absl::StatusCode::kUnavailable;
+}
+
+// Calls `call` (a batch: the store keys it by job id and sequence) until it succeeds, fails for
+// good, the budget is spent, or the job is interrupted (then CANCELLED). Safe because a replay of
+// a batch is a no-op that answers the batch's outcomes. Once an attempt may have been applied, a
+// user cancel no longer cuts the retries short (a stop still does, as the job then resumes with a
+// replay): ending there would leave rows in the store that the cancelled job never counts.
 template <typename Call>
 auto CallWithRetry(Call call, JobControl& control, std::chrono::milliseconds budget, std::string_view what)
     -> decltype(call()) {
   const Clock::time_point give_up = Clock::now() + budget;
   std::chrono::milliseconds backoff{100};
+  bool may_be_applied = false;
   while (true) {
     auto result = call();
     if (result.ok() || !Retryable(result.status())) return result;
-    if (Clock::now() + backoff > give_up) return result;
+    may_be_applied = may_be_applied || MayHaveBeenApplied(result.status());
+    if (Clock::now() + backoff > give_up) {
+      if (may_be_applied && control.cancel_requested()) {
+        spdlog::warn("{}: cancelled, and the store may hold this batch, which the job's counts leave out", what);
+      }
+      return result;
+    }
     spdlog::warn("{}: {} (retrying in {} ms)", what, result.status().ToString(), backoff.count());
-    if (control.WaitFor(backoff)) return absl::CancelledError(fmt::format("{}: interrupted while retrying", what));
+    const bool interrupted = may_be_applied ? control.WaitForStop(backoff) : control.WaitFor(backoff);
+    if (interrupted) return absl::CancelledError(fmt::format("{}: interrupted while retrying", what));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
@@ -464,6 +481,18 @@ class Runner {
     absl::Status read_error;    // the file could not be read on: reported once the batches sent are counted
     bool stop_sending = false;  // a read error, cancel or stop: answer what is in flight, send nothing more
     while (true) {
+      // Checked before each batch goes out, not only once one is answered: a cancel that comes
+      // before the first answer would otherwise let a whole window of batches go. A cancel after
+      // resend is not one of these: it sends the window first.
+      if (control_.cancel_requested()) stop_sending = true;
+      if (stop_sending && in_flight.empty()) {
+        if (!read_error.ok()) {
+          status = read_error;
+        } else if (control_.ends_cancelled()) {
+          Finish(v1::CANCELLED, "");
+        }
+        break;
+      }
       if (!stop_sending && (in_flight.empty() || (in_flight.size() < window && !in_flight.back().batch.last))) {
         const Clock::time_point wait_start = Clock::now();
         PreparedBatch batch = queue.Pop();
@@ -485,14 +514,6 @@ class Runner {
           break;
         }
         if (control_.ends_cancelled() || control_.stop_requested()) stop_sending = true;
-      }
-      if (stop_sending && in_flight.empty()) {
-        if (!read_error.ok()) {
-          status = read_error;
-        } else if (control_.ends_cancelled()) {
-          Finish(v1::CANCELLED, "");
-        }
-        break;
       }
     }
     // After a failed batch, the ones still in flight are abandoned: they stop retrying and are
@@ -600,7 +621,8 @@ class Runner {
             if (auto c = column_of.find(result.attribute()); c != column_of.end()) column = c->second;
             if (auto r = sent_rows.find(result.row_number()); r != sent_rows.end()) {
               for (int i = 0; i < columns.size(); ++i) {
-                if (columns[i] == result.attribute()) value = std::string(sent_cells[r->second * columns.size() + i]);
+                if (columns[i] != result.attribute()) continue;
+                value = CutReportedValue(sent_cells[r->second * columns.size() + i]);  // as a local rejection's
               }
             }
             next.set_rejected(next.rejected() + 1);
@@ -671,6 +693,7 @@ class Runner {
       const auto& keys = request.keys().keys();
       uint64_t next = job_.resume_row_number();
       while (true) {
+        if (EndsCancelledBeforeDeleteBatch()) return absl::OkStatus();
         PreparedBatch batch = fresh();
         size_t scanned = 0;
         while (next < static_cast<uint64_t>(keys.size()) && batch.rows_to_send < batch_rows &&
@@ -701,6 +724,7 @@ class Runner {
       RETURN_IF_ERROR(reader.Seek(ResumePositionOf(job_)));
     }
     while (true) {
+      if (EndsCancelledBeforeDeleteBatch()) return absl::OkStatus();
       PreparedBatch batch = fresh();
       size_t scanned = 0;
       while (batch.rows_to_send < batch_rows && scanned < 4 * batch_rows) {
@@ -717,6 +741,14 @@ class Runner {
       RETURN_IF_ERROR(ApplyDeleteBatch(batch));
       if (StopsAfterDeleteBatch(batch)) return absl::OkStatus();
     }
+  }
+
+  // Before a delete batch is read and sent: a user cancel ends the job there (a cancel after
+  // resend does not: it first sends the batch that may have been in flight).
+  bool EndsCancelledBeforeDeleteBatch() {
+    if (!control_.cancel_requested()) return false;
+    Finish(v1::CANCELLED, "");
+    return true;
   }
 
   // After a delete batch was applied: whether the job stops here, finished when `batch` was the
@@ -866,6 +898,11 @@ bool JobControl::stop_requested() const {
 bool JobControl::WaitFor(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return cancel_ || stop_; });
+}
+
+bool JobControl::WaitForStop(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return stop_; });
 }
 
 bool IsFinalState(v1::JobState state) {

@@ -33,6 +33,9 @@ namespace contacts {
 // RUNNING and resumes at the next start) for one running job. Thread-safe.
 class JobControl {
  public:
+  // A user's cancel: the job sends no further batch, counts those in flight as they are answered
+  // and ends CANCELLED. It cuts short the first pass and a retry, except the retry of a batch the
+  // store may have applied (its answer was lost), which goes on so that the batch is counted.
   void RequestCancel();
   // A cancel asked for before a restart, of a job that may have had batches in flight when the
   // process died: the job runs on until it has sent the batches that follow its checkpoint again
@@ -48,6 +51,8 @@ class JobControl {
   bool ends_cancelled() const;
   // Waits up to `timeout`; returns true early when cancel or stop is requested.
   bool WaitFor(std::chrono::milliseconds timeout);
+  // Waits up to `timeout`; returns true early when stop is requested (a cancel does not end it).
+  bool WaitForStop(std::chrono::milliseconds timeout);
 
  private:
   mutable std::mutex mu_;

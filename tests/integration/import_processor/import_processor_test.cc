@@ -591,6 +591,36 @@ TEST_F(ImportProcessorTest, MappingErrorsAreInvalidArgumentAndCreateNothing) {
   EXPECT_EQ(s().store_stub_->GetAttribute(get_ctx.get(), get, &attribute).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// contact-store answers GetTenant for a tenant it never set up with a blank record (no primary
+// key), not NOT_FOUND: import-processor still refuses imports and deletes for it as
+// FAILED_PRECONDITION, rather than as a mapping error or with a delete job sure to fail.
+TEST_F(ImportProcessorTest, ImportsAndDeletesOfATenantNotSetUpAreAFailedPrecondition) {
+  const std::string not_set_up = tenant_ + "-not-set-up";
+  v1::UploadResponse upload;
+  ASSERT_TRUE(s().Upload(not_set_up, "customer_id,email\nk1,a@b.co\n", "n.csv", &upload).ok());
+  v1::StartImportRequest import;
+  import.set_upload_id(upload.upload_id());
+  AddMapping(&import, "customer_id", "customer_id");
+  AddMapping(&import, "email", "email");
+  v1::Job job;
+  auto import_ctx = Ctx(not_set_up);
+  grpc::Status status = s().stub_->StartImport(import_ctx.get(), import, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_NE(status.error_message().find("SetupTenant first"), std::string::npos) << status.error_message();
+
+  v1::StartDeleteRequest del;
+  del.mutable_keys()->add_keys("a@b.co");
+  del.set_key_kind(v1::BatchDeleteRequest::EMAIL);
+  auto delete_ctx = Ctx(not_set_up);
+  status = s().stub_->StartDelete(delete_ctx.get(), del, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+
+  auto list_ctx = Ctx(not_set_up);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(s().stub_->ListJobs(list_ctx.get(), v1::ListJobsRequest(), &jobs).ok());
+  EXPECT_EQ(jobs.jobs_size(), 0);
+}
+
 TEST_F(ImportProcessorTest, UploadAndImportInOneCallThenJobsAreTheTenantsOnly) {
   v1::StartImportRequest import;
   AddMapping(&import, "customer_id", "customer_id");

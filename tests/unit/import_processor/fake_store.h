@@ -75,6 +75,9 @@ class FakeStore : public StoreClient {
   std::function<absl::Status(uint64_t sequence, bool* apply_first)> batch_hook;
   // Called before each BatchDelete is applied, with its sequence.
   std::function<void(uint64_t sequence)> delete_hook;
+  // Called after each BatchDelete is applied (or replayed); a non-OK status is returned instead of
+  // the answer, as when the answer is lost.
+  std::function<absl::Status(uint64_t sequence)> delete_answer_hook;
   // A row whose value of this attribute equals this is REJECTED by the "store".
   std::pair<std::string, std::string> reject_value;
 
@@ -85,7 +88,13 @@ class FakeStore : public StoreClient {
     if (get_tenant_hook) get_tenant_hook();
     std::lock_guard lock(mu_);
     last_credentials = credentials;
-    if (!tenant_ready) return absl::NotFoundError("tenant not set up");
+    if (!tenant_ready) {
+      // Like contact-store, which answers a tenant it never set up with a blank record: its name
+      // and no primary key.
+      v1::Tenant blank;
+      blank.set_name(tenant_.name());
+      return blank;
+    }
     return tenant_;
   }
   absl::StatusOr<v1::ListAttributesResponse> ListAttributes(const StoreCredentials&,
@@ -195,6 +204,26 @@ class FakeStore : public StoreClient {
   absl::StatusOr<v1::BatchDeleteResponse> BatchDelete(const StoreCredentials&,
                                                       const v1::BatchDeleteRequest& request) override {
     if (delete_hook) delete_hook(request.batch_sequence());
+    absl::StatusOr<v1::BatchDeleteResponse> answer = ApplyDelete(request);
+    if (answer.ok() && delete_answer_hook) {
+      if (absl::Status lost = delete_answer_hook(request.batch_sequence()); !lost.ok()) return lost;
+    }
+    return answer;
+  }
+
+  // False: GetTenant answers as contact-store does for a tenant never set up (no primary key).
+  bool tenant_ready = true;
+  std::map<std::string, std::map<std::string, std::string>> contacts;
+  std::map<uint64_t, std::set<std::string>> memberships;
+  std::vector<std::string> created;
+  int replays = 0;
+  int applied_batches = 0;
+  std::vector<uint64_t> applied_sequences;  // upsert batches in the order they were applied
+  int max_upserts_in_flight = 0;
+  StoreCredentials last_credentials;
+
+ private:
+  absl::StatusOr<v1::BatchDeleteResponse> ApplyDelete(const v1::BatchDeleteRequest& request) {
     std::lock_guard lock(mu_);
     auto key = std::make_pair(request.job_id(), request.batch_sequence());
     if (auto it = applied_deletes_.find(key); it != applied_deletes_.end()) {
@@ -233,17 +262,6 @@ class FakeStore : public StoreClient {
     return response;
   }
 
-  bool tenant_ready = true;
-  std::map<std::string, std::map<std::string, std::string>> contacts;
-  std::map<uint64_t, std::set<std::string>> memberships;
-  std::vector<std::string> created;
-  int replays = 0;
-  int applied_batches = 0;
-  std::vector<uint64_t> applied_sequences;  // upsert batches in the order they were applied
-  int max_upserts_in_flight = 0;
-  StoreCredentials last_credentials;
-
- private:
   std::mutex mu_;
   std::condition_variable applied_cv_;
   std::atomic<int> upserts_in_flight_{0};

@@ -324,6 +324,25 @@ TEST_F(JobManagerTest, StartImportValidatesBeforeCreatingAnything) {
   EXPECT_EQ(jobs->jobs_size(), 0);
 }
 
+// contact-store answers a tenant it never set up with a blank record (no primary key), not
+// NOT_FOUND: imports and deletes for such a tenant are refused as FAILED_PRECONDITION, and no job
+// is created.
+TEST_F(JobManagerTest, ImportsAndDeletesOfATenantNotSetUpAreAFailedPrecondition) {
+  const std::string upload = UploadId("id\nk1\n");
+  store_.tenant_ready = false;
+  absl::Status import = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}})).status();
+  EXPECT_EQ(import.code(), absl::StatusCode::kFailedPrecondition) << import;
+  EXPECT_NE(import.message().find("SetupTenant first"), std::string_view::npos) << import;
+  v1::StartDeleteRequest request;
+  request.mutable_keys()->add_keys("k1");
+  absl::Status del = manager_->StartDelete(caller_, request).status();
+  EXPECT_EQ(del.code(), absl::StatusCode::kFailedPrecondition) << del;
+  EXPECT_NE(del.message().find("SetupTenant first"), std::string_view::npos) << del;
+  auto jobs = manager_->ListJobs("default", {});
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  EXPECT_EQ(jobs->jobs_size(), 0);
+}
+
 TEST_F(JobManagerTest, AnotherTenantSeesNeitherUploadsNorJobs) {
   const std::string upload = UploadId("id\nk1\n");
   auto job = manager_->StartImport(caller_, ImportRequest(upload, {{"id", "customer_id"}}));
@@ -447,6 +466,55 @@ TEST_F(JobManagerTest, ACancelAnsweredBeforeTheProcessDiedEndsTheJobAfterTheRest
   EXPECT_EQ(store_.contacts.size(), 9u);
 }
 
+// A job that was RUNNING when the process died, queued again by Start() and not yet picked by a
+// worker, may have had batches in flight that the store applied. A cancel then does not end it at
+// once as if it had never run: it first sends those batches again (replays answer their
+// outcomes), then ends CANCELLED with counts that match the store.
+TEST_F(JobManagerTest, ACancelOfAResumedJobWaitingForAWorkerCountsWhatTheStoreApplied) {
+  std::string older_content = "id\n";
+  for (int i = 0; i < 30; ++i) older_content += fmt::format("a{}\n", i);
+  auto older = manager_->StartImport(caller_, ImportRequest(UploadId(older_content), {{"id", "customer_id"}}));
+  auto resumed = manager_->StartImport(caller_, ImportRequest(UploadId(IdRows(30)), {{"id", "customer_id"}}));
+  ASSERT_TRUE(older.ok() && resumed.ok());
+  // The resumed job's run before the "crash": the store applies batch 2 (and batch 3 behind it
+  // may follow), and the process dies before batch 2's answer arrives.
+  JobControl control;
+  bool lost = false;
+  store_.batch_hook = [&](uint64_t sequence, bool* apply_first) {
+    if (sequence != 2 || lost) return absl::OkStatus();
+    lost = true;
+    *apply_first = true;
+    control.RequestStop();
+    return absl::UnavailableError("connection reset");
+  };
+  internal::StoredJob paused = Run(resumed->id(), &control);
+  ASSERT_EQ(paused.job().state(), v1::RUNNING);
+  ASSERT_EQ(paused.next_batch_sequence(), 2u);
+  ASSERT_EQ(paused.job().counts().received(), 3u);
+  ASSERT_GE(store_.contacts.size(), 6u);
+
+  Moment reached;
+  Moment release;
+  HoldBatch(1, reached, release);  // the older job's first batch keeps the only worker busy
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  reached.Wait();
+  auto asked = manager_->CancelJob("default", resumed->id());
+  release.Signal();
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ(asked->state(), v1::RUNNING);
+  const v1::Job last = Watch(resumed->id()).back();
+  EXPECT_EQ(last.state(), v1::CANCELLED) << last.error();
+  EXPECT_EQ(Stored(resumed->id()).job().state(), v1::CANCELLED);
+  // Batches 2 and 3 sent again (jobs keep two in flight), nothing after them.
+  EXPECT_EQ(last.counts().received(), 9u);
+  EXPECT_EQ(last.counts().inserted(), 9u);
+  size_t stored_rows = 0;
+  for (const auto& [key, contact] : store_.contacts) stored_rows += key.starts_with("k") ? 1 : 0;
+  EXPECT_EQ(stored_rows, 9u);
+  EXPECT_EQ(Watch(older->id()).back().state(), v1::COMPLETED);
+}
+
 // A queued job whose CANCELLED record could not be written (the caller was told so) is cancelled
 // at the next start all the same, without sending anything: the cancel was asked for.
 TEST_F(JobManagerTest, AQueuedJobWhoseCancelWasNotSavedEndsCancelledAtTheNextStart) {
@@ -482,6 +550,26 @@ TEST_F(JobManagerTest, ACancelThatCannotBeRecordedIsRefusedAndTheJobRunsOn) {
   ASSERT_TRUE(manager_->Start().ok());
   EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
   EXPECT_EQ(store_.contacts.size(), 2u);
+}
+
+// One job record that cannot be read (corrupt) keeps neither import-processor from starting nor
+// any tenant from listing its jobs: Start() and ListJobs skip it (and log it), the rest goes on.
+TEST_F(JobManagerTest, AnUnreadableJobRecordIsSkippedByStartAndListJobs) {
+  auto job = manager_->StartImport(caller_, ImportRequest(UploadId("id\nk1\nk2\n"), {{"id", "customer_id"}}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string corrupt = NewId();  // newer than the job, so met first
+  ASSERT_TRUE(jobs_->PutRawJobForTesting(corrupt, "\xff\xff not a job record").ok());
+  RecreateManager();
+  absl::Status started = manager_->Start();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_EQ(Watch(job->id()).back().state(), v1::COMPLETED);
+  auto listed = manager_->ListJobs("default", {});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->jobs_size(), 1);
+  EXPECT_EQ(listed->jobs(0).id(), job->id());
+  auto other = manager_->ListJobs("other", {});
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->jobs_size(), 0);
 }
 
 TEST_F(JobManagerTest, ListJobsIsNewestFirstWithPagesAndStateFilter) {

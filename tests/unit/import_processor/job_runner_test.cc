@@ -284,6 +284,64 @@ TEST_F(JobRunnerTest, CancelStopsAtTheNextBatchBoundary) {
   EXPECT_EQ(store_.contacts.size(), job.job().counts().received());
 }
 
+// A cancel that comes before the first batch goes out (after a worker picked the job) sends
+// nothing: the cancel is checked before each batch, not only once one is answered.
+TEST_F(JobRunnerTest, ACancelBeforeTheFirstBatchSendsNothing) {
+  const std::string id = StartImport(GeneratedFile(30));
+  JobControl control;
+  control.RequestCancel();
+  internal::StoredJob job = Run(id, &control);
+  EXPECT_EQ(job.job().state(), v1::CANCELLED);
+  EXPECT_EQ(store_.applied_batches, 0);
+  EXPECT_TRUE(store_.contacts.empty());
+  EXPECT_EQ(job.job().counts().received(), 0u);
+}
+
+// A batch the store applied but whose answer was lost (DEADLINE_EXCEEDED) is retried; a cancel
+// during that retry does not drop it: the retry's replay answers its outcomes, which are counted,
+// so the counts of the CANCELLED job match what the store holds.
+TEST_F(JobRunnerTest, ACancelDuringTheRetryOfABatchTheStoreMayHaveAppliedStillCountsIt) {
+  const std::string id = StartImport(GeneratedFile(30));
+  JobControl control;
+  bool lost = false;
+  store_.batch_hook = [&](uint64_t sequence, bool* apply_first) {
+    if (sequence != 2 || lost) return absl::OkStatus();
+    lost = true;
+    *apply_first = true;      // applied ...
+    control.RequestCancel();  // ... and the cancel comes while the job waits to retry it
+    return absl::DeadlineExceededError("deadline exceeded");
+  };
+  internal::StoredJob job = Run(id, &control);
+  EXPECT_EQ(job.job().state(), v1::CANCELLED) << job.job().error();
+  EXPECT_GE(job.job().counts().received(), 6u);
+  EXPECT_EQ(job.job().counts().inserted(), job.job().counts().received());
+  EXPECT_EQ(store_.contacts.size(), job.job().counts().received());
+  EXPECT_GE(store_.replays, 1);
+}
+
+// The same for a delete batch.
+TEST_F(JobRunnerTest, ACancelDuringTheRetryOfADeleteBatchTheStoreMayHaveAppliedStillCountsIt) {
+  for (int i = 0; i < 9; ++i) store_.contacts[fmt::format("k{}", i)] = {{"customer_id", fmt::format("k{}", i)}};
+  v1::StartDeleteRequest request;
+  for (int i = 0; i < 9; ++i) request.mutable_keys()->add_keys(fmt::format("k{}", i));
+  auto started = manager_->StartDelete(caller_, request);  // 3 batches of 3 keys
+  ASSERT_TRUE(started.ok()) << started.status();
+  JobControl control;
+  bool lost = false;
+  store_.delete_answer_hook = [&](uint64_t sequence) {
+    if (sequence != 2 || lost) return absl::OkStatus();
+    lost = true;              // batch 2 is applied, its answer lost ...
+    control.RequestCancel();  // ... and the cancel comes while the job waits to retry it
+    return absl::DeadlineExceededError("deadline exceeded");
+  };
+  internal::StoredJob done = Run(started->id(), &control);
+  const v1::JobCounts& c = done.job().counts();
+  EXPECT_EQ(done.job().state(), v1::CANCELLED) << done.job().error();
+  EXPECT_EQ(c.received(), 6u);  // batch 2 counted, batch 3 not sent
+  EXPECT_EQ(c.deleted(), 6u);
+  EXPECT_EQ(store_.contacts.size(), 3u);
+}
+
 TEST_F(JobRunnerTest, KeepsTwoBatchesInFlightAndTheStoreAppliesThemInOrder) {
   const std::string id = StartImport(GeneratedFile(30));  // 10 batches of 3 rows
   store_.batch_hook = [&](uint64_t sequence, bool*) {
@@ -335,6 +393,20 @@ TEST_F(JobRunnerTest, StoreRejectionsAreCountedAndLogged) {
   EXPECT_EQ(errors[0].row_number(), 1u);
   EXPECT_EQ(errors[0].column(), "city");
   EXPECT_EQ(errors[0].value(), "Nowhere");
+}
+
+// The log quotes at most 256 bytes of a value the store refused, cut where a character starts,
+// as it does for a value refused here: a log of long cells would not fit a GetJobErrors message.
+TEST_F(JobRunnerTest, AValueTheStoreRejectedIsLoggedCutAtACharacterBoundary) {
+  const std::string city = std::string(255, 'x') + "\u00e9" + std::string(700, 'y');  // the "é" straddles byte 256
+  store_.reject_value = {"city", city};
+  const std::string id = StartImport(fmt::format("id,email,age,city\nk1,a@b.co,1,{}\nk2,c@d.co,2,Pune\n", city));
+  internal::StoredJob job = Run(id);
+  EXPECT_EQ(job.job().counts().rejected_by_reason().at("rejected_by_store:city"), 1u);
+  std::vector<v1::JobError> errors = Log(id);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].column(), "city");
+  EXPECT_EQ(errors[0].value(), std::string(255, 'x'));
 }
 
 TEST_F(JobRunnerTest, AddOnlyModeSkipsExistingKeys) {
@@ -644,6 +716,19 @@ TEST_F(DeleteJobTest, CancelStopsAtTheNextBatchBoundary) {
   EXPECT_EQ(c.deleted(), 5u);
   EXPECT_EQ(c.not_found(), 1u);
   EXPECT_TRUE(store_.contacts.empty());
+}
+
+TEST_F(DeleteJobTest, ACancelBeforeTheFirstBatchDeletesNothing) {
+  v1::StartDeleteRequest request;
+  for (const char* key : {"k0", "k1", "k2", "k3"}) request.mutable_keys()->add_keys(key);
+  auto job = manager_->StartDelete(caller_, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  JobControl control;
+  control.RequestCancel();
+  internal::StoredJob done = Run(job->id(), &control);
+  EXPECT_EQ(done.job().state(), v1::CANCELLED);
+  EXPECT_EQ(done.job().counts().received(), 0u);
+  EXPECT_EQ(store_.contacts.size(), 5u);
 }
 
 TEST_F(DeleteJobTest, AStopLeavesTheJobRunningAndItResumesWhereItStopped) {
