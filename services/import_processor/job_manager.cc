@@ -709,11 +709,12 @@ absl::StatusOr<v1::Job> JobManager::StartDelete(const Caller& caller, const v1::
 
 absl::StatusOr<v1::Job> JobManager::Enqueue(const internal::StoredUpload& upload, const Caller& caller,
                                             internal::StoredJob job) {
-  // What every job shares: the file it reads, its batch size, whose credentials it uses.
+  // What every job shares: the file it reads, its batch size and window, whose credentials it uses.
   job.set_spool_path(upload.spool_path());
   job.set_delimiter(upload.delimiter());
   *job.mutable_split_points() = upload.split_points();
   job.set_batch_rows(options_.batch_rows);
+  job.set_batches_in_flight(static_cast<uint32_t>(std::max(1, options_.runner.batches_in_flight)));
   job.set_next_batch_sequence(1);
   for (const auto& [key, value] : caller.credentials) {
     internal::CallHeader* header = job.add_credentials();

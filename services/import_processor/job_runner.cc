@@ -470,10 +470,12 @@ class Runner {
       }
     });
 
-    // Batches go out in file order with up to options_.batches_in_flight unanswered; each is
-    // counted and checkpointed in that order once answered, so a checkpoint never covers a batch
-    // the store has not acknowledged.
-    const size_t window = std::max(1, options_.batches_in_flight);
+    // Batches go out in file order with up to the job's batches_in_flight unanswered (fixed when
+    // it was queued, so that a cancel after a restart re-sends as many as the run before may have
+    // had out, whatever --batches_in_flight says now); each is counted and checkpointed in that
+    // order once answered, so a checkpoint never covers a batch the store has not acknowledged.
+    const size_t window = job_.batches_in_flight() > 0 ? job_.batches_in_flight()
+                                                       : static_cast<size_t>(std::max(1, options_.batches_in_flight));
     std::deque<SentBatch> in_flight;
     uint64_t next_sequence = job_.next_batch_sequence();
     uint64_t previous_sequence = 0;  // last batch sent by this run, which the next one must follow

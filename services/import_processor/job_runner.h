@@ -72,7 +72,8 @@ struct JobRunnerOptions {
   size_t max_batch_bytes = size_t{8} << 20;
   // Import batches sent to contact-store before the oldest is answered. With 2 the store parses
   // and answers one batch while it applies another (BatchUpsertRequest.after_batch_sequence keeps
-  // them in order); 1 sends one at a time. Default: 2.
+  // them in order); 1 sends one at a time. JobManager fixes it into each job it queues (the
+  // runner uses the job's, and this only for jobs queued before it did). Default: 2.
   int batches_in_flight = 2;
 };
 

@@ -515,6 +515,54 @@ TEST_F(JobManagerTest, ACancelOfAResumedJobWaitingForAWorkerCountsWhatTheStoreAp
   EXPECT_EQ(Watch(older->id()).back().state(), v1::COMPLETED);
 }
 
+// The window is the job's, fixed when it was queued: after a restart with a smaller
+// --batches_in_flight, a cancel still sends again every batch the run before may have had out (it
+// sent as many as the process's flag said then, and re-sent only as many as it says now).
+TEST_F(JobManagerTest, ACancelAfterARestartWithASmallerWindowSendsTheWholeOldWindowAgain) {
+  options_.runner.batches_in_flight = 3;
+  RecreateManager();
+  std::string older_content = "id\n";
+  for (int i = 0; i < 30; ++i) older_content += fmt::format("a{}\n", i);
+  auto older = manager_->StartImport(caller_, ImportRequest(UploadId(older_content), {{"id", "customer_id"}}));
+  auto resumed = manager_->StartImport(caller_, ImportRequest(UploadId(IdRows(30)), {{"id", "customer_id"}}));
+  ASSERT_TRUE(older.ok() && resumed.ok());
+  // The run before the "crash": batches 2, 3 and 4 are applied but their answers lost, and the
+  // process dies once batch 4 is in.
+  JobControl control;
+  store_.batch_hook = [&](uint64_t sequence, bool* apply_first) {
+    if (sequence < 2) return absl::OkStatus();
+    *apply_first = true;
+    if (sequence == 4) control.RequestStop();
+    return absl::UnavailableError("connection reset");
+  };
+  internal::StoredJob paused = Run(resumed->id(), &control);
+  ASSERT_EQ(paused.job().state(), v1::RUNNING);
+  ASSERT_EQ(paused.next_batch_sequence(), 2u);
+  const auto stored_rows = [&] {
+    size_t rows = 0;
+    for (const auto& [key, contact] : store_.contacts) rows += key.starts_with("k") ? 1 : 0;
+    return rows;
+  };
+  ASSERT_EQ(stored_rows(), 12u);
+
+  options_.runner.batches_in_flight = 1;
+  Moment reached;
+  Moment release;
+  HoldBatch(1, reached, release);  // the older job's first batch keeps the only worker busy
+  RecreateManager();
+  ASSERT_TRUE(manager_->Start().ok());
+  reached.Wait();
+  auto asked = manager_->CancelJob("default", resumed->id());
+  release.Signal();
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  const v1::Job last = Watch(resumed->id()).back();
+  EXPECT_EQ(last.state(), v1::CANCELLED) << last.error();
+  // Batches 2 to 4 sent again and counted, nothing after them.
+  EXPECT_EQ(last.counts().received(), 12u);
+  EXPECT_EQ(last.counts().inserted(), 12u);
+  EXPECT_EQ(stored_rows(), 12u);
+}
+
 // A queued job whose CANCELLED record could not be written (the caller was told so) is cancelled
 // at the next start all the same, without sending anything: the cancel was asked for.
 TEST_F(JobManagerTest, AQueuedJobWhoseCancelWasNotSavedEndsCancelledAtTheNextStart) {

@@ -359,6 +359,7 @@ TEST_F(JobRunnerTest, KeepsTwoBatchesInFlightAndTheStoreAppliesThemInOrder) {
 
 TEST_F(JobRunnerTest, OneBatchInFlightWhenConfigured) {
   options_.runner.batches_in_flight = 1;
+  RecreateManager();  // which fixes the window into the jobs it queues
   const std::string id = StartImport(GeneratedFile(30));
   store_.batch_hook = [&](uint64_t sequence, bool*) {
     if (sequence == 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
