@@ -157,8 +157,9 @@ class ContactRepository {
   absl::Status DeleteControlGroup(const std::string& tenant, const std::string& name);
 
   // ----- Operations -----
-  // A consistent RocksDB checkpoint at `path` (must not exist). Restore: start contact-store with
-  // --data_dir=D after copying the checkpoint to D/db.
+  // A consistent RocksDB checkpoint at `path` (must not exist), with the number of contacts it
+  // holds (writes are held back while it is cut). Restore: start contact-store with --data_dir=D
+  // after copying the checkpoint to D/db.
   absl::StatusOr<contacts::v1::BackupResponse> Backup(const std::string& path);
   // Contacts over all tenants, for metrics.
   uint64_t TotalContacts();
@@ -189,6 +190,8 @@ class ContactRepository {
   static absl::Status CheckTenantName(const std::string& name);
   // Finds or registers (and stores) the tenant: for calls that write.
   absl::StatusOr<TenantState*> Tenant(const std::string& name);
+  // Every registered tenant (tenants are never removed, so the pointers stay valid).
+  std::vector<TenantState*> AllTenants() ABSL_LOCKS_EXCLUDED(tenants_mu_);
   // Finds the tenant, or answers for one never written to with a blank, unregistered state (what
   // a new tenant holds), so that a read of a mistyped tenant name stores nothing. The blank is
   // shared and must never be written through: for calls that only read, or that refuse an

@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
                 "a batch write of at least this many RocksDB entries (about two per new contact) is written as "
                 "SST files and ingested, skipping the write-ahead log and the memtables; 0 turns it off",
                 {.min = 0});
+  int64_t* min_free_disk_mb =
+      flags.Int("min_free_disk_mb", 256,
+                "writes are refused (RESOURCE_EXHAUSTED) while less than this many MiB are free on the data "
+                "volume, so RocksDB never meets a full disk; reads go on; 0 turns it off",
+                {.min = 0, .max = int64_t{1} << 30});
   absl::StatusOr<Authenticator> started = StartService("contact-store", flags, common, argc, argv);
   if (!started.ok()) return StartFailureExitCode("contact-store", started.status());
   Authenticator auth = *std::move(started);
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
   db_options.memory_budget_bytes = static_cast<size_t>(*rocksdb_memory_mb) << 20;
   db_options.idle_compaction.idle_after = absl::Milliseconds(*idle_compaction_ms);
   db_options.ingest_min_entries = static_cast<size_t>(*ingest_min_entries);
+  db_options.min_free_disk_bytes = static_cast<uint64_t>(*min_free_disk_mb) << 20;
   auto repository = store::ContactRepository::Open(*common.data_dir, db_options,
                                                    {.export_threads = static_cast<int>(*export_threads)});
   if (!repository.ok()) {

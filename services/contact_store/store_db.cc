@@ -157,7 +157,16 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path, 
       {std::string(keys::kAppliedCf), small_cf},         {std::string(keys::kAnonymousCf), small_cf},
       {std::string(keys::kAnonymousByTimeCf), small_cf},
   };
+  // Opening writes (a new write-ahead log, the MANIFEST): on a volume with next to nothing free
+  // RocksDB would abort partway, a crash loop that only says "assertion failed".
+  constexpr uint64_t kMinFreeToOpen = uint64_t{16} << 20;
+  if (absl::StatusOr<uint64_t> free = FreeSpaceGuard::StatvfsFreeBytes(path);
+      free.ok() && options.min_free_disk_bytes > 0 && *free < std::min(options.min_free_disk_bytes, kMinFreeToOpen)) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "only {} bytes free on the volume of {}: free space (or grow the volume) before starting", *free, path));
+  }
   std::unique_ptr<StoreDb> store(new StoreDb());
+  store->free_space_ = std::make_unique<FreeSpaceGuard>(path, options.min_free_disk_bytes);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, families, &store->handles_, &raw);
   if (!s.ok()) return FromRocksStatus(s, fmt::format("open RocksDB at {}", path));
@@ -201,6 +210,7 @@ StoreDb::~StoreDb() {
 }
 
 absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
+  if (absl::Status room = free_space_->CheckWrite(); !room.ok()) return room;
   written_bytes_.fetch_add(batch->GetDataSize(), std::memory_order_relaxed);
   return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
 }
@@ -212,6 +222,7 @@ constexpr size_t kPrefetchOps = 8;
 }  // namespace
 
 absl::Status StoreDb::IngestSorted(const std::vector<WriteOp>& ops) {
+  if (absl::Status room = free_space_->CheckWrite(); !room.ok()) return room;
   std::vector<rocksdb::IngestExternalFileArg> args;
   std::vector<std::string> paths;
   // Each file is synced on a thread of its own once written (its writer's sync does nothing, see

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/contact_store/free_space_guard.h"
 #include "services/contact_store/idle_compaction.h"
 #include "services/contact_store/write_ops.h"
 
@@ -34,6 +35,9 @@ struct StoreDbOptions {
   // 0: never. An ingestion costs ~7 ms whatever its size (writing and syncing a file per family,
   // then the MANIFEST), against ~1.5 us per entry through the memtables: it pays from ~5,000.
   size_t ingest_min_entries = 5000;
+  // Writes are refused (RESOURCE_EXHAUSTED) while less than this is free on the data volume
+  // (free_space_guard.h); 0: never. Default: 256 MiB.
+  uint64_t min_free_disk_bytes = uint64_t{256} << 20;
 };
 
 class StoreDb {
@@ -102,6 +106,7 @@ class StoreDb {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
+  std::unique_ptr<FreeSpaceGuard> free_space_;
   std::atomic<uint64_t> written_bytes_{0};  // bytes written through Write and IngestSorted
   std::string ingest_dir_;                  // SST files being written, before their ingestion
   size_t ingest_min_entries_ = 0;

@@ -361,6 +361,29 @@ TEST(ContactStoreDeadlineTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
   EXPECT_THAT(status.error_message(), HasSubstr("stopped"));
 }
 
+// Below --min_free_disk_mb free, writes are refused with a reason and reads go on: RocksDB never
+// meets a full disk (where Debian's build aborts, and aborts again at every start).
+TEST(ContactStoreDiskTest, WritesAreRefusedBelowTheFreeSpaceReserveAndReadsGoOn) {
+  auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--min_free_disk_mb=1073741824"}});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto stub = ContactStore::NewStub((*store)->Channel());
+  const auto ctx = [] {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return ctx;
+  };
+  v1::SetupTenantRequest setup;
+  setup.set_primary_key_attribute("customer_id");
+  v1::Tenant tenant;
+  grpc::Status status = stub->SetupTenant(ctx().get(), setup, &tenant);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("--min_free_disk_mb"));
+  v1::Tenant read;
+  status = stub->GetTenant(ctx().get(), v1::GetTenantRequest(), &read);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE((*store)->running());
+}
+
 TEST_F(ContactStoreProcessTest, BackupRestoresIntoAFreshStoreWithTheSameContacts) {
   v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
