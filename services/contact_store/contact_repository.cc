@@ -2129,6 +2129,40 @@ constexpr int kStageAheadMinRows = 4000;
 // `packed_cells`: the split cells of request.packed_rows, if it has them. `list_ids` and `source`
 // go into the new contacts' records. `split`: resolve the second half of the rows on a helper
 // thread meanwhile (for a batch that has the store to itself, whose caller waits for it alone).
+// Whether the tenant's settings are still those the caller checked its rows against
+// (BatchUpsertRequest.expect); `columns` are the request's, resolved.
+absl::Status CheckExpectations(const CatalogSnapshot& snapshot, const contacts::v1::BatchExpectations& expect,
+                               const std::vector<const Attribute*>& columns) {
+  constexpr std::string_view kAdvice =
+      "the rows were checked against the settings when the import started; start it again";
+  const Attribute* pk = snapshot.primary_key_attribute();
+  if (!expect.primary_key_attribute().empty() && !EqualsIgnoreCase(expect.primary_key_attribute(), pk->name())) {
+    return absl::FailedPreconditionError(
+        fmt::format("expect.primary_key_attribute: \"{}\", but the tenant's is now \"{}\": {}",
+                    expect.primary_key_attribute(), pk->name(), kAdvice));
+  }
+  std::string_view country_code = snapshot.value_options.default_country_code;
+  if (!country_code.empty() && country_code.front() == '+') country_code.remove_prefix(1);
+  if (!expect.default_country_code().empty() && expect.default_country_code() != country_code) {
+    return absl::FailedPreconditionError(fmt::format("expect.default_country_code: {}, but the tenant's is now {}: {}",
+                                                     expect.default_country_code(), country_code, kAdvice));
+  }
+  if (expect.column_types_size() == 0) return absl::OkStatus();
+  if (static_cast<size_t>(expect.column_types_size()) != columns.size()) {
+    return absl::InvalidArgumentError(
+        fmt::format("expect.column_types: {} types for {} columns", expect.column_types_size(), columns.size()));
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i]->type() != expect.column_types(static_cast<int>(i))) {
+      return absl::FailedPreconditionError(
+          fmt::format("expect.column_types: attribute \"{}\" is {} now, not {}: {}", columns[i]->name(),
+                      contacts::v1::AttributeType_Name(columns[i]->type()),
+                      contacts::v1::AttributeType_Name(expect.column_types(static_cast<int>(i))), kAdvice));
+    }
+  }
+  return absl::OkStatus();
+}
+
 ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
                            const contacts::v1::BatchUpsertRequest& request,
                            const std::vector<std::string_view>& packed_cells, const std::vector<uint64_t>& list_ids,
@@ -2158,6 +2192,12 @@ ResolvedBatch ResolveBatch(std::shared_ptr<const CatalogSnapshot> catalog,
     RowError error;
     if (!ResolveColumns(resolver, request.columns(), &columns, &columns_repeat, &error)) {
       out.status = absl::InvalidArgumentError(fmt::format("columns: {}", error.reason));
+      return out;
+    }
+  }
+  if (request.has_expect()) {
+    if (absl::Status kept = CheckExpectations(snapshot, request.expect(), columns); !kept.ok()) {
+      out.status = std::move(kept);
       return out;
     }
   }

@@ -413,8 +413,16 @@ class Runner {
         batch.upsert->set_source("import:" + job_.job().id());
         // Packed positional rows: the store resolves the attribute names once per batch, and the
         // values travel as one byte string (contacts.v1.PackedRows).
+        // The store refuses the batch should the tenant's settings no longer be the plan's (a
+        // SetupTenant, an attribute made again with another type, while the job waited or ran):
+        // the rows were checked, and their keys deduplicated, against these.
+        v1::BatchExpectations* expect = batch.upsert->mutable_expect();
+        expect->set_primary_key_attribute(plan.columns[plan.primary_key].attribute);
+        expect->set_default_country_code(job_.default_country_code());
         for (size_t i = 0; i < plan.columns.size(); ++i) {
-          if (!local_only[i]) batch.upsert->add_columns(plan.columns[i].attribute);
+          if (local_only[i]) continue;
+          batch.upsert->add_columns(plan.columns[i].attribute);
+          expect->add_column_types(static_cast<v1::AttributeType>(static_cast<int>(plan.columns[i].type)));
         }
         return batch;
       };

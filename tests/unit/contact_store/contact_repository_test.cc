@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -448,6 +449,59 @@ TEST_P(ContactRepositoryTest, PrefixSearchNormalisesTheQueryLikeTheKeys) {
 // The same for the batches' enums: a mode outside WriteMode was taken for UPSERT, and a key_kind
 // outside KeyKind for PRIMARY_KEY (so a newer client's kind of key would delete the contacts whose
 // primary keys read like its keys). Both are refused, and the refusal is no applied batch.
+// A batch whose rows were checked against other settings (an import started before a SetupTenant
+// or before an attribute was made again with another type) is refused whole: its keys would be
+// read under another primary key or country code, its values under another type.
+TEST_P(ContactRepositoryTest, ABatchIsRefusedWhenTheSettingsItExpectsChanged) {
+  SetUpTenant("t1");
+  CreateAttribute("t1", "age", contacts::v1::INTEGER, false);
+  contacts::v1::BatchUpsertRequest batch;
+  batch.set_job_id("job");
+  batch.add_columns("customer_id");
+  batch.add_columns("age");
+  auto* row = batch.add_rows();
+  row->set_row_number(1);
+  row->add_values("C1");
+  row->add_values("42");
+  contacts::v1::BatchExpectations& expect = *batch.mutable_expect();
+  expect.set_primary_key_attribute("CUSTOMER_ID");
+  expect.set_default_country_code("91");
+  expect.add_column_types(contacts::v1::TEXT);
+  expect.add_column_types(contacts::v1::INTEGER);
+  struct Case {
+    std::function<void(contacts::v1::BatchExpectations*)> change;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {[](auto* e) { e->set_primary_key_attribute("email"); },
+       "expect.primary_key_attribute: \"email\", but the tenant's is now \"customer_id\""},
+      {[](auto* e) { e->set_default_country_code("44"); },
+       "expect.default_country_code: 44, but the tenant's is now 91"},
+      {[](auto* e) { e->set_column_types(1, contacts::v1::TEXT); },
+       "expect.column_types: attribute \"age\" is INTEGER now, not TEXT"},
+  };
+  uint64_t sequence = 0;
+  for (const Case& c : cases) {
+    contacts::v1::BatchUpsertRequest changed = batch;
+    changed.set_batch_sequence(++sequence);
+    c.change(changed.mutable_expect());
+    auto refused = repo_->BatchUpsert("t1", changed);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+    EXPECT_THAT(refused.status().message(), HasSubstr(c.says));
+    EXPECT_THAT(refused.status().message(), HasSubstr("start it again"));
+    EXPECT_EQ(Get("t1", "C1").status().code(), absl::StatusCode::kNotFound);
+  }
+  contacts::v1::BatchUpsertRequest wrong_count = batch;
+  wrong_count.set_batch_sequence(++sequence);
+  wrong_count.mutable_expect()->add_column_types(contacts::v1::TEXT);
+  EXPECT_EQ(repo_->BatchUpsert("t1", wrong_count).status().code(), absl::StatusCode::kInvalidArgument);
+  batch.set_batch_sequence(++sequence);
+  auto written = repo_->BatchUpsert("t1", batch);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->results(0).outcome(), contacts::v1::INSERTED);
+  EXPECT_TRUE(Get("t1", "C1").ok());
+}
+
 TEST_P(ContactRepositoryTest, BatchesRefuseAModeOrKeyKindOutsideTheEnum) {
   SetUpTenant("t1");
   ASSERT_TRUE(Upsert("t1", {{"customer_id", "C1"}}).ok());

@@ -127,6 +127,8 @@ class FakeStore : public StoreClient {
     std::unique_lock lock(mu_);
     max_upserts_in_flight = std::max(max_upserts_in_flight, in_flight);
     last_credentials = credentials;
+    last_expect = request.expect();
+    last_columns.assign(request.columns().begin(), request.columns().end());
     if (request.after_batch_sequence() != 0 && !request.dry_run()) {
       const auto previous = std::make_pair(request.job_id(), request.after_batch_sequence());
       if (!applied_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return applied_upserts_.contains(previous); })) {
@@ -221,6 +223,8 @@ class FakeStore : public StoreClient {
   std::vector<uint64_t> applied_sequences;  // upsert batches in the order they were applied
   int max_upserts_in_flight = 0;
   StoreCredentials last_credentials;
+  v1::BatchExpectations last_expect;      // of the last BatchUpsert
+  std::vector<std::string> last_columns;  // of the last BatchUpsert
 
  private:
   absl::StatusOr<v1::BatchDeleteResponse> ApplyDelete(const v1::BatchDeleteRequest& request) {

@@ -11,6 +11,8 @@
 namespace contacts::test {
 namespace {
 
+using ::testing::ElementsAre;
+
 class JobRunnerTest : public JobTestBase {
  protected:
   std::string StartImport(const std::string& content, v1::StartImportRequest request = {}) {
@@ -355,6 +357,18 @@ TEST_F(JobRunnerTest, KeepsTwoBatchesInFlightAndTheStoreAppliesThemInOrder) {
   EXPECT_EQ(store_.max_upserts_in_flight, 2);
   EXPECT_EQ(store_.applied_sequences, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
   EXPECT_EQ(job.next_batch_sequence(), 11u);
+}
+
+// Every batch tells the store what its rows were checked against, so that the store refuses it
+// should the tenant's primary key, country code or an attribute's type have changed since the
+// job's start (contact-store's CheckExpectations; tested there).
+TEST_F(JobRunnerTest, BatchesCarryTheSettingsTheirRowsWereCheckedAgainst) {
+  const std::string id = StartImport(GeneratedFile(5));
+  EXPECT_EQ(Run(id).job().state(), v1::COMPLETED);
+  EXPECT_EQ(store_.last_expect.primary_key_attribute(), "customer_id");
+  EXPECT_EQ(store_.last_expect.default_country_code(), "91");
+  EXPECT_EQ(store_.last_columns, (std::vector<std::string>{"customer_id", "email", "age", "city"}));
+  EXPECT_THAT(store_.last_expect.column_types(), ElementsAre(v1::TEXT, v1::EMAIL, v1::INTEGER, v1::TEXT));
 }
 
 TEST_F(JobRunnerTest, OneBatchInFlightWhenConfigured) {
