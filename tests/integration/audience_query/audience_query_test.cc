@@ -215,6 +215,14 @@ class AudienceQueryProcessTest : public ::testing::Test {
     return segment;
   }
 
+  grpc::Status UpdateSegment(const std::string& name, const v1::FilterSpec& spec) {
+    v1::CreateSegmentRequest request;
+    request.set_name(name);
+    *request.mutable_filter() = spec;
+    v1::Segment updated;
+    return stub_->UpdateSegment(Ctx().get(), request, &updated);
+  }
+
   Services services_;
   v1::AudienceQuery::Stub* stub_ = nullptr;
   v1::ContactStore::Stub* store_ = nullptr;
@@ -524,19 +532,14 @@ TEST_F(AudienceQueryProcessTest, AnUpdateCannotPushASegmentUsingItPastWhatTheSto
   CreateSegment("notes b", Text("in_segment(\"notes a\") OR " + notes("b", 5)));  // 15 scans
   EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);
 
-  v1::CreateSegmentRequest update;
-  update.set_name("notes a");
-  *update.mutable_filter() = Text(notes("a", 12));  // fine alone, 17 scans in notes b
-  v1::Segment updated;
-  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  status = UpdateSegment("notes a", Text(notes("a", 12)));  // fine alone, 17 scans in notes b
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_THAT(status.error_message(),
               HasSubstr("segment \"notes a\" is used by segment \"notes b\", which would then fail: segment "
                         "\"notes b\": filter: more than 16 different conditions on attributes without an index"));
   EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);  // still counts
 
-  *update.mutable_filter() = Text(notes("a", 11));  // 16 scans in notes b: the most there may be
-  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  status = UpdateSegment("notes a", Text(notes("a", 11)));  // 16 scans in notes b: the most there may be
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(Count(Text("in_segment(\"notes b\")")), 0u);
 }
@@ -558,11 +561,7 @@ TEST_F(AudienceQueryProcessTest, SegmentNamesInAnotherCaseAreTheSameSegment) {
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);
 
   // Updating Inner under another spelling to use outer would close inner -> outer -> inner.
-  v1::CreateSegmentRequest update;
-  update.set_name("INNER");
-  *update.mutable_filter() = Text("in_segment(\"outer\")");
-  v1::Segment updated;
-  status = stub_->UpdateSegment(Ctx().get(), update, &updated);
+  status = UpdateSegment("INNER", Text("in_segment(\"outer\")"));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_EQ(status.error_message(), "segment cycle: Inner -> outer -> inner");
   EXPECT_EQ(Count(Text("in_segment(\"outer\")")), 2u);

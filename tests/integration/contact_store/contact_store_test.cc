@@ -312,24 +312,19 @@ TEST_F(ContactStoreProcessTest, DebugLogLevelLogsOneLinePerCall) {
 
 // A long read stopped by the store's own deadline cap (--deadline_cap_ms, earlier than the
 // caller's deadline) says DEADLINE_EXCEEDED, not CANCELLED: the caller did not cancel anything.
-TEST(ContactStoreDeadlineTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
+TEST_F(ContactStoreProcessTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
   auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--deadline_cap_ms=20"}});
   ASSERT_TRUE(store.ok()) << store.status();
   auto stub = ContactStore::NewStub((*store)->Channel());
-  const auto ctx = [] {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return ctx;
-  };
   v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
   v1::Tenant tenant;
-  ASSERT_TRUE(stub->SetupTenant(ctx().get(), setup, &tenant).ok());
+  ASSERT_TRUE(stub->SetupTenant(Ctx().get(), setup, &tenant).ok());
   v1::CreateAttributeRequest note;
   note.set_name("note");
   note.set_type(v1::TEXT);
   v1::Attribute created;
-  ASSERT_TRUE(stub->CreateAttribute(ctx().get(), note, &created).ok());
+  ASSERT_TRUE(stub->CreateAttribute(Ctx().get(), note, &created).ok());
   // 100,000 contacts: each condition on the unindexed note reads all of them, far past 20 ms.
   for (int batch = 0; batch < 4; ++batch) {
     v1::BatchUpsertRequest upsert;
@@ -344,7 +339,7 @@ TEST(ContactStoreDeadlineTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
       row->add_values(fmt::format("a note of row {}", i));
     }
     v1::BatchUpsertResponse upserted;
-    grpc::Status status = stub->BatchUpsert(ctx().get(), upsert, &upserted);
+    grpc::Status status = stub->BatchUpsert(Ctx().get(), upsert, &upserted);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
   v1::StoreCountRequest count;
@@ -356,30 +351,25 @@ TEST(ContactStoreDeadlineTest, AReadStoppedByTheDeadlineCapIsDeadlineExceeded) {
     predicate->add_values(fmt::format("row {}9", i));
   }
   v1::StoreCountResponse counted;
-  grpc::Status status = stub->Count(ctx().get(), count, &counted);
+  grpc::Status status = stub->Count(Ctx().get(), count, &counted);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("stopped"));
 }
 
 // Below --min_free_disk_mb free, writes are refused with a reason and reads go on: RocksDB never
 // meets a full disk (where Debian's build aborts, and aborts again at every start).
-TEST(ContactStoreDiskTest, WritesAreRefusedBelowTheFreeSpaceReserveAndReadsGoOn) {
+TEST_F(ContactStoreProcessTest, WritesAreRefusedBelowTheFreeSpaceReserveAndReadsGoOn) {
   auto store = test::ServiceProcess::Start({.binary = "contact-store", .flags = {"--min_free_disk_mb=1073741824"}});
   ASSERT_TRUE(store.ok()) << store.status();
   auto stub = ContactStore::NewStub((*store)->Channel());
-  const auto ctx = [] {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return ctx;
-  };
   v1::SetupTenantRequest setup;
   setup.set_primary_key_attribute("customer_id");
   v1::Tenant tenant;
-  grpc::Status status = stub->SetupTenant(ctx().get(), setup, &tenant);
+  grpc::Status status = stub->SetupTenant(Ctx().get(), setup, &tenant);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("--min_free_disk_mb"));
   v1::Tenant read;
-  status = stub->GetTenant(ctx().get(), v1::GetTenantRequest(), &read);
+  status = stub->GetTenant(Ctx().get(), v1::GetTenantRequest(), &read);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE((*store)->running());
 }

@@ -50,6 +50,20 @@ class JobManagerTest : public JobTestBase {
   }
 
   // Batch `sequence` waits in the "store", once there (`reached`), until `release` is signalled.
+  // Starts a recreated manager whose only worker is kept busy by the older of the jobs it
+  // resumes (its batch 1 is held), cancels `job_id` meanwhile, then lets the worker go on.
+  absl::StatusOr<v1::Job> RestartAndCancelWhileTheWorkerIsBusy(const std::string& job_id) {
+    Moment reached;
+    Moment release;
+    HoldBatch(1, reached, release);
+    RecreateManager();
+    if (absl::Status started = manager_->Start(); !started.ok()) return started;
+    reached.Wait();
+    auto asked = manager_->CancelJob("default", job_id);
+    release.Signal();
+    return asked;
+  }
+
   void HoldBatch(uint64_t sequence, Moment& reached, Moment& release) {
     store_.batch_hook = [sequence, &reached, &release](uint64_t batch, bool*) {
       if (batch != sequence) return absl::OkStatus();
@@ -493,14 +507,7 @@ TEST_F(JobManagerTest, ACancelOfAResumedJobWaitingForAWorkerCountsWhatTheStoreAp
   ASSERT_EQ(paused.job().counts().received(), 3u);
   ASSERT_GE(store_.contacts.size(), 6u);
 
-  Moment reached;
-  Moment release;
-  HoldBatch(1, reached, release);  // the older job's first batch keeps the only worker busy
-  RecreateManager();
-  ASSERT_TRUE(manager_->Start().ok());
-  reached.Wait();
-  auto asked = manager_->CancelJob("default", resumed->id());
-  release.Signal();
+  auto asked = RestartAndCancelWhileTheWorkerIsBusy(resumed->id());
   ASSERT_TRUE(asked.ok()) << asked.status();
   EXPECT_EQ(asked->state(), v1::RUNNING);
   const v1::Job last = Watch(resumed->id()).back();
@@ -546,14 +553,7 @@ TEST_F(JobManagerTest, ACancelAfterARestartWithASmallerWindowSendsTheWholeOldWin
   ASSERT_EQ(stored_rows(), 12u);
 
   options_.runner.batches_in_flight = 1;
-  Moment reached;
-  Moment release;
-  HoldBatch(1, reached, release);  // the older job's first batch keeps the only worker busy
-  RecreateManager();
-  ASSERT_TRUE(manager_->Start().ok());
-  reached.Wait();
-  auto asked = manager_->CancelJob("default", resumed->id());
-  release.Signal();
+  auto asked = RestartAndCancelWhileTheWorkerIsBusy(resumed->id());
   ASSERT_TRUE(asked.ok()) << asked.status();
   const v1::Job last = Watch(resumed->id()).back();
   EXPECT_EQ(last.state(), v1::CANCELLED) << last.error();
