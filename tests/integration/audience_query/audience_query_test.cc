@@ -215,6 +215,16 @@ class AudienceQueryProcessTest : public ::testing::Test {
     return segment;
   }
 
+  // A TEXT attribute "note" without an index: filters on it read every record.
+  void CreateUnindexedNote() {
+    v1::CreateAttributeRequest note;
+    note.set_name("note");
+    note.set_type(v1::TEXT);
+    v1::Attribute created;
+    grpc::Status status = store_->CreateAttribute(Ctx().get(), note, &created);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
   grpc::Status UpdateSegment(const std::string& name, const v1::FilterSpec& spec) {
     v1::CreateSegmentRequest request;
     request.set_name(name);
@@ -516,12 +526,8 @@ TEST_F(AudienceQueryProcessTest, SegmentsAreCheckedAgainstTheCatalogWhenSavedAnd
 // condition is a record scan, the store evaluates at most 16 different ones in a filter, and an
 // update that took a segment using this one past that was saved, and that segment then failed.
 TEST_F(AudienceQueryProcessTest, AnUpdateCannotPushASegmentUsingItPastWhatTheStoreEvaluates) {
-  v1::CreateAttributeRequest note;
-  note.set_name("note");
-  note.set_type(v1::TEXT);
-  v1::Attribute created;
-  grpc::Status status = store_->CreateAttribute(Ctx().get(), note, &created);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_NO_FATAL_FAILURE(CreateUnindexedNote());
+  grpc::Status status;
   // `count` different conditions on the unindexed note, ORed.
   const auto notes = [](std::string_view prefix, int count) {
     std::vector<std::string> terms;
@@ -760,12 +766,8 @@ TEST_F(AudienceQueryProcessTest, ExportStreamsCsvOfTheFilteredContacts) {
 }
 
 TEST_F(AudienceQueryProcessTest, LargeExportStreamsManyChunksAndStopsWhenTheCallerCancels) {
-  v1::CreateAttributeRequest note;
-  note.set_name("note");
-  note.set_type(v1::TEXT);
-  v1::Attribute created;
-  grpc::Status status = store_->CreateAttribute(Ctx().get(), note, &created);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_NO_FATAL_FAILURE(CreateUnindexedNote());
+  grpc::Status status;
   const std::string filler(100, 'n');
   for (uint64_t batch = 0; batch < 3; ++batch) {
     v1::BatchUpsertRequest request;

@@ -50,6 +50,16 @@ class JobManagerTest : public JobTestBase {
   }
 
   // Batch `sequence` waits in the "store", once there (`reached`), until `release` is signalled.
+  // Two imports of 30 rows, queued in this order: the older one to keep the only worker busy at the
+  // next start (RestartAndCancelWhileTheWorkerIsBusy), the other to run and "crash" before it.
+  std::pair<absl::StatusOr<v1::Job>, absl::StatusOr<v1::Job>> OlderAndResumedImports() {
+    std::string older_content = "id\n";
+    for (int i = 0; i < 30; ++i) older_content += fmt::format("a{}\n", i);
+    auto older = manager_->StartImport(caller_, ImportRequest(UploadId(older_content), {{"id", "customer_id"}}));
+    auto resumed = manager_->StartImport(caller_, ImportRequest(UploadId(IdRows(30)), {{"id", "customer_id"}}));
+    return {std::move(older), std::move(resumed)};
+  }
+
   // Starts a recreated manager whose only worker is kept busy by the older of the jobs it
   // resumes (its batch 1 is held), cancels `job_id` meanwhile, then lets the worker go on.
   absl::StatusOr<v1::Job> RestartAndCancelWhileTheWorkerIsBusy(const std::string& job_id) {
@@ -485,10 +495,9 @@ TEST_F(JobManagerTest, ACancelAnsweredBeforeTheProcessDiedEndsTheJobAfterTheRest
 // once as if it had never run: it first sends those batches again (replays answer their
 // outcomes), then ends CANCELLED with counts that match the store.
 TEST_F(JobManagerTest, ACancelOfAResumedJobWaitingForAWorkerCountsWhatTheStoreApplied) {
-  std::string older_content = "id\n";
-  for (int i = 0; i < 30; ++i) older_content += fmt::format("a{}\n", i);
-  auto older = manager_->StartImport(caller_, ImportRequest(UploadId(older_content), {{"id", "customer_id"}}));
-  auto resumed = manager_->StartImport(caller_, ImportRequest(UploadId(IdRows(30)), {{"id", "customer_id"}}));
+  auto imports = OlderAndResumedImports();
+  const absl::StatusOr<v1::Job>& older = imports.first;
+  const absl::StatusOr<v1::Job>& resumed = imports.second;
   ASSERT_TRUE(older.ok() && resumed.ok());
   // The resumed job's run before the "crash": the store applies batch 2 (and batch 3 behind it
   // may follow), and the process dies before batch 2's answer arrives.
@@ -528,10 +537,9 @@ TEST_F(JobManagerTest, ACancelOfAResumedJobWaitingForAWorkerCountsWhatTheStoreAp
 TEST_F(JobManagerTest, ACancelAfterARestartWithASmallerWindowSendsTheWholeOldWindowAgain) {
   options_.runner.batches_in_flight = 3;
   RecreateManager();
-  std::string older_content = "id\n";
-  for (int i = 0; i < 30; ++i) older_content += fmt::format("a{}\n", i);
-  auto older = manager_->StartImport(caller_, ImportRequest(UploadId(older_content), {{"id", "customer_id"}}));
-  auto resumed = manager_->StartImport(caller_, ImportRequest(UploadId(IdRows(30)), {{"id", "customer_id"}}));
+  auto imports = OlderAndResumedImports();
+  const absl::StatusOr<v1::Job>& older = imports.first;
+  const absl::StatusOr<v1::Job>& resumed = imports.second;
   ASSERT_TRUE(older.ok() && resumed.ok());
   // The run before the "crash": batches 2, 3 and 4 are applied but their answers lost, and the
   // process dies once batch 4 is in.
