@@ -631,9 +631,12 @@ std::optional<std::string> MobilePrefixDigits(std::string_view s, bool* internat
     // As AppendMobile: "(0)" after an international prefix and some digits is the trunk prefix
     // written out ("+44 (0)20").
     const size_t prefix_digits = *international ? 0 : digits.starts_with("00") ? 2 : digits.size() + 1;
-    if (c == '(' && digits.size() > prefix_digits && s.substr(i, 3) == "(0)") {
-      i += 2;
-      continue;
+    if (c == '(' && digits.size() > prefix_digits) {
+      if (s.substr(i, 3) == "(0)") {
+        i += 2;
+        continue;
+      }
+      if (std::string_view("(0)").starts_with(s.substr(i))) break;  // "+44 (0" typed so far
     }
     if (IsDigit(c)) {
       digits += c;

@@ -1,5 +1,5 @@
-// Any text normalised as every attribute type: no crash, canonical values are fixed points, and
-// AppendNormalizedValue appends exactly NormalizeValue's text (leaving the buffer alone on error).
+// Any text normalised as every attribute type (and read as a prefix search's query): no crash, canonical values are
+// fixed points, and AppendNormalizedValue appends exactly NormalizeValue's text (leaving the buffer alone on error).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   for (int type = 1; type <= 8; ++type) {
     auto kind = static_cast<contacts::AttributeType>(type);
+    (void)contacts::CanonicalPrefix(kind, input);  // as typed into a prefix search: no crash
     auto canonical = contacts::NormalizeValue(kind, input);
     std::string buffer = "Held|";
     const absl::Status appended = contacts::AppendNormalizedValue(kind, input, contacts::ValueOptions(), &buffer);

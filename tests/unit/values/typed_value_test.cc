@@ -1224,6 +1224,8 @@ TEST(CanonicalPrefixTest, PrefixesAreNormalisedLikeTheValuesTheyStart) {
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "098-765", india), "+9198765");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "0044 (0)20 79", india), "+442079");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "+44 (0)20", india), "+4420");
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "+44 (0", india), "+44");  // "(0)" half typed
+  EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "+44 (", india), "+44");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "1-415-555", nanp), "+1415555");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "(415) 555", nanp), "+1415555");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kMobile, "98a", india), std::nullopt);
@@ -1232,7 +1234,8 @@ TEST(CanonicalPrefixTest, PrefixesAreNormalisedLikeTheValuesTheyStart) {
   EXPECT_EQ(CanonicalPrefix(AttributeType::kInteger, " 12 ", india), "12");
   EXPECT_EQ(CanonicalPrefix(AttributeType::kText, " \t ", india), "");
   // Every canonical number starts with the prefix of any of its own beginnings.
-  for (std::string_view raw : {"+91 98765 43210", "09876543210", "9876543210", "0091 98765 43210"}) {
+  for (std::string_view raw :
+       {"+91 98765 43210", "09876543210", "9876543210", "0091 98765 43210", "+44 (0)20 7946 0958", "(098765) 43210"}) {
     const std::string canonical = *NormalizeValue(AttributeType::kMobile, raw, india);
     for (size_t n = 1; n <= raw.size(); ++n) {
       std::optional<std::string> prefix = CanonicalPrefix(AttributeType::kMobile, raw.substr(0, n), india);
