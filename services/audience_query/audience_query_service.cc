@@ -183,6 +183,7 @@ grpc::Status AudienceQueryService::Export(grpc::ServerContext* ctx, const v1::Ex
     v1::StoreExportRequest store_request;
     ASSIGN_OR_RETURN(*store_request.mutable_filter(), ResolveFilterSpec(request->filter(), StoreSegmentLookup(*ctx)));
     *store_request.mutable_attributes() = request->attributes();
+    store_request.set_cells_as_stored(request->cells_as_stored());
     // An export may run long: only the caller's deadline and the cap bound it, not the unary timeout.
     auto outgoing = StoreContext(*ctx, EffectiveDeadline(*ctx, options_.deadline_cap_ms));
     std::unique_ptr<grpc::ClientReaderInterface<v1::StoreExportChunk>> reader =

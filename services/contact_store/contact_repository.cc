@@ -2625,6 +2625,7 @@ absl::Status ContactRepository::Export(const std::string& tenant, const contacts
                                        const ExportSink& sink, const StopCheck& stop) {
   ASSIGN_OR_RETURN(TenantState * state, ConfiguredTenant(tenant));
   ExportPlan plan;
+  plan.neutralize_formulas = !request.cells_as_stored();
   std::unique_ptr<SnapshotHolder> snapshot;
   {
     std::shared_lock lock(state->mu);

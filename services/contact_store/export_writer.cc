@@ -113,12 +113,12 @@ absl::Status Corrupt() { return absl::DataLossError("contact record is corrupt")
 class ChunkWriter {
  public:
   // `header`: whether the first row is the header row.
-  ChunkWriter(const std::vector<ExportColumn>& columns, size_t chunk_bytes, const ExportSink& sink,
-              const StopCheck& stop, bool header = true)
-      : csv_(Options(columns)), chunk_bytes_(std::max<size_t>(chunk_bytes, 1)), sink_(sink), stop_(stop) {
+  ChunkWriter(const ExportPlan& plan, size_t chunk_bytes, const ExportSink& sink, const StopCheck& stop,
+              bool header = true)
+      : csv_(Options(plan)), chunk_bytes_(std::max<size_t>(chunk_bytes, 1)), sink_(sink), stop_(stop) {
     if (!header) return;
     std::vector<std::string_view> header_row;
-    for (const auto& column : columns) header_row.push_back(column.name);
+    for (const auto& column : plan.columns) header_row.push_back(column.name);
     WriteRow(header_row.data(), header_row.size());
     rows_ = 0;  // the header is not a data row
   }
@@ -153,10 +153,10 @@ class ChunkWriter {
   }
 
  private:
-  static CsvWriteOptions Options(const std::vector<ExportColumn>& columns) {
+  static CsvWriteOptions Options(const ExportPlan& plan) {
     CsvWriteOptions options;
-    options.neutralize_formulas = true;
-    for (const auto& column : columns) {
+    options.neutralize_formulas = plan.neutralize_formulas;
+    for (const auto& column : plan.columns) {
       options.numeric_columns.push_back(column.numeric);
       options.plain_columns.push_back(column.plain);
     }
@@ -370,7 +370,7 @@ absl::Status ParallelScanInKeyOrder(StoreDb& db, const ExportPlan& plan, const O
       return !abandoned;
     };
     // One writer for all of this worker's ranges: after the first piece it renders into spares.
-    ChunkWriter pieces(plan.columns, plan.chunk_bytes / 4, keep_piece, never_stop, /*header=*/false);
+    ChunkWriter pieces(plan, plan.chunk_bytes / 4, keep_piece, never_stop, /*header=*/false);
     while (true) {
       size_t range = 0;
       {
@@ -572,7 +572,7 @@ absl::Status StoredContactFields::Read(std::string_view record) {
 
 absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink, const StopCheck& stop) {
   StoredContactFields fields(AttributeIds(plan.columns));
-  ChunkWriter out(plan.columns, plan.chunk_bytes, sink, stop);
+  ChunkWriter out(plan, plan.chunk_bytes, sink, stop);
   if (plan.matches.cardinality() * 4 >= plan.alive) {
     // Most contacts: sequential passes in key order beat point reads.
     const OrdinalSet matches(plan.matches);

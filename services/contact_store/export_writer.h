@@ -101,15 +101,18 @@ struct ExportPlan {
   // Matches per key range of a parallel pass (about 1 MiB of CSV at ~100 bytes a row), fewer
   // when the records are wide; at most 1024 ranges. Default: 8192.
   uint64_t scan_range_matches = 8192;
+  // A ' before cells that a spreadsheet would run as a formula (=, +, -, @ first; numbers in
+  // numeric columns excepted). Off (StoreExportRequest.cells_as_stored): every cell as stored, for
+  // a file that goes back into a system rather than into a spreadsheet. Default: true.
+  bool neutralize_formulas = true;
 };
 
 // Writes the header row, then one row per contact in plan.matches (cells neutralised against
-// spreadsheet formulas, numbers in numeric columns left alone), in chunks of about
-// plan.chunk_bytes, to `sink`. Rows come in key order when most contacts match (a pass over the
-// contacts column family, split into key ranges read at once by plan.scan_threads threads), else
-// in ordinal order. `stop` (may be empty) is checked before each chunk.
-// Errors: CANCELLED when `stop` returns true or `sink` returns false; DATA_LOSS for a corrupt
-// record; NOT_FOUND when a matched ordinal has no record; RocksDB errors as FromRocksStatus maps them.
+// spreadsheet formulas unless plan.neutralize_formulas is off, numbers in numeric columns left alone), in chunks of
+// about plan.chunk_bytes, to `sink`. Rows come in key order when most contacts match (a pass over the contacts column
+// family, split into key ranges read at once by plan.scan_threads threads), else in ordinal order. `stop` (may be
+// empty) is checked before each chunk. Errors: CANCELLED when `stop` returns true or `sink` returns false; DATA_LOSS
+// for a corrupt record; NOT_FOUND when a matched ordinal has no record; RocksDB errors as FromRocksStatus maps them.
 absl::Status WriteExport(StoreDb& db, const ExportPlan& plan, const ExportSink& sink, const StopCheck& stop);
 
 }  // namespace contacts::store

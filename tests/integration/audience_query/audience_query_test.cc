@@ -718,6 +718,32 @@ TEST_F(AudienceQueryProcessTest, ControlGroupsSplitTheAudience) {
   EXPECT_EQ(stub_->CreateControlGroup(Ctx().get(), create, &group).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// cells_as_stored reaches the store: the cells come as stored, without the ' that keeps a
+// spreadsheet from running them.
+TEST_F(AudienceQueryProcessTest, ExportCellsAsStoredSkipsFormulaNeutralisation) {
+  v1::UpsertContactRequest upsert;
+  (*upsert.mutable_attributes())["customer_id"] = "+C-formula";
+  (*upsert.mutable_attributes())["city"] = "=Sheet";
+  v1::Contact contact;
+  grpc::Status status = store_->UpsertContact(Ctx().get(), upsert, &contact);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  for (bool as_stored : {false, true}) {
+    v1::ExportRequest request;
+    *request.mutable_filter() = Text("city = \"=Sheet\"");
+    request.add_attributes("city");
+    request.set_cells_as_stored(as_stored);
+    auto ctx = Ctx();
+    auto reader = stub_->Export(ctx.get(), request);
+    v1::ExportChunk chunk;
+    std::string csv;
+    while (reader->Read(&chunk)) csv += chunk.csv();
+    status = reader->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(csv,
+              as_stored ? "customer_id,city\r\n+C-formula,=Sheet\r\n" : "customer_id,city\r\n'+C-formula,'=Sheet\r\n");
+  }
+}
+
 TEST_F(AudienceQueryProcessTest, ExportStreamsCsvOfTheFilteredContacts) {
   v1::ExportRequest request;
   *request.mutable_filter() = Text("city = \"Pune\"");

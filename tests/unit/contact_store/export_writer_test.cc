@@ -367,6 +367,22 @@ TEST_P(WriteExportTest, ScanWritesEveryMatchInKeyOrderWithNeutralisedCells) {
   EXPECT_EQ(out.rows, 3u);
 }
 
+// cells_as_stored: a file for another system gets every cell as stored ("+promo@example.com" is
+// an address, and with a ' before it another valid one), by either read path.
+TEST_P(WriteExportTest, CellsAsStoredAreNotNeutralised) {
+  Put(kTenant, 0, "+promo@example.com", "=SUM(A1)", "-5");
+  Put(kTenant, 1, "@home", "-minus", "");
+  for (uint64_t alive : {2u, 1000u}) {  // a key-ordered pass, then reads by ordinal
+    ExportPlan plan = Plan({0, 1}, alive);
+    plan.neutralize_formulas = false;
+    Output out = Run(plan);
+    ASSERT_TRUE(out.status.ok()) << out.status;
+    EXPECT_EQ(out.csv, "id,note,amount\r\n+promo@example.com,=SUM(A1),-5\r\n@home,-minus,\r\n") << alive;
+    plan.neutralize_formulas = true;
+    EXPECT_EQ(Run(plan).csv, "id,note,amount\r\n'+promo@example.com,'=SUM(A1),-5\r\n'@home,'-minus,\r\n") << alive;
+  }
+}
+
 TEST_P(WriteExportTest, FewMatchesAreReadByOrdinal) {
   for (uint32_t i = 0; i < 100; ++i) Put(kTenant, i, fmt::format("C{:03}", 99 - i), fmt::format("n{}", i), "");
   Output out = Run(Plan({5, 40, 41}, 100));
