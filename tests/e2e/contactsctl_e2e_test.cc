@@ -90,6 +90,18 @@ bool WriteZip(const std::string& path, const std::vector<std::pair<std::string, 
   return zip_close(archive) == 0;
 }
 
+// export neutralises cells a spreadsheet would run as formulas; --as-stored writes them as stored,
+// for a file that goes back into another system ("+promo@example.com" is an address).
+TEST_F(ContactsctlE2eTest, ExportAsStoredKeepsCellsThatLookLikeFormulas) {
+  ASSERT_EQ(Ctl("setup --primary-key email"), 0) << err_;
+  const std::string file = WriteFile("promo.csv", "email,city\n+promo@example.com,=Pune\n");
+  ASSERT_EQ(Ctl("upload " + file + " --map email=email --map city=city --create city:text --wait"), 0) << out_ << err_;
+  ASSERT_EQ(Ctl("export --attributes city"), 0) << err_;
+  EXPECT_EQ(out_, "email,city\r\n'+promo@example.com,'=Pune\r\n");
+  ASSERT_EQ(Ctl("export --attributes city --as-stored"), 0) << err_;
+  EXPECT_EQ(out_, "email,city\r\n+promo@example.com,=Pune\r\n");
+}
+
 TEST_F(ContactsctlE2eTest, SetsUpImportsCountsExportsAndSearches) {
   ASSERT_EQ(Ctl("setup --primary-key customer_id --country-code +44"), 0) << err_;
   EXPECT_THAT(out_, HasSubstr("primary key: customer_id"));

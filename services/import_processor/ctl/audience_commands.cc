@@ -49,6 +49,7 @@ int Count(Client& client, const Options& options) {
 int Export(Client& client, const Options& options) {
   v1::ExportRequest request;
   *request.mutable_filter() = FilterOf(options);
+  request.set_cells_as_stored(options.switches.contains("as-stored"));  // no ' before =, +, -, @
   for (const std::string& list : All(options, "attributes")) {
     for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipEmpty())) {
       request.add_attributes(std::string(name));

@@ -66,7 +66,7 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"setup", {"primary-key", "type", "country-code"}},
       {"attributes", {}},
       {"count", {}},
-      {"export", {"attributes"}},
+      {"export", {"attributes", "as-stored"}},
       {"search", {"prefix", "limit"}},
       {"lists", {}},
       {"create-list", {}},
@@ -178,7 +178,7 @@ void PrintUsage(std::FILE* out) {
                "  contactsctl lists | create-list NAME\n"
                "  audiences (audience-query):\n"
                "  contactsctl count [FILTER]\n"
-               "  contactsctl export [FILTER] [--attributes a,b,...] > audience.csv\n"
+               "  contactsctl export [FILTER] [--attributes a,b,...] [--as-stored] > audience.csv\n"
                "  contactsctl search KEY [--prefix] [--limit N]\n"
                "  contactsctl segments | save-segment NAME FILTER [--replace] | delete-segment NAME\n"
                "global flags: --import HOST:PORT (127.0.0.1:50052) --query HOST:PORT (127.0.0.1:50053)\n"
@@ -201,7 +201,8 @@ Options Parse(int argc, char** argv) {
       {"map", true},         {"create", true},     {"list", true},         {"mode", true},       {"delimiter", true},
       {"state", true},       {"limit", true},      {"file", true},         {"keys", true},       {"by", true},
       {"primary-key", true}, {"type", true},       {"country-code", true}, {"attributes", true}, {"wait", false},
-      {"help", false},       {"fix-typos", false}, {"dry-run", false},     {"prefix", false},    {"replace", false}};
+      {"help", false},       {"fix-typos", false}, {"dry-run", false},     {"prefix", false},    {"replace", false},
+      {"as-stored", false}};
   Options options;
   for (const GlobalFlag& flag : kGlobalFlags) {
     if (const char* env = std::getenv(flag.env)) {
