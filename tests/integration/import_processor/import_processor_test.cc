@@ -1423,11 +1423,19 @@ TEST(ImportCancelCrashTest, ACancelAnsweredBeforeASigkillEndsTheJobAfterTheResta
   v1::UploadResponse response;
   grpc::Status uploaded = s.Upload("t", content, "cancel.csv", &response, &import, 1 << 20);
   ASSERT_TRUE(uploaded.ok()) << uploaded.error_message() << s.Logs();
-  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
-  absl::Cleanup thaw = [&] { (void)s.store_->Signal(SIGCONT); };
   v1::GetJobRequest get;
   get.set_job_id(response.job().id());
   v1::Job job;
+  // Running before the store freezes: a cancel that reaches the job while a worker is only picking
+  // it up answers QUEUED and ends it before it sends anything, which is not the case under test.
+  WaitFor(
+      [&] {
+        auto ctx = Ctx("t");
+        return s.stub_->GetJob(ctx.get(), get, &job).ok() && job.state() != v1::QUEUED;
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(s.store_->Signal(SIGSTOP).ok());
+  absl::Cleanup thaw = [&] { (void)s.store_->Signal(SIGCONT); };
   {
     auto ctx = Ctx("t");
     grpc::Status cancelled = s.stub_->CancelJob(ctx.get(), get, &job);
