@@ -544,6 +544,14 @@ absl::Status AppendEmail(std::string_view s, std::string* out) {
 
 // ----- MOBILE -----
 
+// Bytes of the separator a MOBILE may hold at s[i] (a space, '-', '.', '(' or ')', or a Unicode
+// space), 0 when none starts there.
+size_t MobileSeparatorAt(std::string_view s, size_t i) {
+  const char c = s[i];
+  if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') return 1;
+  return static_cast<unsigned char>(c) < 0x80 ? 0 : InnerSpaceAt(s, i);
+}
+
 absl::Status AppendMobile(std::string_view s, std::string_view country_code, std::string* out) {
   if (!country_code.empty() && country_code.front() == '+') country_code.remove_prefix(1);
   if (country_code.empty() || country_code.size() > 3 || country_code.front() == '0' ||
@@ -578,10 +586,8 @@ absl::Status AppendMobile(std::string_view s, std::string_view country_code, std
     if (IsDigit(c)) {
       if (count < sizeof(digits)) digits[count] = c;
       ++count;
-    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-      continue;
-    } else if (const size_t n = static_cast<unsigned char>(c) < 0x80 ? 0 : InnerSpaceAt(s, i); n > 0) {
-      i += n - 1;  // a Unicode space, read as ' '
+    } else if (const size_t n = MobileSeparatorAt(s, i); n > 0) {
+      i += n - 1;  // a Unicode space is read as ' '
     } else if (IsAlpha(c)) {
       return InvalidValue(s, kNotMobile, "letters are not allowed");
     } else if (c == '+') {
@@ -640,10 +646,8 @@ std::optional<std::string> MobilePrefixDigits(std::string_view s, bool* internat
     }
     if (IsDigit(c)) {
       digits += c;
-    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-      continue;
-    } else if (const size_t n = static_cast<unsigned char>(c) < 0x80 ? 0 : InnerSpaceAt(s, i); n > 0) {
-      i += n - 1;
+    } else if (const size_t n = MobileSeparatorAt(s, i); n > 0) {
+      i += n - 1;  // a Unicode space is read as ' '
     } else {
       return std::nullopt;
     }
