@@ -934,6 +934,9 @@ absl::Status ContactRepository::LoadAll() {
   auto write_version = [&] {
     std::string bytes;
     keys::PutFixed32BE(&bytes, kFormatVersion);
+    // Not through the free-space guard: a few bytes, once, and StoreDb::Open already refused a
+    // volume with under 16 MiB free; a new store below the reserve then starts, serves reads and
+    // refuses writes, rather than failing to start.
     return FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(), version_key, bytes),
                            "write format version");
   };
@@ -991,8 +994,7 @@ absl::StatusOr<bool> ContactRepository::DropEntriesOf(rocksdb::ColumnFamilyHandl
   RETURN_IF_ERROR(FromRocksStatus(it->status(), fmt::format("scan the {} family", family->GetName())));
   std::string end = it->Valid() ? it->key().ToString() : first;
   end.push_back('\0');  // the smallest key after the last one: DeleteRange's end is exclusive
-  RETURN_IF_ERROR(FromRocksStatus(db_->db()->DeleteRange(db_->write_options(), family, first, end),
-                                  fmt::format("drop the {} family's entries", family->GetName())));
+  RETURN_IF_ERROR(db_->DeleteRange(family, first, end, fmt::format("drop the {} family's entries", family->GetName())));
   return true;
 }
 
@@ -1494,10 +1496,9 @@ absl::Status ContactRepository::DeleteAttribute(const std::string& tenant, const
       }));
   // Values stay in the records under the retired id, which no attribute will have again (ids are
   // never reused), so they are invisible. Custom attributes have no index entries to remove.
-  RETURN_IF_ERROR(FromRocksStatus(
-      db_->db()->Delete(db_->write_options(), db_->catalog(),
-                        keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(existing->name()))),
-      "delete attribute"));
+  RETURN_IF_ERROR(db_->Delete(db_->catalog(),
+                              keys::CatalogKey(state->id(), CatalogKind::kAttribute, AsciiLower(existing->name())),
+                              "delete attribute"));
   uint32_t id = existing->id();
   state->attribute_by_name.erase(AsciiLower(existing->name()));
   state->attributes.erase(id);
@@ -1736,10 +1737,8 @@ absl::StatusOr<contacts::v1::ContactList> ContactRepository::RenameList(const st
   }
   contacts::v1::ContactList renamed = it->second;
   renamed.set_name(name);
-  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Put(db_->write_options(), db_->catalog(),
-                                                 keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id)),
-                                                 renamed.SerializeAsString()),
-                                  "rename list"));
+  RETURN_IF_ERROR(db_->Put(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id)),
+                           renamed.SerializeAsString(), "rename list"));
   state->list_by_name.erase(AsciiLower(it->second.name()));
   state->list_by_name[AsciiLower(name)] = id;
   it->second = renamed;
@@ -1771,10 +1770,8 @@ absl::Status ContactRepository::DeleteList(const std::string& tenant, uint64_t i
     }
     RETURN_IF_ERROR(writer.Commit());
   }
-  RETURN_IF_ERROR(
-      FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
-                                        keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id))),
-                      "delete list"));
+  RETURN_IF_ERROR(db_->Delete(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kList, ListCatalogName(id)),
+                              "delete list"));
   state->list_by_name.erase(AsciiLower(it->second.name()));
   state->lists.erase(it);
   state->columns.DropList(id);
@@ -2752,9 +2749,8 @@ absl::Status ContactRepository::DeleteSegment(const std::string& tenant, const s
   std::unique_lock lock(state->mu);
   const std::string key = AsciiLower(name);
   if (!state->segments.contains(key)) return absl::NotFoundError(fmt::format("segment \"{}\" does not exist", name));
-  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
-                                                    keys::CatalogKey(state->id(), CatalogKind::kSegment, key)),
-                                  "delete segment"));
+  RETURN_IF_ERROR(
+      db_->Delete(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kSegment, key), "delete segment"));
   state->segments.erase(key);
   return absl::OkStatus();
 }
@@ -2813,9 +2809,8 @@ absl::Status ContactRepository::DeleteControlGroup(const std::string& tenant, co
   if (!state->control_groups.contains(key)) {
     return absl::NotFoundError(fmt::format("control group \"{}\" does not exist", name));
   }
-  RETURN_IF_ERROR(FromRocksStatus(db_->db()->Delete(db_->write_options(), db_->catalog(),
-                                                    keys::CatalogKey(state->id(), CatalogKind::kControlGroup, key)),
-                                  "delete control group"));
+  RETURN_IF_ERROR(db_->Delete(db_->catalog(), keys::CatalogKey(state->id(), CatalogKind::kControlGroup, key),
+                              "delete control group"));
   state->control_groups.erase(key);
   return absl::OkStatus();
 }

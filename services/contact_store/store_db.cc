@@ -215,6 +215,24 @@ absl::Status StoreDb::Write(rocksdb::WriteBatch* batch) {
   return FromRocksStatus(db_->Write(write_options_, batch), "write batch");
 }
 
+absl::Status StoreDb::Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value,
+                          std::string_view what) {
+  RETURN_IF_ERROR(free_space_->CheckWrite());
+  written_bytes_.fetch_add(key.size() + value.size(), std::memory_order_relaxed);
+  return FromRocksStatus(db_->Put(write_options_, cf, key, value), what);
+}
+
+absl::Status StoreDb::Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view what) {
+  RETURN_IF_ERROR(free_space_->CheckWrite());
+  return FromRocksStatus(db_->Delete(write_options_, cf, key), what);
+}
+
+absl::Status StoreDb::DeleteRange(rocksdb::ColumnFamilyHandle* cf, std::string_view begin, std::string_view end,
+                                  std::string_view what) {
+  RETURN_IF_ERROR(free_space_->CheckWrite());
+  return FromRocksStatus(db_->DeleteRange(write_options_, cf, begin, end), what);
+}
+
 namespace {
 
 constexpr size_t kPrefetchOps = 8;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rocksdb/db.h>
@@ -58,6 +59,13 @@ class StoreDb {
 
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
   absl::Status Write(rocksdb::WriteBatch* batch);
+  // One key written or deleted (DeleteRange: [begin, end)), through the free-space guard as Write
+  // is; `what` names the write in errors ("delete segment").
+  absl::Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value,
+                   std::string_view what);
+  absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view what);
+  absl::Status DeleteRange(rocksdb::ColumnFamilyHandle* cf, std::string_view begin, std::string_view end,
+                           std::string_view what);
   // Writes `ops`, sorted by family id and then key with no key twice in a family (SortWriteOps
   // says so), as one SST file per family and ingests the files in one atomic step (all or none,
   // also across a crash). They skip the WAL and the memtables, whose random inserts cost most of a

@@ -60,6 +60,36 @@ TEST(StoreDbTest, IngestSortedWritesEveryFamilysFileAndLeavesNoneBehind) {
 
 // A failure after a file was written (and its sync started) waits for that sync, removes the file
 // and ingests nothing.
+// Below the free-space reserve every way of writing is refused, single keys included (the
+// catalog's renames and deletes), and reads go on.
+TEST(StoreDbTest, EveryWriteIsRefusedBelowTheFreeSpaceReserve) {
+  test::TempDir dir("store_db_test");
+  {
+    auto db = StoreDb::Open(dir.path() + "/db", StoreDbOptions{});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Put((*db)->catalog(), "k", "v", "seed").ok());
+  }
+  StoreDbOptions options;
+  options.min_free_disk_bytes = uint64_t{1} << 62;  // more than any volume has
+  auto db = StoreDb::Open(dir.path() + "/db", options);
+  ASSERT_TRUE(db.ok()) << db.status();
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put((*db)->catalog(), "k2", "v").ok());
+  const std::vector<absl::Status> refused = {
+      (*db)->Write(&batch),
+      (*db)->Put((*db)->catalog(), "k", "w", "rename"),
+      (*db)->Delete((*db)->catalog(), "k", "delete"),
+      (*db)->DeleteRange((*db)->catalog(), "a", "z", "drop"),
+      (*db)->IngestSorted({}),
+  };
+  for (const absl::Status& status : refused) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  }
+  std::string value;
+  ASSERT_TRUE((*db)->Get((*db)->catalog(), "k", &value).ok());
+  EXPECT_EQ(value, "v");
+}
+
 TEST(StoreDbTest, IngestSortedThatFailsHalfwayIngestsNothingAndLeavesNoFile) {
   test::TempDir dir("store_db_test");
   auto db = StoreDb::Open(dir.path() + "/db", StoreDbOptions{});
